@@ -1,0 +1,30 @@
+// Normalising and validating a domain taken from a list. Anything that is not a plausible
+// host name is rejected with a reason, never guessed at.
+import { domainToASCII } from 'node:url';
+import { isIP } from 'node:net';
+
+export type Normalized = { ok: true; name: string } | { ok: false; reason: string };
+
+const LDH = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
+
+export function normalizeDomain(raw: string): Normalized {
+  let s = raw.trim();
+  if (s.endsWith('.')) s = s.slice(0, -1);
+  if (s === '') return { ok: false, reason: 'empty name' };
+  if (isIP(s) !== 0 || isIP(s.replace(/^\[|\]$/g, '')) !== 0) return { ok: false, reason: 'an IP address, not a name' };
+  s = s.toLowerCase();
+  if (/[^\x21-\x7e]/.test(s)) {
+    const ascii = domainToASCII(s);
+    if (ascii === '') return { ok: false, reason: 'not a valid internationalised name' };
+    s = ascii;
+  }
+  if (s.length > 253) return { ok: false, reason: 'name longer than 253 characters' };
+  const labels = s.split('.');
+  if (labels.length < 2) return { ok: false, reason: 'a single label (would block a whole TLD)' };
+  for (const l of labels) {
+    if (l.length === 0) return { ok: false, reason: 'empty label' };
+    if (l.length > 63) return { ok: false, reason: 'label longer than 63 characters' };
+    if (!LDH.test(l)) return { ok: false, reason: `label "${l}" has characters outside letters, digits, '-' and '_'` };
+  }
+  return { ok: true, name: s };
+}

@@ -1,0 +1,90 @@
+// Reads the YAML file (if any), lays command-line flags over it and validates the result. An
+// error names where the value came from (file or flag), the key, the bad value and what was
+// expected; nothing is bound before the configuration is valid.
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import YAML from 'yaml';
+import type { ZodIssue } from 'zod';
+import { configSchema, type Config } from './schema.js';
+import { bundledPath } from './paths.js';
+
+export class ConfigError extends Error {}
+
+export interface ConfigInput {
+  file?: string | undefined;
+  listen?: string[] | undefined;
+  upstreams?: string[] | undefined;
+}
+
+/** Flag name for each top-level key a flag can set. */
+const FLAG_FOR_KEY: Record<string, string> = { listen: '--listen', upstreams: '--upstream' };
+
+export function loadConfig(input: ConfigInput): Config {
+  let raw: unknown = {};
+  const file = input.file === undefined ? undefined : resolve(input.file);
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`config error: cannot read ${file}: ${(err as Error).message}`);
+    }
+    const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+    if (doc.errors.length > 0) throw new ConfigError(`config error in ${file}: YAML: ${doc.errors[0]!.message}`);
+    raw = doc.toJS() ?? {};
+    if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`config error in ${file}: expected a mapping of keys at the top level, got ${describe(raw)}`);
+  }
+  const merged = { ...(raw as Record<string, unknown>) };
+  const fromFlags = new Set<string>();
+  if (input.listen !== undefined && input.listen.length > 0) {
+    merged.listen = input.listen;
+    fromFlags.add('listen');
+  }
+  if (input.upstreams !== undefined && input.upstreams.length > 0) {
+    merged.upstreams = input.upstreams;
+    fromFlags.add('upstreams');
+  }
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => formatIssue(issue, merged, file, fromFlags));
+    throw new ConfigError(lines.join('\n'));
+  }
+  const cfg = parsed.data;
+  const base = file === undefined ? process.cwd() : dirname(file);
+  for (const l of cfg.lists) {
+    if (l.path.startsWith('<bundled>/')) l.path = bundledPath(l.path.slice('<bundled>/'.length));
+    else if (!isAbsolute(l.path)) l.path = resolve(base, l.path);
+  }
+  if (cfg.log.destination !== 'stdout' && !isAbsolute(cfg.log.destination)) cfg.log.destination = resolve(base, cfg.log.destination);
+  return cfg;
+}
+
+function formatIssue(issue: ZodIssue, raw: Record<string, unknown>, file: string | undefined, fromFlags: Set<string>): string {
+  const key = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : p)).join('.').replace(/\.\[/g, '[');
+  const top = String(issue.path[0] ?? '');
+  const where = fromFlags.has(top) ? `command-line flag ${FLAG_FOR_KEY[top]}` : file === undefined ? 'built-in defaults' : file;
+  const value = valueAt(raw, issue.path);
+  let expected = issue.message;
+  if (issue.code === 'unrecognized_keys') {
+    return `config error in ${where}: key "${[key, issue.keys[0]].filter(Boolean).join('.')}": unknown key; expected one of the documented keys (see config/c2dns.example.yaml)`;
+  }
+  if (issue.code === 'invalid_type') expected = `expected ${issue.expected}`;
+  if (issue.code === 'invalid_enum_value') expected = `expected one of ${issue.options.map((o) => JSON.stringify(o)).join(', ')}`;
+  if (issue.code === 'too_small' || issue.code === 'too_big') expected = `expected ${issue.message.replace(/^(Number|Array|String) must (contain|be) /, '')}`;
+  return `config error in ${where}: key "${key || '(top level)'}": ${expected}, got ${describe(value)}`;
+}
+
+function valueAt(root: unknown, path: (string | number)[]): unknown {
+  let v: unknown = root;
+  for (const p of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string | number, unknown>)[p];
+  }
+  return v;
+}
+
+function describe(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  const s = JSON.stringify(v);
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}

@@ -1,0 +1,101 @@
+// The configuration schema: every key, its type, range and default. Defaults are embedded so
+// c2dns runs with no file at all. config/c2dns.example.yaml documents the same keys.
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { LIST_FORMATS } from '../blocklist/parsers/index.js';
+import { DEFAULT_ALLOWED_NETWORKS } from '../resolve/access.js';
+import { parseHostPort } from '../upstream/address.js';
+
+const hostPort = (defaultPort: number) =>
+  z.string().superRefine((s, ctx) => {
+    const r = parseHostPort(s, defaultPort);
+    if (typeof r === 'string') ctx.addIssue({ code: z.ZodIssueCode.custom, message: `expected ADDR[:PORT]; ${r}` });
+  });
+
+const cidr = z.string().superRefine((s, ctx) => {
+  const [addr, bits, extra] = s.split('/');
+  const fam = isIP(addr ?? '');
+  const max = fam === 4 ? 32 : 128;
+  const ok = fam !== 0 && extra === undefined && (bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= max));
+  if (!ok) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'expected an IP network such as 192.168.0.0/16 or fd00::/8' });
+});
+
+const ipv4 = z.string().refine((s) => isIP(s) === 4, 'expected an IPv4 address');
+const ipv6 = z.string().refine((s) => isIP(s) === 6, 'expected an IPv6 address');
+const int = (min: number, max: number) => z.number().int().min(min).max(max);
+
+export const BLOCK_ACTIONS = ['null', 'nxdomain', 'nodata', 'refused', 'sinkhole'] as const;
+
+const listSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'expected a short name of letters, digits, ".", "_" or "-"'),
+    path: z.string().min(1),
+    format: z.enum(['auto', ...LIST_FORMATS]).default('auto'),
+    kind: z.enum(['block', 'allow']).default('block'),
+    action: z.enum(BLOCK_ACTIONS).optional(),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    listen: z.array(hostPort(53)).min(1).default(['127.0.0.1:5353', '[::1]:5353']),
+    upstreams: z.array(hostPort(53)).min(1).default(['9.9.9.9', '149.112.112.112']),
+    upstream: z
+      .object({
+        timeoutMs: int(10, 60_000).default(2000),
+        penaltyMs: int(0, 3_600_000).default(30_000),
+      })
+      .strict()
+      .default({}),
+    access: z
+      .object({ allow: z.array(cidr).default(DEFAULT_ALLOWED_NETWORKS) })
+      .strict()
+      .default({}),
+    blocking: z
+      .object({
+        action: z.enum(BLOCK_ACTIONS).default('null'),
+        sinkhole: z.object({ ipv4: ipv4.optional(), ipv6: ipv6.optional() }).strict().default({}),
+        ttl: int(0, 86_400).default(300),
+      })
+      .strict()
+      .default({}),
+    lists: z.array(listSchema).default([{ name: '3cx', path: '<bundled>/blocklists/3cx.txt', format: 'plain', kind: 'block' }]),
+    cache: z
+      .object({
+        maxEntries: int(0, 10_000_000).default(100_000),
+        minTtl: int(0, 86_400).default(0),
+        maxTtl: int(0, 604_800).default(86_400),
+        negativeMaxTtl: int(0, 86_400).default(3_600),
+      })
+      .strict()
+      .default({}),
+    tcp: z
+      .object({
+        idleTimeoutMs: int(100, 600_000).default(10_000),
+        maxConnections: int(1, 1_000_000).default(1_000),
+        maxInflightPerConnection: int(1, 65_535).default(100),
+      })
+      .strict()
+      .default({}),
+    log: z
+      .object({
+        queries: z.enum(['all', 'blocked', 'none']).default('all'),
+        destination: z.string().min(1).default('stdout'),
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const names = new Set<string>();
+    c.lists.forEach((l, i) => {
+      if (names.has(l.name)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['lists', i, 'name'], message: `expected a unique list name; "${l.name}" is used twice` });
+      names.add(l.name);
+    });
+    if (c.blocking.action === 'sinkhole' && !c.blocking.sinkhole.ipv4 && !c.blocking.sinkhole.ipv6) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['blocking', 'sinkhole'], message: 'expected blocking.sinkhole.ipv4 and/or ipv6 when blocking.action is "sinkhole"' });
+    }
+  });
+
+export type Config = z.infer<typeof configSchema>;

@@ -1,0 +1,159 @@
+// Upstream answers are relayed as bytes, never re-encoded: we validate and index them once with
+// a bounded walk (names are skipped, never followed), then replay them to each client by patching
+// the ID, RD/CD flags, the question's letter case and the TTLs. EDNS is hop-by-hop (RFC 6891), so
+// the upstream OPT is removed and c2dns writes its own, keeping only upstream EDE options.
+import { Flag, HEADER_LEN, RType } from './constants.js';
+import { skipName, sameQuestion } from './names.js';
+import { OPT_FIXED_LEN, pickEdeOptions, writeOpt } from './opt.js';
+import type { ParsedQuery } from './query.js';
+
+export interface StoredAnswer {
+  /** Upstream message without its OPT record. */
+  wire: Buffer;
+  /** Offsets of every TTL field in `wire`. */
+  ttlOffsets: Uint16Array;
+  /** Full rcode (upstream OPT extended bits merged). */
+  rcode: number;
+  answerCount: number;
+  /** Smallest TTL over answer and authority records; -1 when there are none. */
+  minTtl: number;
+  /** RFC 2308 negative TTL: min(SOA TTL, SOA MINIMUM) of an authority SOA; -1 when absent. */
+  negativeTtl: number;
+  /** Upstream EDE options to relay, or null. */
+  ede: Buffer | null;
+  /** performance.now() when received; replay subtracts the whole seconds elapsed since. */
+  storedAt: number;
+}
+
+export enum ResponseCheck {
+  Ok = 0,
+  /** Not a well-formed answer to the query we sent: ignore it and keep waiting. */
+  Mismatch = 1,
+  /** TC=1: retry the same upstream over TCP. */
+  Truncated = 2,
+}
+
+/**
+ * Is `resp` an answer to `sent` (ID, QR, opcode, question compared case-insensitively)?
+ * The source address and port are the transport's business.
+ */
+export function checkResponse(resp: Buffer, sent: Buffer, sentQEnd: number): ResponseCheck {
+  if (resp.length < sentQEnd) return ResponseCheck.Mismatch;
+  if (resp[0] !== sent[0] || resp[1] !== sent[1]) return ResponseCheck.Mismatch;
+  const flags = resp.readUInt16BE(2);
+  if ((flags & Flag.QR) === 0 || ((flags >>> 11) & 0xf) !== 0) return ResponseCheck.Mismatch;
+  if (resp.readUInt16BE(4) !== 1) return ResponseCheck.Mismatch;
+  if (!sameQuestion(resp, HEADER_LEN, sent, HEADER_LEN, sentQEnd - HEADER_LEN)) return ResponseCheck.Mismatch;
+  return flags & Flag.TC ? ResponseCheck.Truncated : ResponseCheck.Ok;
+}
+
+/** Indexes a checked response. Returns null when its records are malformed. */
+export function storeResponse(resp: Buffer, qEnd: number, now: number): StoredAnswer | null {
+  const len = resp.length;
+  const an = resp.readUInt16BE(6);
+  const ns = resp.readUInt16BE(8);
+  const ar = resp.readUInt16BE(10);
+  const total = an + ns + ar;
+  const ttls: number[] = [];
+  let off = qEnd;
+  let minTtl = -1;
+  let negativeTtl = -1;
+  let optStart = -1;
+  let optEnd = -1;
+  let extRcode = 0;
+  let ede: Buffer | null = null;
+  for (let i = 0; i < total; i++) {
+    const start = off;
+    off = skipName(resp, off);
+    if (off < 0 || off + 10 > len) return null;
+    const type = resp.readUInt16BE(off);
+    const rdlen = resp.readUInt16BE(off + 8);
+    const rdata = off + 10;
+    const next = rdata + rdlen;
+    if (next > len) return null;
+    if (type === RType.OPT) {
+      if (optStart >= 0 || i < an + ns) return null;
+      optStart = start;
+      optEnd = next;
+      extRcode = resp[off + 4]!;
+      ede = pickEdeOptions(resp.subarray(rdata, next));
+    } else {
+      const ttl = resp.readUInt32BE(off + 4) & 0x7fffffff; // RFC 2181 §8: top bit set means 0..2^31-1
+      ttls.push(off + 4);
+      if (i < an + ns && (minTtl < 0 || ttl < minTtl)) minTtl = ttl;
+      if (type === RType.SOA && i >= an && i < an + ns && rdlen >= 22) {
+        const minimum = resp.readUInt32BE(next - 4);
+        const neg = Math.min(ttl, minimum);
+        if (negativeTtl < 0 || neg < negativeTtl) negativeTtl = neg;
+      }
+    }
+    off = next;
+  }
+  // Drop trailing garbage and the OPT record; shift the TTL offsets that followed it.
+  let wire: Buffer;
+  const ttlOffsets = new Uint16Array(ttls.length);
+  if (optStart < 0) {
+    wire = Buffer.from(resp.subarray(0, off));
+    for (let i = 0; i < ttls.length; i++) ttlOffsets[i] = ttls[i]!;
+  } else {
+    const optLen = optEnd - optStart;
+    wire = Buffer.allocUnsafe(off - optLen);
+    resp.copy(wire, 0, 0, optStart);
+    resp.copy(wire, optStart, optEnd, off);
+    wire.writeUInt16BE(ar - 1, 10);
+    for (let i = 0; i < ttls.length; i++) {
+      const t = ttls[i]!;
+      ttlOffsets[i] = t > optStart ? t - optLen : t;
+    }
+  }
+  if (wire.length > 0xffff) return null;
+  return {
+    wire,
+    ttlOffsets,
+    rcode: (extRcode << 4) | (resp[3]! & 0x0f),
+    answerCount: an,
+    minTtl,
+    negativeTtl,
+    ede,
+    storedAt: now,
+  };
+}
+
+/** Rewrites the stored TTLs into [min, max] (cache policy), in place. */
+export function clampTtls(stored: StoredAnswer, min: number, max: number): void {
+  const w = stored.wire;
+  for (const off of stored.ttlOffsets) {
+    const t = w.readUInt32BE(off) & 0x7fffffff;
+    if (t < min) w.writeUInt32BE(min, off);
+    else if (t > max) w.writeUInt32BE(max, off);
+  }
+}
+
+/**
+ * The client's answer: stored bytes with the client's ID, RD/CD bits and question case, TTLs
+ * reduced by the whole seconds spent in cache, and our OPT if the client spoke EDNS.
+ */
+export function replay(stored: StoredAnswer, query: Buffer, pq: ParsedQuery, now: number): Buffer {
+  const src = stored.wire;
+  const optLen = pq.edns ? OPT_FIXED_LEN + (stored.ede === null ? 0 : stored.ede.length) : 0;
+  const out = Buffer.allocUnsafe(src.length + optLen);
+  src.copy(out, 0);
+  out.writeUInt16BE(pq.id, 0);
+  const keep = ~(Flag.RD | Flag.CD) & 0xffff;
+  out.writeUInt16BE((src.readUInt16BE(2) & keep) | (pq.flags & (Flag.RD | Flag.CD)), 2);
+  query.copy(out, HEADER_LEN, HEADER_LEN, pq.qEnd - 4); // the name only, for 0x20 case
+  const elapsed = Math.floor((now - stored.storedAt) / 1000);
+  if (elapsed > 0) {
+    const offs = stored.ttlOffsets;
+    for (let i = 0; i < offs.length; i++) {
+      const o = offs[i]!;
+      const t = (src.readUInt32BE(o) & 0x7fffffff) - elapsed;
+      out.writeUInt32BE(t > 0 ? t : 0, o);
+    }
+  }
+  if (pq.edns) {
+    out.writeUInt16BE(out.readUInt16BE(10) + 1, 10);
+    writeOpt(out, src.length, stored.rcode >>> 4, pq.dnssecOk, stored.ede);
+  }
+  return out;
+}

@@ -1,0 +1,98 @@
+// Answers c2dns writes itself: errors, sinkholes, NODATA/NXDOMAIN with a synthetic SOA, and the
+// TC=1 stub. Hand templates: these are on the blocked path, and dns2's encoder costs ~16 µs each.
+import { CLASS_IN, Flag, HEADER_LEN, RType } from './constants.js';
+import { encodeName, suffixOffset } from './names.js';
+import { OPT_FIXED_LEN, writeOpt } from './opt.js';
+import type { ParsedQuery } from './query.js';
+
+// SOA RDATA tail: MNAME, RNAME, SERIAL, REFRESH, RETRY, EXPIRE; MINIMUM is written per answer.
+const SOA_NAMES = Buffer.concat([encodeName('sinkhole.c2dns.invalid'), encodeName('hostmaster.c2dns.invalid')]);
+const SOA_RDATA_LEN = SOA_NAMES.length + 20;
+const SOA_TIMERS = [1, 3600, 600, 86400];
+
+export interface SynthOptions {
+  rcode: number;
+  /** A or AAAA RDATA to answer with (type must match the question), or null for no answer. */
+  address: Buffer | null;
+  /** Add a SOA in authority whose owner is the last `soaLabels` labels of the question name. */
+  soaLabels: number;
+  ttl: number;
+  /** EDE option bytes (already encoded), sent only when the client used EDNS. */
+  ede: Buffer | null;
+}
+
+/** A complete reply to `query` built from the options; question echoed byte for byte. */
+export function synthesize(query: Buffer, pq: ParsedQuery, o: SynthOptions): Buffer {
+  const qLen = pq.qEnd - HEADER_LEN;
+  const ansLen = o.address === null ? 0 : 12 + o.address.length;
+  const soaLen = o.soaLabels >= 0 ? 12 + SOA_RDATA_LEN : 0;
+  const optLen = pq.edns ? OPT_FIXED_LEN + (o.ede === null ? 0 : o.ede.length) : 0;
+  const out = Buffer.allocUnsafe(HEADER_LEN + qLen + ansLen + soaLen + optLen);
+  writeHeader(out, pq, o.rcode, o.address === null ? 0 : 1, soaLen > 0 ? 1 : 0, pq.edns ? 1 : 0);
+  query.copy(out, HEADER_LEN, HEADER_LEN, pq.qEnd);
+  let off = pq.qEnd;
+  if (o.address !== null) {
+    out.writeUInt16BE(0xc00c, off); // pointer to the question name
+    out.writeUInt16BE(o.address.length === 4 ? RType.A : RType.AAAA, off + 2);
+    out.writeUInt16BE(CLASS_IN, off + 4);
+    out.writeUInt32BE(o.ttl, off + 6);
+    out.writeUInt16BE(o.address.length, off + 10);
+    o.address.copy(out, off + 12);
+    off += ansLen;
+  }
+  if (soaLen > 0) {
+    let owner = suffixOffset(query, HEADER_LEN, o.soaLabels);
+    if (owner < 0) owner = HEADER_LEN;
+    out.writeUInt16BE(0xc000 | owner, off);
+    out.writeUInt16BE(RType.SOA, off + 2);
+    out.writeUInt16BE(CLASS_IN, off + 4);
+    out.writeUInt32BE(o.ttl, off + 6);
+    out.writeUInt16BE(SOA_RDATA_LEN, off + 10);
+    off += 12;
+    off += SOA_NAMES.copy(out, off);
+    for (const t of SOA_TIMERS) off = out.writeUInt32BE(t, off);
+    off = out.writeUInt32BE(o.ttl, off);
+  }
+  if (pq.edns) writeOpt(out, off, o.rcode >>> 4, pq.dnssecOk, o.ede);
+  return out;
+}
+
+/**
+ * An error reply. Carries the question when it could be read (qEnd > 0), and an OPT when the
+ * query had one (BADVERS needs it for the extended rcode).
+ */
+export function errorReply(query: Buffer, pq: ParsedQuery, rcode: number, ede: Buffer | null = null): Buffer {
+  const withQuestion = pq.qEnd > HEADER_LEN && pq.qEnd <= query.length;
+  const qLen = withQuestion ? pq.qEnd - HEADER_LEN : 0;
+  const optLen = pq.edns ? OPT_FIXED_LEN + (ede === null ? 0 : ede.length) : 0;
+  const out = Buffer.allocUnsafe(HEADER_LEN + qLen + optLen);
+  writeHeader(out, pq, rcode, 0, 0, pq.edns ? 1 : 0);
+  out.writeUInt16BE(withQuestion ? 1 : 0, 4);
+  if (withQuestion) query.copy(out, HEADER_LEN, HEADER_LEN, pq.qEnd);
+  if (pq.edns) writeOpt(out, HEADER_LEN + qLen, rcode >>> 4, pq.dnssecOk, ede);
+  return out;
+}
+
+/** RFC 2181 §9 / RFC 6891 §7: header + question (+ OPT) with TC=1, so the client retries on TCP. */
+export function truncatedReply(reply: Buffer, pq: ParsedQuery): Buffer {
+  const optLen = pq.edns ? OPT_FIXED_LEN : 0;
+  const out = Buffer.allocUnsafe(pq.qEnd + optLen);
+  reply.copy(out, 0, 0, pq.qEnd);
+  out.writeUInt16BE(out.readUInt16BE(2) | Flag.TC, 2);
+  out.writeUInt16BE(0, 6);
+  out.writeUInt16BE(0, 8);
+  out.writeUInt16BE(pq.edns ? 1 : 0, 10);
+  if (pq.edns) writeOpt(out, pq.qEnd, 0, pq.dnssecOk, null);
+  return out;
+}
+
+function writeHeader(out: Buffer, pq: ParsedQuery, rcode: number, an: number, ns: number, ar: number): void {
+  out.writeUInt16BE(pq.id, 0);
+  // QR, opcode echoed, RD and CD echoed, RA set: we recurse (via upstreams) for every client.
+  const flags = Flag.QR | (pq.flags & 0x7800) | (pq.flags & (Flag.RD | Flag.CD)) | Flag.RA | (rcode & 0x0f);
+  out.writeUInt16BE(flags, 2);
+  out.writeUInt16BE(1, 4);
+  out.writeUInt16BE(an, 6);
+  out.writeUInt16BE(ns, 8);
+  out.writeUInt16BE(ar, 10);
+}

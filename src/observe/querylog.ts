@@ -1,0 +1,76 @@
+// One JSON line per answered query (pino, asynchronous destination): who asked what, over which
+// transport, what was decided and why, the rcode and the latency. Field names are documented in
+// README.md ("Query log") and must stay stable: SOC pipelines parse them.
+import pino from 'pino';
+import { rcodeName, typeName } from '../dns/constants.js';
+import type { Action, Transport } from '../resolve/types.js';
+import type { RuleMatch } from '../blocklist/rule.js';
+
+export type QueryLogMode = 'all' | 'blocked' | 'none';
+
+export interface QueryLogRecord {
+  client: string;
+  clientPort: number;
+  transport: Transport;
+  qname: string;
+  qtype: number;
+  action: Action;
+  match: RuleMatch | null;
+  rcode: number;
+  latencyMs: number;
+  upstream: string | null;
+  truncated: boolean;
+}
+
+export class QueryLog {
+  private readonly logger: pino.Logger | null;
+  private readonly dest: ReturnType<typeof pino.destination> | null;
+
+  /** `destination`: "stdout" or a file path (appended to). */
+  constructor(
+    private readonly mode: QueryLogMode,
+    destination: string,
+  ) {
+    if (mode === 'none') {
+      this.logger = null;
+      this.dest = null;
+      return;
+    }
+    this.dest = pino.destination({ dest: destination === 'stdout' ? 1 : destination, sync: false, mkdir: true });
+    this.logger = pino({ base: null, messageKey: 'msg', timestamp: pino.stdTimeFunctions.isoTime }, this.dest);
+  }
+
+  record(r: QueryLogRecord): void {
+    const logger = this.logger;
+    if (logger === null) return;
+    if (this.mode === 'blocked' && r.action !== 'blocked') return;
+    const m = r.match;
+    logger.info(
+      {
+        client: r.client,
+        clientPort: r.clientPort,
+        transport: r.transport,
+        qname: r.qname,
+        qtype: typeName(r.qtype),
+        action: r.action,
+        list: m === null ? null : m.list,
+        rule: m === null ? null : m.rule,
+        ruleKind: m === null ? null : m.kind,
+        rcode: rcodeName(r.rcode),
+        latencyMs: Math.round(r.latencyMs * 1000) / 1000,
+        upstream: r.upstream,
+        truncated: r.truncated,
+      },
+      'query',
+    );
+  }
+
+  /** Writes out everything buffered (shutdown). */
+  flush(): void {
+    try {
+      this.dest?.flushSync();
+    } catch {
+      // Nothing buffered yet, or the destination is not ready: nothing to lose.
+    }
+  }
+}

@@ -1,0 +1,120 @@
+// Assembles c2dns from a validated Config: lists → stage chain → dispatcher → listeners.
+// The chain reads left to right like the request flows:
+//   access control → policy (block/allow) → cache → upstream forwarding
+import { isIP } from 'node:net';
+import { loadLists, type ListStatus } from '../blocklist/load.js';
+import type { Config } from '../config/schema.js';
+import type { OpLogger } from '../observe/oplog.js';
+import { QueryLog } from '../observe/querylog.js';
+import { AccessStage } from '../resolve/access.js';
+import { CacheStage } from '../resolve/cache.js';
+import { ForwardStage } from '../resolve/forward.js';
+import { PolicyStage } from '../resolve/policy.js';
+import type { Stage } from '../resolve/types.js';
+import { formatHostPort, parseHostPort, type HostPort } from '../upstream/address.js';
+import { Dispatcher } from './dispatch.js';
+import { TcpListener } from './tcp.js';
+import { UdpListener } from './udp.js';
+
+export interface RunningServer {
+  /** Bound addresses (ports resolved when 0 was asked for). */
+  readonly udp: HostPort[];
+  readonly tcp: HostPort[];
+  readonly lists: ListStatus[];
+  readonly dispatcher: Dispatcher;
+  readonly forward: ForwardStage;
+  readonly cache: CacheStage;
+  readonly policy: PolicyStage;
+  /** Graceful stop: no new queries, in-flight answers sent, log flushed. */
+  close(graceMs?: number): Promise<void>;
+}
+
+function hp(s: string): HostPort {
+  const r = parseHostPort(s, 53);
+  if (typeof r === 'string') throw new Error(r); // unreachable: validated by the schema
+  return r;
+}
+
+function ipBytes(s: string | undefined): Buffer | null {
+  if (s === undefined) return null;
+  if (isIP(s) === 4) return Buffer.from(s.split('.').map(Number));
+  const u = new URL(`http://[${s}]/`).hostname.slice(1, -1);
+  const [head, tail = ''] = u.includes('::') ? u.split('::') : [u, ''];
+  const h = head === '' ? [] : head!.split(':');
+  const t = tail === '' ? [] : tail.split(':');
+  const groups = [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+  const b = Buffer.alloc(16);
+  groups.forEach((g, i) => b.writeUInt16BE(parseInt(g as string, 16), i * 2));
+  return b;
+}
+
+export async function startServer(cfg: Config, oplog: OpLogger): Promise<RunningServer> {
+  const { trie, status } = await loadLists(
+    cfg.lists.map((l) => ({ name: l.name, path: l.path, format: l.format, kind: l.kind, action: l.action ?? null })),
+  );
+  for (const s of status) {
+    oplog.info({ list: s.name, path: s.path, kind: s.kind, format: s.format, entries: s.entries, rejected: s.rejected, examples: s.rejectedExamples.slice(0, 5) }, 'list loaded');
+    if (s.entries === 0) oplog.warn({ list: s.name, path: s.path }, 'list has no usable entries');
+  }
+
+  const forward = new ForwardStage({ upstreams: cfg.upstreams.map(hp), timeoutMs: cfg.upstream.timeoutMs, penaltyMs: cfg.upstream.penaltyMs });
+  const cache = new CacheStage(cfg.cache, forward);
+  const cached: Stage = cfg.cache.maxEntries > 0 ? cache : forward;
+  const policy = new PolicyStage(
+    trie,
+    {
+      defaultAction: cfg.blocking.action,
+      sinkholeIpv4: ipBytes(cfg.blocking.sinkhole.ipv4),
+      sinkholeIpv6: ipBytes(cfg.blocking.sinkhole.ipv6),
+      ttl: cfg.blocking.ttl,
+    },
+    cached,
+  );
+  const access = new AccessStage(cfg.access.allow, policy);
+
+  const qlog = new QueryLog(cfg.log.queries, cfg.log.destination);
+  const dispatcher = new Dispatcher(access, qlog, (err) => oplog.error({ err }, 'internal error while answering a query'));
+  const onSocketError = (err: Error): void => oplog.warn({ err }, 'socket error');
+
+  const udp: UdpListener[] = [];
+  const tcp: TcpListener[] = [];
+  try {
+    for (const a of cfg.listen.map(hp)) {
+      udp.push(await UdpListener.start(a, dispatcher, onSocketError));
+      // Same port for TCP as the one UDP got (matters when port 0 asked for an ephemeral one).
+      tcp.push(await TcpListener.start({ ...a, port: udp[udp.length - 1]!.address.port }, dispatcher, cfg.tcp, onSocketError));
+    }
+  } catch (err) {
+    await Promise.all([...udp.map((u) => u.close()), ...tcp.map((t) => t.close(0))]);
+    throw err;
+  }
+  oplog.info(
+    { listen: udp.map((u) => formatHostPort(u.address)), upstreams: forward.upstreams.map((u) => u.label), chain: 'access → policy → cache → forward' },
+    'c2dns serving',
+  );
+
+  let closing: Promise<void> | null = null;
+  const close = (graceMs = 5000): Promise<void> => {
+    closing ??= (async () => {
+      for (const u of udp) u.stopAccepting();
+      const tcpClosed = Promise.all(tcp.map((t) => t.close(graceMs)));
+      const deadline = performance.now() + graceMs;
+      while (dispatcher.inflight > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      await Promise.all(udp.map((u) => u.close()));
+      await tcpClosed;
+      qlog.flush();
+    })();
+    return closing;
+  };
+
+  return {
+    udp: udp.map((u) => u.address),
+    tcp: tcp.map((t) => t.address),
+    lists: status,
+    dispatcher,
+    forward,
+    cache,
+    policy,
+    close,
+  };
+}

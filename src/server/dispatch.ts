@@ -1,0 +1,111 @@
+// Where a received message enters the pipeline and its answer leaves: parse, run the stage
+// chain, fit the answer to the transport, send, log. Every path is guarded so one bad packet
+// costs one packet, never the server.
+import { EDNS_UDP_SIZE, MIN_UDP_SIZE, Rcode } from '../dns/constants.js';
+import { parseQuery, ParseStatus, type ParsedQuery } from '../dns/query.js';
+import { errorReply, truncatedReply } from '../dns/synth.js';
+import type { QueryLog } from '../observe/querylog.js';
+import type { Action, Answer, Query, Stage, Transport } from '../resolve/types.js';
+
+export type Send = (reply: Buffer) => void;
+
+export interface DispatchCounters {
+  /** Not answerable: shorter than a header, or QR=1. */
+  dropped: number;
+  /** Answered with FORMERR/NOTIMP/BADVERS. */
+  malformed: number;
+  /** A stage threw or rejected: answered SERVFAIL. */
+  internalErrors: number;
+}
+
+export class Dispatcher {
+  inflight = 0;
+  readonly counters: DispatchCounters = { dropped: 0, malformed: 0, internalErrors: 0 };
+
+  constructor(
+    private readonly chain: Stage,
+    private readonly log: QueryLog,
+    private readonly onInternalError: (err: unknown) => void,
+  ) {}
+
+  handle(msg: Buffer, address: string, port: number, transport: Transport, send: Send): void {
+    const receivedAt = performance.now();
+    let pq: ParsedQuery;
+    try {
+      pq = parseQuery(msg);
+    } catch (err) {
+      this.counters.dropped++;
+      this.onInternalError(err);
+      return;
+    }
+    const q: Query = { msg, pq, clientAddress: address, clientPort: port, transport, receivedAt, match: null };
+    if (pq.status !== ParseStatus.Ok) {
+      if (pq.status === ParseStatus.Drop || pq.status === ParseStatus.Ignore) {
+        this.counters.dropped++;
+        return;
+      }
+      this.counters.malformed++;
+      const [rcode, action]: [number, Action] =
+        pq.status === ParseStatus.NotImp
+          ? [Rcode.NOTIMP, 'notimp']
+          : pq.status === ParseStatus.BadVers
+            ? [Rcode.BADVERS, 'formerr']
+            : [Rcode.FORMERR, 'formerr'];
+      this.finish(q, { action, reply: errorReply(msg, pq, rcode), stored: null, upstream: null }, send);
+      return;
+    }
+    let res: Answer | Promise<Answer>;
+    try {
+      res = this.chain.resolve(q);
+    } catch (err) {
+      res = this.internalError(q, err);
+    }
+    if (res instanceof Promise) {
+      this.inflight++;
+      res.then(
+        (a) => {
+          this.inflight--;
+          this.finish(q, a, send);
+        },
+        (err: unknown) => {
+          this.inflight--;
+          this.finish(q, this.internalError(q, err), send);
+        },
+      );
+    } else this.finish(q, res, send);
+  }
+
+  private internalError(q: Query, err: unknown): Answer {
+    this.counters.internalErrors++;
+    this.onInternalError(err);
+    return { action: 'servfail', reply: errorReply(q.msg, q.pq, Rcode.SERVFAIL), stored: null, upstream: null };
+  }
+
+  private finish(q: Query, a: Answer, send: Send): void {
+    const pq = q.pq;
+    let reply = a.reply;
+    // UDP: 512 without EDNS, else the client's size clamped to [512, 1232]. TCP: the 16-bit frame.
+    const limit =
+      q.transport === 'udp' ? (pq.edns ? Math.min(Math.max(pq.udpSize, MIN_UDP_SIZE), EDNS_UDP_SIZE) : MIN_UDP_SIZE) : 0xffff;
+    const truncated = reply.length > limit;
+    if (truncated) reply = truncatedReply(reply, pq);
+    try {
+      send(reply);
+    } catch (err) {
+      this.onInternalError(err);
+    }
+    this.log.record({
+      client: q.clientAddress,
+      clientPort: q.clientPort,
+      transport: q.transport,
+      qname: pq.name,
+      qtype: pq.qtype,
+      action: a.action,
+      match: q.match,
+      rcode: reply.length >= 4 ? reply[3]! & 0x0f : Rcode.SERVFAIL,
+      latencyMs: performance.now() - q.receivedAt,
+      upstream: a.upstream,
+      truncated,
+    });
+  }
+}

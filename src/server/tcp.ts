@@ -1,0 +1,136 @@
+// TCP listener per RFC 7766: 2-byte length framing across partial reads, several queries per
+// connection answered as they complete (any order), an idle timeout, a connection cap, a cap
+// on queries in flight per connection and write backpressure (a client that does not read
+// stops being read).
+import net from 'node:net';
+import type { HostPort } from '../upstream/address.js';
+import type { Dispatcher } from './dispatch.js';
+
+export interface TcpOptions {
+  idleTimeoutMs: number;
+  maxConnections: number;
+  maxInflightPerConnection: number;
+}
+
+const WRITE_HIGH_WATER = 256 * 1024;
+
+class Connection {
+  private pending: Buffer | null = null;
+  private inflight = 0;
+  private closing = false;
+  private ended = false;
+
+  constructor(
+    private readonly sock: net.Socket,
+    private readonly dispatcher: Dispatcher,
+    private readonly opts: TcpOptions,
+  ) {
+    sock.setNoDelay(true);
+    sock.setTimeout(opts.idleTimeoutMs, () => {
+      if (this.inflight === 0) sock.destroy();
+    });
+    sock.on('data', (chunk: Buffer) => this.onData(chunk));
+    sock.on('end', () => {
+      this.ended = true;
+      this.maybeEnd();
+    });
+    sock.on('drain', () => this.maybeResume());
+    sock.on('error', () => sock.destroy());
+  }
+
+  private onData(chunk: Buffer): void {
+    let buf = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
+    this.pending = null;
+    while (buf.length >= 2) {
+      const len = buf.readUInt16BE(0);
+      if (len === 0) {
+        this.sock.destroy();
+        return;
+      }
+      if (buf.length < 2 + len) break;
+      const msg = buf.subarray(2, 2 + len);
+      buf = buf.subarray(2 + len);
+      if (this.closing) continue;
+      this.inflight++;
+      this.dispatcher.handle(msg, this.sock.remoteAddress ?? '', this.sock.remotePort ?? 0, 'tcp', (reply) => this.send(reply));
+    }
+    if (buf.length > 0) this.pending = Buffer.from(buf); // copy: do not pin the whole chunk
+    if (this.inflight >= this.opts.maxInflightPerConnection) this.sock.pause();
+  }
+
+  private send(reply: Buffer): void {
+    this.inflight--;
+    if (this.sock.destroyed) return;
+    const framed = Buffer.allocUnsafe(2 + reply.length);
+    framed.writeUInt16BE(reply.length, 0);
+    reply.copy(framed, 2);
+    this.sock.write(framed);
+    if (this.sock.writableLength > WRITE_HIGH_WATER) this.sock.pause();
+    else this.maybeResume();
+    this.maybeEnd();
+  }
+
+  private maybeResume(): void {
+    if (this.closing || this.ended) return;
+    if (this.inflight < this.opts.maxInflightPerConnection && this.sock.writableLength <= WRITE_HIGH_WATER) this.sock.resume();
+  }
+
+  /** Half-closed by the client, or shutting down: end once every answer is written. */
+  private maybeEnd(): void {
+    if ((this.ended || this.closing) && this.inflight === 0 && !this.sock.destroyed) this.sock.end();
+  }
+
+  shutdown(): void {
+    this.closing = true;
+    this.sock.pause();
+    this.maybeEnd();
+  }
+}
+
+export class TcpListener {
+  private readonly conns = new Set<net.Socket>();
+  private readonly wrappers = new Map<net.Socket, Connection>();
+
+  private constructor(
+    private readonly server: net.Server,
+    readonly address: HostPort,
+  ) {}
+
+  static start(addr: HostPort, dispatcher: Dispatcher, opts: TcpOptions, onError: (err: Error) => void): Promise<TcpListener> {
+    const server = net.createServer();
+    server.maxConnections = opts.maxConnections;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ port: addr.port, host: addr.host, ipv6Only: addr.family === 6 }, () => {
+        server.off('error', reject);
+        server.on('error', onError);
+        const bound = server.address() as net.AddressInfo;
+        const listener = new TcpListener(server, { ...addr, port: bound.port });
+        server.on('connection', (sock) => {
+          listener.conns.add(sock);
+          listener.wrappers.set(sock, new Connection(sock, dispatcher, opts));
+          sock.on('close', () => {
+            listener.conns.delete(sock);
+            listener.wrappers.delete(sock);
+          });
+        });
+        resolve(listener);
+      });
+    });
+  }
+
+  get connections(): number {
+    return this.conns.size;
+  }
+
+  /** Stop accepting; open connections finish what they have in flight, then close. */
+  close(graceMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      for (const c of this.wrappers.values()) c.shutdown();
+      setTimeout(() => {
+        for (const s of this.conns) s.destroy();
+      }, graceMs).unref();
+    });
+  }
+}

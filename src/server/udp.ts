@@ -1,0 +1,46 @@
+// UDP listener: one socket per configured address. Datagrams from port 0 are dropped (they
+// cannot be answered, and a send to port 0 throws).
+import dgram from 'node:dgram';
+import type { HostPort } from '../upstream/address.js';
+import type { Dispatcher } from './dispatch.js';
+
+export class UdpListener {
+  private accepting = true;
+
+  private constructor(
+    private readonly socket: dgram.Socket,
+    readonly address: HostPort,
+  ) {}
+
+  static start(addr: HostPort, dispatcher: Dispatcher, onError: (err: Error) => void): Promise<UdpListener> {
+    const socket = dgram.createSocket({ type: addr.family === 6 ? 'udp6' : 'udp4', ipv6Only: addr.family === 6 });
+    return new Promise((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(addr.port, addr.host, () => {
+        socket.off('error', reject);
+        const bound = socket.address();
+        const listener = new UdpListener(socket, { ...addr, port: bound.port });
+        socket.on('error', onError);
+        const sendError = (err: Error | null): void => {
+          if (err) onError(err);
+        };
+        socket.on('message', (msg, rinfo) => {
+          if (!listener.accepting || rinfo.port === 0) return;
+          dispatcher.handle(msg, rinfo.address, rinfo.port, 'udp', (reply) => {
+            socket.send(reply, rinfo.port, rinfo.address, sendError);
+          });
+        });
+        resolve(listener);
+      });
+    });
+  }
+
+  /** Stop taking new queries; the socket stays open so in-flight answers can still be sent. */
+  stopAccepting(): void {
+    this.accepting = false;
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.socket.close(() => resolve()));
+  }
+}

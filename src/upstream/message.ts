@@ -1,0 +1,37 @@
+// The query c2dns sends upstream: the client's question bytes (case kept), recursion desired,
+// the client's CD/AD bits, our own OPT advertising 1232 with the client's DO bit. The ID is
+// written per attempt from a CSPRNG pool.
+import { randomFillSync } from 'node:crypto';
+import { Flag, HEADER_LEN } from '../dns/constants.js';
+import { OPT_FIXED_LEN, writeOpt } from '../dns/opt.js';
+import type { ParsedQuery } from '../dns/query.js';
+
+export function buildUpstreamQuery(msg: Buffer, pq: ParsedQuery): Buffer {
+  const out = Buffer.allocUnsafe(pq.qEnd + OPT_FIXED_LEN);
+  out.writeUInt16BE(0, 0);
+  out.writeUInt16BE(Flag.RD | (pq.flags & (Flag.CD | Flag.AD)), 2);
+  out.writeUInt16BE(1, 4);
+  out.writeUInt16BE(0, 6);
+  out.writeUInt16BE(0, 8);
+  out.writeUInt16BE(1, 10);
+  msg.copy(out, HEADER_LEN, HEADER_LEN, pq.qEnd);
+  writeOpt(out, pq.qEnd, 0, pq.dnssecOk, null);
+  return out;
+}
+
+// Random values are drawn in blocks: one crypto call per 2048 IDs or ports.
+const pool = new Uint16Array(2048);
+let poolPos = pool.length;
+
+export function random16(): number {
+  if (poolPos === pool.length) {
+    randomFillSync(pool);
+    poolPos = 0;
+  }
+  return pool[poolPos++]!;
+}
+
+/** A fresh random source port in the unprivileged range. */
+export function randomPort(): number {
+  return 1024 + (random16() % (65536 - 1024));
+}
