@@ -6,10 +6,10 @@ import { LIST_FORMATS } from '../blocklist/parsers/index.js';
 import { DEFAULT_ALLOWED_NETWORKS } from '../resolve/access.js';
 import { parseHostPort } from '../upstream/address.js';
 
-const hostPort = (defaultPort: number) =>
+const hostPort = (defaultPort: number, allowZero: boolean) =>
   z.string().superRefine((s, ctx) => {
-    const r = parseHostPort(s, defaultPort);
-    if (typeof r === 'string') ctx.addIssue({ code: z.ZodIssueCode.custom, message: `expected ADDR[:PORT]; ${r}` });
+    const r = parseHostPort(s, defaultPort, allowZero);
+    if (typeof r === 'string') ctx.addIssue({ code: z.ZodIssueCode.custom, message: `expected ADDR[:PORT] such as 127.0.0.1:53 or [::1]:53 (${r})` });
   });
 
 const cidr = z.string().superRefine((s, ctx) => {
@@ -38,8 +38,8 @@ const listSchema = z
 
 export const configSchema = z
   .object({
-    listen: z.array(hostPort(53)).min(1).default(['127.0.0.1:5353', '[::1]:5353']),
-    upstreams: z.array(hostPort(53)).min(1).default(['9.9.9.9', '149.112.112.112']),
+    listen: z.array(hostPort(53, true)).min(1).default(['127.0.0.1:5353', '[::1]:5353']),
+    upstreams: z.array(hostPort(53, false)).min(1).default(['9.9.9.9', '149.112.112.112']),
     upstream: z
       .object({
         timeoutMs: int(10, 60_000).default(2000),

@@ -30,7 +30,7 @@ export interface RunningServer {
 }
 
 function hp(s: string): HostPort {
-  const r = parseHostPort(s, 53);
+  const r = parseHostPort(s, 53, true);
   if (typeof r === 'string') throw new Error(r); // unreachable: validated by the schema
   return r;
 }

@@ -7,8 +7,8 @@ export interface HostPort {
   family: 4 | 6;
 }
 
-/** Parses an address with optional port; returns an error string on failure. */
-export function parseHostPort(s: string, defaultPort: number): HostPort | string {
+/** Parses an address with optional port; returns an error string on failure. Port 0 only with `allowZero` (listen). */
+export function parseHostPort(s: string, defaultPort: number, allowZero = false): HostPort | string {
   let host = s;
   let portStr: string | undefined;
   const bracket = /^\[([^\]]+)\](?::(\d+))?$/.exec(s);
@@ -25,9 +25,11 @@ export function parseHostPort(s: string, defaultPort: number): HostPort | string
     }
   }
   const family = isIP(host);
-  if (family === 0) return `"${s}" is not an IP address with an optional port (e.g. 127.0.0.1:53 or [::1]:53)`;
+  if (family === 0) return 'not an IP address with an optional port';
   const port = portStr === undefined ? defaultPort : Number(portStr);
-  if (!/^\d+$/.test(portStr ?? String(defaultPort)) || port < 1 || port > 65535) return `"${s}" has an invalid port`;
+  if (!/^\d+$/.test(portStr ?? String(defaultPort)) || port < (allowZero ? 0 : 1) || port > 65535) {
+    return allowZero ? 'the port must be 0-65535' : 'the port must be 1-65535';
+  }
   // Canonical text form, so it compares equal to the address the socket layer reports.
   if (family === 6) host = new URL(`http://[${host}]/`).hostname.slice(1, -1);
   return { host, port, family: family as 4 | 6 };
