@@ -13,7 +13,7 @@ export function normalizeDomain(raw: string): Normalized {
   if (s === '') return { ok: false, reason: 'empty name' };
   if (isIP(s) !== 0 || isIP(s.replace(/^\[|\]$/g, '')) !== 0) return { ok: false, reason: 'an IP address, not a name' };
   s = s.toLowerCase();
-  if (/[^\x21-\x7e]/.test(s)) {
+  if (/[^\x00-\x7f]/.test(s)) {
     const ascii = domainToASCII(s);
     if (ascii === '') return { ok: false, reason: 'not a valid internationalised name' };
     s = ascii;

@@ -70,7 +70,9 @@ function formatIssue(issue: ZodIssue, raw: Record<string, unknown>, file: string
   }
   if (issue.code === 'invalid_type') expected = `expected ${issue.expected}`;
   if (issue.code === 'invalid_enum_value') expected = `expected one of ${issue.options.map((o) => JSON.stringify(o)).join(', ')}`;
-  if (issue.code === 'too_small' || issue.code === 'too_big') expected = `expected ${issue.message.replace(/^(Number|Array|String) must (contain|be) /, '')}`;
+  if (issue.code === 'too_small') expected = issue.type === 'array' ? `expected at least ${issue.minimum} item(s)` : issue.type === 'string' ? 'expected a non-empty string' : `expected a number >= ${issue.minimum}`;
+  if (issue.code === 'too_big') expected = issue.type === 'array' ? `expected at most ${issue.maximum} item(s)` : `expected a number <= ${issue.maximum}`;
+  if (issue.code === 'invalid_type' && issue.expected === 'integer') expected = 'expected a whole number';
   return `config error in ${where}: key "${key || '(top level)'}": ${expected}, got ${describe(value)}`;
 }
 

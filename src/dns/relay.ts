@@ -119,14 +119,20 @@ export function storeResponse(resp: Buffer, qEnd: number, now: number): StoredAn
   };
 }
 
-/** Rewrites the stored TTLs into [min, max] (cache policy), in place. */
-export function clampTtls(stored: StoredAnswer, min: number, max: number): void {
+/** Rewrites the stored TTLs into [min, max] (cache policy), in place; true if any changed. */
+export function clampTtls(stored: StoredAnswer, min: number, max: number): boolean {
   const w = stored.wire;
+  let changed = false;
   for (const off of stored.ttlOffsets) {
-    const t = w.readUInt32BE(off) & 0x7fffffff;
-    if (t < min) w.writeUInt32BE(min, off);
-    else if (t > max) w.writeUInt32BE(max, off);
+    const raw = w.readUInt32BE(off);
+    const t = raw & 0x7fffffff;
+    const c = t < min ? min : t > max ? max : t;
+    if (c !== raw) {
+      w.writeUInt32BE(c, off);
+      changed = true;
+    }
   }
+  return changed;
 }
 
 /**

@@ -48,18 +48,20 @@ export class CacheStage implements Stage {
     }
     this.misses++;
     const res = this.next.resolve(q);
-    if (res instanceof Promise) return res.then((a) => this.keep(key, a));
-    return this.keep(key, res);
+    if (res instanceof Promise) return res.then((a) => this.keep(key, q, a));
+    return this.keep(key, q, res);
   }
 
-  private keep(key: string, a: Answer): Answer {
+  private keep(key: string, q: Query, a: Answer): Answer {
     const s = a.stored;
     if (s === null) return a;
     const ttl = this.ttlFor(s);
     if (ttl > 0) {
       const positive = s.rcode === Rcode.NOERROR && s.answerCount > 0;
-      if (positive) clampTtls(s, this.opts.minTtl, this.opts.maxTtl);
-      else clampTtls(s, 0, this.opts.negativeMaxTtl);
+      // Clamp before this client sees it, so the first answer and later replays agree.
+      if (clampTtls(s, positive ? this.opts.minTtl : 0, positive ? this.opts.maxTtl : this.opts.negativeMaxTtl)) {
+        a.reply = replay(s, q.msg, q.pq, s.storedAt);
+      }
       this.lru.set(key, { stored: s, expiresAt: s.storedAt + ttl * 1000 });
     }
     return a;

@@ -23,7 +23,8 @@ export interface RunningServer {
   readonly lists: ListStatus[];
   readonly dispatcher: Dispatcher;
   readonly forward: ForwardStage;
-  readonly cache: CacheStage;
+  /** null when the cache is disabled (cache.maxEntries: 0). */
+  readonly cache: CacheStage | null;
   readonly policy: PolicyStage;
   /** Graceful stop: no new queries, in-flight answers sent, log flushed. */
   close(graceMs?: number): Promise<void>;
@@ -58,8 +59,8 @@ export async function startServer(cfg: Config, oplog: OpLogger): Promise<Running
   }
 
   const forward = new ForwardStage({ upstreams: cfg.upstreams.map(hp), timeoutMs: cfg.upstream.timeoutMs, penaltyMs: cfg.upstream.penaltyMs });
-  const cache = new CacheStage(cfg.cache, forward);
-  const cached: Stage = cfg.cache.maxEntries > 0 ? cache : forward;
+  const cache = cfg.cache.maxEntries > 0 ? new CacheStage(cfg.cache, forward) : null;
+  const cached: Stage = cache ?? forward;
   const policy = new PolicyStage(
     trie,
     {

@@ -40,9 +40,9 @@ export function sendUdp(port: number, msg: Buffer, o: { from?: string; host?: st
 }
 
 /** Sends framed messages on one TCP connection and collects `expect` framed answers. */
-export function sendTcpMany(port: number, msgs: Buffer[], expect: number, o: { host?: string; timeoutMs?: number; chunks?: Buffer[] } = {}): Promise<Buffer[]> {
+export function sendTcpMany(port: number, msgs: Buffer[], expect: number, o: { host?: string; timeoutMs?: number; chunks?: Buffer[]; from?: string } = {}): Promise<Buffer[]> {
   return new Promise((resolve, reject) => {
-    const sock = net.connect({ port, host: o.host ?? '127.0.0.1' });
+    const sock = net.connect({ port, host: o.host ?? '127.0.0.1', ...(o.from ? { localAddress: o.from } : {}) });
     const out: Buffer[] = [];
     let buf = Buffer.alloc(0);
     const timer = setTimeout(() => {
@@ -75,7 +75,7 @@ export function sendTcpMany(port: number, msgs: Buffer[], expect: number, o: { h
   });
 }
 
-export async function sendTcp(port: number, msg: Buffer, o: { host?: string; timeoutMs?: number } = {}): Promise<Buffer> {
+export async function sendTcp(port: number, msg: Buffer, o: { host?: string; timeoutMs?: number; from?: string } = {}): Promise<Buffer> {
   const [r] = await sendTcpMany(port, [msg], 1, o);
   return r!;
 }
