@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { detectFormat, PARSERS, type ListFormat } from './parsers/index.js';
 import { ParseReport, type RejectedLine } from './parsers/report.js';
-import { makeRule, type BlockAction } from './rule.js';
+import { makeRule, type BlockAction, type MatchMode } from './rule.js';
 import { DomainTrie } from './trie.js';
 
 export interface ListSource {
@@ -12,6 +12,9 @@ export interface ListSource {
   format: ListFormat | 'auto';
   kind: 'block' | 'allow';
   action: BlockAction | null;
+  /** How bare names (formats without their own match syntax) match. */
+  match?: MatchMode;
+  tags?: string[];
 }
 
 export interface ListStatus {
@@ -39,7 +42,8 @@ export async function loadLists(sources: readonly ListSource[]): Promise<{ trie:
     const format = src.format === 'auto' ? detectFormat(text) : src.format;
     const report = new ParseReport();
     const entries = PARSERS[format](text, report);
-    for (const e of entries) trie.add(makeRule(src.kind, src.name, e, src.action));
+    const defaults = { list: src.name, kind: src.kind, match: src.match ?? 'subtree', action: src.action, tags: src.tags ?? [], firstSeen: Date.now() };
+    for (const e of entries) trie.add(makeRule(e, defaults));
     status.push({
       name: src.name,
       path: src.path,

@@ -59,7 +59,7 @@ export function storeResponse(resp: Buffer, qEnd: number, now: number): StoredAn
   let minTtl = -1;
   let negativeTtl = -1;
   let optStart = -1;
-  let optEnd = -1;
+  let optIndex = -1;
   let extRcode = 0;
   let ede: Buffer | null = null;
   for (let i = 0; i < total; i++) {
@@ -74,11 +74,12 @@ export function storeResponse(resp: Buffer, qEnd: number, now: number): StoredAn
     if (type === RType.OPT) {
       if (optStart >= 0 || i < an + ns) return null;
       optStart = start;
-      optEnd = next;
+      optIndex = i;
       extRcode = resp[off + 4]!;
       ede = pickEdeOptions(resp.subarray(rdata, next));
     } else {
-      const ttl = resp.readUInt32BE(off + 4) & 0x7fffffff; // RFC 2181 §8: top bit set means 0..2^31-1
+      const raw = resp.readUInt32BE(off + 4);
+      const ttl = raw > 0x7fffffff ? 0 : raw; // RFC 2181 §8: a TTL with the top bit set means zero
       ttls.push(off + 4);
       if (i < an + ns && (minTtl < 0 || ttl < minTtl)) minTtl = ttl;
       if (type === RType.SOA && i >= an && i < an + ns && rdlen >= 22) {
@@ -89,22 +90,19 @@ export function storeResponse(resp: Buffer, qEnd: number, now: number): StoredAn
     }
     off = next;
   }
-  // Drop trailing garbage and the OPT record; shift the TTL offsets that followed it.
-  let wire: Buffer;
-  const ttlOffsets = new Uint16Array(ttls.length);
-  if (optStart < 0) {
-    wire = Buffer.from(resp.subarray(0, off));
-    for (let i = 0; i < ttls.length; i++) ttlOffsets[i] = ttls[i]!;
-  } else {
-    const optLen = optEnd - optStart;
-    wire = Buffer.allocUnsafe(off - optLen);
-    resp.copy(wire, 0, 0, optStart);
-    resp.copy(wire, optStart, optEnd, off);
-    wire.writeUInt16BE(ar - 1, 10);
-    for (let i = 0; i < ttls.length; i++) {
-      const t = ttls[i]!;
-      ttlOffsets[i] = t > optStart ? t - optLen : t;
-    }
+  // Keep the message up to the OPT record, or up to the last record (trailing garbage is
+  // dropped). Additional records after a mid-section OPT go with it: their compression pointers
+  // may point past the OPT, and closing the gap would make them name the wrong owners.
+  const end = optStart < 0 ? off : optStart;
+  let kept = 0;
+  while (kept < ttls.length && ttls[kept]! < end) kept++;
+  const wire = Buffer.from(resp.subarray(0, end));
+  if (optStart >= 0) wire.writeUInt16BE(optIndex - an - ns, 10);
+  const ttlOffsets = new Uint16Array(kept);
+  for (let i = 0; i < kept; i++) {
+    const o = ttls[i]!;
+    ttlOffsets[i] = o;
+    if (wire.readUInt32BE(o) > 0x7fffffff) wire.writeUInt32BE(0, o);
   }
   if (wire.length > 0xffff) return null;
   return {

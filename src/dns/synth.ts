@@ -10,10 +10,16 @@ const SOA_NAMES = Buffer.concat([encodeName('sinkhole.c2dns.invalid'), encodeNam
 const SOA_RDATA_LEN = SOA_NAMES.length + 20;
 const SOA_TIMERS = [1, 3600, 600, 86400];
 
+/** One answer record owned by the question name. */
+export interface SynthRecord {
+  type: number;
+  rdata: Buffer;
+}
+
 export interface SynthOptions {
   rcode: number;
-  /** A or AAAA RDATA to answer with (type must match the question), or null for no answer. */
-  address: Buffer | null;
+  /** Answer records, all owned by the question name (may be empty). */
+  answers: readonly SynthRecord[];
   /** Add a SOA in authority whose owner is the last `soaLabels` labels of the question name. */
   soaLabels: number;
   ttl: number;
@@ -24,21 +30,22 @@ export interface SynthOptions {
 /** A complete reply to `query` built from the options; question echoed byte for byte. */
 export function synthesize(query: Buffer, pq: ParsedQuery, o: SynthOptions): Buffer {
   const qLen = pq.qEnd - HEADER_LEN;
-  const ansLen = o.address === null ? 0 : 12 + o.address.length;
+  let ansLen = 0;
+  for (const r of o.answers) ansLen += 12 + r.rdata.length;
   const soaLen = o.soaLabels >= 0 ? 12 + SOA_RDATA_LEN : 0;
   const optLen = pq.edns ? OPT_FIXED_LEN + (o.ede === null ? 0 : o.ede.length) : 0;
   const out = Buffer.allocUnsafe(HEADER_LEN + qLen + ansLen + soaLen + optLen);
-  writeHeader(out, pq, o.rcode, o.address === null ? 0 : 1, soaLen > 0 ? 1 : 0, pq.edns ? 1 : 0);
+  writeHeader(out, pq, o.rcode, o.answers.length, soaLen > 0 ? 1 : 0, pq.edns ? 1 : 0);
   query.copy(out, HEADER_LEN, HEADER_LEN, pq.qEnd);
   let off = pq.qEnd;
-  if (o.address !== null) {
+  for (const r of o.answers) {
     out.writeUInt16BE(0xc00c, off); // pointer to the question name
-    out.writeUInt16BE(o.address.length === 4 ? RType.A : RType.AAAA, off + 2);
+    out.writeUInt16BE(r.type, off + 2);
     out.writeUInt16BE(CLASS_IN, off + 4);
     out.writeUInt32BE(o.ttl, off + 6);
-    out.writeUInt16BE(o.address.length, off + 10);
-    o.address.copy(out, off + 12);
-    off += ansLen;
+    out.writeUInt16BE(r.rdata.length, off + 10);
+    r.rdata.copy(out, off + 12);
+    off += 12 + r.rdata.length;
   }
   if (soaLen > 0) {
     let owner = suffixOffset(query, HEADER_LEN, o.soaLabels);

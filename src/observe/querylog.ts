@@ -16,6 +16,7 @@ export interface QueryLogRecord {
   qtype: number;
   action: Action;
   match: RuleMatch | null;
+  /** -1 when no answer was sent. */
   rcode: number;
   latencyMs: number;
   upstream: string | null;
@@ -56,7 +57,7 @@ export class QueryLog {
         list: m === null ? null : m.list,
         rule: m === null ? null : m.rule,
         ruleKind: m === null ? null : m.kind,
-        rcode: rcodeName(r.rcode),
+        rcode: r.rcode < 0 ? null : rcodeName(r.rcode), // null: no answer sent (RPZ DROP)
         latencyMs: Math.round(r.latencyMs * 1000) / 1000,
         upstream: r.upstream,
         truncated: r.truncated,

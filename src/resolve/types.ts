@@ -22,8 +22,8 @@ export interface Query {
 
 export interface Answer {
   action: Action;
-  /** The complete reply for this client, before transport size limits. */
-  reply: Buffer;
+  /** The complete reply for this client, before transport size limits; null = send nothing (RPZ DROP). */
+  reply: Buffer | null;
   /** An upstream answer the cache may keep. */
   stored: StoredAnswer | null;
   /** Which upstream answered (host:port), when one did. */

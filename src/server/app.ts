@@ -9,7 +9,7 @@ import { QueryLog } from '../observe/querylog.js';
 import { AccessStage } from '../resolve/access.js';
 import { CacheStage } from '../resolve/cache.js';
 import { ForwardStage } from '../resolve/forward.js';
-import { PolicyStage } from '../resolve/policy.js';
+import { ipv6Bytes, PolicyStage } from '../resolve/policy.js';
 import type { Stage } from '../resolve/types.js';
 import { formatHostPort, parseHostPort, type HostPort } from '../upstream/address.js';
 import { Dispatcher } from './dispatch.js';
@@ -38,15 +38,7 @@ function hp(s: string): HostPort {
 
 function ipBytes(s: string | undefined): Buffer | null {
   if (s === undefined) return null;
-  if (isIP(s) === 4) return Buffer.from(s.split('.').map(Number));
-  const u = new URL(`http://[${s}]/`).hostname.slice(1, -1);
-  const [head, tail = ''] = u.includes('::') ? u.split('::') : [u, ''];
-  const h = head === '' ? [] : head!.split(':');
-  const t = tail === '' ? [] : tail.split(':');
-  const groups = [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
-  const b = Buffer.alloc(16);
-  groups.forEach((g, i) => b.writeUInt16BE(parseInt(g as string, 16), i * 2));
-  return b;
+  return isIP(s) === 4 ? Buffer.from(s.split('.').map(Number)) : ipv6Bytes(s);
 }
 
 export async function startServer(cfg: Config, oplog: OpLogger): Promise<RunningServer> {

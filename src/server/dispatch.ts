@@ -7,7 +7,8 @@ import { errorReply, truncatedReply } from '../dns/synth.js';
 import type { QueryLog } from '../observe/querylog.js';
 import type { Action, Answer, Query, Stage, Transport } from '../resolve/types.js';
 
-export type Send = (reply: Buffer) => void;
+/** Delivers a reply; null = deliberately no answer (RPZ DROP), so the transport can free the slot. */
+export type Send = (reply: Buffer | null) => void;
 
 export interface DispatchCounters {
   /** Not answerable: shorter than a header, or QR=1. */
@@ -87,8 +88,8 @@ export class Dispatcher {
     // UDP: 512 without EDNS, else the client's size clamped to [512, 1232]. TCP: the 16-bit frame.
     const limit =
       q.transport === 'udp' ? (pq.edns ? Math.min(Math.max(pq.udpSize, MIN_UDP_SIZE), EDNS_UDP_SIZE) : MIN_UDP_SIZE) : 0xffff;
-    const truncated = reply.length > limit;
-    if (truncated) reply = truncatedReply(reply, pq);
+    const truncated = reply !== null && reply.length > limit;
+    if (truncated) reply = truncatedReply(reply!, pq);
     try {
       send(reply);
     } catch (err) {
@@ -102,7 +103,7 @@ export class Dispatcher {
       qtype: pq.qtype,
       action: a.action,
       match: q.match,
-      rcode: reply.length >= 4 ? reply[3]! & 0x0f : Rcode.SERVFAIL,
+      rcode: reply === null ? -1 : reply[3]! & 0x0f,
       latencyMs: performance.now() - q.receivedAt,
       upstream: a.upstream,
       truncated,

@@ -19,6 +19,8 @@ class Connection {
   private inflight = 0;
   private closing = false;
   private ended = false;
+  /** Inside dispatchPending (answers can come back synchronously, e.g. blocked names). */
+  private dispatching = false;
 
   constructor(
     private readonly sock: net.Socket,
@@ -26,7 +28,10 @@ class Connection {
     private readonly opts: TcpOptions,
   ) {
     sock.setNoDelay(true);
-    sock.setTimeout(opts.idleTimeoutMs, () => {
+    // A listener, not setTimeout's callback argument: that one is registered with once(), so
+    // a timeout that fires while a query is in flight would leave the connection with none.
+    sock.setTimeout(opts.idleTimeoutMs);
+    sock.on('timeout', () => {
       if (this.inflight === 0) sock.destroy();
     });
     sock.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -39,12 +44,26 @@ class Connection {
   }
 
   private onData(chunk: Buffer): void {
-    let buf = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
+    this.pending = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
+    this.dispatchPending();
+    if (this.inflight >= this.opts.maxInflightPerConnection) this.sock.pause();
+  }
+
+  /**
+   * Hands the complete messages in `pending` to the dispatcher, stopping at the in-flight cap:
+   * one segment can carry hundreds of queries, and the rest wait there (with the socket
+   * paused) until answers free slots.
+   */
+  private dispatchPending(): void {
+    if (this.dispatching || this.pending === null) return;
+    this.dispatching = true;
+    let buf = this.pending;
     this.pending = null;
-    while (buf.length >= 2) {
+    while (buf.length >= 2 && this.inflight < this.opts.maxInflightPerConnection) {
       const len = buf.readUInt16BE(0);
       if (len === 0) {
         this.sock.destroy();
+        this.dispatching = false;
         return;
       }
       if (buf.length < 2 + len) break;
@@ -54,13 +73,21 @@ class Connection {
       this.inflight++;
       this.dispatcher.handle(msg, this.sock.remoteAddress ?? '', this.sock.remotePort ?? 0, 'tcp', (reply) => this.send(reply));
     }
-    if (buf.length > 0) this.pending = Buffer.from(buf); // copy: do not pin the whole chunk
-    if (this.inflight >= this.opts.maxInflightPerConnection) this.sock.pause();
+    this.dispatching = false;
+    if (this.closing || this.sock.destroyed) return;
+    // Complete messages held back by the cap keep their chunk; a partial one is copied so it
+    // does not pin the whole chunk.
+    if (buf.length > 0) this.pending = this.inflight >= this.opts.maxInflightPerConnection ? buf : Buffer.from(buf);
   }
 
-  private send(reply: Buffer): void {
+  private send(reply: Buffer | null): void {
     this.inflight--;
     if (this.sock.destroyed) return;
+    if (reply === null) {
+      this.maybeResume();
+      this.maybeEnd();
+      return;
+    }
     const framed = Buffer.allocUnsafe(2 + reply.length);
     framed.writeUInt16BE(reply.length, 0);
     reply.copy(framed, 2);
@@ -71,12 +98,16 @@ class Connection {
   }
 
   private maybeResume(): void {
-    if (this.closing || this.ended) return;
+    if (this.closing || this.dispatching) return;
+    // Queries already received come first, even after the client's FIN.
+    this.dispatchPending();
+    if (this.ended || this.sock.destroyed) return;
     if (this.inflight < this.opts.maxInflightPerConnection && this.sock.writableLength <= WRITE_HIGH_WATER) this.sock.resume();
   }
 
   /** Half-closed by the client, or shutting down: end once every answer is written. */
   private maybeEnd(): void {
+    if (this.dispatching) return; // an answer given synchronously mid-dispatch; more may follow
     if ((this.ended || this.closing) && this.inflight === 0 && !this.sock.destroyed) this.sock.end();
   }
 
@@ -97,7 +128,9 @@ export class TcpListener {
   ) {}
 
   static start(addr: HostPort, dispatcher: Dispatcher, opts: TcpOptions, onError: (err: Error) => void): Promise<TcpListener> {
-    const server = net.createServer();
+    // allowHalfOpen: a client may send its queries then FIN; its answers are still written,
+    // and maybeEnd() closes our side once the last one is out.
+    const server = net.createServer({ allowHalfOpen: true });
     server.maxConnections = opts.maxConnections;
     return new Promise((resolve, reject) => {
       server.once('error', reject);

@@ -27,7 +27,7 @@ export class UdpListener {
         socket.on('message', (msg, rinfo) => {
           if (!listener.accepting || rinfo.port === 0) return;
           dispatcher.handle(msg, rinfo.address, rinfo.port, 'udp', (reply) => {
-            socket.send(reply, rinfo.port, rinfo.address, sendError);
+            if (reply !== null) socket.send(reply, rinfo.port, rinfo.address, sendError);
           });
         });
         resolve(listener);

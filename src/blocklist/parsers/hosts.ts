@@ -39,7 +39,7 @@ export function parseHosts(text: string, report: ParseReport): ListEntry[] {
         continue;
       }
       report.accepted++;
-      out.push({ name: n.name, subtree: true, line });
+      out.push({ name: n.name, match: null, line });
     }
   });
   return out;

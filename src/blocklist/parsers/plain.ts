@@ -17,7 +17,7 @@ export function parsePlain(text: string, report: ParseReport): ListEntry[] {
       return;
     }
     report.accepted++;
-    out.push({ name: n.name, subtree: true, line });
+    out.push({ name: n.name, match: null, line });
   });
   return out;
 }
