@@ -7,8 +7,15 @@ export type Normalized = { ok: true; name: string } | { ok: false; reason: strin
 
 const LDH = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
 
+// Unicode format characters (category Cf: LRM U+200E, ZWSP U+200B, WJ U+2060, BOM U+FEFF…):
+// invisible, copied in from web pages and vendor CSVs.
+const FORMAT_CHAR = /\p{Cf}/u;
+
 export function normalizeDomain(raw: string): Normalized {
-  let s = raw.trim();
+  // At the edges they are copy-paste debris and are removed; inside a name they hide a different name.
+  let s = raw.trim().replace(/^\p{Cf}+|\p{Cf}+$/gu, '').trim();
+  if (FORMAT_CHAR.test(s)) return { ok: false, reason: 'invisible format character (e.g. U+200B) inside the name' };
+  if (s.includes('\0')) return { ok: false, reason: 'NUL byte in the name' };
   if (s.endsWith('.')) s = s.slice(0, -1);
   if (s === '') return { ok: false, reason: 'empty name' };
   if (isIP(s) !== 0 || isIP(s.replace(/^\[|\]$/g, '')) !== 0) return { ok: false, reason: 'an IP address, not a name' };
@@ -18,6 +25,7 @@ export function normalizeDomain(raw: string): Normalized {
     if (ascii === '') return { ok: false, reason: 'not a valid internationalised name' };
     s = ascii;
   }
+  else if (/(^|\.)xn--/.test(s) && domainToASCII(s) === '') return { ok: false, reason: 'invalid punycode (xn--) label' };
   if (s.length > 253) return { ok: false, reason: 'name longer than 253 characters' };
   const labels = s.split('.');
   if (labels.length < 2) return { ok: false, reason: 'a single label (would block a whole TLD)' };

@@ -39,7 +39,10 @@ class Connection {
       this.ended = true;
       this.maybeEnd();
     });
-    sock.on('drain', () => this.maybeResume());
+    sock.on('drain', () => {
+      this.maybeResume();
+      this.maybeEnd();
+    });
     sock.on('error', () => sock.destroy());
   }
 
