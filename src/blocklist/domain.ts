@@ -20,6 +20,8 @@ export function normalizeDomain(raw: string): Normalized {
   if (s === '') return { ok: false, reason: 'empty name' };
   if (isIP(s) !== 0 || isIP(s.replace(/^\[|\]$/g, '')) !== 0) return { ok: false, reason: 'an IP address, not a name' };
   s = s.toLowerCase();
+  // inet_aton shorthand (2130706433, 0x7f.1, 1.2.3): an address to a resolver's OS, never a name.
+  if (/^(0x[0-9a-f]*|\d+)(\.(0x[0-9a-f]*|\d+))*$/.test(s)) return { ok: false, reason: 'a numeric address form, not a name' };
   if (/[^\x00-\x7f]/.test(s)) {
     const ascii = domainToASCII(s);
     if (ascii === '') return { ok: false, reason: 'not a valid internationalised name' };
