@@ -31,6 +31,8 @@ export enum ResponseCheck {
   Mismatch = 1,
   /** TC=1: retry the same upstream over TCP. */
   Truncated = 2,
+  /** An error answer without a question (FORMERR/SERVFAIL/NOTIMP/REFUSED): try the next upstream now. */
+  Failed = 3,
 }
 
 /**
@@ -38,12 +40,18 @@ export enum ResponseCheck {
  * The source address and port are the transport's business.
  */
 export function checkResponse(resp: Buffer, sent: Buffer, sentQEnd: number): ResponseCheck {
-  if (resp.length < sentQEnd) return ResponseCheck.Mismatch;
+  if (resp.length < 12) return ResponseCheck.Mismatch;
   if (resp[0] !== sent[0] || resp[1] !== sent[1]) return ResponseCheck.Mismatch;
   const flags = resp.readUInt16BE(2);
   if ((flags & Flag.QR) === 0 || ((flags >>> 11) & 0xf) !== 0) return ResponseCheck.Mismatch;
-  if (resp.readUInt16BE(4) !== 1) return ResponseCheck.Mismatch;
-  if (!sameQuestion(resp, HEADER_LEN, sent, HEADER_LEN, sentQEnd - HEADER_LEN)) return ResponseCheck.Mismatch;
+  const qd = resp.readUInt16BE(4);
+  if (qd === 0) {
+    // RFC 1035 lets a server that could not parse the query answer without echoing it.
+    const rc = flags & 0x0f;
+    return rc === 1 || rc === 2 || rc === 4 || rc === 5 ? ResponseCheck.Failed : ResponseCheck.Mismatch;
+  }
+  if (qd !== 1) return ResponseCheck.Mismatch;
+  if (resp.length < sentQEnd || !sameQuestion(resp, HEADER_LEN, sent, HEADER_LEN, sentQEnd - HEADER_LEN)) return ResponseCheck.Mismatch;
   return flags & Flag.TC ? ResponseCheck.Truncated : ResponseCheck.Ok;
 }
 

@@ -57,12 +57,18 @@ export class ForwardStage implements Stage {
         query.writeUInt16BE(random16(), 0);
         c.requests++;
         let resp = await udpExchange(u.addr, query, qEnd, this.opts.timeoutMs, c);
-        if (checkResponse(resp, query, qEnd) === ResponseCheck.Truncated) {
+        let check = checkResponse(resp, query, qEnd);
+        if (check === ResponseCheck.Truncated) {
           c.truncated++;
           query.writeUInt16BE(random16(), 0);
           resp = await tcpExchange(u.addr, query, qEnd, this.opts.timeoutMs);
+          check = checkResponse(resp, query, qEnd);
         }
         c.responses++;
+        if (check === ResponseCheck.Failed) {
+          c.errors++;
+          continue;
+        }
         const now = performance.now();
         const stored = storeResponse(resp, qEnd, now);
         if (stored === null) {

@@ -37,12 +37,14 @@ export class Dispatcher {
     } catch (err) {
       this.counters.dropped++;
       this.onInternalError(err);
+      this.noAnswer(send);
       return;
     }
     const q: Query = { msg, pq, clientAddress: address, clientPort: port, transport, receivedAt, match: null };
     if (pq.status !== ParseStatus.Ok) {
       if (pq.status === ParseStatus.Drop || pq.status === ParseStatus.Ignore) {
         this.counters.dropped++;
+        this.noAnswer(send);
         return;
       }
       this.counters.malformed++;
@@ -74,6 +76,15 @@ export class Dispatcher {
         },
       );
     } else this.finish(q, res, send);
+  }
+
+  /** No reply for this message; the transport is still told, so a TCP connection frees its slot. */
+  private noAnswer(send: Send): void {
+    try {
+      send(null);
+    } catch (err) {
+      this.onInternalError(err);
+    }
   }
 
   private internalError(q: Query, err: unknown): Answer {

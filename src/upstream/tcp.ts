@@ -32,7 +32,8 @@ export function tcpExchange(server: HostPort, query: Buffer, qEnd: number, timeo
       const len = buf.readUInt16BE(0);
       if (buf.length < 2 + len) return;
       const msg = buf.subarray(2, 2 + len);
-      if (checkResponse(msg, query, qEnd) !== ResponseCheck.Ok) finish(new Error(`upstream ${server.host}:${server.port} sent a TCP reply that does not answer the query`));
+      const chk = checkResponse(msg, query, qEnd);
+      if (chk === ResponseCheck.Mismatch || chk === ResponseCheck.Truncated) finish(new Error(`upstream ${server.host}:${server.port} sent a TCP reply that does not answer the query`));
       else finish(null, msg);
     });
   });

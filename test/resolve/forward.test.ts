@@ -128,6 +128,23 @@ describe('forwarding', () => {
     expect(packet.answers[0]!.address).toBe('192.0.2.10');
   });
 
+  it('moves on at once when an upstream answers FORMERR without echoing the question', async () => {
+    const formerr = track(
+      await startUpstream((q) => {
+        const b = Buffer.alloc(12);
+        b.writeUInt16BE(q.packet.header.id, 0);
+        b.writeUInt16BE(0x8001, 2); // QR, FORMERR, QDCOUNT 0
+        return { raw: b };
+      }),
+    );
+    const live = track(await startUpstream(zoneScript(A_EXAMPLE)));
+    const c2 = await setup([formerr, live]);
+    const t0 = Date.now();
+    const { packet } = await ask(c2.port, 'example.org', T.A);
+    expect(Date.now() - t0).toBeLessThan(250); // no timeout waited
+    expect(packet.answers[0]!.address).toBe('192.0.2.10');
+  });
+
   it('answers SERVFAIL with EDE 22 when every upstream is down', async () => {
     const a = track(await startUpstream(() => ({ drop: true })));
     const b = track(await startUpstream(() => ({ drop: true })));
