@@ -1,40 +1,53 @@
 #!/usr/bin/env node
-// c2dns command line. `c2dns serve [--config FILE] [--listen ADDR:PORT]... [--upstream ADDR[:PORT]]...`
+// c2dns command line: serve, check, lists, convert, sign.
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config/load.js';
-import { ListLoadError } from './blocklist/load.js';
+import type { Config } from './config/schema.js';
+import { check, formatCheck } from './commands/check.js';
+import { convertFile, render, type ConvertTarget } from './commands/convert.js';
+import { formatOutcomes, formatRows, listRows } from './commands/lists.js';
+import { keygen, signFile } from './commands/sign.js';
+import { Guard, DEFAULT_PROTECTED } from './blocklist/guard.js';
+import { FeedManager, SourceLoadError } from './feeds/manager.js';
 import { createOpLog } from './observe/oplog.js';
 import { startServer } from './server/app.js';
 
-const USAGE = `usage: c2dns serve [--config FILE] [--listen ADDR:PORT]... [--upstream ADDR[:PORT]]...
+const USAGE = `usage:
+  c2dns serve [--config FILE] [--listen ADDR:PORT]... [--upstream ADDR[:PORT]]...
+  c2dns check NAME [--config FILE] [--json]        is NAME blocked, by which rule of which list, or refused by the guard
+  c2dns lists [--config FILE] [--json]             every list: format, entries, rejected lines, last success/failure
+  c2dns lists update [NAME]... [--config FILE]     fetch, verify and store now (a running server loads it on SIGHUP)
+  c2dns convert FILE --to domains|hosts|rpz [--format FORMAT]
+  c2dns sign keygen --out KEYFILE                  Ed25519 key for a feed publisher; prints the public key
+  c2dns sign FILE --key KEYFILE                    writes FILE.sig
 
   --config FILE        YAML configuration (see config/c2dns.example.yaml); optional
   --listen ADDR:PORT   listen on this address, UDP and TCP (repeatable; replaces "listen")
   --upstream ADDR:PORT forward to this resolver (repeatable; replaces "upstreams")
 `;
 
+class UsageError extends Error {}
+
+const common = { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' } } as const;
+
 async function serve(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: {
-      config: { type: 'string', short: 'c' },
-      listen: { type: 'string', multiple: true, short: 'l' },
-      upstream: { type: 'string', multiple: true, short: 'u' },
-      help: { type: 'boolean', short: 'h' },
-    },
+    options: { ...common, listen: { type: 'string', multiple: true, short: 'l' }, upstream: { type: 'string', multiple: true, short: 'u' } },
     strict: true,
     allowPositionals: false,
   });
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  if (values.help) return usage(0);
   const cfg = loadConfig({ file: values.config, listen: values.listen, upstreams: values.upstream });
   const oplog = createOpLog(cfg.log.level);
   const server = await startServer(cfg, oplog);
 
   process.on('unhandledRejection', (err) => oplog.error({ err }, 'unhandled rejection (kept running)'));
   process.on('uncaughtException', (err) => oplog.error({ err }, 'uncaught exception (kept running)'));
+  process.on('SIGHUP', () => {
+    oplog.info('SIGHUP: refreshing every list');
+    void server.feeds.refresh();
+  });
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       oplog.info({ signal }, 'shutting down: finishing in-flight queries');
@@ -47,41 +60,103 @@ async function serve(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** Lists as they are on disk (local files, last good copies), for the offline commands. */
+async function offlineFeeds(cfg: Config): Promise<FeedManager> {
+  const feeds = new FeedManager(cfg, createOpLog('silent'));
+  await feeds.loadInitial({ network: false });
+  return feeds;
+}
+
 async function main(): Promise<number> {
   const [cmd, ...rest] = process.argv.slice(2);
-  try {
-    switch (cmd) {
-      case 'serve':
-        return await serve(rest);
-      case undefined:
-      case 'help':
-      case '--help':
-      case '-h':
-        process.stdout.write(USAGE);
-        return cmd === undefined ? 2 : 0;
-      default:
-        process.stderr.write(`c2dns: unknown command "${cmd}"\n${USAGE}`);
-        return 2;
+  switch (cmd) {
+    case 'serve':
+      return serve(rest);
+    case 'check': {
+      const { values, positionals } = parseArgs({ args: rest, options: common, allowPositionals: true });
+      if (values.help) return usage(0);
+      if (positionals.length !== 1) throw new UsageError('check takes exactly one NAME');
+      const cfg = loadConfig({ file: values.config });
+      const r = check(positionals[0]!, await offlineFeeds(cfg), cfg);
+      process.stdout.write(values.json ? `${JSON.stringify(r, null, 2)}\n` : formatCheck(r));
+      return r.decision === 'blocked' ? 0 : r.decision === 'invalid' ? 2 : 1;
     }
-  } catch (err) {
-    if (err instanceof ConfigError || err instanceof ListLoadError) {
-      process.stderr.write(`c2dns: ${err.message}\n`);
-      return 1;
+    case 'lists': {
+      const { values, positionals } = parseArgs({ args: rest, options: common, allowPositionals: true });
+      if (values.help) return usage(0);
+      const cfg = loadConfig({ file: values.config });
+      const feeds = await offlineFeeds(cfg);
+      if (positionals[0] === 'update') {
+        const names = positionals.slice(1);
+        const unknown = names.filter((n) => !cfg.lists.some((l) => l.name === n));
+        if (unknown.length > 0) throw new UsageError(`no list named ${unknown.join(', ')} in the configuration`);
+        const outcomes = await feeds.refresh(names);
+        process.stdout.write(formatOutcomes(outcomes, feeds));
+        return [...outcomes.values()].includes('failed') ? 1 : 0;
+      }
+      if (positionals.length > 0) throw new UsageError(`unknown "lists ${positionals.join(' ')}"`);
+      const rows = listRows(feeds);
+      process.stdout.write(values.json ? `${JSON.stringify(rows, null, 2)}\n` : formatRows(rows));
+      return 0;
     }
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
-      process.stderr.write(`c2dns: ${e.message}\n${USAGE}`);
-      return 2;
+    case 'convert': {
+      const { values, positionals } = parseArgs({ args: rest, options: { ...common, to: { type: 'string' }, format: { type: 'string' } }, allowPositionals: true });
+      if (values.help) return usage(0);
+      const to = values.to as ConvertTarget | undefined;
+      if (positionals.length !== 1 || !to || !['domains', 'hosts', 'rpz'].includes(to)) throw new UsageError('convert takes FILE and --to domains|hosts|rpz');
+      const cfg = loadConfig({ file: values.config });
+      const guard = new Guard([...(cfg.guard.builtinProtected ? DEFAULT_PROTECTED : []), ...cfg.guard.protect]);
+      const compiled = convertFile(positionals[0]!, values.format ?? 'auto', guard);
+      process.stdout.write(render(compiled, to));
+      for (const r of [...compiled.guarded, ...compiled.notEnforceable]) process.stderr.write(`c2dns: line ${r.line}: ${r.fromUrl ?? r.name}: ${r.reason}\n`);
+      return 0;
     }
-    if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
-      process.stderr.write(`c2dns: cannot listen: ${e.message}\n`);
-      return 1;
+    case 'sign': {
+      const { values, positionals } = parseArgs({ args: rest, options: { out: { type: 'string' }, key: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true });
+      if (values.help) return usage(0);
+      if (positionals[0] === 'keygen') {
+        if (!values.out) throw new UsageError('sign keygen needs --out KEYFILE');
+        process.stdout.write(`private key written to ${values.out}\npublic key (for signature.publicKey): ${keygen(values.out)}\n`);
+        return 0;
+      }
+      if (positionals.length !== 1 || !values.key) throw new UsageError('sign takes FILE and --key KEYFILE');
+      process.stdout.write(`${signFile(positionals[0]!, values.key)}\n`);
+      return 0;
     }
-    process.stderr.write(`c2dns: ${e.stack ?? String(err)}\n`);
-    return 1;
+    case undefined:
+      return usage(2);
+    case 'help':
+    case '--help':
+    case '-h':
+      return usage(0);
+    default:
+      throw new UsageError(`unknown command "${cmd}"`);
   }
 }
 
-main().then((code) => {
-  process.exitCode = code;
-});
+function usage(code: number): number {
+  (code === 0 ? process.stdout : process.stderr).write(USAGE);
+  return code;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const e = err as NodeJS.ErrnoException;
+    if (err instanceof ConfigError || err instanceof SourceLoadError) {
+      process.stderr.write(`c2dns: ${e.message}\n`);
+      process.exitCode = 1;
+    } else if (err instanceof UsageError || (e.code ?? '').startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`c2dns: ${e.message}\n${USAGE}`);
+      process.exitCode = 2;
+    } else if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
+      process.stderr.write(`c2dns: cannot listen: ${e.message}\n`);
+      process.exitCode = 1;
+    } else {
+      process.stderr.write(`c2dns: ${e.stack ?? String(err)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

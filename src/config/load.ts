@@ -2,7 +2,8 @@
 // error names where the value came from (file or flag), the key, the bad value and what was
 // expected; nothing is bound before the configuration is valid.
 import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import YAML from 'yaml';
 import type { ZodIssue } from 'zod';
 import { configSchema, type Config } from './schema.js';
@@ -51,12 +52,19 @@ export function loadConfig(input: ConfigInput): Config {
   }
   const cfg = parsed.data;
   const base = file === undefined ? process.cwd() : dirname(file);
+  const fix = (p: string): string => (p.startsWith('<bundled>/') ? bundledPath(p.slice('<bundled>/'.length)) : isAbsolute(p) ? p : resolve(base, p));
   for (const l of cfg.lists) {
-    if (l.path.startsWith('<bundled>/')) l.path = bundledPath(l.path.slice('<bundled>/'.length));
-    else if (!isAbsolute(l.path)) l.path = resolve(base, l.path);
+    if (l.path !== undefined) l.path = fix(l.path);
+    if (l.signature?.path !== undefined) l.signature.path = fix(l.signature.path);
   }
+  cfg.state.dir = cfg.state.dir === undefined ? defaultStateDir() : fix(cfg.state.dir);
   if (cfg.log.destination !== 'stdout' && !isAbsolute(cfg.log.destination)) cfg.log.destination = resolve(base, cfg.log.destination);
   return cfg;
+}
+
+function defaultStateDir(): string {
+  const xdg = process.env.XDG_STATE_HOME;
+  return join(xdg !== undefined && xdg !== '' ? xdg : join(homedir(), '.local', 'state'), 'c2dns');
 }
 
 function formatIssue(issue: ZodIssue, raw: Record<string, unknown>, file: string | undefined, fromFlags: Set<string>): string {

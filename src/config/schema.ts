@@ -26,15 +26,53 @@ const int = (min: number, max: number) => z.number().int().min(min).max(max);
 
 export const BLOCK_ACTIONS = ['null', 'nxdomain', 'nodata', 'refused', 'sinkhole'] as const;
 
+export const FEED_FORMATS = ['auto', ...LIST_FORMATS] as const;
+
 const listSchema = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'expected a short name of letters, digits, ".", "_" or "-"'),
-    path: z.string().min(1),
-    format: z.enum(['auto', ...LIST_FORMATS]).default('auto'),
+    /** A local file; or `url` for a feed fetched over HTTP(S). Exactly one of the two. */
+    path: z.string().min(1).optional(),
+    url: z.string().url().refine((u) => /^https?:\/\//.test(u), 'expected an http:// or https:// URL').optional(),
+    format: z.enum(FEED_FORMATS as unknown as [string, ...string[]]).default('auto'),
     kind: z.enum(['block', 'allow']).default('block'),
     action: z.enum(BLOCK_ACTIONS).optional(),
+    /** How bare names match in formats without their own syntax for it (plain, hosts, CSV, STIX, MISP). */
+    match: z.enum(['subtree', 'exact']).default('subtree'),
+    tags: z.array(z.string().min(1)).default([]),
+    /** node-cron expression for refreshes; default hourly for URLs, every 5 minutes for files. */
+    refresh: z.string().optional(),
+    jitterSeconds: int(0, 3600).default(60),
+    retries: int(0, 10).default(3),
+    timeoutMs: int(100, 600_000).default(30_000),
+    maxBytes: int(1024, 1024 * 1024 * 1024).default(64 * 1024 * 1024),
+    /** Refuse an update that loses more than this fraction of the last good entry count. */
+    maxShrinkRatio: z.number().min(0).max(1).default(0.5),
+    /** Entries stop matching this many days after c2dns first saw them (0 = never). */
+    maxAgeDays: z.number().min(0).max(3650).default(0),
+    sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hex digits').optional(),
+    signature: z
+      .object({
+        publicKey: z.string().min(40),
+        /** Where the detached signature is; default: the feed's url or path + ".sig". */
+        url: z.string().url().optional(),
+        path: z.string().optional(),
+      })
+      .strict()
+      .optional(),
+    csvColumns: z
+      .object({ value: z.string(), type: z.string().optional(), id: z.string().optional(), tags: z.string().optional(), compromised: z.string().optional(), confidence: z.string().optional() })
+      .strict()
+      .optional(),
+    minConfidence: int(0, 100).default(0),
+    mispIncludeNonIds: z.boolean().default(false),
   })
-  .strict();
+  .strict()
+  .superRefine((l, ctx) => {
+    if ((l.path === undefined) === (l.url === undefined)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'expected exactly one of "path" or "url"' });
+  });
+
+export type ListConfig = z.infer<typeof listSchema>;
 
 export const configSchema = z
   .object({
@@ -59,7 +97,23 @@ export const configSchema = z
       })
       .strict()
       .default({}),
-    lists: z.array(listSchema).default([{ name: '3cx', path: '<bundled>/blocklists/3cx.txt', format: 'plain', kind: 'block' }]),
+    lists: z.array(listSchema).default([{ name: '3cx', path: '<bundled>/blocklists/3cx.txt', format: 'plain', tags: ['c2', '3cx'] }]),
+    guard: z
+      .object({
+        /** Extra names never to block (nor their parents, nor names under them). */
+        protect: z.array(z.string().min(1)).default([]),
+        /** false drops the built-in list of shared platforms (not recommended). */
+        builtinProtected: z.boolean().default(true),
+      })
+      .strict()
+      .default({}),
+    state: z
+      .object({
+        /** Where last-good feed copies and status live; default $XDG_STATE_HOME/c2dns or ~/.local/state/c2dns. */
+        dir: z.string().min(1).optional(),
+      })
+      .strict()
+      .default({}),
     cache: z
       .object({
         maxEntries: int(0, 10_000_000).default(100_000),

@@ -2,8 +2,8 @@
 // The chain reads left to right like the request flows:
 //   access control → policy (block/allow) → cache → upstream forwarding
 import { isIP } from 'node:net';
-import { loadLists, type ListStatus } from '../blocklist/load.js';
 import type { Config } from '../config/schema.js';
+import { FeedManager, SourceLoadError } from '../feeds/manager.js';
 import type { OpLogger } from '../observe/oplog.js';
 import { QueryLog } from '../observe/querylog.js';
 import { AccessStage } from '../resolve/access.js';
@@ -20,7 +20,7 @@ export interface RunningServer {
   /** Bound addresses (ports resolved when 0 was asked for). */
   readonly udp: HostPort[];
   readonly tcp: HostPort[];
-  readonly lists: ListStatus[];
+  readonly feeds: FeedManager;
   readonly dispatcher: Dispatcher;
   readonly forward: ForwardStage;
   /** null when the cache is disabled (cache.maxEntries: 0). */
@@ -42,19 +42,39 @@ function ipBytes(s: string | undefined): Buffer | null {
 }
 
 export async function startServer(cfg: Config, oplog: OpLogger): Promise<RunningServer> {
-  const { trie, status } = await loadLists(
-    cfg.lists.map((l) => ({ name: l.name, path: l.path, format: l.format, kind: l.kind, action: l.action ?? null })),
-  );
-  for (const s of status) {
-    oplog.info({ list: s.name, path: s.path, kind: s.kind, format: s.format, entries: s.entries, rejected: s.rejected, examples: s.rejectedExamples.slice(0, 5) }, 'list loaded');
-    if (s.entries === 0) oplog.warn({ list: s.name, path: s.path }, 'list has no usable entries');
+  let policy: PolicyStage | null = null;
+  const feeds = new FeedManager(cfg, oplog, (trie) => policy?.swap(trie));
+  await feeds.loadInitial();
+  for (const s of feeds.sources) {
+    const c = s.compiled;
+    oplog.info(
+      {
+        list: s.config.name,
+        origin: s.config.url ?? s.config.path,
+        format: c?.format ?? null,
+        entries: c?.rules.length ?? 0,
+        fromDiskCopy: s.fromLastGood,
+        rejected: c?.report.rejected ?? 0,
+        guarded: c?.guarded.length ?? 0,
+        notEnforceable: c?.notEnforceable.length ?? 0,
+        ips: c?.ips.length ?? 0,
+      },
+      'list loaded',
+    );
+    if (c === null && s.config.path !== undefined) {
+      // A local list that cannot be loaded is a configuration mistake: refuse to start rather
+      // than run without it. (A URL feed that is down at first start is retried instead, so
+      // the network keeps its DNS; the error is logged.)
+      throw new SourceLoadError(`list "${s.config.name}": cannot load ${s.config.path}: ${s.lastFailure?.message ?? 'unknown error'}`);
+    }
+    if (c === null) oplog.error({ list: s.config.name, failure: s.lastFailure }, 'list has no good copy yet: it blocks nothing until an update succeeds');
   }
 
   const forward = new ForwardStage({ upstreams: cfg.upstreams.map(hp), timeoutMs: cfg.upstream.timeoutMs, penaltyMs: cfg.upstream.penaltyMs });
   const cache = cfg.cache.maxEntries > 0 ? new CacheStage(cfg.cache, forward) : null;
   const cached: Stage = cache ?? forward;
-  const policy = new PolicyStage(
-    trie,
+  policy = new PolicyStage(
+    feeds.live,
     {
       defaultAction: cfg.blocking.action,
       sinkholeIpv4: ipBytes(cfg.blocking.sinkhole.ipv4),
@@ -81,6 +101,7 @@ export async function startServer(cfg: Config, oplog: OpLogger): Promise<Running
     await Promise.all([...udp.map((u) => u.close()), ...tcp.map((t) => t.close(0))]);
     throw err;
   }
+  feeds.schedule();
   oplog.info(
     { listen: udp.map((u) => formatHostPort(u.address)), upstreams: forward.upstreams.map((u) => u.label), chain: 'access → policy → cache → forward' },
     'c2dns serving',
@@ -89,6 +110,7 @@ export async function startServer(cfg: Config, oplog: OpLogger): Promise<Running
   let closing: Promise<void> | null = null;
   const close = (graceMs = 5000): Promise<void> => {
     closing ??= (async () => {
+      feeds.stop();
       for (const u of udp) u.stopAccepting();
       const tcpClosed = Promise.all(tcp.map((t) => t.close(graceMs)));
       const deadline = performance.now() + graceMs;
@@ -103,7 +125,7 @@ export async function startServer(cfg: Config, oplog: OpLogger): Promise<Running
   return {
     udp: udp.map((u) => u.address),
     tcp: tcp.map((t) => t.address),
-    lists: status,
+    feeds,
     dispatcher,
     forward,
     cache,

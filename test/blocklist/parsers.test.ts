@@ -2,7 +2,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { normalizeDomain } from '../../src/blocklist/domain.js';
-import { loadLists, ListLoadError } from '../../src/blocklist/load.js';
 import { detectFormat, PARSERS } from '../../src/blocklist/parsers/index.js';
 import { ParseReport } from '../../src/blocklist/parsers/report.js';
 import { bundledPath } from '../../src/config/paths.js';
@@ -47,10 +46,20 @@ describe('plain format', () => {
   });
 
   it('rejects bad lines with line numbers and keeps going', () => {
-    const { names: n, report } = names('ok.com\n0.0.0.0 hosts-style.com\n10.0.0.1\nfine.org\n', 'plain');
+    const { names: n, report } = names('ok.com\n0.0.0.0 hosts-style.com\nbad_name!.com\nfine.org\n', 'plain');
     expect(n).toEqual(['ok.com', 'fine.org']);
     expect(report.rejected).toBe(2);
     expect(report.examples.map((e) => e.line)).toEqual([2, 3]);
+  });
+
+  it('sends IPs and IP:port to the IP table, takes URL hosts, ignores hashes and e-mails', () => {
+    const sha = 'a'.repeat(64);
+    const report = new ParseReport();
+    const entries = PARSERS.plain(`23.254.211.230:443\nhttps://c2.example.org/x.php\n${sha}\nphilip.je@proton.me\n`, report, { now: 0 });
+    expect(entries).toEqual([{ name: 'c2.example.org', match: null, line: 2, fromUrl: 'https://c2.example.org/x.php' }]);
+    expect(report.ips.map((i) => i.cidr)).toEqual(['23.254.211.230/32']);
+    expect(report.ignored).toEqual({ sha256: 1, email: 1 });
+    expect(report.rejected).toBe(0);
   });
 });
 
@@ -75,16 +84,12 @@ describe('format detection and loading', () => {
     expect(detectFormat('# x\na.com\nb.com\n')).toBe('plain');
   });
 
-  it('loads the bundled 3CX list: 23 dedicated C2 domains, none rejected, none shared infrastructure', async () => {
-    const { trie, status } = await loadLists([{ name: '3cx', path: bundledPath('blocklists', '3cx.txt'), format: 'auto', kind: 'block', action: null }]);
-    expect(status[0]).toMatchObject({ entries: 23, rejected: 0, format: 'plain' });
-    for (const d of ['akamaicontainer.com', 'sbmsa.wiki', 'msedgeupdate.net', 'msboxonline.com', 'www.journalide.org']) expect(trie.match(d)?.kind).toBe('block');
-    for (const d of ['github.com', 'raw.githubusercontent.com', '3cx.com', 'microsoft.com', 'akamai.com', 'od.lk']) expect(trie.match(d)).toBeNull();
+  it('reads the bundled 3CX list: 23 dedicated C2 domains, none rejected', () => {
+    const report = new ParseReport();
+    const entries = PARSERS.plain(readFileSync(bundledPath('blocklists', '3cx.txt'), 'utf8'), report, { now: 0 });
+    expect(entries).toHaveLength(23);
+    expect(report.rejected).toBe(0);
+    expect(entries.map((e) => e.name)).toContain('msboxonline.com');
     expect(readFileSync(bundledPath('blocklists', '3cx.txt'), 'utf8')).toMatch(/^# c2dns bundled blocklist/);
-  });
-
-  it('names the list and the file when a list cannot be read', async () => {
-    await expect(loadLists([{ name: 'gone', path: '/nonexistent/list.txt', format: 'plain', kind: 'block', action: null }])).rejects.toThrow(ListLoadError);
-    await expect(loadLists([{ name: 'gone', path: '/nonexistent/list.txt', format: 'plain', kind: 'block', action: null }])).rejects.toThrow(/list "gone": cannot read \/nonexistent\/list.txt/);
   });
 });

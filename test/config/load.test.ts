@@ -28,7 +28,9 @@ describe('config defaults', () => {
   it('needs no file: loopback port 5353, the bundled 3CX list, blocking with 0.0.0.0/::', () => {
     const cfg = loadConfig({});
     expect(cfg.listen).toEqual(['127.0.0.1:5353', '[::1]:5353']);
-    expect(cfg.lists).toEqual([{ name: '3cx', path: bundledPath('blocklists', '3cx.txt'), format: 'plain', kind: 'block' }]);
+    expect(cfg.lists).toHaveLength(1);
+    expect(cfg.lists[0]).toMatchObject({ name: '3cx', path: bundledPath('blocklists', '3cx.txt'), format: 'plain', kind: 'block', match: 'subtree', tags: ['c2', '3cx'] });
+    expect(cfg.state.dir).toMatch(/c2dns$/);
     expect(cfg.blocking.action).toBe('null');
     expect(cfg.log.queries).toBe('all');
     expect(cfg.access.allow).toContain('192.168.0.0/16');

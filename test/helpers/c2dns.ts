@@ -24,7 +24,7 @@ export async function startC2dns(config: Record<string, unknown>, files: Record<
   const dir = mkdtempSync(join(tmpdir(), 'c2dns-test-'));
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   const logFile = join(dir, 'queries.log');
-  const full = { listen: ['127.0.0.1:0'], ...config, log: { destination: logFile, ...(config.log as object | undefined) } };
+  const full = { listen: ['127.0.0.1:0'], state: { dir: join(dir, 'state') }, ...config, log: { destination: logFile, ...(config.log as object | undefined) } };
   const file = join(dir, 'c2dns.yaml');
   writeFileSync(file, YAML.stringify(full));
   const cfg = loadConfig({ file });

@@ -9,7 +9,7 @@ export interface ParseOptions {
   csvColumns?: { value: string; type?: string; id?: string; tags?: string; compromised?: string; confidence?: string };
   /** CSV (ThreatFox): rows with confidence_level below this are skipped. Default 0. */
   minConfidence?: number;
-  /** MISP: also take domain/hostname attributes whose to_ids is false. Default false. */
+  /** MISP: also take domain/hostname/URL attributes whose to_ids is false (never IPs). Default false. */
   mispIncludeNonIds?: boolean;
 }
 

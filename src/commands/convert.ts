@@ -1,0 +1,55 @@
+// `c2dns convert FILE --to domains|hosts|rpz`: what c2dns understood from a feed, written back
+// out in a simple format (after normalisation and the guard), e.g. to feed another resolver.
+import { readFileSync } from 'node:fs';
+import type { Guard } from '../blocklist/guard.js';
+import type { RuleMatch } from '../blocklist/rule.js';
+import type { ListConfig } from '../config/schema.js';
+import { decodeFeed } from '../feeds/decode.js';
+import { compileSource, type CompiledSource } from '../feeds/compile.js';
+
+export type ConvertTarget = 'domains' | 'hosts' | 'rpz';
+
+export function convertFile(path: string, format: string, guard: Guard): CompiledSource {
+  const cfg = {
+    name: 'convert',
+    path,
+    format,
+    kind: 'block',
+    match: 'subtree',
+    tags: [],
+    jitterSeconds: 0,
+    retries: 0,
+    timeoutMs: 1000,
+    maxBytes: 1024 * 1024 * 1024,
+    maxShrinkRatio: 1,
+    maxAgeDays: 0,
+    minConfidence: 0,
+    mispIncludeNonIds: false,
+  } as ListConfig;
+  return compileSource(decodeFeed(readFileSync(path), { maxBytes: cfg.maxBytes }), cfg, guard, new Map(), Date.now());
+}
+
+export function render(c: CompiledSource, to: ConvertTarget): string {
+  const blocks = c.rules.filter((r) => r.kind === 'block');
+  const head = `# converted by c2dns from a ${c.format} source: ${blocks.length} block rules, ${c.report.rejected} rejected lines, ${c.guarded.length} guarded, ${c.notEnforceable.length} not enforceable by DNS\n`;
+  if (to === 'domains') return head + blocks.map((r) => `${r.match === 'below' ? '*.' : ''}${r.rule}\n`).join('');
+  if (to === 'hosts') return head + blocks.filter((r) => r.match !== 'below').map((r) => `0.0.0.0 ${r.rule}\n`).join('');
+  return rpz(c, head.replace(/^#/, ';'));
+}
+
+function rpz(c: CompiledSource, head: string): string {
+  const out = [head, '$TTL 300\n', '@ SOA localhost. hostmaster.localhost. 1 3600 600 86400 300\n', '@ NS localhost.\n'];
+  const rdata = (r: RuleMatch): string => {
+    if (r.kind === 'allow') return 'CNAME rpz-passthru.';
+    const a = r.action;
+    if (a === 'nodata') return 'CNAME *.';
+    if (a === 'drop') return 'CNAME rpz-drop.';
+    if (a === 'tcp-only') return 'CNAME rpz-tcp-only.';
+    return 'CNAME .';
+  };
+  for (const r of c.rules) {
+    if (r.match !== 'below') out.push(`${r.rule} ${rdata(r)}\n`);
+    if (r.match !== 'exact') out.push(`*.${r.rule} ${rdata(r)}\n`);
+  }
+  return out.join('');
+}

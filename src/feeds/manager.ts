@@ -1,0 +1,228 @@
+// Owns every configured source: acquires, verifies, compiles and accepts (or rejects) updates,
+// keeps the last good copy on disk, and publishes a new trie with one atomic swap. A source that
+// fails keeps serving its last good rules; a restart while a feed is down loads the disk copy.
+import cron from 'node-cron';
+import { Guard, DEFAULT_PROTECTED } from '../blocklist/guard.js';
+import { DomainTrie } from '../blocklist/trie.js';
+import type { Config, ListConfig } from '../config/schema.js';
+import type { OpLogger } from '../observe/oplog.js';
+import { acquire } from './acquire.js';
+import { compileSource, type CompiledSource } from './compile.js';
+import { decodeFeed, type DecodeOptions } from './decode.js';
+import { FeedError, type FeedFailure } from './errors.js';
+import { loadFirstSeen, saveFirstSeen } from './firstseen.js';
+import { LastGoodStore, type LastGoodMeta } from './store.js';
+import { checkShrink, sha256Hex } from './verify.js';
+
+export interface SourceState {
+  config: ListConfig;
+  compiled: CompiledSource | null;
+  sha256: string | null;
+  /** The rules come from the disk copy because the latest attempt failed (or none was made yet). */
+  fromLastGood: boolean;
+  lastSuccess: number | null;
+  lastFailure: { at: number; reason: FeedFailure; message: string } | null;
+}
+
+/** A configured local list could not be loaded at start and has no good copy on disk. */
+export class SourceLoadError extends Error {}
+
+export type RefreshOutcome = 'updated' | 'unchanged' | 'failed';
+
+/** Rules added per turn of the event loop while building a trie: queries keep being answered. */
+const BUILD_CHUNK = 20_000;
+
+export class FeedManager {
+  readonly sources: SourceState[];
+  readonly store: LastGoodStore;
+  readonly guard: Guard;
+  private trie = new DomainTrie();
+  private tasks: { stop(): void }[] = [];
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly firstSeen = new Map<string, Map<string, number>>();
+
+  constructor(
+    cfg: Config,
+    private readonly log: OpLogger,
+    private readonly onSwap: (trie: DomainTrie) => void = () => {},
+    private readonly now: () => number = Date.now,
+  ) {
+    this.store = new LastGoodStore(cfg.state.dir!, (source, problem) => log.error({ list: source, problem }, 'disk copy of a list is damaged and was not used'));
+    this.guard = new Guard([...(cfg.guard.builtinProtected ? DEFAULT_PROTECTED : []), ...cfg.guard.protect]);
+    this.sources = cfg.lists.map((config) => ({ config, compiled: null, sha256: null, fromLastGood: false, lastSuccess: null, lastFailure: null }));
+  }
+
+  get live(): DomainTrie {
+    return this.trie;
+  }
+
+  /**
+   * Start-up: every source from its disk copy first (so blocking starts at once), then a fresh
+   * attempt for local files (cheap) and for URL sources that have no disk copy yet.
+   */
+  async loadInitial(options: { network: boolean } = { network: true }): Promise<void> {
+    for (const s of this.sources) {
+      this.useLastGood(s);
+      if (s.config.path !== undefined || (options.network && s.compiled === null)) await this.attempt(s);
+    }
+    await this.publish();
+  }
+
+  /** Refreshes the named sources (all when none named); the trie is rebuilt once at the end. */
+  refresh(names?: readonly string[]): Promise<Map<string, RefreshOutcome>> {
+    const run = async (): Promise<Map<string, RefreshOutcome>> => {
+      const out = new Map<string, RefreshOutcome>();
+      for (const s of this.sources) if (names === undefined || names.length === 0 || names.includes(s.config.name)) out.set(s.config.name, await this.attempt(s));
+      if ([...out.values()].includes('updated')) await this.publish();
+      return out;
+    };
+    const p = this.queue.then(run, run); // one refresh at a time
+    this.queue = p.catch(() => {});
+    return p;
+  }
+
+  /** Scheduled refreshes (node-cron), each with random jitter and retries with backoff. */
+  schedule(): void {
+    for (const s of this.sources) {
+      const expr = s.config.refresh ?? (s.config.url !== undefined ? '0 * * * *' : '*/5 * * * *');
+      const task = cron.schedule(expr, () => {
+        const jitter = Math.random() * s.config.jitterSeconds * 1000;
+        const t = setTimeout(() => void this.refreshWithRetry(s.config.name, 0), jitter);
+        t.unref();
+      });
+      this.tasks.push(task);
+    }
+    // URL sources started from a disk copy get a first refresh soon, not at the next cron tick.
+    for (const s of this.sources) {
+      if (s.config.url !== undefined && s.fromLastGood) setTimeout(() => void this.refreshWithRetry(s.config.name, 0), Math.random() * s.config.jitterSeconds * 1000).unref();
+    }
+  }
+
+  stop(): void {
+    for (const t of this.tasks) t.stop();
+    this.tasks = [];
+  }
+
+  private async refreshWithRetry(name: string, attempt: number): Promise<void> {
+    const outcome = (await this.refresh([name])).get(name);
+    const s = this.sources.find((x) => x.config.name === name)!;
+    if (outcome === 'failed' && attempt < s.config.retries) {
+      const delay = 30_000 * 2 ** attempt * (0.5 + Math.random());
+      setTimeout(() => void this.refreshWithRetry(name, attempt + 1), delay).unref();
+    }
+  }
+
+  /**
+   * A local file the operator edits may legitimately be empty (an allowlist waiting for its
+   * first entry); a URL feed that arrives empty is a failure. The shrink check still applies.
+   */
+  private decodeOptions(c: ListConfig): DecodeOptions {
+    const json = c.format === 'stix' || c.format === 'misp';
+    return { maxBytes: c.maxBytes, allowEmpty: c.path !== undefined, lineFormat: !json };
+  }
+
+  private seen(name: string): Map<string, number> {
+    let m = this.firstSeen.get(name);
+    if (m === undefined) {
+      m = loadFirstSeen(this.store.dir, name);
+      this.firstSeen.set(name, m);
+    }
+    return m;
+  }
+
+  private useLastGood(s: SourceState): void {
+    const lg = this.store.load(s.config.name);
+    if (lg === null) return;
+    try {
+      s.compiled = compileSource(decodeFeed(lg.body, this.decodeOptions(s.config)), s.config, this.guard, this.seen(s.config.name), this.now());
+      s.sha256 = lg.meta.sha256;
+      s.fromLastGood = true;
+      s.lastSuccess = lg.meta.fetchedAt;
+    } catch (err) {
+      this.log.error({ list: s.config.name, err }, 'the last good copy on disk cannot be used');
+    }
+  }
+
+  /** One attempt at one source; on any failure the current rules stay. */
+  private async attempt(s: SourceState): Promise<RefreshOutcome> {
+    const name = s.config.name;
+    const lastGood = this.store.load(name);
+    try {
+      const got = await acquire(s.config, s.compiled !== null ? (lastGood?.meta ?? null) : null);
+      if (got.notModified) {
+        this.succeeded(s, 'not modified');
+        return 'unchanged';
+      }
+      const sha = sha256Hex(got.body);
+      if (sha === s.sha256 && s.compiled !== null) {
+        this.succeeded(s, 'unchanged');
+        s.fromLastGood = false;
+        return 'unchanged';
+      }
+      const text = decodeFeed(got.body, { ...this.decodeOptions(s.config), ...(got.contentType !== undefined ? { contentType: got.contentType } : {}) });
+      const seen = new Map(this.seen(name));
+      const compiled = compileSource(text, s.config, this.guard, seen, this.now());
+      const count = compiled.rules.length;
+      if (count === 0 && compiled.report.rejected > 0) {
+        throw new FeedError('parse', `no usable entries: ${compiled.report.rejected} lines rejected (first: line ${compiled.report.examples[0]?.line}: ${compiled.report.examples[0]?.reason})`);
+      }
+      const previous = s.compiled?.rules.length ?? lastGood?.meta.entries ?? 0;
+      checkShrink(count, previous, s.config.maxShrinkRatio);
+      const meta: LastGoodMeta = {
+        fetchedAt: this.now(),
+        sha256: sha,
+        entries: count,
+        origin: s.config.url ?? s.config.path!,
+        ...(got.etag !== undefined ? { etag: got.etag } : {}),
+        ...(got.lastModified !== undefined ? { lastModified: got.lastModified } : {}),
+      };
+      this.store.save(name, got.body, meta);
+      this.firstSeen.set(name, seen);
+      saveFirstSeen(this.store.dir, name, seen);
+      s.compiled = compiled;
+      s.sha256 = sha;
+      s.fromLastGood = false;
+      this.succeeded(s, 'updated');
+      this.log.info({ list: name, entries: count, rejected: compiled.report.rejected, guarded: compiled.guarded.length, notEnforceable: compiled.notEnforceable.length, ips: compiled.ips.length }, 'list updated');
+      return 'updated';
+    } catch (err) {
+      const fe = err instanceof FeedError ? err : new FeedError('network', (err as Error).message);
+      s.lastFailure = { at: this.now(), reason: fe.reason, message: fe.message };
+      this.persistStatus(s);
+      this.log.error(
+        { list: name, reason: fe.reason, err: fe.message, keeping: s.compiled === null ? 'nothing: no good copy yet' : `${s.compiled.rules.length} rules from ${s.fromLastGood ? 'the disk copy' : 'the previous update'}` },
+        'list update rejected',
+      );
+      return 'failed';
+    }
+  }
+
+  private succeeded(s: SourceState, _how: string): void {
+    s.lastSuccess = this.now();
+    this.persistStatus(s);
+  }
+
+  private persistStatus(s: SourceState): void {
+    const c = s.compiled;
+    this.store.recordStatus(s.config.name, {
+      lastSuccess: s.lastSuccess,
+      lastFailure: s.lastFailure,
+      entries: c?.rules.length ?? 0,
+      rejectedLines: c?.report.rejected ?? 0,
+    });
+  }
+
+  /** Builds the union trie beside the live one, in chunks, then swaps it in. */
+  private async publish(): Promise<void> {
+    const next = new DomainTrie();
+    let n = 0;
+    for (const s of this.sources) {
+      for (const r of s.compiled?.rules ?? []) {
+        next.add(r);
+        if (++n % BUILD_CHUNK === 0) await new Promise((r2) => setImmediate(r2));
+      }
+    }
+    this.trie = next;
+    this.onSwap(next);
+  }
+}

@@ -1,0 +1,263 @@
+// The last good copy of each source on disk, so a failed update or a restart while a feed is
+// down never leaves c2dns without its list; plus a small status file per source for
+// `c2dns lists`. Layout in the state directory, per source NAME (sanitised, see storeName):
+//   NAME.<sha256>.body   the accepted bytes, named by their digest
+//   NAME.meta.json       which body is current, and where/when it came from
+//   NAME.status.json     last success, last failure, counts
+// Crash safety: every file is written to a temp file in the same directory, fsynced and renamed.
+// The body is written before the meta that names it, so the meta rename is the single commit
+// point: a crash at any moment leaves either the old meta with its old body or the new pair.
+// Anything that does not check out (unparseable meta, a body whose digest or size differs) is
+// reported and treated as absent — a damaged copy is never served.
+// Synchronous on purpose: saves are rare (one per accepted update) and callers stay simple.
+// One writer per state directory is assumed; stray files are only swept once they are old, so a
+// second process (`c2dns lists update` beside the server) does not lose a file mid-save.
+import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { FeedError, isFeedFailure, type FeedFailure } from './errors.js';
+import { sha256Hex } from './verify.js';
+
+export interface LastGoodMeta {
+  /** When the body was fetched or read (epoch ms). */
+  fetchedAt: number;
+  /** sha256 of the body (hex); checked against the body on every load. */
+  sha256: string;
+  /** Entries the body compiled to when it was accepted: the baseline of the shrink check. */
+  entries: number;
+  /** The configured URL or path. */
+  origin: string;
+  etag?: string;
+  lastModified?: string;
+  /** Where a URL source's body actually came from after redirects. */
+  finalUrl?: string;
+}
+
+export interface FeedStatus {
+  /** Epoch ms of the last attempt that ended with a usable list (updated or unchanged). */
+  lastSuccess: number | null;
+  lastFailure: { at: number; reason: FeedFailure; message: string } | null;
+  entries: number;
+  rejectedLines: number;
+}
+
+/** Told about a state file that exists but cannot be used; the store then acts as if it were absent. */
+export type StoreProblemReporter = (source: string, problem: string) => void;
+
+const META_FORMAT = 'c2dns-last-good/1';
+/** A stray temp or unreferenced body younger than this may belong to another process's save in progress. */
+const STRAY_GRACE_MS = 10 * 60_000;
+
+const metaFileSchema = z.object({
+  format: z.literal(META_FORMAT),
+  source: z.string(),
+  bytes: z.number().int().nonnegative(),
+  fetchedAt: z.number().finite().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  entries: z.number().int().nonnegative(),
+  origin: z.string(),
+  etag: z.string().optional(),
+  lastModified: z.string().optional(),
+  finalUrl: z.string().optional(),
+});
+
+const statusFileSchema = z.object({
+  lastSuccess: z.number().finite().nullable(),
+  lastFailure: z
+    .object({
+      at: z.number().finite(),
+      reason: z.custom<FeedFailure>((v) => typeof v === 'string' && isFeedFailure(v), 'unknown failure reason'),
+      message: z.string(),
+    })
+    .nullable(),
+  entries: z.number().int().nonnegative(),
+  rejectedLines: z.number().int().nonnegative(),
+});
+
+const warn: StoreProblemReporter = (source, problem) => process.emitWarning(`state of list "${source}": ${problem}`, { code: 'C2DNS_STATE' });
+
+export class LastGoodStore {
+  constructor(
+    readonly dir: string,
+    private readonly report: StoreProblemReporter = warn,
+  ) {}
+
+  /** Stores `body` as the last good copy of `source`; FeedError 'io' if it could not be made durable. */
+  save(source: string, body: Buffer, meta: LastGoodMeta): void {
+    const name = storeName(source);
+    const sha = sha256Hex(body);
+    if (meta.sha256.toLowerCase() !== sha) throw new Error(`last good copy of "${source}": meta.sha256 ${meta.sha256} is not the body's sha256 ${sha}`);
+    const record = { format: META_FORMAT, source, bytes: body.length, ...meta, sha256: sha };
+    try {
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      writeAtomic(join(this.dir, bodyFile(name, sha)), body, true);
+      writeAtomic(this.metaPath(name), `${JSON.stringify(record, null, 2)}\n`, true);
+      syncDir(this.dir);
+    } catch (err) {
+      throw new FeedError('io', `cannot save the last good copy of "${source}" in ${this.dir}: ${(err as Error).message}`, { cause: err });
+    }
+    this.sweep(name, sha);
+  }
+
+  /** The last good copy, verified against its meta; null when there is none or it is damaged (reported). */
+  load(source: string): { body: Buffer; meta: LastGoodMeta } | null {
+    const name = storeName(source);
+    const metaPath = this.metaPath(name);
+    const json = this.readJson(source, metaPath);
+    if (json === undefined) return null;
+    const parsed = metaFileSchema.safeParse(json);
+    if (!parsed.success) return this.bad(source, `${metaPath} is not a valid record (${issue(parsed.error)}); ignoring the disk copy`);
+    const m = parsed.data;
+    if (m.source !== source) return this.bad(source, `${metaPath} belongs to list "${m.source}"; ignoring it`);
+    const bodyPath = join(this.dir, bodyFile(name, m.sha256));
+    let body: Buffer;
+    try {
+      body = readFileSync(bodyPath);
+    } catch (err) {
+      return this.bad(source, `cannot read ${bodyPath}, the body ${metaPath} names (${(err as Error).message}); ignoring the disk copy`);
+    }
+    const got = sha256Hex(body);
+    if (body.length !== m.bytes || got !== m.sha256) {
+      return this.bad(source, `${bodyPath} is ${body.length} bytes with sha256 ${got}; its meta says ${m.bytes} bytes with sha256 ${m.sha256}: damaged, ignoring the disk copy`);
+    }
+    const meta: LastGoodMeta = { fetchedAt: m.fetchedAt, sha256: m.sha256, entries: m.entries, origin: m.origin };
+    if (m.etag !== undefined) meta.etag = m.etag;
+    if (m.lastModified !== undefined) meta.lastModified = m.lastModified;
+    if (m.finalUrl !== undefined) meta.finalUrl = m.finalUrl;
+    return { body, meta };
+  }
+
+  /** Replaces the status of `source`. Never throws: a status that cannot be written is reported. */
+  recordStatus(source: string, status: FeedStatus): void {
+    try {
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      writeAtomic(this.statusPath(storeName(source)), `${JSON.stringify(status, null, 2)}\n`, false);
+    } catch (err) {
+      this.report(source, `cannot write its status in ${this.dir}: ${(err as Error).message}`);
+    }
+  }
+
+  loadStatus(source: string): FeedStatus | null {
+    const path = this.statusPath(storeName(source));
+    const json = this.readJson(source, path);
+    if (json === undefined) return null;
+    const parsed = statusFileSchema.safeParse(json);
+    if (!parsed.success) return this.bad(source, `${path} is not a valid status (${issue(parsed.error)}); ignoring it`);
+    return parsed.data;
+  }
+
+  private metaPath(name: string): string {
+    return join(this.dir, `${name}.meta.json`);
+  }
+
+  private statusPath(name: string): string {
+    return join(this.dir, `${name}.status.json`);
+  }
+
+  /** Parsed JSON, or undefined when the file is absent (silently) or unreadable/unparseable (reported). */
+  private readJson(source: string, path: string): unknown {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.report(source, `cannot read ${path}: ${(err as Error).message}`);
+      return undefined;
+    }
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (err) {
+      this.report(source, `${path} is not JSON (${(err as Error).message}); ignoring it`);
+      return undefined;
+    }
+  }
+
+  private bad(source: string, problem: string): null {
+    this.report(source, problem);
+    return null;
+  }
+
+  /** Best effort: old bodies of this source and temp files left by a crash, once past the grace period. */
+  private sweep(name: string, keepSha: string): void {
+    const esc = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const body = new RegExp(`^${esc}\\.([0-9a-f]{64})\\.body$`);
+    const temp = new RegExp(`^${esc}\\.(meta\\.json|status\\.json|[0-9a-f]{64}\\.body)\\.tmp-\\d+-[0-9a-f]+$`);
+    const now = Date.now();
+    let files: string[];
+    try {
+      files = readdirSync(this.dir);
+    } catch {
+      return;
+    }
+    for (const f of files) {
+      const b = body.exec(f);
+      if ((b === null || b[1] === keepSha) && !temp.test(f)) continue;
+      const path = join(this.dir, f);
+      try {
+        if (now - statSync(path).mtimeMs > STRAY_GRACE_MS) rmSync(path, { force: true });
+      } catch {
+        // Gone already, or not ours to remove: sweeping is only housekeeping.
+      }
+    }
+  }
+}
+
+/**
+ * A file-name-safe form of a source name. Names config allows ([A-Za-z0-9._-], not starting
+ * with '.' or '-') are used as they are; anything else is replaced and suffixed with a hash of
+ * the original so two different names never share files.
+ */
+export function storeName(source: string): string {
+  const cleaned = source.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[.-]/, '_').slice(0, 64);
+  // Windows device names are unusable as file names whatever the extension.
+  const reserved = /^(con|prn|aux|nul|com\d|lpt\d)(\.|$)/i.test(cleaned);
+  if (cleaned === source && cleaned !== '' && !reserved) return cleaned;
+  return `${cleaned === '' ? 'source' : cleaned}~${sha256Hex(source).slice(0, 12)}`;
+}
+
+function bodyFile(name: string, sha: string): string {
+  return `${name}.${sha}.body`;
+}
+
+function writeAtomic(target: string, data: Buffer | string, durable: boolean): void {
+  const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  let fd = -1;
+  try {
+    // 0600: licensed or private threat intel is nobody else's business on a shared host.
+    fd = openSync(tmp, 'wx', 0o600);
+    writeFileSync(fd, data);
+    if (durable) fsyncSync(fd);
+    closeSync(fd);
+    fd = -1;
+    renameSync(tmp, target);
+  } catch (err) {
+    if (fd >= 0) {
+      try {
+        closeSync(fd);
+      } catch {
+        // Already failing; the original error is the one worth reporting.
+      }
+    }
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** Makes the renames themselves durable. Not possible on every platform (Windows): then skipped. */
+function syncDir(dir: string): void {
+  try {
+    const fd = openSync(dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // EISDIR/EPERM on platforms that cannot fsync a directory.
+  }
+}
+
+function issue(err: z.ZodError): string {
+  const i = err.issues[0];
+  return i === undefined ? 'invalid' : `${i.path.join('.') || 'record'}: ${i.message}`;
+}

@@ -1,0 +1,225 @@
+// The last good copy on disk: saved atomically (a crash at any point leaves a usable copy),
+// verified on load (a damaged copy is reported and never used), per-source status for
+// `c2dns lists`, and file names that a source name cannot escape from.
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LastGoodStore, storeName, type FeedStatus, type LastGoodMeta } from '../../src/feeds/store.js';
+import { sha256Hex } from '../../src/feeds/verify.js';
+import { throwsFeed } from './vectors.js';
+
+const V1 = Buffer.from('a.example\nb.example\n');
+const V2 = Buffer.from('a.example\nb.example\nc.example\n');
+const meta = (body: Buffer, extra: Partial<LastGoodMeta> = {}): LastGoodMeta => ({
+  fetchedAt: 1_700_000_000_000,
+  sha256: sha256Hex(body),
+  entries: body.toString().trim().split('\n').length,
+  origin: 'https://feeds.example/list.txt',
+  ...extra,
+});
+
+let dir: string;
+let problems: string[];
+let store: LastGoodStore;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'c2dns-store-'));
+  problems = [];
+  store = new LastGoodStore(dir, (source, problem) => problems.push(`${source}: ${problem}`));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+const age = (path: string, ms: number): void => {
+  const t = new Date(Date.now() - ms);
+  utimesSync(path, t, t);
+};
+
+describe('save and load', () => {
+  it('round-trips the body and its meta', () => {
+    store.save('urlhaus', V1, meta(V1, { etag: '"e1"', lastModified: 'Wed, 21 Oct 2015 07:28:00 GMT', finalUrl: 'https://cdn.example/list.txt' }));
+    const got = store.load('urlhaus');
+    expect(got?.body.equals(V1)).toBe(true);
+    expect(got?.meta).toEqual(meta(V1, { etag: '"e1"', lastModified: 'Wed, 21 Oct 2015 07:28:00 GMT', finalUrl: 'https://cdn.example/list.txt' }));
+    expect(readdirSync(dir).sort()).toEqual([`urlhaus.${sha256Hex(V1)}.body`, 'urlhaus.meta.json']);
+    expect(problems).toEqual([]);
+  });
+
+  it('a source never saved is simply absent, not a problem', () => {
+    expect(store.load('nothing')).toBeNull();
+    expect(store.loadStatus('nothing')).toBeNull();
+    expect(problems).toEqual([]);
+  });
+
+  it('the newest save wins; the state directory is created, private', () => {
+    const nested = new LastGoodStore(join(dir, 'state', 'c2dns'));
+    nested.save('l', V1, meta(V1));
+    nested.save('l', V2, meta(V2));
+    expect(nested.load('l')?.body.equals(V2)).toBe(true);
+    if (process.platform !== 'win32') {
+      expect(statSync(join(dir, 'state', 'c2dns')).mode & 0o777).toBe(0o700);
+      expect(statSync(join(dir, 'state', 'c2dns', 'l.meta.json')).mode & 0o777).toBe(0o600);
+    }
+  });
+
+  it('refuses a meta whose sha256 is not the body’s (a caller bug, never stored)', () => {
+    expect(() => store.save('l', V1, meta(V2))).toThrow(/not the body's sha256/);
+    expect(store.load('l')).toBeNull();
+  });
+
+  it('a state directory that cannot be written → FeedError io', () => {
+    const file = join(dir, 'not-a-dir');
+    writeFileSync(file, 'x');
+    throwsFeed(() => new LastGoodStore(file).save('l', V1, meta(V1)), 'io', /cannot save the last good copy of "l"/);
+  });
+});
+
+describe('crash safety', () => {
+  it('a crash between temp write and rename leaves the previous copy intact', () => {
+    store.save('l', V1, meta(V1));
+    // What a save of V2 killed before its renames leaves behind: temp files, one half-written.
+    writeFileSync(join(dir, `l.${sha256Hex(V2)}.body.tmp-4242-0a1b2c3d`), V2.subarray(0, 7));
+    writeFileSync(join(dir, 'l.meta.json.tmp-4242-0a1b2c3e'), '{"format":"c2dns-last-good/1","sour');
+    const got = store.load('l');
+    expect(got?.body.equals(V1)).toBe(true);
+    expect(got?.meta.sha256).toBe(sha256Hex(V1));
+    expect(problems).toEqual([]);
+  });
+
+  it('a crash after the body rename but before the meta rename leaves the previous copy intact', () => {
+    store.save('l', V1, meta(V1));
+    writeFileSync(join(dir, `l.${sha256Hex(V2)}.body`), V2);
+    expect(store.load('l')?.body.equals(V1)).toBe(true);
+    expect(problems).toEqual([]);
+  });
+
+  it('the next save sweeps old strays and the replaced body, but not fresh ones (another save in progress)', () => {
+    store.save('l', V1, meta(V1));
+    const oldBody = join(dir, `l.${sha256Hex(V1)}.body`);
+    const staleTemp = join(dir, 'l.meta.json.tmp-4242-deadbeef');
+    const freshTemp = join(dir, 'l.meta.json.tmp-4343-cafebabe');
+    const otherSource = join(dir, 'l2.meta.json.tmp-4242-deadbeef');
+    for (const f of [staleTemp, freshTemp, otherSource]) writeFileSync(f, 'x');
+    for (const f of [oldBody, staleTemp, otherSource]) age(f, 60 * 60_000);
+    store.save('l', V2, meta(V2));
+    expect(existsSync(oldBody)).toBe(false);
+    expect(existsSync(staleTemp)).toBe(false);
+    expect(existsSync(freshTemp)).toBe(true);
+    expect(existsSync(otherSource)).toBe(true);
+    expect(store.load('l')?.body.equals(V2)).toBe(true);
+  });
+});
+
+describe('a damaged store is reported and never used', () => {
+  beforeEach(() => store.save('l', V1, meta(V1)));
+  const metaPath = (): string => join(dir, 'l.meta.json');
+  const bodyPath = (): string => join(dir, `l.${sha256Hex(V1)}.body`);
+
+  it('meta that is not JSON', () => {
+    writeFileSync(metaPath(), '{"format": "c2dns-last-go');
+    expect(store.load('l')).toBeNull();
+    expect(problems).toEqual([expect.stringMatching(/^l: .*l\.meta\.json is not JSON/)]);
+  });
+
+  it('meta with missing or wrong fields', () => {
+    const m = JSON.parse(readFileSync(metaPath(), 'utf8')) as Record<string, unknown>;
+    writeFileSync(metaPath(), JSON.stringify({ ...m, entries: 'many' }));
+    expect(store.load('l')).toBeNull();
+    expect(problems[0]).toMatch(/not a valid record \(entries: /);
+  });
+
+  it('a body whose sha256 does not match its meta (bit rot, tampering)', () => {
+    const damaged = Buffer.from(V1);
+    damaged[0] = 0x41;
+    writeFileSync(bodyPath(), damaged);
+    expect(store.load('l')).toBeNull();
+    expect(problems[0]).toMatch(/damaged, ignoring the disk copy/);
+  });
+
+  it('a body cut short', () => {
+    writeFileSync(bodyPath(), V1.subarray(0, 5));
+    expect(store.load('l')).toBeNull();
+    expect(problems[0]).toMatch(/5 bytes/);
+  });
+
+  it('a missing body', () => {
+    rmSync(bodyPath());
+    expect(store.load('l')).toBeNull();
+    expect(problems[0]).toMatch(/cannot read .*ENOENT/);
+  });
+
+  it('a meta that belongs to another source', () => {
+    const m = JSON.parse(readFileSync(metaPath(), 'utf8')) as Record<string, unknown>;
+    writeFileSync(metaPath(), JSON.stringify({ ...m, source: 'other' }));
+    expect(store.load('l')).toBeNull();
+    expect(problems[0]).toMatch(/belongs to list "other"/);
+  });
+
+  it('the next good save replaces the damaged copy', () => {
+    writeFileSync(metaPath(), 'garbage');
+    store.save('l', V2, meta(V2));
+    expect(store.load('l')?.body.equals(V2)).toBe(true);
+  });
+
+  it('without a reporter, a damaged copy becomes a process warning', async () => {
+    writeFileSync(metaPath(), 'garbage');
+    const warned = new Promise<Error>((resolve) => process.once('warning', resolve));
+    expect(new LastGoodStore(dir).load('l')).toBeNull();
+    expect((await warned).message).toMatch(/^state of list "l": .*not JSON/);
+  });
+});
+
+describe('status', () => {
+  const status: FeedStatus = {
+    lastSuccess: 1_700_000_000_000,
+    lastFailure: { at: 1_700_000_360_000, reason: 'html', message: 'Content-Type is text/html…' },
+    entries: 1234,
+    rejectedLines: 5,
+  };
+
+  it('round-trips', () => {
+    store.recordStatus('urlhaus', status);
+    expect(store.loadStatus('urlhaus')).toEqual(status);
+    store.recordStatus('urlhaus', { ...status, lastFailure: null });
+    expect(store.loadStatus('urlhaus')?.lastFailure).toBeNull();
+  });
+
+  it('a corrupt status or an unknown reason is reported and ignored', () => {
+    writeFileSync(join(dir, 'a.status.json'), '[');
+    expect(store.loadStatus('a')).toBeNull();
+    writeFileSync(join(dir, 'b.status.json'), JSON.stringify({ ...status, lastFailure: { ...status.lastFailure, reason: 'gremlins' } }));
+    expect(store.loadStatus('b')).toBeNull();
+    expect(problems).toHaveLength(2);
+    expect(problems[1]).toMatch(/unknown failure reason/);
+  });
+
+  it('a status that cannot be written is reported, not thrown', () => {
+    const file = join(dir, 'not-a-dir');
+    writeFileSync(file, 'x');
+    const p: string[] = [];
+    new LastGoodStore(file, (_s, m) => p.push(m)).recordStatus('l', status);
+    expect(p).toHaveLength(1);
+  });
+});
+
+describe('source names → file names', () => {
+  it('names config allows are used as they are', () => {
+    for (const n of ['urlhaus', 'abuse.ch-threatfox_v2', '3cx']) expect(storeName(n)).toBe(n);
+  });
+
+  it('anything else is made safe and kept distinct', () => {
+    const names = ['../../etc/passwd', 'a/b', 'a_b', 'a\\b', '.hidden', '-rf', 'CON', 'nul.txt', '', 'ü'];
+    const safe = names.map(storeName);
+    for (const s of safe) expect(s).toMatch(/^[A-Za-z0-9_][A-Za-z0-9._~-]*$/);
+    expect(new Set(safe).size).toBe(names.length);
+    expect(storeName('a/b')).not.toBe(storeName('a_b'));
+  });
+
+  it('a hostile source name cannot write outside the state directory', () => {
+    store.save('../escape', V1, meta(V1));
+    store.recordStatus('../escape', { lastSuccess: 1, lastFailure: null, entries: 2, rejectedLines: 0 });
+    expect(readdirSync(join(dir, '..')).some((f) => f.startsWith('escape'))).toBe(false);
+    expect(store.load('../escape')?.body.equals(V1)).toBe(true);
+    expect(readdirSync(dir).every((f) => f.startsWith('_._escape~'))).toBe(true);
+  });
+});
