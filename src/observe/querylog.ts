@@ -3,27 +3,11 @@
 // README.md ("Query log") and must stay stable: SOC pipelines parse them.
 import pino from 'pino';
 import { rcodeName, typeName } from '../dns/constants.js';
-import type { Action, Transport } from '../resolve/types.js';
-import type { RuleMatch } from '../blocklist/rule.js';
+import type { QueryEvent, QueryObserver } from './query-event.js';
 
 export type QueryLogMode = 'all' | 'blocked' | 'none';
 
-export interface QueryLogRecord {
-  client: string;
-  clientPort: number;
-  transport: Transport;
-  qname: string;
-  qtype: number;
-  action: Action;
-  match: RuleMatch | null;
-  /** -1 when no answer was sent. */
-  rcode: number;
-  latencyMs: number;
-  upstream: string | null;
-  truncated: boolean;
-}
-
-export class QueryLog {
+export class QueryLog implements QueryObserver {
   private readonly logger: pino.Logger | null;
   private readonly dest: ReturnType<typeof pino.destination> | null;
 
@@ -41,7 +25,7 @@ export class QueryLog {
     this.logger = pino({ base: null, messageKey: 'msg', timestamp: pino.stdTimeFunctions.isoTime }, this.dest);
   }
 
-  record(r: QueryLogRecord): void {
+  onQuery(r: QueryEvent): void {
     const logger = this.logger;
     if (logger === null) return;
     if (this.mode === 'blocked' && r.action !== 'blocked') return;

@@ -86,7 +86,7 @@ export async function startServer(cfg: Config, oplog: OpLogger): Promise<Running
   const access = new AccessStage(cfg.access.allow, policy);
 
   const qlog = new QueryLog(cfg.log.queries, cfg.log.destination);
-  const dispatcher = new Dispatcher(access, qlog, (err) => oplog.error({ err }, 'internal error while answering a query'));
+  const dispatcher = new Dispatcher(access, [qlog], (err) => oplog.error({ err }, 'internal error while answering a query'));
   const onSocketError = (err: Error): void => oplog.warn({ err }, 'socket error');
 
   const udp: UdpListener[] = [];

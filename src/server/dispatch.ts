@@ -4,7 +4,7 @@
 import { EDNS_UDP_SIZE, MIN_UDP_SIZE, Rcode } from '../dns/constants.js';
 import { parseQuery, ParseStatus, type ParsedQuery } from '../dns/query.js';
 import { errorReply, truncatedReply } from '../dns/synth.js';
-import type { QueryLog } from '../observe/querylog.js';
+import type { QueryObserver } from '../observe/query-event.js';
 import type { Action, Answer, Query, Stage, Transport } from '../resolve/types.js';
 
 /** Delivers a reply; null = deliberately no answer (RPZ DROP), so the transport can free the slot. */
@@ -25,7 +25,7 @@ export class Dispatcher {
 
   constructor(
     private readonly chain: Stage,
-    private readonly log: QueryLog,
+    private readonly observers: readonly QueryObserver[],
     private readonly onInternalError: (err: unknown) => void,
   ) {}
 
@@ -106,7 +106,8 @@ export class Dispatcher {
     } catch (err) {
       this.onInternalError(err);
     }
-    this.log.record({
+    const e = {
+      time: Date.now(),
       client: q.clientAddress,
       clientPort: q.clientPort,
       transport: q.transport,
@@ -118,6 +119,15 @@ export class Dispatcher {
       latencyMs: performance.now() - q.receivedAt,
       upstream: a.upstream,
       truncated,
-    });
+      reply,
+    };
+    const obs = this.observers;
+    for (let i = 0; i < obs.length; i++) {
+      try {
+        obs[i]!.onQuery(e);
+      } catch (err) {
+        this.onInternalError(err);
+      }
+    }
   }
 }

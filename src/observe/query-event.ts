@@ -1,0 +1,30 @@
+// The one record every answered query produces. The dispatcher builds it once and hands it to
+// each observer (query log, metrics, security events, history) in turn; observers must not keep
+// it beyond the call unless they copy what they need, and must not throw.
+import type { RuleMatch } from '../blocklist/rule.js';
+import type { Action, Transport } from '../resolve/types.js';
+
+export interface QueryEvent {
+  /** Epoch ms when the answer was sent. */
+  time: number;
+  client: string;
+  clientPort: number;
+  transport: Transport;
+  /** Lower-cased query name, no trailing dot. */
+  qname: string;
+  qtype: number;
+  action: Action;
+  /** The rule that decided (block, allow), or null. */
+  match: RuleMatch | null;
+  /** Response code sent; -1 when nothing was sent (RPZ DROP). */
+  rcode: number;
+  latencyMs: number;
+  upstream: string | null;
+  truncated: boolean;
+  /** The bytes sent (after truncation), or null; parse lazily and only if needed. */
+  reply: Buffer | null;
+}
+
+export interface QueryObserver {
+  onQuery(e: QueryEvent): void;
+}
