@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // c2dns command line: serve, check, lists, convert, sign.
+import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
@@ -11,6 +12,7 @@ import { Guard, DEFAULT_PROTECTED } from './blocklist/guard.js';
 import { FeedManager, SourceLoadError } from './feeds/manager.js';
 import { createOpLog } from './observe/oplog.js';
 import { startServer } from './server/app.js';
+import { announceListsChanged, isPrimaryOfMany, onClusterMessages, ownsRefresh, runPrimary, workerCount } from './server/cluster.js';
 
 const USAGE = `usage:
   c2dns serve [--config FILE] [--listen ADDR:PORT]... [--upstream ADDR[:PORT]]...
@@ -40,7 +42,14 @@ async function serve(argv: string[]): Promise<number> {
   if (values.help) return usage(0);
   const cfg = loadConfig({ file: values.config, listen: values.listen, upstreams: values.upstream });
   const oplog = createOpLog(cfg.log.level);
-  const server = await startServer(cfg, oplog);
+  const workers = workerCount(cfg.workers);
+  if (isPrimaryOfMany(workers)) return runPrimary(workers, oplog);
+  const server = await startServer(cfg, oplog, { refresh: ownsRefresh() });
+  server.feeds.onUpdated = announceListsChanged;
+  onClusterMessages(
+    () => void server.feeds.reloadFromStore(),
+    () => void server.feeds.refresh(),
+  );
 
   process.on('unhandledRejection', (err) => oplog.error({ err }, 'unhandled rejection (kept running)'));
   process.on('uncaughtException', (err) => oplog.error({ err }, 'uncaught exception (kept running)'));
@@ -57,6 +66,8 @@ async function serve(argv: string[]): Promise<number> {
     process.once('SIGTERM', stop);
   });
   oplog.info('stopped');
+  // A cluster worker's IPC channel would keep it alive: let go of it so the process can end.
+  if (cluster.isWorker) process.disconnect();
   return 0;
 }
 

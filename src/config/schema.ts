@@ -76,6 +76,8 @@ export type ListConfig = z.infer<typeof listSchema>;
 
 export const configSchema = z
   .object({
+    /** Processes answering queries: 1, a number, or "auto" (one per core). */
+    workers: z.union([z.literal('auto'), int(1, 256)]).default(1),
     listen: z.array(hostPort(53, true)).min(1).default(['127.0.0.1:5353', '[::1]:5353']),
     upstreams: z.array(hostPort(53, false)).min(1).default(['9.9.9.9', '149.112.112.112']),
     upstream: z

@@ -41,6 +41,9 @@ export class FeedManager {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly firstSeen = new Map<string, Map<string, number>>();
 
+  /** Called after an accepted update was stored and published (cluster: tell the other workers). */
+  onUpdated: () => void = () => {};
+
   constructor(
     cfg: Config,
     private readonly log: OpLogger,
@@ -73,10 +76,29 @@ export class FeedManager {
     const run = async (): Promise<Map<string, RefreshOutcome>> => {
       const out = new Map<string, RefreshOutcome>();
       for (const s of this.sources) if (names === undefined || names.length === 0 || names.includes(s.config.name)) out.set(s.config.name, await this.attempt(s));
-      if ([...out.values()].includes('updated')) await this.publish();
+      if ([...out.values()].includes('updated')) {
+        await this.publish();
+        this.onUpdated();
+      }
       return out;
     };
     const p = this.queue.then(run, run); // one refresh at a time
+    this.queue = p.catch(() => {});
+    return p;
+  }
+
+  /** Reloads every source whose last good copy on disk changed (another process stored it). */
+  reloadFromStore(): Promise<void> {
+    const run = async (): Promise<void> => {
+      let changed = false;
+      for (const s of this.sources) {
+        if (this.store.load(s.config.name)?.meta.sha256 === s.sha256) continue;
+        this.useLastGood(s);
+        changed = true;
+      }
+      if (changed) await this.publish();
+    };
+    const p = this.queue.then(run, run);
     this.queue = p.catch(() => {});
     return p;
   }

@@ -4,5 +4,5 @@ import pino from 'pino';
 export type OpLogger = pino.Logger;
 
 export function createOpLog(level: string): OpLogger {
-  return pino({ level, base: { svc: 'c2dns' }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: 2, sync: true }));
+  return pino({ level, base: { svc: 'c2dns', pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: 2, sync: true }));
 }

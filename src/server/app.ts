@@ -41,7 +41,7 @@ function ipBytes(s: string | undefined): Buffer | null {
   return isIP(s) === 4 ? Buffer.from(s.split('.').map(Number)) : ipv6Bytes(s);
 }
 
-export async function startServer(cfg: Config, oplog: OpLogger): Promise<RunningServer> {
+export async function startServer(cfg: Config, oplog: OpLogger, options: { refresh: boolean } = { refresh: true }): Promise<RunningServer> {
   let policy: PolicyStage | null = null;
   const feeds = new FeedManager(cfg, oplog, (trie) => policy?.swap(trie));
   await feeds.loadInitial();
@@ -101,7 +101,7 @@ export async function startServer(cfg: Config, oplog: OpLogger): Promise<Running
     await Promise.all([...udp.map((u) => u.close()), ...tcp.map((t) => t.close(0))]);
     throw err;
   }
-  feeds.schedule();
+  if (options.refresh) feeds.schedule();
   oplog.info(
     { listen: udp.map((u) => formatHostPort(u.address)), upstreams: forward.upstreams.map((u) => u.label), chain: 'access → policy → cache → forward' },
     'c2dns serving',

@@ -1,19 +1,16 @@
 // The real CLI as a child process: SIGTERM/SIGINT with queries in flight (they are answered and
 // logged, the exit code is 0), a bad config file (non-zero exit naming the file and key, nothing
 // bound) and a --listen port that is taken (non-zero exit, clear message).
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ask } from '../helpers/client.js';
+import { buildCli, opLines, runCli as runCliAt, type BuiltCli, type Cli } from '../helpers/cli.js';
 import { startUpstream, type ScriptedReply, type Upstream } from '../helpers/upstream.js';
 import { T } from '../helpers/wire.js';
 
-const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
 /** "d<ms>.<anything>" answers after <ms> milliseconds; every name gets A 192.0.2.1. */
 function slowScript(q: { name: string }): ScriptedReply {
@@ -27,61 +24,20 @@ let work: string;
 let cliJs: string;
 let up: Upstream;
 
-// The CLI is compiled into a private directory (not the shared dist/, which other test runs may
-// be rebuilding): dist/ plus a package.json naming the package, and links to node_modules and
-// the bundled blocklists, exactly the layout the published package has.
+let built: BuiltCli;
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'c2dns-cli-'));
-  const out = join(work, 'pkg');
-  let tscOutput = '';
-  try {
-    execFileSync(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', join(REPO, 'tsconfig.json'), '--outDir', join(out, 'dist')], { encoding: 'utf8', stdio: 'pipe' });
-  } catch (err) {
-    tscOutput = String((err as { stdout?: string }).stdout ?? err); // type errors still emit JS
-  }
-  cliJs = join(out, 'dist/src/cli.js');
-  if (!existsSync(cliJs)) throw new Error(`tsc did not produce ${cliJs}:\n${tscOutput}`);
-  writeFileSync(join(out, 'package.json'), JSON.stringify({ name: 'c2dns', type: 'module' }));
-  symlinkSync(join(REPO, 'node_modules'), join(out, 'node_modules'), 'dir');
-  symlinkSync(join(REPO, 'blocklists'), join(out, 'blocklists'), 'dir');
+  built = buildCli();
+  work = built.work;
+  cliJs = built.cliJs;
   up = await startUpstream(slowScript);
 }, 60_000);
 
 afterAll(async () => {
   await up?.close();
-  if (work) rmSync(work, { recursive: true, force: true });
+  built?.cleanup();
 });
 
-interface Cli {
-  child: ChildProcess;
-  stderr(): string;
-  /** Resolves when the process has exited (killed after `timeoutMs` if it has not). */
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>;
-}
-
-function runCli(args: string[], timeoutMs = 8000): Cli {
-  const child = spawn(process.execPath, [cliJs, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  child.stdout!.resume();
-  const started = Date.now();
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>((resolve) => {
-    const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('exit', (code, signal) => {
-      clearTimeout(killer);
-      resolve({ code, signal, ms: Date.now() - started });
-    });
-  });
-  return { child, stderr: () => err, exited };
-}
-
-/** Op log lines (JSON on stderr) parsed, skipping anything else. */
-function opLines(stderr: string): Record<string, unknown>[] {
-  return stderr
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
+const runCli = (args: string[], timeoutMs = 8000): Cli => runCliAt(cliJs, args, timeoutMs);
 
 /** Starts `c2dns serve` on 127.0.0.1:0 and returns the port it bound (from the startup line). */
 async function serve(): Promise<{ cli: Cli; port: number; logFile: string }> {
