@@ -109,6 +109,18 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    quarantine: z
+      .object({
+        /** Off by default: isolating hosts is a policy decision the operator takes. */
+        enabled: z.boolean().default(false),
+        durationMinutes: int(1, 525_600).default(1440),
+        /** A blocked query on a rule carrying one of these tags quarantines the client. */
+        tags: z.array(z.string().min(1)).default(['c2']),
+        /** Remediation allowlist: names (and their subdomains) a quarantined host may still resolve. */
+        allow: z.array(z.string().min(1)).default([]),
+      })
+      .strict()
+      .default({}),
     state: z
       .object({
         /** Where last-good feed copies and status live; default $XDG_STATE_HOME/c2dns or ~/.local/state/c2dns. */

@@ -10,6 +10,12 @@ import { AccessStage } from '../resolve/access.js';
 import { CacheStage } from '../resolve/cache.js';
 import { ForwardStage } from '../resolve/forward.js';
 import { ipv6Bytes, PolicyStage } from '../resolve/policy.js';
+import { QuarantineStage } from '../resolve/quarantine.js';
+import { QuarantineStore } from '../quarantine/store.js';
+import { DomainTrie } from '../blocklist/trie.js';
+import { makeRule } from '../blocklist/rule.js';
+import { normalizeDomain } from '../blocklist/domain.js';
+import type { QueryObserver } from '../observe/query-event.js';
 import type { Stage } from '../resolve/types.js';
 import { formatHostPort, parseHostPort, type HostPort } from '../upstream/address.js';
 import { Dispatcher } from './dispatch.js';
@@ -26,6 +32,10 @@ export interface RunningServer {
   /** null when the cache is disabled (cache.maxEntries: 0). */
   readonly cache: CacheStage | null;
   readonly policy: PolicyStage;
+  readonly quarantine: QuarantineStage | null;
+  readonly quarantineStore: QuarantineStore;
+  /** Observers called per answered query (others may be added before traffic matters). */
+  readonly observers: QueryObserver[];
   /** Graceful stop: no new queries, in-flight answers sent, log flushed. */
   close(graceMs?: number): Promise<void>;
 }
@@ -34,6 +44,16 @@ function hp(s: string): HostPort {
   const r = parseHostPort(s, 53, true);
   if (typeof r === 'string') throw new Error(r); // unreachable: validated by the schema
   return r;
+}
+
+/** The quarantine's remediation allowlist as a trie of allow rules. */
+function remediationList(names: readonly string[]): DomainTrie {
+  const trie = new DomainTrie();
+  names.forEach((raw, i) => {
+    const n = normalizeDomain(raw);
+    if (n.ok) trie.add(makeRule({ name: n.name, match: 'subtree', line: i + 1, kind: 'allow' }, { list: 'quarantine-allow', kind: 'allow', match: 'subtree', action: null, tags: [], firstSeen: 0 }));
+  });
+  return trie;
 }
 
 function ipBytes(s: string | undefined): Buffer | null {
@@ -83,10 +103,18 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: { refre
     },
     cached,
   );
-  const access = new AccessStage(cfg.access.allow, policy);
+  const quarantineStore = new QuarantineStore(cfg.state.dir!);
+  if (quarantineStore.damaged) oplog.error({ file: `${cfg.state.dir}/quarantine.json` }, 'quarantine state was damaged and could not be read');
+  const quarantine = cfg.quarantine.enabled
+    ? new QuarantineStage(quarantineStore, remediationList(cfg.quarantine.allow), { durationMs: cfg.quarantine.durationMinutes * 60_000, tags: cfg.quarantine.tags, ttl: cfg.blocking.ttl }, policy)
+    : null;
+  if (quarantine !== null) quarantine.onQuarantine = (e) => oplog.warn({ client: e.client, reason: e.reason, until: new Date(e.until).toISOString() }, 'client quarantined');
+  const access = new AccessStage(cfg.access.allow, quarantine ?? policy);
 
   const qlog = new QueryLog(cfg.log.queries, cfg.log.destination);
-  const dispatcher = new Dispatcher(access, [qlog], (err) => oplog.error({ err }, 'internal error while answering a query'));
+  const observers: QueryObserver[] = [qlog];
+  if (quarantine !== null) observers.push(quarantine);
+  const dispatcher = new Dispatcher(access, observers, (err) => oplog.error({ err }, 'internal error while answering a query'));
   const onSocketError = (err: Error): void => oplog.warn({ err }, 'socket error');
 
   const udp: UdpListener[] = [];
@@ -130,6 +158,9 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: { refre
     forward,
     cache,
     policy,
+    quarantine,
+    quarantineStore,
+    observers,
     close,
   };
 }
