@@ -12,6 +12,7 @@ import { Guard, DEFAULT_PROTECTED } from './blocklist/guard.js';
 import { FeedManager, SourceLoadError } from './feeds/manager.js';
 import { createOpLog } from './observe/oplog.js';
 import { startServer } from './server/app.js';
+import { receiveAlert } from './respond/cluster.js';
 import { announceListsChanged, isPrimaryOfMany, onClusterMessages, ownsRefresh, runPrimary, workerCount } from './server/cluster.js';
 
 const USAGE = `usage:
@@ -44,7 +45,9 @@ async function serve(argv: string[]): Promise<number> {
   const oplog = createOpLog(cfg.log.level);
   const workers = workerCount(cfg.workers);
   if (isPrimaryOfMany(workers)) return runPrimary(workers, oplog);
-  const server = await startServer(cfg, oplog, { refresh: ownsRefresh() });
+  const server = await startServer(cfg, oplog, { refresh: ownsRefresh(), role: ownsRefresh() ? 'own' : 'forward', processMetrics: true });
+  const alerting = server.alerting;
+  if (alerting !== null) process.on('message', (m) => receiveAlert(alerting.events, m));
   server.feeds.onUpdated = announceListsChanged;
   onClusterMessages(
     () => void server.feeds.reloadFromStore(),

@@ -5,6 +5,8 @@ import { z } from 'zod';
 import { LIST_FORMATS } from '../blocklist/parsers/index.js';
 import { DEFAULT_ALLOWED_NETWORKS } from '../resolve/access.js';
 import { parseHostPort } from '../upstream/address.js';
+import { adminSchema } from '../admin/config.js';
+import { alertsSchema } from '../respond/config.js';
 
 const hostPort = (defaultPort: number, allowZero: boolean) =>
   z.string().superRefine((s, ctx) => {
@@ -121,6 +123,8 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    admin: adminSchema,
+    alerts: alertsSchema,
     state: z
       .object({
         /** Where last-good feed copies and status live; default $XDG_STATE_HOME/c2dns or ~/.local/state/c2dns. */

@@ -16,6 +16,16 @@ import { DomainTrie } from '../blocklist/trie.js';
 import { makeRule } from '../blocklist/rule.js';
 import { normalizeDomain } from '../blocklist/domain.js';
 import type { QueryObserver } from '../observe/query-event.js';
+import { adminListen, adminToken } from '../admin/config.js';
+import { AdminInputError } from '../admin/context.js';
+import { UpstreamHealth, readinessReport } from '../admin/readiness.js';
+import { AdminServer } from '../admin/server.js';
+import { check } from '../commands/check.js';
+import { Metrics } from '../observe/metrics.js';
+import { createAlerting, type Alerting } from '../respond/alerting.js';
+import { AlertForwarder } from '../respond/cluster.js';
+import type { NewSecurityEvent } from '../respond/security-events.js';
+import { toEventView } from '../respond/view.js';
 import type { Stage } from '../resolve/types.js';
 import { formatHostPort, parseHostPort, type HostPort } from '../upstream/address.js';
 import { Dispatcher } from './dispatch.js';
@@ -36,6 +46,11 @@ export interface RunningServer {
   readonly quarantineStore: QuarantineStore;
   /** Observers called per answered query (others may be added before traffic matters). */
   readonly observers: QueryObserver[];
+  readonly metrics: Metrics;
+  /** Security events and their sinks; null in a cluster worker that forwards them. */
+  readonly alerting: Alerting | null;
+  readonly admin: AdminServer | null;
+  readonly upstreamHealth: UpstreamHealth;
   /** Graceful stop: no new queries, in-flight answers sent, log flushed. */
   close(graceMs?: number): Promise<void>;
 }
@@ -61,7 +76,18 @@ function ipBytes(s: string | undefined): Buffer | null {
   return isIP(s) === 4 ? Buffer.from(s.split('.').map(Number)) : ipv6Bytes(s);
 }
 
-export async function startServer(cfg: Config, oplog: OpLogger, options: { refresh: boolean } = { refresh: true }): Promise<RunningServer> {
+export interface StartOptions {
+  /** This process refreshes feeds (single process, or cluster worker 1). */
+  refresh: boolean;
+  /** 'own': this process delivers alerts and serves the admin API; 'forward': a cluster worker that sends its C2 hits to the owner. */
+  role?: 'own' | 'forward';
+  /** prom-client's process_* metrics (once per process: the CLI). */
+  processMetrics?: boolean;
+}
+
+export async function startServer(cfg: Config, oplog: OpLogger, options: StartOptions = { refresh: true }): Promise<RunningServer> {
+  const owner = options.role !== 'forward';
+  const token = owner && cfg.admin.enabled ? adminToken(cfg.admin) : null; // a bad token stops start-up before anything binds
   let policy: PolicyStage | null = null;
   const feeds = new FeedManager(cfg, oplog, (trie) => policy?.swap(trie));
   await feeds.loadInitial();
@@ -108,13 +134,41 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: { refre
   const quarantine = cfg.quarantine.enabled
     ? new QuarantineStage(quarantineStore, remediationList(cfg.quarantine.allow), { durationMs: cfg.quarantine.durationMinutes * 60_000, tags: cfg.quarantine.tags, ttl: cfg.blocking.ttl }, policy)
     : null;
-  if (quarantine !== null) quarantine.onQuarantine = (e) => oplog.warn({ client: e.client, reason: e.reason, until: new Date(e.until).toISOString() }, 'client quarantined');
+  const alerting = owner ? createAlerting(cfg.alerts, cfg.state.dir!, oplog) : null;
+  const forwarder = alerting === null ? new AlertForwarder(cfg.alerts.c2Tags) : null;
+  const emit = (ev: NewSecurityEvent): void => {
+    if (alerting !== null) alerting.events.emit(ev);
+    else forwarder!.emit(ev);
+  };
+  if (quarantine !== null) {
+    quarantine.onQuarantine = (e) => {
+      oplog.warn({ client: e.client, reason: e.reason, until: new Date(e.until).toISOString() }, 'client quarantined');
+      emit({ type: 'client-quarantined', severity: 'high', client: e.client, reason: e.reason, until: new Date(e.until).toISOString() });
+    };
+  }
   const access = new AccessStage(cfg.access.allow, quarantine ?? policy);
 
   const qlog = new QueryLog(cfg.log.queries, cfg.log.destination);
   const observers: QueryObserver[] = [qlog];
   if (quarantine !== null) observers.push(quarantine);
+  observers.push(alerting?.events ?? forwarder!);
+  alerting?.events.watchFeeds(() => feeds.sources);
   const dispatcher = new Dispatcher(access, observers, (err) => oplog.error({ err }, 'internal error while answering a query'));
+  const upstreamHealth = new UpstreamHealth(forward.upstreams, { windowMs: cfg.admin.upstreamWindowSeconds * 1000 });
+  upstreamHealth.start();
+  const metrics = new Metrics({
+    feeds,
+    upstreams: forward.upstreams,
+    cache,
+    dispatchCounters: () => dispatcher.counters,
+    quarantinedClients: () => quarantineStore.list().length,
+    upstreamHealth: () => upstreamHealth.status(),
+    processMetrics: options.processMetrics === true,
+    ...(alerting !== null
+      ? { alerts: () => alerting.stats().map((x) => ({ sink: x.sink, sent: x.sent, failed: x.failedAttempts, dropped: x.droppedOverflow, queued: x.queued })) }
+      : {}),
+  });
+  observers.push(metrics);
   const onSocketError = (err: Error): void => oplog.warn({ err }, 'socket error');
 
   const udp: UdpListener[] = [];
@@ -130,8 +184,54 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: { refre
     throw err;
   }
   if (options.refresh) feeds.schedule();
+
+  const staleLists = () => alerting?.events.staleLists() ?? [];
+  let admin: AdminServer | null = null;
+  if (owner && cfg.admin.enabled) {
+    try {
+      admin = await AdminServer.start({
+        listen: adminListen(cfg.admin),
+        context: {
+          feeds,
+          check: (name) => check(name, feeds, cfg),
+          emergency: {
+            list: () => [],
+            add: () => {
+              throw new AdminInputError('emergency blocks are not available');
+            },
+            remove: () => false,
+          },
+          quarantine: {
+            list: () => quarantineStore.list().map((e) => ({ client: e.client, reason: e.reason, since: new Date(e.since).toISOString(), until: new Date(e.until).toISOString() })),
+            release: (client, actor) => {
+              const ok = quarantineStore.release(client);
+              if (ok) {
+                oplog.warn({ client, actor }, 'client released from quarantine');
+                emit({ type: 'client-released', severity: 'info', client, actor });
+              }
+              return ok;
+            },
+          },
+          events: { since: (ms) => alerting?.events.since(ms).map(toEventView) ?? [] },
+          metrics,
+          readiness: () => readinessReport(feeds, upstreamHealth, staleLists),
+          staleLists,
+          token,
+        },
+        onError: (err) => oplog.error({ err }, 'admin API request failed'),
+      });
+    } catch (err) {
+      await Promise.all([...udp.map((u) => u.close()), ...tcp.map((t) => t.close(0))]);
+      throw err;
+    }
+  }
   oplog.info(
-    { listen: udp.map((u) => formatHostPort(u.address)), upstreams: forward.upstreams.map((u) => u.label), chain: 'access → policy → cache → forward' },
+    {
+      listen: udp.map((u) => formatHostPort(u.address)),
+      admin: admin === null ? null : admin.url,
+      upstreams: forward.upstreams.map((u) => u.label),
+      chain: `access → ${quarantine !== null ? 'quarantine → ' : ''}policy → ${cache !== null ? 'cache → ' : ''}forward`,
+    },
     'c2dns serving',
   );
 
@@ -139,13 +239,18 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: { refre
   const close = (graceMs = 5000): Promise<void> => {
     closing ??= (async () => {
       feeds.stop();
+      upstreamHealth.stop();
+      const adminClosed = admin?.close(Math.min(graceMs, 1000));
       for (const u of udp) u.stopAccepting();
       const tcpClosed = Promise.all(tcp.map((t) => t.close(graceMs)));
       const deadline = performance.now() + graceMs;
       while (dispatcher.inflight > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       await Promise.all(udp.map((u) => u.close()));
       await tcpClosed;
+      await adminClosed;
       qlog.flush();
+      alerting?.events.stop();
+      await alerting?.close(Math.min(graceMs, 3000));
     })();
     return closing;
   };
@@ -161,6 +266,10 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: { refre
     quarantine,
     quarantineStore,
     observers,
+    metrics,
+    alerting,
+    admin,
+    upstreamHealth,
     close,
   };
 }

@@ -6,6 +6,7 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import type { OpLogger } from '../observe/oplog.js';
+import { isAlertMessage } from '../respond/cluster.js';
 
 type Message = { type: 'lists-changed' } | { type: 'refresh' };
 
@@ -43,6 +44,11 @@ export function runPrimary(n: number, log: OpLogger): Promise<number> {
     cluster.fork();
   };
   cluster.on('message', (from, m: Message) => {
+    // Security events of the other workers go to worker 1, which owns alert delivery.
+    if (isAlertMessage(m)) {
+      cluster.workers?.[1]?.send(m);
+      return;
+    }
     if (m?.type !== 'lists-changed') return;
     for (const w of Object.values(cluster.workers ?? {})) if (w !== undefined && w.id !== from.id) w.send(m);
   });

@@ -17,6 +17,8 @@ export interface TestServer {
   logLines(): Record<string, unknown>[];
   /** Waits until `n` query log lines exist (the log is asynchronous). */
   waitForLog(n: number, timeoutMs?: number): Promise<Record<string, unknown>[]>;
+  /** Waits until `times` lines for each of `qnames` exist; returns all lines. */
+  waitForQueries(qnames: string[], times?: number, timeoutMs?: number): Promise<Record<string, unknown>[]>;
   close(): Promise<void>;
 }
 
@@ -24,7 +26,7 @@ export async function startC2dns(config: Record<string, unknown>, files: Record<
   const dir = mkdtempSync(join(tmpdir(), 'c2dns-test-'));
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   const logFile = join(dir, 'queries.log');
-  const full = { listen: ['127.0.0.1:0'], state: { dir: join(dir, 'state') }, ...config, log: { destination: logFile, ...(config.log as object | undefined) } };
+  const full = { listen: ['127.0.0.1:0'], state: { dir: join(dir, 'state') }, admin: { listen: '127.0.0.1:0' }, ...config, log: { destination: logFile, ...(config.log as object | undefined) } };
   const file = join(dir, 'c2dns.yaml');
   writeFileSync(file, YAML.stringify(full));
   const cfg = loadConfig({ file });
@@ -47,6 +49,14 @@ export async function startC2dns(config: Record<string, unknown>, files: Record<
       for (;;) {
         const lines = logLines();
         if (lines.length >= n || Date.now() > end) return lines;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    },
+    async waitForQueries(qnames, times = 1, timeoutMs = 2000) {
+      const end = Date.now() + timeoutMs;
+      for (;;) {
+        const lines = logLines();
+        if (qnames.every((q) => lines.filter((l) => l.qname === q).length >= times) || Date.now() > end) return lines;
         await new Promise((r) => setTimeout(r, 10));
       }
     },

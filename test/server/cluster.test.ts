@@ -26,7 +26,7 @@ describe('workers: 2', () => {
     const dir = mkdtempSync(join(built.work, 'cluster-'));
     const list = join(dir, 'c2.txt');
     writeFileSync(list, 'first-c2.example\n');
-    writeFileSync(join(dir, 'c2dns.yaml'), `workers: 2\nstate: {dir: ${join(dir, 'state')}}\nlists:\n  - {name: c2, path: ${list}}\nlog: {queries: none}\n`);
+    writeFileSync(join(dir, 'c2dns.yaml'), `workers: 2\nadmin: {listen: '127.0.0.1:0'}\nstate: {dir: ${join(dir, 'state')}}\nlists:\n  - {name: c2, path: ${list}}\nlog: {queries: none}\n`);
     const port = 20000 + Math.floor(Math.random() * 20000);
     const cli = runCli(built.cliJs, ['serve', '--config', join(dir, 'c2dns.yaml'), '--listen', `127.0.0.1:${port}`, '--upstream', `127.0.0.1:${up.port}`], 20_000);
     const end = Date.now() + 10_000;

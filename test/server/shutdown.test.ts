@@ -45,7 +45,7 @@ async function serve(): Promise<{ cli: Cli; port: number; logFile: string }> {
   const logFile = join(base, 'queries.log');
   const config = join(base, 'c2dns.yaml');
   // No lists: these tests are about the listeners and the stop, not about list loading.
-  writeFileSync(config, `lists: []\ncache:\n  maxEntries: 0\nlog:\n  destination: ${logFile}\n`);
+  writeFileSync(config, `admin: {enabled: false}\nstate: {dir: ${join(base, 'state')}}\nlists: []\ncache:\n  maxEntries: 0\nlog:\n  destination: ${logFile}\n`);
   const cli = runCli(['serve', '--config', config, '--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${up.port}`]);
   const end = Date.now() + 8000;
   for (;;) {
@@ -63,7 +63,7 @@ async function serve(): Promise<{ cli: Cli; port: number; logFile: string }> {
 function noListsConfig(): string {
   const base = mkdtempSync(join(work, 'cfg-'));
   const file = join(base, 'c2dns.yaml');
-  writeFileSync(file, `lists: []\nlog:\n  destination: ${join(base, 'queries.log')}\n`);
+  writeFileSync(file, `admin: {enabled: false}\nstate: {dir: ${join(base, 'state')}}\nlists: []\nlog:\n  destination: ${join(base, 'queries.log')}\n`);
   return file;
 }
 

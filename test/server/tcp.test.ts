@@ -118,7 +118,7 @@ describe('TCP listener', () => {
     expect(packet.questions[0]!.name).toBe('www.example.test');
     expect(packet.answers.map((a) => a.address)).toEqual(['192.0.2.1']);
     expect(up.received.some((q) => q.name === 'www.example.test')).toBe(true);
-    const lines = await c2.waitForLog(1);
+    const lines = await c2.waitForQueries(['www.example.test']);
     expect(lines.find((l) => l.qname === 'www.example.test')).toMatchObject({ transport: 'tcp', action: 'allowed', rcode: 'NOERROR' });
   });
 

@@ -165,7 +165,7 @@ describe('UDP size limit and truncation', () => {
     // c2dns itself got the whole answer from the upstream by retrying over TCP.
     expect(up.received.filter((q) => q.name === 'a100.big.test').map((q) => q.transport)).toEqual(['udp', 'tcp', 'udp', 'tcp']);
 
-    const lines = await c2.waitForLog(1);
+    const lines = await c2.waitForQueries(['a100.big.test'], 2);
     const logged = lines.filter((l) => l.qname === 'a100.big.test');
     expect(logged.map((l) => [l.transport, l.truncated])).toEqual([
       ['udp', true],
@@ -213,7 +213,7 @@ describe('UDP clients', () => {
       expect(got.map((g) => g.map((x) => `${x.id} ${x.name}`))).toEqual(names.map((n) => [`777 ${n}`]));
       expect(got[3]![0]!.at).toBeLessThanOrEqual(got[0]![0]!.at);
 
-      const lines = await c2.waitForLog(1);
+      const lines = await c2.waitForQueries(names);
       for (const [i, s] of socks.entries()) {
         expect(lines.find((l) => l.qname === names[i])).toMatchObject({ client: '127.0.0.1', clientPort: s.address().port, transport: 'udp' });
       }
@@ -256,7 +256,7 @@ describe.skipIf(!hasV6)(hasV6 ? 'IPv6 listener' : 'IPv6 listener (SKIPPED: ::1 i
     expect(u.packet.answers.map((a) => a.address)).toEqual(['192.0.2.1']);
     const t = await ask(v6.port, 'v6tcp.example.test', T.A, { host: '::1', tcp: true });
     expect(t.packet.header.rcode).toBe(0);
-    const lines = await v6.waitForLog(2);
+    const lines = await v6.waitForQueries(['v6.example.test', 'v6tcp.example.test']);
     expect(lines.find((l) => l.qname === 'v6.example.test')).toMatchObject({ client: '::1', transport: 'udp' });
     expect(lines.find((l) => l.qname === 'v6tcp.example.test')).toMatchObject({ client: '::1', transport: 'tcp' });
   });

@@ -1,0 +1,53 @@
+// The `admin` section of the configuration: the HTTP listener for metrics, health probes and the
+// management API. Mounted at key `admin` by src/config/schema.ts.
+import { z } from 'zod';
+import { parseHostPort, type HostPort } from '../upstream/address.js';
+
+export const ADMIN_DEFAULT_LISTEN = '127.0.0.1:9153';
+export const ADMIN_TOKEN_ENV = 'C2DNS_ADMIN_TOKEN';
+/** Shorter secrets are guessable by anyone who can reach the listener. */
+export const ADMIN_TOKEN_MIN_LENGTH = 16;
+
+const tokenMessage = `expected at least ${ADMIN_TOKEN_MIN_LENGTH} characters (e.g. the output of: openssl rand -hex 24)`;
+
+export const adminSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** ADDR:PORT; loopback by default: the API can change what is blocked. */
+    listen: z
+      .string()
+      .superRefine((s, ctx) => {
+        const r = parseHostPort(s, 9153, true);
+        if (typeof r === 'string') ctx.addIssue({ code: z.ZodIssueCode.custom, message: `expected ADDR[:PORT] such as 127.0.0.1:9153 or [::1]:9153 (${r})` });
+      })
+      .default(ADMIN_DEFAULT_LISTEN),
+    /** Bearer token for POST/DELETE; C2DNS_ADMIN_TOKEN overrides it. None: mutating calls are refused. */
+    token: z.string().min(ADMIN_TOKEN_MIN_LENGTH, tokenMessage).nullable().default(null),
+    /** An upstream that timed out and gave no answer within this window counts as unhealthy for /readyz. */
+    upstreamWindowSeconds: z.number().int().min(1).max(3600).default(60),
+  })
+  .strict()
+  .default({});
+
+export type AdminConfig = z.infer<typeof adminSchema>;
+
+/** The listener address (validated by the schema). */
+export function adminListen(cfg: AdminConfig): HostPort {
+  const r = parseHostPort(cfg.listen, 9153, true);
+  if (typeof r === 'string') throw new Error(`admin.listen: ${r}`); // unreachable after validation
+  return r;
+}
+
+/**
+ * The token mutating calls need: the environment variable wins over the file, so the secret can
+ * stay out of a configuration file that is shared or versioned. Throws when the variable is set
+ * but too short (a configuration error: refuse to start rather than accept a weak secret).
+ */
+export function adminToken(cfg: AdminConfig, env: NodeJS.ProcessEnv = process.env): string | null {
+  const v = env[ADMIN_TOKEN_ENV];
+  if (v !== undefined && v !== '') {
+    if (v.length < ADMIN_TOKEN_MIN_LENGTH) throw new Error(`environment variable ${ADMIN_TOKEN_ENV}: ${tokenMessage}`);
+    return v;
+  }
+  return cfg.token;
+}

@@ -1,0 +1,91 @@
+// What the admin API needs from the rest of c2dns, as narrow interfaces: emergency blocks,
+// quarantine and security events are built by other components, and the API only sees these
+// shapes. Everything returned here is sent as JSON as it is, so times are ISO 8601 strings.
+import type { CheckResult } from '../commands/check.js';
+import type { FeedManager } from '../feeds/manager.js';
+import type { Metrics } from '../observe/metrics.js';
+import type { ReadinessReport, StaleList } from './readiness.js';
+
+/** Sync or async: implementations may persist before answering. */
+export type Awaitable<T> = T | Promise<T>;
+
+export interface EmergencyEntry {
+  /** Normalised name (lower case, A-labels, no trailing dot); blocks the name and its subdomains. */
+  name: string;
+  reason: string;
+  /** ISO 8601. */
+  addedAt: string;
+  /** ISO 8601, or null for no expiry. */
+  expiresAt: string | null;
+  /** Who added it, e.g. "api 127.0.0.1". */
+  actor: string;
+}
+
+export interface EmergencyBlocks {
+  list(): Awaitable<EmergencyEntry[]>;
+  /**
+   * Adds (or renews) blocks for already-normalised names; returns the entries as stored.
+   * `expiresAt`: epoch ms, or null for no expiry. Throw AdminInputError to refuse a name
+   * (e.g. one the guard protects): the API answers 400 with its message.
+   */
+  add(names: readonly string[], reason: string, expiresAt: number | null, actor: string): Awaitable<EmergencyEntry[]>;
+  /** false when no such block exists. */
+  remove(name: string, actor: string): Awaitable<boolean>;
+}
+
+export interface QuarantineEntry {
+  /** Client IP address. */
+  client: string;
+  reason: string;
+  /** ISO 8601. */
+  since: string;
+  /** ISO 8601, or null until released by hand. */
+  until: string | null;
+}
+
+export interface Quarantine {
+  list(): Awaitable<QuarantineEntry[]>;
+  /** false when the client is not quarantined. */
+  release(client: string, actor: string): Awaitable<boolean>;
+}
+
+export interface SecurityEventView {
+  /** ISO 8601. */
+  time: string;
+  /** e.g. "blocked-query", "quarantined", "emergency-block", "list-update-rejected". */
+  kind: string;
+  /** Client IP address when the event concerns one. */
+  client: string | null;
+  /** One line for humans. */
+  message: string;
+  /** Extra fields (qname, list, rule, tags…), JSON values only. */
+  details: Record<string, string | number | boolean | null | readonly string[]>;
+}
+
+export interface SecurityEvents {
+  /** Events at or after `epochMs`, oldest first. */
+  since(epochMs: number): Awaitable<SecurityEventView[]>;
+}
+
+export interface AdminContext {
+  feeds: FeedManager;
+  /** `c2dns check` against the live lists (and emergency blocks, if the implementation includes them). */
+  check(name: string): CheckResult;
+  emergency: EmergencyBlocks;
+  quarantine: Quarantine;
+  events: SecurityEvents;
+  metrics: Metrics;
+  /** See readiness.ts: readinessReport(feeds, upstreamHealth, staleLists). */
+  readiness(): ReadinessReport;
+  /** Lists older than their staleness threshold (another component decides the thresholds). */
+  staleLists(): readonly StaleList[];
+  /** Bearer token for mutating calls; null = mutating calls are refused (403). */
+  token: string | null;
+  /** Epoch ms the process started serving; default: when the admin server started. */
+  startedAt?: number;
+}
+
+/** Thrown by an implementation to refuse caller input: becomes 400 {error: "bad_request", detail: message}. */
+export class AdminInputError extends Error {
+  override readonly name = 'AdminInputError';
+}

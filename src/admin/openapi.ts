@@ -1,0 +1,358 @@
+// The OpenAPI 3.1 description of the admin listener, written by hand next to the routes it
+// describes. test/admin/api.test.ts checks that it names exactly the routes the server answers.
+import { ADMIN_TOKEN_ENV } from './config.js';
+import { MAX_BODY_BYTES, MAX_EXPIRY_SECONDS } from './http.js';
+import { EVENTS_DEFAULT_LIMIT, EVENTS_MAX_LIMIT } from './routes/response.js';
+
+type Schema = Record<string, unknown>;
+
+export interface OpenApiOperation {
+  operationId: string;
+  summary: string;
+  description?: string;
+  tags: string[];
+  security?: Record<string, string[]>[];
+  parameters?: Schema[];
+  requestBody?: Schema;
+  responses: Record<string, Schema>;
+}
+
+export interface OpenApiDocument {
+  openapi: '3.1.0';
+  info: Schema;
+  servers: Schema[];
+  tags: Schema[];
+  paths: Record<string, Partial<Record<'get' | 'post' | 'delete', OpenApiOperation>>>;
+  components: { schemas: Record<string, Schema>; securitySchemes: Record<string, Schema>; responses: Record<string, Schema> };
+}
+
+const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
+const str = (description?: string): Schema => ({ type: 'string', ...(description ? { description } : {}) });
+const nullable = (type: string, description?: string, extra: Schema = {}): Schema => ({ type: [type, 'null'], ...extra, ...(description ? { description } : {}) });
+const int: Schema = { type: 'integer', minimum: 0 };
+const time = (description: string): Schema => ({ type: 'string', format: 'date-time', description });
+const obj = (properties: Record<string, Schema>, required: string[] = Object.keys(properties)): Schema => ({ type: 'object', properties, required });
+
+const jsonContent = (schema: Schema): Schema => ({ 'application/json': { schema } });
+const ok = (description: string, schema: Schema): Schema => ({ description, content: jsonContent(schema) });
+const r = (name: string): Schema => ({ $ref: `#/components/responses/${name}` });
+
+/** Responses every mutating call can give besides its own. */
+const mutating = { '401': r('Unauthorized'), '403': r('Forbidden') };
+const withBody = { '400': r('BadRequest'), '413': r('PayloadTooLarge'), '415': r('UnsupportedMediaType') };
+const bearer = [{ bearerAuth: [] }];
+
+const pathParam = (name: string, description: string, example: string): Schema => ({ name, in: 'path', required: true, description, schema: { type: 'string' }, example });
+
+export const OPENAPI: OpenApiDocument = {
+  openapi: '3.1.0',
+  info: {
+    title: 'c2dns admin API',
+    version: '1',
+    description:
+      'Metrics, health probes and incident-response controls of a c2dns resolver. GET calls need no credentials; ' +
+      `POST and DELETE need "Authorization: Bearer TOKEN" with the token from admin.token or ${ADMIN_TOKEN_ENV}. ` +
+      'Errors are JSON {error, detail}: error is a short stable code, detail says what was wrong.',
+  },
+  servers: [{ url: 'http://127.0.0.1:9153', description: 'default admin.listen' }],
+  tags: [
+    { name: 'probes', description: 'Liveness, readiness and Prometheus metrics' },
+    { name: 'status', description: 'State of the resolver' },
+    { name: 'lists', description: 'Block and allow lists' },
+    { name: 'response', description: 'Incident response: emergency blocks, quarantine, security events' },
+  ],
+  paths: {
+    '/healthz': {
+      get: {
+        operationId: 'healthz',
+        summary: 'Liveness: 200 whenever the process is running and answering',
+        tags: ['probes'],
+        responses: { '200': ok('The process is alive', obj({ status: { const: 'ok' } })) },
+      },
+    },
+    '/readyz': {
+      get: {
+        operationId: 'readyz',
+        summary: 'Readiness: every list loaded and at least one upstream healthy',
+        description:
+          'A list is loaded when it has a usable copy (fresh or the last good one from disk). An upstream is unhealthy while it is ' +
+          'penalised after a timeout, or when it timed out within admin.upstreamWindowSeconds and gave no reply in that time; one ' +
+          'that has not been asked yet counts as healthy. Stale lists are reported but do not make c2dns unready.',
+        tags: ['probes'],
+        responses: {
+          '200': ok('Ready', ref('ReadinessReport')),
+          '503': ok('Not ready; `problems` says why', ref('ReadinessReport')),
+        },
+      },
+    },
+    '/metrics': {
+      get: {
+        operationId: 'metrics',
+        summary: 'Prometheus metrics (text exposition format 0.0.4)',
+        tags: ['probes'],
+        responses: { '200': { description: 'Every c2dns_* metric', content: { 'text/plain; version=0.0.4; charset=utf-8': { schema: { type: 'string' } } } } },
+      },
+    },
+    '/api/openapi.json': {
+      get: {
+        operationId: 'openapi',
+        summary: 'This document',
+        tags: ['status'],
+        responses: { '200': ok('OpenAPI 3.1 document', { type: 'object' }) },
+      },
+    },
+    '/api/status': {
+      get: {
+        operationId: 'status',
+        summary: 'Version, uptime, readiness, traffic totals, lists, upstreams, cache and incident state',
+        tags: ['status'],
+        responses: { '200': ok('Current status', ref('Status')) },
+      },
+    },
+    '/api/lists': {
+      get: {
+        operationId: 'listLists',
+        summary: 'Every configured list: origin (secrets redacted), counts, last success/failure, staleness',
+        tags: ['lists'],
+        responses: { '200': ok('The lists', obj({ lists: { type: 'array', items: ref('ListInfo') } })) },
+      },
+    },
+    '/api/lists/refresh': {
+      post: {
+        operationId: 'refreshLists',
+        summary: 'Refresh lists now (all when no names are given) and wait for the outcome',
+        tags: ['lists'],
+        security: bearer,
+        requestBody: {
+          required: false,
+          content: jsonContent({ type: 'object', additionalProperties: false, properties: { names: { type: 'array', items: { type: 'string' }, maxItems: 1000 } } }),
+        },
+        responses: {
+          '200': ok(
+            'One outcome per refreshed list',
+            obj({
+              results: {
+                type: 'array',
+                items: obj({
+                  list: str(),
+                  outcome: { enum: ['updated', 'unchanged', 'failed'] },
+                  failure: nullable('object', 'Why the update was rejected (the previous rules stay)', { properties: { reason: str(), message: str() } }),
+                }),
+              },
+            }),
+          ),
+          ...withBody,
+          ...mutating,
+        },
+      },
+    },
+    '/api/check': {
+      get: {
+        operationId: 'check',
+        summary: 'What c2dns does with a name, and which list and rule decide it (as `c2dns check`)',
+        tags: ['lists'],
+        parameters: [{ name: 'name', in: 'query', required: true, schema: { type: 'string' }, example: 'cdn.msstorageazure.com' }],
+        responses: { '200': ok('The decision', ref('CheckResult')), '400': r('BadRequest') },
+      },
+    },
+    '/api/block': {
+      get: {
+        operationId: 'listBlocks',
+        summary: 'Emergency blocks in force',
+        tags: ['response'],
+        responses: { '200': ok('The blocks', obj({ blocks: { type: 'array', items: ref('EmergencyEntry') } })) },
+      },
+      post: {
+        operationId: 'addBlocks',
+        summary: 'Block names (and their subdomains) at once, optionally for a limited time',
+        tags: ['response'],
+        security: bearer,
+        requestBody: {
+          required: true,
+          content: jsonContent({
+            type: 'object',
+            additionalProperties: false,
+            required: ['names', 'reason'],
+            properties: {
+              names: { type: 'array', items: { type: 'string' }, minItems: 1, maxItems: 1000, description: 'Domain names; all must be valid or nothing is added' },
+              reason: { type: 'string', minLength: 1, maxLength: 500, description: 'Why (incident, ticket, source); kept with the block' },
+              expiresIn: {
+                oneOf: [
+                  { type: 'string', pattern: '^\\d+[smhd]?$', examples: ['30m', '1h', '7d'] },
+                  { type: 'integer', minimum: 1, maximum: MAX_EXPIRY_SECONDS },
+                ],
+                description: 'How long the block lasts: seconds, or a number with unit s, m, h or d (at most 365 days). Absent: until removed',
+              },
+            },
+          }),
+        },
+        responses: { '201': ok('The blocks as stored', obj({ added: { type: 'array', items: ref('EmergencyEntry') } })), ...withBody, ...mutating },
+      },
+    },
+    '/api/block/{name}': {
+      delete: {
+        operationId: 'removeBlock',
+        summary: 'Remove an emergency block',
+        tags: ['response'],
+        security: bearer,
+        parameters: [pathParam('name', 'The blocked name', 'msstorageazure.com')],
+        responses: { '200': ok('Removed', obj({ removed: str() })), '400': r('BadRequest'), '404': r('NotFound'), ...mutating },
+      },
+    },
+    '/api/quarantine': {
+      get: {
+        operationId: 'listQuarantine',
+        summary: 'Clients quarantined now',
+        tags: ['response'],
+        responses: { '200': ok('The clients', obj({ clients: { type: 'array', items: ref('QuarantineEntry') } })) },
+      },
+    },
+    '/api/quarantine/{client}': {
+      delete: {
+        operationId: 'releaseClient',
+        summary: 'Release a quarantined client',
+        tags: ['response'],
+        security: bearer,
+        parameters: [pathParam('client', 'Client IP address (IPv6 may be percent-encoded)', '192.168.1.23')],
+        responses: { '200': ok('Released', obj({ released: str() })), '400': r('BadRequest'), '404': r('NotFound'), ...mutating },
+      },
+    },
+    '/api/events': {
+      get: {
+        operationId: 'events',
+        summary: 'Security events, oldest first',
+        tags: ['response'],
+        parameters: [
+          {
+            name: 'since',
+            in: 'query',
+            required: false,
+            description: 'ISO 8601 time, or Unix seconds (values of 10^11 and more are taken as milliseconds). Default: everything kept',
+            schema: { type: 'string' },
+            example: '2026-01-31T12:00:00Z',
+          },
+          { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: EVENTS_MAX_LIMIT, default: EVENTS_DEFAULT_LIMIT } },
+        ],
+        responses: {
+          '200': ok(
+            'Events at or after `since`; when truncated, continue with since=next',
+            obj({
+              since: time('The start actually used'),
+              count: int,
+              truncated: { type: 'boolean' },
+              next: nullable('string', 'Time of the last event returned, when truncated'),
+              events: { type: 'array', items: ref('SecurityEvent') },
+            }),
+          ),
+          '400': r('BadRequest'),
+        },
+      },
+    },
+  },
+  components: {
+    securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: `admin.token or ${ADMIN_TOKEN_ENV}` } },
+    responses: {
+      BadRequest: ok('Invalid parameters or body', ref('Error')),
+      NotFound: ok('No such route or entry', ref('Error')),
+      Unauthorized: ok('Missing or wrong bearer token', ref('Error')),
+      Forbidden: ok('No admin token is configured, so changes are disabled', ref('Error')),
+      PayloadTooLarge: ok(`Body over ${MAX_BODY_BYTES} bytes`, ref('Error')),
+      UnsupportedMediaType: ok('Body that is not application/json', ref('Error')),
+    },
+    schemas: {
+      Error: obj({ error: str('Short stable code: bad_request, not_found, method_not_allowed, unauthorized, forbidden, payload_too_large, unsupported_media_type, internal_error'), detail: str('What was wrong') }),
+      ListStatus: obj({
+        list: str(),
+        loaded: { type: 'boolean' },
+        entries: int,
+        lastSuccess: nullable('string', 'ISO 8601', { format: 'date-time' }),
+        fromLastGood: { type: 'boolean', description: 'The rules come from the disk copy' },
+        stale: { type: 'boolean' },
+        staleThresholdSeconds: nullable('integer'),
+        lastFailure: nullable('object', 'Latest rejected update', { properties: { at: str(), reason: str(), message: str() } }),
+      }),
+      ListInfo: {
+        allOf: [
+          ref('ListStatus'),
+          obj({
+            kind: { enum: ['block', 'allow'] },
+            format: str('Configured format'),
+            detectedFormat: nullable('string'),
+            origin: str('Path, or URL with user info and query values redacted'),
+            tags: { type: 'array', items: str() },
+            rejectedLines: int,
+            guarded: int,
+            notEnforceable: int,
+            ips: int,
+            sha256: nullable('string'),
+          }),
+        ],
+      },
+      UpstreamStatus: obj({
+        upstream: str('host:port'),
+        healthy: { type: 'boolean' },
+        reason: nullable('string', 'Why it is unhealthy'),
+        penalisedForMs: int,
+        lastResponse: nullable('string', 'ISO 8601'),
+        lastTimeout: nullable('string', 'ISO 8601'),
+        requests: int,
+        responses: int,
+        timeouts: int,
+        errors: int,
+      }),
+      ReadinessReport: obj({
+        ready: { type: 'boolean' },
+        problems: { type: 'array', items: str() },
+        lists: { type: 'array', items: ref('ListStatus') },
+        upstreams: { type: 'array', items: ref('UpstreamStatus') },
+      }),
+      Status: obj({
+        version: str(),
+        node: str(),
+        startedAt: time('When c2dns started'),
+        uptimeSeconds: int,
+        ready: { type: 'boolean' },
+        problems: { type: 'array', items: str() },
+        queries: obj({
+          total: int,
+          byAction: { type: 'object', additionalProperties: int },
+          byRcode: { type: 'object', additionalProperties: int },
+          truncated: int,
+        }),
+        packets: obj({ malformed: int, dropped: int, internalErrors: int }),
+        lists: obj({ configured: int, loaded: int, stale: { type: 'array', items: str() }, entries: int }),
+        upstreams: { type: 'array', items: ref('UpstreamStatus') },
+        cache: nullable('object', 'null when the cache is disabled', { properties: { entries: int, hits: int, misses: int } }),
+        emergencyBlocks: int,
+        quarantinedClients: int,
+      }),
+      CheckResult: obj(
+        {
+          name: str(),
+          decision: { enum: ['blocked', 'allowed', 'not listed'] },
+          list: str(),
+          rule: str(),
+          ruleKind: { enum: ['block', 'allow'] },
+          match: str(),
+          line: int,
+          ref: nullable('string'),
+          tags: { type: 'array', items: str() },
+          firstSeen: str(),
+          expires: nullable('string'),
+          action: str(),
+          guard: { type: 'array', items: obj({ list: str(), entry: str(), line: int, reason: str(), fromUrl: str() }, ['list', 'entry', 'line', 'reason']) },
+        },
+        ['name', 'decision', 'guard'],
+      ),
+      EmergencyEntry: obj({ name: str(), reason: str(), addedAt: time('When it was added'), expiresAt: nullable('string', 'ISO 8601; null: until removed'), actor: str('Who added it') }),
+      QuarantineEntry: obj({ client: str('IP address'), reason: str(), since: time('When the quarantine began'), until: nullable('string', 'ISO 8601; null: until released') }),
+      SecurityEvent: obj({
+        time: time('When it happened'),
+        kind: str('e.g. blocked-query, quarantined, emergency-block'),
+        client: nullable('string', 'Client IP address'),
+        message: str(),
+        details: { type: 'object', additionalProperties: true },
+      }),
+    },
+  },
+};

@@ -1,0 +1,191 @@
+// The admin HTTP listener (node:http): Prometheus metrics, health probes and the management API.
+// Order of checks for every request: route (404), method (405), token for POST/DELETE (403 when
+// none is configured, 401 when missing or wrong), body (413/415/400), then the route itself.
+// Every error is JSON {error, detail}; nothing a client sends can take the listener down.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { HostPort } from '../upstream/address.js';
+import { AdminInputError, type AdminContext } from './context.js';
+import { badRequest, checkBearer, HttpError, MAX_BODY_BYTES, readJsonBody, type ErrorBody } from './http.js';
+import { ROUTES } from './routes/index.js';
+import type { Method, Route, RouteResult } from './routes/types.js';
+
+export interface AdminServerOptions {
+  listen: { host: string; port: number };
+  context: AdminContext;
+  /** Unexpected failures inside a route (answered 500); for the operational log. */
+  onError?: (err: unknown) => void;
+  maxBodyBytes?: number;
+  /** Routes to serve; default ROUTES (tests may add to them). */
+  routes?: readonly Route[];
+}
+
+type Segment = string | { param: string };
+
+interface CompiledRoute {
+  route: Route;
+  segments: Segment[];
+}
+
+function compile(route: Route): CompiledRoute {
+  const segments = route.path
+    .split('/')
+    .slice(1)
+    .map((s): Segment => {
+      const m = /^\{(\w+)\}$/.exec(s);
+      return m === null ? s : { param: m[1]! };
+    });
+  return { route, segments };
+}
+
+/** The path's parameters if `parts` fits the template; null if not. Throws 400 on bad %-escapes. */
+function matchPath(c: CompiledRoute, parts: readonly string[]): Record<string, string> | null {
+  if (parts.length !== c.segments.length) return null;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < parts.length; i++) {
+    const seg = c.segments[i]!;
+    const part = parts[i]!;
+    if (typeof seg === 'string') {
+      if (seg !== part) return null;
+    } else {
+      if (part === '') return null;
+      try {
+        params[seg.param] = decodeURIComponent(part);
+      } catch {
+        throw badRequest(`path segment "${part}" is not valid percent-encoding`);
+      }
+    }
+  }
+  return params;
+}
+
+const COMMON_HEADERS = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
+
+function send(res: http.ServerResponse, status: number, body: string, contentType: string, headers: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.destroy(); // a failure after the answer started: cut it rather than send a corrupt one
+    return;
+  }
+  res.writeHead(status, { ...COMMON_HEADERS, 'content-type': contentType, 'content-length': Buffer.byteLength(body), ...headers });
+  res.end(body);
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+function sendJson(res: http.ServerResponse, status: number, value: unknown, headers?: Record<string, string>): void {
+  send(res, status, `${JSON.stringify(value, null, 2)}\n`, JSON_TYPE, headers);
+}
+
+function sendError(res: http.ServerResponse, e: HttpError): void {
+  const body: ErrorBody = e.body();
+  sendJson(res, e.status, body, e.headers);
+}
+
+export class AdminServer {
+  private readonly routes: CompiledRoute[];
+  private readonly startedAt: number;
+  private readonly maxBody: number;
+
+  private constructor(
+    private readonly server: http.Server,
+    private readonly opts: AdminServerOptions,
+  ) {
+    this.routes = (opts.routes ?? ROUTES).map(compile);
+    this.startedAt = opts.context.startedAt ?? Date.now();
+    this.maxBody = opts.maxBodyBytes ?? MAX_BODY_BYTES;
+  }
+
+  static async start(opts: AdminServerOptions): Promise<AdminServer> {
+    const server = http.createServer({
+      // Slow or idle clients must not hold sockets: the listener is for probes and operators.
+      headersTimeout: 10_000,
+      requestTimeout: 30_000,
+      keepAliveTimeout: 5_000,
+      maxHeaderSize: 16 * 1024,
+    });
+    server.maxConnections = 256;
+    const admin = new AdminServer(server, opts);
+    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => void admin.handle(req, res));
+    server.on('clientError', (_err, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      else socket.destroy();
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.listen.port, opts.listen.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    return admin;
+  }
+
+  /** The bound address (the real port when 0 was asked for). */
+  get address(): HostPort {
+    const a = this.server.address() as AddressInfo;
+    return { host: a.address, port: a.port, family: a.family === 'IPv6' ? 6 : 4 };
+  }
+
+  get url(): string {
+    const a = this.address;
+    return `http://${a.family === 6 ? `[${a.host}]` : a.host}:${a.port}`;
+  }
+
+  /** Stops listening; requests in progress get `graceMs` to finish, then their sockets are closed. */
+  async close(graceMs = 1000): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    const timer = setTimeout(() => this.server.closeAllConnections(), graceMs);
+    timer.unref();
+    await closed;
+    clearTimeout(timer);
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    try {
+      const result = await this.dispatch(req);
+      if ('json' in result) sendJson(res, result.status, result.json, result.headers);
+      else send(res, result.status, result.text, result.contentType);
+    } catch (err) {
+      if (err instanceof HttpError) sendError(res, err);
+      else if (err instanceof AdminInputError) sendError(res, badRequest(err.message));
+      else {
+        this.opts.onError?.(err);
+        sendError(res, new HttpError(500, 'internal_error', 'the request failed inside c2dns; the operational log has the details'));
+      }
+    }
+  }
+
+  private async dispatch(req: http.IncomingMessage): Promise<RouteResult> {
+    const rawUrl = req.url ?? '/';
+    if (!rawUrl.startsWith('/')) throw badRequest('expected a request target in origin form (/path?query)');
+    const q = rawUrl.indexOf('?');
+    const pathname = q < 0 ? rawUrl : rawUrl.slice(0, q);
+    const query = new URLSearchParams(q < 0 ? '' : rawUrl.slice(q + 1));
+    const parts = pathname.split('/').slice(1);
+    // HEAD is GET without the body (node:http leaves the body out).
+    const method = req.method === 'HEAD' ? 'GET' : (req.method ?? '');
+
+    let found: { route: Route; params: Record<string, string> } | null = null;
+    const allowed: Method[] = [];
+    for (const c of this.routes) {
+      const params = matchPath(c, parts);
+      if (params === null) continue;
+      allowed.push(c.route.method);
+      if (c.route.method === method) found = { route: c.route, params };
+    }
+    if (allowed.length === 0) throw new HttpError(404, 'not_found', `no route ${req.method ?? ''} ${pathname}; GET /api/openapi.json lists them`);
+    if (found === null) {
+      const allow = allowed.includes('GET') ? [...allowed, 'HEAD'] : allowed;
+      throw new HttpError(405, 'method_not_allowed', `${pathname} accepts ${allow.join(', ')}, not ${req.method ?? ''}`, { allow: allow.join(', ') });
+    }
+
+    const ctx = this.opts.context;
+    if (found.route.method !== 'GET') {
+      const denied = checkBearer(req.headers.authorization, ctx.token);
+      if (denied !== null) throw denied;
+    }
+    const body = found.route.body === true ? await readJsonBody(req, this.maxBody) : undefined;
+    return found.route.handle({ ctx, params: found.params, query, body, remote: req.socket.remoteAddress ?? 'unknown', startedAt: this.startedAt });
+  }
+}

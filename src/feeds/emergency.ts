@@ -1,0 +1,85 @@
+// Emergency blocks: names an analyst pushes through the admin API on the day an attack is
+// published, live at once (an extra, highest-priority source), persisted in the state directory
+// so a restart keeps them, expiring on their own, and audited in the operational log.
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { normalizeDomain } from '../blocklist/domain.js';
+import type { Guard } from '../blocklist/guard.js';
+
+export interface EmergencyBlock {
+  name: string;
+  reason: string;
+  /** Epoch ms. */
+  addedAt: number;
+  /** Epoch ms, or null for no expiry. */
+  expiresAt: number | null;
+  actor: string;
+}
+
+export class EmergencyInputError extends Error {}
+
+export class EmergencyStore {
+  private readonly file: string;
+  private readonly blocks = new Map<string, EmergencyBlock>();
+  /** Called after every change, with the live blocks (the feed manager republishes). */
+  onChange: (blocks: EmergencyBlock[]) => void = () => {};
+
+  constructor(
+    dir: string,
+    private readonly guard: Guard,
+    private readonly audit: (what: string, detail: Record<string, unknown>) => void,
+    private readonly now: () => number = Date.now,
+  ) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    this.file = join(dir, 'emergency-blocks.json');
+    if (existsSync(this.file)) {
+      try {
+        for (const b of JSON.parse(readFileSync(this.file, 'utf8')) as EmergencyBlock[]) if (typeof b.name === 'string') this.blocks.set(b.name, b);
+      } catch (err) {
+        audit('emergency block file damaged: ignored', { file: this.file, err: (err as Error).message });
+      }
+    }
+  }
+
+  list(): EmergencyBlock[] {
+    const now = this.now();
+    return [...this.blocks.values()].filter((b) => b.expiresAt === null || b.expiresAt > now);
+  }
+
+  /** Validates every name first (all or nothing), then adds them. */
+  add(names: readonly string[], reason: string, expiresAt: number | null, actor: string): EmergencyBlock[] {
+    if (names.length === 0) throw new EmergencyInputError('names: expected at least one name');
+    if (reason.trim() === '') throw new EmergencyInputError('reason: expected a non-empty reason (it is audited)');
+    if (expiresAt !== null && expiresAt <= this.now()) throw new EmergencyInputError('expiresAt: expected a time in the future');
+    const normalized: string[] = [];
+    for (const raw of names) {
+      const n = normalizeDomain(raw);
+      if (!n.ok) throw new EmergencyInputError(`names: "${raw}": ${n.reason}`);
+      const refusal = this.guard.check(n.name);
+      if (refusal !== null) throw new EmergencyInputError(`names: "${raw}": ${refusal.reason}`);
+      normalized.push(n.name);
+    }
+    const added = normalized.map((name) => ({ name, reason, addedAt: this.now(), expiresAt, actor }));
+    for (const b of added) this.blocks.set(b.name, b);
+    this.save();
+    this.audit('emergency block added', { names: normalized, reason, expiresAt: expiresAt === null ? null : new Date(expiresAt).toISOString(), actor });
+    this.onChange(this.list());
+    return added;
+  }
+
+  remove(raw: string, actor: string): boolean {
+    const n = normalizeDomain(raw);
+    const name = n.ok ? n.name : raw;
+    if (!this.blocks.delete(name)) return false;
+    this.save();
+    this.audit('emergency block removed', { name, actor });
+    this.onChange(this.list());
+    return true;
+  }
+
+  private save(): void {
+    const tmp = `${this.file}.tmp`;
+    writeFileSync(tmp, JSON.stringify([...this.blocks.values()], null, 1), { mode: 0o600 });
+    renameSync(tmp, this.file);
+  }
+}

@@ -1,0 +1,584 @@
+// Prometheus metrics, in c2dns's own prom-client Registry (every name prefixed `c2dns_`).
+//
+// Two kinds of numbers, kept apart so answering a query stays cheap:
+// - per query (onQuery): counted into typed arrays and small cells on the hot path, copied into
+//   prom-client metrics only when scraped. prom-client's own inc()/observe() hash the label set
+//   and allocate on every call (≈250 ns each here, see bench/metrics-cost.mjs), which would cost
+//   more than answering a cached query.
+// - state other objects already keep (upstream counters, cache, lists, dispatcher counters, alert
+//   sinks, quarantine): read in collect() callbacks at scrape time, never on the hot path.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { collectDefaultMetrics, Counter, Gauge, Registry, type Aggregator, type Metric } from 'prom-client';
+import type { RuleMatch } from '../blocklist/rule.js';
+import { packageRoot } from '../config/paths.js';
+import { rcodeName, RType, typeName } from '../dns/constants.js';
+import { FEED_FAILURES } from '../feeds/errors.js';
+import type { SourceState } from '../feeds/manager.js';
+import type { Action } from '../resolve/types.js';
+import type { DispatchCounters } from '../server/dispatch.js';
+import type { UpstreamCounters } from '../upstream/counters.js';
+import type { QueryEvent, QueryObserver } from './query-event.js';
+
+export const METRIC_PREFIX = 'c2dns_';
+
+/** Seconds. Blocked and cached answers take 50–500 µs, forwarded ones 1 ms to the 2 s timeout. */
+export const DURATION_BUCKETS: readonly number[] = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2];
+
+/** An upstream as ForwardStage keeps it (structural, so tests and other stages can pass their own). */
+export interface UpstreamView {
+  readonly label: string;
+  readonly counters: Readonly<UpstreamCounters>;
+}
+
+export interface AlertSinkCounts {
+  sink: string;
+  /** Events delivered. */
+  sent: number;
+  /** Failed delivery attempts (each retry counts). */
+  failed: number;
+  /** Events given up on (e.g. spool overflow). */
+  dropped?: number;
+  /** Events waiting for delivery now. */
+  queued?: number;
+}
+
+export interface MetricsSources {
+  feeds: { readonly sources: readonly SourceState[] };
+  /** ForwardStage.upstreams. */
+  upstreams: readonly UpstreamView[];
+  /** null when the cache is disabled. */
+  cache: { readonly size: number; readonly hits: number; readonly misses: number } | null;
+  /** A function because the Dispatcher is built after its observers (this is one of them). */
+  dispatchCounters: () => Readonly<DispatchCounters>;
+  /** Per alert sink, monotonically increasing counts (the alerting component owns them). Also settable later: provide(). */
+  alerts?: () => readonly AlertSinkCounts[];
+  /** Clients quarantined right now. */
+  quarantinedClients?: () => number;
+  /** Upstream health as /readyz judges it (admin/readiness.ts). */
+  upstreamHealth?: () => readonly { upstream: string; healthy: boolean }[];
+  /** Default: package.json's version. */
+  version?: string;
+  /** Also export prom-client's process_* and nodejs_* metrics (event-loop lag, heap, GC). Once per process. */
+  processMetrics?: boolean;
+  /** Epoch ms; for list ages in tests. */
+  now?: () => number;
+}
+
+/** The sources Metrics.provide() may supply after construction. */
+type LateSource = 'alerts' | 'quarantinedClients' | 'upstreamHealth';
+
+/** Totals for /api/status, from the same counts the metrics export. */
+export interface MetricsSummary {
+  queries: number;
+  byAction: Record<string, number>;
+  byRcode: Record<string, number>;
+  blocked: number;
+  truncated: number;
+  malformed: number;
+  dropped: number;
+  internalErrors: number;
+  cache: { entries: number; hits: number; misses: number } | null;
+  upstreams: ({ upstream: string } & UpstreamCounters)[];
+}
+
+const ACTIONS: readonly Action[] = ['blocked', 'allowed', 'cached', 'refused', 'servfail', 'formerr', 'notimp'];
+/** Slots per (qtype, transport); actions added later by other stages take free slots, then "other". */
+const ACTION_SLOTS = 16;
+const TRANSPORTS = ['udp', 'tcp'] as const;
+
+// qtype label: the mnemonic for well-known types, "other" for the rest, so a client sending
+// random qtypes cannot create 65,536 series per transport and action.
+const QTYPE_LABELS: string[] = ['other'];
+const QTYPE_SLOT = new Uint8Array(65536);
+for (const t of Object.values(RType)) {
+  if (t === RType.OPT) continue; // a pseudo-type, never a real question
+  QTYPE_SLOT[t] = QTYPE_LABELS.length;
+  QTYPE_LABELS.push(typeName(t));
+}
+
+/** Distinct tag values kept per list before further tags are counted as "other". */
+const MAX_TAGS_PER_LIST = 256;
+
+/** Bucket counts in milliseconds on the hot path; exported in seconds. */
+const BOUNDS_MS = Float64Array.from(DURATION_BUCKETS, (s) => s * 1000);
+
+class HistogramCell {
+  readonly counts = new Float64Array(BOUNDS_MS.length + 1);
+  sumMs = 0;
+  count = 0;
+
+  constructor(readonly labels: Readonly<Record<string, string>>) {}
+
+  observe(ms: number): void {
+    let i = 0;
+    while (i < BOUNDS_MS.length && ms > BOUNDS_MS[i]!) i++;
+    this.counts[i]++;
+    this.sumMs += ms;
+    this.count++;
+  }
+}
+
+interface ExposedValue {
+  value: number;
+  labels: Record<string, string>;
+  metricName: string;
+}
+
+/**
+ * A histogram the Registry can print, backed by HistogramCells. prom-client has no public way to
+ * set bucket counts, so this implements the part of its metric contract the Registry reads
+ * (name, help, type, get, reset) instead of calling observe() per query.
+ */
+class HistogramFamily {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  readonly cells: HistogramCell[] = [];
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+  ) {}
+
+  cell(labels: Record<string, string>): HistogramCell {
+    const c = new HistogramCell(labels);
+    this.cells.push(c);
+    return c;
+  }
+
+  get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: ExposedValue[] }> {
+    const values: ExposedValue[] = [];
+    for (const c of this.cells) {
+      let cumulative = 0;
+      for (let i = 0; i < BOUNDS_MS.length; i++) {
+        cumulative += c.counts[i]!;
+        values.push({ metricName: `${this.name}_bucket`, labels: { ...c.labels, le: String(DURATION_BUCKETS[i]) }, value: cumulative });
+      }
+      values.push({ metricName: `${this.name}_bucket`, labels: { ...c.labels, le: '+Inf' }, value: c.count });
+      values.push({ metricName: `${this.name}_sum`, labels: { ...c.labels }, value: c.sumMs / 1000 });
+      values.push({ metricName: `${this.name}_count`, labels: { ...c.labels }, value: c.count });
+    }
+    return Promise.resolve({ name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values });
+  }
+
+  reset(): void {
+    for (const c of this.cells) {
+      c.counts.fill(0);
+      c.sumMs = 0;
+      c.count = 0;
+    }
+  }
+}
+
+interface BlockCell {
+  n: number;
+  readonly list: string;
+  readonly tag: string;
+}
+
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+export class Metrics implements QueryObserver {
+  readonly registry = new Registry();
+  /** c2dns's version, as build_info reports it. */
+  readonly version: string;
+
+  // Hot-path state.
+  private readonly queryCounts = new Float64Array(QTYPE_LABELS.length * TRANSPORTS.length * ACTION_SLOTS);
+  private readonly actionSlot = new Map<string, number>(ACTIONS.map((a, i) => [a, i]));
+  private readonly actionLabels: string[] = [...ACTIONS];
+  /** Index rcode + 1: slot 0 counts "no answer sent" (rcode -1). */
+  private readonly rcodeCounts = new Float64Array(17);
+  private truncatedCount = 0;
+  private readonly duration: HistogramCell;
+  private readonly upstreamDuration = new Map<string, HistogramCell>();
+  private readonly upstreamDurationFamily: HistogramFamily;
+  private readonly blockCellsByRule = new WeakMap<RuleMatch, BlockCell[]>();
+  private readonly blockCells = new Map<string, Map<string, BlockCell>>();
+  private readonly unattributedBlock: BlockCell = { n: 0, list: '', tag: '' };
+
+  // Feed failures are sampled from FeedManager's lastFailure (it keeps no count).
+  private readonly failureCounts = new Map<string, Map<string, number>>();
+  private readonly failureSeenAt = new Map<string, number>();
+
+  private readonly now: () => number;
+  /** Callbacks into components that may be built after this (see provide()). */
+  private readonly late: Pick<MetricsSources, LateSource>;
+
+  constructor(private readonly src: MetricsSources) {
+    this.now = src.now ?? Date.now;
+    this.late = { alerts: src.alerts, quarantinedClients: src.quarantinedClients, upstreamHealth: src.upstreamHealth };
+    this.version = src.version ?? packageVersion();
+    const reg = this.registry;
+    const registers = [reg];
+    const P = METRIC_PREFIX;
+    // Gauges carry a cluster aggregator (prom-client AggregatorRegistry, one registry per worker):
+    // state every worker shares is not summed. Counters and per-worker state (cache) are summed.
+    // Closures below read `self` so the collect callbacks can use prom-client's `this` (the metric).
+    const self = this;
+
+    const durationFamily = new HistogramFamily(`${P}request_duration_seconds`, 'Time from receiving a query to sending its answer.');
+    this.duration = durationFamily.cell({});
+    this.upstreamDurationFamily = new HistogramFamily(
+      `${P}upstream_duration_seconds`,
+      'Time from receiving a query to sending the answer, for queries answered by this upstream (includes failover to it).',
+    );
+    for (const u of src.upstreams) this.upstreamDuration.set(u.label, this.upstreamDurationFamily.cell({ upstream: u.label }));
+    // The only place the Registry gets something that is not a prom-client class (see HistogramFamily).
+    reg.registerMetric(durationFamily as unknown as Metric);
+    reg.registerMetric(this.upstreamDurationFamily as unknown as Metric);
+
+    new Counter({
+      name: `${P}queries_total`,
+      help: 'Queries answered, by transport, query type (well-known types; "other" for the rest) and action.',
+      labelNames: ['transport', 'qtype', 'action'] as const,
+      registers,
+      collect() {
+        this.reset();
+        const counts = self.queryCounts;
+        for (let i = 0; i < counts.length; i++) {
+          const n = counts[i]!;
+          if (n === 0) continue;
+          const a = i % ACTION_SLOTS;
+          const rest = (i - a) / ACTION_SLOTS;
+          const t = rest % TRANSPORTS.length;
+          const q = (rest - t) / TRANSPORTS.length;
+          this.inc({ transport: TRANSPORTS[t]!, qtype: QTYPE_LABELS[q]!, action: self.actionLabels[a] ?? 'other' }, n);
+        }
+      },
+    });
+    new Counter({
+      name: `${P}blocks_total`,
+      help: 'Blocked queries by list and tag of the matching rule: one increment per tag ("" when the rule has none).',
+      labelNames: ['list', 'tag'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const byTag of self.blockCells.values()) for (const c of byTag.values()) this.inc({ list: c.list, tag: c.tag }, c.n);
+        if (self.unattributedBlock.n > 0) this.inc({ list: '', tag: '' }, self.unattributedBlock.n);
+      },
+    });
+    new Counter({
+      name: `${P}responses_total`,
+      help: 'Answers sent, by response code ("none" when deliberately no answer was sent).',
+      labelNames: ['rcode'] as const,
+      registers,
+      collect() {
+        this.reset();
+        const counts = self.rcodeCounts;
+        for (let i = 0; i < counts.length; i++) if (counts[i]! > 0) this.inc({ rcode: i === 0 ? 'none' : rcodeName(i - 1) }, counts[i]!);
+      },
+    });
+    new Counter({
+      name: `${P}truncated_responses_total`,
+      help: 'UDP answers replaced by TC=1 because they exceeded the client limit.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(self.truncatedCount);
+      },
+    });
+    new Counter({
+      name: `${P}refused_total`,
+      help: 'Queries refused by access control (access.allow).',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(self.slotTotal(self.actionSlot.get('refused')!));
+      },
+    });
+    new Counter({ name: `${P}rate_limited_total`, help: 'Queries refused by rate limiting (always 0: rate limiting does not exist yet).', registers });
+
+    const upstreamCounter = (name: string, help: string, key: keyof UpstreamCounters): void => {
+      new Counter({
+        name: `${P}upstream_${name}`,
+        help,
+        labelNames: ['upstream'] as const,
+        registers,
+        collect() {
+          this.reset();
+          for (const u of src.upstreams) this.inc({ upstream: u.label }, u.counters[key]);
+        },
+      });
+    };
+    upstreamCounter('requests_total', 'Queries sent to the upstream (UDP attempts; a TCP retry after TC=1 is counted in truncated).', 'requests');
+    upstreamCounter('responses_total', 'Replies accepted from the upstream (any rcode).', 'responses');
+    upstreamCounter('timeouts_total', 'Queries to the upstream that timed out.', 'timeouts');
+    upstreamCounter('errors_total', 'Network errors and unusable replies from the upstream.', 'errors');
+    upstreamCounter('ignored_replies_total', 'Datagrams ignored: wrong source, ID or question (spoofing attempts or late replies).', 'ignoredReplies');
+    upstreamCounter('truncated_total', 'Truncated UDP replies from the upstream, retried over TCP.', 'truncated');
+    new Gauge({
+      name: `${P}upstream_healthy`,
+      help: '1 when the upstream counts as healthy for /readyz, else 0.',
+      labelNames: ['upstream'] as const,
+      registers,
+      aggregator: 'min',
+      collect() {
+        this.reset();
+        for (const h of self.late.upstreamHealth?.() ?? []) this.set({ upstream: h.upstream }, h.healthy ? 1 : 0);
+      },
+    });
+
+    new Gauge({
+      name: `${P}cache_entries`,
+      help: 'Answers in the cache.',
+      registers,
+      collect() {
+        this.set(src.cache?.size ?? 0);
+      },
+    });
+    new Counter({
+      name: `${P}cache_hits_total`,
+      help: 'Queries answered from the cache.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(src.cache?.hits ?? 0);
+      },
+    });
+    new Counter({
+      name: `${P}cache_misses_total`,
+      help: 'Cache lookups that found nothing fresh.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(src.cache?.misses ?? 0);
+      },
+    });
+    new Counter({ name: `${P}cache_stale_served_total`, help: 'Expired answers served (always 0: serve-stale does not exist yet).', registers });
+
+    const perList = (name: string, help: string, aggregator: Aggregator, value: (s: SourceState) => number | null): void => {
+      new Gauge({
+        name: `${P}${name}`,
+        help,
+        labelNames: ['list'] as const,
+        registers,
+        aggregator,
+        collect() {
+          this.reset();
+          for (const s of src.feeds.sources) {
+            const v = value(s);
+            if (v !== null) this.set({ list: s.config.name }, v);
+          }
+        },
+      });
+    };
+    perList('list_entries', 'Rules the list contributes now.', 'max', (s) => s.compiled?.rules.length ?? 0);
+    perList('list_loaded', '1 when the list has a usable copy (fresh or from disk), else 0.', 'min', (s) => (s.compiled === null ? 0 : 1));
+    perList('list_last_success_timestamp_seconds', 'When the list was last fetched or read successfully (absent until it has been).', 'max', (s) =>
+      s.lastSuccess === null ? null : s.lastSuccess / 1000,
+    );
+    perList('list_age_seconds', 'Seconds since the list was last fetched or read successfully (absent until it has been).', 'min', (s) =>
+      s.lastSuccess === null ? null : Math.max(0, (this.now() - s.lastSuccess) / 1000),
+    );
+    perList('feed_rejected_lines', 'Lines of the current copy of the list that could not be used.', 'max', (s) => s.compiled?.report.rejected ?? 0);
+    for (const s of src.feeds.sources) this.failureCounts.set(s.config.name, new Map(FEED_FAILURES.map((r) => [r, 0])));
+    new Counter({
+      name: `${P}list_refresh_failures_total`,
+      help: 'Rejected list updates by reason (sampled from the latest failure at each scrape and admin refresh).',
+      labelNames: ['list', 'reason'] as const,
+      registers,
+      collect() {
+        self.sampleFeeds();
+        this.reset();
+        for (const [list, byReason] of self.failureCounts) for (const [reason, n] of byReason) this.inc({ list, reason }, n);
+      },
+    });
+
+    new Counter({
+      name: `${P}malformed_packets_total`,
+      help: 'Packets that were not a usable query: "dropped" unanswered (short, QR=1, unparseable), "answered" with FORMERR/NOTIMP/BADVERS.',
+      labelNames: ['handling'] as const,
+      registers,
+      collect() {
+        const d = src.dispatchCounters();
+        this.reset();
+        this.inc({ handling: 'dropped' }, d.dropped);
+        this.inc({ handling: 'answered' }, d.malformed);
+      },
+    });
+    new Counter({
+      name: `${P}internal_errors_total`,
+      help: 'Queries answered SERVFAIL because a stage failed unexpectedly (see the operational log).',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(src.dispatchCounters().internalErrors);
+      },
+    });
+
+    const alerts = (): readonly AlertSinkCounts[] => self.late.alerts?.() ?? [];
+    const alertCounter = (name: string, help: string, key: 'sent' | 'failed' | 'dropped'): void => {
+      new Counter({
+        name: `${P}${name}`,
+        help,
+        labelNames: ['sink'] as const,
+        registers,
+        collect() {
+          this.reset();
+          for (const a of alerts()) if (a[key] !== undefined) this.inc({ sink: a.sink }, a[key]);
+        },
+      });
+    };
+    alertCounter('alerts_sent_total', 'Alerts delivered, per sink.', 'sent');
+    alertCounter('alerts_failed_total', 'Failed alert delivery attempts, per sink (each retry counts).', 'failed');
+    alertCounter('alerts_dropped_total', 'Alerts given up on, per sink (spool overflow).', 'dropped');
+    new Gauge({
+      name: `${P}alerts_queued`,
+      help: 'Alerts waiting for delivery, per sink.',
+      labelNames: ['sink'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const a of alerts()) if (a.queued !== undefined) this.set({ sink: a.sink }, a.queued);
+      },
+    });
+    new Gauge({
+      name: `${P}quarantined_clients`,
+      help: 'Clients quarantined now.',
+      registers,
+      aggregator: 'max',
+      collect() {
+        this.set(self.late.quarantinedClients?.() ?? 0);
+      },
+    });
+
+    new Gauge({ name: `${P}build_info`, help: 'Always 1; labels carry the c2dns and Node.js versions.', labelNames: ['version', 'node'] as const, registers, aggregator: 'first' }).set(
+      { version: this.version, node: process.version },
+      1,
+    );
+
+    if (src.processMetrics === true) collectDefaultMetrics({ register: reg });
+  }
+
+  /** Per answered query: array and cell increments only, no string building, no allocation once warm. */
+  onQuery(e: QueryEvent): void {
+    const qt = e.qtype;
+    const q = qt < 65536 ? QTYPE_SLOT[qt]! : 0;
+    let a = this.actionSlot.get(e.action);
+    if (a === undefined) a = this.newAction(e.action);
+    this.queryCounts[(q * 2 + (e.transport === 'udp' ? 0 : 1)) * ACTION_SLOTS + a]++;
+
+    const rc = e.rcode;
+    if (rc >= -1 && rc < 16) this.rcodeCounts[rc + 1]++;
+    if (e.truncated) this.truncatedCount++;
+    const ms = e.latencyMs;
+    this.duration.observe(ms);
+
+    if (e.action === 'allowed') {
+      const up = e.upstream;
+      if (up !== null) {
+        let h = this.upstreamDuration.get(up);
+        if (h === undefined) h = this.newUpstream(up);
+        h.observe(ms);
+      }
+    } else if (e.action === 'blocked') {
+      const m = e.match;
+      if (m === null) this.unattributedBlock.n++;
+      else {
+        let cells = this.blockCellsByRule.get(m);
+        if (cells === undefined) cells = this.newRule(m);
+        for (let i = 0; i < cells.length; i++) cells[i]!.n++;
+      }
+    }
+  }
+
+  /**
+   * Supplies (or replaces) callbacks for components created after the Metrics, e.g. alerting
+   * built once the server runs. Read at scrape time only.
+   */
+  provide(callbacks: Partial<Pick<MetricsSources, LateSource>>): void {
+    Object.assign(this.late, callbacks);
+  }
+
+  /** The Prometheus text exposition of every metric. */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /**
+   * Counts list update failures not seen yet. FeedManager keeps only the latest failure, so a
+   * failure is counted when its timestamp changes; two failures of one list between samples count
+   * once (retries are ≥ 15 s apart; scrapes usually more often).
+   */
+  sampleFeeds(): void {
+    for (const s of this.src.feeds.sources) {
+      const f = s.lastFailure;
+      const name = s.config.name;
+      if (f === null || this.failureSeenAt.get(name) === f.at) continue;
+      this.failureSeenAt.set(name, f.at);
+      let byReason = this.failureCounts.get(name);
+      if (byReason === undefined) this.failureCounts.set(name, (byReason = new Map()));
+      byReason.set(f.reason, (byReason.get(f.reason) ?? 0) + 1);
+    }
+  }
+
+  summary(): MetricsSummary {
+    const byAction: Record<string, number> = {};
+    this.actionLabels.forEach((label, slot) => (byAction[label] = this.slotTotal(slot)));
+    const byRcode: Record<string, number> = {};
+    this.rcodeCounts.forEach((n, i) => {
+      if (n > 0) byRcode[i === 0 ? 'none' : rcodeName(i - 1)] = n;
+    });
+    const d = this.src.dispatchCounters();
+    const c = this.src.cache;
+    return {
+      queries: Object.values(byAction).reduce((x, y) => x + y, 0),
+      byAction,
+      byRcode,
+      blocked: byAction.blocked ?? 0,
+      truncated: this.truncatedCount,
+      malformed: d.malformed,
+      dropped: d.dropped,
+      internalErrors: d.internalErrors,
+      cache: c === null ? null : { entries: c.size, hits: c.hits, misses: c.misses },
+      upstreams: this.src.upstreams.map((u) => ({ upstream: u.label, ...u.counters })),
+    };
+  }
+
+  private slotTotal(slot: number): number {
+    let n = 0;
+    for (let i = slot; i < this.queryCounts.length; i += ACTION_SLOTS) n += this.queryCounts[i]!;
+    return n;
+  }
+
+  // Cold paths, out of onQuery so it stays small enough to inline.
+
+  private newAction(action: string): number {
+    const slot = this.actionLabels.length < ACTION_SLOTS - 1 ? this.actionLabels.push(action) - 1 : ACTION_SLOTS - 1;
+    if (slot === ACTION_SLOTS - 1) this.actionLabels[slot] = 'other';
+    this.actionSlot.set(action, slot);
+    return slot;
+  }
+
+  private newUpstream(label: string): HistogramCell {
+    const h = this.upstreamDurationFamily.cell({ upstream: label });
+    this.upstreamDuration.set(label, h);
+    return h;
+  }
+
+  private newRule(m: RuleMatch): BlockCell[] {
+    let byTag = this.blockCells.get(m.list);
+    if (byTag === undefined) this.blockCells.set(m.list, (byTag = new Map()));
+    const cells: BlockCell[] = [];
+    for (const raw of m.tags.length === 0 ? [''] : new Set(m.tags)) {
+      const tag = byTag.has(raw) || byTag.size < MAX_TAGS_PER_LIST ? raw : 'other';
+      let c = byTag.get(tag);
+      if (c === undefined) byTag.set(tag, (c = { n: 0, list: m.list, tag }));
+      if (!cells.includes(c)) cells.push(c); // several overflow tags share the one "other" cell
+    }
+    // A rule is a shared object: the cells are found again with one WeakMap lookup per block.
+    this.blockCellsByRule.set(m, cells);
+    return cells;
+  }
+}

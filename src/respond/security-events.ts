@@ -1,0 +1,466 @@
+// Security events: what a SOC wants to be paged about, kept apart from the query log (which
+// records everything). A blocked query for a C2-tagged rule raises `c2-hit` at once; repeats from
+// the same client for the same rule within the window are only counted, and one
+// `c2-hit-summary` reports them when the window closes, so an infected host beaconing every
+// second produces two events per window, not thousands. Feeds that stop updating raise
+// `stale-feed` once per episode. Other producers (retro-hunt, quarantine…) call emit().
+// Every event goes to the subscribers (the spools, one per sink) and to a small in-memory ring
+// for the admin API.
+import { randomUUID } from 'node:crypto';
+import type { RuleMatch } from '../blocklist/rule.js';
+import type { QueryEvent, QueryObserver } from '../observe/query-event.js';
+import { typeName } from '../dns/constants.js';
+
+export type Severity = 'info' | 'low' | 'medium' | 'high' | 'critical';
+
+/** Fields every event has; emit() fills id, time and severity when the producer leaves them out. */
+export interface SecurityEventBase {
+  /** UUID v4, unique per event: receivers deduplicate on it (delivery is at-least-once). */
+  readonly id: string;
+  readonly type: string;
+  /** ISO 8601 UTC, when the event was raised. */
+  readonly time: string;
+  readonly severity: Severity;
+}
+
+interface C2HitFields extends SecurityEventBase {
+  readonly client: string;
+  readonly clientPort: number;
+  /** Reserved for a stronger client identity (EDNS Client Subnet, MAC); null for now. */
+  readonly identity: string | null;
+  readonly transport: string;
+  /** The first query of the window (lower case, no trailing dot). */
+  readonly qname: string;
+  readonly qtype: string;
+  readonly list: string;
+  readonly rule: string;
+  readonly tags: readonly string[];
+  /** The rule's source object (STIX indicator id, MISP attribute uuid…), or null. */
+  readonly ref: string | null;
+  /** 1-based line of the rule in its list (0 when the format has no lines). */
+  readonly line: number;
+  /** ISO times of the first and latest hit in this window (not the rule's own first-seen). */
+  readonly firstSeen: string;
+  readonly lastSeen: string;
+  /** Hits in the window so far. */
+  readonly count: number;
+  readonly windowSeconds: number;
+}
+
+/** Raised on the first blocked C2 query of a (client, rule) window. */
+export interface C2HitEvent extends C2HitFields {
+  readonly type: 'c2-hit';
+}
+
+/** Raised when a window with more than one hit closes; `count` includes the first hit. */
+export interface C2HitSummaryEvent extends C2HitFields {
+  readonly type: 'c2-hit-summary';
+  /** The id of the c2-hit event this summarises. */
+  readonly summaryOf: string;
+  /** Distinct names asked in the window, first few only (DNS tunnelling shows as many). */
+  readonly qnames: readonly string[];
+  /** Why it closed early: the window ended, the tracking table was full, or c2dns stopped. */
+  readonly closedBy: 'window' | 'evicted' | 'shutdown';
+}
+
+export interface FeedFailureInfo {
+  readonly at: string;
+  readonly reason: string;
+  readonly message: string;
+}
+
+/** A list has not been updated successfully for longer than its threshold. */
+export interface StaleFeedEvent extends SecurityEventBase {
+  readonly type: 'stale-feed';
+  readonly list: string;
+  /** ISO time of the last successful update, or null if there was none since c2dns started. */
+  readonly lastSuccess: string | null;
+  readonly thresholdSeconds: number;
+  readonly ageSeconds: number;
+  readonly lastFailure: FeedFailureInfo | null;
+}
+
+/** A stale list updated again: closes the episode a stale-feed event opened. */
+export interface StaleFeedResolvedEvent extends SecurityEventBase {
+  readonly type: 'stale-feed-resolved';
+  readonly list: string;
+  readonly lastSuccess: string;
+  /** ISO time the episode began (the stale-feed event). */
+  readonly staleSince: string;
+}
+
+/** Any other producer's event: open on purpose, so new types need no change here. */
+export interface OtherSecurityEvent extends SecurityEventBase {
+  readonly [field: string]: unknown;
+}
+
+export type KnownSecurityEvent = C2HitEvent | C2HitSummaryEvent | StaleFeedEvent | StaleFeedResolvedEvent;
+export type SecurityEvent = KnownSecurityEvent | OtherSecurityEvent;
+
+/** What a producer hands to emit(): its own type and fields; id/time/severity are optional. */
+export interface NewSecurityEvent {
+  type: string;
+  id?: string;
+  time?: string;
+  severity?: Severity;
+  [field: string]: unknown;
+}
+
+export function isC2Hit(e: SecurityEvent): e is C2HitEvent {
+  return e.type === 'c2-hit';
+}
+export function isC2HitSummary(e: SecurityEvent): e is C2HitSummaryEvent {
+  return e.type === 'c2-hit-summary';
+}
+export function isStaleFeed(e: SecurityEvent): e is StaleFeedEvent {
+  return e.type === 'stale-feed';
+}
+
+/** What a C2 hit needs from the query and its rule (small and plain: it crosses process boundaries in cluster mode). */
+export interface C2HitInput {
+  client: string;
+  clientPort: number;
+  transport: string;
+  qname: string;
+  /** Numeric type; the event carries its mnemonic. */
+  qtype: number;
+  list: string;
+  rule: string;
+  tags: readonly string[];
+  ref: string | null;
+  line: number;
+}
+
+/** The rule of a blocked query when it carries one of `c2Tags`, else null. */
+export function c2RuleOf(e: QueryEvent, c2Tags: ReadonlySet<string>): RuleMatch | null {
+  const m = e.match;
+  if (e.action !== 'blocked' || m === null || m.kind !== 'block') return null;
+  for (const t of m.tags) if (c2Tags.has(t)) return m;
+  return null;
+}
+
+/** The parts of FeedManager.sources the staleness check reads (SourceState fits). */
+export interface FeedHealth {
+  readonly config: { readonly name: string };
+  readonly lastSuccess: number | null;
+  readonly lastFailure?: { readonly at: number; readonly reason: string; readonly message: string } | null;
+}
+
+export interface StaleList {
+  list: string;
+  /** Epoch ms of the last success, or null. */
+  lastSuccess: number | null;
+  thresholdSeconds: number;
+  /** Epoch ms the episode was detected. */
+  since: number;
+}
+
+export interface SecurityEventsOptions {
+  /** A block raises c2-hit when its rule carries one of these tags. Default ['c2']. */
+  c2Tags?: readonly string[];
+  /** Aggregation window per (client, rule). Default 600. */
+  windowSeconds?: number;
+  /** Open windows kept at most; the oldest is closed early beyond that. Default 10 000. */
+  maxTracked?: number;
+  /** Events kept for since(). Default 1000. */
+  recentEvents?: number;
+  /** Default staleness threshold; 0 = never stale. Default 6 h. */
+  staleFeedSeconds?: number;
+  /** Per-list thresholds (seconds; 0 = never stale). */
+  staleFeedOverrides?: Readonly<Record<string, number>>;
+  /** Clock (epoch ms); tests drive it. */
+  now?: () => number;
+  /** How often windows are checked for closing; 0 = no timer (call sweep()). Default 1000. */
+  sweepIntervalMs?: number;
+}
+
+export interface SecurityEventCounters {
+  /** Events emitted, all types. */
+  emitted: number;
+  c2Hits: number;
+  /** Hits counted into an open window instead of raising an event. */
+  aggregated: number;
+  summaries: number;
+  /** Windows closed early because the tracking table was full. */
+  evicted: number;
+  staleFeeds: number;
+  /** A subscriber threw (it must not; counted so it shows). */
+  subscriberErrors: number;
+}
+
+export type SecurityEventListener = (e: SecurityEvent) => void;
+
+interface Window {
+  readonly hit: C2HitEvent;
+  readonly openedAt: number;
+  count: number;
+  lastSeen: number;
+  /** Distinct qnames after the first, capped. */
+  qnames: string[] | null;
+}
+
+const MAX_QNAMES = 8;
+
+export class SecurityEvents implements QueryObserver {
+  readonly counters: SecurityEventCounters = { emitted: 0, c2Hits: 0, aggregated: 0, summaries: 0, evicted: 0, staleFeeds: 0, subscriberErrors: 0 };
+  private readonly c2Tags: ReadonlySet<string>;
+  private readonly windowMs: number;
+  private readonly windowSeconds: number;
+  private readonly maxTracked: number;
+  private readonly maxRecent: number;
+  private readonly staleDefault: number;
+  private readonly staleOverrides: Readonly<Record<string, number>>;
+  private readonly now: () => number;
+  /** Insertion order is opening order, so the oldest window is always first. */
+  private readonly windows = new Map<string, Window>();
+  /** Ring of recent events with their epoch ms, oldest at `recentHead`. */
+  private readonly recent: { at: number; e: SecurityEvent }[] = [];
+  private recentHead = 0;
+  private readonly listeners: SecurityEventListener[] = [];
+  private readonly stale = new Map<string, StaleList>();
+  private readonly startedAt: number;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private feedTimer: NodeJS.Timeout | null = null;
+
+  constructor(o: SecurityEventsOptions = {}) {
+    this.c2Tags = new Set(o.c2Tags ?? ['c2']);
+    this.windowSeconds = o.windowSeconds ?? 600;
+    this.windowMs = this.windowSeconds * 1000;
+    this.maxTracked = Math.max(1, o.maxTracked ?? 10_000);
+    this.maxRecent = Math.max(0, o.recentEvents ?? 1000);
+    this.staleDefault = o.staleFeedSeconds ?? 6 * 3600;
+    this.staleOverrides = o.staleFeedOverrides ?? {};
+    this.now = o.now ?? Date.now;
+    this.startedAt = this.now();
+    const every = o.sweepIntervalMs ?? 1000;
+    if (every > 0) {
+      this.sweepTimer = setInterval(() => this.sweep(), every);
+      this.sweepTimer.unref();
+    }
+  }
+
+  /** Open (client, rule) windows right now. */
+  get tracked(): number {
+    return this.windows.size;
+  }
+
+  onQuery(e: QueryEvent): void {
+    // The hot path: every answered query comes through here, almost none are blocks.
+    if (e.action !== 'blocked') return;
+    const m = c2RuleOf(e, this.c2Tags);
+    if (m === null) return;
+    this.recordHit({ client: e.client, clientPort: e.clientPort, transport: e.transport, qname: e.qname, qtype: e.qtype, list: m.list, rule: m.rule, tags: m.tags, ref: m.ref, line: m.line });
+  }
+
+  /**
+   * One blocked query for a C2 rule: opens a window (raising c2-hit) or counts into the open one.
+   * onQuery calls it; in cluster mode the owning process calls it for hits other workers forward.
+   */
+  recordHit(h: C2HitInput): void {
+    const now = this.now();
+    const key = `${h.client} ${h.rule}`;
+    const w = this.windows.get(key);
+    if (w !== undefined) {
+      if (now < w.openedAt + this.windowMs) {
+        w.count++;
+        w.lastSeen = now;
+        this.counters.aggregated++;
+        if (h.qname !== w.hit.qname && (w.qnames === null || (w.qnames.length < MAX_QNAMES && !w.qnames.includes(h.qname)))) (w.qnames ??= []).push(h.qname);
+        return;
+      }
+      // The window ended but the sweep has not run yet: close it here, then open a new one.
+      this.windows.delete(key);
+      this.close(w, 'window');
+    }
+    if (this.windows.size >= this.maxTracked) {
+      const oldest = this.windows.entries().next().value;
+      if (oldest !== undefined) {
+        this.windows.delete(oldest[0]);
+        this.counters.evicted++;
+        this.close(oldest[1], 'evicted');
+      }
+    }
+    const iso = new Date(now).toISOString();
+    const hit: C2HitEvent = {
+      id: randomUUID(),
+      type: 'c2-hit',
+      time: iso,
+      severity: 'high',
+      client: h.client,
+      clientPort: h.clientPort,
+      identity: null,
+      transport: h.transport,
+      qname: h.qname,
+      qtype: typeName(h.qtype),
+      list: h.list,
+      rule: h.rule,
+      tags: [...h.tags],
+      ref: h.ref,
+      line: h.line,
+      firstSeen: iso,
+      lastSeen: iso,
+      count: 1,
+      windowSeconds: this.windowSeconds,
+    };
+    this.windows.set(key, { hit, openedAt: now, count: 1, lastSeen: now, qnames: null });
+    this.counters.c2Hits++;
+    this.publish(hit, now);
+  }
+
+  /** Closes every window that has ended; the timer calls this, tests call it directly. */
+  sweep(now: number = this.now()): void {
+    for (const [key, w] of this.windows) {
+      if (now < w.openedAt + this.windowMs) break; // opening order: the rest are younger
+      this.windows.delete(key);
+      this.close(w, 'window');
+    }
+  }
+
+  /** Stops the timers and closes every open window (summaries for those with repeats). */
+  stop(): void {
+    if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+    if (this.feedTimer !== null) clearInterval(this.feedTimer);
+    this.sweepTimer = null;
+    this.feedTimer = null;
+    for (const w of this.windows.values()) this.close(w, 'shutdown');
+    this.windows.clear();
+  }
+
+  /**
+   * Raises stale-feed for each list whose last success is older than its threshold, once per
+   * episode, and stale-feed-resolved when it updates again. A list that never succeeded is
+   * measured from when c2dns started. Returns the events raised by this check.
+   */
+  checkStaleFeeds(sources: readonly FeedHealth[], now: number = this.now()): SecurityEvent[] {
+    const out: SecurityEvent[] = [];
+    const seen = new Set<string>();
+    for (const s of sources) {
+      const list = s.config.name;
+      seen.add(list);
+      // hasOwn: a list may well be called "constructor".
+      const threshold = Object.hasOwn(this.staleOverrides, list) ? this.staleOverrides[list]! : this.staleDefault;
+      const episode = this.stale.get(list);
+      const age = now - (s.lastSuccess ?? this.startedAt);
+      if (threshold > 0 && age > threshold * 1000) {
+        if (episode !== undefined) continue;
+        this.stale.set(list, { list, lastSuccess: s.lastSuccess, thresholdSeconds: threshold, since: now });
+        const f = s.lastFailure ?? null;
+        const ev: StaleFeedEvent = {
+          id: randomUUID(),
+          type: 'stale-feed',
+          time: new Date(now).toISOString(),
+          severity: 'medium',
+          list,
+          lastSuccess: s.lastSuccess === null ? null : new Date(s.lastSuccess).toISOString(),
+          thresholdSeconds: threshold,
+          ageSeconds: Math.floor(age / 1000),
+          lastFailure: f === null ? null : { at: new Date(f.at).toISOString(), reason: f.reason, message: f.message },
+        };
+        this.counters.staleFeeds++;
+        this.publish(ev, now);
+        out.push(ev);
+      } else if (episode !== undefined) {
+        this.stale.delete(list);
+        // Disabled (threshold 0) closes the episode silently; an update closes it with an event.
+        if (threshold > 0 && s.lastSuccess !== null) {
+          const ev: StaleFeedResolvedEvent = {
+            id: randomUUID(),
+            type: 'stale-feed-resolved',
+            time: new Date(now).toISOString(),
+            severity: 'info',
+            list,
+            lastSuccess: new Date(s.lastSuccess).toISOString(),
+            staleSince: new Date(episode.since).toISOString(),
+          };
+          this.publish(ev, now);
+          out.push(ev);
+        }
+      }
+    }
+    for (const list of this.stale.keys()) if (!seen.has(list)) this.stale.delete(list); // removed from the config
+    return out;
+  }
+
+  /** Runs checkStaleFeeds on a timer (unref'd) until stop(). */
+  watchFeeds(sources: () => readonly FeedHealth[], intervalMs = 60_000): void {
+    if (this.feedTimer !== null) clearInterval(this.feedTimer);
+    this.feedTimer = setInterval(() => this.checkStaleFeeds(sources()), intervalMs);
+    this.feedTimer.unref();
+  }
+
+  /** Lists currently in a staleness episode, as of the last check. */
+  staleLists(): StaleList[] {
+    return [...this.stale.values()].map((s) => ({ ...s }));
+  }
+
+  /** Raises an event from any producer; returns it completed (id, time, severity filled in). */
+  emit(input: NewSecurityEvent): SecurityEvent {
+    const now = this.now();
+    const e: OtherSecurityEvent = {
+      ...input,
+      id: input.id ?? randomUUID(),
+      type: input.type,
+      time: input.time ?? new Date(now).toISOString(),
+      severity: input.severity ?? 'medium',
+    };
+    this.publish(e, now);
+    return e;
+  }
+
+  /** Recent events (up to `recentEvents` of them) raised at or after `epochMs`, oldest first. */
+  since(epochMs: number): SecurityEvent[] {
+    const n = this.recent.length;
+    const out: SecurityEvent[] = [];
+    for (let i = 0; i < n; i++) {
+      const r = this.recent[(this.recentHead + i) % n]!;
+      if (r.at >= epochMs) out.push(r.e);
+    }
+    return out;
+  }
+
+  /** Called with every event, in order. Listeners must not throw (errors are counted). */
+  subscribe(fn: SecurityEventListener): () => void {
+    this.listeners.push(fn);
+    return () => {
+      const i = this.listeners.indexOf(fn);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  private close(w: Window, closedBy: C2HitSummaryEvent['closedBy']): void {
+    if (w.count <= 1) return;
+    const now = this.now();
+    const s: C2HitSummaryEvent = {
+      ...w.hit,
+      id: randomUUID(),
+      type: 'c2-hit-summary',
+      time: new Date(now).toISOString(),
+      lastSeen: new Date(w.lastSeen).toISOString(),
+      count: w.count,
+      summaryOf: w.hit.id,
+      qnames: w.qnames === null ? [w.hit.qname] : [w.hit.qname, ...w.qnames],
+      closedBy,
+    };
+    this.counters.summaries++;
+    this.publish(s, now);
+  }
+
+  private publish(e: SecurityEvent, at: number): void {
+    Object.freeze(e); // shared by the ring, every spool and the caller: nobody may change it
+    this.counters.emitted++;
+    if (this.maxRecent > 0) {
+      if (this.recent.length < this.maxRecent) this.recent.push({ at, e });
+      else {
+        this.recent[this.recentHead] = { at, e };
+        this.recentHead = (this.recentHead + 1) % this.maxRecent;
+      }
+    }
+    for (const fn of this.listeners) {
+      try {
+        fn(e);
+      } catch {
+        this.counters.subscriberErrors++;
+      }
+    }
+  }
+}

@@ -1,0 +1,233 @@
+// Security events from answered queries: the first blocked C2 hit per (client, rule) at once,
+// repeats folded into one summary when the window closes, bounded memory; stale feeds once per
+// episode; the open event type and the recent-events ring.
+import { describe, expect, it } from 'vitest';
+import { SecurityEvents, isC2Hit, isC2HitSummary, type C2HitEvent, type C2HitSummaryEvent, type SecurityEvent, type StaleFeedEvent } from '../../src/respond/security-events.js';
+import { Clock, query, rule } from './helpers.js';
+
+function setup(o: { windowSeconds?: number; maxTracked?: number; recentEvents?: number; c2Tags?: string[] } = {}) {
+  const clock = new Clock();
+  const se = new SecurityEvents({ ...o, now: clock.now, sweepIntervalMs: 0 });
+  const got: SecurityEvent[] = [];
+  se.subscribe((e) => got.push(e));
+  return { clock, se, got };
+}
+
+describe('c2 hits', () => {
+  const r = rule('msstorageazure.com', ['c2', '3cx'], '3cx', { ref: 'indicator--1', line: 7 });
+
+  it('raises c2-hit at once with the client, query and rule fields', () => {
+    const { clock, se, got } = setup();
+    se.onQuery({ ...query('10.0.0.5', 'cdn.msstorageazure.com', r, 'blocked', 28), clientPort: 51515, transport: 'tcp' });
+    expect(got).toHaveLength(1);
+    const e = got[0] as C2HitEvent;
+    expect(isC2Hit(e)).toBe(true);
+    expect(e).toMatchObject({
+      type: 'c2-hit',
+      severity: 'high',
+      client: '10.0.0.5',
+      clientPort: 51515,
+      identity: null,
+      transport: 'tcp',
+      qname: 'cdn.msstorageazure.com',
+      qtype: 'AAAA',
+      list: '3cx',
+      rule: 'msstorageazure.com',
+      tags: ['c2', '3cx'],
+      ref: 'indicator--1',
+      line: 7,
+      count: 1,
+      windowSeconds: 600,
+    });
+    expect(e.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(e.time).toBe(new Date(clock.t).toISOString());
+    expect(e.firstSeen).toBe(e.time);
+    expect(Object.isFrozen(e)).toBe(true);
+  });
+
+  it('counts repeats in the window and emits one summary when it closes', () => {
+    const { clock, se, got } = setup({ windowSeconds: 600 });
+    const t0 = clock.t;
+    se.onQuery(query('10.0.0.5', 'msstorageazure.com', r));
+    for (let i = 0; i < 4; i++) {
+      clock.advance(60_000);
+      se.onQuery(query('10.0.0.5', i % 2 === 0 ? 'a.msstorageazure.com' : 'msstorageazure.com', r, 'blocked', 28));
+    }
+    expect(got.map((e) => e.type)).toEqual(['c2-hit']);
+    expect(se.counters.aggregated).toBe(4);
+    clock.advance(300_000); // 9 min after the first hit: still open
+    se.sweep();
+    expect(got).toHaveLength(1);
+    clock.advance(60_000); // exactly 10 min: closed
+    se.sweep();
+    expect(got.map((e) => e.type)).toEqual(['c2-hit', 'c2-hit-summary']);
+    const s = got[1] as C2HitSummaryEvent;
+    expect(isC2HitSummary(s)).toBe(true);
+    expect(s).toMatchObject({ count: 5, summaryOf: got[0]!.id, closedBy: 'window', qnames: ['msstorageazure.com', 'a.msstorageazure.com'], firstSeen: new Date(t0).toISOString(), lastSeen: new Date(t0 + 240_000).toISOString() });
+    expect(s.id).not.toBe(got[0]!.id);
+    expect(se.tracked).toBe(0);
+    // The next hit opens a new window: a fresh c2-hit.
+    se.onQuery(query('10.0.0.5', 'msstorageazure.com', r));
+    expect(got.map((e) => e.type)).toEqual(['c2-hit', 'c2-hit-summary', 'c2-hit']);
+  });
+
+  it('a single hit closes silently; a hit after the window without a sweep closes the old one first', () => {
+    const { clock, se, got } = setup({ windowSeconds: 60 });
+    se.onQuery(query('10.0.0.5', 'msstorageazure.com', r));
+    clock.advance(61_000);
+    se.sweep();
+    expect(got).toHaveLength(1);
+    se.onQuery(query('10.0.0.5', 'msstorageazure.com', r));
+    se.onQuery(query('10.0.0.5', 'msstorageazure.com', r));
+    clock.advance(60_000);
+    se.onQuery(query('10.0.0.5', 'msstorageazure.com', r)); // no sweep ran
+    expect(got.map((e) => e.type)).toEqual(['c2-hit', 'c2-hit', 'c2-hit-summary', 'c2-hit']);
+    expect((got[2] as C2HitSummaryEvent).count).toBe(2);
+  });
+
+  it('keeps clients and rules apart', () => {
+    const { se, got } = setup();
+    const r2 = rule('akamaicontainer.com', ['c2'], '3cx');
+    se.onQuery(query('10.0.0.5', 'msstorageazure.com', r));
+    se.onQuery(query('10.0.0.6', 'msstorageazure.com', r));
+    se.onQuery(query('10.0.0.5', 'akamaicontainer.com', r2));
+    se.onQuery(query('10.0.0.5', 'msstorageazure.com', r));
+    expect(got.filter(isC2Hit).map((e) => `${e.client} ${e.rule}`)).toEqual(['10.0.0.5 msstorageazure.com', '10.0.0.6 msstorageazure.com', '10.0.0.5 akamaicontainer.com']);
+  });
+
+  it('ignores everything that is not a block of a C2-tagged rule', () => {
+    const { se, got } = setup({ c2Tags: ['c2', 'apt'] });
+    se.onQuery(query('10.0.0.5', 'example.org', null, 'allowed'));
+    se.onQuery(query('10.0.0.5', 'msstorageazure.com', r, 'cached'));
+    se.onQuery(query('10.0.0.5', 'ads.example', rule('ads.example', ['ads']), 'blocked'));
+    se.onQuery(query('10.0.0.5', 'x.example', makeAllow(), 'allowed'));
+    se.onQuery(query('10.0.0.5', 'refused.example', null, 'refused'));
+    expect(got).toHaveLength(0);
+    se.onQuery(query('10.0.0.5', 'apt.example', rule('apt.example', ['apt'])));
+    expect(got).toHaveLength(1);
+  });
+
+  it('is bounded: the oldest window closes early (with its summary) and evictions are counted', () => {
+    const { clock, se, got } = setup({ maxTracked: 100 });
+    se.onQuery(query('10.0.0.1', 'msstorageazure.com', r));
+    se.onQuery(query('10.0.0.1', 'msstorageazure.com', r)); // a repeat, so eviction must summarise it
+    for (let i = 2; i <= 1000; i++) {
+      clock.advance(1);
+      se.onQuery(query(`10.0.${i >> 8}.${i & 255}`, 'msstorageazure.com', r));
+    }
+    expect(se.tracked).toBe(100);
+    expect(se.counters.evicted).toBe(900);
+    const summaries = got.filter(isC2HitSummary);
+    expect(summaries).toHaveLength(1);
+    expect(summaries[0]).toMatchObject({ client: '10.0.0.1', count: 2, closedBy: 'evicted' });
+    expect(se.counters.c2Hits).toBe(1000);
+  });
+
+  it('stop() summarises open windows (nothing counted is lost at shutdown)', () => {
+    const { se, got } = setup();
+    se.onQuery(query('10.0.0.5', 'msstorageazure.com', r));
+    se.onQuery(query('10.0.0.5', 'msstorageazure.com', r));
+    se.stop();
+    expect(got.map((e) => e.type)).toEqual(['c2-hit', 'c2-hit-summary']);
+    expect((got[1] as C2HitSummaryEvent).closedBy).toBe('shutdown');
+  });
+
+  it('the non-blocked path costs next to nothing', () => {
+    const { se } = setup();
+    const q = query('10.0.0.5', 'example.org', null, 'allowed');
+    const n = 2_000_000;
+    const t = performance.now();
+    for (let i = 0; i < n; i++) se.onQuery(q);
+    const nsPerQuery = ((performance.now() - t) * 1e6) / n;
+    expect(nsPerQuery).toBeLessThan(500); // ~5 ns measured; generous for slow CI
+  });
+});
+
+function makeAllow() {
+  const r = rule('x.example', ['c2']);
+  return { ...r, kind: 'allow' as const };
+}
+
+describe('stale feeds', () => {
+  const H = 3_600_000;
+
+  it('raises one event per staleness episode, per-list thresholds, and a resolution when it updates', () => {
+    const clock = new Clock();
+    const se = new SecurityEvents({ now: clock.now, sweepIntervalMs: 0, staleFeedSeconds: 6 * 3600, staleFeedOverrides: { fast: 3600, local: 0 } });
+    const start = clock.t;
+    const sources = [
+      { config: { name: 'slow' }, lastSuccess: start, lastFailure: null },
+      { config: { name: 'fast' }, lastSuccess: start, lastFailure: { at: start + 30 * 60_000, reason: 'network', message: 'connect ECONNREFUSED' } },
+      { config: { name: 'local' }, lastSuccess: start - 1000 * H, lastFailure: null },
+      { config: { name: 'constructor' }, lastSuccess: start, lastFailure: null }, // not an override: the default applies
+    ];
+    expect(se.checkStaleFeeds(sources)).toEqual([]);
+    clock.advance(H + 1);
+    const first = se.checkStaleFeeds(sources) as StaleFeedEvent[];
+    expect(first.map((e) => [e.type, e.list])).toEqual([['stale-feed', 'fast']]);
+    expect(first[0]).toMatchObject({ thresholdSeconds: 3600, ageSeconds: 3600, lastSuccess: new Date(start).toISOString(), lastFailure: { reason: 'network', message: 'connect ECONNREFUSED' }, severity: 'medium' });
+    // Still stale at the next checks: no new event.
+    clock.advance(H);
+    expect(se.checkStaleFeeds(sources)).toEqual([]);
+    expect(se.staleLists().map((s) => s.list)).toEqual(['fast']);
+    clock.advance(4 * H);
+    expect(se.checkStaleFeeds(sources).map((e) => (e as StaleFeedEvent).list)).toEqual(['slow', 'constructor']);
+    expect(se.staleLists().map((s) => [s.list, s.thresholdSeconds])).toEqual([
+      ['fast', 3600],
+      ['slow', 21600],
+      ['constructor', 21600],
+    ]);
+    // fast updates: the episode closes with an event; going stale again is a new episode.
+    sources[1] = { ...sources[1]!, lastSuccess: clock.t };
+    const resolved = se.checkStaleFeeds(sources);
+    expect(resolved.map((e) => [e.type, (e as StaleFeedEvent).list])).toEqual([['stale-feed-resolved', 'fast']]);
+    expect(se.staleLists().map((s) => s.list)).toEqual(['slow', 'constructor']);
+    clock.advance(H + 1);
+    expect(se.checkStaleFeeds(sources).map((e) => [e.type, (e as StaleFeedEvent).list])).toEqual([['stale-feed', 'fast']]);
+  });
+
+  it('a list that never succeeded is measured from start; a list removed from the config leaves the stale set', () => {
+    const clock = new Clock();
+    const se = new SecurityEvents({ now: clock.now, sweepIntervalMs: 0, staleFeedSeconds: 60 });
+    const src = [{ config: { name: 'new-feed' }, lastSuccess: null }];
+    expect(se.checkStaleFeeds(src)).toEqual([]);
+    clock.advance(61_000);
+    const [e] = se.checkStaleFeeds(src) as StaleFeedEvent[];
+    expect(e).toMatchObject({ list: 'new-feed', lastSuccess: null, ageSeconds: 61 });
+    se.checkStaleFeeds([]);
+    expect(se.staleLists()).toEqual([]);
+  });
+});
+
+describe('emit and since', () => {
+  it('accepts any producer type, fills id/time/severity, keeps the last N in order', () => {
+    const clock = new Clock();
+    const se = new SecurityEvents({ now: clock.now, sweepIntervalMs: 0, recentEvents: 3 });
+    const got: SecurityEvent[] = [];
+    se.subscribe((e) => got.push(e));
+    const t0 = clock.t;
+    const a = se.emit({ type: 'retro-hunt-match', client: '10.0.0.9', qname: 'old.example', severity: 'critical' });
+    expect(a).toMatchObject({ type: 'retro-hunt-match', client: '10.0.0.9', severity: 'critical', time: new Date(t0).toISOString() });
+    expect(typeof a.id).toBe('string');
+    for (let i = 1; i <= 4; i++) {
+      clock.advance(1000);
+      se.emit({ type: 'quarantine', n: i });
+    }
+    expect(got).toHaveLength(5);
+    expect(se.since(0).map((e) => (e as Record<string, unknown>).n)).toEqual([2, 3, 4]); // ring of 3
+    expect(se.since(t0 + 3000).map((e) => (e as Record<string, unknown>).n)).toEqual([3, 4]);
+    expect(se.since(t0 + 10_000)).toEqual([]);
+  });
+
+  it('a throwing subscriber is counted and does not stop the others', () => {
+    const se = new SecurityEvents({ sweepIntervalMs: 0 });
+    const got: string[] = [];
+    se.subscribe(() => {
+      throw new Error('bad listener');
+    });
+    se.subscribe((e) => got.push(e.type));
+    se.emit({ type: 'x' });
+    expect(got).toEqual(['x']);
+    expect(se.counters.subscriberErrors).toBe(1);
+  });
+});
