@@ -8,6 +8,10 @@ import { check, formatCheck } from './commands/check.js';
 import { convertFile, render, type ConvertTarget } from './commands/convert.js';
 import { formatOutcomes, formatRows, listRows } from './commands/lists.js';
 import { keygen, signFile } from './commands/sign.js';
+import { runHunt } from './commands/hunt.js';
+import { AdminCallError, callAdmin, type AdminTarget } from './commands/admin-client.js';
+import { adminListen } from './admin/config.js';
+import { formatHostPort } from './upstream/address.js';
 import { Guard, DEFAULT_PROTECTED } from './blocklist/guard.js';
 import { FeedManager, SourceLoadError } from './feeds/manager.js';
 import { createOpLog } from './observe/oplog.js';
@@ -21,6 +25,10 @@ const USAGE = `usage:
   c2dns lists [--config FILE] [--json]             every list: format, entries, rejected lines, last success/failure
   c2dns lists update [NAME]... [--config FILE]     fetch, verify and store now (a running server loads it on SIGHUP)
   c2dns convert FILE --to domains|hosts|rpz [--format FORMAT]
+  c2dns hunt [--since 30d] [--list NAME | --names FILE] [--config FILE] [--json]   who asked for these names (query history)
+  c2dns quarantine list|release CLIENT             quarantined clients of the running server (admin API)
+  c2dns block NAME... --reason TEXT [--expires 1h] emergency block, live at once (admin API)
+  c2dns unblock NAME                               remove an emergency block (admin API)
   c2dns sign keygen --out KEYFILE                  Ed25519 key for a feed publisher; prints the public key
   c2dns sign FILE --key KEYFILE                    writes FILE.sig
 
@@ -137,6 +145,37 @@ async function main(): Promise<number> {
       process.stdout.write(`${signFile(positionals[0]!, values.key)}\n`);
       return 0;
     }
+    case 'hunt':
+      return runHunt(rest, { stdout: process.stdout, stderr: process.stderr });
+    case 'quarantine':
+    case 'block':
+    case 'unblock': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        options: { ...common, admin: { type: 'string' }, token: { type: 'string' }, reason: { type: 'string' }, expires: { type: 'string' } },
+        allowPositionals: true,
+      });
+      if (values.help) return usage(0);
+      const cfg = loadConfig({ file: values.config });
+      const target: AdminTarget = {
+        baseUrl: values.admin ?? `http://${formatHostPort(adminListen(cfg.admin))}`,
+        token: values.token ?? process.env.C2DNS_ADMIN_TOKEN ?? cfg.admin.token ?? null,
+      };
+      let out: unknown;
+      if (cmd === 'quarantine') {
+        if (positionals[0] === 'list' || positionals.length === 0) out = await callAdmin(target, 'GET', '/api/quarantine');
+        else if (positionals[0] === 'release' && positionals.length === 2) out = await callAdmin(target, 'DELETE', `/api/quarantine/${encodeURIComponent(positionals[1]!)}`);
+        else throw new UsageError('quarantine takes "list" or "release CLIENT"');
+      } else if (cmd === 'block') {
+        if (positionals.length === 0 || !values.reason) throw new UsageError('block takes NAME... and --reason TEXT');
+        out = await callAdmin(target, 'POST', '/api/block', { names: positionals, reason: values.reason, ...(values.expires ? { expiresIn: values.expires } : {}) });
+      } else {
+        if (positionals.length !== 1) throw new UsageError('unblock takes one NAME');
+        out = await callAdmin(target, 'DELETE', `/api/block/${encodeURIComponent(positionals[0]!)}`);
+      }
+      process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+      return 0;
+    }
     case undefined:
       return usage(2);
     case 'help':
@@ -159,7 +198,7 @@ main().then(
   },
   (err: unknown) => {
     const e = err as NodeJS.ErrnoException;
-    if (err instanceof ConfigError || err instanceof SourceLoadError) {
+    if (err instanceof ConfigError || err instanceof SourceLoadError || err instanceof AdminCallError) {
       process.stderr.write(`c2dns: ${e.message}\n`);
       process.exitCode = 1;
     } else if (err instanceof UsageError || (e.code ?? '').startsWith('ERR_PARSE_ARGS')) {

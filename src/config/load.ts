@@ -58,6 +58,7 @@ export function loadConfig(input: ConfigInput): Config {
     if (l.signature?.path !== undefined) l.signature.path = fix(l.signature.path);
   }
   cfg.state.dir = cfg.state.dir === undefined ? defaultStateDir() : fix(cfg.state.dir);
+  if (cfg.history.dir !== undefined) cfg.history.dir = fix(cfg.history.dir);
   if (cfg.alerts.spool.dir !== undefined) cfg.alerts.spool.dir = fix(cfg.alerts.spool.dir);
   for (const s of cfg.alerts.sinks) if (s.type === 'file') s.path = fix(s.path);
   if (cfg.log.destination !== 'stdout' && !isAbsolute(cfg.log.destination)) cfg.log.destination = resolve(base, cfg.log.destination);

@@ -7,6 +7,7 @@ import { DEFAULT_ALLOWED_NETWORKS } from '../resolve/access.js';
 import { parseHostPort } from '../upstream/address.js';
 import { adminSchema } from '../admin/config.js';
 import { alertsSchema } from '../respond/config.js';
+import { historySchema } from '../history/config.js';
 
 const hostPort = (defaultPort: number, allowZero: boolean) =>
   z.string().superRefine((s, ctx) => {
@@ -124,6 +125,7 @@ export const configSchema = z
       .strict()
       .default({}),
     admin: adminSchema,
+    history: historySchema,
     alerts: alertsSchema,
     state: z
       .object({

@@ -26,6 +26,9 @@ import { createAlerting, type Alerting } from '../respond/alerting.js';
 import { AlertForwarder } from '../respond/cluster.js';
 import type { NewSecurityEvent } from '../respond/security-events.js';
 import { toEventView } from '../respond/view.js';
+import { resolveHistoryConfig } from '../history/config.js';
+import { HistoryRecorder } from '../history/recorder.js';
+import { RetroHunter, type RetroHuntEvent } from '../history/retro.js';
 import type { Stage } from '../resolve/types.js';
 import { formatHostPort, parseHostPort, type HostPort } from '../upstream/address.js';
 import { Dispatcher } from './dispatch.js';
@@ -51,6 +54,8 @@ export interface RunningServer {
   readonly alerting: Alerting | null;
   readonly admin: AdminServer | null;
   readonly upstreamHealth: UpstreamHealth;
+  readonly history: HistoryRecorder | null;
+  readonly retro: RetroHunter | null;
   /** Graceful stop: no new queries, in-flight answers sent, log flushed. */
   close(graceMs?: number): Promise<void>;
 }
@@ -89,7 +94,24 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
   const owner = options.role !== 'forward';
   const token = owner && cfg.admin.enabled ? adminToken(cfg.admin) : null; // a bad token stops start-up before anything binds
   let policy: PolicyStage | null = null;
-  const feeds = new FeedManager(cfg, oplog, (trie) => policy?.swap(trie));
+  const hcfg = resolveHistoryConfig(cfg);
+  const history = hcfg.enabled
+    ? new HistoryRecorder({
+        dir: hcfg.dir,
+        retentionDays: hcfg.retentionDays,
+        segmentMinutes: hcfg.segmentMinutes,
+        maxBufferedRecords: hcfg.maxBufferedRecords,
+        onError: (err, what) => oplog.error({ err, what, dir: hcfg.dir }, 'query history: disk trouble (answering goes on; history records are dropped)'),
+      })
+    : null;
+  let raiseRetro: ((e: RetroHuntEvent) => void) | null = null; // set once `emit` exists
+  // Created before the feeds load: its watermark decides which names are new since the last run.
+  const retro =
+    history !== null && owner ? new RetroHunter(hcfg.dir, (e) => raiseRetro?.(e), { beforeHunt: () => history.flush(), onError: (err) => oplog.error({ err }, 'retro-hunt failed') }) : null;
+  const feeds = new FeedManager(cfg, oplog, (trie) => {
+    policy?.swap(trie);
+    if (raiseRetro !== null) void retro?.onRulesPublished(feeds.sources);
+  });
   await feeds.loadInitial();
   for (const s of feeds.sources) {
     const c = s.compiled;
@@ -147,11 +169,32 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
     };
   }
   const access = new AccessStage(cfg.access.allow, quarantine ?? policy);
+  raiseRetro = (e) => {
+    oplog.warn({ client: e.client, name: e.name, indicator: e.matchedIndicator, count: e.count }, 'retro-hunt: a client asked for a name before it was blocked');
+    emit({
+      type: 'retro-hunt',
+      severity: e.resolved ? 'high' : 'medium',
+      client: e.client,
+      name: e.name,
+      indicator: e.matchedIndicator,
+      firstSeen: new Date(e.firstSeen).toISOString(),
+      lastSeen: new Date(e.lastSeen).toISOString(),
+      count: e.count,
+      answers: e.answers,
+      actions: e.actions,
+      rcodes: e.rcodes,
+      qtypes: e.qtypes,
+      resolved: e.resolved,
+      blockedAt: new Date(e.blockedAt).toISOString(),
+    });
+  };
+  void retro?.onRulesPublished(feeds.sources); // names added since the last run
 
   const qlog = new QueryLog(cfg.log.queries, cfg.log.destination);
   const observers: QueryObserver[] = [qlog];
   if (quarantine !== null) observers.push(quarantine);
   observers.push(alerting?.events ?? forwarder!);
+  if (history !== null) observers.push(history);
   alerting?.events.watchFeeds(() => feeds.sources);
   const dispatcher = new Dispatcher(access, observers, (err) => oplog.error({ err }, 'internal error while answering a query'));
   const upstreamHealth = new UpstreamHealth(forward.upstreams, { windowMs: cfg.admin.upstreamWindowSeconds * 1000 });
@@ -249,6 +292,7 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
       await tcpClosed;
       await adminClosed;
       qlog.flush();
+      await history?.close();
       alerting?.events.stop();
       await alerting?.close(Math.min(graceMs, 3000));
     })();
@@ -270,6 +314,8 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
     alerting,
     admin,
     upstreamHealth,
+    history,
+    retro,
     close,
   };
 }

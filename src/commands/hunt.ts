@@ -1,0 +1,196 @@
+// `c2dns hunt`: searches the query history for names (a configured list, a file of names, or
+// every block list) and prints who asked for them, when, how often and what they were told.
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { FeedManager } from '../feeds/manager.js';
+import { resolveHistoryConfig, type HistoryConfigHost } from '../history/config.js';
+import { normaliseName } from '../history/format.js';
+import { huntDetailed, type HuntHit, type HuntProgress } from '../history/hunt.js';
+import { listBlockNames, readNamesFile } from '../history/indicators.js';
+import { createOpLog } from '../observe/oplog.js';
+
+export interface HuntIo {
+  stdout: { write(s: string): unknown };
+  stderr: { write(s: string): unknown; isTTY?: boolean; columns?: number };
+  now?: () => number;
+}
+
+export const HUNT_USAGE = `usage: c2dns hunt [--since 30d|12h|ISO] [--until 1h|ISO] [--list NAME]... [--names FILE]... [--name NAME]...
+                  [--dir DIR] [--config FILE] [--json]
+  searches the query history for the names and their subdomains; without --list/--names/--name,
+  every configured block list. Exit 0: hits found, 1: none, 2: usage error.
+  --since AGE|ISO   from this time (default 30d); AGE in s, m, h, d or w
+  --until AGE|ISO   up to this time (exclusive; default now)
+  --list NAME       the names of a configured list, as last loaded (repeatable)
+  --names FILE      one name per line, # comments (repeatable)
+  --name NAME       one name (repeatable)
+  --dir DIR         history directory (default: history.dir, or <state.dir>/history)
+  --json            one JSON document instead of the table
+`;
+
+const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/** "30d", "12h", "90m" (before now) or an ISO 8601 date/time; NaN when neither. */
+export function parseWhen(s: string, now: number): number {
+  const rel = /^(\d+(?:\.\d+)?)([smhdw])$/.exec(s.trim());
+  if (rel !== null) return now - Number(rel[1]) * UNIT_MS[rel[2]!]!;
+  if (!/^\d{4}-\d{2}-\d{2}/.test(s.trim())) return NaN;
+  return Date.parse(s.trim());
+}
+
+class Usage extends Error {}
+
+function parseHuntArgs(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string', short: 'c' },
+      help: { type: 'boolean', short: 'h' },
+      json: { type: 'boolean' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      list: { type: 'string', multiple: true },
+      names: { type: 'string', multiple: true },
+      name: { type: 'string', multiple: true },
+      dir: { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: false,
+  }).values;
+}
+
+export async function runHunt(argv: string[], io: HuntIo): Promise<number> {
+  const now = (io.now ?? Date.now)();
+  let values: ReturnType<typeof parseHuntArgs>;
+  try {
+    values = parseHuntArgs(argv);
+  } catch (err) {
+    io.stderr.write(`c2dns: ${(err as Error).message}\n${HUNT_USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    io.stdout.write(HUNT_USAGE);
+    return 0;
+  }
+  try {
+    const since = parseWhen(values.since ?? '30d', now);
+    if (Number.isNaN(since)) throw new Usage(`--since: expected an age such as 30d, 12h, 90m or an ISO date, got "${values.since}"`);
+    const until = values.until === undefined ? undefined : parseWhen(values.until, now);
+    if (until !== undefined && Number.isNaN(until)) throw new Usage(`--until: expected an age such as 1h or an ISO date, got "${values.until}"`);
+
+    const cfg = loadConfig({ file: values.config });
+    const dir = values.dir ?? resolveHistoryConfig(cfg as Config & HistoryConfigHost).dir;
+    const names = new Set<string>();
+    for (const f of values.names ?? []) for (const n of await readNamesFile(f)) names.add(n);
+    for (const n of values.name ?? []) names.add(normaliseName(n));
+    const lists = values.list ?? [];
+    if (lists.length > 0 || names.size === 0) {
+      const feeds = new FeedManager(cfg, createOpLog('silent'));
+      await feeds.loadInitial({ network: false });
+      let fromLists: Set<string>;
+      try {
+        fromLists = listBlockNames(feeds.sources, lists);
+      } catch (err) {
+        throw new Usage((err as Error).message);
+      }
+      for (const n of fromLists) names.add(n);
+    }
+    if (names.size === 0) throw new Usage('nothing to hunt for: the lists and files given hold no names');
+
+    const bar = io.stderr.isTTY === true && values.json !== true ? new ProgressBar(io.stderr) : null;
+    const t0 = performance.now();
+    const r = await huntDetailed(dir, {
+      names,
+      since,
+      ...(until !== undefined ? { until } : {}),
+      ...(bar !== null ? { onProgress: (p: HuntProgress) => bar.update(p) } : {}),
+      onWarning: (file, err) => {
+        bar?.clear();
+        io.stderr.write(`c2dns: history segment ${file} skipped: ${err.message}\n`);
+      },
+    });
+    bar?.clear();
+    const secs = (performance.now() - t0) / 1000;
+    if (values.json) {
+      io.stdout.write(
+        `${JSON.stringify(
+          {
+            dir,
+            since: new Date(since).toISOString(),
+            until: until === undefined ? null : new Date(until).toISOString(),
+            indicators: names.size,
+            segments: r.segments,
+            records: r.records,
+            unreadableSegments: r.unreadable,
+            hits: r.hits.map((h) => ({ ...h, firstSeen: new Date(h.firstSeen).toISOString(), lastSeen: new Date(h.lastSeen).toISOString() })),
+          },
+          null,
+          2,
+        )}\n`,
+      );
+    } else {
+      if (r.hits.length > 0) io.stdout.write(formatHits(r.hits));
+      const clients = new Set(r.hits.map((h) => h.client)).size;
+      io.stderr.write(
+        `c2dns: ${r.hits.length} hit${r.hits.length === 1 ? '' : 's'} (${clients} client${clients === 1 ? '' : 's'}) for ${names.size} indicator${names.size === 1 ? '' : 's'}; ` +
+          `${r.records} queries in ${r.segments} segment${r.segments === 1 ? '' : 's'} of ${dir} searched in ${secs.toFixed(2)} s` +
+          `${r.unreadable > 0 ? `; ${r.unreadable} unreadable` : ''}\n`,
+      );
+    }
+    return r.hits.length > 0 ? 0 : 1;
+  } catch (err) {
+    if (!(err instanceof Usage)) throw err;
+    io.stderr.write(`c2dns: ${err.message}\n${HUNT_USAGE}`);
+    return 2;
+  }
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** Answers column: the addresses, or the response codes when none carried an address. */
+function answersCell(h: HuntHit): string {
+  if (h.answers.length > 0) return h.answers.join(',') + (h.moreAnswers ? ',…' : '');
+  return `(${h.rcodes.join(',')})`;
+}
+
+export function formatHits(hits: readonly HuntHit[]): string {
+  const head = ['CLIENT', 'NAME', 'INDICATOR', 'FIRST', 'LAST', 'COUNT', 'ANSWERS'];
+  const rows = hits.map((h) => [h.client, h.name, h.matchedIndicator, iso(h.firstSeen), iso(h.lastSeen), String(h.count), answersCell(h)]);
+  const width = head.map((t, i) => Math.max(t.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]): string =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : i === 5 ? c.padStart(width[i]!) : c.padEnd(width[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(head), ...rows.map(line)].join('\n') + '\n';
+}
+
+/** One line on a terminal's stderr, redrawn at most ten times a second, shown only for hunts over half a second. */
+class ProgressBar {
+  private readonly t0 = performance.now();
+  private last = 0;
+  private shown = false;
+
+  constructor(private readonly out: { write(s: string): unknown; columns?: number }) {}
+
+  update(p: HuntProgress): void {
+    const t = performance.now();
+    if (t - this.t0 < 500 || (t - this.last < 100 && p.segmentsDone < p.segmentsTotal)) return;
+    this.last = t;
+    const frac = p.bytesTotal > 0 ? p.bytesDone / p.bytesTotal : p.segmentsTotal > 0 ? p.segmentsDone / p.segmentsTotal : 1;
+    const text = ` ${Math.floor(frac * 100)}%  ${p.segmentsDone}/${p.segmentsTotal} segments  ${(p.records / 1e6).toFixed(1)}M queries`;
+    const cols = Math.max(20, Math.min(this.out.columns ?? 80, 120));
+    const barLen = Math.max(10, cols - text.length - 3);
+    const filled = Math.round(frac * barLen);
+    this.out.write(`\r[${'#'.repeat(filled)}${'.'.repeat(barLen - filled)}]${text}`);
+    this.shown = true;
+  }
+
+  clear(): void {
+    if (this.shown) this.out.write('\r\x1b[K');
+    this.shown = false;
+  }
+}

@@ -1,0 +1,565 @@
+// Keeps every answered query in compact segment files (format: ./format.ts) so a name that is
+// blocked later can be searched for in the past ("who resolved it before we knew?").
+//
+// onQuery runs on the answering path, so it only copies a few numbers into a preallocated batch:
+// table lookups for the name, client, answer and action, sixteen byte stores. Batches go to disk
+// asynchronously (one write in flight at a time, on a timer or when a batch fills). The memory
+// waiting for the disk is bounded by maxBufferedRecords: when the disk is slow or failing, new
+// records are dropped and counted, and answering never waits.
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import type { QueryEvent, QueryObserver } from '../observe/query-event.js';
+import { firstAddress } from './answer.js';
+import {
+  closedSegmentName,
+  encodeHeader,
+  FRAME_RECORDS,
+  FRAME_STRINGS,
+  KIND_ACTION,
+  KIND_ANSWER,
+  KIND_CLIENT,
+  KIND_NAME,
+  MAX_ACTIONS,
+  MAX_ANSWERS,
+  MAX_CLIENTS,
+  MAX_NAMES,
+  openSegmentName,
+  parseSegmentNames,
+  P_ACTION,
+  P_ANSWER,
+  P_CLIENT,
+  P_NAME,
+  P_QTYPE,
+  P_RCODE,
+  P_TIME,
+  RCODE_NONE,
+  RECORD_LEN,
+} from './format.js';
+
+export interface HistoryRecorderOptions {
+  dir: string;
+  retentionDays?: number;
+  segmentMinutes?: number;
+  maxBufferedRecords?: number;
+  /** Disk trouble (write, compression, retention); reported at most once a minute. */
+  onError?: (err: unknown, what: string) => void;
+  /** Clock for retention and idle rotation (tests, the benchmark's synthetic time). */
+  now?: () => number;
+  /** How often the pending batch is written out. */
+  flushMs?: number;
+  /** Records per batch (one write). */
+  batchRecords?: number;
+  /** gzip segments when they close (default true). */
+  compress?: boolean;
+  /** Rotate a segment after this many records even inside its time slot (bounds a hunt's memory per segment). */
+  maxSegmentRecords?: number;
+  /** …or this many distinct names: the name table is the recorder's main memory (about 100 bytes a name). */
+  maxSegmentNames?: number;
+}
+
+export interface HistoryStats {
+  /** Records written to disk. */
+  recorded: number;
+  /** Records lost: buffer full, or their segment's write failed. */
+  dropped: number;
+  /** Records waiting for the disk. */
+  buffered: number;
+  writeErrors: number;
+}
+
+interface Segment {
+  readonly start: number;
+  readonly slotEnd: number;
+  readonly tag: string;
+  readonly path: string;
+  readonly names: Map<string, number>;
+  readonly clients: Map<string, number>;
+  /** IPv4 as a signed 32-bit number (a small integer to V8: no allocation), IPv6 as 16 latin1 characters: no per-query formatting. */
+  readonly answers: Map<number | string, number>;
+  readonly actions: Map<string, number>;
+  records: number;
+  lastTime: number;
+  appendedSinceTick: number;
+  fh: FileHandle | null;
+  failed: boolean;
+}
+
+interface Batch {
+  readonly seg: Segment;
+  /** RECORD_LEN planes of `cap` bytes (see format.ts). */
+  readonly planes: Buffer;
+  readonly cap: number;
+  n: number;
+  readonly newNames: string[];
+  readonly newClients: string[];
+  readonly newAnswers: Uint8Array[];
+  readonly newActions: string[];
+  /** The segment ends with this batch: close the file and compress it. */
+  closeAfter: boolean;
+}
+
+const DAY_MS = 86_400_000;
+const SWEEP_EVERY_MS = 3_600_000;
+const ERROR_REPORT_MS = 60_000;
+let tagCounter = 0;
+
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
+export class HistoryRecorder implements QueryObserver {
+  readonly dir: string;
+  private readonly retentionMs: number;
+  private readonly slotMs: number;
+  private readonly maxBuffered: number;
+  private readonly batchRecords: number;
+  private readonly maxSegmentRecords: number;
+  private readonly maxSegmentNames: number;
+  private readonly compressClosed: boolean;
+  private readonly now: () => number;
+  private readonly onError: (err: unknown, what: string) => void;
+  private readonly tagBase = randomBytes(3).toString('hex');
+
+  private seg: Segment | null = null;
+  private batch: Batch | null = null;
+  private readonly queue: Batch[] = [];
+  private draining: Promise<void> | null = null;
+  private readonly background = new Set<Promise<void>>();
+  private readonly compressing = new Set<string>();
+  private sweeping = false;
+  private lastSweep = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private closing: Promise<void> | null = null;
+  private lastErrorReport = -Infinity;
+  private suppressedErrors = 0;
+
+  private recorded = 0;
+  private dropped = 0;
+  private buffered = 0;
+  private writeErrors = 0;
+
+  constructor(o: HistoryRecorderOptions) {
+    this.dir = o.dir;
+    this.retentionMs = (o.retentionDays ?? 30) * DAY_MS;
+    this.slotMs = (o.segmentMinutes ?? 60) * 60_000;
+    this.maxBuffered = o.maxBufferedRecords ?? 100_000;
+    this.batchRecords = Math.max(1, Math.min(o.batchRecords ?? 4096, this.maxBuffered));
+    this.maxSegmentRecords = o.maxSegmentRecords ?? 4_000_000;
+    this.maxSegmentNames = Math.min(o.maxSegmentNames ?? 500_000, MAX_NAMES);
+    this.compressClosed = o.compress ?? true;
+    this.now = o.now ?? Date.now;
+    this.onError = o.onError ?? (() => {});
+    this.timer = setInterval(() => this.tick(), o.flushMs ?? 1000);
+    this.timer.unref();
+    this.runSweep(); // leftovers of a previous run: compress them, apply retention
+  }
+
+  stats(): HistoryStats {
+    return { recorded: this.recorded, dropped: this.dropped, buffered: this.buffered, writeErrors: this.writeErrors };
+  }
+
+  onQuery(e: QueryEvent): void {
+    if (this.closed) return;
+    try {
+      const reply = e.reply;
+      const at = reply !== null && e.rcode === 0 ? firstAddress(reply) : -1;
+      if (at < 0) this.append(e.time, e.client, e.qname, e.qtype, e.action, e.rcode, null, 0, 0);
+      else this.append(e.time, e.client, e.qname, e.qtype, e.action, e.rcode, reply, at >>> 5, at & 31);
+    } catch (err) {
+      // Never let history break answering; a record lost is counted.
+      this.dropped++;
+      this.report(err, 'record');
+    }
+  }
+
+  /**
+   * One record without a DNS message (the benchmark, tests, imports): `answer` is the raw 4- or
+   * 16-byte first address, or null. Returns false when the record was dropped (buffer full, closed).
+   */
+  record(time: number, client: string, qname: string, qtype: number, action: string, rcode: number, answer: Uint8Array | null): boolean {
+    if (this.closed) return false;
+    const len = answer !== null && (answer.length === 4 || answer.length === 16) ? answer.length : 0;
+    return this.append(time, client, qname, qtype, action, rcode, len === 0 ? null : answer, 0, len);
+  }
+
+  /** Writes out everything recorded so far (the open segment stays open). */
+  async flush(): Promise<void> {
+    this.seal(false);
+    await this.idle();
+  }
+
+  /** Flushes, closes and compresses the open segment, waits for background work. Later queries are ignored. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed = true;
+      if (this.timer !== null) clearInterval(this.timer);
+      this.timer = null;
+      this.endSegment();
+      await this.idle();
+      while (this.background.size > 0) await Promise.all([...this.background]);
+    })();
+    return this.closing;
+  }
+
+  private append(time: number, client: string, qname: string, qtype: number, action: string, rcode: number, src: Uint8Array | null, aoff: number, alen: number): boolean {
+    if (this.buffered >= this.maxBuffered) {
+      this.dropped++;
+      return false;
+    }
+    const t = Number.isFinite(time) ? Math.floor(time) : Math.floor(this.now());
+    let seg = this.seg;
+    if (
+      seg === null ||
+      seg.failed ||
+      t < seg.start || // the clock stepped back: a new segment for the earlier slot
+      t >= seg.slotEnd ||
+      seg.records >= this.maxSegmentRecords ||
+      seg.names.size >= this.maxSegmentNames ||
+      seg.clients.size >= MAX_CLIENTS ||
+      seg.answers.size >= MAX_ANSWERS ||
+      seg.actions.size >= MAX_ACTIONS
+    ) {
+      seg = this.startSegment(t);
+    }
+    let b = this.batch;
+    if (b === null) b = this.batch = this.newBatch(seg);
+
+    let nameId = seg.names.get(qname);
+    if (nameId === undefined) {
+      nameId = seg.names.size;
+      seg.names.set(qname, nameId);
+      b.newNames.push(qname);
+    }
+    let clientId = seg.clients.get(client);
+    if (clientId === undefined) {
+      clientId = seg.clients.size;
+      seg.clients.set(client, clientId);
+      b.newClients.push(client);
+    }
+    let actionId = seg.actions.get(action);
+    if (actionId === undefined) {
+      actionId = seg.actions.size;
+      seg.actions.set(action, actionId);
+      b.newActions.push(action);
+    }
+    let answer = 0;
+    if (src !== null && alen !== 0) {
+      const key: number | string =
+        alen === 4 ? (src[aoff]! << 24) | (src[aoff + 1]! << 16) | (src[aoff + 2]! << 8) | src[aoff + 3]! : asBuffer(src).toString('latin1', aoff, aoff + 16);
+      let id = seg.answers.get(key);
+      if (id === undefined) {
+        id = seg.answers.size;
+        seg.answers.set(key, id);
+        b.newAnswers.push(Uint8Array.prototype.slice.call(src, aoff, aoff + alen));
+      }
+      answer = id + 1;
+    }
+
+    const p = b.planes;
+    const c = b.cap;
+    const i = b.n++;
+    const dt = t - seg.start;
+    p[P_TIME * c + i] = dt;
+    p[(P_TIME + 1) * c + i] = dt >>> 8;
+    p[(P_TIME + 2) * c + i] = dt >>> 16;
+    p[(P_TIME + 3) * c + i] = dt >>> 24;
+    p[P_NAME * c + i] = nameId;
+    p[(P_NAME + 1) * c + i] = nameId >>> 8;
+    p[(P_NAME + 2) * c + i] = nameId >>> 16;
+    p[P_CLIENT * c + i] = clientId;
+    p[(P_CLIENT + 1) * c + i] = clientId >>> 8;
+    p[P_ANSWER * c + i] = answer;
+    p[(P_ANSWER + 1) * c + i] = answer >>> 8;
+    p[(P_ANSWER + 2) * c + i] = answer >>> 16;
+    p[P_QTYPE * c + i] = qtype;
+    p[(P_QTYPE + 1) * c + i] = qtype >>> 8;
+    p[P_RCODE * c + i] = rcode < 0 || rcode >= RCODE_NONE ? RCODE_NONE : rcode;
+    p[P_ACTION * c + i] = actionId;
+
+    seg.records++;
+    seg.appendedSinceTick++;
+    if (t > seg.lastTime) seg.lastTime = t;
+    this.buffered++;
+    if (b.n === b.cap) this.seal(false);
+    return true;
+  }
+
+  private newBatch(seg: Segment): Batch {
+    const cap = this.batchRecords;
+    return { seg, planes: Buffer.allocUnsafe(cap * RECORD_LEN), cap, n: 0, newNames: [], newClients: [], newAnswers: [], newActions: [], closeAfter: false };
+  }
+
+  private startSegment(t: number): Segment {
+    this.endSegment();
+    const start = Math.floor(t / this.slotMs) * this.slotMs;
+    const tag = `${this.tagBase}${(tagCounter++).toString(36)}`;
+    const seg: Segment = {
+      start,
+      slotEnd: start + this.slotMs,
+      tag,
+      path: join(this.dir, openSegmentName(start, tag)),
+      names: new Map(),
+      clients: new Map(),
+      answers: new Map(),
+      actions: new Map(),
+      records: 0,
+      lastTime: start,
+      appendedSinceTick: 0,
+      fh: null,
+      failed: false,
+    };
+    this.seg = seg;
+    if (this.lastSweep !== 0) this.runSweep(); // retention follows rotation (skipped if one is running)
+    return seg;
+  }
+
+  /** Queues the open segment's last batch with the instruction to close it. */
+  private endSegment(): void {
+    const seg = this.seg;
+    if (seg === null) return;
+    this.seg = null;
+    const b = this.batch !== null && this.batch.seg === seg ? this.batch : this.newBatch(seg);
+    this.batch = null;
+    b.closeAfter = true;
+    this.queue.push(b);
+    this.kick();
+  }
+
+  /** Queues the pending batch for writing. */
+  private seal(closeAfter: boolean): void {
+    const b = this.batch;
+    if (b === null) return;
+    if (b.n === 0 && !closeAfter) return;
+    this.batch = null;
+    b.closeAfter = closeAfter;
+    this.queue.push(b);
+    this.kick();
+  }
+
+  private tick(): void {
+    const seg = this.seg;
+    // A segment whose slot is over and that saw no query since the last tick is closed now, so
+    // a quiet resolver does not leave its last segment open (and uncompressed) for hours.
+    if (seg !== null && seg.appendedSinceTick === 0 && this.now() >= seg.slotEnd) this.endSegment();
+    else this.seal(false);
+    if (seg !== null) seg.appendedSinceTick = 0;
+    if (this.now() - this.lastSweep >= SWEEP_EVERY_MS) this.runSweep();
+  }
+
+  private kick(): void {
+    if (this.draining !== null) return;
+    this.draining = this.drain()
+      .catch((err: unknown) => this.report(err, 'write'))
+      .finally(() => {
+        this.draining = null;
+        if (this.queue.length > 0) this.kick();
+      });
+  }
+
+  private async idle(): Promise<void> {
+    while (this.draining !== null || this.queue.length > 0) {
+      if (this.draining === null) this.kick();
+      await this.draining;
+    }
+  }
+
+  private async drain(): Promise<void> {
+    for (let b = this.queue.shift(); b !== undefined; b = this.queue.shift()) {
+      await this.write(b);
+      this.buffered -= b.n;
+      if (b.closeAfter) await this.finish(b.seg);
+    }
+  }
+
+  private async write(b: Batch): Promise<void> {
+    const seg = b.seg;
+    if (seg.failed) {
+      this.dropped += b.n; // its string ids may refer to a frame that never made it to disk
+      return;
+    }
+    if (b.n === 0 && seg.fh === null) return; // nothing was ever written: no empty file
+    try {
+      const bufs: Buffer[] = [];
+      if (seg.fh === null) {
+        await mkdir(this.dir, { recursive: true });
+        seg.fh = await open(seg.path, 'a');
+        bufs.push(encodeHeader(seg.start));
+      }
+      if (b.newNames.length > 0) bufs.push(stringsFrame(KIND_NAME, b.newNames));
+      if (b.newClients.length > 0) bufs.push(stringsFrame(KIND_CLIENT, b.newClients));
+      if (b.newActions.length > 0) bufs.push(stringsFrame(KIND_ACTION, b.newActions));
+      if (b.newAnswers.length > 0) bufs.push(bytesFrame(KIND_ANSWER, b.newAnswers));
+      if (b.n > 0) {
+        const head = Buffer.allocUnsafe(9);
+        head[0] = FRAME_RECORDS;
+        head.writeUInt32LE(4 + b.n * RECORD_LEN, 1);
+        head.writeUInt32LE(b.n, 5);
+        bufs.push(head);
+        for (let k = 0; k < RECORD_LEN; k++) bufs.push(b.planes.subarray(k * b.cap, k * b.cap + b.n));
+      }
+      let total = 0;
+      for (const x of bufs) total += x.length;
+      const { bytesWritten } = await seg.fh.writev(bufs);
+      if (bytesWritten !== total) throw new Error(`short write to ${seg.path}: ${bytesWritten} of ${total} bytes`);
+      this.recorded += b.n;
+    } catch (err) {
+      seg.failed = true;
+      this.writeErrors++;
+      this.dropped += b.n;
+      this.report(err, 'write');
+    }
+  }
+
+  private async finish(seg: Segment): Promise<void> {
+    const fh = seg.fh;
+    if (fh === null) return;
+    seg.fh = null;
+    try {
+      await fh.close();
+    } catch (err) {
+      this.report(err, 'close');
+    }
+    if (seg.lastTime < this.now() - this.retentionMs) {
+      // Already past retention (old records imported, a clock far off): not worth compressing.
+      await unlink(seg.path).catch((err: unknown) => this.report(err, 'retention'));
+      return;
+    }
+    // A failed segment stays raw (readable up to its last good frame); the sweep retries later.
+    if (!seg.failed && this.compressClosed) this.track(this.compress(seg.path, seg.start, seg.tag, seg.lastTime));
+  }
+
+  private track(work: Promise<void>): void {
+    const p = work.catch((err: unknown) => this.report(err, 'background'));
+    this.background.add(p);
+    void p.finally(() => this.background.delete(p));
+  }
+
+  private async compress(path: string, start: number, tag: string, end: number): Promise<void> {
+    if (this.compressing.has(path)) return;
+    this.compressing.add(path);
+    const final = join(this.dir, closedSegmentName(start, tag, end));
+    const tmp = `${final}.tmp`;
+    try {
+      await pipeline(createReadStream(path), createGzip({ level: 6 }), createWriteStream(tmp));
+      await rename(tmp, final);
+      await unlink(path);
+    } catch (err) {
+      await unlink(tmp).catch(() => {});
+      this.report(err, 'compress');
+    } finally {
+      this.compressing.delete(path);
+    }
+  }
+
+  private runSweep(): void {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    this.lastSweep = this.now();
+    this.track(
+      this.sweep().finally(() => {
+        this.sweeping = false;
+      }),
+    );
+  }
+
+  /**
+   * Retention (segments whose last record is older than retentionDays) and leftovers: raw
+   * segments no writer is using any more (a crash, a failed write) are compressed once their slot
+   * is well over; temporary files of an interrupted compression are removed.
+   */
+  private async sweep(): Promise<void> {
+    let files: string[];
+    try {
+      files = await readdir(this.dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.report(err, 'retention');
+      return;
+    }
+    const now = this.now();
+    const cutoff = now - this.retentionMs;
+    const current = this.seg?.path;
+    for (const s of parseSegmentNames(files)) {
+      const path = join(this.dir, s.file);
+      try {
+        if (s.closed) {
+          if (s.end < cutoff) await unlink(path);
+          continue;
+        }
+        if (path === current || this.compressing.has(path) || this.queue.some((b) => b.seg.path === path)) continue;
+        const mtime = (await stat(path)).mtimeMs;
+        if (mtime < cutoff) await unlink(path);
+        else if (this.compressClosed && now >= s.start + this.slotMs + 5 * 60_000 && Date.now() - mtime > 5 * 60_000) {
+          await this.compress(path, s.start, s.tag, Math.max(s.start, Math.floor(mtime)));
+        }
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.report(err, 'retention');
+      }
+    }
+    for (const f of files) {
+      if (!f.endsWith('.c2h.gz.tmp')) continue;
+      const path = join(this.dir, f);
+      if (this.compressing.has(path.slice(0, -'.tmp'.length))) continue;
+      try {
+        if (Date.now() - (await stat(path)).mtimeMs > 3_600_000) await unlink(path);
+      } catch {
+        // Gone already.
+      }
+    }
+  }
+
+  private report(err: unknown, what: string): void {
+    const t = Date.now();
+    if (t - this.lastErrorReport < ERROR_REPORT_MS) {
+      this.suppressedErrors++;
+      return;
+    }
+    this.lastErrorReport = t;
+    const suppressed = this.suppressedErrors;
+    this.suppressedErrors = 0;
+    try {
+      this.onError(err, suppressed > 0 ? `${what} (${suppressed} similar errors not reported in the last minute)` : what);
+    } catch {
+      // The reporter itself failed: nothing more to do.
+    }
+  }
+}
+
+function stringsFrame(kind: number, items: readonly string[]): Buffer {
+  let max = 10;
+  for (const s of items) max += 2 + Math.min(s.length, 16_000) * 3;
+  const out = Buffer.allocUnsafe(max);
+  out[0] = FRAME_STRINGS;
+  out[5] = kind;
+  out.writeUInt32LE(items.length, 6);
+  let off = 10;
+  for (const s of items) {
+    // DNS names are far shorter; the cap only keeps a length that fits in u16 whatever comes in.
+    const len = out.write(s.length > 16_000 ? s.slice(0, 16_000) : s, off + 2, 'utf8');
+    out.writeUInt16LE(len, off);
+    off += 2 + len;
+  }
+  out.writeUInt32LE(off - 5, 1);
+  return out.subarray(0, off);
+}
+
+function bytesFrame(kind: number, items: readonly Uint8Array[]): Buffer {
+  let len = 10;
+  for (const s of items) len += 2 + s.length;
+  const out = Buffer.allocUnsafe(len);
+  out[0] = FRAME_STRINGS;
+  out.writeUInt32LE(len - 5, 1);
+  out[5] = kind;
+  out.writeUInt32LE(items.length, 6);
+  let off = 10;
+  for (const s of items) {
+    out.writeUInt16LE(s.length, off);
+    out.set(s, off + 2);
+    off += 2 + s.length;
+  }
+  return out;
+}

@@ -1,0 +1,127 @@
+// The retro-hunt hook: when lists gain names (a feed refresh, an emergency block), search the
+// history for clients that asked for them before they were blocked and raise one event per
+// (client, name).
+//
+// "New" is decided by each rule's first-seen time (kept on disk by the FeedManager) against a
+// watermark kept in the history directory, so a restart neither re-reports old names nor misses
+// names that arrived while c2dns was down.
+import { readFile, rename, writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { SourceState } from '../feeds/manager.js';
+import { retroHunt, type HuntHit } from './hunt.js';
+import { blockedSinceByName } from './indicators.js';
+
+export interface RetroHuntEvent extends HuntHit {
+  type: 'retro-hunt';
+  /** When the matched indicator was blocked (epoch ms); every query counted is before it. */
+  blockedAt: number;
+  /** The client got an answer from upstream or cache at least once (not only blocked/refused/failed). */
+  resolved: boolean;
+}
+
+export interface RetroHunterOptions {
+  /** Called before each hunt: lets the recorder write out what it buffers, so the last seconds count. */
+  beforeHunt?: () => Promise<void>;
+  onError?: (err: unknown) => void;
+  now?: () => number;
+  /** Records between event-loop turns while hunting inside the server (default 65,536). */
+  yieldEvery?: number;
+}
+
+const STATE_FILE = 'retrohunt.json';
+
+export class RetroHunter {
+  private watermark: number | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly now: () => number;
+  private readonly startedAt: number;
+
+  constructor(
+    readonly dir: string,
+    private readonly emit: (e: RetroHuntEvent) => void,
+    private readonly opts: RetroHunterOptions = {},
+  ) {
+    this.now = opts.now ?? Date.now;
+    this.startedAt = this.now();
+  }
+
+  /**
+   * After the FeedManager published new rules: hunts the block names first seen since the last
+   * hunt. Resolves to the number of events raised.
+   */
+  onRulesPublished(sources: readonly SourceState[]): Promise<number> {
+    return this.serial(async () => {
+      const wm = await this.loadWatermark();
+      const since = blockedSinceByName(sources);
+      const added = new Map<string, number>();
+      let newest = wm;
+      for (const [name, at] of since) {
+        if (at < wm) continue;
+        added.set(name, at);
+        if (at + 1 > newest) newest = at + 1;
+      }
+      const n = added.size === 0 ? 0 : await this.run(added);
+      await this.saveWatermark(newest);
+      return n;
+    });
+  }
+
+  /** An emergency block: hunts these names now, counting queries before `blockedAt`. */
+  huntNames(names: Iterable<string>, blockedAt: number): Promise<number> {
+    const added = new Map<string, number>();
+    for (const n of names) added.set(n, blockedAt);
+    return this.serial(() => this.run(added));
+  }
+
+  private serial<T>(f: () => Promise<T>): Promise<T> {
+    const p = this.queue.then(f, f);
+    this.queue = p.catch(() => {});
+    return p;
+  }
+
+  private async run(added: Map<string, number>): Promise<number> {
+    try {
+      await this.opts.beforeHunt?.();
+      const hits = await retroHunt(this.dir, added.keys(), added, {
+        yieldEvery: this.opts.yieldEvery ?? 65_536,
+        onWarning: (file, err) => this.opts.onError?.(new Error(`history segment ${file}: ${err.message}`)),
+      });
+      for (const h of hits) {
+        const resolved = h.actions.some((a) => a === 'allowed' || a === 'cached');
+        this.emit({ type: 'retro-hunt', ...h, blockedAt: added.get(h.matchedIndicator) ?? this.now(), resolved });
+      }
+      return hits.length;
+    } catch (err) {
+      this.opts.onError?.(err);
+      return 0;
+    }
+  }
+
+  /**
+   * No state yet (first run with history): names first seen since this hunter was created are
+   * new, so create it before the FeedManager loads; names c2dns knew from earlier runs are not.
+   */
+  private async loadWatermark(): Promise<number> {
+    if (this.watermark !== null) return this.watermark;
+    try {
+      const j = JSON.parse(await readFile(join(this.dir, STATE_FILE), 'utf8')) as { watermark?: unknown };
+      this.watermark = typeof j.watermark === 'number' ? j.watermark : this.startedAt;
+    } catch {
+      this.watermark = this.startedAt;
+    }
+    return this.watermark;
+  }
+
+  private async saveWatermark(wm: number): Promise<void> {
+    if (wm === this.watermark) return;
+    this.watermark = wm;
+    try {
+      await mkdir(this.dir, { recursive: true });
+      const tmp = join(this.dir, `${STATE_FILE}.tmp`);
+      await writeFile(tmp, JSON.stringify({ watermark: wm }));
+      await rename(tmp, join(this.dir, STATE_FILE));
+    } catch (err) {
+      this.opts.onError?.(err);
+    }
+  }
+}
