@@ -2,6 +2,13 @@
 // `github.io`) or a platform the attack abused (raw.githubusercontent.com, od.lk); blocking
 // those would take down far more than the attacker. Such entries are refused and reported.
 import { getPublicSuffix } from 'tldts';
+import { DOT_END, DOT_HASH, scanName, scanned } from './domain.js';
+import { hashFinish, hashRange, HASH_B, HASH_POW, NameTable } from './names.js';
+
+// The names checked are normalised already (lower-case LDH labels, no trailing dot, never an
+// address): tldts need not extract a host from a URL, validate it or look for an IP, which is
+// most of its cost. For such names the answer is the same as with the default options.
+const PSL_OPTIONS = { allowPrivateDomains: true, extractHostname: false, detectIp: false, validateHostname: false, mixedInputs: false } as const;
 
 /**
  * Platforms and vendors that must never be blocked by name, nor any name under them, nor a
@@ -58,41 +65,96 @@ export interface GuardRefusal {
 }
 
 export class Guard {
-  private readonly exact = new Set<string>();
+  /** Protected names, probed once per suffix of a name (the name, then after each of its dots). */
+  private readonly exact = new NameTable();
+  /** One bit per protected name's hash (65,536 bits): most suffixes are ruled out without a probe. */
+  private readonly filter = new Int32Array(2048);
   /** Proper parents of protected names, mapped to the protected name (O(1) per entry). */
   private readonly parents = new Map<string, string>();
+  /** The same one-bit-per-hash filter for the parents. */
+  private readonly parentFilter = new Int32Array(2048);
 
   constructor(protectedNames: readonly string[]) {
     for (const raw of protectedNames) {
       const n = raw.toLowerCase().replace(/\.$/, '');
-      this.exact.add(n);
+      // A name with characters beyond U+00FF (or longer than a DNS name) can never equal a
+      // normalised name: nothing to store.
+      if (n.length <= 253 && !/[^\x00-\xff]/.test(n)) {
+        this.exact.intern(n, 0, n.length, 0);
+        const h = hashRange(n, 0, n.length);
+        this.filter[(h >>> 5) & 2047] |= 1 << (h & 31);
+      }
       for (let i = n.indexOf('.'); i >= 0; i = n.indexOf('.', i + 1)) {
         const parent = n.slice(i + 1);
         if (!this.parents.has(parent)) this.parents.set(parent, n);
+        const h = hashRange(parent, 0, parent.length);
+        this.parentFilter[(h >>> 5) & 2047] |= 1 << (h & 31);
       }
     }
   }
 
   /** Why `name` must not be blocked, or null when blocking it is fine. */
   check(name: string): GuardRefusal | null {
-    if (getPublicSuffix(name, { allowPrivateDomains: true }) === name) {
+    const scannable = name.length <= 253 && scanName(name, 0, name.length) === name.length;
+    return this.refusal(name, scannable ? this.protectedSuffix(name) : this.protectedSuffixSlow(name), true);
+  }
+
+  /** check() for a name that scanName() has just scanned to its end (its hashes are in `scanned`). */
+  checkScanned(name: string): GuardRefusal | null {
+    const h = scanned.hash;
+    return this.refusal(name, this.protectedSuffix(name), (this.parentFilter[(h >>> 5) & 2047]! & (1 << (h & 31))) !== 0);
+  }
+
+  /**
+   * Where the longest protected suffix of `name` (the name itself, or the part after one of its
+   * dots) starts, or -1; from the hashes scanName() left, one probe per label.
+   */
+  private protectedSuffix(name: string): number {
+    const len = name.length;
+    const raw = scanned.raw;
+    const filter = this.filter;
+    let f = hashFinish(raw);
+    if ((filter[(f >>> 5) & 2047]! & (1 << (f & 31))) !== 0 && this.exact.findHashed(f, name, 0, len) >= 0) return 0;
+    for (let d = 0; d < scanned.dots; d++) {
+      const j = DOT_END[d]!;
+      f = hashFinish((raw - Math.imul(DOT_HASH[d]!, HASH_POW[len - j]!)) | 0);
+      if ((filter[(f >>> 5) & 2047]! & (1 << (f & 31))) !== 0 && this.exact.findHashed(f, name, j, len) >= 0) return j;
+    }
+    return -1;
+  }
+
+  /** protectedSuffix() for a name scanName() cannot read to its end: hash every suffix. */
+  private protectedSuffixSlow(name: string): number {
+    const len = name.length;
+    let hit = -1;
+    let h = 0;
+    let pow = 1;
+    for (let i = len - 1; i >= 0; i--) {
+      const c = name.charCodeAt(i);
+      if (c === 46 && this.exact.findHashed(hashFinish(h), name, i + 1, len) >= 0) hit = i + 1;
+      h = (h + Math.imul(c, pow)) | 0;
+      pow = Math.imul(pow, HASH_B);
+    }
+    if (this.exact.findHashed(hashFinish(h), name, 0, len) >= 0) hit = 0;
+    return hit;
+  }
+
+  /** `parent`: whether the name may be a parent of a protected name (false: it certainly is not). */
+  private refusal(name: string, hit: number, parent: boolean): GuardRefusal | null {
+    if (getPublicSuffix(name, PSL_OPTIONS) === name) {
       return { kind: 'public-suffix', reason: `"${name}" is a public suffix: blocking it would block every domain registered under it` };
     }
     // The name itself or one of its parents is protected: it is that platform or inside it.
-    for (let n = name; ; ) {
-      if (this.exact.has(n)) {
-        return {
-          kind: 'protected',
-          protectedName: n,
-          reason: n === name ? `"${name}" is protected shared infrastructure` : `"${name}" is under protected shared infrastructure "${n}"`,
-        };
-      }
-      const dot = n.indexOf('.');
-      if (dot < 0) break;
-      n = n.slice(dot + 1);
+    if (hit >= 0) {
+      const n = hit === 0 ? name : name.slice(hit);
+      return {
+        kind: 'protected',
+        protectedName: n,
+        reason: n === name ? `"${name}" is protected shared infrastructure` : `"${name}" is under protected shared infrastructure "${n}"`,
+      };
     }
     // A parent of a protected name: blocking it as a subtree would block the platform.
-    const p = this.parents.get(name);
+    const p = parent ? this.parents.get(name) : undefined;
     if (p !== undefined) return { kind: 'protected', protectedName: p, reason: `blocking "${name}" would block protected shared infrastructure "${p}"` };
     return null;
   }

@@ -1,24 +1,146 @@
-// Reversed-label suffix trie: "cdn.msstorageazure.com" is walked com → msstorageazure → cdn.
-// Each node holds, per kind (block/allow), a rule for the name itself and a rule for names
-// below it; a subtree rule fills both. Precedence, documented in README "Lists":
+// The lookup structure: every listed name in an open-addressing hash table, and a query is
+// matched by hashing it right to left and probing at each label boundary, shortest suffix first:
+// "cdn.msstorageazure.com" probes com, msstorageazure.com, cdn.msstorageazure.com. Those are the
+// nodes, in the same order, that a walk down a reversed-label suffix trie visits, in a number of
+// probes that depends on the query's label count and not on the list size.
+//
+// Each listed name (a key) holds, per kind (block/allow), a rule for the name itself and a rule
+// for names below it; a subtree rule fills both. Precedence, documented in README "Lists":
 //   1. an $important allow, 2. an $important block (most specific first),
 //   3. otherwise the most specific rule; on the same name an allow beats a block.
 // Rules past their expiry do not match.
+//
+// Layout (no JS object per name or rule). Rules stay in their RuleSets (columns; names and
+// first-seen times in the source's NameTable). The biggest set is the base: its NameTable's ids
+// are keys 0..n-1, found through that table's own index (borrowed, not rebuilt), and a key's slot
+// is one int32 in `baseSlot`. Names of the other sets that the base does not know get keys n..,
+// each a record of 3 int32 [name offset, set << 8 | name length, slot], and a small index of
+// their own. A slot holds the key's one rule as (row << 8) | flags (the rule is in the set that
+// holds the name), or, when a name collects more than one rule (an exact and a subtree entry, a
+// block and an allow, the same name in two lists), the bitwise complement of an overflow record
+// of 4 (set, row) slots. Index slots hold (hash & ~mask) | (id + 1): most probes for other names
+// are refused by those hash bits without reading the key, and before the base index a Bloom
+// filter of about a byte a name (the base set's, built while compiling) refuses most names that
+// are not listed without touching the index at all. For a single list: 4 bytes a name here, plus
+// the NameTable's ~31 (name bytes, end offset, time code, index), the RuleSet's 9 (name id,
+// line, flags) and 1 of filter.
+import { bloomAdd, bloomHas, hashBytes, hashFinish, HASH_B, indexCapacity, indexFull, NameTable } from './names.js';
 import type { RuleMatch } from './rule.js';
+import { F_ALLOW, F_EXPIRES, F_IMPORTANT, F_MATCH, M_BELOW, M_EXACT, RuleSet } from './ruleset.js';
 
-class Node {
-  children: Map<string, Node> | null = null;
-  blockSelf: RuleMatch | null = null;
-  blockBelow: RuleMatch | null = null;
-  allowSelf: RuleMatch | null = null;
-  allowBelow: RuleMatch | null = null;
+const KEY = 3;
+const OV = 8;
+// Slots of an overflow record, as (set, row) pairs at these offsets; set -1 = empty.
+const BLOCK_SELF = 0;
+const BLOCK_BELOW = 2;
+const ALLOW_SELF = 4;
+const ALLOW_BELOW = 6;
+/** Slot of a key with no rule (a base name no rule uses). */
+const NONE = 0x7fffffff;
+/** A key with one rule keeps it in its slot as (row << 8) | flags, for rows below this. */
+const ROW_LIMIT = 1 << 23;
+const MAX_SETS = 1 << 23;
+const EMPTY = new Int32Array(0);
+
+/** Which slots a rule fills: bits BLOCK_SELF 1, BLOCK_BELOW 2, ALLOW_SELF 4, ALLOW_BELOW 8. */
+function coverage(f: number): number {
+  const m = f & F_MATCH;
+  const self = m !== M_BELOW ? 1 : 0;
+  const below = m !== M_EXACT ? 2 : 0;
+  return (self | below) << ((f & F_ALLOW) !== 0 ? 2 : 0);
 }
 
-type Slot = 'blockSelf' | 'blockBelow' | 'allowSelf' | 'allowBelow';
+/** Builds a DomainTrie a chunk at a time, so that a server keeps answering while it builds. */
+export interface TrieBuild {
+  /** Adds up to `budget` more rules; true when every rule is in. */
+  step(budget: number): boolean;
+  /** The finished structure (call once step() returned true). */
+  finish(): DomainTrie;
+}
 
 export class DomainTrie {
-  private readonly root = new Node();
+  private readonly sets: RuleSet[] = [];
+  // Base keys: the ids of one set's NameTable.
+  private base: NameTable | null = null;
+  private baseSet = -1;
+  private baseSize = 0;
+  private baseIndex: Int32Array = EMPTY;
+  private baseMask = 0;
+  private baseSlot: Int32Array = EMPTY;
+  /** Bloom filter of the names with rules among the base keys (null: probe the base always). */
+  private filter: Int32Array | null = null;
+  private filterShared = false;
+  // Own keys (baseSize + j): records and index.
+  private keys: Int32Array;
+  private nOwn = 0;
+  private index: Int32Array;
+  private mask: number;
+  private ov: Int32Array = EMPTY;
+  private nOv = 0;
+  /** The key of the empty name (a rule for the root), never probed through an index. */
+  private rootKey = -1;
   private count = 0;
+  private loose: RuleSet | null = null;
+  private looseId = -1;
+  // match() scratch: the best rule and the most specific $important block so far, as (set, row).
+  private bestSet = -1;
+  private bestRow = 0;
+  private impSet = -1;
+  private impRow = 0;
+
+  constructor(expectedNames = 0) {
+    const n = Math.max(8, expectedNames);
+    this.keys = new Int32Array(n * KEY);
+    const cap = indexCapacity(n);
+    this.index = new Int32Array(cap);
+    this.mask = cap - 1;
+  }
+
+  /**
+   * A structure over several sources. Rules are taken in order (the sources', then each source's
+   * rows): when a slot is taken the first rule stays, unless the new one is $important and the
+   * old one is not, or the old one expires and the new one does not.
+   */
+  static fromSets(sets: readonly RuleSet[]): DomainTrie {
+    const b = DomainTrie.builder(sets);
+    b.step(Infinity);
+    return b.finish();
+  }
+
+  /** fromSets() a chunk at a time. */
+  static builder(sets: readonly RuleSet[]): TrieBuild {
+    let total = 0;
+    let biggest = -1;
+    for (let i = 0; i < sets.length; i++) {
+      total += sets[i]!.length;
+      if (sets[i]!.length > 0 && (biggest < 0 || sets[i]!.length > sets[biggest]!.length)) biggest = i;
+    }
+    const trie = new DomainTrie(total - (biggest >= 0 ? sets[biggest]!.length : 0));
+    const ids = sets.map((s) => trie.register(s));
+    if (biggest >= 0) trie.useBase(ids[biggest]!);
+    let i = 0;
+    let row = 0;
+    return {
+      step(budget: number): boolean {
+        let left = budget;
+        while (i < sets.length) {
+          const s = sets[i]!;
+          const id = ids[i]!;
+          const end = Math.min(s.length, row + left);
+          left -= end - row;
+          for (; row < end; row++) trie.addRow(id, row);
+          if (row < s.length) return false;
+          i++;
+          row = 0;
+        }
+        return true;
+      },
+      finish(): DomainTrie {
+        trie.compact();
+        return trie;
+      },
+    };
+  }
 
   /** Distinct rules stored (a duplicate of an existing rule does not count). */
   get size(): number {
@@ -26,68 +148,367 @@ export class DomainTrie {
   }
 
   /**
-   * Adds a rule. When a slot is taken the first rule stays, unless the new one is $important
-   * and the old one is not, or the old one expires and the new one does not.
+   * Adds one ready-made rule, after every rule already in (match() then returns this very
+   * object). When a slot is taken the first rule stays, unless the new one is $important and
+   * the old one is not, or the old one expires and the new one does not.
    */
   add(rule: RuleMatch): void {
-    let node = this.root;
-    if (rule.rule !== '') {
-      const labels = rule.rule.split('.');
-      for (let i = labels.length - 1; i >= 0; i--) {
-        const label = labels[i]!;
-        node.children ??= new Map();
-        let child = node.children.get(label);
-        if (child === undefined) {
-          child = new Node();
-          node.children.set(label, child);
-        }
-        node = child;
-      }
+    if (this.loose === null) {
+      this.loose = new RuleSet(new NameTable(), { list: '', action: null, tags: [], maxAgeMs: 0 });
+      this.looseId = this.register(this.loose);
     }
-    const block = rule.kind === 'block';
-    let stored = false;
-    if (rule.match !== 'below') stored = put(node, block ? 'blockSelf' : 'allowSelf', rule) || stored;
-    if (rule.match !== 'exact') stored = put(node, block ? 'blockBelow' : 'allowBelow', rule) || stored;
-    if (stored) this.count++;
+    this.addRow(this.looseId, this.loose.pushRule(rule));
   }
 
   /** The rule deciding `name` (lower case, no trailing dot), or null when none applies. */
   match(name: string, now: number = Date.now()): RuleMatch | null {
-    let node = this.root;
-    let best: RuleMatch | null = null;
-    let importantBlock: RuleMatch | null = null;
-    let end = name.length;
-    for (;;) {
-      const exact = end === 0; // the whole name is consumed: this node is the name itself
-      const allow = live(exact ? node.allowSelf : node.allowBelow, now);
-      if (allow !== null && allow.important) return allow;
-      const block = live(exact ? node.blockSelf : node.blockBelow, now);
-      if (allow !== null) best = allow;
-      else if (block !== null) best = block;
-      if (block !== null && block.important) importantBlock = block;
-      if (end === 0) break;
-      const children = node.children;
-      if (children === null) break;
-      const dot = name.lastIndexOf('.', end - 1);
-      const child = children.get(name.substring(dot + 1, end));
-      if (child === undefined) break;
-      node = child;
-      end = dot < 0 ? 0 : dot;
+    this.bestSet = -1;
+    this.impSet = -1;
+    const len = name.length;
+    if (this.rootKey >= 0 && this.visit(this.rootKey, len === 0, now)) return this.sets[this.bestSet]!.rule(this.bestRow);
+    if (len > 0 && this.baseSize + this.nOwn > 0) {
+      // Right to left: h is the hash of name[i + 1, len) when name[i] is a dot.
+      let h = 0;
+      let pow = 1;
+      for (let i = len - 1; i > 0; i--) {
+        const c = name.charCodeAt(i);
+        if (c === 46 && i + 1 < len) {
+          const k = this.find(hashFinish(h), name, i + 1, len);
+          if (k >= 0 && this.visit(k, false, now)) return this.sets[this.bestSet]!.rule(this.bestRow);
+        }
+        h = (h + Math.imul(c, pow)) | 0;
+        pow = Math.imul(pow, HASH_B);
+      }
+      // The whole name; a leading dot is ignored (".com" is looked up as "com", as a walk
+      // down the labels would).
+      let k = -1;
+      if (name.charCodeAt(0) !== 46) k = this.find(hashFinish((h + Math.imul(name.charCodeAt(0), pow)) | 0), name, 0, len);
+      else if (len > 1) k = this.find(hashFinish(h), name, 1, len);
+      if (k >= 0 && this.visit(k, true, now)) return this.sets[this.bestSet]!.rule(this.bestRow);
     }
-    return importantBlock ?? best;
+    if (this.impSet >= 0) return this.sets[this.impSet]!.rule(this.impRow);
+    if (this.bestSet >= 0) return this.sets[this.bestSet]!.rule(this.bestRow);
+    return null;
   }
-}
 
-function put(node: Node, slot: Slot, rule: RuleMatch): boolean {
-  const old = node[slot];
-  if (old === null) {
-    node[slot] = rule;
-    return true;
+  /** Bytes held by this structure's own typed arrays (not the sets' columns and names). */
+  get memoryBytes(): number {
+    return this.baseSlot.byteLength + this.keys.byteLength + this.index.byteLength + this.ov.byteLength;
   }
-  if ((rule.important && !old.important) || (old.expiresAt !== 0 && rule.expiresAt === 0)) node[slot] = rule;
-  return false;
-}
 
-function live(r: RuleMatch | null, now: number): RuleMatch | null {
-  return r !== null && (r.expiresAt === 0 || r.expiresAt > now) ? r : null;
+  /**
+   * Applies key k's rules for `exact` (the query is the key's name) or not (the query is below
+   * it). Returns true when an $important allow decides (it is then in bestSet/bestRow).
+   */
+  private visit(k: number, exact: boolean, now: number): boolean {
+    const own = k >= this.baseSize;
+    const v = own ? this.keys[(k - this.baseSize) * KEY + 2]! : this.baseSlot[k]!;
+    if (v === NONE) return false;
+    if (v >= 0) {
+      const f = v & 0xff;
+      const m = f & F_MATCH;
+      if (exact ? m === M_BELOW : m === M_EXACT) return false;
+      const s = own ? this.keys[(k - this.baseSize) * KEY + 1]! >>> 8 : this.baseSet;
+      const row = v >>> 8;
+      if ((f & F_EXPIRES) !== 0 && !(this.sets[s]!.expiresAt(row) > now)) return false;
+      this.bestSet = s;
+      this.bestRow = row;
+      if ((f & F_IMPORTANT) !== 0) {
+        if ((f & F_ALLOW) !== 0) return true;
+        this.impSet = s;
+        this.impRow = row;
+      }
+      return false;
+    }
+    const o = ~v * OV;
+    const ov = this.ov;
+    let aS = ov[o + (exact ? ALLOW_SELF : ALLOW_BELOW)]!;
+    const aR = ov[o + (exact ? ALLOW_SELF : ALLOW_BELOW) + 1]!;
+    if (aS >= 0 && !this.live(aS, aR, now)) aS = -1;
+    if (aS >= 0 && (this.sets[aS]!.flags[aR]! & F_IMPORTANT) !== 0) {
+      this.bestSet = aS;
+      this.bestRow = aR;
+      return true;
+    }
+    let bS = ov[o + (exact ? BLOCK_SELF : BLOCK_BELOW)]!;
+    const bR = ov[o + (exact ? BLOCK_SELF : BLOCK_BELOW) + 1]!;
+    if (bS >= 0 && !this.live(bS, bR, now)) bS = -1;
+    if (aS >= 0) {
+      this.bestSet = aS;
+      this.bestRow = aR;
+    } else if (bS >= 0) {
+      this.bestSet = bS;
+      this.bestRow = bR;
+    }
+    if (bS >= 0 && (this.sets[bS]!.flags[bR]! & F_IMPORTANT) !== 0) {
+      this.impSet = bS;
+      this.impRow = bR;
+    }
+    return false;
+  }
+
+  private live(s: number, row: number, now: number): boolean {
+    const rs = this.sets[s]!;
+    return (rs.flags[row]! & F_EXPIRES) === 0 || rs.expiresAt(row) > now;
+  }
+
+  /** Key of name[start, end) (hash h), or -1. */
+  private find(h: number, name: string, start: number, end: number): number {
+    const len = end - start;
+    if (this.baseSize > 0 && (this.filter === null || bloomHas(this.filter, h))) {
+      const index = this.baseIndex;
+      const mask = this.baseMask;
+      const ends = this.base!.endOffsets;
+      const buf = this.base!.bytes;
+      for (let i = h & mask; ; i = (i + 1) & mask) {
+        const v = index[i]!;
+        if (v === 0) break;
+        if (((v ^ h) & ~mask) !== 0) continue;
+        const k = (v & mask) - 1;
+        let p = k === 0 ? 0 : ends[k - 1]!;
+        if (ends[k]! - p !== len) continue;
+        let j = start;
+        while (j < end && buf[p] === name.charCodeAt(j)) {
+          p++;
+          j++;
+        }
+        if (j === end) return k;
+      }
+    }
+    if (this.nOwn === 0) return -1;
+    const index = this.index;
+    const mask = this.mask;
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const v = index[i]!;
+      if (v === 0) return -1;
+      if (((v ^ h) & ~mask) !== 0) continue;
+      const r = ((v & mask) - 1) * KEY;
+      const sl = this.keys[r + 1]!;
+      if ((sl & 0xff) !== len) continue;
+      const buf = this.sets[sl >>> 8]!.dict.bytes;
+      let p = this.keys[r]!;
+      let j = start;
+      while (j < end && buf[p] === name.charCodeAt(j)) {
+        p++;
+        j++;
+      }
+      if (j === end) return this.baseSize + (v & mask) - 1;
+    }
+  }
+
+  /** Key of the name b[start, end) (hash h), or -1. */
+  private findBytes(h: number, b: Uint8Array, start: number, end: number): number {
+    const len = end - start;
+    if (this.baseSize > 0) {
+      const index = this.baseIndex;
+      const mask = this.baseMask;
+      const ends = this.base!.endOffsets;
+      const buf = this.base!.bytes;
+      for (let i = h & mask; ; i = (i + 1) & mask) {
+        const v = index[i]!;
+        if (v === 0) break;
+        if (((v ^ h) & ~mask) !== 0) continue;
+        const k = (v & mask) - 1;
+        let p = k === 0 ? 0 : ends[k - 1]!;
+        if (ends[k]! - p !== len) continue;
+        let j = start;
+        while (j < end && buf[p] === b[j]) {
+          p++;
+          j++;
+        }
+        if (j === end) return k;
+      }
+    }
+    if (this.nOwn === 0) return -1;
+    const index = this.index;
+    const mask = this.mask;
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const v = index[i]!;
+      if (v === 0) return -1;
+      if (((v ^ h) & ~mask) !== 0) continue;
+      const r = ((v & mask) - 1) * KEY;
+      const sl = this.keys[r + 1]!;
+      if ((sl & 0xff) !== len) continue;
+      const buf = this.sets[sl >>> 8]!.dict.bytes;
+      let p = this.keys[r]!;
+      let j = start;
+      while (j < end && buf[p] === b[j]) {
+        p++;
+        j++;
+      }
+      if (j === end) return this.baseSize + (v & mask) - 1;
+    }
+  }
+
+  private register(rs: RuleSet): number {
+    if (this.sets.length >= MAX_SETS) throw new RangeError('too many rule sets in one structure');
+    this.sets.push(rs);
+    return this.sets.length - 1;
+  }
+
+  /** Makes set s's names the base keys, through its NameTable's own index. */
+  private useBase(s: number): void {
+    const dict = this.sets[s]!.dict;
+    this.base = dict;
+    this.baseSet = s;
+    this.baseIndex = dict.lendIndex();
+    this.baseMask = this.baseIndex.length - 1;
+    this.baseSize = dict.size;
+    this.baseSlot = new Int32Array(this.baseSize).fill(NONE);
+    this.filter = this.sets[s]!.filter;
+    this.filterShared = true;
+  }
+
+  /** The slot of key k. */
+  private slot(k: number): number {
+    return k < this.baseSize ? this.baseSlot[k]! : this.keys[(k - this.baseSize) * KEY + 2]!;
+  }
+
+  private setSlot(k: number, v: number): void {
+    if (k < this.baseSize) this.baseSlot[k] = v;
+    else this.keys[(k - this.baseSize) * KEY + 2] = v;
+  }
+
+  /** The set holding key k's name (and its rule, when it has exactly one). */
+  private nameSet(k: number): number {
+    return k < this.baseSize ? this.baseSet : this.keys[(k - this.baseSize) * KEY + 1]! >>> 8;
+  }
+
+  /** Adds row `row` of set `s` (after every rule already in). */
+  private addRow(s: number, row: number): void {
+    const rs = this.sets[s]!;
+    const dict = rs.dict;
+    const id = rs.nameIds[row]!;
+    const start = dict.start(id);
+    const end = dict.end(id);
+    let k: number;
+    if (start === end) {
+      k = this.rootKey;
+      if (k < 0) {
+        k = s === this.baseSet ? id : this.newKey(0, s, start, 0, false);
+        this.rootKey = k;
+      }
+    } else if (s === this.baseSet) k = id;
+    else {
+      const h = hashBytes(dict.bytes, start, end);
+      k = this.findBytes(h, dict.bytes, start, end);
+      if (k < 0) k = this.newKey(h, s, start, end - start, true);
+      else if (k < this.baseSize && this.filter !== null) {
+        // A base name that the base set's filter may not know (it has no rule there).
+        if (this.filterShared) {
+          this.filter = this.filter.slice();
+          this.filterShared = false;
+        }
+        bloomAdd(this.filter, h);
+      }
+    }
+    this.place(k, s, row);
+  }
+
+  /** Puts rule (s, row) into the slots of key k. */
+  private place(k: number, s: number, row: number): void {
+    const f = this.sets[s]!.flags[row]!;
+    const cov = coverage(f);
+    const single = this.nameSet(k) === s && row < ROW_LIMIT;
+    const v = this.slot(k);
+    let o: number;
+    if (v === NONE) {
+      this.count++;
+      if (single) {
+        this.setSlot(k, (row << 8) | f);
+        return;
+      }
+      o = this.newOverflow();
+      this.setSlot(k, ~(o / OV));
+    } else if (v >= 0) {
+      const s0 = this.nameSet(k);
+      const row0 = v >>> 8;
+      const cov0 = coverage(v & 0xff);
+      if (cov0 === cov && single) {
+        // The same slots: the key keeps one rule, the first unless the new one outranks it.
+        if (this.replaces(s0, row0, s, row)) this.setSlot(k, (row << 8) | f);
+        return;
+      }
+      o = this.newOverflow();
+      for (let slot = 0; slot < 4; slot++) {
+        if ((cov0 & (1 << slot)) !== 0) {
+          this.ov[o + 2 * slot] = s0;
+          this.ov[o + 2 * slot + 1] = row0;
+        }
+      }
+      this.setSlot(k, ~(o / OV));
+    } else o = ~v * OV;
+    let stored = false;
+    for (let slot = 0; slot < 4; slot++) {
+      if ((cov & (1 << slot)) === 0) continue;
+      const p = o + 2 * slot;
+      const oldS = this.ov[p]!;
+      if (oldS < 0) stored = true;
+      else if (!this.replaces(oldS, this.ov[p + 1]!, s, row)) continue;
+      this.ov[p] = s;
+      this.ov[p + 1] = row;
+    }
+    if (stored && v !== NONE) this.count++;
+  }
+
+  /** Whether rule (s, row) takes a slot held by (oldS, oldRow). */
+  private replaces(oldS: number, oldRow: number, s: number, row: number): boolean {
+    const a = this.sets[oldS]!;
+    const b = this.sets[s]!;
+    if ((b.flags[row]! & F_IMPORTANT) !== 0 && (a.flags[oldRow]! & F_IMPORTANT) === 0) return true;
+    return a.expiresAt(oldRow) !== 0 && b.expiresAt(row) === 0;
+  }
+
+  /** A new own key for a name of set s (no rule yet). */
+  private newKey(h: number, s: number, start: number, len: number, indexed: boolean): number {
+    if ((this.nOwn + 1) * KEY > this.keys.length) {
+      const k = new Int32Array(Math.max(16, Math.ceil(this.nOwn * 1.5)) * KEY);
+      k.set(this.keys.subarray(0, this.nOwn * KEY));
+      this.keys = k;
+    }
+    if (indexed && indexFull(this.nOwn, this.index.length)) this.rebuildIndex(this.index.length * 2);
+    const j = this.nOwn++;
+    const r = j * KEY;
+    this.keys[r] = start;
+    this.keys[r + 1] = (s << 8) | len;
+    this.keys[r + 2] = NONE;
+    if (indexed) this.insertSlot(h, j);
+    return this.baseSize + j;
+  }
+
+  private insertSlot(h: number, j: number): void {
+    const mask = this.mask;
+    let i = h & mask;
+    while (this.index[i] !== 0) i = (i + 1) & mask;
+    this.index[i] = (h & ~mask) | (j + 1);
+  }
+
+  private rebuildIndex(cap: number): void {
+    this.index = new Int32Array(cap);
+    this.mask = cap - 1;
+    for (let j = 0; j < this.nOwn; j++) {
+      if (this.baseSize + j === this.rootKey) continue;
+      const r = j * KEY;
+      const sl = this.keys[r + 1]!;
+      const start = this.keys[r]!;
+      this.insertSlot(hashBytes(this.sets[sl >>> 8]!.dict.bytes, start, start + (sl & 0xff)), j);
+    }
+  }
+
+  private newOverflow(): number {
+    if ((this.nOv + 1) * OV > this.ov.length) {
+      const o = new Int32Array(Math.max(16, this.nOv * 2) * OV).fill(-1);
+      o.set(this.ov.subarray(0, this.nOv * OV));
+      this.ov = o;
+    }
+    return this.nOv++ * OV;
+  }
+
+  /** Trims the arrays to their content; a much oversized own index is rebuilt smaller. */
+  private compact(): void {
+    if (this.keys.length > (this.nOwn + 16) * KEY) this.keys = this.keys.slice(0, this.nOwn * KEY);
+    if (this.ov.length > (this.nOv + 16) * OV) this.ov = this.ov.slice(0, this.nOv * OV);
+    const want = indexCapacity(this.nOwn);
+    if (this.index.length > want) this.rebuildIndex(want);
+  }
 }

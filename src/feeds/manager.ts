@@ -3,6 +3,7 @@
 // fails keeps serving its last good rules; a restart while a feed is down loads the disk copy.
 import cron from 'node-cron';
 import { Guard, DEFAULT_PROTECTED } from '../blocklist/guard.js';
+import type { NameTable } from '../blocklist/names.js';
 import { DomainTrie } from '../blocklist/trie.js';
 import type { Config, ListConfig } from '../config/schema.js';
 import type { OpLogger } from '../observe/oplog.js';
@@ -39,7 +40,8 @@ export class FeedManager {
   private trie = new DomainTrie();
   private tasks: { stop(): void }[] = [];
   private queue: Promise<unknown> = Promise.resolve();
-  private readonly firstSeen = new Map<string, Map<string, number>>();
+  /** Per source, every name it ever listed with when it was first seen; also its rules' name store. */
+  private readonly firstSeen = new Map<string, NameTable>();
 
   /** Called after an accepted update was stored and published (cluster: tell the other workers). */
   onUpdated: () => void = () => {};
@@ -143,7 +145,7 @@ export class FeedManager {
     return { maxBytes: c.maxBytes, allowEmpty: c.path !== undefined, lineFormat: !json };
   }
 
-  private seen(name: string): Map<string, number> {
+  private seen(name: string): NameTable {
     let m = this.firstSeen.get(name);
     if (m === undefined) {
       m = loadFirstSeen(this.store.dir, name);
@@ -182,25 +184,33 @@ export class FeedManager {
         return 'unchanged';
       }
       const text = decodeFeed(got.body, { ...this.decodeOptions(s.config), ...(got.contentType !== undefined ? { contentType: got.contentType } : {}) });
-      const seen = new Map(this.seen(name));
-      const compiled = compileSource(text, s.config, this.guard, seen, this.now());
-      const count = compiled.rules.length;
-      if (count === 0 && compiled.report.rejected > 0) {
-        throw new FeedError('parse', `no usable entries: ${compiled.report.rejected} lines rejected (first: line ${compiled.report.examples[0]?.line}: ${compiled.report.examples[0]?.reason})`);
+      // The new names go into the source's first-seen table now; a rejected update takes them out.
+      const seen = this.seen(name);
+      const mark = seen.mark();
+      let compiled: CompiledSource;
+      let count: number;
+      try {
+        compiled = compileSource(text, s.config, this.guard, seen, this.now());
+        count = compiled.rules.length;
+        if (count === 0 && compiled.report.rejected > 0) {
+          throw new FeedError('parse', `no usable entries: ${compiled.report.rejected} lines rejected (first: line ${compiled.report.examples[0]?.line}: ${compiled.report.examples[0]?.reason})`);
+        }
+        const previous = s.compiled?.rules.length ?? lastGood?.meta.entries ?? 0;
+        checkShrink(count, previous, s.config.maxShrinkRatio);
+        const meta: LastGoodMeta = {
+          fetchedAt: this.now(),
+          sha256: sha,
+          entries: count,
+          origin: s.config.url ?? s.config.path!,
+          ...(got.etag !== undefined ? { etag: got.etag } : {}),
+          ...(got.lastModified !== undefined ? { lastModified: got.lastModified } : {}),
+        };
+        this.store.save(name, got.body, meta);
+        saveFirstSeen(this.store.dir, name, seen);
+      } catch (err) {
+        seen.rollback(mark);
+        throw err;
       }
-      const previous = s.compiled?.rules.length ?? lastGood?.meta.entries ?? 0;
-      checkShrink(count, previous, s.config.maxShrinkRatio);
-      const meta: LastGoodMeta = {
-        fetchedAt: this.now(),
-        sha256: sha,
-        entries: count,
-        origin: s.config.url ?? s.config.path!,
-        ...(got.etag !== undefined ? { etag: got.etag } : {}),
-        ...(got.lastModified !== undefined ? { lastModified: got.lastModified } : {}),
-      };
-      this.store.save(name, got.body, meta);
-      this.firstSeen.set(name, seen);
-      saveFirstSeen(this.store.dir, name, seen);
       s.compiled = compiled;
       s.sha256 = sha;
       s.fromLastGood = false;
@@ -234,16 +244,11 @@ export class FeedManager {
     });
   }
 
-  /** Builds the union trie beside the live one, in chunks, then swaps it in. */
+  /** Builds the union structure beside the live one, in chunks, then swaps it in. */
   private async publish(): Promise<void> {
-    const next = new DomainTrie();
-    let n = 0;
-    for (const s of this.sources) {
-      for (const r of s.compiled?.rules ?? []) {
-        next.add(r);
-        if (++n % BUILD_CHUNK === 0) await new Promise((r2) => setImmediate(r2));
-      }
-    }
+    const build = DomainTrie.builder(this.sources.flatMap((s) => (s.compiled !== null ? [s.compiled.rules] : [])));
+    while (!build.step(BUILD_CHUNK)) await new Promise((r) => setImmediate(r));
+    const next = build.finish();
     this.trie = next;
     this.onSwap(next);
   }

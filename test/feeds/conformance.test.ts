@@ -25,7 +25,7 @@ function compile(file: string, extra: Partial<ListConfig> = {}, protect: string[
   const text = decodeFeed(readFileSync(FEEDS + file), { maxBytes: 64 * 1024 * 1024, lineFormat: !file.endsWith('.json') });
   return compileSource(text, cfg, new Guard([...DEFAULT_PROTECTED, ...protect]), new Map(), Date.parse('2026-11-27T00:00:00Z'));
 }
-const blocks = (c: CompiledSource) => [...new Set(c.rules.filter((r) => r.kind === 'block').map((r) => r.rule))].sort();
+const blocks = (c: CompiledSource) => [...new Set([...c.rules].filter((r) => r.kind === 'block').map((r) => r.rule))].sort();
 
 describe.skipIf(!present)('real feeds in ../shared/feeds', () => {
   it('Sophos CSV: the 21 C2 domains; the raw.githubusercontent.com staging URL is not enforceable by DNS', () => {
@@ -98,7 +98,7 @@ describe.skipIf(!present)('real feeds in ../shared/feeds', () => {
   it('PowerDNS basic.rpz: every action, PASSTHRU as allow, IP triggers to the IP table, NSDNAME unsupported', () => {
     const c = compile('powerdns/basic.rpz');
     expect(c.format).toBe('rpz');
-    const byName = new Map(c.rules.map((r) => [`${r.rule} ${r.match}`, r]));
+    const byName = new Map([...c.rules].map((r) => [`${r.rule} ${r.match}`, r]));
     expect(byName.get('nxdomain.org exact')!.action).toBe('nxdomain');
     expect(byName.get('mail.nxdomain.org exact')!.kind).toBe('allow');
     expect(byName.get('example.net exact')!.action).toBe('drop');
@@ -111,7 +111,7 @@ describe.skipIf(!present)('real feeds in ../shared/feeds', () => {
   it('AdGuard exceptions.txt: 125 allow rules, none blocks; 11 wildcard patterns reported unsupported', () => {
     const c = compile('adguard/exceptions.txt');
     expect(c.format).toBe('adblock');
-    expect(c.rules.filter((r) => r.kind === 'allow')).toHaveLength(125);
+    expect([...c.rules].filter((r) => r.kind === 'allow')).toHaveLength(125);
     expect(blocks(c)).toEqual([]);
     expect(c.report.unsupported).toBe(11);
   });
