@@ -58,7 +58,11 @@ async function serve(argv: string[]): Promise<number> {
   if (alerting !== null) process.on('message', (m) => receiveAlert(alerting.events, m));
   server.feeds.onUpdated = announceListsChanged;
   onClusterMessages(
-    () => void server.feeds.reloadFromStore(),
+    () => {
+      server.emergency.reload();
+      void server.feeds.setEmergency(server.emergency.list());
+      void server.feeds.reloadFromStore();
+    },
     () => void server.feeds.refresh(),
   );
 

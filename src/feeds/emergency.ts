@@ -32,11 +32,17 @@ export class EmergencyStore {
   ) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.file = join(dir, 'emergency-blocks.json');
+    this.reload();
+  }
+
+  /** Reads the file again (a cluster worker, after the owner changed it). */
+  reload(): void {
+    this.blocks.clear();
     if (existsSync(this.file)) {
       try {
         for (const b of JSON.parse(readFileSync(this.file, 'utf8')) as EmergencyBlock[]) if (typeof b.name === 'string') this.blocks.set(b.name, b);
       } catch (err) {
-        audit('emergency block file damaged: ignored', { file: this.file, err: (err as Error).message });
+        this.audit('emergency block file damaged: ignored', { file: this.file, err: (err as Error).message });
       }
     }
   }

@@ -28,6 +28,22 @@ export interface SourceState {
 /** A configured local list could not be loaded at start and has no good copy on disk. */
 export class SourceLoadError extends Error {}
 
+const EMERGENCY_SOURCE = {
+  name: 'emergency',
+  format: 'plain',
+  kind: 'block',
+  match: 'subtree',
+  tags: ['emergency', 'c2'],
+  jitterSeconds: 0,
+  retries: 0,
+  timeoutMs: 1000,
+  maxBytes: 64 * 1024 * 1024,
+  maxShrinkRatio: 1,
+  maxAgeDays: 0,
+  minConfidence: 0,
+  mispIncludeNonIds: false,
+} as ListConfig;
+
 export type RefreshOutcome = 'updated' | 'unchanged' | 'failed';
 
 /** Rules added per turn of the event loop while building a trie: queries keep being answered. */
@@ -42,6 +58,9 @@ export class FeedManager {
   private queue: Promise<unknown> = Promise.resolve();
   /** Per source, every name it ever listed with when it was first seen; also its rules' name store. */
   private readonly firstSeen = new Map<string, NameTable>();
+
+  private emergency: CompiledSource | null = null;
+  private emergencyTimer: NodeJS.Timeout | undefined = undefined;
 
   /** Called after an accepted update was stored and published (cluster: tell the other workers). */
   onUpdated: () => void = () => {};
@@ -123,6 +142,7 @@ export class FeedManager {
   }
 
   stop(): void {
+    clearTimeout(this.emergencyTimer);
     for (const t of this.tasks) t.stop();
     this.tasks = [];
   }
@@ -245,8 +265,35 @@ export class FeedManager {
   }
 
   /** Builds the union structure beside the live one, in chunks, then swaps it in. */
+  /**
+   * Emergency blocks (admin API) as an extra source ahead of every list: compiled like a plain
+   * list tagged `emergency` and `c2`, published at once, republished when the next one expires.
+   */
+  setEmergency(blocks: readonly { name: string; expiresAt: number | null }[]): Promise<void> {
+    const run = async (): Promise<void> => {
+      clearTimeout(this.emergencyTimer);
+      const now = this.now();
+      const live = blocks.filter((b) => b.expiresAt === null || b.expiresAt > now);
+      this.emergency =
+        live.length === 0 ? null : compileSource(live.map((b) => b.name).join('\n') + '\n', EMERGENCY_SOURCE, this.guard, new Map(), now);
+      const next = Math.min(...live.map((b) => b.expiresAt ?? Infinity));
+      if (Number.isFinite(next)) this.emergencyTimer = setTimeout(() => void this.setEmergency(live), Math.min(next - now + 10, 2 ** 31 - 1)).unref();
+      await this.publish();
+    };
+    const p = this.queue.then(run, run);
+    this.queue = p.catch(() => {});
+    return p;
+  }
+
+  /** The emergency blocks as compiled (null when there are none). */
+  get emergencyRules(): CompiledSource | null {
+    return this.emergency;
+  }
+
   private async publish(): Promise<void> {
-    const build = DomainTrie.builder(this.sources.flatMap((s) => (s.compiled !== null ? [s.compiled.rules] : [])));
+    const sets = this.sources.flatMap((s) => (s.compiled !== null ? [s.compiled.rules] : []));
+    if (this.emergency !== null) sets.unshift(this.emergency.rules);
+    const build = DomainTrie.builder(sets);
     while (!build.step(BUILD_CHUNK)) await new Promise((r) => setImmediate(r));
     const next = build.finish();
     this.trie = next;

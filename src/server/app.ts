@@ -29,6 +29,8 @@ import { toEventView } from '../respond/view.js';
 import { resolveHistoryConfig } from '../history/config.js';
 import { HistoryRecorder } from '../history/recorder.js';
 import { RetroHunter, type RetroHuntEvent } from '../history/retro.js';
+import { EmergencyInputError, EmergencyStore, type EmergencyBlock } from '../feeds/emergency.js';
+import { announceListsChanged } from './cluster.js';
 import type { Stage } from '../resolve/types.js';
 import { formatHostPort, parseHostPort, type HostPort } from '../upstream/address.js';
 import { Dispatcher } from './dispatch.js';
@@ -55,6 +57,7 @@ export interface RunningServer {
   readonly admin: AdminServer | null;
   readonly upstreamHealth: UpstreamHealth;
   readonly history: HistoryRecorder | null;
+  readonly emergency: EmergencyStore;
   readonly retro: RetroHunter | null;
   /** Graceful stop: no new queries, in-flight answers sent, log flushed. */
   close(graceMs?: number): Promise<void>;
@@ -74,6 +77,10 @@ function remediationList(names: readonly string[]): DomainTrie {
     if (n.ok) trie.add(makeRule({ name: n.name, match: 'subtree', line: i + 1, kind: 'allow' }, { list: 'quarantine-allow', kind: 'allow', match: 'subtree', action: null, tags: [], firstSeen: 0 }));
   });
   return trie;
+}
+
+function emergencyView(b: EmergencyBlock): { name: string; reason: string; addedAt: string; expiresAt: string | null; actor: string } {
+  return { name: b.name, reason: b.reason, addedAt: new Date(b.addedAt).toISOString(), expiresAt: b.expiresAt === null ? null : new Date(b.expiresAt).toISOString(), actor: b.actor };
 }
 
 function ipBytes(s: string | undefined): Buffer | null {
@@ -137,6 +144,13 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
     }
     if (c === null) oplog.error({ list: s.config.name, failure: s.lastFailure }, 'list has no good copy yet: it blocks nothing until an update succeeds');
   }
+
+  const emergency = new EmergencyStore(cfg.state.dir!, feeds.guard, (what, detail) => oplog.warn(detail, what));
+  await feeds.setEmergency(emergency.list());
+  emergency.onChange = (blocks) => {
+    void feeds.setEmergency(blocks);
+    announceListsChanged(); // cluster: the other workers reload the file
+  };
 
   const forward = new ForwardStage({ upstreams: cfg.upstreams.map(hp), timeoutMs: cfg.upstream.timeoutMs, penaltyMs: cfg.upstream.penaltyMs });
   const cache = cfg.cache.maxEntries > 0 ? new CacheStage(cfg.cache, forward) : null;
@@ -238,11 +252,22 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
           feeds,
           check: (name) => check(name, feeds, cfg),
           emergency: {
-            list: () => [],
-            add: () => {
-              throw new AdminInputError('emergency blocks are not available');
+            list: () => emergency.list().map(emergencyView),
+            add: (names, reason, expiresAt, actor) => {
+              let added: EmergencyBlock[];
+              try {
+                added = emergency.add(names, reason, expiresAt, actor);
+              } catch (err) {
+                if (err instanceof EmergencyInputError) throw new AdminInputError(err.message);
+                throw err;
+              }
+              void retro?.huntNames(
+                added.map((b) => b.name),
+                Date.now(),
+              );
+              return added.map(emergencyView);
             },
-            remove: () => false,
+            remove: (name, actor) => emergency.remove(name, actor),
           },
           quarantine: {
             list: () => quarantineStore.list().map((e) => ({ client: e.client, reason: e.reason, since: new Date(e.since).toISOString(), until: new Date(e.until).toISOString() })),
@@ -316,6 +341,7 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
     upstreamHealth,
     history,
     retro,
+    emergency,
     close,
   };
 }
