@@ -225,7 +225,8 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
       ? { alerts: () => alerting.stats().map((x) => ({ sink: x.sink, sent: x.sent, failed: x.failedAttempts, dropped: x.droppedOverflow, queued: x.queued })) }
       : {}),
   });
-  observers.push(metrics);
+  // Metrics are only read through the admin listener: without it, they cost nothing per query.
+  if (cfg.admin.enabled) observers.push(metrics);
   const onSocketError = (err: Error): void => oplog.warn({ err }, 'socket error');
 
   const udp: UdpListener[] = [];
