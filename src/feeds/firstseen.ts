@@ -92,6 +92,7 @@ export function saveFirstSeen(dir: string, source: string, m: NameTable): void {
     for (let i = 0; i < d.length; i++) out[p++] = d[i]!;
     out[p++] = 10;
   }
-  writeFileSync(`${f}.tmp`, out);
-  renameSync(`${f}.tmp`, f);
+  const tmp = `${f}.${process.pid}.tmp`; // per process: two writers never share a temp file
+  writeFileSync(tmp, out);
+  renameSync(tmp, f);
 }

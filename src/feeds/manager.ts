@@ -62,6 +62,12 @@ export class FeedManager {
   private emergency: CompiledSource | null = null;
   private emergencyTimer: NodeJS.Timeout | undefined = undefined;
 
+  /**
+   * Whether this process writes the state directory (last good copies, first-seen, status). In a
+   * cluster only the worker that refreshes does; the others read what it wrote.
+   */
+  persist = true;
+
   /** Called after an accepted update was stored and published (cluster: tell the other workers). */
   onUpdated: () => void = () => {};
 
@@ -225,8 +231,10 @@ export class FeedManager {
           ...(got.etag !== undefined ? { etag: got.etag } : {}),
           ...(got.lastModified !== undefined ? { lastModified: got.lastModified } : {}),
         };
-        this.store.save(name, got.body, meta);
-        saveFirstSeen(this.store.dir, name, seen);
+        if (this.persist) {
+          this.store.save(name, got.body, meta);
+          saveFirstSeen(this.store.dir, name, seen);
+        }
       } catch (err) {
         seen.rollback(mark);
         throw err;
@@ -255,6 +263,7 @@ export class FeedManager {
   }
 
   private persistStatus(s: SourceState): void {
+    if (!this.persist) return;
     const c = s.compiled;
     this.store.recordStatus(s.config.name, {
       lastSuccess: s.lastSuccess,

@@ -119,7 +119,10 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
     policy?.swap(trie);
     if (raiseRetro !== null) void retro?.onRulesPublished(feeds.sources);
   });
-  await feeds.loadInitial();
+  // In a cluster only the refreshing worker writes the state directory or fetches feeds at start;
+  // the others read local files and the disk copies, and reload when told.
+  feeds.persist = options.refresh;
+  await feeds.loadInitial({ network: options.refresh });
   for (const s of feeds.sources) {
     const c = s.compiled;
     oplog.info(
