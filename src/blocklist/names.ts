@@ -346,6 +346,7 @@ export class NameTable {
     }
   }
 
+  /** probe() over bytes (a file being parsed) instead of a string: separate to stay monomorphic. */
   private probeBytes(h: number, b: Uint8Array, start: number, end: number): number {
     const index = this.index!;
     const mask = this.mask;
