@@ -64,7 +64,28 @@ function estimateLines(text: string): number {
  * `firstSeen`: when each name was first seen in this source. A NameTable (the FeedManager's) is
  * used as the rules' name store and gains the new names; a Map gains them as entries.
  */
+/** Lines scanned between two yields of the compile: ~10 ms of work, so answering never waits long. */
+const SLICE_LINES = 20_000;
+
 export function compileSource(text: string, cfg: ListConfig, guard: Guard, firstSeen: NameTable | Map<string, number>, now: number): CompiledSource {
+  const steps = compileSteps(text, cfg, guard, firstSeen, now);
+  for (;;) {
+    const r = steps.next();
+    if (r.done === true) return r.value;
+  }
+}
+
+/** The same compile, giving the event loop a turn between slices of a big line-format list. */
+export async function compileSourceAsync(text: string, cfg: ListConfig, guard: Guard, firstSeen: NameTable | Map<string, number>, now: number): Promise<CompiledSource> {
+  const steps = compileSteps(text, cfg, guard, firstSeen, now);
+  for (;;) {
+    const r = steps.next();
+    if (r.done === true) return r.value;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+function* compileSteps(text: string, cfg: ListConfig, guard: Guard, firstSeen: NameTable | Map<string, number>, now: number): Generator<void, CompiledSource> {
   const format = (cfg.format === 'auto' ? detectFormat(text) : cfg.format) as ListFormat;
   const report = new ParseReport();
   const lines = LINE_FORMATS.has(format);
@@ -161,9 +182,10 @@ export function compileSource(text: string, cfg: ListConfig, guard: Guard, first
     },
   };
 
-  if (format === 'plain') scanPlain(text, report, sink);
-  else if (format === 'hosts') scanHosts(text, report, sink);
-  else {
+  if (format === 'plain' || format === 'hosts') {
+    const scan = format === 'plain' ? scanPlain : scanHosts;
+    for (let at = scan(text, report, sink, null, SLICE_LINES); at !== null; at = scan(text, report, sink, at, SLICE_LINES)) yield;
+  } else {
     const entries = PARSERS[format](text, report, {
       now,
       csvColumns: cfg.csvColumns,

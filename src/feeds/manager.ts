@@ -8,7 +8,7 @@ import { DomainTrie } from '../blocklist/trie.js';
 import type { Config, ListConfig } from '../config/schema.js';
 import type { OpLogger } from '../observe/oplog.js';
 import { acquire } from './acquire.js';
-import { compileSource, type CompiledSource } from './compile.js';
+import { compileSource, compileSourceAsync, type CompiledSource } from './compile.js';
 import { decodeFeed, type DecodeOptions } from './decode.js';
 import { FeedError, type FeedFailure } from './errors.js';
 import { loadFirstSeen, saveFirstSeen } from './firstseen.js';
@@ -92,7 +92,7 @@ export class FeedManager {
    */
   async loadInitial(options: { network: boolean } = { network: true }): Promise<void> {
     for (const s of this.sources) {
-      this.useLastGood(s);
+      await this.useLastGood(s);
       if (s.config.path !== undefined || (options.network && s.compiled === null)) await this.attempt(s);
     }
     await this.publish();
@@ -120,7 +120,7 @@ export class FeedManager {
       let changed = false;
       for (const s of this.sources) {
         if (this.store.load(s.config.name)?.meta.sha256 === s.sha256) continue;
-        this.useLastGood(s);
+        await this.useLastGood(s);
         changed = true;
       }
       if (changed) await this.publish();
@@ -180,11 +180,11 @@ export class FeedManager {
     return m;
   }
 
-  private useLastGood(s: SourceState): void {
+  private async useLastGood(s: SourceState): Promise<void> {
     const lg = this.store.load(s.config.name);
     if (lg === null) return;
     try {
-      s.compiled = compileSource(decodeFeed(lg.body, this.decodeOptions(s.config)), s.config, this.guard, this.seen(s.config.name), this.now());
+      s.compiled = await compileSourceAsync(decodeFeed(lg.body, this.decodeOptions(s.config)), s.config, this.guard, this.seen(s.config.name), this.now());
       s.sha256 = lg.meta.sha256;
       s.fromLastGood = true;
       s.lastSuccess = lg.meta.fetchedAt;
@@ -216,7 +216,7 @@ export class FeedManager {
       let compiled: CompiledSource;
       let count: number;
       try {
-        compiled = compileSource(text, s.config, this.guard, seen, this.now());
+        compiled = await compileSourceAsync(text, s.config, this.guard, seen, this.now());
         count = compiled.rules.length;
         if (count === 0 && compiled.report.rejected > 0) {
           throw new FeedError('parse', `no usable entries: ${compiled.report.rejected} lines rejected (first: line ${compiled.report.examples[0]?.line}: ${compiled.report.examples[0]?.reason})`);

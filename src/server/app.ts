@@ -236,9 +236,19 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
   const tcp: TcpListener[] = [];
   try {
     for (const a of cfg.listen.map(hp)) {
-      udp.push(await UdpListener.start(a, dispatcher, onSocketError));
-      // Same port for TCP as the one UDP got (matters when port 0 asked for an ephemeral one).
-      tcp.push(await TcpListener.start({ ...a, port: udp[udp.length - 1]!.address.port }, dispatcher, cfg.tcp, onSocketError));
+      // Port 0 asks for an ephemeral port: TCP must get the one UDP got, which another socket may
+      // hold for TCP; then try another.
+      for (let attempt = 1; ; attempt++) {
+        const u = await UdpListener.start(a, dispatcher, onSocketError);
+        try {
+          tcp.push(await TcpListener.start({ ...a, port: u.address.port }, dispatcher, cfg.tcp, onSocketError));
+          udp.push(u);
+          break;
+        } catch (err) {
+          await u.close();
+          if (a.port !== 0 || attempt >= 20 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+        }
+      }
     }
   } catch (err) {
     await Promise.all([...udp.map((u) => u.close()), ...tcp.map((t) => t.close(0))]);

@@ -6,7 +6,7 @@
 import { isIP } from 'node:net';
 import { isCanonicalName, normalizeDomain, scanName, scanned } from '../domain.js';
 import type { ListEntry } from '../rule.js';
-import { eachLineRange, isBlank, type NameSink } from './lines.js';
+import { eachLineRange, isBlank, type LineCursor, type NameSink } from './lines.js';
 import type { ParseReport } from './report.js';
 
 /** Names every hosts file carries for the machine itself; never list entries. */
@@ -39,44 +39,50 @@ function isBoilerplate(text: string, start: number, end: number): boolean {
   return false;
 }
 
-export function scanHosts(text: string, report: ParseReport, sink: NameSink): void {
+/** Scans from `from` (the start when null) for at most `maxLines` lines; returns where to resume, or null when done. */
+export function scanHosts(text: string, report: ParseReport, sink: NameSink, from: LineCursor | null = null, maxLines = Infinity): LineCursor | null {
   const found: number[] = [];
-  eachLineRange(text, (start, end, line) => {
-    let i = start;
-    while (i < end && isBlank(text.charCodeAt(i))) i++;
-    if (i === end || text.charCodeAt(i) === 35) return;
-    found.length = 0;
-    let fast = false;
-    const a = i;
-    while (i < end && !isBlank(text.charCodeAt(i)) && text.charCodeAt(i) !== 35) i++;
-    if (i < end && isBlank(text.charCodeAt(i)) && isAddress(text, a, i)) {
-      fast = true;
-      for (;;) {
-        while (i < end && isBlank(text.charCodeAt(i))) i++;
-        if (i === end || text.charCodeAt(i) === 35) break;
-        const t = i;
-        i = scanName(text, i, end);
-        if ((i < end && !isBlank(text.charCodeAt(i)) && text.charCodeAt(i) !== 35) || !scanned.canonical) {
-          fast = false;
-          break;
+  return eachLineRange(
+    text,
+    (start, end, line) => {
+      let i = start;
+      while (i < end && isBlank(text.charCodeAt(i))) i++;
+      if (i === end || text.charCodeAt(i) === 35) return;
+      found.length = 0;
+      let fast = false;
+      const a = i;
+      while (i < end && !isBlank(text.charCodeAt(i)) && text.charCodeAt(i) !== 35) i++;
+      if (i < end && isBlank(text.charCodeAt(i)) && isAddress(text, a, i)) {
+        fast = true;
+        for (;;) {
+          while (i < end && isBlank(text.charCodeAt(i))) i++;
+          if (i === end || text.charCodeAt(i) === 35) break;
+          const t = i;
+          i = scanName(text, i, end);
+          if ((i < end && !isBlank(text.charCodeAt(i)) && text.charCodeAt(i) !== 35) || !scanned.canonical) {
+            fast = false;
+            break;
+          }
+          found.push(t, i);
         }
-        found.push(t, i);
       }
-    }
-    if (fast && found.length > 0) {
-      for (let k = 0; k < found.length; k += 2) {
-        if (isBoilerplate(text, found[k]!, found[k + 1]!)) continue;
-        report.accepted++;
-        scanName(text, found[k]!, found[k + 1]!); // `scanned` describes the name handed over
-        sink.name(found[k]!, found[k + 1]!, line, scanned.hash);
+      if (fast && found.length > 0) {
+        for (let k = 0; k < found.length; k += 2) {
+          if (isBoilerplate(text, found[k]!, found[k + 1]!)) continue;
+          report.accepted++;
+          scanName(text, found[k]!, found[k + 1]!); // `scanned` describes the name handed over
+          sink.name(found[k]!, found[k + 1]!, line, scanned.hash);
+        }
+        return;
       }
-      return;
-    }
-    const raw = text.slice(start, end);
-    const hash = raw.indexOf('#');
-    const content = (hash >= 0 ? raw.slice(0, hash) : raw).trim();
-    if (content !== '') slowLine(content, line, raw, report, sink);
-  });
+      const raw = text.slice(start, end);
+      const hash = raw.indexOf('#');
+      const content = (hash >= 0 ? raw.slice(0, hash) : raw).trim();
+      if (content !== '') slowLine(content, line, raw, report, sink);
+    },
+    from,
+    maxLines,
+  );
 }
 
 function slowLine(content: string, line: number, raw: string, report: ParseReport, sink: NameSink): void {

@@ -2,16 +2,30 @@
 // no string per line: the hot loops of the plain and hosts scanners work on ranges of the text.
 import type { ListEntry } from '../rule.js';
 
+/** Where a line scan stopped, to resume it (big lists are scanned in slices between which the server answers queries). */
+export interface LineCursor {
+  pos: number;
+  line: number;
+}
+
 /**
  * Calls `fn` with the range [start, end) and 1-based number of every line of `text`: a leading
- * BOM is skipped, and \r\n, \n and \r each end a line (as split(/\r?\n|\r/) would).
+ * BOM is skipped, and \r\n, \n and \r each end a line (as split(/\r?\n|\r/) would). With
+ * `maxLines`, stops after that many lines and returns where to resume; null when done.
  */
-export function eachLineRange(text: string, fn: (start: number, end: number, lineNo: number) => void): void {
+export function eachLineRange(
+  text: string,
+  fn: (start: number, end: number, lineNo: number) => void,
+  from: LineCursor | null = null,
+  maxLines = Infinity,
+): LineCursor | null {
   const len = text.length;
-  let pos = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+  let pos = from !== null ? from.pos : text.charCodeAt(0) === 0xfeff ? 1 : 0;
   let lf = -1;
   let cr = -1;
-  for (let line = 1; ; line++) {
+  const first = from !== null ? from.line : 1;
+  for (let line = first; ; line++) {
+    if (line - first >= maxLines) return { pos, line };
     if (lf < pos) {
       lf = text.indexOf('\n', pos);
       if (lf < 0) lf = len;
@@ -22,7 +36,7 @@ export function eachLineRange(text: string, fn: (start: number, end: number, lin
     }
     const eol = lf < cr ? lf : cr;
     fn(pos, eol, line);
-    if (eol >= len) return;
+    if (eol >= len) return null;
     pos = eol + (text.charCodeAt(eol) === 13 && text.charCodeAt(eol + 1) === 10 ? 2 : 1);
   }
 }

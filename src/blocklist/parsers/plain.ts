@@ -9,37 +9,43 @@
 import { scanName, scanned } from '../domain.js';
 import { classifyToken, takeClassified } from '../ioc.js';
 import type { ListEntry } from '../rule.js';
-import { eachLineRange, isBlank, type NameSink } from './lines.js';
+import { eachLineRange, isBlank, type LineCursor, type NameSink } from './lines.js';
 import type { ParseReport } from './report.js';
 import type { Parser } from './types.js';
 
-export function scanPlain(text: string, report: ParseReport, sink: NameSink): void {
+/** Scans from `from` (the start when null) for at most `maxLines` lines; returns where to resume, or null when done. */
+export function scanPlain(text: string, report: ParseReport, sink: NameSink, from: LineCursor | null = null, maxLines = Infinity): LineCursor | null {
   const slow: ListEntry[] = [];
-  eachLineRange(text, (start, end, line) => {
-    let i = start;
-    while (i < end && isBlank(text.charCodeAt(i))) i++;
-    if (i === end || text.charCodeAt(i) === 35) return;
-    const t = i;
-    const te = (i = scanName(text, i, end));
-    while (i < end && isBlank(text.charCodeAt(i))) i++;
-    // A bare host name's last label has a letter (classifyToken): `1.2.3` is not one.
-    if ((i === end || text.charCodeAt(i) === 35) && scanned.canonical && scanned.tldLetter) {
-      report.accepted++;
-      sink.name(t, te, line, scanned.hash);
-      return;
-    }
-    const raw = text.slice(start, end);
-    const hash = raw.indexOf('#');
-    const content = (hash >= 0 ? raw.slice(0, hash) : raw).trim();
-    if (content === '') return;
-    if (/\s/.test(content)) {
-      report.reject(line, raw, 'more than one field on a line of a plain domain list');
-      return;
-    }
-    takeClassified(classifyToken(content), content, slow, report, line, raw, {});
-    for (const e of slow) sink.entry(e);
-    slow.length = 0;
-  });
+  return eachLineRange(
+    text,
+    (start, end, line) => {
+      let i = start;
+      while (i < end && isBlank(text.charCodeAt(i))) i++;
+      if (i === end || text.charCodeAt(i) === 35) return;
+      const t = i;
+      const te = (i = scanName(text, i, end));
+      while (i < end && isBlank(text.charCodeAt(i))) i++;
+      // A bare host name's last label has a letter (classifyToken): `1.2.3` is not one.
+      if ((i === end || text.charCodeAt(i) === 35) && scanned.canonical && scanned.tldLetter) {
+        report.accepted++;
+        sink.name(t, te, line, scanned.hash);
+        return;
+      }
+      const raw = text.slice(start, end);
+      const hash = raw.indexOf('#');
+      const content = (hash >= 0 ? raw.slice(0, hash) : raw).trim();
+      if (content === '') return;
+      if (/\s/.test(content)) {
+        report.reject(line, raw, 'more than one field on a line of a plain domain list');
+        return;
+      }
+      takeClassified(classifyToken(content), content, slow, report, line, raw, {});
+      for (const e of slow) sink.entry(e);
+      slow.length = 0;
+    },
+    from,
+    maxLines,
+  );
 }
 
 export const parsePlain: Parser = (text, report) => {
