@@ -2,7 +2,8 @@
 // per-source maxAgeDays. One "name<TAB>epoch-ms" line per name, written atomically. In memory a
 // NameTable (packed names, a time each), which the source's compiled rules use as their name
 // store. Read and written as bytes, a million names in a fraction of a second.
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HASH_B, hashFinish, NameTable } from '../blocklist/names.js';
 
@@ -69,7 +70,11 @@ export function loadFirstSeen(dir: string, source: string): NameTable {
   return m;
 }
 
-export function saveFirstSeen(dir: string, source: string, m: NameTable): void {
+/** Writes the table (temp file + rename), yielding to the event loop every 50k names: a 1M-name list takes ~0.25 s of CPU. */
+const YIELD_EVERY = 50_000;
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+export async function saveFirstSeen(dir: string, source: string, m: NameTable): Promise<void> {
   const f = file(dir, source);
   let size = 0;
   let lastTime = NaN;
@@ -81,7 +86,10 @@ export function saveFirstSeen(dir: string, source: string, m: NameTable): void {
     }
     return digits;
   };
-  for (let id = 0; id < m.size; id++) size += m.end(id) - m.start(id) + timeBytes(m.time(id)).length + 2;
+  for (let id = 0; id < m.size; id++) {
+    size += m.end(id) - m.start(id) + timeBytes(m.time(id)).length + 2;
+    if (id % YIELD_EVERY === YIELD_EVERY - 1) await turn();
+  }
   const out = Buffer.allocUnsafe(size);
   const names = m.bytes;
   let p = 0;
@@ -91,8 +99,9 @@ export function saveFirstSeen(dir: string, source: string, m: NameTable): void {
     const d = timeBytes(m.time(id));
     for (let i = 0; i < d.length; i++) out[p++] = d[i]!;
     out[p++] = 10;
+    if (id % YIELD_EVERY === YIELD_EVERY - 1) await turn();
   }
   const tmp = `${f}.${process.pid}.tmp`; // per process: two writers never share a temp file
-  writeFileSync(tmp, out);
-  renameSync(tmp, f);
+  await writeFile(tmp, out);
+  await rename(tmp, f);
 }

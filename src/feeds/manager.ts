@@ -25,6 +25,8 @@ export interface SourceState {
   lastFailure: { at: number; reason: FeedFailure; message: string } | null;
 }
 
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /** A configured local list could not be loaded at start and has no good copy on disk. */
 export class SourceLoadError extends Error {}
 
@@ -203,13 +205,18 @@ export class FeedManager {
         this.succeeded(s, 'not modified');
         return 'unchanged';
       }
+      // Each synchronous step of a big update gets its own turn of the event loop, so queries
+      // are answered between them rather than after all of them.
+      await turn();
       const sha = sha256Hex(got.body);
       if (sha === s.sha256 && s.compiled !== null) {
         this.succeeded(s, 'unchanged');
         s.fromLastGood = false;
         return 'unchanged';
       }
+      await turn();
       const text = decodeFeed(got.body, { ...this.decodeOptions(s.config), ...(got.contentType !== undefined ? { contentType: got.contentType } : {}) });
+      await turn();
       // The new names go into the source's first-seen table now; a rejected update takes them out.
       const seen = this.seen(name);
       const mark = seen.mark();
@@ -232,8 +239,10 @@ export class FeedManager {
           ...(got.lastModified !== undefined ? { lastModified: got.lastModified } : {}),
         };
         if (this.persist) {
+          await turn();
           this.store.save(name, got.body, meta);
-          saveFirstSeen(this.store.dir, name, seen);
+          await turn();
+          await saveFirstSeen(this.store.dir, name, seen);
         }
       } catch (err) {
         seen.rollback(mark);

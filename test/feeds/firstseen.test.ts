@@ -12,11 +12,11 @@ import { loadFirstSeen, saveFirstSeen } from '../../src/feeds/firstseen.js';
 import { FeedManager } from '../../src/feeds/manager.js';
 
 describe('first-seen store', () => {
-  it('writes and reads back every name with its time', () => {
+  it('writes and reads back every name with its time', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'c2dns-fs-'));
     const t = new NameTable();
     for (let i = 0; i < 3000; i++) t.set(`n${i}.example.com`, 1_700_000_000_000 + (i % 7) * 1000);
-    saveFirstSeen(dir, 'my list', t);
+    await saveFirstSeen(dir, 'my list', t);
     const back = loadFirstSeen(dir, 'my list');
     expect(back.size).toBe(3000);
     expect([...back.entries()]).toEqual([...t.entries()]);
