@@ -17,19 +17,17 @@ import { makeRule } from '../blocklist/rule.js';
 import { normalizeDomain } from '../blocklist/domain.js';
 import type { QueryObserver } from '../observe/query-event.js';
 import { adminListen, adminToken } from '../admin/config.js';
-import { AdminInputError } from '../admin/context.js';
-import { UpstreamHealth, readinessReport } from '../admin/readiness.js';
+import { UpstreamHealth } from '../admin/readiness.js';
 import { AdminServer } from '../admin/server.js';
-import { check } from '../commands/check.js';
 import { Metrics } from '../observe/metrics.js';
 import { createAlerting, type Alerting } from '../respond/alerting.js';
 import { AlertForwarder } from '../respond/cluster.js';
 import type { NewSecurityEvent } from '../respond/security-events.js';
-import { toEventView } from '../respond/view.js';
 import { resolveHistoryConfig } from '../history/config.js';
 import { HistoryRecorder } from '../history/recorder.js';
 import { RetroHunter, type RetroHuntEvent } from '../history/retro.js';
-import { EmergencyInputError, EmergencyStore, type EmergencyBlock } from '../feeds/emergency.js';
+import { EmergencyStore } from '../feeds/emergency.js';
+import { adminContext } from './admin-context.js';
 import { announceListsChanged } from './cluster.js';
 import type { Stage } from '../resolve/types.js';
 import { formatHostPort, parseHostPort, type HostPort } from '../upstream/address.js';
@@ -77,10 +75,6 @@ function remediationList(names: readonly string[]): DomainTrie {
     if (n.ok) trie.add(makeRule({ name: n.name, match: 'subtree', line: i + 1, kind: 'allow' }, { list: 'quarantine-allow', kind: 'allow', match: 'subtree', action: null, tags: [], firstSeen: 0 }));
   });
   return trie;
-}
-
-function emergencyView(b: EmergencyBlock): { name: string; reason: string; addedAt: string; expiresAt: string | null; actor: string } {
-  return { name: b.name, reason: b.reason, addedAt: new Date(b.addedAt).toISOString(), expiresAt: b.expiresAt === null ? null : new Date(b.expiresAt).toISOString(), actor: b.actor };
 }
 
 function ipBytes(s: string | undefined): Buffer | null {
@@ -256,50 +250,12 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
   }
   if (options.refresh) feeds.schedule();
 
-  const staleLists = () => alerting?.events.staleLists() ?? [];
   let admin: AdminServer | null = null;
   if (owner && cfg.admin.enabled) {
     try {
       admin = await AdminServer.start({
         listen: adminListen(cfg.admin),
-        context: {
-          feeds,
-          check: (name) => check(name, feeds, cfg),
-          emergency: {
-            list: () => emergency.list().map(emergencyView),
-            add: (names, reason, expiresAt, actor) => {
-              let added: EmergencyBlock[];
-              try {
-                added = emergency.add(names, reason, expiresAt, actor);
-              } catch (err) {
-                if (err instanceof EmergencyInputError) throw new AdminInputError(err.message);
-                throw err;
-              }
-              void retro?.huntNames(
-                added.map((b) => b.name),
-                Date.now(),
-              );
-              return added.map(emergencyView);
-            },
-            remove: (name, actor) => emergency.remove(name, actor),
-          },
-          quarantine: {
-            list: () => quarantineStore.list().map((e) => ({ client: e.client, reason: e.reason, since: new Date(e.since).toISOString(), until: new Date(e.until).toISOString() })),
-            release: (client, actor) => {
-              const ok = quarantineStore.release(client);
-              if (ok) {
-                oplog.warn({ client, actor }, 'client released from quarantine');
-                emit({ type: 'client-released', severity: 'info', client, actor });
-              }
-              return ok;
-            },
-          },
-          events: { since: (ms) => alerting?.events.since(ms).map(toEventView) ?? [] },
-          metrics,
-          readiness: () => readinessReport(feeds, upstreamHealth, staleLists),
-          staleLists,
-          token,
-        },
+        context: adminContext({ cfg, feeds, emergency, retro, quarantineStore, alerting, metrics, upstreamHealth, token, oplog, emit }),
         onError: (err) => oplog.error({ err }, 'admin API request failed'),
       });
     } catch (err) {

@@ -1,0 +1,78 @@
+// The admin API's view of a running c2dns: adapters from the live components (feeds, emergency
+// blocks, quarantine, security events, metrics, readiness) to the narrow interfaces of
+// src/admin/context.ts. Kept out of app.ts so assembly stays a list of parts.
+import type { AdminContext } from '../admin/context.js';
+import { AdminInputError } from '../admin/context.js';
+import { readinessReport, type UpstreamHealth } from '../admin/readiness.js';
+import { check } from '../commands/check.js';
+import type { Config } from '../config/schema.js';
+import { EmergencyInputError, type EmergencyBlock, type EmergencyStore } from '../feeds/emergency.js';
+import type { FeedManager } from '../feeds/manager.js';
+import type { RetroHunter } from '../history/retro.js';
+import type { Metrics } from '../observe/metrics.js';
+import type { OpLogger } from '../observe/oplog.js';
+import type { QuarantineStore } from '../quarantine/store.js';
+import type { Alerting } from '../respond/alerting.js';
+import type { NewSecurityEvent } from '../respond/security-events.js';
+import { toEventView } from '../respond/view.js';
+
+export interface AdminParts {
+  cfg: Config;
+  feeds: FeedManager;
+  emergency: EmergencyStore;
+  retro: RetroHunter | null;
+  quarantineStore: QuarantineStore;
+  alerting: Alerting | null;
+  metrics: Metrics;
+  upstreamHealth: UpstreamHealth;
+  token: string | null;
+  oplog: OpLogger;
+  emit: (e: NewSecurityEvent) => void;
+}
+
+export function adminContext(p: AdminParts): AdminContext {
+  const staleLists = () => p.alerting?.events.staleLists() ?? [];
+  return {
+    feeds: p.feeds,
+    check: (name) => check(name, p.feeds, p.cfg),
+    emergency: {
+      list: () => p.emergency.list().map(emergencyView),
+      add: (names, reason, expiresAt, actor) => {
+        let added: EmergencyBlock[];
+        try {
+          added = p.emergency.add(names, reason, expiresAt, actor);
+        } catch (err) {
+          if (err instanceof EmergencyInputError) throw new AdminInputError(err.message);
+          throw err;
+        }
+        // Who resolved these names before they were blocked?
+        void p.retro?.huntNames(
+          added.map((b) => b.name),
+          Date.now(),
+        );
+        return added.map(emergencyView);
+      },
+      remove: (name, actor) => p.emergency.remove(name, actor),
+    },
+    quarantine: {
+      list: () => p.quarantineStore.list().map((e) => ({ client: e.client, reason: e.reason, since: new Date(e.since).toISOString(), until: new Date(e.until).toISOString() })),
+      release: (client, actor) => {
+        const ok = p.quarantineStore.release(client);
+        if (ok) {
+          p.oplog.warn({ client, actor }, 'client released from quarantine');
+          p.emit({ type: 'client-released', severity: 'info', client, actor });
+        }
+        return ok;
+      },
+    },
+    events: { since: (ms) => p.alerting?.events.since(ms).map(toEventView) ?? [] },
+    metrics: p.metrics,
+    readiness: () => readinessReport(p.feeds, p.upstreamHealth, staleLists),
+    staleLists,
+    token: p.token,
+  };
+}
+
+function emergencyView(b: EmergencyBlock): { name: string; reason: string; addedAt: string; expiresAt: string | null; actor: string } {
+  return { name: b.name, reason: b.reason, addedAt: new Date(b.addedAt).toISOString(), expiresAt: b.expiresAt === null ? null : new Date(b.expiresAt).toISOString(), actor: b.actor };
+}
