@@ -240,7 +240,7 @@ export class FeedManager {
         };
         if (this.persist) {
           await turn();
-          this.store.save(name, got.body, meta);
+          await this.store.saveAsync(name, got.body, meta);
           await turn();
           await saveFirstSeen(this.store.dir, name, seen);
         }

@@ -13,6 +13,7 @@
 // One writer per state directory is assumed; stray files are only swept once they are old, so a
 // second process (`c2dns lists update` beside the server) does not lose a file mid-save.
 import { randomBytes } from 'node:crypto';
+import { open, rename, rm } from 'node:fs/promises';
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -93,6 +94,23 @@ export class LastGoodStore {
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
       writeAtomic(join(this.dir, bodyFile(name, sha)), body, true);
       writeAtomic(this.metaPath(name), `${JSON.stringify(record, null, 2)}\n`, true);
+      syncDir(this.dir);
+    } catch (err) {
+      throw new FeedError('io', `cannot save the last good copy of "${source}" in ${this.dir}: ${(err as Error).message}`, { cause: err });
+    }
+    this.sweep(name, sha);
+  }
+
+  /** save() with the writes done asynchronously, so a big copy does not hold up answering queries. */
+  async saveAsync(source: string, body: Buffer, meta: LastGoodMeta): Promise<void> {
+    const name = storeName(source);
+    const sha = sha256Hex(body);
+    if (meta.sha256.toLowerCase() !== sha) throw new Error(`last good copy of "${source}": meta.sha256 ${meta.sha256} is not the body's sha256 ${sha}`);
+    const record = { format: META_FORMAT, source, bytes: body.length, ...meta, sha256: sha };
+    try {
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      await writeAtomicAsync(join(this.dir, bodyFile(name, sha)), body);
+      await writeAtomicAsync(this.metaPath(name), `${JSON.stringify(record, null, 2)}\n`);
       syncDir(this.dir);
     } catch (err) {
       throw new FeedError('io', `cannot save the last good copy of "${source}" in ${this.dir}: ${(err as Error).message}`, { cause: err });
@@ -239,6 +257,27 @@ function writeAtomic(target: string, data: Buffer | string, durable: boolean): v
       }
     }
     rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** writeAtomic(…, durable = true) with asynchronous writes: temp file, fsync, rename. */
+async function writeAtomicAsync(target: string, data: Buffer | string): Promise<void> {
+  const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const fh = await open(tmp, 'wx', 0o600);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } catch (err) {
+    await fh.close().catch(() => {});
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  await fh.close();
+  try {
+    await rename(tmp, target);
+  } catch (err) {
+    await rm(tmp, { force: true });
     throw err;
   }
 }

@@ -223,3 +223,20 @@ describe('source names → file names', () => {
     expect(readdirSync(dir).every((f) => f.startsWith('_._escape~'))).toBe(true);
   });
 });
+
+describe('saveAsync (the refresh path)', () => {
+  it('stores the same verified copy as save(), replacing the previous one, with no temp files left', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'c2dns-store-async-'));
+    const s = new LastGoodStore(d);
+    const v1 = Buffer.from('a.example\n');
+    const v2 = Buffer.from('a.example\nb.example\n');
+    await s.saveAsync('feed', v1, { fetchedAt: 1, sha256: sha256Hex(v1), entries: 1, origin: 'x' });
+    await s.saveAsync('feed', v2, { fetchedAt: 2, sha256: sha256Hex(v2), entries: 2, origin: 'x' });
+    const got = s.load('feed')!;
+    expect(got.body.equals(v2)).toBe(true);
+    expect(got.meta).toMatchObject({ fetchedAt: 2, entries: 2, sha256: sha256Hex(v2) });
+    expect(readdirSync(d).filter((f) => f.includes('.tmp-'))).toEqual([]);
+    await expect(s.saveAsync('feed', v1, { fetchedAt: 3, sha256: sha256Hex(v2), entries: 1, origin: 'x' })).rejects.toThrow(/is not the body's sha256/);
+    rmSync(d, { recursive: true, force: true });
+  });
+});
