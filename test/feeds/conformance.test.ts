@@ -1,28 +1,20 @@
 // What c2dns makes of the real public feed files in ../shared/feeds (see its SOURCES.md):
 // each file through format detection, its parser and the shared-infrastructure guard, exactly
 // as a configured source would be compiled.
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { CORE_21, haveSharedFeeds, sharedFeedBytes, warnIfNoSharedFeeds } from '../helpers/feeds.js';
 import { DEFAULT_PROTECTED, Guard } from '../../src/blocklist/guard.js';
 import type { ListConfig } from '../../src/config/schema.js';
 import { compileSource, type CompiledSource } from '../../src/feeds/compile.js';
 import { decodeFeed } from '../../src/feeds/decode.js';
 
-const FEEDS = fileURLToPath(new URL('../../../shared/feeds/', import.meta.url));
-const present = existsSync(FEEDS);
-if (!present) console.warn(`test/feeds/conformance.test.ts: ${FEEDS} does not exist: the real-feed conformance tests are skipped`);
+const present = haveSharedFeeds;
+warnIfNoSharedFeeds('test/feeds/conformance.test.ts');
 
-const CORE_21 = [
-  'akamaicontainer.com', 'akamaitechcloudservices.com', 'azuredeploystore.com', 'azureonlinecloud.com', 'azureonlinestorage.com',
-  'dunamistrd.com', 'glcloudservice.com', 'journalide.org', 'msedgepackageinfo.com', 'msstorageazure.com', 'msstorageboxes.com',
-  'officeaddons.com', 'officestoragebox.com', 'pbxcloudeservices.com', 'pbxphonenetwork.com', 'pbxsources.com', 'qwepoi123098.com',
-  'sbmsa.wiki', 'sourceslabs.com', 'visualstudiofactory.com', 'zacharryblogs.com',
-];
 
 function compile(file: string, extra: Partial<ListConfig> = {}, protect: string[] = []): CompiledSource {
   const cfg = { name: file.split('/')[0]!, format: 'auto', kind: 'block', match: 'subtree', tags: [], maxAgeDays: 0, minConfidence: 0, mispIncludeNonIds: false, ...extra } as ListConfig;
-  const text = decodeFeed(readFileSync(FEEDS + file), { maxBytes: 64 * 1024 * 1024, lineFormat: !file.endsWith('.json') });
+  const text = decodeFeed(sharedFeedBytes(file), { maxBytes: 64 * 1024 * 1024, lineFormat: !file.endsWith('.json') });
   return compileSource(text, cfg, new Guard([...DEFAULT_PROTECTED, ...protect]), new Map(), Date.parse('2026-11-27T00:00:00Z'));
 }
 const blocks = (c: CompiledSource) => [...new Set([...c.rules].filter((r) => r.kind === 'block').map((r) => r.rule))].sort();

@@ -1,17 +1,14 @@
 // CSV indicator exports: the reader (RFC 4180 + ThreatFox quirks), layouts by header name, and
 // what each real vendor file in shared/feeds yields.
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { CORE_21, fixture, haveSharedFeeds, sharedFeed, warnIfNoSharedFeeds } from '../../helpers/feeds.js';
 import { parseCsv, readCsv } from '../../../src/blocklist/parsers/csv.js';
 import { ParseReport } from '../../../src/blocklist/parsers/report.js';
 import type { ParseOptions } from '../../../src/blocklist/parsers/types.js';
 
 const NOW = Date.parse('2026-01-01T00:00:00Z');
-const FEEDS = fileURLToPath(new URL('../../../../shared/feeds/', import.meta.url));
-const haveFeeds = existsSync(FEEDS);
-if (!haveFeeds) console.warn(`shared feeds missing: ${FEEDS}; real-file tests skipped`);
-const fixture = (name: string) => readFileSync(new URL(`../../fixtures/feeds/${name}`, import.meta.url), 'utf8');
+const haveFeeds = haveSharedFeeds;
+warnIfNoSharedFeeds('test/blocklist/parsers/csv.test.ts');
 
 function run(text: string, opts: Partial<ParseOptions> = {}) {
   const report = new ParseReport();
@@ -19,29 +16,6 @@ function run(text: string, opts: Partial<ParseOptions> = {}) {
   return { entries, report, names: entries.map((e) => e.name), ips: report.ips.map((i) => i.cidr) };
 }
 
-const CORE_21 = [
-  'akamaicontainer.com',
-  'akamaitechcloudservices.com',
-  'azuredeploystore.com',
-  'azureonlinecloud.com',
-  'azureonlinestorage.com',
-  'dunamistrd.com',
-  'glcloudservice.com',
-  'journalide.org',
-  'msedgepackageinfo.com',
-  'msstorageazure.com',
-  'msstorageboxes.com',
-  'officeaddons.com',
-  'officestoragebox.com',
-  'pbxcloudeservices.com',
-  'pbxphonenetwork.com',
-  'pbxsources.com',
-  'qwepoi123098.com',
-  'sbmsa.wiki',
-  'sourceslabs.com',
-  'visualstudiofactory.com',
-  'zacharryblogs.com',
-];
 
 describe('readCsv', () => {
   const fields = (text: string) => readCsv(text).flatMap((r) => (r.kind === 'record' ? [r.fields] : []));
@@ -169,7 +143,7 @@ describe('layouts and rows', () => {
 });
 
 describe.skipIf(!haveFeeds)('real files in shared/feeds', () => {
-  const real = (p: string) => readFileSync(`${FEEDS}${p}`, 'utf8');
+  const real = sharedFeed;
 
   it('Sophos 3CX CSV: the 21 C2 domains, plus raw.githubusercontent.com as a URL-derived entry', () => {
     const { entries, report } = run(real('sophoslabs/3CX IoCs 2023-03.csv'));

@@ -1,17 +1,14 @@
 // MISP events: wrappers, Attribute[] and Object[].Attribute[], types, to_ids/deleted flags, and
 // the real ESET event.
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { fixture, haveSharedFeeds, sharedFeed, warnIfNoSharedFeeds } from '../../helpers/feeds.js';
 import { parseMisp } from '../../../src/blocklist/parsers/misp.js';
 import { ParseReport } from '../../../src/blocklist/parsers/report.js';
 import type { ParseOptions } from '../../../src/blocklist/parsers/types.js';
 
 const NOW = Date.parse('2026-01-01T00:00:00Z');
-const FEEDS = fileURLToPath(new URL('../../../../shared/feeds/', import.meta.url));
-const haveFeeds = existsSync(FEEDS);
-if (!haveFeeds) console.warn(`shared feeds missing: ${FEEDS}; real-file tests skipped`);
-const fixture = (name: string) => readFileSync(new URL(`../../fixtures/feeds/${name}`, import.meta.url), 'utf8');
+const haveFeeds = haveSharedFeeds;
+warnIfNoSharedFeeds('test/blocklist/parsers/misp.test.ts');
 
 function run(text: string, opts: Partial<ParseOptions> = {}) {
   const report = new ParseReport();
@@ -142,7 +139,7 @@ describe('documents (B15, B16)', () => {
 });
 
 describe.skipIf(!haveFeeds)('real files in shared/feeds', () => {
-  const eset = () => readFileSync(`${FEEDS}eset/lazarus_3cx.json`, 'utf8');
+  const eset = () => sharedFeed('eset/lazarus_3cx.json');
   const tags = ['ESET', 'misp-galaxy:threat-actor="Lazarus Group"'];
 
   it('ESET lazarus_3cx.json (response wrapper, all IOCs inside Object[]): only the hosts of its to_ids URL attributes', () => {

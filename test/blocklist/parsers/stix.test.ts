@@ -1,17 +1,14 @@
 // STIX 2.0/2.1: the patterning grammar, what of a pattern is harvested (positive equality only),
 // indicator flags (revoked, valid_until, benign), document shapes, and the real bundles.
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { CORE_21, fixture, haveSharedFeeds, sharedFeed, warnIfNoSharedFeeds } from '../../helpers/feeds.js';
 import { ParseReport } from '../../../src/blocklist/parsers/report.js';
 import { parsePattern, parseStix } from '../../../src/blocklist/parsers/stix.js';
 import type { ParseOptions } from '../../../src/blocklist/parsers/types.js';
 
 const NOW = Date.parse('2026-01-01T00:00:00Z');
-const FEEDS = fileURLToPath(new URL('../../../../shared/feeds/', import.meta.url));
-const haveFeeds = existsSync(FEEDS);
-if (!haveFeeds) console.warn(`shared feeds missing: ${FEEDS}; real-file tests skipped`);
-const fixture = (name: string) => readFileSync(new URL(`../../fixtures/feeds/${name}`, import.meta.url), 'utf8');
+const haveFeeds = haveSharedFeeds;
+warnIfNoSharedFeeds('test/blocklist/parsers/stix.test.ts');
 
 function run(text: string, opts: Partial<ParseOptions> = {}) {
   const report = new ParseReport();
@@ -233,33 +230,11 @@ describe('documents (B15)', () => {
 });
 
 describe.skipIf(!haveFeeds)('real files in shared/feeds', () => {
-  const real = (p: string) => readFileSync(`${FEEDS}${p}`, 'utf8');
+  const real = sharedFeed;
 
   it('Talos STIX 2.0 bundle (MISP-generated, one 45 KB line): 21 domains, 19 SHA-256 indicators ignored', () => {
     const { entries, report } = run(real('talos/3cx-softphone-supply-chain-compromise.json'));
-    expect(entries.map((e) => e.name).sort()).toEqual([
-      'akamaicontainer.com',
-      'akamaitechcloudservices.com',
-      'azuredeploystore.com',
-      'azureonlinecloud.com',
-      'azureonlinestorage.com',
-      'dunamistrd.com',
-      'glcloudservice.com',
-      'journalide.org',
-      'msedgepackageinfo.com',
-      'msstorageazure.com',
-      'msstorageboxes.com',
-      'officeaddons.com',
-      'officestoragebox.com',
-      'pbxcloudeservices.com',
-      'pbxphonenetwork.com',
-      'pbxsources.com',
-      'qwepoi123098.com',
-      'sbmsa.wiki',
-      'sourceslabs.com',
-      'visualstudiofactory.com',
-      'zacharryblogs.com',
-    ]);
+    expect(entries.map((e) => e.name).sort()).toEqual(CORE_21);
     expect(entries[0]).toEqual({ name: 'akamaicontainer.com', match: null, line: 0, ref: 'indicator--aadf315b-934e-45bc-8d21-94bf50604f39' });
     expect(report.ignored).toEqual({ sha256: 19 });
     expect(report.rejected).toBe(0);
