@@ -1,7 +1,8 @@
 // Emergency blocks: names an analyst pushes through the admin API on the day an attack is
 // published, live at once (an extra, highest-priority source), persisted in the state directory
 // so a restart keeps them, expiring on their own, and audited in the operational log.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../storage/atomic.js';
 import { join } from 'node:path';
 import { normalizeDomain } from '../blocklist/domain.js';
 import type { Guard } from '../blocklist/guard.js';
@@ -84,8 +85,6 @@ export class EmergencyStore {
   }
 
   private save(): void {
-    const tmp = `${this.file}.tmp`;
-    writeFileSync(tmp, JSON.stringify([...this.blocks.values()], null, 1), { mode: 0o600 });
-    renameSync(tmp, this.file);
+    writeFileAtomic(this.file, JSON.stringify([...this.blocks.values()], null, 1), true);
   }
 }

@@ -3,7 +3,7 @@
 // NameTable (packed names, a time each), which the source's compiled rules use as their name
 // store. Read and written as bytes, a million names in a fraction of a second.
 import { existsSync, readFileSync } from 'node:fs';
-import { rename, writeFile } from 'node:fs/promises';
+import { writeFileAtomicAsync } from '../storage/atomic.js';
 import { join } from 'node:path';
 import { HASH_B, hashFinish, NameTable } from '../blocklist/names.js';
 
@@ -101,7 +101,5 @@ export async function saveFirstSeen(dir: string, source: string, m: NameTable): 
     out[p++] = 10;
     if (id % YIELD_EVERY === YIELD_EVERY - 1) await turn();
   }
-  const tmp = `${f}.${process.pid}.tmp`; // per process: two writers never share a temp file
-  await writeFile(tmp, out);
-  await rename(tmp, f);
+  await writeFileAtomicAsync(f, out);
 }

@@ -12,13 +12,12 @@
 // Synchronous on purpose: saves are rare (one per accepted update) and callers stay simple.
 // One writer per state directory is assumed; stray files are only swept once they are old, so a
 // second process (`c2dns lists update` beside the server) does not lose a file mid-save.
-import { randomBytes } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { FeedError, isFeedFailure, type FeedFailure } from './errors.js';
 import { sha256Hex } from './verify.js';
+import { syncDir, writeFileAtomic, writeFileAtomicAsync } from '../storage/atomic.js';
 
 export interface LastGoodMeta {
   /** When the body was fetched or read (epoch ms). */
@@ -86,36 +85,46 @@ export class LastGoodStore {
 
   /** Stores `body` as the last good copy of `source`; FeedError 'io' if it could not be made durable. */
   save(source: string, body: Buffer, meta: LastGoodMeta): void {
-    const name = storeName(source);
-    const sha = sha256Hex(body);
-    if (meta.sha256.toLowerCase() !== sha) throw new Error(`last good copy of "${source}": meta.sha256 ${meta.sha256} is not the body's sha256 ${sha}`);
-    const record = { format: META_FORMAT, source, bytes: body.length, ...meta, sha256: sha };
+    const w = this.prepare(source, body, meta);
     try {
-      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-      writeAtomic(join(this.dir, bodyFile(name, sha)), body, true);
-      writeAtomic(this.metaPath(name), `${JSON.stringify(record, null, 2)}\n`, true);
+      writeFileAtomic(w.bodyPath, body, true);
+      writeFileAtomic(w.metaPath, w.metaText, true);
       syncDir(this.dir);
     } catch (err) {
-      throw new FeedError('io', `cannot save the last good copy of "${source}" in ${this.dir}: ${(err as Error).message}`, { cause: err });
+      throw this.ioError(source, err);
     }
-    this.sweep(name, sha);
+    this.sweep(w.name, w.sha);
   }
 
   /** save() with the writes done asynchronously, so a big copy does not hold up answering queries. */
   async saveAsync(source: string, body: Buffer, meta: LastGoodMeta): Promise<void> {
+    const w = this.prepare(source, body, meta);
+    try {
+      await writeFileAtomicAsync(w.bodyPath, body);
+      await writeFileAtomicAsync(w.metaPath, w.metaText);
+      syncDir(this.dir);
+    } catch (err) {
+      throw this.ioError(source, err);
+    }
+    this.sweep(w.name, w.sha);
+  }
+
+  /** What a save writes: the body under its sha256, then the meta that names it (the switch-over). */
+  private prepare(source: string, body: Buffer, meta: LastGoodMeta): { name: string; sha: string; bodyPath: string; metaPath: string; metaText: string } {
     const name = storeName(source);
     const sha = sha256Hex(body);
     if (meta.sha256.toLowerCase() !== sha) throw new Error(`last good copy of "${source}": meta.sha256 ${meta.sha256} is not the body's sha256 ${sha}`);
     const record = { format: META_FORMAT, source, bytes: body.length, ...meta, sha256: sha };
     try {
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-      await writeAtomicAsync(join(this.dir, bodyFile(name, sha)), body);
-      await writeAtomicAsync(this.metaPath(name), `${JSON.stringify(record, null, 2)}\n`);
-      syncDir(this.dir);
     } catch (err) {
-      throw new FeedError('io', `cannot save the last good copy of "${source}" in ${this.dir}: ${(err as Error).message}`, { cause: err });
+      throw this.ioError(source, err);
     }
-    this.sweep(name, sha);
+    return { name, sha, bodyPath: join(this.dir, bodyFile(name, sha)), metaPath: this.metaPath(name), metaText: `${JSON.stringify(record, null, 2)}\n` };
+  }
+
+  private ioError(source: string, err: unknown): FeedError {
+    return new FeedError('io', `cannot save the last good copy of "${source}" in ${this.dir}: ${(err as Error).message}`, { cause: err });
   }
 
   /** The last good copy, verified against its meta; null when there is none or it is damaged (reported). */
@@ -150,7 +159,7 @@ export class LastGoodStore {
   recordStatus(source: string, status: FeedStatus): void {
     try {
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-      writeAtomic(this.statusPath(storeName(source)), `${JSON.stringify(status, null, 2)}\n`, false);
+      writeFileAtomic(this.statusPath(storeName(source)), `${JSON.stringify(status, null, 2)}\n`, false);
     } catch (err) {
       this.report(source, `cannot write its status in ${this.dir}: ${(err as Error).message}`);
     }
@@ -235,65 +244,6 @@ export function storeName(source: string): string {
 
 function bodyFile(name: string, sha: string): string {
   return `${name}.${sha}.body`;
-}
-
-function writeAtomic(target: string, data: Buffer | string, durable: boolean): void {
-  const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  let fd = -1;
-  try {
-    // 0600: licensed or private threat intel is nobody else's business on a shared host.
-    fd = openSync(tmp, 'wx', 0o600);
-    writeFileSync(fd, data);
-    if (durable) fsyncSync(fd);
-    closeSync(fd);
-    fd = -1;
-    renameSync(tmp, target);
-  } catch (err) {
-    if (fd >= 0) {
-      try {
-        closeSync(fd);
-      } catch {
-        // Already failing; the original error is the one worth reporting.
-      }
-    }
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-}
-
-/** writeAtomic(…, durable = true) with asynchronous writes: temp file, fsync, rename. */
-async function writeAtomicAsync(target: string, data: Buffer | string): Promise<void> {
-  const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const fh = await open(tmp, 'wx', 0o600);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } catch (err) {
-    await fh.close().catch(() => {});
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await fh.close();
-  try {
-    await rename(tmp, target);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-}
-
-/** Makes the renames themselves durable. Not possible on every platform (Windows): then skipped. */
-function syncDir(dir: string): void {
-  try {
-    const fd = openSync(dir, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    // EISDIR/EPERM on platforms that cannot fsync a directory.
-  }
 }
 
 function issue(err: z.ZodError): string {

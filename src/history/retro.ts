@@ -5,7 +5,8 @@
 // "New" is decided by each rule's first-seen time (kept on disk by the FeedManager) against a
 // watermark kept in the history directory, so a restart neither re-reports old names nor misses
 // names that arrived while c2dns was down.
-import { readFile, rename, writeFile, mkdir } from 'node:fs/promises';
+import { readFile, mkdir } from 'node:fs/promises';
+import { writeFileAtomicAsync } from '../storage/atomic.js';
 import { join } from 'node:path';
 import type { SourceState } from '../feeds/manager.js';
 import { retroHunt, type HuntHit } from './hunt.js';
@@ -117,9 +118,7 @@ export class RetroHunter {
     this.watermark = wm;
     try {
       await mkdir(this.dir, { recursive: true });
-      const tmp = join(this.dir, `${STATE_FILE}.tmp`);
-      await writeFile(tmp, JSON.stringify({ watermark: wm }));
-      await rename(tmp, join(this.dir, STATE_FILE));
+      await writeFileAtomicAsync(join(this.dir, STATE_FILE), JSON.stringify({ watermark: wm }), false);
     } catch (err) {
       this.opts.onError?.(err);
     }

@@ -1,6 +1,7 @@
 // Which clients are quarantined, why and until when. Persisted (atomically) in the state
 // directory so a restart does not release an infected host.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../storage/atomic.js';
 import { join } from 'node:path';
 
 export interface QuarantineEntry {
@@ -73,8 +74,6 @@ export class QuarantineStore {
   }
 
   private save(): void {
-    const tmp = `${this.file}.tmp`;
-    writeFileSync(tmp, JSON.stringify(this.list(), null, 1), { mode: 0o600 });
-    renameSync(tmp, this.file);
+    writeFileAtomic(this.file, JSON.stringify(this.list(), null, 1), true);
   }
 }

@@ -12,9 +12,9 @@
 // delivered twice, never lost (receivers deduplicate on the event id). A process always starts
 // a new segment, so a torn last line of an old one (crash mid-write) is only skipped and counted.
 // File I/O on the delivery path is asynchronous: an alert must never stall query answering.
-import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
+import { writeFileAtomicAsync } from '../storage/atomic.js';
 import { join, resolve } from 'node:path';
 import type { SecurityEvent } from './security-events.js';
 import type { AlertLog, AlertSink } from './sinks/types.js';
@@ -358,13 +358,11 @@ export class Spool {
       while (this.cursorValue() !== this.persistedCursor) {
         const next = this.cursorValue();
         const path = join(this.dir, 'cursor.json');
-        const tmp = `${path}.tmp-${randomBytes(4).toString('hex')}`;
         try {
-          await writeFile(tmp, `${JSON.stringify({ format: CURSOR_FORMAT, next })}\n`, { mode: 0o600 });
-          await rename(tmp, path);
+          // No fsync: a cursor lost in a crash means duplicate deliveries, never lost events.
+          await writeFileAtomicAsync(path, `${JSON.stringify({ format: CURSOR_FORMAT, next })}\n`, false);
           this.persistedCursor = next;
         } catch (err) {
-          await rm(tmp, { force: true }).catch(() => {});
           this.log.error({ sink: this.sink.name, err }, 'alert spool: cannot record delivery progress; delivered events may be sent again after a restart');
           break;
         }
