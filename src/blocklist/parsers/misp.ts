@@ -6,6 +6,7 @@ import { classifyToken, pushIp, pushName, type EntryExtras } from '../ioc.js';
 import type { ListEntry } from '../rule.js';
 import type { ParseReport } from './report.js';
 import type { ParseOptions, Parser } from './types.js';
+import { parseJsonFeed } from './json.js';
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -55,13 +56,8 @@ const HASHES = /^(?:md5|sha1|sha224|sha256|sha384|sha512(?:\/\d+)?|sha3-\d+|ssde
 
 export const parseMisp: Parser = (text, report, opts) => {
   const out: ListEntry[] = [];
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
-  } catch (e) {
-    report.reject(0, text.slice(0, 200), `invalid JSON: ${(e as Error).message}`);
-    return out;
-  }
+  const doc = parseJsonFeed(text, report);
+  if (doc === undefined) return out;
   const events = findEvents(doc);
   if (events === null) {
     const manifest = isRecord(doc) && Object.values(doc).length > 0 && Object.values(doc).every((v) => isRecord(v) && 'info' in v && !isEventLike(v));

@@ -6,6 +6,7 @@ import { classifyToken, pushIp, pushName, type EntryExtras } from '../ioc.js';
 import type { ListEntry } from '../rule.js';
 import type { ParseReport } from './report.js';
 import type { ParseOptions, Parser } from './types.js';
+import { parseJsonFeed } from './json.js';
 
 // ---- Patterning grammar: lexer ---------------------------------------------------------------
 
@@ -460,13 +461,8 @@ function indicatorTags(objects: Record<string, unknown>[]): Map<string, string[]
 
 export const parseStix: Parser = (text, report, opts) => {
   const out: ListEntry[] = [];
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
-  } catch (e) {
-    report.reject(0, text.slice(0, 200), `invalid JSON: ${(e as Error).message}`);
-    return out;
-  }
+  const doc = parseJsonFeed(text, report);
+  if (doc === undefined) return out;
   const objects = collectObjects(doc);
   if (objects === null) {
     report.reject(0, text.slice(0, 200), 'not a STIX bundle, object or array of objects');
