@@ -3,7 +3,7 @@
 import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config/load.js';
-import type { Config } from './config/schema.js';
+import { FEED_FORMATS, type Config } from './config/schema.js';
 import { check, formatCheck } from './commands/check.js';
 import { convertFile, render, type ConvertTarget } from './commands/convert.js';
 import { formatOutcomes, formatRows, listRows } from './commands/lists.js';
@@ -130,9 +130,11 @@ async function main(): Promise<number> {
       if (values.help) return usage(0);
       const to = values.to as ConvertTarget | undefined;
       if (positionals.length !== 1 || !to || !['domains', 'hosts', 'rpz'].includes(to)) throw new UsageError('convert takes FILE and --to domains|hosts|rpz');
+      const format = values.format ?? 'auto';
+      if (!(FEED_FORMATS as readonly string[]).includes(format)) throw new UsageError(`--format: expected one of ${FEED_FORMATS.join(', ')}, got "${format}"`);
       const cfg = loadConfig({ file: values.config });
       const guard = new Guard([...(cfg.guard.builtinProtected ? DEFAULT_PROTECTED : []), ...cfg.guard.protect]);
-      const compiled = convertFile(positionals[0]!, values.format ?? 'auto', guard);
+      const compiled = convertFile(positionals[0]!, format, guard);
       process.stdout.write(render(compiled, to));
       for (const r of [...compiled.guarded, ...compiled.notEnforceable]) process.stderr.write(`c2dns: line ${r.line}: ${r.fromUrl ?? r.name}: ${r.reason}\n`);
       return 0;

@@ -2,29 +2,14 @@
 // out in a simple format (after normalisation and the guard), e.g. to feed another resolver.
 import { readFileSync } from 'node:fs';
 import type { Guard } from '../blocklist/guard.js';
-import type { ListConfig } from '../config/schema.js';
+import { listConfig } from '../config/schema.js';
 import { decodeFeed } from '../feeds/decode.js';
 import { compileSource, type CompiledSource } from '../feeds/compile.js';
 
 export type ConvertTarget = 'domains' | 'hosts' | 'rpz';
 
 export function convertFile(path: string, format: string, guard: Guard): CompiledSource {
-  const cfg = {
-    name: 'convert',
-    path,
-    format,
-    kind: 'block',
-    match: 'subtree',
-    tags: [],
-    jitterSeconds: 0,
-    retries: 0,
-    timeoutMs: 1000,
-    maxBytes: 1024 * 1024 * 1024,
-    maxShrinkRatio: 1,
-    maxAgeDays: 0,
-    minConfidence: 0,
-    mispIncludeNonIds: false,
-  } as ListConfig;
+  const cfg = listConfig({ name: 'convert', path, format, maxBytes: 1024 * 1024 * 1024 });
   return compileSource(decodeFeed(readFileSync(path), { maxBytes: cfg.maxBytes }), cfg, guard, new Map(), Date.now());
 }
 

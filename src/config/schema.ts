@@ -77,6 +77,11 @@ const listSchema = z
 
 export type ListConfig = z.infer<typeof listSchema>;
 
+/** A list source with every default filled in, for sources c2dns makes itself (convert, emergency blocks). */
+export function listConfig(fields: z.input<typeof listSchema>): ListConfig {
+  return listSchema.parse(fields);
+}
+
 export const configSchema = z
   .object({
     /** Processes answering queries: 1, a number, or "auto" (one per core). */

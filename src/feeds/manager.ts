@@ -5,7 +5,7 @@ import cron from 'node-cron';
 import { Guard, DEFAULT_PROTECTED } from '../blocklist/guard.js';
 import type { NameTable } from '../blocklist/names.js';
 import { DomainTrie } from '../blocklist/trie.js';
-import type { Config, ListConfig } from '../config/schema.js';
+import { listConfig, type Config, type ListConfig } from '../config/schema.js';
 import type { OpLogger } from '../observe/oplog.js';
 import { acquire } from './acquire.js';
 import { compileSource, compileSourceAsync, type CompiledSource } from './compile.js';
@@ -30,21 +30,7 @@ const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve)
 /** A configured local list could not be loaded at start and has no good copy on disk. */
 export class SourceLoadError extends Error {}
 
-const EMERGENCY_SOURCE = {
-  name: 'emergency',
-  format: 'plain',
-  kind: 'block',
-  match: 'subtree',
-  tags: ['emergency', 'c2'],
-  jitterSeconds: 0,
-  retries: 0,
-  timeoutMs: 1000,
-  maxBytes: 64 * 1024 * 1024,
-  maxShrinkRatio: 1,
-  maxAgeDays: 0,
-  minConfidence: 0,
-  mispIncludeNonIds: false,
-} as ListConfig;
+const EMERGENCY_SOURCE = listConfig({ name: 'emergency', path: '(admin API)', format: 'plain', tags: ['emergency', 'c2'] });
 
 export type RefreshOutcome = 'updated' | 'unchanged' | 'failed';
 

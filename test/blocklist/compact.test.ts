@@ -12,7 +12,7 @@ import { ParseReport } from '../../src/blocklist/parsers/report.js';
 import { makeRule, type MatchMode, type RuleMatch } from '../../src/blocklist/rule.js';
 import { F_ALLOW, F_EXP_AGE, F_EXP_OWN, F_IMPORTANT, matchFlag, RuleSet } from '../../src/blocklist/ruleset.js';
 import { DomainTrie } from '../../src/blocklist/trie.js';
-import type { ListConfig } from '../../src/config/schema.js';
+import { listConfig, type ListConfig } from '../../src/config/schema.js';
 import { compileSource } from '../../src/feeds/compile.js';
 import { RefGuard, refCompile, refNormalizeDomain, refParseHosts, refParsePlain, RefTrie } from './reference.js';
 
@@ -311,7 +311,7 @@ describe('the guard refuses what it refused before', () => {
 // ---- compileSource against the previous compile ----------------------------------------------
 
 function cfgOf(extra: Partial<ListConfig>): ListConfig {
-  return { name: 'src', format: 'auto', kind: 'block', match: 'subtree', tags: ['t1'], maxAgeDays: 0, minConfidence: 0, mispIncludeNonIds: false, ...extra } as ListConfig;
+  return listConfig({ name: 'src', path: 'src.txt', tags: ['t1'], ...extra });
 }
 
 describe('compileSource compiles as before', () => {

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { CORE_21, haveSharedFeeds, sharedFeedBytes, warnIfNoSharedFeeds } from '../helpers/feeds.js';
 import { DEFAULT_PROTECTED, Guard } from '../../src/blocklist/guard.js';
-import type { ListConfig } from '../../src/config/schema.js';
+import { listConfig, type ListConfig } from '../../src/config/schema.js';
 import { compileSource, type CompiledSource } from '../../src/feeds/compile.js';
 import { decodeFeed } from '../../src/feeds/decode.js';
 
@@ -13,7 +13,7 @@ warnIfNoSharedFeeds('test/feeds/conformance.test.ts');
 
 
 function compile(file: string, extra: Partial<ListConfig> = {}, protect: string[] = []): CompiledSource {
-  const cfg = { name: file.split('/')[0]!, format: 'auto', kind: 'block', match: 'subtree', tags: [], maxAgeDays: 0, minConfidence: 0, mispIncludeNonIds: false, ...extra } as ListConfig;
+  const cfg = listConfig({ name: file.split('/')[0]!, path: file, ...extra });
   const text = decodeFeed(sharedFeedBytes(file), { maxBytes: 64 * 1024 * 1024, lineFormat: !file.endsWith('.json') });
   return compileSource(text, cfg, new Guard([...DEFAULT_PROTECTED, ...protect]), new Map(), Date.parse('2026-11-27T00:00:00Z'));
 }
