@@ -2,7 +2,7 @@
 import { MAX_LABEL_LEN, MAX_NAME_LEN } from './constants.js';
 
 /** Offset just past the (possibly compressed) name at `off`, or -1 when malformed. */
-export function skipName(msg: Buffer, off: number): number {
+export function skipName(msg: Uint8Array, off: number): number {
   const len = msg.length;
   let wire = 1;
   for (;;) {

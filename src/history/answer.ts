@@ -2,24 +2,10 @@
 // Runs once per answered query, so it is a bounded walk over the raw bytes: no decoding, no
 // allocation, at most MAX_RRS records looked at; anything malformed just means "no address".
 import { HEADER_LEN, RType } from '../dns/constants.js';
+import { skipName } from '../dns/names.js';
 
 const MAX_QUESTIONS = 4;
 const MAX_RRS = 32;
-const MAX_LABELS = 128;
-
-/** Offset just past the name at `off`, or -1 when it runs off the end or is absurdly long. */
-function skipName(b: Uint8Array, off: number): number {
-  for (let n = 0; n < MAX_LABELS; n++) {
-    if (off >= b.length) return -1;
-    const len = b[off]!;
-    if (len === 0) return off + 1;
-    if ((len & 0xc0) === 0xc0) return off + 2 <= b.length ? off + 2 : -1; // a pointer ends the name
-    if ((len & 0xc0) !== 0) return -1;
-    off += len + 1;
-  }
-  return -1;
-}
-
 /**
  * Where the first A/AAAA rdata of the answer section is: `offset * 32 + length` (length 4 or 16),
  * or -1 when there is none (non-NOERROR, NODATA, only CNAMEs, malformed). Packed into one number
