@@ -2,8 +2,8 @@
 // entry's, else its list's, else the configured default); an allowlisted or unlisted name goes
 // on. The match is recorded on the query so the log line and the EDE text name the same list
 // and rule.
-import { isIP } from 'node:net';
 import { CLASS_IN, Ede, Rcode, RType } from '../dns/constants.js';
+import { addressBytes } from '../dns/address.js';
 import { encodeName } from '../dns/names.js';
 import { edeOption } from '../dns/opt.js';
 import { errorReply, synthesize, truncatedReply, type SynthRecord } from '../dns/synth.js';
@@ -100,9 +100,9 @@ export class PolicyStage implements Stage {
 function localRecord(r: LocalRecord): SynthRecord {
   switch (r.type) {
     case 'A':
-      return { type: RType.A, rdata: Buffer.from(r.value.split('.').map(Number)) };
+      return { type: RType.A, rdata: addressBytes(r.value) };
     case 'AAAA':
-      return { type: RType.AAAA, rdata: ipv6Bytes(r.value) };
+      return { type: RType.AAAA, rdata: addressBytes(r.value) };
     case 'CNAME':
       return { type: RType.CNAME, rdata: encodeName(r.value) };
     case 'TXT': {
@@ -110,17 +110,4 @@ function localRecord(r: LocalRecord): SynthRecord {
       return { type: RType.TXT, rdata: Buffer.concat([Buffer.from([t.length]), t]) };
     }
   }
-}
-
-/** 16 bytes of an IPv6 address (validated text). */
-export function ipv6Bytes(s: string): Buffer {
-  if (isIP(s) !== 6) throw new Error(`not an IPv6 address: ${s}`);
-  const u = new URL(`http://[${s}]/`).hostname.slice(1, -1);
-  const [head = '', tail = ''] = u.includes('::') ? u.split('::') : [u, ''];
-  const h = head === '' ? [] : head.split(':');
-  const t = tail === '' ? [] : tail.split(':');
-  const groups = [...h, ...new Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  const b = Buffer.alloc(16);
-  groups.forEach((g, i) => b.writeUInt16BE(parseInt(g, 16), i * 2));
-  return b;
 }

@@ -1,7 +1,6 @@
 // Assembles c2dns from a validated Config: lists → stage chain → dispatcher → listeners.
 // The chain reads left to right like the request flows:
 //   access control → policy (block/allow) → cache → upstream forwarding
-import { isIP } from 'node:net';
 import type { Config } from '../config/schema.js';
 import { FeedManager, SourceLoadError } from '../feeds/manager.js';
 import type { OpLogger } from '../observe/oplog.js';
@@ -9,7 +8,8 @@ import { QueryLog } from '../observe/querylog.js';
 import { AccessStage } from '../resolve/access.js';
 import { CacheStage } from '../resolve/cache.js';
 import { ForwardStage } from '../resolve/forward.js';
-import { ipv6Bytes, PolicyStage } from '../resolve/policy.js';
+import { PolicyStage } from '../resolve/policy.js';
+import { addressBytes } from '../dns/address.js';
 import { QuarantineStage } from '../resolve/quarantine.js';
 import { QuarantineStore } from '../quarantine/store.js';
 import { DomainTrie } from '../blocklist/trie.js';
@@ -79,7 +79,7 @@ function remediationList(names: readonly string[]): DomainTrie {
 
 function ipBytes(s: string | undefined): Buffer | null {
   if (s === undefined) return null;
-  return isIP(s) === 4 ? Buffer.from(s.split('.').map(Number)) : ipv6Bytes(s);
+  return addressBytes(s);
 }
 
 export interface StartOptions {

@@ -5,6 +5,7 @@
 // that need substring or regex matching are reported as unsupported, never approximated wider.
 import { isIP } from 'node:net';
 import { normalizeDomain } from '../domain.js';
+import { toCidr } from '../ioc.js';
 import type { IpEntry, ListEntry, MatchMode } from '../rule.js';
 import type { ParseReport } from './report.js';
 import type { Parser } from './types.js';
@@ -203,14 +204,9 @@ function ipOutcome(cidr: string, allow: boolean): Outcome {
   return { t: 'ip', ip: { cidr, line: 0, trigger: 'response-ip', kind: allow ? 'allow' : 'block' } };
 }
 
-/** "a.b.c.d/n" or "v6/n" with a valid prefix length, else null. */
+/** "a.b.c.d/n" or "v6/n" with a valid prefix length, in canonical form, else null. */
 function asCidr(s: string): string | null {
-  const m = /^([0-9a-fA-F:.]+)\/(\d{1,3})$/.exec(s);
-  if (m === null) return null;
-  const v = isIP(m[1]!);
-  const len = Number(m[2]);
-  if (v === 0 || len > (v === 4 ? 32 : 128)) return null;
-  return `${m[1]!.toLowerCase()}/${len}`;
+  return s.includes('/') ? toCidr(s) : null;
 }
 
 function modifierName(m: string): string {
