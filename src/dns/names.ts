@@ -17,6 +17,29 @@ export function skipName(msg: Uint8Array, off: number): number {
   }
 }
 
+/**
+ * Presentation form of the uncompressed name at `start` (already validated), lower-cased, with
+ * RFC 1035 §5.1 escapes for dots, backslashes and non-printable bytes inside a label: such a name
+ * must never be confused with a listed domain. Shared so every name c2dns compares has one form.
+ */
+export function escapedName(msg: Uint8Array, start: number): string {
+  let s = '';
+  let off = start;
+  for (;;) {
+    const l = msg[off]!;
+    if (l === 0) return s;
+    if (s.length > 0) s += '.';
+    for (let i = off + 1; i <= off + l; i++) {
+      let b = msg[i]!;
+      if (b >= 0x41 && b <= 0x5a) b |= 0x20;
+      if (b === 0x2e || b === 0x5c) s += '\\' + String.fromCharCode(b);
+      else if (b <= 0x20 || b >= 0x7f) s += '\\' + b.toString().padStart(3, '0');
+      else s += String.fromCharCode(b);
+    }
+    off += l + 1;
+  }
+}
+
 /** Wire form of a presentation name ("a.example.com", trailing dot optional, "" or "." = root). */
 export function encodeName(name: string): Buffer {
   const trimmed = name.endsWith('.') ? name.slice(0, -1) : name;

@@ -1,7 +1,7 @@
 // Reads a client query without trusting it: the question is read literally (a compression
 // pointer there is a FORMERR, never followed) and the only other thing we look for is the OPT record.
 import { HEADER_LEN, MAX_LABEL_LEN, MAX_NAME_LEN, RType } from './constants.js';
-import { skipName } from './names.js';
+import { escapedName, skipName } from './names.js';
 
 export enum ParseStatus {
   Ok = 0,
@@ -128,26 +128,4 @@ export function parseQuery(msg: Buffer): ParsedQuery {
 function formErr(out: ParsedQuery): ParsedQuery {
   out.status = ParseStatus.FormErr;
   return out;
-}
-
-/**
- * Presentation form with RFC 1035 §5.1 escapes, for names carrying dots, backslashes or
- * non-printable bytes inside a label: such a name must never be confused with a listed domain.
- */
-function escapedName(msg: Buffer, start: number): string {
-  let s = '';
-  let off = start;
-  for (;;) {
-    const l = msg[off]!;
-    if (l === 0) return s;
-    if (s.length > 0) s += '.';
-    for (let i = off + 1; i <= off + l; i++) {
-      let b = msg[i]!;
-      if (b >= 0x41 && b <= 0x5a) b |= 0x20;
-      if (b === 0x2e || b === 0x5c) s += '\\' + String.fromCharCode(b);
-      else if (b <= 0x20 || b >= 0x7f) s += '\\' + b.toString().padStart(3, '0');
-      else s += String.fromCharCode(b);
-    }
-    off += l + 1;
-  }
 }
