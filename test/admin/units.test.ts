@@ -1,6 +1,6 @@
 // The admin pieces without HTTP: the config section and token source, upstream health over
 // time (fake clocks), the readiness verdict, and the parsers for durations, times and addresses.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { adminListen, adminSchema, adminToken } from '../../src/admin/config.js';
 import { canonicalIp, checkBearer, parseExpiresIn, parseSince } from '../../src/admin/http.js';
 import { readinessReport, UpstreamHealth, type UpstreamHealthView } from '../../src/admin/readiness.js';
@@ -123,11 +123,34 @@ describe('upstream health', () => {
   });
 
   it('samples on a timer that does not keep the process alive', () => {
-    const { h } = rig();
-    h.start(10);
-    h.start(10); // idempotent
-    h.stop();
-    h.stop();
+    vi.useFakeTimers();
+    const setIntervalSpy = vi.spyOn(globalThis, 'setInterval');
+    try {
+      const { u, h, advance } = rig();
+      h.start(10);
+      h.start(10); // idempotent
+      expect(setIntervalSpy).toHaveBeenCalledTimes(1);
+      expect(vi.getTimerCount()).toBe(1);
+      const timer: NodeJS.Timeout = setIntervalSpy.mock.results[0]!.value;
+      expect(timer.hasRef()).toBe(false);
+      // A reply seen by the timer's sample is stamped with the time of that tick, not with the
+      // time of the later status() call.
+      u.counters.responses = 1;
+      vi.advanceTimersByTime(10);
+      advance(5000);
+      expect(h.status()[0]!.lastResponse).toBe('2026-03-01T10:00:00.000Z');
+      h.stop();
+      h.stop();
+      expect(vi.getTimerCount()).toBe(0);
+      // Stopped: a later reply is only noticed by status() itself.
+      u.counters.responses = 2;
+      vi.advanceTimersByTime(1000);
+      advance(5000);
+      expect(h.status()[0]!.lastResponse).toBe('2026-03-01T10:00:10.000Z');
+    } finally {
+      setIntervalSpy.mockRestore();
+      vi.useRealTimers();
+    }
   });
 });
 

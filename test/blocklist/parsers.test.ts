@@ -8,7 +8,7 @@ import { bundledPath } from '../../src/config/paths.js';
 
 const names = (text: string, format: 'plain' | 'hosts') => {
   const report = new ParseReport();
-  const entries = PARSERS[format](text, report);
+  const entries = PARSERS[format](text, report, { now: Date.now() });
   return { names: entries.map((e) => e.name), report };
 };
 

@@ -2,7 +2,7 @@
 // it answers; every query it receives is recorded so tests can assert what c2dns sent.
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { Packet, decode, T, type DecodedPacket, type Rr } from './wire.js';
+import { Packet, decode, T, type DecodedPacket, type Resource, type Rr } from './wire.js';
 
 export interface ReceivedQuery {
   transport: 'udp' | 'tcp';
@@ -49,12 +49,12 @@ export function encodeReply(q: ReceivedQuery, r: ScriptedReply, udpLimit: number
   res.header.aa = r.aa ? 1 : 0;
   res.header.rcode = r.rcode ?? 0;
   res.questions.push(...q.packet.questions);
-  const fill = (rr: Rr): Packet.Resource => ({ class: 1, ttl: 300, ...rr }) as unknown as Packet.Resource;
+  const fill = (rr: Rr): Resource => new Packet.Resource({ class: 1, ttl: 300, ...rr });
   res.answers.push(...(r.answers ?? []).map(fill));
   res.authorities.push(...(r.authorities ?? []).map(fill));
   res.additionals.push(...(r.additionals ?? []).map(fill));
   const hasOpt = q.packet.additionals.some((a) => a.type === T.OPT);
-  if (hasOpt) res.additionals.push({ name: '', type: T.OPT, class: 1232, ttl: 0, rdata: [] } as unknown as Packet.Resource);
+  if (hasOpt) res.additionals.push(new Packet.Resource({ name: '', type: T.OPT, class: 1232, ttl: 0, rdata: [] }));
   let buf = res.toBuffer();
   if (udpLimit !== null && buf.length > udpLimit) {
     // Truncate like a real server: header and question, TC=1.

@@ -4,7 +4,8 @@ import dns2 from 'dns2';
 
 export const { Packet } = dns2;
 export type DecodedPacket = InstanceType<typeof dns2.Packet>;
-export type Rr = Partial<dns2.Packet.Resource> & { name: string; type: number; ttl?: number };
+export type Resource = dns2.Packet.Resource;
+export type Rr = Partial<Resource> & { name: string; type: number; ttl?: number };
 
 export const T = { A: 1, NS: 2, CNAME: 5, SOA: 6, MX: 15, TXT: 16, AAAA: 28, SRV: 33, OPT: 41, HTTPS: 65 } as const;
 
@@ -64,6 +65,6 @@ export function rcodeOf(buf: Buffer): number {
 /** The EDE options (code 15) in a decoded answer's OPT. */
 export function edeOf(p: DecodedPacket): { infoCode: number; text: string }[] {
   const opt = p.additionals.find((r) => r.type === T.OPT);
-  const opts = (opt?.rdata ?? []) as unknown as { ednsCode: number; infoCode?: number; extraText?: string }[];
-  return opts.filter((o) => o.ednsCode === 15).map((o) => ({ infoCode: o.infoCode ?? -1, text: o.extraText ?? '' }));
+  const isEde = (o: dns2.Packet.EdnsOption): o is Partial<dns2.Packet.EdeOption> & dns2.Packet.EdnsOption => o.ednsCode === 15;
+  return (opt?.rdata ?? []).filter(isEde).map((o) => ({ infoCode: o.infoCode ?? -1, text: o.extraText ?? '' }));
 }

@@ -58,7 +58,7 @@ describe('forwarding', () => {
         res.header.rd = 1;
         res.header.ra = 1;
         res.questions.push(...q.packet.questions);
-        res.answers.push({ name: 'bin.example.org', type: 65280, class: 1, ttl: 60, data: Buffer.from([0, 1, 2, 0xff, 0xfe]) } as unknown as Packet.Resource);
+        res.answers.push(new Packet.Resource({ name: 'bin.example.org', type: 65280, class: 1, ttl: 60, data: Buffer.from([0, 1, 2, 0xff, 0xfe]) }));
         let wire = res.toBuffer();
         // A binary TXT string appended by hand (dns2 would turn it into UTF-8).
         const txt = Buffer.from([0xc0, 0x0c, 0, 16, 0, 1, 0, 0, 0, 60, 0, 5, 4, 0xff, 0xfe, 0x00, 0x41]);
