@@ -1,7 +1,7 @@
 // What the admin API needs from the rest of c2dns, as narrow interfaces: emergency blocks,
 // quarantine and security events are built by other components, and the API only sees these
 // shapes. Everything returned here is sent as JSON as it is, so times are ISO 8601 strings.
-import type { CheckResult } from '../commands/check.js';
+import type { CheckResult } from '../policy/explain.js';
 import type { FeedManager } from '../feeds/manager.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { ReadinessReport, StaleList } from './readiness.js';
@@ -49,6 +49,23 @@ export interface Quarantine {
   release(client: string, actor: string): Awaitable<boolean>;
 }
 
+export interface MarkView {
+  client: string;
+  /** e.g. "posture:3cx-desktop". */
+  mark: string;
+  /** The watch list and the name that marked the client. */
+  list: string;
+  name: string;
+  /** ISO 8601. */
+  since: string;
+  lastSeen: string;
+  count: number;
+}
+
+export interface Marks {
+  list(): Awaitable<MarkView[]>;
+}
+
 export interface SecurityEventView {
   /** ISO 8601. */
   time: string;
@@ -69,10 +86,14 @@ export interface SecurityEvents {
 
 export interface AdminContext {
   feeds: FeedManager;
-  /** `c2dns check` against the live lists (and emergency blocks, if the implementation includes them). */
-  check(name: string): CheckResult;
+  /** The Decision c2dns would make for a name or an IP address (live lists and emergency blocks). */
+  check(input: string): CheckResult;
   emergency: EmergencyBlocks;
   quarantine: Quarantine;
+  /** Clients marked by watch lists. */
+  marks: Marks;
+  /** The stage chain's names, in the order a query meets them. */
+  chain: readonly string[];
   events: SecurityEvents;
   metrics: Metrics;
   /** See readiness.ts: readinessReport(feeds, upstreamHealth, staleLists). */

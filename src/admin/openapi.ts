@@ -199,6 +199,19 @@ export const OPENAPI: OpenApiDocument = {
         responses: { '200': ok('Removed', obj({ removed: str() })), '400': r('BadRequest'), '404': r('NotFound'), ...mutating },
       },
     },
+    '/api/marks': {
+      get: {
+        operationId: 'listMarks',
+        summary: 'Clients marked by watch lists (device posture by DNS)',
+        tags: ['response'],
+        responses: {
+          '200': ok(
+            'The marks',
+            obj({ marks: { type: 'array', items: obj({ client: str(), mark: str(), list: str(), name: str(), since: str(), lastSeen: str(), count: { type: 'integer' } }) } }),
+          ),
+        },
+      },
+    },
     '/api/quarantine': {
       get: {
         operationId: 'listQuarantine',

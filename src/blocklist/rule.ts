@@ -53,6 +53,8 @@ export interface IpEntry {
   /** What the feed meant: an address to refuse in answers (default), or an RPZ client-IP trigger. */
   trigger: 'response-ip' | 'client-ip';
   kind: 'block' | 'allow';
+  /** The trigger's own answer (RPZ); absent = the list's action. */
+  action?: EntryAction;
   ref?: string;
 }
 

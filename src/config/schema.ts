@@ -3,7 +3,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { LIST_FORMATS } from '../blocklist/parsers/index.js';
-import { DEFAULT_ALLOWED_NETWORKS } from '../resolve/access.js';
 import { parseHostPort } from '../upstream/address.js';
 import { adminSchema } from '../admin/config.js';
 import { alertsSchema } from '../respond/config.js';
@@ -25,6 +24,9 @@ const cidr = z.string().superRefine((s, ctx) => {
 
 const ipv4 = z.string().refine((s) => isIP(s) === 4, 'expected an IPv4 address');
 const ipv6 = z.string().refine((s) => isIP(s) === 6, 'expected an IPv6 address');
+/** Loopback, RFC 1918, RFC 4193 and link-local: where a LAN resolver's clients live. */
+const DEFAULT_ALLOWED_NETWORKS = ['127.0.0.0/8', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '::1/128', 'fc00::/7', 'fe80::/10'];
+
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 
 export const BLOCK_ACTIONS = ['null', 'nxdomain', 'nodata', 'refused', 'sinkhole'] as const;
@@ -39,7 +41,12 @@ const listSchema = z
     url: z.string().url().refine((u) => /^https?:\/\//.test(u), 'expected an http:// or https:// URL').optional(),
     format: z.enum(FEED_FORMATS as unknown as [string, ...string[]]).default('auto'),
     kind: z.enum(['block', 'allow']).default('block'),
-    action: z.enum(BLOCK_ACTIONS).optional(),
+    /** How this list's hits are answered; `monitor` makes it a watch list (answered normally, reported). */
+    action: z.enum([...BLOCK_ACTIONS, 'monitor']).optional(),
+    /** Watch lists: the mark a client gets when it asks for a listed name (e.g. "posture:3cx-desktop"). */
+    mark: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9:._-]{0,63}$/, 'expected a short tag of letters, digits, ":", ".", "_" or "-"').optional(),
+    /** Watch lists: quarantine the clients this list marks (needs quarantine.enabled). */
+    quarantine: z.boolean().default(false),
     /** How bare names match in formats without their own syntax for it (plain, hosts, CSV, STIX, MISP). */
     match: z.enum(['subtree', 'exact']).default('subtree'),
     tags: z.array(z.string().min(1)).default([]),
@@ -73,9 +80,18 @@ const listSchema = z
   .strict()
   .superRefine((l, ctx) => {
     if ((l.path === undefined) === (l.url === undefined)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'expected exactly one of "path" or "url"' });
+    if (l.action !== 'monitor' && (l.mark !== undefined || l.quarantine)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: [l.mark !== undefined ? 'mark' : 'quarantine'], message: 'expected "mark" and "quarantine" only on a watch list (action: monitor)' });
+    }
+    if (l.action === 'monitor' && l.kind === 'allow') ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['action'], message: 'expected a block list for action "monitor" (an allow list cannot watch)' });
   });
 
 export type ListConfig = z.infer<typeof listSchema>;
+
+/** The answer action a list gives its rules: none for a watch list, which answers normally. */
+export function listAction(l: ListConfig): (typeof BLOCK_ACTIONS)[number] | null {
+  return l.action === undefined || l.action === 'monitor' ? null : l.action;
+}
 
 /** A list source with every default filled in, for sources c2dns makes itself (convert, emergency blocks). */
 export function listConfig(fields: z.input<typeof listSchema>): ListConfig {

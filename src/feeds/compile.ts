@@ -6,7 +6,7 @@
 // The rules come out in columns (a RuleSet over the source's NameTable), never one object per
 // entry. Plain and hosts lists are scanned in place: a name already in normalised form goes from
 // the text to the guard and the table without an entry object.
-import type { ListConfig } from '../config/schema.js';
+import { listAction, type ListConfig } from '../config/schema.js';
 import type { Guard } from '../blocklist/guard.js';
 import { hashRange, NameTable } from '../blocklist/names.js';
 import { detectFormat, PARSERS, type ListFormat } from '../blocklist/parsers/index.js';
@@ -94,7 +94,7 @@ function* compileSteps(text: string, cfg: ListConfig, guard: Guard, firstSeen: N
   const dict = firstSeen instanceof NameTable ? firstSeen : new NameTable(estimate, lines ? text.length : 1024);
   if (map === null && dict.size === 0 && lines) dict.reserve(estimate, text.length);
   const maxAgeMs = cfg.maxAgeDays * 86_400_000;
-  const rules = new RuleSet(dict, { list: cfg.name, action: cfg.action ?? null, tags: cfg.tags, maxAgeMs }, estimate);
+  const rules = new RuleSet(dict, { list: cfg.name, action: listAction(cfg), tags: cfg.tags, maxAgeMs }, estimate);
   if (lines) rules.initFilter(estimate);
   const guarded: RefusedEntry[] = [];
   const notEnforceable: RefusedEntry[] = [];

@@ -4,8 +4,9 @@
 import cron from 'node-cron';
 import { Guard, DEFAULT_PROTECTED } from '../blocklist/guard.js';
 import type { NameTable } from '../blocklist/names.js';
-import { DomainTrie } from '../blocklist/trie.js';
-import { listConfig, type Config, type ListConfig } from '../config/schema.js';
+import type { RefusedNote } from '../policy/explain.js';
+import { buildTables, PolicyHolder, type PolicySource } from '../policy/snapshot.js';
+import { listAction, listConfig, type Config, type ListConfig } from '../config/schema.js';
 import type { OpLogger } from '../observe/oplog.js';
 import { acquire } from './acquire.js';
 import { compileSource, compileSourceAsync, type CompiledSource } from './compile.js';
@@ -34,14 +35,10 @@ const EMERGENCY_SOURCE = listConfig({ name: 'emergency', path: '(admin API)', fo
 
 export type RefreshOutcome = 'updated' | 'unchanged' | 'failed';
 
-/** Rules added per turn of the event loop while building a trie: queries keep being answered. */
-const BUILD_CHUNK = 20_000;
-
 export class FeedManager {
   readonly sources: SourceState[];
   readonly store: LastGoodStore;
   readonly guard: Guard;
-  private trie = new DomainTrie();
   private tasks: { stop(): void }[] = [];
   private queue: Promise<unknown> = Promise.resolve();
   /** Per source, every name it ever listed with when it was first seen; also its rules' name store. */
@@ -62,16 +59,13 @@ export class FeedManager {
   constructor(
     cfg: Config,
     private readonly log: OpLogger,
-    private readonly onSwap: (trie: DomainTrie) => void = () => {},
+    /** Where each accepted change is published; stages, commands and APIs read it from there. */
+    readonly policy: PolicyHolder = new PolicyHolder(),
     private readonly now: () => number = Date.now,
   ) {
     this.store = new LastGoodStore(cfg.state.dir!, (source, problem) => log.error({ list: source, problem }, 'disk copy of a list is damaged and was not used'));
     this.guard = new Guard([...(cfg.guard.builtinProtected ? DEFAULT_PROTECTED : []), ...cfg.guard.protect]);
     this.sources = cfg.lists.map((config) => ({ config, compiled: null, sha256: null, fromLastGood: false, lastSuccess: null, lastFailure: null }));
-  }
-
-  get live(): DomainTrie {
-    return this.trie;
   }
 
   /**
@@ -268,7 +262,6 @@ export class FeedManager {
     });
   }
 
-  /** Builds the union structure beside the live one, in chunks, then swaps it in. */
   /**
    * Emergency blocks (admin API) as an extra source ahead of every list: compiled like a plain
    * list tagged `emergency` and `c2`, published at once, republished when the next one expires.
@@ -289,18 +282,34 @@ export class FeedManager {
     return p;
   }
 
+  /** Guard refusals and not-enforceable entries for the name or one of its parents, per list. */
+  refusedNotes(name: string): RefusedNote[] {
+    const out: RefusedNote[] = [];
+    for (const s of this.sources) {
+      for (const g of [...(s.compiled?.guarded ?? []), ...(s.compiled?.notEnforceable ?? [])]) {
+        if (name === g.name || name.endsWith(`.${g.name}`)) out.push({ list: s.config.name, entry: g.name, line: g.line, reason: g.reason, ...(g.fromUrl !== undefined ? { fromUrl: g.fromUrl } : {}) });
+      }
+    }
+    const own = this.guard.check(name);
+    if (own !== null) out.push({ list: '(guard)', entry: name, line: 0, reason: own.reason });
+    return out;
+  }
+
   /** The emergency blocks as compiled (null when there are none). */
   get emergencyRules(): CompiledSource | null {
     return this.emergency;
   }
 
+  /** Builds the tables beside the live ones, in chunks, then publishes them as one snapshot. */
   private async publish(): Promise<void> {
-    const sets = this.sources.flatMap((s) => (s.compiled !== null ? [s.compiled.rules] : []));
-    if (this.emergency !== null) sets.unshift(this.emergency.rules);
-    const build = DomainTrie.builder(sets);
-    while (!build.step(BUILD_CHUNK)) await new Promise((r) => setImmediate(r));
-    const next = build.finish();
-    this.trie = next;
-    this.onSwap(next);
+    const parts: PolicySource[] = [];
+    if (this.emergency !== null) parts.push(policySource(EMERGENCY_SOURCE, this.emergency, this.now()));
+    for (const s of this.sources) if (s.compiled !== null) parts.push(policySource(s.config, s.compiled, s.lastSuccess ?? this.now()));
+    this.policy.publish(await buildTables(parts, turn));
   }
+
+}
+
+function policySource(cfg: ListConfig, c: CompiledSource, firstSeen: number): PolicySource {
+  return { list: cfg.name, kind: cfg.kind, watch: cfg.action === 'monitor', action: listAction(cfg), tags: cfg.tags, rules: c.rules, ips: c.ips, firstSeen };
 }

@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { collectDefaultMetrics, Counter, Gauge, Registry, type Aggregator, type Metric } from 'prom-client';
 import type { RuleMatch } from '../blocklist/rule.js';
+import type { DecidedBy, Trigger, Verdict } from '../policy/decision.js';
 import { packageRoot } from '../config/paths.js';
 import { rcodeName, RType, typeName } from '../dns/constants.js';
 import { FEED_FAILURES } from '../feeds/errors.js';
@@ -82,7 +83,16 @@ export interface MetricsSummary {
   upstreams: ({ upstream: string } & UpstreamCounters)[];
 }
 
-const ACTIONS: readonly Action[] = ['blocked', 'allowed', 'cached', 'refused', 'servfail', 'formerr', 'notimp'];
+const ACTIONS: readonly Action[] = ['blocked', 'local-data', 'allowed', 'cached', 'refused', 'servfail', 'formerr', 'notimp'];
+// Decisions by who decided, what triggered it and what it did: a flat array indexed by the three.
+const BYS: readonly DecidedBy[] = ['list', 'watch', 'emergency', 'quarantine', 'access'];
+const TRIGGERS: readonly Trigger[] = ['qname', 'cname', 'dname', 'svcb-target', 'answer-ip', 'client-ip'];
+const VERDICTS: readonly Verdict[] = ['block', 'local-data', 'allow', 'monitor', 'refuse'];
+const indexOf = <T extends string>(xs: readonly T[]): Record<T, number> => Object.fromEntries(xs.map((x, i) => [x, i])) as Record<T, number>;
+const BY_INDEX = indexOf(BYS);
+const TRIGGER_INDEX = indexOf(TRIGGERS);
+const VERDICT_INDEX = indexOf(VERDICTS);
+
 /** Slots per (qtype, transport); actions added later by other stages take free slots, then "other". */
 const ACTION_SLOTS = 16;
 const TRANSPORTS = ['udp', 'tcp'] as const;
@@ -202,6 +212,9 @@ export class Metrics implements QueryObserver {
   private readonly blockCellsByRule = new WeakMap<RuleMatch, BlockCell[]>();
   private readonly blockCells = new Map<string, Map<string, BlockCell>>();
   private readonly unattributedBlock: BlockCell = { n: 0, list: '', tag: '' };
+  /** Blocks by a decision without a list rule (quarantine), by who decided. */
+  private readonly ruleCellsByDecider = new Map<string, BlockCell>();
+  private readonly decisionCounts = new Float64Array(BYS.length * TRIGGERS.length * VERDICTS.length);
 
   // Feed failures are sampled from FeedManager's lastFailure (it keeps no count).
   private readonly failureCounts = new Map<string, Map<string, number>>();
@@ -262,6 +275,24 @@ export class Metrics implements QueryObserver {
         this.reset();
         for (const byTag of self.blockCells.values()) for (const c of byTag.values()) this.inc({ list: c.list, tag: c.tag }, c.n);
         if (self.unattributedBlock.n > 0) this.inc({ list: '', tag: '' }, self.unattributedBlock.n);
+        for (const c of self.ruleCellsByDecider.values()) this.inc({ list: c.list, tag: c.tag }, c.n);
+      },
+    });
+    new Counter({
+      name: `${P}decisions_total`,
+      help: 'Queries a rule, quarantine or access control decided, by who decided (list, watch, emergency, quarantine, access), what triggered it (qname, cname, dname, svcb-target, answer-ip, client-ip) and the verdict (block, local-data, allow, monitor, refuse).',
+      labelNames: ['by', 'trigger', 'verdict'] as const,
+      registers,
+      collect() {
+        this.reset();
+        const counts = self.decisionCounts;
+        for (let i = 0; i < counts.length; i++) {
+          if (counts[i] === 0) continue;
+          const v = i % VERDICTS.length;
+          const t = ((i - v) / VERDICTS.length) % TRIGGERS.length;
+          const b = Math.floor(i / (VERDICTS.length * TRIGGERS.length));
+          this.inc({ by: BYS[b]!, trigger: TRIGGERS[t]!, verdict: VERDICTS[v]! }, counts[i]!);
+        }
       },
     });
     new Counter({
@@ -478,10 +509,15 @@ export class Metrics implements QueryObserver {
         if (h === undefined) h = this.newUpstream(up);
         h.observe(ms);
       }
-    } else if (e.action === 'blocked') {
-      const m = e.match;
-      if (m === null) this.unattributedBlock.n++;
-      else {
+    }
+    const d = e.decision;
+    if (d !== null) this.decisionCounts[(BY_INDEX[d.by] * TRIGGERS.length + TRIGGER_INDEX[d.trigger]) * VERDICTS.length + VERDICT_INDEX[d.verdict]]++;
+    if (e.action === 'blocked' || e.action === 'local-data') {
+      const m = d === null ? null : d.rule;
+      if (m === null) {
+        if (d === null) this.unattributedBlock.n++;
+        else this.ruleless(d.by, d.tags).n++;
+      } else {
         let cells = this.blockCellsByRule.get(m);
         if (cells === undefined) cells = this.newRule(m);
         for (let i = 0; i < cells.length; i++) cells[i]!.n++;
@@ -565,6 +601,12 @@ export class Metrics implements QueryObserver {
     const h = this.upstreamDurationFamily.cell({ upstream: label });
     this.upstreamDuration.set(label, h);
     return h;
+  }
+
+  private ruleless(by: string, tags: readonly string[]): BlockCell {
+    let c = this.ruleCellsByDecider.get(by);
+    if (c === undefined) this.ruleCellsByDecider.set(by, (c = { n: 0, list: by, tag: tags[0] ?? '' }));
+    return c;
   }
 
   private newRule(m: RuleMatch): BlockCell[] {

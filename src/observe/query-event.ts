@@ -1,7 +1,7 @@
 // The one record every answered query produces. The dispatcher builds it once and hands it to
 // each observer (query log, metrics, security events, history) in turn; observers must not keep
 // it beyond the call unless they copy what they need, and must not throw.
-import type { RuleMatch } from '../blocklist/rule.js';
+import type { Decision } from '../policy/decision.js';
 import type { Action, Transport } from '../resolve/types.js';
 
 export interface QueryEvent {
@@ -14,8 +14,8 @@ export interface QueryEvent {
   qname: string;
   qtype: number;
   action: Action;
-  /** The rule that decided (block, allow), or null. */
-  match: RuleMatch | null;
+  /** Why it was answered so (list, rule, trigger, chain), or null when nothing decided. */
+  decision: Decision | null;
   /** Response code sent; -1 when nothing was sent (RPZ DROP). */
   rcode: number;
   latencyMs: number;

@@ -5,6 +5,7 @@
 // destination (sonic-boom) does the writing, so logging never blocks answering.
 import pino from 'pino';
 import { rcodeName, typeName } from '../dns/constants.js';
+import { reasonText, type Decision } from '../policy/decision.js';
 import type { QueryEvent, QueryObserver } from './query-event.js';
 
 export type QueryLogMode = 'all' | 'blocked' | 'none';
@@ -46,7 +47,8 @@ export class QueryLog implements QueryObserver {
 
   onQuery(r: QueryEvent): void {
     if (this.dest === null) return;
-    if (this.mode === 'blocked' && r.action !== 'blocked') return;
+    // "blocked": every query a rule or quarantine acted on, watch-list hits included.
+    if (this.mode === 'blocked' && r.action !== 'blocked' && r.action !== 'local-data' && r.decision?.verdict !== 'monitor') return;
     const line = this.line(r);
     if (this.used + line.length > CHUNK) this.push();
     if (line.length > CHUNK) {
@@ -75,11 +77,13 @@ export class QueryLog implements QueryObserver {
       this.lastMs = r.time;
       this.lastIso = new Date(r.time).toISOString();
     }
-    const m = r.match;
+    const d = r.decision;
+    const m = d === null ? null : d.rule;
     return (
       `{"level":30,"time":"${this.lastIso}","client":${str(r.client)},"clientPort":${r.clientPort},"transport":"${r.transport}",` +
       `"qname":${str(r.qname)},"qtype":"${typeName(r.qtype)}","action":"${r.action}",` +
       `"list":${m === null ? 'null' : str(m.list)},"rule":${m === null ? 'null' : str(m.rule)},"ruleKind":${m === null ? 'null' : `"${m.kind}"`},` +
+      (d === null ? NO_DECISION : decisionFields(d)) +
       `"rcode":${r.rcode < 0 ? 'null' : `"${rcodeName(r.rcode)}"`},"latencyMs":${Math.round(r.latencyMs * 1000) / 1000},` +
       `"upstream":${r.upstream === null ? 'null' : str(r.upstream)},"truncated":${r.truncated},"msg":"query"}\n`
     );
@@ -95,6 +99,13 @@ export class QueryLog implements QueryObserver {
       // Nothing buffered yet, or the destination is not ready: nothing to lose.
     }
   }
+}
+
+const NO_DECISION = '"decidedBy":null,"trigger":null,"chain":null,"reason":null,"tags":[],';
+
+/** The decision beyond list and rule: who, what triggered it, through which names, and its tags. */
+function decisionFields(d: Decision): string {
+  return `"decidedBy":"${d.by}","trigger":"${d.trigger}","chain":[${d.chain.map(str).join(',')}],"reason":${str(reasonText(d))},"tags":[${d.tags.map(str).join(',')}],`;
 }
 
 /** JSON string literal; the common case (no quote, backslash or control character) is a plain concat. */

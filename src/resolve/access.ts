@@ -4,21 +4,13 @@ import { BlockList, isIPv4 } from 'node:net';
 import { Ede, Rcode } from '../dns/constants.js';
 import { edeOption } from '../dns/opt.js';
 import { errorReply } from '../dns/synth.js';
+import type { Decision } from '../policy/decision.js';
+import { requireNext, type StageModule } from './module.js';
 import type { Answer, Query, Stage } from './types.js';
 
-/** Loopback, RFC 1918, RFC 4193 and link-local: where a LAN resolver's clients live. */
-export const DEFAULT_ALLOWED_NETWORKS = [
-  '127.0.0.0/8',
-  '10.0.0.0/8',
-  '172.16.0.0/12',
-  '192.168.0.0/16',
-  '169.254.0.0/16',
-  '::1/128',
-  'fc00::/7',
-  'fe80::/10',
-];
 
-const PROHIBITED = edeOption(Ede.PROHIBITED, 'c2dns: client not in an allowed network');
+const NOTE = 'client not in an allowed network';
+const PROHIBITED = edeOption(Ede.PROHIBITED, `c2dns: ${NOTE}`);
 const MEMO_LIMIT = 65536;
 
 export class AccessStage implements Stage {
@@ -53,6 +45,17 @@ export class AccessStage implements Stage {
 
   resolve(q: Query): Answer | Promise<Answer> {
     if (this.allows(q.clientAddress)) return this.next.resolve(q);
+    q.decision = refusal(q.clientAddress);
     return { action: 'refused', reply: errorReply(q.msg, q.pq, Rcode.REFUSED, PROHIBITED), stored: null, upstream: null };
   }
 }
+
+function refusal(client: string): Decision {
+  return { by: 'access', verdict: 'refuse', trigger: 'client-ip', rule: null, chain: [client], note: NOTE, tags: [] };
+}
+
+export const accessStage: StageModule<AccessStage> = {
+  name: 'access',
+  enabled: () => true,
+  create: (d, next) => new AccessStage(d.cfg.access.allow, requireNext('access', next)),
+};

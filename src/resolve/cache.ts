@@ -4,6 +4,7 @@
 import { LRUCache } from 'lru-cache';
 import { Flag, Rcode } from '../dns/constants.js';
 import { clampTtls, replay, type StoredAnswer } from '../dns/relay.js';
+import { requireNext, type StageModule } from './module.js';
 import type { Answer, Query, Stage } from './types.js';
 
 export interface CacheOptions {
@@ -42,7 +43,7 @@ export class CacheStage implements Stage {
     if (hit !== undefined) {
       if (hit.expiresAt > now) {
         this.hits++;
-        return { action: 'cached', reply: replay(hit.stored, q.msg, pq, now), stored: null, upstream: null };
+        return { action: 'cached', reply: replay(hit.stored, q.msg, pq, now), stored: hit.stored, upstream: null };
       }
       this.lru.delete(key);
     }
@@ -80,3 +81,9 @@ export class CacheStage implements Stage {
     return 0;
   }
 }
+
+export const cacheStage: StageModule<CacheStage> = {
+  name: 'cache',
+  enabled: (d) => d.cfg.cache.maxEntries > 0,
+  create: (d, next) => new CacheStage(d.cfg.cache, requireNext('cache', next)),
+};

@@ -6,11 +6,12 @@ import { Ede, Rcode } from '../dns/constants.js';
 import { edeOption } from '../dns/opt.js';
 import { replay, storeResponse, checkResponse, ResponseCheck, type StoredAnswer } from '../dns/relay.js';
 import { errorReply } from '../dns/synth.js';
-import { formatHostPort, type HostPort } from '../upstream/address.js';
+import { formatHostPort, parseHostPort, type HostPort } from '../upstream/address.js';
 import { newCounters, type UpstreamCounters } from '../upstream/counters.js';
 import { buildUpstreamQuery, random16 } from '../upstream/message.js';
 import { tcpExchange } from '../upstream/tcp.js';
 import { UpstreamTimeout, udpExchange } from '../upstream/udp.js';
+import type { StageModule } from './module.js';
 import type { Answer, Query, Stage } from './types.js';
 
 export interface ForwardOptions {
@@ -96,3 +97,15 @@ export class ForwardStage implements Stage {
     return { action: 'servfail', reply: errorReply(q.msg, q.pq, Rcode.SERVFAIL, ALL_FAILED), stored: null, upstream: null };
   }
 }
+
+function hostPort(s: string): HostPort {
+  const r = parseHostPort(s, 53, false);
+  if (typeof r === 'string') throw new Error(`upstream "${s}": ${r}`); // the schema validated it already
+  return r;
+}
+
+export const forwardStage: StageModule<ForwardStage> = {
+  name: 'forward',
+  enabled: () => true,
+  create: (d) => new ForwardStage({ upstreams: d.cfg.upstreams.map(hostPort), timeoutMs: d.cfg.upstream.timeoutMs, penaltyMs: d.cfg.upstream.penaltyMs }),
+};

@@ -4,7 +4,7 @@
 // AlertForwarder in its place, which applies the same cheap filter and sends each C2 hit (and
 // any emit()) over the cluster IPC channel; the owner feeds them to its SecurityEvents.
 import type { QueryEvent, QueryObserver } from '../observe/query-event.js';
-import { c2RuleOf, type C2HitInput, type NewSecurityEvent, type SecurityEvents } from './security-events.js';
+import { c2HitOf, type C2HitInput, type NewSecurityEvent, type SecurityEvents } from './security-events.js';
 
 export const ALERT_MESSAGE = 'c2dns-alert';
 
@@ -51,9 +51,8 @@ export class AlertForwarder implements QueryObserver {
 
   onQuery(e: QueryEvent): void {
     if (e.action !== 'blocked') return;
-    const m = c2RuleOf(e, this.c2Tags);
-    if (m === null) return;
-    this.post({ type: ALERT_MESSAGE, hit: { client: e.client, clientPort: e.clientPort, transport: e.transport, qname: e.qname, qtype: e.qtype, list: m.list, rule: m.rule, tags: [...m.tags], ref: m.ref, line: m.line } });
+    const h = c2HitOf(e, this.c2Tags);
+    if (h !== null) this.post({ type: ALERT_MESSAGE, hit: { ...h, tags: [...h.tags], chain: [...h.chain] } });
   }
 
   emit(event: NewSecurityEvent): void {

@@ -7,7 +7,6 @@
 // Every event goes to the subscribers (the spools, one per sink) and to a small in-memory ring
 // for the admin API.
 import { randomUUID } from 'node:crypto';
-import type { RuleMatch } from '../blocklist/rule.js';
 import type { QueryEvent, QueryObserver } from '../observe/query-event.js';
 import { typeName } from '../dns/constants.js';
 
@@ -34,6 +33,10 @@ interface C2HitFields extends SecurityEventBase {
   readonly qtype: string;
   readonly list: string;
   readonly rule: string;
+  /** What matched: the question's name, or a name or address its answer led to (the decision's trigger). */
+  readonly trigger: string;
+  /** The names from the question to the match, e.g. ["innocent.example", "cdn.msstorageazure.com"]. */
+  readonly chain: readonly string[];
   readonly tags: readonly string[];
   /** The rule's source object (STIX indicator id, MISP attribute uuid…), or null. */
   readonly ref: string | null;
@@ -126,17 +129,20 @@ export interface C2HitInput {
   qtype: number;
   list: string;
   rule: string;
+  trigger: string;
+  chain: readonly string[];
   tags: readonly string[];
   ref: string | null;
   line: number;
 }
 
-/** The rule of a blocked query when it carries one of `c2Tags`, else null. */
-export function c2RuleOf(e: QueryEvent, c2Tags: ReadonlySet<string>): RuleMatch | null {
-  const m = e.match;
-  if (e.action !== 'blocked' || m === null || m.kind !== 'block') return null;
-  for (const t of m.tags) if (c2Tags.has(t)) return m;
-  return null;
+/** The c2-hit of a blocked query whose rule carries one of `c2Tags`, else null. */
+export function c2HitOf(e: QueryEvent, c2Tags: ReadonlySet<string>): C2HitInput | null {
+  const d = e.decision;
+  if (e.action !== 'blocked' || d === null) return null;
+  const m = d.rule;
+  if (m === null || m.kind !== 'block' || !m.tags.some((t) => c2Tags.has(t))) return null;
+  return { client: e.client, clientPort: e.clientPort, transport: e.transport, qname: e.qname, qtype: e.qtype, list: m.list, rule: m.rule, trigger: d.trigger, chain: d.chain, tags: m.tags, ref: m.ref, line: m.line };
 }
 
 /** The parts of FeedManager.sources the staleness check reads (SourceState fits). */
@@ -247,9 +253,8 @@ export class SecurityEvents implements QueryObserver {
   onQuery(e: QueryEvent): void {
     // The hot path: every answered query comes through here, almost none are blocks.
     if (e.action !== 'blocked') return;
-    const m = c2RuleOf(e, this.c2Tags);
-    if (m === null) return;
-    this.recordHit({ client: e.client, clientPort: e.clientPort, transport: e.transport, qname: e.qname, qtype: e.qtype, list: m.list, rule: m.rule, tags: m.tags, ref: m.ref, line: m.line });
+    const h = c2HitOf(e, this.c2Tags);
+    if (h !== null) this.recordHit(h);
   }
 
   /**
@@ -294,6 +299,8 @@ export class SecurityEvents implements QueryObserver {
       qtype: typeName(h.qtype),
       list: h.list,
       rule: h.rule,
+      trigger: h.trigger,
+      chain: [...h.chain],
       tags: [...h.tags],
       ref: h.ref,
       line: h.line,

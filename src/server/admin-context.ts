@@ -4,13 +4,14 @@
 import type { AdminContext } from '../admin/context.js';
 import { AdminInputError } from '../admin/context.js';
 import { readinessReport, type UpstreamHealth } from '../admin/readiness.js';
-import { check } from '../commands/check.js';
+import { explain } from '../policy/explain.js';
 import type { Config } from '../config/schema.js';
 import { EmergencyInputError, type EmergencyBlock, type EmergencyStore } from '../feeds/emergency.js';
 import type { FeedManager } from '../feeds/manager.js';
 import type { RetroHunter } from '../history/retro.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { OpLogger } from '../observe/oplog.js';
+import type { ClientMarks } from '../quarantine/marks.js';
 import type { QuarantineStore } from '../quarantine/store.js';
 import type { Alerting } from '../respond/alerting.js';
 import type { NewSecurityEvent } from '../respond/security-events.js';
@@ -22,6 +23,9 @@ export interface AdminParts {
   emergency: EmergencyStore;
   retro: RetroHunter | null;
   quarantineStore: QuarantineStore;
+  marks: ClientMarks;
+  /** The stage chain's names, in order. */
+  chain: readonly string[];
   alerting: Alerting | null;
   metrics: Metrics;
   upstreamHealth: UpstreamHealth;
@@ -34,7 +38,7 @@ export function adminContext(p: AdminParts): AdminContext {
   const staleLists = () => p.alerting?.events.staleLists() ?? [];
   return {
     feeds: p.feeds,
-    check: (name) => check(name, p.feeds, p.cfg),
+    check: (input) => explain(input, p.feeds.policy.current, p.cfg.blocking.action, (name) => p.feeds.refusedNotes(name)),
     emergency: {
       list: () => p.emergency.list().map(emergencyView),
       add: (names, reason, expiresAt, actor) => {
@@ -65,6 +69,8 @@ export function adminContext(p: AdminParts): AdminContext {
         return ok;
       },
     },
+    marks: { list: () => p.marks.list().map((m) => ({ client: m.client, mark: m.mark, list: m.list, name: m.name, since: new Date(m.since).toISOString(), lastSeen: new Date(m.lastSeen).toISOString(), count: m.count })) },
+    chain: p.chain,
     events: { since: (ms) => p.alerting?.events.since(ms).map(toEventView) ?? [] },
     metrics: p.metrics,
     readiness: () => readinessReport(p.feeds, p.upstreamHealth, staleLists),

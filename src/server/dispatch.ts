@@ -40,7 +40,7 @@ export class Dispatcher {
       this.noAnswer(send);
       return;
     }
-    const q: Query = { msg, pq, clientAddress: address, clientPort: port, transport, receivedAt, match: null };
+    const q: Query = { msg, pq, clientAddress: address, clientPort: port, transport, receivedAt, decision: null };
     if (pq.status !== ParseStatus.Ok) {
       if (pq.status === ParseStatus.Drop || pq.status === ParseStatus.Ignore) {
         this.counters.dropped++;
@@ -114,7 +114,7 @@ export class Dispatcher {
       qname: pq.name,
       qtype: pq.qtype,
       action: a.action,
-      match: q.match,
+      decision: q.decision,
       rcode: reply === null ? -1 : reply[3]! & 0x0f,
       latencyMs: performance.now() - q.receivedAt,
       upstream: a.upstream,

@@ -53,6 +53,8 @@ async function startAdmin(c2: TestServer, o: { token: string | null; stale?: Sta
     check: (name) => check(name, s.feeds, cfg),
     emergency,
     quarantine,
+    marks: { list: () => [{ client: '192.168.1.23', mark: 'posture:3cx-desktop', list: '3cx-app', name: 'update.3cx.example', since: '2026-12-03T10:00:00.000Z', lastSeen: '2026-12-03T10:05:00.000Z', count: 2 }] },
+    chain: s.chain,
     events,
     metrics,
     readiness: () => readinessReport(s.feeds, health, staleLists),
@@ -219,13 +221,18 @@ describe('status, lists and check', () => {
     r = await call(a, 'GET', '/api/check?name=good.msstorageazure.com');
     expect(r.json).toMatchObject({ decision: 'allowed', list: 'allow' });
     r = await call(a, 'GET', '/api/check?name=example.org');
-    expect(r.json).toEqual({ name: 'example.org', decision: 'not listed', guard: [] });
+    expect(r.json).toEqual({ name: 'example.org', input: 'name', decision: 'not listed', detail: null, watch: null, guard: [] });
+  });
+
+  it('GET /api/check of an IP address says which IP rule would act on it', async () => {
+    const r = await call(a, 'GET', '/api/check?name=192.0.2.1');
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({ name: '192.0.2.1', input: 'ip', decision: 'not listed', ipRules: { answer: null, client: null } });
   });
 
   it('GET /api/check refuses a missing or invalid name', async () => {
     expectError(await call(a, 'GET', '/api/check'), 400, 'bad_request', /"name" is required/);
     expectError(await call(a, 'GET', '/api/check?name='), 400, 'bad_request', /"name" is required/);
-    expectError(await call(a, 'GET', '/api/check?name=192.0.2.1'), 400, 'bad_request', /not a valid name: an IP address/);
     expectError(await call(a, 'GET', '/api/check?name=com'), 400, 'bad_request', /single label/);
   });
 });

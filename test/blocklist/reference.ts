@@ -282,7 +282,7 @@ export function refCompile(text: string, cfg: ListConfig, guard: { check(name: s
   const guarded: RefusedEntry[] = [];
   const notEnforceable: RefusedEntry[] = [];
   const maxAgeMs = cfg.maxAgeDays * 86_400_000;
-  const listAction: EntryAction | null = cfg.action ?? null;
+  const listAction: EntryAction | null = cfg.action === undefined || cfg.action === 'monitor' ? null : cfg.action;
   for (const e of entries) {
     const kind = cfg.kind === 'allow' ? 'allow' : (e.kind ?? 'block');
     if (kind === 'block') {

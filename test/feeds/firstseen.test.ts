@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import YAML from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { PolicyHolder } from '../../src/policy/snapshot.js';
 import { NameTable } from '../../src/blocklist/names.js';
 import { loadConfig } from '../../src/config/load.js';
 import { loadFirstSeen, saveFirstSeen } from '../../src/feeds/firstseen.js';
@@ -43,21 +44,21 @@ describe('a rejected update leaves first-seen times as they were', () => {
     writeFileSync(join(dir, 'c2dns.yaml'), YAML.stringify({ state: { dir: join(dir, 'state') }, lists: [{ name: 'l', path: 'list.txt', format: 'plain' }] }));
     const cfg = loadConfig({ file: join(dir, 'c2dns.yaml') });
     let clock = 1_000;
-    const feeds = new FeedManager(cfg, pino({ level: 'silent' }), () => {}, () => clock);
+    const feeds = new FeedManager(cfg, pino({ level: 'silent' }), new PolicyHolder(), () => clock);
     await feeds.loadInitial({ network: false });
-    expect(feeds.live.match('c2-3.example')!.firstSeen).toBe(1_000);
+    expect(feeds.policy.current.tables.names.match('c2-3.example')!.firstSeen).toBe(1_000);
 
     // Shrinks by 75% (maxShrinkRatio 0.5): rejected, although it brings a new name.
     clock = 2_000;
     writeFileSync(list, [...names.slice(0, 5), 'new.example'].join('\n') + '\n');
     expect((await feeds.refresh(['l'])).get('l')).toBe('failed');
-    expect(feeds.live.match('new.example')).toBeNull();
+    expect(feeds.policy.current.tables.names.match('new.example')).toBeNull();
 
     clock = 3_000;
     writeFileSync(list, [...names, 'new.example'].join('\n') + '\n');
     expect((await feeds.refresh(['l'])).get('l')).toBe('updated');
-    expect(feeds.live.match('new.example')!.firstSeen).toBe(3_000);
-    expect(feeds.live.match('x.c2-3.example')!.firstSeen).toBe(1_000);
+    expect(feeds.policy.current.tables.names.match('new.example')!.firstSeen).toBe(3_000);
+    expect(feeds.policy.current.tables.names.match('x.c2-3.example')!.firstSeen).toBe(1_000);
     const tsv = readFileSync(join(dir, 'state', 'l.first-seen.tsv'), 'utf8');
     expect(tsv).toContain('new.example\t3000\n');
     expect(tsv).toContain('c2-3.example\t1000\n');

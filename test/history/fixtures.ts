@@ -58,7 +58,7 @@ export function event(o: { time: number; client: string; qname: string; qtype?: 
     qname: o.qname,
     qtype,
     action: o.action ?? 'allowed',
-    match: null,
+    decision: null,
     rcode,
     latencyMs: 1,
     upstream: null,

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import YAML from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { PolicyHolder } from '../../src/policy/snapshot.js';
 import { loadConfig } from '../../src/config/load.js';
 import { FeedManager } from '../../src/feeds/manager.js';
 import { HistoryRecorder } from '../../src/history/recorder.js';
@@ -29,11 +30,11 @@ describe('RetroHunter', () => {
     rec.record(now - 5 * MIN, '10.0.0.3', 'new-c2.example', 28, 'allowed', 3, null);
 
     // c2dns knew the list before the history existed.
-    await new FeedManager(cfg, pino({ level: 'silent' }), () => {}, () => now - 120 * MIN).loadInitial({ network: false });
+    await new FeedManager(cfg, pino({ level: 'silent' }), new PolicyHolder(), () => now - 120 * MIN).loadInitial({ network: false });
 
     const events: RetroHuntEvent[] = [];
     const hunter = new RetroHunter(histDir, (e) => events.push(e), { beforeHunt: () => rec.flush(), now: () => now });
-    const feeds = new FeedManager(cfg, pino({ level: 'silent' }), () => {}, () => now);
+    const feeds = new FeedManager(cfg, pino({ level: 'silent' }), new PolicyHolder(), () => now);
     await feeds.loadInitial({ network: false });
     expect(await hunter.onRulesPublished(feeds.sources)).toBe(0); // first start with history: nothing is new
 

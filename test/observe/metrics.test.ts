@@ -16,6 +16,7 @@ import { startC2dns, type TestServer } from '../helpers/c2dns.js';
 import { startUpstream, zoneScript, type Upstream } from '../helpers/upstream.js';
 import { T } from '../helpers/wire.js';
 import { parseExposition, sample, type Family } from './exposition.js';
+import { ruleDecision } from '../../src/policy/decision.js';
 
 /** Hooks a Metrics into a running server, as app.ts will. */
 function attach(c2: TestServer): Metrics {
@@ -241,7 +242,7 @@ describe('Metrics with synthetic events', () => {
     qname: 'x.example',
     qtype: 1,
     action: 'blocked',
-    match: null,
+    decision: null,
     rcode: 0,
     latencyMs: 0.1,
     upstream: null,
@@ -270,11 +271,11 @@ describe('Metrics with synthetic events', () => {
 
   it('labels a block without a rule list="" tag="", counts a repeated tag once, and caps tags per list', async () => {
     const m = make();
-    m.onQuery(ev({ match: null }));
+    m.onQuery(ev({ decision: null }));
     const r = rule('feed', ['c2', 'c2', 'apt']);
-    m.onQuery(ev({ match: r }));
-    m.onQuery(ev({ match: r }));
-    for (let i = 0; i < 300; i++) m.onQuery(ev({ match: rule('many', [`family-${i}`]) }));
+    m.onQuery(ev({ decision: ruleDecision(r, 'qname', ['x.example']) }));
+    m.onQuery(ev({ decision: ruleDecision(r, 'qname', ['x.example']) }));
+    for (let i = 0; i < 300; i++) m.onQuery(ev({ decision: ruleDecision(rule('many', [`family-${i}`]), 'qname', ['x.example']) }));
     const f = await scrape(m);
     expect(sample(f, 'c2dns_blocks_total', { list: '', tag: '' })).toBe(1);
     expect(sample(f, 'c2dns_blocks_total', { list: 'feed', tag: 'c2' })).toBe(2);

@@ -57,7 +57,7 @@ describe('quarantine', () => {
       expect((await ask(c2.port, 'example.org', T.A, { from: '127.0.0.2' })).packet.answers[0]!.address).toBe('192.0.2.10');
 
       const lines = await c2.waitForLog(7);
-      expect(lines.find((l) => l.client === '127.0.0.1' && l.qname === 'example.org' && l.action === 'blocked')).toMatchObject({ list: 'quarantine', rule: '127.0.0.1' });
+      expect(lines.find((l) => l.client === '127.0.0.1' && l.qname === 'example.org' && l.action === 'blocked')).toMatchObject({ list: null, rule: null, decidedBy: 'quarantine', trigger: 'client-ip', chain: ['127.0.0.1'] });
     } finally {
       await c2.close();
     }

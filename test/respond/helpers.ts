@@ -5,13 +5,15 @@ import type { QueryEvent } from '../../src/observe/query-event.js';
 import type { Action } from '../../src/resolve/types.js';
 import type { SecurityEvent } from '../../src/respond/security-events.js';
 import type { AlertLog, AlertSink } from '../../src/respond/sinks/types.js';
+import { ruleDecision } from '../../src/policy/decision.js';
 
 export function rule(name: string, tags: string[] = ['c2'], list = 'intel', extra: { ref?: string; line?: number } = {}): RuleMatch {
   return makeRule({ name, match: null, line: extra.line ?? 1, ...(extra.ref !== undefined ? { ref: extra.ref } : {}) }, { list, kind: 'block', match: 'subtree', action: null, tags, firstSeen: 0 });
 }
 
-export function query(client: string, qname: string, match: RuleMatch | null, action: Action = 'blocked', qtype = 1): QueryEvent {
-  return { time: 0, client, clientPort: 40000, transport: 'udp', qname, qtype, action, match, rcode: 0, latencyMs: 0.1, upstream: null, truncated: false, reply: null };
+export function query(client: string, qname: string, rule: RuleMatch | null, action: Action = 'blocked', qtype = 1): QueryEvent {
+  const decision = rule === null ? null : ruleDecision(rule, 'qname', [qname]);
+  return { time: 0, client, clientPort: 40000, transport: 'udp', qname, qtype, action, decision, rcode: 0, latencyMs: 0.1, upstream: null, truncated: false, reply: null };
 }
 
 export class Clock {

@@ -78,7 +78,7 @@ export const listRoutes: Route[] = [
       const name = query.get('name');
       if (name === null || name.trim() === '') throw badRequest('the query parameter "name" is required, e.g. /api/check?name=example.com');
       const r = ctx.check(name);
-      if (r.decision === 'invalid') throw badRequest(`not a valid name: ${r.reason ?? 'unknown reason'}`);
+      if (r.decision === 'invalid') throw badRequest(`not a valid name or IP address: ${r.reason ?? 'unknown reason'}`);
       return json(200, r);
     },
   },

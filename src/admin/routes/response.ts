@@ -61,6 +61,7 @@ export const responseRoutes: Route[] = [
       return json(200, { removed: n.name });
     },
   },
+  { method: 'GET', path: '/api/marks', handle: async ({ ctx }) => json(200, { marks: await ctx.marks.list() }) },
   { method: 'GET', path: '/api/quarantine', handle: async ({ ctx }) => json(200, { clients: await ctx.quarantine.list() }) },
   {
     method: 'DELETE',

@@ -181,9 +181,13 @@ export const parseRpz: Parser = (text, report) => {
         if (conflict !== null) reject(conflict);
         continue;
       }
-      groups.set(key, newGroup(rec.line, action));
-      // IpEntry has no action: every non-PASSTHRU policy becomes a block (see the lead's notes).
+      const group = newGroup(rec.line, action);
+      groups.set(key, group);
       const entry: IpEntry = { cidr: ip.cidr, line: rec.line, trigger: last === 'rpz-ip' ? 'response-ip' : 'client-ip', kind };
+      // The policy of an IP trigger is its own, as for QNAME triggers; local data shares the
+      // group's record list, so records merged later for the same trigger are included.
+      if (group.special !== null && group.special !== 'passthru') entry.action = group.special;
+      else if (group.local !== null) entry.action = { local: group.local };
       report.ips.push(entry);
       continue;
     }

@@ -76,12 +76,12 @@ describe('RPZ records', () => {
     ['NS below apex', 'evil.com NS ns.example.net.', { ignored: 'non-policy-record' }],
     ['data at the apex', '@ TXT "zone notes"', { ignored: 'non-policy-record' }],
     // IP triggers.
-    ['rpz-ip', '32.2.0.0.10.rpz-ip CNAME .', { ip: { cidr: '10.0.0.2/32', trigger: 'response-ip', kind: 'block' } }],
-    ['rpz-client-ip /24', '24.0.2.0.192.rpz-client-ip CNAME rpz-drop.', { ip: { cidr: '192.0.2.0/24', trigger: 'client-ip', kind: 'block' } }],
+    ['rpz-ip', '32.2.0.0.10.rpz-ip CNAME .', { ip: { cidr: '10.0.0.2/32', trigger: 'response-ip', kind: 'block', action: 'nxdomain' } }],
+    ['rpz-client-ip /24', '24.0.2.0.192.rpz-client-ip CNAME rpz-drop.', { ip: { cidr: '192.0.2.0/24', trigger: 'client-ip', kind: 'block', action: 'drop' } }],
     ['IPv6 zz', '128.3.zz.db8.2001.rpz-client-ip CNAME rpz-passthru.', { ip: { cidr: '2001:db8::3/128', trigger: 'client-ip', kind: 'allow' } }],
-    ['IPv6 leading zz', '128.1.zz.rpz-ip CNAME .', { ip: { cidr: '::1/128', trigger: 'response-ip', kind: 'block' } }],
-    ['IPv6 prefix', '48.zz.db8.2001.rpz-ip CNAME .', { ip: { cidr: '2001:db8::/48', trigger: 'response-ip', kind: 'block' } }],
-    ['IPv6 full', '128.8.7.6.5.4.3.2.1.rpz-ip CNAME .', { ip: { cidr: '1:2:3:4:5:6:7:8/128', trigger: 'response-ip', kind: 'block' } }],
+    ['IPv6 leading zz', '128.1.zz.rpz-ip CNAME .', { ip: { cidr: '::1/128', trigger: 'response-ip', kind: 'block', action: 'nxdomain' } }],
+    ['IPv6 prefix', '48.zz.db8.2001.rpz-ip CNAME .', { ip: { cidr: '2001:db8::/48', trigger: 'response-ip', kind: 'block', action: 'nxdomain' } }],
+    ['IPv6 full', '128.8.7.6.5.4.3.2.1.rpz-ip CNAME .', { ip: { cidr: '1:2:3:4:5:6:7:8/128', trigger: 'response-ip', kind: 'block', action: 'nxdomain' } }],
     ['IP host bits', '24.1.2.0.192.rpz-ip CNAME .', { reject: /bits set beyond \/24/ }],
     ['IP prefix too long', '33.1.0.0.10.rpz-ip CNAME .', { reject: /longer than an IPv4/ }],
     ['IP garbage', 'x.rpz-ip CNAME .', { reject: /not an RPZ IP trigger/ }],
@@ -279,7 +279,7 @@ describe('RPZ tricky fixture', () => {
       { name: 'www.deep.example', match: 'exact', line: 27, action: 'tcp-only' },
     ]);
     expect(report.ips).toEqual([
-      { cidr: '23.254.211.230/32', line: 21, trigger: 'response-ip', kind: 'block' },
+      { cidr: '23.254.211.230/32', line: 21, trigger: 'response-ip', kind: 'block', action: 'nxdomain' },
       { cidr: '2001:db8::3/128', line: 22, trigger: 'client-ip', kind: 'allow' },
     ]);
     expect(report.examples.map((e) => e.line)).toEqual([17, 18, 20]);
@@ -316,9 +316,9 @@ describe.skipIf(!haveBasic)('feeds/powerdns/basic.rpz', () => {
 
   it('puts client-IP and response-IP triggers in the IP table', () => {
     expect(load().report.ips).toEqual([
-      { cidr: '127.0.0.0/24', line: 39, trigger: 'client-ip', kind: 'block' },
-      { cidr: '10.0.0.1/32', line: 43, trigger: 'client-ip', kind: 'block' },
-      { cidr: '10.0.0.2/32', line: 47, trigger: 'response-ip', kind: 'block' },
+      { cidr: '127.0.0.0/24', line: 39, trigger: 'client-ip', kind: 'block', action: 'drop' },
+      { cidr: '10.0.0.1/32', line: 43, trigger: 'client-ip', kind: 'block', action: 'tcp-only' },
+      { cidr: '10.0.0.2/32', line: 47, trigger: 'response-ip', kind: 'block', action: 'nxdomain' },
     ]);
   });
 

@@ -1,0 +1,126 @@
+// Writes the answer a blocking Decision gives the client's question, whatever triggered it (the
+// name, a CNAME target, an answer IP, the client, quarantine): one table of actions, one EDE.
+import { CLASS_IN, Ede, Rcode, RType } from '../dns/constants.js';
+import { addressBytes } from '../dns/address.js';
+import { encodeName } from '../dns/names.js';
+import { edeOption } from '../dns/opt.js';
+import { errorReply, synthesize, truncatedReply, type SynthRecord } from '../dns/synth.js';
+import type { BlockAction, EntryAction, LocalRecord, RuleMatch } from '../blocklist/rule.js';
+import { edeText, type Decision } from '../policy/decision.js';
+import type { Answer, Query } from './types.js';
+
+export interface BlockAnswerOptions {
+  defaultAction: BlockAction;
+  /** Addresses for the `sinkhole` action; null = answer NODATA for that family. */
+  sinkholeIpv4: Buffer | null;
+  sinkholeIpv6: Buffer | null;
+  ttl: number;
+}
+
+const NONE: readonly SynthRecord[] = [];
+const ZERO_A: readonly SynthRecord[] = [{ type: RType.A, rdata: Buffer.alloc(4) }];
+const ZERO_AAAA: readonly SynthRecord[] = [{ type: RType.AAAA, rdata: Buffer.alloc(16) }];
+
+export class BlockAnswers {
+  /** EDE per rule for qname decisions (the text depends on the rule only): built once. */
+  private readonly edeByRule = new WeakMap<RuleMatch, Buffer>();
+  private readonly localByRule = new WeakMap<RuleMatch, SynthRecord[]>();
+  private readonly sinkA: readonly SynthRecord[];
+  private readonly sinkAAAA: readonly SynthRecord[];
+
+  constructor(private readonly opts: BlockAnswerOptions) {
+    this.sinkA = opts.sinkholeIpv4 === null ? NONE : [{ type: RType.A, rdata: opts.sinkholeIpv4 }];
+    this.sinkAAAA = opts.sinkholeIpv6 === null ? NONE : [{ type: RType.AAAA, rdata: opts.sinkholeIpv6 }];
+  }
+
+  static fromConfig(blocking: { action: BlockAction; sinkhole: { ipv4?: string | undefined; ipv6?: string | undefined }; ttl: number }): BlockAnswers {
+    return new BlockAnswers({
+      defaultAction: blocking.action,
+      sinkholeIpv4: blocking.sinkhole.ipv4 === undefined ? null : addressBytes(blocking.sinkhole.ipv4),
+      sinkholeIpv6: blocking.sinkhole.ipv6 === undefined ? null : addressBytes(blocking.sinkhole.ipv6),
+      ttl: blocking.ttl,
+    });
+  }
+
+  /** The action a decision takes: its rule's own, else the configured default. */
+  actionOf(d: Decision): EntryAction {
+    return d.rule?.action ?? this.opts.defaultAction;
+  }
+
+  /**
+   * The answer for a blocking decision. `soaLabels`: how many trailing labels of the question
+   * name own the synthetic SOA (the rule's name for a qname rule, else the whole question).
+   * Returns null for tcp-only over TCP: that action lets the query through.
+   */
+  answer(q: Query, d: Decision, soaLabels: number, action: EntryAction = this.actionOf(d)): Answer | null {
+    const act = d.verdict === 'local-data' ? 'local-data' : 'blocked';
+    if (action === 'drop') return { action: act, reply: null, stored: null, upstream: null };
+    if (action === 'tcp-only') return q.transport === 'tcp' ? null : { action: act, reply: truncatedReply(errorReply(q.msg, q.pq, Rcode.NOERROR), q.pq), stored: null, upstream: null };
+    return { action: act, reply: this.reply(q, d, action, soaLabels), stored: null, upstream: null };
+  }
+
+  private reply(q: Query, d: Decision, action: Exclude<EntryAction, 'drop' | 'tcp-only'>, soaLabels: number): Buffer {
+    const pq = q.pq;
+    const ede = this.ede(d);
+    if (action === 'refused') return errorReply(q.msg, pq, Rcode.REFUSED, ede);
+    let answers = NONE;
+    if (pq.qclass === CLASS_IN) {
+      if (typeof action === 'object') answers = this.localAnswers(d.rule!, action.local, pq.qtype);
+      else if (action === 'null') answers = pq.qtype === RType.A ? ZERO_A : pq.qtype === RType.AAAA ? ZERO_AAAA : NONE;
+      else if (action === 'sinkhole') answers = pq.qtype === RType.A ? this.sinkA : pq.qtype === RType.AAAA ? this.sinkAAAA : NONE;
+    }
+    return synthesize(q.msg, pq, {
+      rcode: action === 'nxdomain' ? Rcode.NXDOMAIN : Rcode.NOERROR,
+      answers,
+      soaLabels: answers.length === 0 ? soaLabels : -1,
+      ttl: this.opts.ttl,
+      ede,
+    });
+  }
+
+  private ede(d: Decision): Buffer {
+    const r = d.rule;
+    if (r === null || d.trigger !== 'qname') return edeOption(Ede.BLOCKED, edeText(d));
+    let ede = this.edeByRule.get(r);
+    if (ede === undefined) {
+      ede = edeOption(Ede.BLOCKED, edeText(d));
+      this.edeByRule.set(r, ede);
+    }
+    return ede;
+  }
+
+  /** RPZ local data: a CNAME answers every type; otherwise the records of the asked type. */
+  private localAnswers(rule: RuleMatch, records: LocalRecord[], qtype: number): readonly SynthRecord[] {
+    let all = this.localByRule.get(rule);
+    if (all === undefined) {
+      all = records.map(localRecord);
+      this.localByRule.set(rule, all);
+    }
+    const cname = all.find((r) => r.type === RType.CNAME);
+    if (cname !== undefined) return [cname];
+    return qtype === RType.ANY ? all : all.filter((r) => r.type === qtype);
+  }
+}
+
+/** Label count of a presentation name ("" = root = 0). */
+export function labelCount(name: string): number {
+  if (name === '') return 0;
+  let n = 1;
+  for (let i = 0; i < name.length; i++) if (name.charCodeAt(i) === 0x2e) n++;
+  return n;
+}
+
+function localRecord(r: LocalRecord): SynthRecord {
+  switch (r.type) {
+    case 'A':
+      return { type: RType.A, rdata: addressBytes(r.value) };
+    case 'AAAA':
+      return { type: RType.AAAA, rdata: addressBytes(r.value) };
+    case 'CNAME':
+      return { type: RType.CNAME, rdata: encodeName(r.value) };
+    case 'TXT': {
+      const t = Buffer.from(r.value.slice(0, 255), 'utf8').subarray(0, 255);
+      return { type: RType.TXT, rdata: Buffer.concat([Buffer.from([t.length]), t]) };
+    }
+  }
+}

@@ -1,0 +1,126 @@
+// Response policy: what the upstream answered is checked before the client sees it. CNAME/DNAME
+// targets and SVCB/HTTPS TargetNames in the answer section are checked against the name rules,
+// every A/AAAA against the IP rules, with the same precedence as the question's name (the most
+// specific rule wins, allow beats block). A hit answers the client's question with the rule's
+// action; a blocked name in the additional section is removed and the rest delivered.
+//
+// The stage sits above the cache, so it sees fresh and cached answers alike: a cached answer is
+// checked again whenever the policy changed since it was last checked, so a list update or an
+// emergency block also applies to answers already in the cache. The verdict per stored answer is
+// memoised for the policy it was made with, so a cache hit costs one WeakMap lookup.
+import { inspectAnswer, chainTo, withoutAdditional, type AnswerFacts } from '../dns/inspect.js';
+import { replay, storeResponse, type StoredAnswer } from '../dns/relay.js';
+import type { RuleMatch } from '../blocklist/rule.js';
+import { ruleDecision, type Trigger } from '../policy/decision.js';
+import type { PolicyHolder, PolicyTables } from '../policy/snapshot.js';
+import { labelCount, type BlockAnswers } from './block-answer.js';
+import { requireNext, type StageModule } from './module.js';
+import type { Answer, Query, Stage } from './types.js';
+
+interface Verdict {
+  readonly tables: PolicyTables;
+  /** The rule the answer hit, with its trigger and the chain from the question to it. */
+  readonly hit: { rule: RuleMatch; trigger: Trigger; chain: readonly string[] } | null;
+  /** The answer without its blocked additional records, or null when none were removed. */
+  readonly stripped: StoredAnswer | null;
+}
+
+
+export class ResponseStage implements Stage {
+  private readonly verdicts = new WeakMap<StoredAnswer, Verdict>();
+  private readonly facts = new WeakMap<StoredAnswer, AnswerFacts | null>();
+
+  constructor(
+    private readonly policy: PolicyHolder,
+    private readonly answers: BlockAnswers,
+    private readonly next: Stage,
+  ) {}
+
+  resolve(q: Query): Answer | Promise<Answer> {
+    const res = this.next.resolve(q);
+    if (res instanceof Promise) return res.then((a) => this.inspect(q, a));
+    return this.inspect(q, res);
+  }
+
+  private inspect(q: Query, a: Answer): Answer {
+    const s = a.stored;
+    if (s === null) return a;
+    // An allowlist entry for the question's own name vouches for everything its answer holds.
+    const d0 = q.decision;
+    if (d0 !== null && d0.verdict === 'allow' && d0.trigger === 'qname') return a;
+    const tables = this.policy.current.tables;
+    let v = this.verdicts.get(s);
+    if (v === undefined || v.tables !== tables) {
+      v = this.check(s, q.pq.name, q.pq.qEnd, tables);
+      this.verdicts.set(s, v);
+    }
+    if (v.hit !== null) {
+      const d = ruleDecision(v.hit.rule, v.hit.trigger, v.hit.chain);
+      q.decision = d;
+      const blocked = this.answers.answer(q, d, labelCount(q.pq.name));
+      if (blocked !== null) {
+        blocked.upstream = a.upstream;
+        return blocked;
+      }
+      return a;
+    }
+    if (v.stripped !== null) a.reply = replay(v.stripped, q.msg, q.pq, performance.now());
+    return a;
+  }
+
+  private check(s: StoredAnswer, qname: string, qEnd: number, tables: PolicyTables): Verdict {
+    let facts = this.facts.get(s);
+    if (facts === undefined) {
+      facts = inspectAnswer(s.wire, qEnd);
+      this.facts.set(s, facts);
+    }
+    if (facts === null || facts.empty) return { tables, hit: null, stripped: null };
+    const now = Date.now();
+    for (const n of facts.names) {
+      const r = tables.names.match(n.name, now);
+      if (r !== null && r.kind === 'block') return { tables, hit: { rule: r, trigger: n.via, chain: chainTo(facts, qname, n.name) }, stripped: null };
+    }
+    if (!tables.responseIps.empty) {
+      for (const ad of facts.addresses) {
+        const m = tables.responseIps.lookup(ad.bytes);
+        if (m !== null && m.rule.kind === 'block') {
+          const chain = ad.owner === qname ? [qname] : chainTo(facts, qname, ad.owner);
+          return { tables, hit: { rule: m.rule, trigger: 'answer-ip', chain: [...chain, ipText(ad.bytes)] }, stripped: null };
+        }
+      }
+    }
+    let drop: Set<number> | null = null;
+    for (const ad of facts.additional) {
+      const r = tables.names.match(ad.name, now);
+      if (r !== null && r.kind === 'block') (drop ??= new Set()).add(ad.index);
+    }
+    if (drop === null) return { tables, hit: null, stripped: null };
+    const stripped = storeResponse(withoutAdditional(s.wire, qEnd, drop), qEnd, s.storedAt);
+    return { tables, hit: null, stripped };
+  }
+}
+
+/** Presentation form of A/AAAA RDATA, for the decision's chain. */
+function ipText(b: Uint8Array): string {
+  if (b.length === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((b[i]! << 8) | b[i + 1]!).toString(16));
+  // Canonical text (RFC 5952): the longest run of zero groups, if two or more, becomes "::".
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > bestLen) [best, bestLen] = [i, j - i];
+    i = j === i ? i + 1 : j;
+  }
+  if (best < 0) return groups.join(':');
+  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+}
+
+export const responseStage: StageModule<ResponseStage> = {
+  name: 'response',
+  enabled: () => true,
+  create: (d, next) => new ResponseStage(d.policy, d.answers, requireNext('response', next)),
+};
+

@@ -1,0 +1,32 @@
+// The resolver: the stage chain composed from its one list, the dispatcher that runs it, and the
+// health and metrics views of its upstreams and cache.
+import { UpstreamHealth } from '../../admin/readiness.js';
+import type { Config } from '../../config/schema.js';
+import type { OpLogger } from '../../observe/oplog.js';
+import type { QueryObserver } from '../../observe/query-event.js';
+import type { PolicyHolder } from '../../policy/snapshot.js';
+import type { QuarantineStore } from '../../quarantine/store.js';
+import { BlockAnswers } from '../../resolve/block-answer.js';
+import { cacheStage, type CacheStage } from '../../resolve/cache.js';
+import { composeChain, type Chain } from '../../resolve/chain.js';
+import { forwardStage, type ForwardStage } from '../../resolve/forward.js';
+import { quarantineStage, type QuarantineStage } from '../../resolve/quarantine.js';
+import { Dispatcher } from '../dispatch.js';
+
+export interface ResolverParts {
+  chain: Chain;
+  dispatcher: Dispatcher;
+  forward: ForwardStage;
+  /** null when the cache is disabled (cache.maxEntries: 0). */
+  cache: CacheStage | null;
+  quarantine: QuarantineStage | null;
+  upstreamHealth: UpstreamHealth;
+}
+
+export function createResolver(cfg: Config, oplog: OpLogger, policy: PolicyHolder, quarantineStore: QuarantineStore, observers: readonly QueryObserver[]): ResolverParts {
+  const chain = composeChain({ cfg, policy, answers: BlockAnswers.fromConfig(cfg.blocking), quarantine: quarantineStore });
+  const forward = chain.instance(forwardStage)!;
+  const dispatcher = new Dispatcher(chain.head, observers, (err) => oplog.error({ err }, 'internal error while answering a query'));
+  const upstreamHealth = new UpstreamHealth(forward.upstreams, { windowMs: cfg.admin.upstreamWindowSeconds * 1000 });
+  return { chain, dispatcher, forward, cache: chain.instance(cacheStage), quarantine: chain.instance(quarantineStage), upstreamHealth };
+}
