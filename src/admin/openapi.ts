@@ -297,6 +297,8 @@ export const OPENAPI: OpenApiDocument = {
             guarded: int,
             notEnforceable: int,
             ips: int,
+            unsupportedRules: int,
+            unsupportedExamples: { type: 'array', items: obj({ line: int, text: str(), reason: str() }) },
             sha256: nullable('string'),
           }),
         ],

@@ -11,6 +11,8 @@ export interface ListRow {
   rejectedLines: number;
   ignored: Record<string, number>;
   unsupported: number;
+  /** The first few rules parsed but not enforced (RPZ NSDNAME/NSIP…), with why. */
+  unsupportedExamples: { line: number; text: string; reason: string }[];
   guarded: number;
   notEnforceable: { name: string; fromUrl?: string; reason: string }[];
   ips: number;
@@ -34,6 +36,7 @@ export function listRows(feeds: FeedManager): ListRow[] {
       rejectedLines: c?.report.rejected ?? 0,
       ignored: c?.report.ignored ?? {},
       unsupported: c?.report.unsupported ?? 0,
+      unsupportedExamples: (c?.report.unsupportedExamples ?? []).map((x) => ({ line: x.line, text: x.text, reason: x.reason })),
       guarded: c?.guarded.length ?? 0,
       notEnforceable: (c?.notEnforceable ?? []).map((r) => ({ name: r.name, reason: r.reason, ...(r.fromUrl !== undefined ? { fromUrl: r.fromUrl } : {}) })),
       ips: c?.ips.length ?? 0,
@@ -52,6 +55,7 @@ export function formatRows(rows: ListRow[]): string {
     const ign = Object.entries(r.ignored);
     if (ign.length > 0) out.push(`  ignored: ${ign.map(([k, v]) => `${k} ${v}`).join(', ')}`);
     for (const n of r.notEnforceable.slice(0, 5)) out.push(`  not enforceable: ${n.fromUrl ?? n.name}: ${n.reason}`);
+    for (const u of r.unsupportedExamples.slice(0, 5)) out.push(`  not enforced: line ${u.line} "${u.text}": ${u.reason}`);
     out.push(`  last success: ${r.lastSuccess ?? 'never'}${r.fromDiskCopy ? ' (serving the disk copy)' : ''}`);
     if (r.lastFailure) out.push(`  last failure: ${r.lastFailure.at} ${r.lastFailure.reason}: ${r.lastFailure.message}`);
   }

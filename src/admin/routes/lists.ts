@@ -45,6 +45,9 @@ export const listRoutes: Route[] = [
           guarded: c?.guarded.length ?? 0,
           notEnforceable: c?.notEnforceable.length ?? 0,
           ips: c?.ips.length ?? 0,
+          /** Rules parsed but not enforced (RPZ NSDNAME/NSIP…): counted and shown, never dropped silently. */
+          unsupportedRules: c?.report.unsupported ?? 0,
+          unsupportedExamples: (c?.report.unsupportedExamples ?? []).slice(0, 5),
           sha256: s.sha256,
         };
       });
