@@ -21,7 +21,7 @@ import { announceListsChanged, isPrimaryOfMany, onClusterMessages, ownsRefresh, 
 
 const USAGE = `usage:
   c2dns serve [--config FILE] [--listen ADDR:PORT]... [--upstream ADDR[:PORT]]...
-  c2dns check NAME [--config FILE] [--json]        is NAME blocked, by which rule of which list, or refused by the guard
+  c2dns check NAME|IP [--config FILE] [--json]     the Decision for NAME (rule, list, trigger, tags) or the guard that refused it; for an IP, the IP rules acting on it
   c2dns lists [--config FILE] [--json]             every list: format, entries, rejected lines, last success/failure
   c2dns lists update [NAME]... [--config FILE]     fetch, verify and store now (a running server loads it on SIGHUP)
   c2dns convert FILE --to domains|hosts|rpz [--format FORMAT]
