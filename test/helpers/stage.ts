@@ -22,7 +22,7 @@ export function stored(q: Query, answers: Rr[], additionals: Rr[] = []): StoredA
   p.header.qr = 1;
   p.header.rd = 1;
   p.header.ra = 1;
-  p.questions.push({ name: q.pq.name, type: q.pq.qtype, class: q.pq.qclass });
+  p.questions.push(...Packet.parse(q.msg).questions);
   const fill = (r: Rr): InstanceType<typeof Packet.Resource> => new Packet.Resource({ class: 1, ttl: 300, ...r });
   p.answers.push(...answers.map(fill));
   p.additionals.push(...additionals.map(fill));
