@@ -15,7 +15,8 @@ import { formatHostPort } from './upstream/address.js';
 import { Guard, DEFAULT_PROTECTED } from './blocklist/guard.js';
 import { FeedManager, SourceLoadError } from './feeds/manager.js';
 import { createOpLog } from './observe/oplog.js';
-import { startServer } from './server/app.js';
+import { startServer, type RunningServer } from './server/app.js';
+import { reopenQueryLog } from './server/admin-context.js';
 import { receiveAlert } from './respond/cluster.js';
 import { announceListsChanged, isPrimaryOfMany, onClusterMessages, ownsRefresh, runPrimary, workerCount } from './server/cluster.js';
 
@@ -52,8 +53,16 @@ async function serve(argv: string[]): Promise<number> {
   const cfg = loadConfig({ file: values.config, listen: values.listen, upstreams: values.upstream });
   const oplog = createOpLog(cfg.log.level);
   const workers = workerCount(cfg.workers);
+  let running: RunningServer | null = null;
+  // SIGUSR1 (logrotate): reopen the query log; the primary of a cluster passes it to its workers.
+  // Handling it also keeps Node from opening its inspector on SIGUSR1.
+  process.on('SIGUSR1', () => {
+    if (cluster.isPrimary && workers > 1) for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGUSR1');
+    else if (running !== null) void reopenQueryLog(running.queryLog, cfg.log, oplog, 'SIGUSR1').catch(() => undefined); // logged there
+  });
   if (isPrimaryOfMany(workers)) return runPrimary(workers, oplog);
   const server = await startServer(cfg, oplog, { refresh: ownsRefresh(), role: ownsRefresh() ? 'own' : 'forward', processMetrics: true });
+  running = server;
   const alerting = server.alerting;
   if (alerting !== null) process.on('message', (m) => receiveAlert(alerting.events, m));
   server.feeds.onUpdated = announceListsChanged;

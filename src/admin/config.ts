@@ -2,11 +2,25 @@
 // management API. Mounted at key `admin` by src/config/schema.ts.
 import { z } from 'zod';
 import { parseHostPort, type HostPort } from '../upstream/address.js';
+import { HOST_NAME, parseNetwork } from './access.js';
 
 export const ADMIN_DEFAULT_LISTEN = '127.0.0.1:9153';
 export const ADMIN_TOKEN_ENV = 'C2DNS_ADMIN_TOKEN';
 /** Shorter secrets are guessable by anyone who can reach the listener. */
 export const ADMIN_TOKEN_MIN_LENGTH = 16;
+
+/** Who may use the admin listener at all, by default: this machine only. */
+export const ADMIN_DEFAULT_ALLOW = ['127.0.0.0/8', '::1/128'];
+
+const network = z.string().superRefine((s, ctx) => {
+  const n = parseNetwork(s);
+  if (typeof n === 'string') ctx.addIssue({ code: z.ZodIssueCode.custom, message: n });
+});
+
+const hostName = z
+  .string()
+  .transform((s) => s.trim().toLowerCase().replace(/\.$/, ''))
+  .refine((s) => HOST_NAME.test(s), 'expected a host name such as c2dns.example.org (no port, no scheme, no "*")');
 
 const tokenMessage = `expected at least ${ADMIN_TOKEN_MIN_LENGTH} characters (e.g. the output of: openssl rand -hex 24)`;
 
@@ -21,7 +35,14 @@ export const adminSchema = z
         if (typeof r === 'string') ctx.addIssue({ code: z.ZodIssueCode.custom, message: `expected ADDR[:PORT] such as 127.0.0.1:9153 or [::1]:9153 (${r})` });
       })
       .default(ADMIN_DEFAULT_LISTEN),
-    /** Bearer token for POST/DELETE; C2DNS_ADMIN_TOKEN overrides it. None: mutating calls are refused. */
+    /** Networks allowed to use the listener (every route, probes included); others get 403. */
+    allow: z.array(network).default(ADMIN_DEFAULT_ALLOW),
+    /**
+     * Names the listener may be reached by (the Host header), besides localhost and IP address
+     * literals; any other name is refused (421) so that DNS rebinding cannot reach the API.
+     */
+    hosts: z.array(hostName).default([]),
+    /** Bearer token for POST/DELETE (and every /api call when the listener is not on loopback); C2DNS_ADMIN_TOKEN overrides it. None: mutating calls are refused. */
     token: z.string().min(ADMIN_TOKEN_MIN_LENGTH, tokenMessage).nullable().default(null),
     /** An upstream that timed out and gave no answer within this window counts as unhealthy for /readyz. */
     upstreamWindowSeconds: z.number().int().min(1).max(3600).default(60),

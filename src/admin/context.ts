@@ -84,6 +84,15 @@ export interface SecurityEvents {
   since(epochMs: number): Awaitable<SecurityEventView[]>;
 }
 
+export interface LogReopenResult {
+  /** false when the query log goes to stdout or is off: there is no file to reopen. */
+  reopened: boolean;
+  /** log.destination: "stdout" or the file path. */
+  destination: string;
+  /** One line for humans. */
+  detail: string;
+}
+
 export interface AdminContext {
   feeds: FeedManager;
   /** The Decision c2dns would make for a name or an IP address (live lists and emergency blocks). */
@@ -100,6 +109,11 @@ export interface AdminContext {
   readiness(): ReadinessReport;
   /** Lists older than their staleness threshold (another component decides the thresholds). */
   staleLists(): readonly StaleList[];
+  /**
+   * Reopens the query log file at its path, after logrotate moved it away (as SIGUSR1 does).
+   * Rejects when the new file cannot be opened: lines then keep going to the previous file.
+   */
+  reopenLog(): Awaitable<LogReopenResult>;
   /** Bearer token for mutating calls; null = mutating calls are refused (403). */
   token: string | null;
   /** Epoch ms the process started serving; default: when the admin server started. */

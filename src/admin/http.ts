@@ -4,6 +4,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import type { ZodError } from 'zod';
+import { ADMIN_TOKEN_ENV } from './config.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -84,18 +85,28 @@ export function readJsonBody(req: IncomingMessage, max = MAX_BODY_BYTES): Promis
 // Digests have equal length whatever the inputs, so timingSafeEqual neither throws nor leaks the length.
 const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
 
-/** Constant-time check of an Authorization header against the configured token. */
-export function checkBearer(header: string | undefined, token: string | null): HttpError | null {
+/**
+ * Constant-time check of an Authorization header against the configured token. `purpose`: what
+ * the call does, for the messages ("change": POST/DELETE; "read": an /api read on a listener that
+ * is not on loopback).
+ */
+export function checkBearer(header: string | undefined, token: string | null, purpose: 'change' | 'read' = 'change'): HttpError | null {
+  const how = `set admin.token in the configuration file or the ${ADMIN_TOKEN_ENV} environment variable (at least 16 characters, e.g. \`openssl rand -hex 24\`), restart c2dns, and send it as "Authorization: Bearer TOKEN"`;
   if (token === null) {
     return new HttpError(
       403,
       'forbidden',
-      'changes through the admin API are disabled because no admin token is configured: set admin.token in the configuration file or the C2DNS_ADMIN_TOKEN environment variable (at least 16 characters, e.g. `openssl rand -hex 24`), restart c2dns, and send it as "Authorization: Bearer TOKEN"',
+      purpose === 'change'
+        ? `changes through the admin API are disabled because no admin token is configured: ${how}`
+        : `the admin listener is not on loopback, so reading /api needs the admin token, and none is configured: ${how} (or bind admin.listen to 127.0.0.1)`,
     );
   }
   const challenge = { 'www-authenticate': 'Bearer realm="c2dns-admin"' };
   const m = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (m === null) return new HttpError(401, 'unauthorized', 'this call changes state and needs the header "Authorization: Bearer TOKEN"', challenge);
+  if (m === null) {
+    const what = purpose === 'change' ? 'this call changes state' : 'the admin listener is not on loopback, so reading /api';
+    return new HttpError(401, 'unauthorized', `${what} and needs the header "Authorization: Bearer TOKEN"`, challenge);
+  }
   if (!timingSafeEqual(digest(m[1]!), digest(token))) return new HttpError(401, 'unauthorized', 'the bearer token is not the configured admin token', challenge);
   return null;
 }

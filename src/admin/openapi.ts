@@ -37,10 +37,17 @@ const jsonContent = (schema: Schema): Schema => ({ 'application/json': { schema 
 const ok = (description: string, schema: Schema): Schema => ({ description, content: jsonContent(schema) });
 const r = (name: string): Schema => ({ $ref: `#/components/responses/${name}` });
 
-/** Responses every mutating call can give besides its own. */
-const mutating = { '401': r('Unauthorized'), '403': r('Forbidden') };
+/** Responses every request can get: a caller outside admin.allow (403), a Host header naming another host (421). */
+const access = { '403': r('Forbidden'), '421': r('MisdirectedRequest') };
+/** Responses every /api call can give besides its own (the token: always for changes, for reads when the listener is not on loopback). */
+const api = { ...access, '401': r('Unauthorized') };
 const withBody = { '400': r('BadRequest'), '413': r('PayloadTooLarge'), '415': r('UnsupportedMediaType') };
+/** POST and DELETE: the bearer token, always. */
 const bearer = [{ bearerAuth: [] }];
+/** /api reads: the bearer token when the listener is not bound to loopback, none on loopback. */
+const bearerOffLoopback: Record<string, string[]>[] = [{ bearerAuth: [] }, {}];
+/** /healthz, /readyz, /metrics: no token, only admin.allow and the Host check. */
+const open: Record<string, string[]>[] = [];
 
 const pathParam = (name: string, description: string, example: string): Schema => ({ name, in: 'path', required: true, description, schema: { type: 'string' }, example });
 
@@ -50,8 +57,11 @@ export const OPENAPI: OpenApiDocument = {
     title: 'c2dns admin API',
     version: '1',
     description:
-      'Metrics, health probes and incident-response controls of a c2dns resolver. GET calls need no credentials; ' +
-      `POST and DELETE need "Authorization: Bearer TOKEN" with the token from admin.token or ${ADMIN_TOKEN_ENV}. ` +
+      'Metrics, health probes and incident-response controls of a c2dns resolver. Every request must come from a network in ' +
+      'admin.allow (else 403) and name this listener in its Host header: an IP address, localhost, or a name in admin.hosts ' +
+      '(else 421; this stops DNS rebinding). ' +
+      `POST and DELETE need "Authorization: Bearer TOKEN" with the token from admin.token or ${ADMIN_TOKEN_ENV}; so does every ` +
+      'GET under /api when the listener is not bound to loopback. /healthz, /readyz and /metrics never need the token. ' +
       'Errors are JSON {error, detail}: error is a short stable code, detail says what was wrong.',
   },
   servers: [{ url: 'http://127.0.0.1:9153', description: 'default admin.listen' }],
@@ -60,6 +70,7 @@ export const OPENAPI: OpenApiDocument = {
     { name: 'status', description: 'State of the resolver' },
     { name: 'lists', description: 'Block and allow lists' },
     { name: 'response', description: 'Incident response: emergency blocks, quarantine, security events' },
+    { name: 'log', description: 'The query log file' },
   ],
   paths: {
     '/healthz': {
@@ -67,7 +78,8 @@ export const OPENAPI: OpenApiDocument = {
         operationId: 'healthz',
         summary: 'Liveness: 200 whenever the process is running and answering',
         tags: ['probes'],
-        responses: { '200': ok('The process is alive', obj({ status: { const: 'ok' } })) },
+        security: open,
+        responses: { '200': ok('The process is alive', obj({ status: { const: 'ok' } })), ...access },
       },
     },
     '/readyz': {
@@ -79,9 +91,11 @@ export const OPENAPI: OpenApiDocument = {
           'penalised after a timeout, or when it timed out within admin.upstreamWindowSeconds and gave no reply in that time; one ' +
           'that has not been asked yet counts as healthy. Stale lists are reported but do not make c2dns unready.',
         tags: ['probes'],
+        security: open,
         responses: {
           '200': ok('Ready', ref('ReadinessReport')),
           '503': ok('Not ready; `problems` says why', ref('ReadinessReport')),
+          ...access,
         },
       },
     },
@@ -90,7 +104,8 @@ export const OPENAPI: OpenApiDocument = {
         operationId: 'metrics',
         summary: 'Prometheus metrics (text exposition format 0.0.4)',
         tags: ['probes'],
-        responses: { '200': { description: 'Every c2dns_* metric', content: { 'text/plain; version=0.0.4; charset=utf-8': { schema: { type: 'string' } } } } },
+        security: open,
+        responses: { '200': { description: 'Every c2dns_* metric', content: { 'text/plain; version=0.0.4; charset=utf-8': { schema: { type: 'string' } } } }, ...access },
       },
     },
     '/api/openapi.json': {
@@ -98,7 +113,8 @@ export const OPENAPI: OpenApiDocument = {
         operationId: 'openapi',
         summary: 'This document',
         tags: ['status'],
-        responses: { '200': ok('OpenAPI 3.1 document', { type: 'object' }) },
+        security: bearerOffLoopback,
+        responses: { '200': ok('OpenAPI 3.1 document', { type: 'object' }), ...api },
       },
     },
     '/api/status': {
@@ -106,7 +122,8 @@ export const OPENAPI: OpenApiDocument = {
         operationId: 'status',
         summary: 'Version, uptime, readiness, traffic totals, lists, upstreams, cache and incident state',
         tags: ['status'],
-        responses: { '200': ok('Current status', ref('Status')) },
+        security: bearerOffLoopback,
+        responses: { '200': ok('Current status', ref('Status')), ...api },
       },
     },
     '/api/lists': {
@@ -114,7 +131,8 @@ export const OPENAPI: OpenApiDocument = {
         operationId: 'listLists',
         summary: 'Every configured list: origin (secrets redacted), counts, last success/failure, staleness',
         tags: ['lists'],
-        responses: { '200': ok('The lists', obj({ lists: { type: 'array', items: ref('ListInfo') } })) },
+        security: bearerOffLoopback,
+        responses: { '200': ok('The lists', obj({ lists: { type: 'array', items: ref('ListInfo') } })), ...api },
       },
     },
     '/api/lists/refresh': {
@@ -142,7 +160,7 @@ export const OPENAPI: OpenApiDocument = {
             }),
           ),
           ...withBody,
-          ...mutating,
+          ...api,
         },
       },
     },
@@ -151,8 +169,9 @@ export const OPENAPI: OpenApiDocument = {
         operationId: 'check',
         summary: 'What c2dns does with a name, and which list and rule decide it (as `c2dns check`)',
         tags: ['lists'],
+        security: bearerOffLoopback,
         parameters: [{ name: 'name', in: 'query', required: true, schema: { type: 'string' }, example: 'cdn.msstorageazure.com' }],
-        responses: { '200': ok('The decision', ref('CheckResult')), '400': r('BadRequest') },
+        responses: { '200': ok('The decision', ref('CheckResult')), '400': r('BadRequest'), ...api },
       },
     },
     '/api/block': {
@@ -160,7 +179,8 @@ export const OPENAPI: OpenApiDocument = {
         operationId: 'listBlocks',
         summary: 'Emergency blocks in force',
         tags: ['response'],
-        responses: { '200': ok('The blocks', obj({ blocks: { type: 'array', items: ref('EmergencyEntry') } })) },
+        security: bearerOffLoopback,
+        responses: { '200': ok('The blocks', obj({ blocks: { type: 'array', items: ref('EmergencyEntry') } })), ...api },
       },
       post: {
         operationId: 'addBlocks',
@@ -186,7 +206,7 @@ export const OPENAPI: OpenApiDocument = {
             },
           }),
         },
-        responses: { '201': ok('The blocks as stored', obj({ added: { type: 'array', items: ref('EmergencyEntry') } })), ...withBody, ...mutating },
+        responses: { '201': ok('The blocks as stored', obj({ added: { type: 'array', items: ref('EmergencyEntry') } })), ...withBody, ...api },
       },
     },
     '/api/block/{name}': {
@@ -196,7 +216,7 @@ export const OPENAPI: OpenApiDocument = {
         tags: ['response'],
         security: bearer,
         parameters: [pathParam('name', 'The blocked name', 'msstorageazure.com')],
-        responses: { '200': ok('Removed', obj({ removed: str() })), '400': r('BadRequest'), '404': r('NotFound'), ...mutating },
+        responses: { '200': ok('Removed', obj({ removed: str() })), '400': r('BadRequest'), '404': r('NotFound'), ...api },
       },
     },
     '/api/marks': {
@@ -204,11 +224,13 @@ export const OPENAPI: OpenApiDocument = {
         operationId: 'listMarks',
         summary: 'Clients marked by watch lists (device posture by DNS)',
         tags: ['response'],
+        security: bearerOffLoopback,
         responses: {
           '200': ok(
             'The marks',
             obj({ marks: { type: 'array', items: obj({ client: str(), mark: str(), list: str(), name: str(), since: str(), lastSeen: str(), count: { type: 'integer' } }) } }),
           ),
+          ...api,
         },
       },
     },
@@ -217,7 +239,8 @@ export const OPENAPI: OpenApiDocument = {
         operationId: 'listQuarantine',
         summary: 'Clients quarantined now',
         tags: ['response'],
-        responses: { '200': ok('The clients', obj({ clients: { type: 'array', items: ref('QuarantineEntry') } })) },
+        security: bearerOffLoopback,
+        responses: { '200': ok('The clients', obj({ clients: { type: 'array', items: ref('QuarantineEntry') } })), ...api },
       },
     },
     '/api/quarantine/{client}': {
@@ -227,7 +250,7 @@ export const OPENAPI: OpenApiDocument = {
         tags: ['response'],
         security: bearer,
         parameters: [pathParam('client', 'Client IP address (IPv6 may be percent-encoded)', '192.168.1.23')],
-        responses: { '200': ok('Released', obj({ released: str() })), '400': r('BadRequest'), '404': r('NotFound'), ...mutating },
+        responses: { '200': ok('Released', obj({ released: str() })), '400': r('BadRequest'), '404': r('NotFound'), ...api },
       },
     },
     '/api/events': {
@@ -235,6 +258,7 @@ export const OPENAPI: OpenApiDocument = {
         operationId: 'events',
         summary: 'Security events, oldest first',
         tags: ['response'],
+        security: bearerOffLoopback,
         parameters: [
           {
             name: 'since',
@@ -258,6 +282,24 @@ export const OPENAPI: OpenApiDocument = {
             }),
           ),
           '400': r('BadRequest'),
+          ...api,
+        },
+      },
+    },
+    '/api/log/reopen': {
+      post: {
+        operationId: 'reopenLog',
+        summary: 'Reopen the query log file after logrotate moved it (the same as SIGUSR1)',
+        description:
+          'Lines written so far stay in the moved file; later ones go to a new file at log.destination. With the log on stdout or ' +
+          'off there is nothing to reopen: 200 with reopened false. When the new file cannot be opened the answer is 500 ' +
+          'log_reopen_failed and lines keep going to the moved file.',
+        tags: ['log'],
+        security: bearer,
+        responses: {
+          '200': ok('Reopened, or nothing to reopen', obj({ reopened: { type: 'boolean' }, destination: str('log.destination: "stdout" or the file path'), detail: str() })),
+          '500': ok('The new file could not be opened (log_reopen_failed)', ref('Error')),
+          ...api,
         },
       },
     },
@@ -268,12 +310,18 @@ export const OPENAPI: OpenApiDocument = {
       BadRequest: ok('Invalid parameters or body', ref('Error')),
       NotFound: ok('No such route or entry', ref('Error')),
       Unauthorized: ok('Missing or wrong bearer token', ref('Error')),
-      Forbidden: ok('No admin token is configured, so changes are disabled', ref('Error')),
+      Forbidden: ok('The caller is not in admin.allow; or no admin token is configured, so calls that need one are refused', ref('Error')),
+      MisdirectedRequest: ok('The Host header names neither an IP address, localhost, nor a name in admin.hosts (DNS rebinding protection)', ref('Error')),
       PayloadTooLarge: ok(`Body over ${MAX_BODY_BYTES} bytes`, ref('Error')),
       UnsupportedMediaType: ok('Body that is not application/json', ref('Error')),
     },
     schemas: {
-      Error: obj({ error: str('Short stable code: bad_request, not_found, method_not_allowed, unauthorized, forbidden, payload_too_large, unsupported_media_type, internal_error'), detail: str('What was wrong') }),
+      Error: obj({
+        error: str(
+          'Short stable code: bad_request, not_found, method_not_allowed, unauthorized, forbidden, misdirected_request, payload_too_large, unsupported_media_type, log_reopen_failed, internal_error',
+        ),
+        detail: str('What was wrong'),
+      }),
       ListStatus: obj({
         list: str(),
         loaded: { type: 'boolean' },

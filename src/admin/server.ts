@@ -1,10 +1,13 @@
 // The admin HTTP listener (node:http): Prometheus metrics, health probes and the management API.
-// Order of checks for every request: route (404), method (405), token for POST/DELETE (403 when
-// none is configured, 401 when missing or wrong), body (413/415/400), then the route itself.
-// Every error is JSON {error, detail}; nothing a client sends can take the listener down.
+// Order of checks for every request: caller's address in admin.allow (403), Host header (421,
+// DNS rebinding), route (404), method (405), token (403 when none is configured, 401 when missing
+// or wrong) for POST/DELETE and, when the listener is not bound to loopback, for every /api read
+// too, body (413/415/400), then the route itself. Every error is JSON {error, detail}; nothing a
+// client sends can take the listener down.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { HostPort } from '../upstream/address.js';
+import { HostNames, isLoopback, NetworkList, plainAddress } from './access.js';
 import { AdminInputError, type AdminContext } from './context.js';
 import { badRequest, checkBearer, HttpError, MAX_BODY_BYTES, readJsonBody, type ErrorBody } from './http.js';
 import { ROUTES } from './routes/index.js';
@@ -12,6 +15,10 @@ import type { Method, Route, RouteResult } from './routes/types.js';
 
 export interface AdminServerOptions {
   listen: { host: string; port: number };
+  /** admin.allow: networks that may use the listener at all. */
+  allow: readonly string[];
+  /** admin.hosts: names the Host header may carry besides localhost and IP literals. */
+  hosts: readonly string[];
   context: AdminContext;
   /** Unexpected failures inside a route (answered 500); for the operational log. */
   onError?: (err: unknown) => void;
@@ -85,6 +92,10 @@ export class AdminServer {
   private readonly routes: CompiledRoute[];
   private readonly startedAt: number;
   private readonly maxBody: number;
+  private readonly allow: NetworkList;
+  private readonly hosts: HostNames;
+  /** Set once bound: /api reads need the token unless the listener is on loopback. */
+  private readsNeedToken = true;
 
   private constructor(
     private readonly server: http.Server,
@@ -93,6 +104,8 @@ export class AdminServer {
     this.routes = (opts.routes ?? ROUTES).map(compile);
     this.startedAt = opts.context.startedAt ?? Date.now();
     this.maxBody = opts.maxBodyBytes ?? MAX_BODY_BYTES;
+    this.allow = new NetworkList(opts.allow);
+    this.hosts = new HostNames(opts.hosts);
   }
 
   static async start(opts: AdminServerOptions): Promise<AdminServer> {
@@ -117,6 +130,7 @@ export class AdminServer {
         resolve();
       });
     });
+    admin.readsNeedToken = !isLoopback(admin.address.host);
     return admin;
   }
 
@@ -124,6 +138,11 @@ export class AdminServer {
   get address(): HostPort {
     const a = this.server.address() as AddressInfo;
     return { host: a.address, port: a.port, family: a.family === 'IPv6' ? 6 : 4 };
+  }
+
+  /** True when the listener is not bound to loopback: every /api call needs the bearer token. */
+  get apiReadsNeedToken(): boolean {
+    return this.readsNeedToken;
   }
 
   get url(): string {
@@ -157,6 +176,17 @@ export class AdminServer {
   }
 
   private async dispatch(req: http.IncomingMessage): Promise<RouteResult> {
+    const remote = req.socket.remoteAddress;
+    if (remote === undefined || !this.allow.has(remote)) {
+      throw new HttpError(
+        403,
+        'forbidden',
+        `${remote === undefined ? 'this caller' : plainAddress(remote)} is not in admin.allow (${this.allow.networks.join(', ')}): add its network there to use the admin listener`,
+      );
+    }
+    const misdirected = this.hosts.check(req.headers.host);
+    if (misdirected !== null) throw new HttpError(421, 'misdirected_request', misdirected);
+
     const rawUrl = req.url ?? '/';
     if (!rawUrl.startsWith('/')) throw badRequest('expected a request target in origin form (/path?query)');
     const q = rawUrl.indexOf('?');
@@ -182,10 +212,18 @@ export class AdminServer {
 
     const ctx = this.opts.context;
     if (found.route.method !== 'GET') {
-      const denied = checkBearer(req.headers.authorization, ctx.token);
+      const denied = checkBearer(req.headers.authorization, ctx.token, 'change');
+      if (denied !== null) throw denied;
+    } else if (this.readsNeedToken && isApiPath(pathname)) {
+      const denied = checkBearer(req.headers.authorization, ctx.token, 'read');
       if (denied !== null) throw denied;
     }
     const body = found.route.body === true ? await readJsonBody(req, this.maxBody) : undefined;
-    return found.route.handle({ ctx, params: found.params, query, body, remote: req.socket.remoteAddress ?? 'unknown', startedAt: this.startedAt });
+    return found.route.handle({ ctx, params: found.params, query, body, remote: plainAddress(remote), startedAt: this.startedAt });
   }
+}
+
+/** The management API; /healthz, /readyz and /metrics are not part of it. */
+export function isApiPath(pathname: string): boolean {
+  return pathname === '/api' || pathname.startsWith('/api/');
 }

@@ -89,6 +89,38 @@ export class QueryLog implements QueryObserver {
     );
   }
 
+  /**
+   * Reopens the log file at its path, after logrotate moved it away (SIGUSR1, POST
+   * /api/log/reopen): lines written so far stay in the moved file, later ones go to a new file.
+   * Resolves false when the log goes to stdout or is off (nothing to reopen); rejects when the
+   * new file cannot be opened, and lines then keep going to the moved file.
+   */
+  reopen(timeoutMs = 5000): Promise<boolean> {
+    // sonic-boom: `file` is the path (null for a descriptor such as stdout), `fd` -1 until opened.
+    const dest = this.dest as unknown as (Destination & NodeJS.EventEmitter & { fd: number; file: string | null; reopen(): void }) | null;
+    if (dest === null || (dest.file === null && dest.fd >= 0)) return Promise.resolve(false);
+    this.push();
+    return new Promise<boolean>((resolve, reject) => {
+      const done = (err: Error | null): void => {
+        clearTimeout(timer);
+        dest.off('ready', ready);
+        dest.off('error', failed);
+        if (err === null) resolve(true);
+        else reject(err);
+      };
+      const ready = (): void => done(null);
+      const failed = (err: Error): void => done(err);
+      const timer = setTimeout(() => done(new Error(`the log file did not reopen within ${timeoutMs} ms`)), timeoutMs);
+      dest.once('ready', ready);
+      dest.once('error', failed);
+      try {
+        dest.reopen();
+      } catch (err) {
+        done(err as Error);
+      }
+    });
+  }
+
   /** Writes out everything buffered (shutdown). */
   flush(): void {
     if (this.timer !== null) clearInterval(this.timer);

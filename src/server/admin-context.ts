@@ -1,7 +1,7 @@
 // The admin API's view of a running c2dns: adapters from the live components (feeds, emergency
 // blocks, quarantine, security events, metrics, readiness) to the narrow interfaces of
 // src/admin/context.ts. Kept out of app.ts so assembly stays a list of parts.
-import type { AdminContext } from '../admin/context.js';
+import type { AdminContext, LogReopenResult } from '../admin/context.js';
 import { AdminInputError } from '../admin/context.js';
 import { readinessReport, type UpstreamHealth } from '../admin/readiness.js';
 import { explain } from '../policy/explain.js';
@@ -11,6 +11,7 @@ import type { FeedManager } from '../feeds/manager.js';
 import type { RetroHunter } from '../history/retro.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { OpLogger } from '../observe/oplog.js';
+import type { QueryLog } from '../observe/querylog.js';
 import type { ClientMarks } from '../quarantine/marks.js';
 import type { QuarantineStore } from '../quarantine/store.js';
 import type { Alerting } from '../respond/alerting.js';
@@ -30,6 +31,7 @@ export interface AdminParts {
   metrics: Metrics;
   upstreamHealth: UpstreamHealth;
   token: string | null;
+  queryLog: QueryLog;
   oplog: OpLogger;
   emit: (e: NewSecurityEvent) => void;
 }
@@ -75,8 +77,29 @@ export function adminContext(p: AdminParts): AdminContext {
     metrics: p.metrics,
     readiness: () => readinessReport(p.feeds, p.upstreamHealth, staleLists),
     staleLists,
+    reopenLog: () => reopenQueryLog(p.queryLog, p.cfg.log, p.oplog, 'api'),
     token: p.token,
   };
+}
+
+/**
+ * Reopens the query log (logrotate's postrotate: SIGUSR1 or POST /api/log/reopen) and says so in
+ * the operational log. Rejects, after logging the error, when the new file cannot be opened.
+ */
+export async function reopenQueryLog(log: QueryLog, cfg: Config['log'], oplog: OpLogger, via: string): Promise<LogReopenResult> {
+  const destination = cfg.destination;
+  try {
+    if (await log.reopen()) {
+      oplog.info({ destination, via }, 'query log reopened');
+      return { reopened: true, destination, detail: `reopened ${destination}` };
+    }
+  } catch (err) {
+    oplog.error({ err, destination, via }, 'the query log could not be reopened: lines keep going to the previous file');
+    throw err;
+  }
+  const detail = cfg.queries === 'none' ? 'the query log is off (log.queries: none): nothing to reopen' : 'the query log goes to stdout: nothing to reopen';
+  oplog.info({ destination, via }, detail);
+  return { reopened: false, destination, detail };
 }
 
 function emergencyView(b: EmergencyBlock): { name: string; reason: string; addedAt: string; expiresAt: string | null; actor: string } {

@@ -46,6 +46,8 @@ export interface RunningServer {
   /** Observers called per answered query (others may be added before traffic matters). */
   readonly observers: QueryObserver[];
   readonly metrics: Metrics;
+  /** The query log (reopened on SIGUSR1 for logrotate). */
+  readonly queryLog: QueryLog;
   /** Security events and their sinks; null in a cluster worker that forwards them. */
   readonly alerting: Alerting | null;
   readonly admin: AdminServer | null;
@@ -114,7 +116,9 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
     try {
       admin = await AdminServer.start({
         listen: adminListen(cfg.admin),
-        context: adminContext({ cfg, feeds, emergency, retro, quarantineStore, marks: soc.marks, chain: r.chain.names, alerting: soc.alerting, metrics, upstreamHealth: r.upstreamHealth, token, oplog, emit: soc.emit }),
+        allow: cfg.admin.allow,
+        hosts: cfg.admin.hosts,
+        context: adminContext({ cfg, feeds, emergency, retro, quarantineStore, marks: soc.marks, chain: r.chain.names, alerting: soc.alerting, metrics, upstreamHealth: r.upstreamHealth, token, queryLog: qlog, oplog, emit: soc.emit }),
         onError: (err) => oplog.error({ err }, 'admin API request failed'),
       });
     } catch (err) {
@@ -170,6 +174,7 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
     marks: soc.marks,
     observers,
     metrics,
+    queryLog: qlog,
     alerting: soc.alerting,
     admin,
     upstreamHealth: r.upstreamHealth,

@@ -4,7 +4,8 @@
 import http from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AdminContext } from '../../src/admin/context.js';
+import { ADMIN_DEFAULT_ALLOW } from '../../src/admin/config.js';
+import type { AdminContext, LogReopenResult } from '../../src/admin/context.js';
 import { OPENAPI } from '../../src/admin/openapi.js';
 import { readinessReport, UpstreamHealth, type StaleList } from '../../src/admin/readiness.js';
 import { ROUTES } from '../../src/admin/routes/index.js';
@@ -29,6 +30,8 @@ interface Admin {
   events: FakeEvents;
   health: UpstreamHealth;
   errors: unknown[];
+  /** How many times the API asked for the query log to be reopened. */
+  reopens: number;
   close(): Promise<void>;
 }
 
@@ -59,11 +62,16 @@ async function startAdmin(c2: TestServer, o: { token: string | null; stale?: Sta
     metrics,
     readiness: () => readinessReport(s.feeds, health, staleLists),
     staleLists,
+    reopenLog: (): LogReopenResult => {
+      out.reopens++;
+      return { reopened: true, destination: c2.logFile, detail: `reopened ${c2.logFile}` };
+    },
     token: o.token,
   };
   const errors: unknown[] = [];
-  const admin = await AdminServer.start({ listen: { host: '127.0.0.1', port: 0 }, context: ctx, onError: (e) => errors.push(e) });
-  return { admin, ctx, emergency, quarantine, events, health, errors, close: () => admin.close() };
+  const admin = await AdminServer.start({ listen: { host: '127.0.0.1', port: 0 }, allow: ADMIN_DEFAULT_ALLOW, hosts: [], context: ctx, onError: (e) => errors.push(e) });
+  const out: Admin = { admin, ctx, emergency, quarantine, events, health, errors, reopens: 0, close: () => admin.close() };
+  return out;
 }
 
 interface CallOptions {
@@ -366,23 +374,48 @@ describe('quarantine and events', () => {
   });
 });
 
+describe('query log', () => {
+  it('POST /api/log/reopen asks c2dns to reopen the query log and says what it did', async () => {
+    const before = a.reopens;
+    const r = await call(a, 'POST', '/api/log/reopen');
+    expect(r.status).toBe(200);
+    expect(r.json).toEqual({ reopened: true, destination: c2.logFile, detail: `reopened ${c2.logFile}` });
+    expect(a.reopens).toBe(before + 1);
+  });
+
+  it('answers 500 log_reopen_failed when the file cannot be reopened', async () => {
+    const saved = a.ctx.reopenLog;
+    const errors = a.errors.length;
+    a.ctx.reopenLog = () => Promise.reject(new Error("EISDIR: illegal operation on a directory, open '/var/log/c2dns/queries.log'"));
+    try {
+      expectError(await call(a, 'POST', '/api/log/reopen'), 500, 'log_reopen_failed', /could not be reopened \(lines keep going to the previous file\): EISDIR/);
+      expect(a.errors.length).toBe(errors); // an expected failure, logged by the implementation, not as a crash
+    } finally {
+      a.ctx.reopenLog = saved;
+    }
+  });
+});
+
 describe('authentication of mutating calls', () => {
   const mutating = [
     ['POST', '/api/lists/refresh'],
     ['POST', '/api/block'],
     ['DELETE', '/api/block/evil.example'],
     ['DELETE', '/api/quarantine/192.0.2.1'],
+    ['POST', '/api/log/reopen'],
   ] as const;
 
   it.each(mutating)('%s %s needs the bearer token', async (method, path) => {
     const body = method === 'POST' ? { body: { names: ['evil.example'], reason: 'x' } } : {};
     const calls = a.emergency.calls.length;
+    const reopens = a.reopens;
     for (const header of [undefined, `Bearer ${TOKEN}x`, `Bearer ${TOKEN.slice(0, -1)}`, `Basic ${TOKEN}`, 'Bearer', `Bearer ${TOKEN} extra`]) {
       const r = await call(a, method, path, { ...body, token: null, headers: header === undefined ? {} : { authorization: header } });
       expectError(r, 401, 'unauthorized');
       expect(r.headers.get('www-authenticate')).toBe('Bearer realm="c2dns-admin"');
     }
     expect(a.emergency.calls.length).toBe(calls);
+    expect(a.reopens).toBe(reopens);
   });
 
   it('accepts the scheme name in any case', async () => {
@@ -394,8 +427,8 @@ describe('authentication of mutating calls', () => {
     expectError(await call(a, 'POST', '/api/block', { raw: '{not json', token: null, headers: { 'content-type': 'application/json' } }), 401, 'unauthorized');
   });
 
-  it('GET calls need no token', async () => {
-    for (const path of ['/api/status', '/api/lists', '/api/block', '/api/quarantine', '/api/events', '/metrics', '/readyz']) {
+  it('GET calls need no token on a loopback listener', async () => {
+    for (const path of ['/api/status', '/api/lists', '/api/block', '/api/quarantine', '/api/events', '/api/openapi.json', '/metrics', '/readyz']) {
       expect((await call(a, 'GET', path, { token: null })).status).toBe(200);
     }
   });
@@ -411,6 +444,7 @@ describe('authentication of mutating calls', () => {
       const r = await call(b, method, path, { body: { names: ['evil.example'], reason: 'x' } });
       expectError(r, 403, 'forbidden', /admin\.token.*C2DNS_ADMIN_TOKEN/);
       expect(b.emergency.calls).toEqual([]);
+      expect(b.reopens).toBe(0);
     });
 
     it('still serves GET calls', async () => {
@@ -582,15 +616,17 @@ describe('OpenAPI document', () => {
     for (const path of ['/api/admin', '/api/openapi.yaml', '/metrics/extra', '/api/block/a/b']) expectError(await call(a, 'GET', path), 404, 'not_found', /^no route/);
   });
 
-  it('marks exactly the mutating operations as needing the bearer token, and declares every path parameter', () => {
+  it('marks mutating operations as needing the token, /api reads as needing it off loopback, probes as open; declares every path parameter', () => {
     for (const [path, ops] of Object.entries(OPENAPI.paths)) {
       for (const [method, op] of Object.entries(ops)) {
-        if (method === 'get') expect(op.security, `${method} ${path}`).toBeUndefined();
-        else {
-          expect(op.security, `${method} ${path}`).toEqual([{ bearerAuth: [] }]);
-          expect(op.responses['401'], `${method} ${path}`).toBeDefined();
-          expect(op.responses['403'], `${method} ${path}`).toBeDefined();
-        }
+        const where = `${method} ${path}`;
+        if (method !== 'get') expect(op.security, where).toEqual([{ bearerAuth: [] }]);
+        else if (path.startsWith('/api/')) expect(op.security, where).toEqual([{ bearerAuth: [] }, {}]);
+        else expect(op.security, where).toEqual([]);
+        // Every operation can meet admin.allow (403) and the Host check (421); /api ones the token (401).
+        expect(op.responses['403'], where).toBeDefined();
+        expect(op.responses['421'], where).toBeDefined();
+        expect(op.responses['401'] !== undefined, where).toBe(path.startsWith('/api/'));
         const params = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
         const declared = (op.parameters ?? []).filter((p) => p.in === 'path').map((p) => p.name);
         expect(declared, `${method} ${path}`).toEqual(params);

@@ -1,19 +1,42 @@
 // The admin pieces without HTTP: the config section and token source, upstream health over
 // time (fake clocks), the readiness verdict, and the parsers for durations, times and addresses.
 import { describe, expect, it, vi } from 'vitest';
-import { adminListen, adminSchema, adminToken } from '../../src/admin/config.js';
+import { hostOfHeader, HostNames, isLoopback, NetworkList, parseNetwork, plainAddress } from '../../src/admin/access.js';
+import { ADMIN_DEFAULT_LISTEN, adminListen, adminSchema, adminToken } from '../../src/admin/config.js';
 import { canonicalIp, checkBearer, parseExpiresIn, parseSince } from '../../src/admin/http.js';
 import { readinessReport, UpstreamHealth, type UpstreamHealthView } from '../../src/admin/readiness.js';
 import type { SourceState } from '../../src/feeds/manager.js';
 import { newCounters, type UpstreamCounters } from '../../src/upstream/counters.js';
 
 describe('admin config', () => {
-  it('defaults: enabled on 127.0.0.1:9153, no token, 60 s upstream window', () => {
+  it('defaults: enabled on loopback, open to loopback callers only, no extra host names, no token, 60 s upstream window', () => {
     const c = adminSchema.parse(undefined);
-    expect(c).toEqual({ enabled: true, listen: '127.0.0.1:9153', token: null, upstreamWindowSeconds: 60 });
-    expect(adminListen(c)).toEqual({ host: '127.0.0.1', port: 9153, family: 4 });
-    expect(adminListen(adminSchema.parse({ listen: '[::1]' }))).toEqual({ host: '::1', port: 9153, family: 6 });
+    expect(c).toEqual({ enabled: true, listen: ADMIN_DEFAULT_LISTEN, allow: ['127.0.0.0/8', '::1/128'], hosts: [], token: null, upstreamWindowSeconds: 60 });
+    const port = adminListen(c).port;
+    expect(adminListen(c)).toEqual({ host: '127.0.0.1', port, family: 4 });
+    expect(adminListen(adminSchema.parse({ listen: '[::1]' }))).toEqual({ host: '::1', port, family: 6 });
     expect(adminListen(adminSchema.parse({ listen: '127.0.0.1:0' })).port).toBe(0);
+  });
+
+  it('admin.allow takes networks and bare addresses; admin.hosts takes names, lower-cased without a trailing dot', () => {
+    const c = adminSchema.parse({ allow: ['10.0.0.0/8', '192.0.2.7', 'fd00::/8', '::/0'], hosts: ['C2DNS.Example.org.', 'c2dns'] });
+    expect(c.allow).toEqual(['10.0.0.0/8', '192.0.2.7', 'fd00::/8', '::/0']);
+    expect(c.hosts).toEqual(['c2dns.example.org', 'c2dns']);
+  });
+
+  it('refuses networks with host bits, bad prefixes and names with ports, schemes or wildcards', () => {
+    const issues = (v: unknown): string[] => {
+      const r = adminSchema.safeParse(v);
+      return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    };
+    expect(issues({ allow: ['192.168.1.77/24'] })).toEqual([expect.stringMatching(/^allow\.0: host bits are set: the network is 192\.168\.1\.0\/24/)]);
+    expect(issues({ allow: ['10.0.0.0/33'] })).toEqual([expect.stringMatching(/^allow\.0: expected a prefix length from 0 to 32/)]);
+    expect(issues({ allow: ['fd00::1/8'] })).toEqual([expect.stringMatching(/^allow\.0: host bits are set: the network is fd00::\/8/)]);
+    expect(issues({ allow: ['lan'] })).toEqual([expect.stringMatching(/^allow\.0: expected an IP network/)]);
+    expect(issues({ allow: ['10.0.0.0/8/8'] })).toEqual([expect.stringMatching(/^allow\.0: expected an IP network/)]);
+    for (const bad of ['c2dns.example.org:9153', 'http://c2dns', '*.example.org', '', 'a b']) {
+      expect(issues({ hosts: [bad] }), bad).toEqual([expect.stringMatching(/^hosts\.0: expected a host name/)]);
+    }
   });
 
   it('refuses a short token, a bad address and unknown keys', () => {
@@ -45,6 +68,64 @@ describe('bearer check', () => {
     expect(checkBearer(`Bearer ${'a'.repeat(17)}`, 'a'.repeat(16))?.status).toBe(401);
     expect(checkBearer(`Bearer ${'a'.repeat(16)}`, 'a'.repeat(16))).toBeNull();
     expect(checkBearer(`BEARER   ${'a'.repeat(16)} `, 'a'.repeat(16))).toBeNull();
+  });
+
+  it('says why a read needs the token, and how to configure one', () => {
+    expect(checkBearer(undefined, null, 'read')?.message).toMatch(/not on loopback, so reading \/api needs the admin token, and none is configured: set admin\.token .* C2DNS_ADMIN_TOKEN/);
+    expect(checkBearer(undefined, 'a'.repeat(16), 'read')?.message).toMatch(/not on loopback, so reading \/api and needs the header "Authorization: Bearer TOKEN"/);
+    expect(checkBearer(undefined, null, 'change')?.message).toMatch(/changes through the admin API are disabled/);
+  });
+});
+
+describe('admin access checks', () => {
+  it('parseNetwork: canonical networks, bare addresses as /32 and /128', () => {
+    expect(parseNetwork('10.0.0.0/8')).toEqual({ address: '10.0.0.0', bits: 8, family: 4 });
+    expect(parseNetwork('192.0.2.7')).toEqual({ address: '192.0.2.7', bits: 32, family: 4 });
+    expect(parseNetwork('0.0.0.0/0')).toEqual({ address: '0.0.0.0', bits: 0, family: 4 });
+    expect(parseNetwork('FD00:0::/8')).toEqual({ address: 'fd00::', bits: 8, family: 6 });
+    expect(parseNetwork('::ffff:10.0.0.0/104')).toEqual({ address: '::ffff:a00:0', bits: 104, family: 6 });
+    expect(parseNetwork('2001:db8::1:0/112')).toEqual({ address: '2001:db8::1:0', bits: 112, family: 6 });
+    expect(parseNetwork('2001:db8::1:1/112')).toMatch(/host bits are set: the network is 2001:db8::1:0\/112/);
+    expect(parseNetwork('10.1.2.3/31')).toMatch(/host bits are set: the network is 10\.1\.2\.2\/31/);
+  });
+
+  it('NetworkList matches IPv4, IPv6, IPv4-mapped and zoned addresses', () => {
+    const l = new NetworkList(['127.0.0.0/8', '::1/128', '192.168.0.0/16', 'fe80::/10']);
+    expect(l.has('127.0.0.1')).toBe(true);
+    expect(l.has('127.255.0.9')).toBe(true);
+    expect(l.has('::1')).toBe(true);
+    expect(l.has('::ffff:192.168.4.2')).toBe(true);
+    expect(l.has('fe80::1%eth0')).toBe(true);
+    expect(l.has('10.0.0.1')).toBe(false);
+    expect(l.has('::2')).toBe(false);
+    expect(l.has('::ffff:10.0.0.1')).toBe(false);
+    expect(l.has('not an address')).toBe(false);
+    expect(new NetworkList([]).has('127.0.0.1')).toBe(false);
+    expect(() => new NetworkList(['10.0.0.1/8'])).toThrow(/admin\.allow: "10\.0\.0\.1\/8": host bits are set/);
+  });
+
+  it('isLoopback and plainAddress', () => {
+    for (const a of ['127.0.0.1', '127.1.2.3', '::1', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1']) expect(isLoopback(a), a).toBe(true);
+    for (const a of ['0.0.0.0', '::', '10.0.0.1', '::2', '::ffff:10.0.0.1']) expect(isLoopback(a), a).toBe(false);
+    expect(plainAddress('::ffff:192.0.2.1')).toBe('192.0.2.1');
+    expect(plainAddress('FE80::1%eth0')).toBe('fe80::1');
+  });
+
+  it('hostOfHeader reads names, IPv4 and bracketed IPv6 with optional ports', () => {
+    expect(hostOfHeader('LocalHost:9153')).toBe('localhost');
+    expect(hostOfHeader('c2dns.example.org.')).toBe('c2dns.example.org');
+    expect(hostOfHeader('192.0.2.1:80')).toBe('192.0.2.1');
+    expect(hostOfHeader('[::1]:9153')).toBe('::1');
+    expect(hostOfHeader('[::1]')).toBe('::1');
+    for (const bad of ['[::1', '[::1]x', '[evil]:80', 'a:b', ':80', 'host:99999999', '']) expect(hostOfHeader(bad), bad).toBeNull();
+  });
+
+  it('HostNames accepts localhost, IP literals and admin.hosts, and refuses other names saying why', () => {
+    const h = new HostNames(['c2dns.example.org']);
+    for (const ok of [undefined, 'localhost', 'localhost:9153', '127.0.0.1:9153', '[::1]:9153', '10.1.2.3', 'C2DNS.example.org:443', 'c2dns.example.org.']) expect(h.check(ok), String(ok)).toBeNull();
+    expect(h.check('evil.example:9153')).toMatch(/names "evil\.example", which is not an address of this admin listener, "localhost", or a name in admin\.hosts \(c2dns\.example\.org\).*DNS rebinding/);
+    expect(h.check('localhost.evil.example')).toMatch(/DNS rebinding/);
+    expect(h.check('[nope')).toMatch(/not a host name or address/);
   });
 });
 
