@@ -20,6 +20,7 @@ export const Rcode = {
   NOTIMP: 4,
   REFUSED: 5,
   BADVERS: 16,
+  BADCOOKIE: 23,
 } as const;
 
 export const RType = {
@@ -48,12 +49,16 @@ export const RType = {
 } as const;
 
 export const CLASS_IN = 1;
+/** CHAOS class (RFC 1035 §3.2.4): server identity queries such as version.bind. */
+export const CLASS_CH = 3;
+export const CLASS_HS = 4;
 
 /** RFC 8914 Extended DNS Error info codes used here. */
 export const Ede = {
   OTHER: 0,
   BLOCKED: 15,
   PROHIBITED: 18,
+  NOT_SUPPORTED: 21,
   NO_REACHABLE_AUTHORITY: 22,
   NETWORK_ERROR: 23,
 } as const;
@@ -80,6 +85,7 @@ export function typeName(t: number): string {
   return s;
 }
 
+// IANA "DNS RCODEs": the 4-bit header codes and the extended ones (OPT's high 8 bits, RFC 6891).
 const rcodeNames: Record<number, string> = {
   0: 'NOERROR',
   1: 'FORMERR',
@@ -87,7 +93,20 @@ const rcodeNames: Record<number, string> = {
   3: 'NXDOMAIN',
   4: 'NOTIMP',
   5: 'REFUSED',
+  6: 'YXDOMAIN',
+  7: 'YXRRSET',
+  8: 'NXRRSET',
+  9: 'NOTAUTH',
+  10: 'NOTZONE',
+  11: 'DSOTYPENI',
   16: 'BADVERS',
+  17: 'BADKEY',
+  18: 'BADTIME',
+  19: 'BADMODE',
+  20: 'BADNAME',
+  21: 'BADALG',
+  22: 'BADTRUNC',
+  23: 'BADCOOKIE',
 };
 
 export function rcodeName(rc: number): string {

@@ -1,5 +1,6 @@
 // The OPT pseudo-record (RFC 6891) c2dns writes into its answers, and EDE options (RFC 8914).
-import { EDNS_OPTION_EDE, EDNS_UDP_SIZE, RType } from './constants.js';
+import { EDNS_OPTION_EDE, EDNS_UDP_SIZE, HEADER_LEN, RType } from './constants.js';
+import { skipName } from './names.js';
 
 export const OPT_FIXED_LEN = 11;
 
@@ -46,4 +47,59 @@ export function pickEdeOptions(rdata: Buffer): Buffer | null {
     off += 4 + len;
   }
   return kept === null ? null : Buffer.concat(kept);
+}
+
+/** What a message's OPT record says (RFC 6891 §6.1.3). */
+export interface OptInfo {
+  /** Offset of the OPT record (its owner name byte). */
+  start: number;
+  udpSize: number;
+  extRcode: number;
+  version: number;
+  dnssecOk: boolean;
+}
+
+/**
+ * The message's OPT record, found by a bounded walk over every section (names skipped, never
+ * followed). Null when there is none, or when the message cannot be walked to its end or holds
+ * an OPT that breaks RFC 6891 §6.1.1 (not in additional, owner not root, more than one): such
+ * an OPT cannot be trusted to say anything.
+ */
+export function findOpt(msg: Buffer): OptInfo | null {
+  const len = msg.length;
+  if (len < HEADER_LEN) return null;
+  const qd = msg.readUInt16BE(4);
+  const an = msg.readUInt16BE(6);
+  const ns = msg.readUInt16BE(8);
+  const ar = msg.readUInt16BE(10);
+  if (ar === 0) return null;
+  let off = HEADER_LEN;
+  for (let i = 0; i < qd; i++) {
+    off = skipName(msg, off);
+    if (off < 0 || off + 4 > len) return null;
+    off += 4;
+  }
+  let found: OptInfo | null = null;
+  const total = an + ns + ar;
+  for (let i = 0; i < total; i++) {
+    const start = off;
+    off = skipName(msg, off);
+    if (off < 0 || off + 10 > len) return null;
+    const next = off + 10 + msg.readUInt16BE(off + 8);
+    if (next > len) return null;
+    if (msg.readUInt16BE(off) === RType.OPT) {
+      if (i < an + ns || found !== null || msg[start] !== 0) return null;
+      found = { start, udpSize: msg.readUInt16BE(off + 2), extRcode: msg[off + 4]!, version: msg[off + 5]!, dnssecOk: (msg[off + 6]! & 0x80) !== 0 };
+    }
+    off = next;
+  }
+  return found;
+}
+
+/** The full RCODE of a message: the header's 4 bits and, when it has an OPT, its upper 8 bits. */
+export function messageRcode(msg: Buffer): number {
+  const low = msg[3]! & 0x0f;
+  if (msg.readUInt16BE(10) === 0) return low;
+  const opt = findOpt(msg);
+  return opt === null ? low : (opt.extRcode << 4) | low;
 }

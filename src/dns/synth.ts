@@ -2,8 +2,8 @@
 // TC=1 stub. Hand templates: these are on the blocked path, and dns2's encoder costs ~16 µs each.
 import { CLASS_IN, Flag, HEADER_LEN, RType } from './constants.js';
 import { encodeName, suffixOffset } from './names.js';
-import { OPT_FIXED_LEN, writeOpt } from './opt.js';
-import type { ParsedQuery } from './query.js';
+import { findOpt, OPT_FIXED_LEN, writeOpt } from './opt.js';
+import { ParseStatus, type ParsedQuery } from './query.js';
 
 // SOA RDATA tail: MNAME, RNAME, SERIAL, REFRESH, RETRY, EXPIRE; MINIMUM is written per answer.
 const SOA_NAMES = Buffer.concat([encodeName('sinkhole.c2dns.invalid'), encodeName('hostmaster.c2dns.invalid')]);
@@ -66,17 +66,34 @@ export function synthesize(query: Buffer, pq: ParsedQuery, o: SynthOptions): Buf
 
 /**
  * An error reply. Carries the question when it could be read (qEnd > 0), and an OPT when the
- * query had one (BADVERS needs it for the extended rcode).
+ * query had one (RFC 6891 §7: a responder that implements EDNS answers an OPT with an OPT, so the
+ * client can tell a FORMERR about its query from a server without EDNS; BADVERS needs it for the
+ * extended rcode).
+ *
+ * A query c2dns rejected unprocessed (FORMERR, NOTIMP, BADVERS: `pq.status` is not Ok) gets only
+ * what describes the message itself: QR, the opcode and RD echoed, no RA, CD or AD, which speak
+ * of a recursive answer that was never attempted. Its OPT is looked for even where parseQuery
+ * stopped early (an unknown opcode, QDCOUNT ≠ 1), and used when the message walks cleanly.
  */
 export function errorReply(query: Buffer, pq: ParsedQuery, rcode: number, ede: Buffer | null = null): Buffer {
+  const rejected = pq.status !== ParseStatus.Ok;
+  let edns = pq.edns;
+  let dnssecOk = pq.dnssecOk;
+  if (!edns && rejected) {
+    const opt = findOpt(query);
+    if (opt !== null) {
+      edns = true;
+      dnssecOk = opt.dnssecOk;
+    }
+  }
   const withQuestion = pq.qEnd > HEADER_LEN && pq.qEnd <= query.length;
   const qLen = withQuestion ? pq.qEnd - HEADER_LEN : 0;
-  const optLen = pq.edns ? OPT_FIXED_LEN + (ede === null ? 0 : ede.length) : 0;
+  const optLen = edns ? OPT_FIXED_LEN + (ede === null ? 0 : ede.length) : 0;
   const out = Buffer.allocUnsafe(HEADER_LEN + qLen + optLen);
-  writeHeader(out, pq, rcode, 0, 0, pq.edns ? 1 : 0);
+  writeHeader(out, pq, rcode, 0, 0, edns ? 1 : 0, rejected);
   out.writeUInt16BE(withQuestion ? 1 : 0, 4);
   if (withQuestion) query.copy(out, HEADER_LEN, HEADER_LEN, pq.qEnd);
-  if (pq.edns) writeOpt(out, HEADER_LEN + qLen, rcode >>> 4, pq.dnssecOk, ede);
+  if (edns) writeOpt(out, HEADER_LEN + qLen, rcode >>> 4, dnssecOk, ede);
   return out;
 }
 
@@ -93,10 +110,13 @@ export function truncatedReply(reply: Buffer, pq: ParsedQuery): Buffer {
   return out;
 }
 
-function writeHeader(out: Buffer, pq: ParsedQuery, rcode: number, an: number, ns: number, ar: number): void {
+function writeHeader(out: Buffer, pq: ParsedQuery, rcode: number, an: number, ns: number, ar: number, rejected = false): void {
   out.writeUInt16BE(pq.id, 0);
   // QR, opcode echoed, RD and CD echoed, RA set: we recurse (via upstreams) for every client.
-  const flags = Flag.QR | (pq.flags & 0x7800) | (pq.flags & (Flag.RD | Flag.CD)) | Flag.RA | (rcode & 0x0f);
+  // A rejected query only has QR, its opcode and RD echoed (see errorReply).
+  const flags = rejected
+    ? Flag.QR | (pq.flags & 0x7800) | (pq.flags & Flag.RD) | (rcode & 0x0f)
+    : Flag.QR | (pq.flags & 0x7800) | (pq.flags & (Flag.RD | Flag.CD)) | Flag.RA | (rcode & 0x0f);
   out.writeUInt16BE(flags, 2);
   out.writeUInt16BE(1, 4);
   out.writeUInt16BE(an, 6);

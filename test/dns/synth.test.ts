@@ -405,6 +405,47 @@ describe('errorReply', () => {
     });
   }
 
+  // Issue 10 item 7: replies to rejected queries kept RA and CD and lost the OPT the query had.
+  const rejectCases = [
+    { name: 'NOTIMP for opcode 15 with EDNS (DO=1)', msg: Buffer.concat([hdr((15 << 11) | 0x0100 | 0x0030, 1, 0, 0, 1), EXAMPLE_Q, Buffer.from([0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0, 0, 0])]), rcode: 4, dnssecOk: true, opcode: 15 },
+    { name: 'NOTIMP for UPDATE with EDNS', msg: Buffer.concat([hdr((5 << 11) | 0x0010, 1, 0, 0, 1), EXAMPLE_Q, OPT_RR]), rcode: 4, dnssecOk: false, opcode: 5 },
+    { name: 'FORMERR for QDCOUNT 0 with an OPT', msg: Buffer.concat([hdr(0x0100 | 0x0010, 0, 0, 0, 1), OPT_RR]), rcode: 1, dnssecOk: false, opcode: 0 },
+    { name: 'FORMERR for QDCOUNT 2 with an OPT', msg: Buffer.concat([hdr(0x0100 | 0x0020, 2, 0, 0, 1), EXAMPLE_Q, EXAMPLE_Q, OPT_RR]), rcode: 1, dnssecOk: false, opcode: 0 },
+  ];
+  for (const c of rejectCases) {
+    it(`${c.name}: an OPT answers the OPT (RFC 6891 §7); RD echoed, RA/CD/AD clear`, () => {
+      const pq = parseQuery(c.msg);
+      expect(pq.status).not.toBe(ParseStatus.Ok);
+      expect(pq.edns).toBe(false); // parseQuery stopped before the OPT: errorReply looks for it
+      const out = errorReply(c.msg, pq, c.rcode);
+      const p = decodeExact(out);
+      expect(p.header).toMatchObject({ id: ID, qr: 1, opcode: c.opcode, rcode: c.rcode, ra: 0, cd: 0, rd: (c.msg[2]! & 1) === 1 ? 1 : 0, aa: 0, tc: 0, arcount: 1 });
+      expect(out.readUInt16BE(2) & 0x0020).toBe(0); // AD
+      expect(opt(p)).toMatchObject({ name: '', class: 1232, version: 0, extendedRcode: 0, doFlag: c.dnssecOk });
+    });
+  }
+
+  it('a rejected message whose records do not walk cleanly gets no OPT', () => {
+    // Opcode 15, ARCOUNT 2: the OPT, then a record cut short.
+    const msg = Buffer.concat([hdr(15 << 11, 1, 0, 0, 2), EXAMPLE_Q, OPT_RR, Buffer.from([0, 0, 1])]);
+    const p = decodeExact(errorReply(msg, parseQuery(msg), 4));
+    expect(p.header.arcount).toBe(0);
+  });
+
+  it('an OPT outside the additional section is not one: FORMERR without an OPT', () => {
+    const msg = Buffer.concat([hdr(0x0100, 0, 1), OPT_RR]);
+    const p = decodeExact(errorReply(msg, parseQuery(msg), 1));
+    expect(p.header.arcount).toBe(0);
+  });
+
+  it('a processed query (REFUSED, SERVFAIL) keeps RA set and CD echoed', () => {
+    for (const rcode of [2, 5]) {
+      const msg = buildQuery('www.example.com', T.A, { id: ID, cd: true, edns: {} });
+      const p = decodeExact(errorReply(msg, parseQuery(msg), rcode));
+      expect(p.header).toMatchObject({ ra: 1, cd: 1, rd: 1, rcode });
+    }
+  });
+
   it('does not echo a question that lies past the end of the message', () => {
     const msg = buildQuery('www.example.com', T.A, { id: ID });
     const pq = { ...parseQuery(msg), qEnd: msg.length + 10 };
