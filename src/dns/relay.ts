@@ -1,7 +1,9 @@
 // Upstream answers are relayed as bytes, never re-encoded: we validate and index them once with
 // a bounded walk (names are skipped, never followed), then replay them to each client by patching
 // the ID, RD/CD flags, the question's letter case and the TTLs. EDNS is hop-by-hop (RFC 6891), so
-// the upstream OPT is removed and c2dns writes its own, keeping only upstream EDE options.
+// the upstream OPT is removed and c2dns writes its own, keeping only upstream EDE options. c2dns
+// is a recursive service, not the authority: AA is cleared and RA set in every relayed answer,
+// and AD reaches only clients that asked for it with AD or DO (RFC 6840 §5.7-5.8).
 import { Flag, HEADER_LEN, RType } from './constants.js';
 import { skipName, sameQuestion } from './names.js';
 import { OPT_FIXED_LEN, pickEdeOptions, writeOpt } from './opt.js';
@@ -33,13 +35,19 @@ export enum ResponseCheck {
   Truncated = 2,
   /** An error answer without a question (FORMERR/SERVFAIL/NOTIMP/REFUSED): try the next upstream now. */
   Failed = 3,
+  /**
+   * ID and question match except for letter case, when the exact case was asked for (0x20
+   * randomisation, draft-vixie-dnsext-dns0x20): forged, or an upstream that does not echo case.
+   */
+  CaseMismatch = 4,
 }
 
 /**
- * Is `resp` an answer to `sent` (ID, QR, opcode, question compared case-insensitively)?
+ * Is `resp` an answer to `sent` (ID, QR, opcode, question compared case-insensitively)? With
+ * `exactCase`, a question that differs only in letter case is reported as CaseMismatch.
  * The source address and port are the transport's business.
  */
-export function checkResponse(resp: Buffer, sent: Buffer, sentQEnd: number): ResponseCheck {
+export function checkResponse(resp: Buffer, sent: Buffer, sentQEnd: number, exactCase = false): ResponseCheck {
   if (resp.length < 12) return ResponseCheck.Mismatch;
   if (resp[0] !== sent[0] || resp[1] !== sent[1]) return ResponseCheck.Mismatch;
   const flags = resp.readUInt16BE(2);
@@ -52,6 +60,7 @@ export function checkResponse(resp: Buffer, sent: Buffer, sentQEnd: number): Res
   }
   if (qd !== 1) return ResponseCheck.Mismatch;
   if (resp.length < sentQEnd || !sameQuestion(resp, HEADER_LEN, sent, HEADER_LEN, sentQEnd - HEADER_LEN)) return ResponseCheck.Mismatch;
+  if (exactCase && resp.compare(sent, HEADER_LEN, sentQEnd, HEADER_LEN, sentQEnd) !== 0) return ResponseCheck.CaseMismatch;
   return flags & Flag.TC ? ResponseCheck.Truncated : ResponseCheck.Ok;
 }
 
@@ -141,9 +150,20 @@ export function clampTtls(stored: StoredAnswer, min: number, max: number): boole
   return changed;
 }
 
+// Header bits replay takes from the upstream: QR, opcode, TC (always 0 in a stored answer), rcode.
+const UPSTREAM_FLAGS = ~(Flag.AA | Flag.RD | Flag.RA | Flag.AD | Flag.CD) & 0xffff;
+
+/** The header flags of a relayed answer: see the file comment. */
+export function relayedFlags(upstreamFlags: number, pq: ParsedQuery): number {
+  let f = (upstreamFlags & UPSTREAM_FLAGS) | (pq.flags & (Flag.RD | Flag.CD)) | Flag.RA;
+  if (upstreamFlags & Flag.AD && (pq.flags & Flag.AD || pq.dnssecOk)) f |= Flag.AD;
+  return f;
+}
+
 /**
- * The client's answer: stored bytes with the client's ID, RD/CD bits and question case, TTLs
- * reduced by the whole seconds spent in cache, and our OPT if the client spoke EDNS.
+ * The client's answer: stored bytes with the client's ID, RD/CD bits and question case, AA
+ * cleared, RA set, AD only if the client asked (AD or DO), TTLs reduced by the whole seconds
+ * spent in cache, and our OPT if the client spoke EDNS.
  */
 export function replay(stored: StoredAnswer, query: Buffer, pq: ParsedQuery, now: number): Buffer {
   const src = stored.wire;
@@ -151,8 +171,7 @@ export function replay(stored: StoredAnswer, query: Buffer, pq: ParsedQuery, now
   const out = Buffer.allocUnsafe(src.length + optLen);
   src.copy(out, 0);
   out.writeUInt16BE(pq.id, 0);
-  const keep = ~(Flag.RD | Flag.CD) & 0xffff;
-  out.writeUInt16BE((src.readUInt16BE(2) & keep) | (pq.flags & (Flag.RD | Flag.CD)), 2);
+  out.writeUInt16BE(relayedFlags(src.readUInt16BE(2), pq), 2);
   query.copy(out, HEADER_LEN, HEADER_LEN, pq.qEnd - 4); // the name only, for 0x20 case
   const elapsed = Math.floor((now - stored.storedAt) / 1000);
   if (elapsed > 0) {

@@ -1,6 +1,8 @@
 // Answers repeated questions from stored upstream bytes. Key: lower-cased name, type, class and
-// the DO/CD bits (they change what an upstream returns). Positive answers live for their
-// smallest TTL, negative ones for the RFC 2308 SOA TTL, both clamped by configuration.
+// the DO, CD and AD bits (they change what an upstream returns: AD=1 or DO=1 asks for the AD bit,
+// RFC 6840 §5.7-5.8). Positive answers live for their smallest TTL, negative ones for the RFC
+// 2308 SOA TTL, both clamped by configuration. Replay clears AD for a client that asked for
+// neither, whichever query filled the entry (dns/relay.ts).
 import { LRUCache } from 'lru-cache';
 import { Flag, Rcode } from '../dns/constants.js';
 import { clampTtls, replay, type StoredAnswer } from '../dns/relay.js';
@@ -37,7 +39,7 @@ export class CacheStage implements Stage {
 
   resolve(q: Query): Answer | Promise<Answer> {
     const pq = q.pq;
-    const key = `${pq.name}|${pq.qtype}|${pq.qclass}|${pq.dnssecOk ? 1 : 0}${pq.flags & Flag.CD ? 1 : 0}`;
+    const key = `${pq.name}|${pq.qtype}|${pq.qclass}|${pq.dnssecOk ? 1 : 0}${pq.flags & Flag.CD ? 1 : 0}${pq.flags & Flag.AD ? 1 : 0}`;
     const now = performance.now();
     const hit = this.lru.get(key);
     if (hit !== undefined) {

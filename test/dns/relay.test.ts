@@ -591,3 +591,64 @@ describe('relay: properties', () => {
     );
   });
 });
+
+// ---- header bits a forwarder owns (issue 10 items 3, 6, 13) ------------------------------
+
+describe('replay: the header is c2dns\'s, not the upstream\'s', () => {
+  const AA = 0x0400;
+  const RA = 0x0080;
+  const AD = 0x0020;
+  /** An upstream answer with its AA/RA/AD bits forced to the given values. */
+  const answerWith = (x: Exchange, set: number, clear: number): Buffer => {
+    const b = upstreamAnswer(x, { answers: [{ name: 'www.example.com', type: T.A, address: '192.0.2.1' }] });
+    b.writeUInt16BE((b.readUInt16BE(2) | set) & ~clear, 2);
+    return b;
+  };
+
+  it('an authoritative upstream (AA=1, RA=0): AA cleared, RA set (item 6)', () => {
+    const x = exchange('www.example.com', T.A);
+    const s = store(x, answerWith(x, AA, RA));
+    const out = replay(s, x.client, x.pq, s.storedAt);
+    expect(decode(out).header).toMatchObject({ aa: 0, ra: 1, qr: 1, rcode: 0 });
+    // The stored bytes are left alone: the next client is patched the same way.
+    expect(s.wire.readUInt16BE(2) & AA).toBe(AA);
+  });
+
+  const adCases = [
+    { name: 'a query without AD or DO: AD cleared', o: {} as QueryOptions, ad: false, want: 0 },
+    { name: 'a query with AD=1: AD relayed', o: {} as QueryOptions, ad: true, want: AD },
+    { name: 'a query with DO=1: AD relayed', o: { edns: { do: true } } as QueryOptions, ad: false, want: AD },
+  ];
+  for (const c of adCases) {
+    it(`an AD=1 upstream answer to ${c.name} (RFC 6840 §5.8, item 3)`, () => {
+      const client = buildQuery('www.example.com', T.A, { id: CLIENT_ID, ...c.o });
+      if (c.ad) client.writeUInt16BE(client.readUInt16BE(2) | AD, 2);
+      const pq = parseQuery(client);
+      const sent = buildUpstreamQuery(client, pq);
+      sent.writeUInt16BE(SENT_ID, 0);
+      const x = { client, pq, sent };
+      const s = store(x, answerWith(x, AD, 0));
+      expect(replay(s, client, pq, s.storedAt).readUInt16BE(2) & AD).toBe(c.want);
+    });
+  }
+
+  it('AD is never invented: an AD=0 answer stays AD=0 for a DO client', () => {
+    const x = exchange('www.example.com', T.A, { edns: { do: true } });
+    const s = store(x, answerWith(x, 0, AD));
+    expect(replay(s, x.client, x.pq, s.storedAt).readUInt16BE(2) & AD).toBe(0);
+  });
+});
+
+describe('checkResponse with exact case (0x20)', () => {
+  it('a question differing only in case is CaseMismatch when exact case is asked for, Ok otherwise', () => {
+    const x = exchange('www.example.com', T.A);
+    x.sent.write('WwW', 13, 'latin1');
+    const lower = upstreamAnswer(x, { qname: 'www.example.com' });
+    expect(checkResponse(lower, x.sent, x.pq.qEnd, true)).toBe(ResponseCheck.CaseMismatch);
+    expect(checkResponse(lower, x.sent, x.pq.qEnd, false)).toBe(ResponseCheck.Ok);
+    const echoed = upstreamAnswer(x, { qname: 'WwW.example.com' });
+    expect(checkResponse(echoed, x.sent, x.pq.qEnd, true)).toBe(ResponseCheck.Ok);
+    const other = upstreamAnswer(x, { qname: 'WwW.example.org' });
+    expect(checkResponse(other, x.sent, x.pq.qEnd, true)).toBe(ResponseCheck.Mismatch);
+  });
+});

@@ -1,10 +1,10 @@
 // The answer cache: hits replay upstream bytes with the client's ID and case and aged TTLs;
 // negative answers are kept for the SOA's negative TTL (RFC 2308); some answers are never kept.
 import { afterEach, describe, expect, it } from 'vitest';
-import { ask } from '../helpers/client.js';
+import { ask, sendUdp } from '../helpers/client.js';
 import { startC2dns, type TestServer } from '../helpers/c2dns.js';
-import { startUpstream, zoneScript, type Script, type Upstream } from '../helpers/upstream.js';
-import { T } from '../helpers/wire.js';
+import { encodeReply, startUpstream, zoneScript, type Script, type Upstream } from '../helpers/upstream.js';
+import { buildQuery, decode, T, type QueryOptions } from '../helpers/wire.js';
 
 const ZONE = {
   'example.org 1': [
@@ -110,6 +110,38 @@ describe('cache', () => {
     await setup((q) => ({ answers: [{ name: q.name, type: T.A, address: '192.0.2.1', ttl: 0 }] }));
     await ask(c2.port, 'zero.example.org', T.A);
     await ask(c2.port, 'zero.example.org', T.A);
+    expect(up.received).toHaveLength(2);
+  });
+
+  // Issue 10 item 3: whichever query filled the cache decided AD for everyone.
+  const AD = 0x0020;
+  /** An upstream that sets AD=1 when the query asked for it (AD or DO), as a validator does. */
+  const validating: Script = (q) => {
+    const b = encodeReply(q, { answers: [{ name: q.name, type: T.A, address: '192.0.2.7', ttl: 300 }] }, null);
+    const asked = (q.raw.readUInt16BE(2) & AD) !== 0 || (q.raw.length > 0 && q.packet.additionals.some((r) => r.type === T.OPT && (r.ttl & 0x8000) !== 0));
+    if (asked) b.writeUInt16BE(b.readUInt16BE(2) | AD, 2);
+    return { raw: b };
+  };
+  const askAd = async (name: string, ad: boolean, o: QueryOptions = {}): Promise<number> => {
+    const msg = buildQuery(name, T.A, o);
+    if (ad) msg.writeUInt16BE(msg.readUInt16BE(2) | AD, 2);
+    const raw = await sendUdp(c2.port, msg);
+    expect(decode(raw).answers).toHaveLength(1);
+    return raw.readUInt16BE(2) & AD;
+  };
+
+  it('an AD=1 answer cached for an AD query is replayed with AD=0 to a query without AD or DO', async () => {
+    await setup(validating);
+    expect(await askAd('signed.example.org', true)).toBe(AD);
+    expect(await askAd('signed.example.org', false)).toBe(0);
+    expect(await askAd('signed.example.org', false, { edns: { do: true } })).toBe(AD);
+  });
+
+  it('an AD=0 answer cached for a plain query does not answer a query that asked for AD', async () => {
+    await setup(validating);
+    expect(await askAd('signed.example.org', false)).toBe(0);
+    expect(await askAd('signed.example.org', true)).toBe(AD);
+    expect(await askAd('signed.example.org', true)).toBe(AD); // and that one is cached too
     expect(up.received).toHaveLength(2);
   });
 });

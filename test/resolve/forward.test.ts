@@ -165,3 +165,20 @@ describe('forwarding', () => {
     expect(up.received.map((q) => q.transport)).toEqual(['udp', 'tcp']);
   });
 });
+
+describe('relayed header bits (issue 10 item 6)', () => {
+  it("an authoritative upstream's AA=1/RA=0 reach the client as AA=0/RA=1, fresh and from cache", async () => {
+    const up = track(
+      await startUpstream((q) => {
+        const b = encodeReply(q, { answers: [{ name: q.name, type: T.A, address: '192.0.2.10', ttl: 300 }], aa: true }, null);
+        b.writeUInt16BE((b.readUInt16BE(2) | 0x0400) & ~0x0080, 2); // AA=1, RA=0: an authoritative server
+        return { raw: b };
+      }),
+    );
+    const c2 = await setup([up], { cache: { maxEntries: 100 } });
+    const fresh = await ask(c2.port, 'auth.example.org', T.A);
+    const cached = await ask(c2.port, 'auth.example.org', T.A);
+    expect(up.received).toHaveLength(1);
+    for (const r of [fresh, cached]) expect(r.packet.header).toMatchObject({ aa: 0, ra: 1, rd: 1, rcode: 0 });
+  });
+});
