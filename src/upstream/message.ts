@@ -1,21 +1,28 @@
-// The query c2dns sends upstream: the client's question bytes (case kept), recursion desired,
-// the client's CD/AD bits, our own OPT advertising 1232 with the client's DO bit. The ID is
-// written per attempt from a CSPRNG pool.
+// The query c2dns sends upstream: the client's question bytes (case kept; the forwarder may
+// randomise it, dns/case.ts), recursion desired, the client's CD/AD bits, our own OPT advertising
+// 1232 with the client's DO bit, or no OPT for an upstream that failed EDNS (RFC 6891 §7). The
+// ID is written per attempt from a CSPRNG pool.
 import { randomFillSync } from 'node:crypto';
 import { Flag, HEADER_LEN } from '../dns/constants.js';
 import { OPT_FIXED_LEN, writeOpt } from '../dns/opt.js';
 import type { ParsedQuery } from '../dns/query.js';
 
-export function buildUpstreamQuery(msg: Buffer, pq: ParsedQuery): Buffer {
-  const out = Buffer.allocUnsafe(pq.qEnd + OPT_FIXED_LEN);
+/**
+ * `options`: raw EDNS options to add to our OPT (the client's ECS with clients.forwardEcs), or
+ * null: no client option (ECS, MAC, CPE-ID) ever goes upstream otherwise. `edns` false: a plain
+ * RFC 1035 query, no OPT at all (and so no options).
+ */
+export function buildUpstreamQuery(msg: Buffer, pq: ParsedQuery, options: Buffer | null = null, edns = true): Buffer {
+  const optLen = edns ? OPT_FIXED_LEN + (options === null ? 0 : options.length) : 0;
+  const out = Buffer.allocUnsafe(pq.qEnd + optLen);
   out.writeUInt16BE(0, 0);
   out.writeUInt16BE(Flag.RD | (pq.flags & (Flag.CD | Flag.AD)), 2);
   out.writeUInt16BE(1, 4);
   out.writeUInt16BE(0, 6);
   out.writeUInt16BE(0, 8);
-  out.writeUInt16BE(1, 10);
+  out.writeUInt16BE(edns ? 1 : 0, 10);
   msg.copy(out, HEADER_LEN, HEADER_LEN, pq.qEnd);
-  writeOpt(out, pq.qEnd, 0, pq.dnssecOk, null);
+  if (edns) writeOpt(out, pq.qEnd, 0, pq.dnssecOk, options);
   return out;
 }
 

@@ -4,7 +4,7 @@ import { checkResponse, ResponseCheck } from '../dns/relay.js';
 import type { HostPort } from './address.js';
 import { UpstreamTimeout } from './udp.js';
 
-export function tcpExchange(server: HostPort, query: Buffer, qEnd: number, timeoutMs: number): Promise<Buffer> {
+export function tcpExchange(server: HostPort, query: Buffer, qEnd: number, timeoutMs: number, exactCase = false): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const sock = net.connect({ host: server.host, port: server.port });
     let buf: Buffer = Buffer.alloc(0);
@@ -32,7 +32,7 @@ export function tcpExchange(server: HostPort, query: Buffer, qEnd: number, timeo
       const len = buf.readUInt16BE(0);
       if (buf.length < 2 + len) return;
       const msg = buf.subarray(2, 2 + len);
-      const chk = checkResponse(msg, query, qEnd);
+      const chk = checkResponse(msg, query, qEnd, exactCase);
       if (chk === ResponseCheck.Mismatch || chk === ResponseCheck.Truncated) finish(new Error(`upstream ${server.host}:${server.port} sent a TCP reply that does not answer the query`));
       else finish(null, msg);
     });

@@ -14,6 +14,7 @@ export function udpExchange(
   qEnd: number,
   timeoutMs: number,
   counters: UpstreamCounters,
+  exactCase = false,
 ): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const type = server.family === 6 ? 'udp6' : 'udp4';
@@ -35,7 +36,8 @@ export function udpExchange(
         counters.ignoredReplies++;
         return;
       }
-      if (checkResponse(msg, query, qEnd) === ResponseCheck.Mismatch) {
+      // A case mismatch (exactCase) ends the exchange too: the forwarder decides what it means.
+      if (checkResponse(msg, query, qEnd, exactCase) === ResponseCheck.Mismatch) {
         counters.ignoredReplies++;
         return;
       }
