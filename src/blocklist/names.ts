@@ -186,6 +186,13 @@ export class NameTable {
     return this.probe(h, s, start, end);
   }
 
+  /** Id of the name b[start, end) whose hashBytes is h, or -1 (another table's bytes, a file being read). */
+  findBytes(h: number, b: Uint8Array, start: number, end: number): number {
+    if (this.n === 0) return -1;
+    if (this.index === null) this.buildIndex(0);
+    return this.probeBytes(h, b, start, end);
+  }
+
   /**
    * Reads the index slot where a name with hashRange h would start its probe: done for a batch
    * of names in one loop before interning them, the cache misses overlap instead of stalling

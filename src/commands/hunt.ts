@@ -1,13 +1,16 @@
 // `c2dns hunt`: searches the query history for names (a configured list, a file of names, or
 // every block list) and prints who asked for them, when, how often and what they were told.
+//
+// Names are read by the blocklist's own parsers and normaliser: a --names file as a `plain` list
+// (or as `ioc-text` when it is a defanged report), a --name as one report token; whatever gives
+// no name is reported with its line and reason, never dropped silently.
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { FeedManager } from '../feeds/manager.js';
 import { resolveHistoryConfig, type HistoryConfigHost } from '../history/config.js';
-import { normaliseName } from '../history/format.js';
 import { huntDetailed, type HuntHit, type HuntProgress } from '../history/hunt.js';
-import { listBlockNames, readNamesFile } from '../history/indicators.js';
+import { addListNames, IndicatorSet, parseIndicator, readNamesFile, type NamesFile } from '../history/indicators.js';
 import { createOpLog } from '../observe/oplog.js';
 
 export interface HuntIo {
@@ -23,8 +26,10 @@ export const HUNT_USAGE = `usage: c2dns hunt [--since 30d|12h|ISO] [--until 1h|I
   --since AGE|ISO   from this time (default 30d); AGE in s, m, h, d or w
   --until AGE|ISO   up to this time (exclusive; default now)
   --list NAME       the names of a configured list, as last loaded (repeatable)
-  --names FILE      one name per line, # comments (repeatable)
-  --name NAME       one name (repeatable)
+  --names FILE      one name per line, # comments, read as a plain list (as an ioc-text list
+                    when it is defanged: evil[.]com, hxxps://...); lines that give no name are
+                    reported (repeatable)
+  --name NAME       one name; defanged and URLs accepted (repeatable)
   --dir DIR         history directory (default: history.dir, or <state.dir>/history)
   --json            one JSON document instead of the table
 `;
@@ -40,6 +45,14 @@ export function parseWhen(s: string, now: number): number {
 }
 
 class Usage extends Error {}
+
+/** Input that gave no name to hunt: a file's line (or a count of them), shown on stderr and in --json. */
+interface RejectedInput {
+  source: string;
+  line: number | null;
+  text: string;
+  reason: string;
+}
 
 function parseHuntArgs(argv: string[]) {
   return parseArgs({
@@ -81,27 +94,45 @@ export async function runHunt(argv: string[], io: HuntIo): Promise<number> {
 
     const cfg = loadConfig({ file: values.config });
     const dir = values.dir ?? resolveHistoryConfig(cfg as Config & HistoryConfigHost).dir;
-    const names = new Set<string>();
-    for (const f of values.names ?? []) for (const n of await readNamesFile(f)) names.add(n);
-    for (const n of values.name ?? []) names.add(normaliseName(n));
+    const set = new IndicatorSet();
+    const rejected: RejectedInput[] = [];
+    for (const f of values.names ?? []) {
+      let file: NamesFile;
+      try {
+        file = await readNamesFile(f);
+      } catch (err) {
+        throw new Usage(`--names ${f}: ${(err as Error).message}`);
+      }
+      for (const n of file.names) set.add(n);
+      for (const x of file.report.examples) rejected.push({ source: f, line: x.line, text: x.text, reason: x.reason });
+      const more = file.report.rejected - file.report.examples.length;
+      if (more > 0) rejected.push({ source: f, line: null, text: '', reason: `and ${more} more lines that give no name` });
+      if (file.report.ips.length > 0) rejected.push({ source: f, line: null, text: '', reason: `${file.report.ips.length} IP address${file.report.ips.length === 1 ? '' : 'es'} not hunted: the history is searched by name` });
+      for (const [what, k] of Object.entries(file.report.ignored)) rejected.push({ source: f, line: null, text: '', reason: `${k} ignored (${what})` });
+    }
+    for (const n of values.name ?? []) {
+      const r = parseIndicator(n);
+      if (!r.ok) throw new Usage(`--name ${JSON.stringify(n)}: ${r.reason}`);
+      set.add(r.name);
+    }
+    for (const x of rejected) io.stderr.write(`c2dns: ${x.source}${x.line !== null ? ` line ${x.line}` : ''}: ${x.reason}\n`);
     const lists = values.list ?? [];
-    if (lists.length > 0 || names.size === 0) {
+    const given = (values.names?.length ?? 0) + (values.name?.length ?? 0) > 0;
+    if (lists.length > 0 || !given) {
       const feeds = new FeedManager(cfg, createOpLog('silent'));
       await feeds.loadInitial({ network: false });
-      let fromLists: Set<string>;
       try {
-        fromLists = listBlockNames(feeds.sources, lists);
+        addListNames(set, feeds.sources, lists);
       } catch (err) {
         throw new Usage((err as Error).message);
       }
-      for (const n of fromLists) names.add(n);
     }
-    if (names.size === 0) throw new Usage('nothing to hunt for: the lists and files given hold no names');
+    if (set.size === 0) throw new Usage('nothing to hunt for: the lists and files given hold no names');
 
     const bar = io.stderr.isTTY === true && values.json !== true ? new ProgressBar(io.stderr) : null;
     const t0 = performance.now();
     const r = await huntDetailed(dir, {
-      names,
+      indicators: set,
       since,
       ...(until !== undefined ? { until } : {}),
       ...(bar !== null ? { onProgress: (p: HuntProgress) => bar.update(p) } : {}),
@@ -119,7 +150,8 @@ export async function runHunt(argv: string[], io: HuntIo): Promise<number> {
             dir,
             since: new Date(since).toISOString(),
             until: until === undefined ? null : new Date(until).toISOString(),
-            indicators: names.size,
+            indicators: r.indicators,
+            rejected,
             segments: r.segments,
             records: r.records,
             unreadableSegments: r.unreadable,
@@ -133,7 +165,7 @@ export async function runHunt(argv: string[], io: HuntIo): Promise<number> {
       if (r.hits.length > 0) io.stdout.write(formatHits(r.hits));
       const clients = new Set(r.hits.map((h) => h.client)).size;
       io.stderr.write(
-        `c2dns: ${r.hits.length} hit${r.hits.length === 1 ? '' : 's'} (${clients} client${clients === 1 ? '' : 's'}) for ${names.size} indicator${names.size === 1 ? '' : 's'}; ` +
+        `c2dns: ${r.hits.length} hit${r.hits.length === 1 ? '' : 's'} (${clients} client${clients === 1 ? '' : 's'}) for ${r.indicators} indicator${r.indicators === 1 ? '' : 's'}; ` +
           `${r.records} queries in ${r.segments} segment${r.segments === 1 ? '' : 's'} of ${dir} searched in ${secs.toFixed(2)} s` +
           `${r.unreadable > 0 ? `; ${r.unreadable} unreadable` : ''}\n`,
       );

@@ -25,7 +25,9 @@
 // Names: open segment  q-<slotStart>-<tag>.c2h
 //        closed        q-<slotStart>-<tag>-<lastRecordTime>.c2h.gz   (gzip of the same bytes)
 // <tag> keeps two writers (or a rotation within the same millisecond) from colliding.
-import { domainToASCII } from 'node:url';
+//
+// Query names are stored as the DNS reader gives them (lower case, no trailing dot); indicators
+// are normalised by the blocklist's own normaliser (history/indicators.ts), not here.
 
 export const MAGIC = 'C2DNSH01';
 export const HEADER_LEN = 16;
@@ -129,18 +131,4 @@ export function formatAddress(b: Uint8Array): string {
   const hex = (ws: number[]): string => ws.map((w) => w.toString(16)).join(':');
   if (bestAt < 0) return hex(words);
   return `${hex(words.slice(0, bestAt))}::${hex(words.slice(bestAt + bestLen))}`;
-}
-
-/**
- * An indicator as the history stores query names: lower case, no trailing dot, "[.]" undone, IDN as A-labels
- * (a Unicode name that does not convert is kept as typed, and simply matches nothing).
- */
-export function normaliseName(raw: string): string {
-  let s = raw.trim().toLowerCase().replace(/\[\.\]/g, '.'); // defanged, as vendor reports write them
-  if (s.endsWith('.')) s = s.slice(0, -1);
-  if (/[^\x00-\x7f]/.test(s)) {
-    const a = domainToASCII(s);
-    if (a !== '') s = a;
-  }
-  return s;
 }

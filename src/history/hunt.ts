@@ -2,8 +2,9 @@
 // them, when first and last, how often, and what it was told.
 //
 // Speed comes from the segment layout: each segment's name table is matched against the
-// indicators once (a suffix walk per distinct name, not per query, screened on the raw bytes so
-// non-matching names are never decoded), a segment with no matching name skips its records
+// indicators once (per distinct name, not per query, with the blocklist's lookup structure,
+// screened on the raw bytes so non-matching names are never decoded), a segment with no matching
+// name skips its records
 // entirely, and the records of the others are scanned by name id over one byte plane. The next
 // segments are read and gunzip'ed (libuv thread pool) while the current one is scanned, so both
 // cores work at once.
@@ -11,6 +12,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { constants as zc, gunzip } from 'node:zlib';
+import { hashBytes, hashFinish, HASH_B } from '../blocklist/names.js';
 import { rcodeName, typeName } from '../dns/constants.js';
 import {
   FRAME_HEADER_LEN,
@@ -33,9 +35,9 @@ import {
   RCODE_NONE,
   RECORD_LEN,
   formatAddress,
-  normaliseName,
   type SegmentFile,
 } from './format.js';
+import { IndicatorSet, type IndicatorLookup, type RejectedIndicator } from './indicators.js';
 
 const gunzipAsync = promisify(gunzip);
 /** 256 KiB output chunks: far fewer thread-pool round trips than the 16 KiB default (measured ~2x faster). */
@@ -74,13 +76,18 @@ export interface HuntProgress {
 }
 
 export interface HuntOptions {
-  /** Listed names; each matches itself and its subdomains. Case and a trailing dot are ignored. */
-  names: ReadonlySet<string>;
+  /**
+   * Names to hunt; each matches itself and its subdomains. Normalised as list entries are
+   * (normalizeDomain: case, a trailing dot, IDN); a name it refuses is in HuntResult.rejected.
+   */
+  names?: Iterable<string>;
+  /** The indicators ready-made (instead of `names`/`cutoffs`), e.g. from the configured lists. */
+  indicators?: IndicatorSet;
   /** Epoch ms, inclusive. */
   since: number;
   /** Epoch ms, exclusive; default: no bound. */
   until?: number;
-  /** Per indicator exclusive upper bound (retro-hunt: when each name was blocked). */
+  /** Per name of `names`, an exclusive upper bound (retro-hunt: when each name was blocked). */
   cutoffs?: ReadonlyMap<string, number>;
   onProgress?: (p: HuntProgress) => void;
   /** A segment that cannot be read (damaged, deleted meanwhile); the hunt goes on without it. */
@@ -93,6 +100,10 @@ export interface HuntOptions {
 
 export interface HuntResult {
   hits: HuntHit[];
+  /** Indicators searched for (distinct, after normalisation). */
+  indicators: number;
+  /** Names given that are not host names, with the normaliser's reason. */
+  rejected: RejectedIndicator[];
   segments: number;
   records: number;
   unreadable: number;
@@ -241,8 +252,9 @@ class Aggregate {
     this.qtypeBits = gu(this.qtypeBits);
   }
 
-  hits(indicators: readonly string[]): HuntHit[] {
+  hits(indicator: (id: number) => string): HuntHit[] {
     const out: HuntHit[] = [];
+    const names = new Map<number, string>();
     for (let p = 0; p < this.size; p++) {
       const answers: string[] = [];
       const a0 = this.answer0[p]!;
@@ -257,7 +269,7 @@ class Aggregate {
       out.push({
         client: this.clients[this.pClient[p]!]!,
         name: this.names[name]!,
-        matchedIndicator: indicators[this.nameIndicator[name]!]!,
+        matchedIndicator: cached(names, this.nameIndicator[name]!, indicator),
         firstSeen: this.first[p]!,
         lastSeen: this.last[p]!,
         count: this.count[p]!,
@@ -272,86 +284,74 @@ class Aggregate {
   }
 }
 
-const FNV_OFFSET = 0x811c9dc5;
-const FNV_PRIME = 0x01000193;
 const DOT = 0x2e;
 
 /**
- * Matches names and their subdomains against the indicators; the most specific indicator wins.
- * Names in a segment table are first screened on their bytes: a hash of each label-aligned
- * suffix, built right to left, is looked up among the indicators' hashes, so the millions of
- * names that match nothing are never decoded into strings. A hash hit is confirmed on the text.
+ * Matches history names against the indicators with the blocklist's own lookup: a DomainTrie over
+ * one subtree block rule per indicator (the most specific indicator wins, as the most specific
+ * rule does). A segment's names are first screened on their bytes, never decoded when they match
+ * nothing: every label-aligned suffix is hashed right to left with the blocklist's name hash (as
+ * DomainTrie.match does) and looked up in a bit filter of the indicators' hashes; a name with a
+ * suffix in the filter is decoded and matched by the trie. The screen has false positives, never
+ * false negatives: it only decides which names the trie sees.
  */
-class SuffixMatcher {
-  readonly list: string[] = [];
-  private readonly index = new Map<string, number>();
-  private readonly hashes = new Set<number>();
-  /** One bit per hash value (top bits): answers "surely not an indicator" without a Set lookup, which would dominate the scan. */
+class IndicatorMatcher {
+  /** One bit per hash value (its top bits): "surely not an indicator" without touching the trie. */
   private readonly filter: Int32Array;
-  private readonly filterShift: number;
+  private readonly shift: number;
   /** Labels of the longest indicator: a longer suffix cannot match. */
   private readonly maxLabels: number;
 
-  constructor(names: Iterable<string>) {
-    let max = 0;
-    const raws = [...names];
-    // About 64 bits per indicator: a false positive (then a Set lookup) for ~1.5% of suffixes.
+  constructor(
+    private readonly set: IndicatorSet,
+    private readonly lookup: IndicatorLookup,
+  ) {
+    const names = set.names;
+    // About 64 bits per indicator: a false positive for ~1.5% of the suffixes looked at.
     let bits = 16;
-    while (bits < 26 && 1 << bits < raws.length * 64) bits++;
+    while (bits < 26 && 1 << bits < set.size * 64) bits++;
     this.filter = new Int32Array((1 << bits) >>> 5);
-    this.filterShift = 32 - bits;
-    for (const raw of raws) {
-      const n = normaliseName(raw);
-      if (n === '' || this.index.has(n)) continue;
-      this.index.set(n, this.list.length);
-      this.list.push(n);
-      const b = Buffer.from(n, 'utf8');
-      let h = FNV_OFFSET;
-      for (let j = b.length - 1; j >= 0; j--) h = Math.imul(h ^ b[j]!, FNV_PRIME);
-      this.hashes.add(h);
-      const bit = h >>> this.filterShift;
+    this.shift = 32 - bits;
+    let max = 0;
+    for (let id = 0; id < names.size; id++) {
+      if (!set.isLive(id)) continue;
+      const s = names.start(id);
+      const e = names.end(id);
+      const bit = hashBytes(names.bytes, s, e) >>> this.shift;
       this.filter[bit >>> 5]! |= 1 << (bit & 31);
-      const labels = n.split('.').length;
+      let labels = 1;
+      for (let i = s; i < e; i++) if (names.bytes[i] === DOT) labels++;
       if (labels > max) max = labels;
     }
     this.maxLabels = max;
   }
 
-  /** Index of the indicator matching the name held in buf[s, e), or -1. */
+  /** Id of the indicator matching the name held in buf[s, e), or -1. */
   matchBytes(buf: Buffer, s: number, e: number): number {
+    if (e <= s) return -1;
     const filter = this.filter;
-    const shift = this.filterShift;
-    let h = FNV_OFFSET;
+    const shift = this.shift;
+    let h = 0;
+    let pow = 1;
     let dots = 0;
     for (let j = e - 1; j >= s; j--) {
       const c = buf[j]!;
-      if (c === DOT) {
-        const bit = h >>> shift;
-        if ((filter[bit >>> 5]! & (1 << (bit & 31))) !== 0 && this.hashes.has(h)) return this.match(buf.toString('utf8', s, e));
+      if (c === DOT && j + 1 < e) {
+        const bit = hashFinish(h) >>> shift;
+        if ((filter[bit >>> 5]! & (1 << (bit & 31))) !== 0) return this.match(buf.toString('latin1', s, e));
         if (++dots >= this.maxLabels) return -1;
       }
-      h = Math.imul(h ^ c, FNV_PRIME);
+      h = (h + Math.imul(c, pow)) | 0;
+      pow = Math.imul(pow, HASH_B);
     }
-    const bit = h >>> shift;
-    return (filter[bit >>> 5]! & (1 << (bit & 31))) !== 0 && this.hashes.has(h) ? this.match(buf.toString('utf8', s, e)) : -1;
+    const bit = hashFinish(h) >>> shift;
+    return (filter[bit >>> 5]! & (1 << (bit & 31))) !== 0 ? this.match(buf.toString('latin1', s, e)) : -1;
   }
 
-  /** Index of the matching indicator, or -1. */
+  /** Id of the indicator matching `name` (lower case, no trailing dot), or -1. */
   match(name: string): number {
-    const exact = this.index.get(name);
-    if (exact !== undefined) return exact;
-    // Proper suffixes from the shortest up to the longest indicator's label count; the last
-    // (longest) one found is the most specific.
-    let found = -1;
-    let end = name.length;
-    for (let labels = 1; labels <= this.maxLabels; labels++) {
-      const dot = name.lastIndexOf('.', end - 1);
-      if (dot < 0) break;
-      const hit = this.index.get(name.slice(dot + 1));
-      if (hit !== undefined) found = hit;
-      end = dot;
-    }
-    return found;
+    const r = this.lookup.trie.match(name, 0);
+    return r === null ? -1 : this.set.find(r.rule);
   }
 }
 
@@ -378,6 +378,12 @@ async function loadSegment(dir: string, s: SegmentFile): Promise<Buffer> {
   }
 }
 
+function cached(m: Map<number, string>, id: number, f: (id: number) => string): string {
+  let s = m.get(id);
+  if (s === undefined) m.set(id, (s = f(id)));
+  return s;
+}
+
 function rcodeList(mask: number): string[] {
   const out: string[] = [];
   for (let r = 0; r < 31; r++) if ((mask & (1 << r)) !== 0) out.push(rcodeName(r));
@@ -395,23 +401,26 @@ export async function hunt(dir: string, opts: HuntOptions): Promise<HuntHit[]> {
 
 /** hunt() with the counts of segments and records read and of segments that could not be read. */
 export async function huntDetailed(dir: string, opts: HuntOptions): Promise<HuntResult> {
-  const matcher = new SuffixMatcher(opts.names);
+  const set = opts.indicators ?? IndicatorSet.fromNames(opts.names ?? [], opts.cutoffs ?? Infinity);
   const since = opts.since;
   const until = opts.until ?? Infinity;
   const maxAnswers = opts.maxAnswers ?? 16;
   const yieldEvery = opts.yieldEvery ?? 0;
-  const cut = new Float64Array(matcher.list.length).fill(until);
-  if (opts.cutoffs !== undefined) {
-    matcher.list.forEach((n, i) => {
-      const c = opts.cutoffs!.get(n);
-      if (c !== undefined && c < cut[i]!) cut[i] = c;
-    });
-  }
+  const turn = yieldEvery > 0 ? (): Promise<void> => new Promise((r) => setImmediate(r)) : undefined;
+  // Per indicator id: queries at or after this do not count (-Infinity: not an indicator).
+  const cut = new Float64Array(set.names.size).fill(-Infinity);
   let maxCut = -Infinity;
-  for (const c of cut) if (c > maxCut) maxCut = c;
+  for (let id = 0; id < cut.length; id++) {
+    if (!set.isLive(id)) continue;
+    const c = Math.min(set.cutoff(id), until);
+    cut[id] = c;
+    if (c > maxCut) maxCut = c;
+  }
 
   const all = await listSegments(dir);
-  const segs = matcher.list.length === 0 ? [] : all.filter((s) => s.end >= since && s.start < maxCut);
+  const segs = set.size === 0 ? [] : all.filter((s) => s.end >= since && s.start < maxCut);
+  // Built only when there is something to search (an empty history costs nothing).
+  const matcher = segs.length === 0 ? null : new IndicatorMatcher(set, await set.build(turn));
   const sizes = await Promise.all(segs.map((s) => stat(join(dir, s.file)).then((st) => st.size, () => 0)));
   const progress: HuntProgress = { segmentsDone: 0, segmentsTotal: segs.length, bytesDone: 0, bytesTotal: sizes.reduce((a, b) => a + b, 0), records: 0 };
   opts.onProgress?.({ ...progress });
@@ -430,7 +439,7 @@ export async function huntDetailed(dir: string, opts: HuntOptions): Promise<Hunt
       opts.onWarning?.(segs[i]!.file, got);
     } else {
       try {
-        progress.records += await scanSegment(got, matcher, since, cut, yieldEvery, agg);
+        progress.records += await scanSegment(got, matcher!, since, cut, yieldEvery, agg);
       } catch (err) {
         unreadable++;
         opts.onWarning?.(segs[i]!.file, err instanceof Error ? err : new Error(String(err)));
@@ -441,9 +450,9 @@ export async function huntDetailed(dir: string, opts: HuntOptions): Promise<Hunt
     opts.onProgress?.({ ...progress });
   }
 
-  const hits = agg.hits(matcher.list);
+  const hits = agg.hits((id) => set.name(id));
   hits.sort((a, b) => a.firstSeen - b.firstSeen || (a.client < b.client ? -1 : a.client > b.client ? 1 : 0) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return { hits, segments: segs.length, records: progress.records, unreadable };
+  return { hits, indicators: set.size, rejected: set.rejected, segments: segs.length, records: progress.records, unreadable };
 }
 
 /**
@@ -451,7 +460,7 @@ export async function huntDetailed(dir: string, opts: HuntOptions): Promise<Hunt
  * loops live in SegmentScan's small methods: V8 optimises those far better than one large async
  * function.
  */
-async function scanSegment(buf: Buffer, matcher: SuffixMatcher, since: number, cut: Float64Array, yieldEvery: number, agg: Aggregate): Promise<number> {
+async function scanSegment(buf: Buffer, matcher: IndicatorMatcher, since: number, cut: Float64Array, yieldEvery: number, agg: Aggregate): Promise<number> {
   if (buf.length < HEADER_LEN || buf.toString('latin1', 0, 8) !== MAGIC) throw new Error('not a c2dns history segment');
   const scan = new SegmentScan(buf, matcher, since, cut, agg);
   let records = 0;
@@ -500,7 +509,7 @@ class SegmentScan {
 
   constructor(
     private readonly buf: Buffer,
-    private readonly matcher: SuffixMatcher,
+    private readonly matcher: IndicatorMatcher,
     private readonly since: number,
     private readonly cut: Float64Array,
     private readonly agg: Aggregate,
@@ -632,22 +641,12 @@ export async function retroHunt(
   blockedSince: number | ReadonlyMap<string, number>,
   opts: { since?: number; yieldEvery?: number; onWarning?: (file: string, err: Error) => void } = {},
 ): Promise<HuntHit[]> {
-  const names = new Set<string>();
-  for (const n of addedNames) names.add(normaliseName(n));
-  const now = Date.now();
-  const cutoffs = new Map<string, number>();
-  if (typeof blockedSince === 'number') {
-    for (const n of names) cutoffs.set(n, blockedSince);
-  } else {
-    const norm = new Map<string, number>();
-    for (const [k, v] of blockedSince) norm.set(normaliseName(k), v);
-    for (const n of names) cutoffs.set(n, norm.get(n) ?? now);
-  }
-  return hunt(dir, {
-    names,
+  const set = IndicatorSet.fromNames(addedNames, blockedSince, Date.now());
+  const r = await huntDetailed(dir, {
+    indicators: set,
     since: opts.since ?? 0,
-    cutoffs,
     ...(opts.yieldEvery !== undefined ? { yieldEvery: opts.yieldEvery } : {}),
     ...(opts.onWarning !== undefined ? { onWarning: opts.onWarning } : {}),
   });
+  return r.hits;
 }

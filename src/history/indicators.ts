@@ -1,59 +1,334 @@
-// Where hunt indicators come from: the configured lists (as loaded by the FeedManager) or a plain
-// file of names. The one place that reads a compiled source's rules, so a change of their
-// in-memory form touches only `sourceRules`.
+// What a hunt searches for: a set of names (each matches itself and its subdomains), each with the
+// time before which its queries count (a retro-hunt: when the name was blocked). Names come from
+// the configured lists (as loaded by the FeedManager), from a file, or one by one, and are read
+// by the blocklist's own parsers and normaliser, so a hunt reads a name exactly as a list does.
+//
+// No JS object per name: the names are packed in a NameTable (an indicator is its id there, its
+// cutoff the table's time), copied byte for byte from the lists' own tables when they come from
+// there, and matched by the blocklist's lookup structure (a DomainTrie over one subtree block rule
+// per indicator). The retro-hunt preparation scans the lists' rule columns and copies only the
+// names first seen since the last hunt: a million-name list with ten new names costs ten names.
 import { readFile } from 'node:fs/promises';
+import { normalizeDomain } from '../blocklist/domain.js';
+import { classifyToken, refang } from '../blocklist/ioc.js';
+import { hashBytes, NameTable } from '../blocklist/names.js';
+import { detectFormat } from '../blocklist/parsers/index.js';
+import { parseIocText } from '../blocklist/parsers/ioc-text.js';
+import { parsePlain } from '../blocklist/parsers/plain.js';
+import { ParseReport } from '../blocklist/parsers/report.js';
+import { F_ALLOW, M_SUBTREE, RuleSet } from '../blocklist/ruleset.js';
+import { DomainTrie } from '../blocklist/trie.js';
 import type { SourceState } from '../feeds/manager.js';
-import { normaliseName } from './format.js';
 
-export interface IndicatorRule {
+/** Rows (or names) handled between two turns of the event loop. */
+const CHUNK = 50_000;
+
+export interface RejectedIndicator {
+  /** The indicator as given. */
   name: string;
-  kind: 'block' | 'allow';
-  /** Epoch ms when c2dns first saw the rule in its list. */
-  firstSeen: number;
+  reason: string;
 }
 
-/** The rules of one source, in the form the history needs. */
-export function sourceRules(s: SourceState): IndicatorRule[] {
-  const rules = s.compiled?.rules ?? [];
-  return rules.map((r) => ({ name: r.rule, kind: r.kind, firstSeen: r.firstSeen }));
+/** The lookup built over a frozen set: the trie, and the indicators' rules in it. */
+export interface IndicatorLookup {
+  readonly trie: DomainTrie;
+  readonly rules: RuleSet;
 }
 
-/** Block names of the named lists (every block list when `lists` is empty). Unknown list names throw. */
-export function listBlockNames(sources: readonly SourceState[], lists: readonly string[] = []): Set<string> {
-  const unknown = lists.filter((l) => !sources.some((s) => s.config.name === l));
-  if (unknown.length > 0) throw new Error(`no list named ${unknown.join(', ')} in the configuration`);
-  const out = new Set<string>();
-  for (const s of sources) {
-    if (lists.length > 0 ? !lists.includes(s.config.name) : s.config.kind !== 'block') continue;
-    for (const r of sourceRules(s)) if (r.kind === 'block' || lists.length > 0) out.add(r.name);
+/**
+ * Normalised names, each with a cutoff (epoch ms, exclusive: only queries before it count;
+ * Infinity for none). Adding a name twice keeps the earlier cutoff. An indicator's id is its id
+ * in `names`; `drop` takes one out for good (ids stay).
+ */
+export class IndicatorSet {
+  readonly names: NameTable;
+  /** Names refused by the normaliser, with the reason, in the order given. */
+  readonly rejected: RejectedIndicator[] = [];
+  private dead: Uint8Array | null = null;
+  private dropped = 0;
+  private lookup: IndicatorLookup | null = null;
+
+  constructor(expectedNames = 16) {
+    this.names = new NameTable(expectedNames, expectedNames * 24);
   }
+
+  /**
+   * A set of raw names (any case, trailing dot, IDN), normalised as list entries are, all with the
+   * same cutoff or one each (a name the map lacks gets `missing`).
+   */
+  static fromNames(raw: Iterable<string>, cutoff: number | ReadonlyMap<string, number> = Infinity, missing = Infinity): IndicatorSet {
+    const set = new IndicatorSet();
+    if (typeof cutoff === 'number') {
+      for (const r of raw) set.addRaw(r, cutoff);
+      return set;
+    }
+    // Cutoffs are keyed by the names as given; a name given in two spellings keeps the earlier.
+    const byName = new Map<string, number>();
+    for (const [k, v] of cutoff) {
+      const n = normalizeDomain(k);
+      if (!n.ok) continue;
+      const prev = byName.get(n.name);
+      if (prev === undefined || v < prev) byName.set(n.name, v);
+    }
+    for (const r of raw) {
+      const n = normalizeDomain(r);
+      if (!n.ok) set.rejected.push({ name: r, reason: n.reason });
+      else set.add(n.name, byName.get(n.name) ?? missing);
+    }
+    return set;
+  }
+
+  /** Live indicators. */
+  get size(): number {
+    return this.names.size - this.dropped;
+  }
+
+  /** Adds a name already in normalised form (normalizeDomain's output); returns its id. */
+  add(name: string, cutoff = Infinity): number {
+    const before = this.names.size;
+    const id = this.names.intern(name, 0, name.length, cutoff);
+    if (id < before) this.lower(id, cutoff);
+    return id;
+  }
+
+  /** Adds the normalised name b[start, end) (another NameTable's bytes), hash h = hashBytes; returns its id. */
+  addBytes(h: number, b: Uint8Array, start: number, end: number, cutoff: number): number {
+    const before = this.names.size;
+    const id = this.names.internBytes(h, b, start, end, cutoff);
+    if (id < before) this.lower(id, cutoff);
+    return id;
+  }
+
+  /** Normalises `raw` as a list entry is (normalizeDomain) and adds it, or records why not. */
+  addRaw(raw: string, cutoff = Infinity): boolean {
+    const n = normalizeDomain(raw);
+    if (!n.ok) {
+      this.rejected.push({ name: raw, reason: n.reason });
+      return false;
+    }
+    this.add(n.name, cutoff);
+    return true;
+  }
+
+  private lower(id: number, cutoff: number): void {
+    if (cutoff < this.names.time(id)) this.names.setTime(id, cutoff);
+  }
+
+  drop(id: number): void {
+    if (this.dead === null) this.dead = new Uint8Array(this.names.size);
+    else if (this.dead.length < this.names.size) {
+      const d = new Uint8Array(this.names.size);
+      d.set(this.dead);
+      this.dead = d;
+    }
+    if (this.dead[id] === 1) return;
+    this.dead[id] = 1;
+    this.dropped++;
+  }
+
+  isLive(id: number): boolean {
+    return id >= 0 && id < this.names.size && (this.dead === null || this.dead[id] !== 1);
+  }
+
+  name(id: number): string {
+    return this.names.name(id);
+  }
+
+  cutoff(id: number): number {
+    return this.names.time(id);
+  }
+
+  /** Id of a live indicator by name (normalised), or -1. */
+  find(name: string): number {
+    const id = this.names.find(name, 0, name.length);
+    return this.isLive(id) ? id : -1;
+  }
+
+  /** [name, cutoff] of every live indicator, in id order. */
+  *entries(): IterableIterator<[string, number]> {
+    for (let id = 0; id < this.names.size; id++) if (this.isLive(id)) yield [this.names.name(id), this.names.time(id)];
+  }
+
+  /**
+   * The lookup over the live indicators: one subtree block rule each, in the blocklist's own
+   * structure (a more specific indicator wins, as a more specific rule does). Built once; the set
+   * must not change afterwards. With `turn`, gives the event loop a turn between chunks.
+   */
+  async build(turn?: () => Promise<void>): Promise<IndicatorLookup> {
+    if (this.lookup !== null) return this.lookup;
+    const names = this.names;
+    const rules = new RuleSet(names, { list: 'hunt', action: null, tags: [], maxAgeMs: 0 }, this.size);
+    rules.initFilter(this.size);
+    for (let id = 0; id < names.size; id++) {
+      if (!this.isLive(id)) continue;
+      rules.push(id, 0, M_SUBTREE, null);
+      rules.addHash(hashBytes(names.bytes, names.start(id), names.end(id)));
+      if (turn !== undefined && id % CHUNK === CHUNK - 1) await turn();
+    }
+    rules.seal();
+    const b = DomainTrie.builder([rules]);
+    while (!b.step(turn !== undefined ? CHUNK : Infinity)) await turn!();
+    this.lookup = { trie: b.finish(), rules };
+    return this.lookup;
+  }
+}
+
+// ---- from the configured lists ----------------------------------------------------------
+
+export interface NewNamesOptions {
+  /** Called between chunks of rows and between sources: a turn of the event loop. */
+  turn?: () => Promise<void>;
+}
+
+export interface NewNames {
+  /** The names first blocked at or after the watermark; each one's cutoff is that time. */
+  set: IndicatorSet;
+  /** One past the latest such time, or the watermark when there are none. */
+  newest: number;
+}
+
+/** The compiled rules of the sources that have some. */
+function ruleSets(sources: readonly SourceState[]): RuleSet[] {
+  const out: RuleSet[] = [];
+  for (const s of sources) if (s.compiled !== null && s.compiled !== undefined) out.push(s.compiled.rules);
   return out;
 }
 
-/** Per block name, the earliest time any list started blocking it. */
-export function blockedSinceByName(sources: readonly SourceState[]): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const s of sources) {
-    for (const r of sourceRules(s)) {
-      if (r.kind !== 'block') continue;
-      const prev = out.get(r.name);
-      if (prev === undefined || r.firstSeen < prev) out.set(r.name, r.firstSeen);
+/**
+ * The block names no list blocked before `watermark`: per name, the earliest first-seen time of a
+ * block rule for it in any list, kept when that is at or after the watermark. A name a list has
+ * just added but another list has blocked for months is not new.
+ *
+ * Cost proportional to the new names, not to the lists: each list's rule columns are scanned by
+ * row (no rule object, no string), only rows first seen since the watermark have their name
+ * copied (as bytes), and for those few names each other list's name table is asked whether it
+ * knows the name from before; only a list that does has its rows scanned again for a block rule
+ * of that name (a name table keeps names a list has since dropped).
+ */
+export async function newBlockNames(sources: readonly SourceState[], watermark: number, opts: NewNamesOptions = {}): Promise<NewNames> {
+  const turn = opts.turn;
+  const sets = ruleSets(sources);
+  const set = new IndicatorSet();
+  // Pass 1: rows of block rules first seen since the watermark.
+  for (const rs of sets) {
+    const n = rs.length;
+    for (let from = 0; from < n; from += CHUNK) {
+      const to = Math.min(n, from + CHUNK);
+      const dict = rs.dict;
+      const ids = rs.nameIds;
+      const flags = rs.flags;
+      for (let row = from; row < to; row++) {
+        if ((flags[row]! & F_ALLOW) !== 0) continue;
+        const id = ids[row]!;
+        const t = dict.time(id);
+        if (t < watermark) continue;
+        const bytes = dict.bytes;
+        const s = dict.start(id);
+        const e = dict.end(id);
+        set.addBytes(hashBytes(bytes, s, e), bytes, s, e, t);
+      }
+      if (turn !== undefined) await turn();
     }
   }
-  return out;
-}
-
-/** A plain list: one name per line, `#` comments (whole-line or inline), blank lines, CRLF, a trailing dot, IDN. */
-export function parseNamesText(text: string): Set<string> {
-  const out = new Set<string>();
-  for (const line of text.replace(/^\uFEFF/, '').split(/\r?\n/)) {
-    const hash = line.indexOf('#');
-    const s = normaliseName(hash >= 0 ? line.slice(0, hash) : line);
-    if (s !== '') out.add(s);
+  const names = set.names;
+  const count = names.size;
+  if (count > 0) {
+    const hashes = new Int32Array(count);
+    for (let c = 0; c < count; c++) hashes[c] = hashBytes(names.bytes, names.start(c), names.end(c));
+    // Pass 2: a list whose name table knows a candidate from before the watermark may block it
+    // since then; its rows say whether it does (today).
+    for (const rs of sets) {
+      const dict = rs.dict;
+      let suspects: Int32Array | null = null;
+      for (let c = 0; c < count; c++) {
+        const id = dict.findBytes(hashes[c]!, names.bytes, names.start(c), names.end(c));
+        if (id >= 0 && dict.time(id) < watermark) {
+          suspects ??= new Int32Array(dict.size).fill(-1);
+          suspects[id] = c;
+        }
+        if (turn !== undefined && c % CHUNK === CHUNK - 1) await turn();
+      }
+      if (suspects === null) continue;
+      const n = rs.length;
+      for (let from = 0; from < n; from += CHUNK) {
+        const to = Math.min(n, from + CHUNK);
+        const ids = rs.nameIds;
+        const flags = rs.flags;
+        for (let row = from; row < to; row++) {
+          const c = suspects[ids[row]!]!;
+          if (c >= 0 && (flags[row]! & F_ALLOW) === 0) set.drop(c);
+        }
+        if (turn !== undefined) await turn();
+      }
+    }
   }
-  return out;
+  let newest = watermark;
+  for (let c = 0; c < count; c++) if (set.isLive(c) && names.time(c) + 1 > newest) newest = names.time(c) + 1;
+  return { set, newest };
 }
 
-export async function readNamesFile(path: string): Promise<Set<string>> {
+/**
+ * Adds the names of the named lists (every rule), or of every block list's block rules when
+ * `lists` is empty, copied from the lists' tables. Unknown list names throw.
+ */
+export function addListNames(set: IndicatorSet, sources: readonly SourceState[], lists: readonly string[] = []): void {
+  const unknown = lists.filter((l) => !sources.some((s) => s.config.name === l));
+  if (unknown.length > 0) throw new Error(`no list named ${unknown.join(', ')} in the configuration`);
+  for (const s of sources) {
+    if (lists.length > 0 ? !lists.includes(s.config.name) : s.config.kind !== 'block') continue;
+    const rs = s.compiled?.rules;
+    if (rs === undefined) continue;
+    const dict = rs.dict;
+    for (let row = 0; row < rs.length; row++) {
+      if (lists.length === 0 && (rs.flags[row]! & F_ALLOW) !== 0) continue;
+      const id = rs.nameIds[row]!;
+      const s0 = dict.start(id);
+      const e = dict.end(id);
+      if (s0 === e) continue; // a rule for the root: not a name to hunt
+      set.addBytes(hashBytes(dict.bytes, s0, e), dict.bytes, s0, e, Infinity);
+    }
+  }
+}
+
+// ---- from text --------------------------------------------------------------------------
+
+export interface NamesFile {
+  /** The list format the text was read as. */
+  format: 'plain' | 'ioc-text';
+  /** Normalised names, in order (duplicates included). */
+  names: string[];
+  /** The parser's report: rejected lines with reasons, IPs found, what was ignored by category. */
+  report: ParseReport;
+}
+
+/**
+ * A file of names, read by the list parsers: as a `plain` list, or, when the text is a defanged
+ * report (`evil[.]com`, `hxxps://…`: what `format: auto` detects as `ioc-text`), as an `ioc-text`
+ * list. Every line that gives no name is in the report, with its number and the reason.
+ */
+export function parseNamesText(text: string, now = Date.now()): NamesFile {
+  const format = detectFormat(text) === 'ioc-text' ? 'ioc-text' : 'plain';
+  const report = new ParseReport(50);
+  const entries = (format === 'plain' ? parsePlain : parseIocText)(text, report, { now });
+  return { format, names: entries.map((e) => e.name), report };
+}
+
+export async function readNamesFile(path: string): Promise<NamesFile> {
   return parseNamesText(await readFile(path, 'utf8'));
+}
+
+/**
+ * One indicator as typed or pasted: refanged, a URL reduced to its host, then normalised, as an
+ * `ioc-text` list reads a token (without that format's check for a known top-level domain).
+ */
+export function parseIndicator(raw: string): { ok: true; name: string } | { ok: false; reason: string } {
+  const token = refang(raw.trim());
+  const c = classifyToken(token);
+  if (c.kind === 'hostname') return normalizeDomain(c.host);
+  if ((c.kind === 'url' || c.kind === 'host-path') && c.ip === null) return normalizeDomain(c.host);
+  if (c.kind === 'ip' || c.kind === 'ip-port' || c.kind === 'cidr' || ((c.kind === 'url' || c.kind === 'host-path') && c.ip !== null)) {
+    return { ok: false, reason: 'an IP address: the history is searched by name' };
+  }
+  const n = normalizeDomain(token);
+  return n.ok ? { ok: false, reason: 'not a host name' } : n;
 }

@@ -4,13 +4,14 @@
 //
 // "New" is decided by each rule's first-seen time (kept on disk by the FeedManager) against a
 // watermark kept in the history directory, so a restart neither re-reports old names nor misses
-// names that arrived while c2dns was down.
+// names that arrived while c2dns was down. Finding the new names costs in proportion to them, not
+// to the lists (newBlockNames), and gives the event loop turns: answering goes on meanwhile.
 import { readFile, mkdir } from 'node:fs/promises';
 import { writeFileAtomicAsync } from '../storage/atomic.js';
 import { join } from 'node:path';
 import type { SourceState } from '../feeds/manager.js';
-import { retroHunt, type HuntHit } from './hunt.js';
-import { blockedSinceByName } from './indicators.js';
+import { huntDetailed, type HuntHit } from './hunt.js';
+import { IndicatorSet, newBlockNames } from './indicators.js';
 
 export interface RetroHuntEvent extends HuntHit {
   type: 'retro-hunt';
@@ -30,6 +31,8 @@ export interface RetroHunterOptions {
 }
 
 const STATE_FILE = 'retrohunt.json';
+
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export class RetroHunter {
   private watermark: number | null = null;
@@ -53,15 +56,8 @@ export class RetroHunter {
   onRulesPublished(sources: readonly SourceState[]): Promise<number> {
     return this.serial(async () => {
       const wm = await this.loadWatermark();
-      const since = blockedSinceByName(sources);
-      const added = new Map<string, number>();
-      let newest = wm;
-      for (const [name, at] of since) {
-        if (at < wm) continue;
-        added.set(name, at);
-        if (at + 1 > newest) newest = at + 1;
-      }
-      const n = added.size === 0 ? 0 : await this.run(added);
+      const { set, newest } = await newBlockNames(sources, wm, { turn });
+      const n = set.size === 0 ? 0 : await this.run(set);
       await this.saveWatermark(newest);
       return n;
     });
@@ -69,9 +65,9 @@ export class RetroHunter {
 
   /** An emergency block: hunts these names now, counting queries before `blockedAt`. */
   huntNames(names: Iterable<string>, blockedAt: number): Promise<number> {
-    const added = new Map<string, number>();
-    for (const n of names) added.set(n, blockedAt);
-    return this.serial(() => this.run(added));
+    const set = IndicatorSet.fromNames(names, blockedAt);
+    for (const r of set.rejected) this.opts.onError?.(new Error(`retro-hunt: "${r.name}" not hunted: ${r.reason}`));
+    return this.serial(() => this.run(set));
   }
 
   private serial<T>(f: () => Promise<T>): Promise<T> {
@@ -80,16 +76,20 @@ export class RetroHunter {
     return p;
   }
 
-  private async run(added: Map<string, number>): Promise<number> {
+  /** Hunts the set's names, each counting queries before its cutoff (when it was blocked). */
+  private async run(set: IndicatorSet): Promise<number> {
     try {
       await this.opts.beforeHunt?.();
-      const hits = await retroHunt(this.dir, added.keys(), added, {
+      const { hits } = await huntDetailed(this.dir, {
+        indicators: set,
+        since: 0,
         yieldEvery: this.opts.yieldEvery ?? 65_536,
         onWarning: (file, err) => this.opts.onError?.(new Error(`history segment ${file}: ${err.message}`)),
       });
       for (const h of hits) {
         const resolved = h.actions.some((a) => a === 'allowed' || a === 'cached');
-        this.emit({ type: 'retro-hunt', ...h, blockedAt: added.get(h.matchedIndicator) ?? this.now(), resolved });
+        const id = set.find(h.matchedIndicator);
+        this.emit({ type: 'retro-hunt', ...h, blockedAt: id >= 0 ? set.cutoff(id) : this.now(), resolved });
       }
       return hits.length;
     } catch (err) {
