@@ -22,7 +22,7 @@ import { edeOption } from '../dns/opt.js';
 import { replay, storeResponse, checkResponse, ResponseCheck, type StoredAnswer } from '../dns/relay.js';
 import { errorReply } from '../dns/synth.js';
 import { formatHostPort, parseHostPort, type HostPort } from '../upstream/address.js';
-import { newCounters, type UpstreamCounters } from '../upstream/counters.js';
+import { newCounters, newFallbackCounters, type FallbackCounters, type UpstreamCounters } from '../upstream/counters.js';
 import { buildUpstreamQuery, random16 } from '../upstream/message.js';
 import { tcpExchange } from '../upstream/tcp.js';
 import { UpstreamTimeout, udpExchange } from '../upstream/udp.js';
@@ -49,6 +49,7 @@ export interface Upstream {
   addr: HostPort;
   label: string;
   counters: UpstreamCounters;
+  fallbacks: FallbackCounters;
   penalisedUntil: number;
   /** performance.now() until which queries to it go without EDNS (0: with EDNS). */
   noEdnsUntil: number;
@@ -69,7 +70,7 @@ export class ForwardStage implements Stage {
   private readonly caseRetryMs: number;
 
   constructor(private readonly opts: ForwardOptions) {
-    this.upstreams = opts.upstreams.map((addr) => ({ addr, label: formatHostPort(addr), counters: newCounters(), penalisedUntil: 0, noEdnsUntil: 0, noCaseUntil: 0 }));
+    this.upstreams = opts.upstreams.map((addr) => ({ addr, label: formatHostPort(addr), counters: newCounters(), fallbacks: newFallbackCounters(), penalisedUntil: 0, noEdnsUntil: 0, noCaseUntil: 0 }));
     this.caseRandomization = opts.caseRandomization ?? false;
     this.ednsRetryMs = opts.ednsRetryMs ?? EDNS_RETRY_MS;
     this.caseRetryMs = opts.caseRetryMs ?? CASE_RETRY_MS;
@@ -125,7 +126,7 @@ export class ForwardStage implements Stage {
       const [resp, check] = await this.exchange(u, query, qEnd, caps);
       c.responses++;
       if (check === ResponseCheck.CaseMismatch) {
-        c.caseMismatches++;
+        u.fallbacks.caseMismatches++;
         if (++mismatches >= 2) {
           u.noCaseUntil = performance.now() + this.caseRetryMs;
           caps = false;
@@ -145,7 +146,7 @@ export class ForwardStage implements Stage {
         rc = stored.rcode;
       }
       if (edns && (rc === Rcode.FORMERR || rc === Rcode.NOTIMP)) {
-        c.ednsFallbacks++;
+        u.fallbacks.ednsFallbacks++;
         edns = false;
         ednsFallback = true;
         continue;
@@ -154,7 +155,7 @@ export class ForwardStage implements Stage {
       if (ednsFallback && rc !== Rcode.FORMERR && rc !== Rcode.NOTIMP) u.noEdnsUntil = performance.now() + this.ednsRetryMs;
       if (stored !== null && (rc === Rcode.NOERROR || rc === Rcode.NXDOMAIN)) return { ok: true, stored };
       if (rc === Rcode.SERVFAIL || rc === Rcode.REFUSED) return { ok: false, stored };
-      c.badRcodes++;
+      u.fallbacks.badRcodes++;
       return UNUSABLE;
     }
   }

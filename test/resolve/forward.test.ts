@@ -229,7 +229,7 @@ describe('EDNS fallback (RFC 6891 §7, item 1)', () => {
       const second = await ask(c2.port, 'two.example.org', T.A, { edns: {} });
       expect(second.packet.answers.map((a) => a.address)).toEqual(['192.0.2.77']);
       expect(up.received.map(hasOpt)).toEqual([true, false, false]); // remembered: no EDNS attempt first
-      expect(c2.server.forward.upstreams[0]!.counters.ednsFallbacks).toBe(1);
+      expect(c2.server.forward.upstreams[0]!.fallbacks.ednsFallbacks).toBe(1);
       const lines = await c2.waitForLog(2);
       expect(lines.map((l) => [l.action, l.rcode])).toEqual([['allowed', 'NOERROR'], ['allowed', 'NOERROR']]);
     });
@@ -282,7 +282,7 @@ describe('upstream rcodes are hop-by-hop (item 4)', () => {
       const { packet } = await ask(c2.port, 'example.org', T.A, { edns: {} });
       expect(packet.header.rcode).toBe(0);
       expect(packet.answers[0]!.address).toBe('192.0.2.10');
-      expect(c2.server.forward.upstreams[0]!.counters.badRcodes).toBe(1);
+      expect(c2.server.forward.upstreams[0]!.fallbacks.badRcodes).toBe(1);
     });
 
     for (const edns of [true, false]) {
@@ -327,7 +327,7 @@ describe('0x20 letter-case randomisation (item 13)', () => {
       expect(up.received[i]!.name.toLowerCase()).toBe(NAME);
     }
     expect(patterns.size).toBeGreaterThanOrEqual(7); // 28 letters: repeats are (nearly) impossible
-    expect(stage.upstreams[0]!.counters.caseMismatches).toBe(0);
+    expect(stage.upstreams[0]!.fallbacks.caseMismatches).toBe(0);
   });
 
   it("an uncompressed owner name in the upstream's case gets the client's case back", async () => {
@@ -365,7 +365,7 @@ describe('0x20 letter-case randomisation (item 13)', () => {
     const a = await stage.resolve(query(NAME, T.A));
     expect(decode(a.reply!).answers.map((r) => r.address)).toEqual(['192.0.2.30']);
     expect(up.received).toHaveLength(2);
-    expect(stage.upstreams[0]!.counters.caseMismatches).toBe(1);
+    expect(stage.upstreams[0]!.fallbacks.caseMismatches).toBe(1);
     expect(stage.upstreams[0]!.noCaseUntil).toBe(0); // one mismatch is not a case-folding upstream
   });
 
