@@ -1,5 +1,10 @@
-# c2dns container: multi-stage build, runs as the unprivileged "node" user, listens on 53/udp+tcp.
-FROM node:20-bookworm-slim AS build
+# c2dns container: multi-stage build on Node.js 22 LTS; runs as an unprivileged user.
+#   docker build -t c2dns .
+#   docker run -d --name c2dns --cap-drop ALL --cap-add NET_BIND_SERVICE --read-only \
+#     -e C2DNS_ADMIN_TOKEN="$(openssl rand -hex 24)" -p 53:53/udp -p 53:53/tcp -p 127.0.0.1:9153:9153 \
+#     -v c2dns-state:/var/lib/c2dns -v c2dns-log:/var/log/c2dns c2dns
+# Configuration: /etc/c2dns/c2dns.yaml (deploy/docker/c2dns.yaml; mount your own folder over /etc/c2dns).
+FROM node:22-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -7,23 +12,27 @@ COPY tsconfig.json ./
 COPY src ./src
 RUN npm run build && npm prune --omit=dev
 
-FROM node:20-bookworm-slim
-# Port 53 is privileged: give the node binary CAP_NET_BIND_SERVICE as a file capability so the
-# non-root user can bind it. (Alternative: run with --sysctl net.ipv4.ip_unprivileged_port_start=53.)
-RUN apt-get update \
- && apt-get install -y --no-install-recommends libcap2-bin \
- && setcap cap_net_bind_service=+ep "$(readlink -f /usr/local/bin/node)" \
- && apt-get purge -y libcap2-bin && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
+FROM node:22-bookworm-slim
+ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY blocklists ./blocklists
 COPY config ./config
-USER node
-EXPOSE 53/udp 53/tcp
+COPY deploy/docker/c2dns.yaml /etc/c2dns/c2dns.yaml
+# State (last good feed copies, history, quarantine, emergency blocks) and the query log live in
+# volumes owned by the unprivileged user, so they survive the container being recreated.
+RUN mkdir -p /var/lib/c2dns /var/log/c2dns && chown 1000:1000 /var/lib/c2dns /var/log/c2dns
+VOLUME ["/var/lib/c2dns", "/var/log/c2dns"]
+# The image's "node" user, by number so that Kubernetes' runAsNonRoot can check it. Port 53 needs
+# no file capability: a container's network namespace lets unprivileged users bind low ports
+# (net.ipv4.ip_unprivileged_port_start=0, Docker's default). It runs with --cap-drop ALL.
+USER 1000:1000
+# DNS on 53 (UDP and TCP); the admin listener (metrics, probes, API; token required) on 9153.
+EXPOSE 53/udp 53/tcp 9153/tcp
 STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:9153/healthz', { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["node", "dist/src/cli.js"]
-# Upstreams default to Quad9; pass --upstream to use your own. Mount a config with
-# -v ./c2dns.yaml:/etc/c2dns.yaml:ro and add: --config /etc/c2dns.yaml
-CMD ["serve", "--listen", "0.0.0.0:53"]
+CMD ["serve", "--config", "/etc/c2dns/c2dns.yaml"]
