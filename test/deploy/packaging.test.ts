@@ -449,8 +449,13 @@ describe('deploy/kubernetes', () => {
 
 const TOKEN = 'packaging-test-token-0123456789';
 
+let built: BuiltCli;
+beforeAll(() => {
+  built = buildCli();
+}, 90_000);
+afterAll(() => built?.cleanup());
+
 describe("the image's entry command, outside Docker", () => {
-  let built: BuiltCli;
   let up: Upstream;
   let child: ChildProcess;
   let stderr = '';
@@ -486,7 +491,6 @@ describe("the image's entry command, outside Docker", () => {
   }
 
   beforeAll(async () => {
-    built = buildCli();
     up = await startUpstream(zoneScript({ 'example.org 1': [{ name: 'example.org', type: T.A, address: '192.0.2.10' }] }));
     const base = mkdtempSync(join(tmpdir(), 'c2dns-image-'));
     map = (p) => join(base, p);
@@ -535,7 +539,6 @@ describe("the image's entry command, outside Docker", () => {
   afterAll(async () => {
     if (child !== undefined && child.exitCode === null) child.kill('SIGKILL');
     await up?.close();
-    built?.cleanup();
   });
 
   it(`runs as the image's user`, async (ctx) => {
@@ -615,4 +618,42 @@ describe("the image's entry command, outside Docker", () => {
     expect(await exited).toBe(0);
     expect(healthcheck()).not.toBe(0);
   });
+});
+
+describe('SIGUSR1 with workers', () => {
+  it('the primary passes it to every worker, each reopens its query log, none opens the inspector', async () => {
+    const up = await startUpstream(zoneScript({}));
+    const dir = mkdtempSync(join(built.work, 'workers-'));
+    const log = join(dir, 'queries.log');
+    writeFileSync(join(dir, 'c2dns.yaml'), YAML.stringify({ workers: 2, admin: { enabled: false }, state: { dir: join(dir, 'state') }, lists: [], log: { destination: log } }));
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const child = spawn(process.execPath, [built.cliJs, 'serve', '--config', join(dir, 'c2dns.yaml'), '--listen', `127.0.0.1:${port}`, '--upstream', `127.0.0.1:${up.port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      const until = async (cond: () => boolean, what: string): Promise<void> => {
+        const end = Date.now() + 15_000;
+        while (!cond()) {
+          if (Date.now() > end || child.exitCode !== null) throw new Error(`timed out waiting for ${what}\n${stderr}`);
+          await sleep(50);
+        }
+      };
+      await until(() => opLines(stderr).filter((l) => l.msg === 'c2dns serving').length === 2, 'two workers serving');
+      const workers = new Set(opLines(stderr).filter((l) => l.msg === 'c2dns serving').map((l) => l.pid));
+      renameSync(log, `${log}.1`);
+      child.kill('SIGUSR1'); // to the primary only, as `systemctl kill --kill-whom=main` and `docker kill` do
+      await until(() => opLines(stderr).filter((l) => l.msg === 'query log reopened').length === 2, 'both workers reopening');
+      const reopened = new Set(opLines(stderr).filter((l) => l.msg === 'query log reopened').map((l) => l.pid));
+      expect(reopened).toEqual(workers);
+      expect(existsSync(log)).toBe(true);
+      expect(stderr).not.toMatch(/Debugger listening/);
+      expect(child.exitCode).toBeNull();
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await up.close();
+    }
+  }, 40_000);
 });
