@@ -62,13 +62,13 @@ export class BlockAnswers {
   private reply(q: Query, d: Decision, action: Exclude<EntryAction, 'drop' | 'tcp-only'>, soaLabels: number): Buffer {
     const pq = q.pq;
     const ede = this.ede(d);
-    if (action === 'refused') return errorReply(q.msg, pq, Rcode.REFUSED, ede);
+    // Sinkhole addresses and the synthetic SOA are IN-class data: a listed name asked in another
+    // class (CH, HS, ANY…) is refused, as Unbound does, never answered with IN records.
+    if (action === 'refused' || pq.qclass !== CLASS_IN) return errorReply(q.msg, pq, Rcode.REFUSED, ede);
     let answers = NONE;
-    if (pq.qclass === CLASS_IN) {
-      if (typeof action === 'object') answers = this.localAnswers(d.rule!, action.local, pq.qtype);
-      else if (action === 'null') answers = pq.qtype === RType.A ? ZERO_A : pq.qtype === RType.AAAA ? ZERO_AAAA : NONE;
-      else if (action === 'sinkhole') answers = pq.qtype === RType.A ? this.sinkA : pq.qtype === RType.AAAA ? this.sinkAAAA : NONE;
-    }
+    if (typeof action === 'object') answers = this.localAnswers(d.rule!, action.local, pq.qtype);
+    else if (action === 'null') answers = pq.qtype === RType.A ? ZERO_A : pq.qtype === RType.AAAA ? ZERO_AAAA : NONE;
+    else if (action === 'sinkhole') answers = pq.qtype === RType.A ? this.sinkA : pq.qtype === RType.AAAA ? this.sinkAAAA : NONE;
     return synthesize(q.msg, pq, {
       rcode: action === 'nxdomain' ? Rcode.NXDOMAIN : Rcode.NOERROR,
       answers,

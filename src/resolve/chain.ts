@@ -3,6 +3,7 @@
 // the README's diagram against it. A new stage is one module file plus one line here.
 import { accessStage } from './access.js';
 import { cacheStage } from './cache.js';
+import { chaosStage } from './chaos.js';
 import { clientIpStage } from './client-ip.js';
 import { forwardStage } from './forward.js';
 import type { StageDeps, StageModule } from './module.js';
@@ -13,6 +14,7 @@ import type { Stage } from './types.js';
 
 export const CHAIN: readonly StageModule[] = [
   accessStage, //     clients outside access.allow: REFUSED
+  chaosStage, //      class CH/HS questions (version.bind, id.server…): REFUSED, never forwarded
   clientIpStage, //   RPZ client-IP rules: the rule's action for everything those clients ask
   quarantineStage, // quarantined clients: null answers except the remediation allowlist
   policyStage, //     the question's name against block/allow and watch lists

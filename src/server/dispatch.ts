@@ -3,6 +3,8 @@
 // costs one packet, never the server.
 import { EDNS_UDP_SIZE, MIN_UDP_SIZE, Rcode } from '../dns/constants.js';
 import { parseQuery, ParseStatus, type ParsedQuery } from '../dns/query.js';
+import { fitReply } from '../dns/fit.js';
+import { messageRcode } from '../dns/opt.js';
 import { errorReply, truncatedReply } from '../dns/synth.js';
 import type { QueryObserver } from '../observe/query-event.js';
 import type { Action, Answer, Query, Stage, Transport } from '../resolve/types.js';
@@ -48,6 +50,8 @@ export class Dispatcher {
         return;
       }
       this.counters.malformed++;
+      // BADVERS is logged as action `formerr` (the query was rejected unprocessed, like any
+      // malformed one) with rcode BADVERS: the log's rcode field tells the two apart.
       const [rcode, action]: [number, Action] =
         pq.status === ParseStatus.NotImp
           ? [Rcode.NOTIMP, 'notimp']
@@ -99,8 +103,16 @@ export class Dispatcher {
     // UDP: 512 without EDNS, else the client's size clamped to [512, 1232]. TCP: the 16-bit frame.
     const limit =
       q.transport === 'udp' ? (pq.edns ? Math.min(Math.max(pq.udpSize, MIN_UDP_SIZE), EDNS_UDP_SIZE) : MIN_UDP_SIZE) : 0xffff;
-    const truncated = reply !== null && reply.length > limit;
-    if (truncated) reply = truncatedReply(reply!, pq);
+    // Too big: drop what the client can do without (dns/fit.ts); TC=1 only if the answer itself does not fit.
+    let truncated = false;
+    if (reply !== null && reply.length > limit) {
+      const fitted = fitReply(reply, limit, pq.dnssecOk);
+      if (fitted !== null) reply = fitted;
+      else {
+        reply = truncatedReply(reply, pq);
+        truncated = true;
+      }
+    }
     try {
       send(reply);
     } catch (err) {
@@ -115,7 +127,7 @@ export class Dispatcher {
       qtype: pq.qtype,
       action: a.action,
       decision: q.decision,
-      rcode: reply === null ? -1 : reply[3]! & 0x0f,
+      rcode: reply === null ? -1 : messageRcode(reply), // the full rcode: BADVERS, not its low 4 bits
       latencyMs: performance.now() - q.receivedAt,
       upstream: a.upstream,
       truncated,
