@@ -36,7 +36,7 @@ export const adminSchema = z
       })
       .default(ADMIN_DEFAULT_LISTEN),
     /** Networks allowed to use the listener (every route, probes included); others get 403. */
-    allow: z.array(network).default(ADMIN_DEFAULT_ALLOW),
+    allow: z.array(network).min(1, 'expected at least one network (to turn the listener off: admin.enabled: false)').default(ADMIN_DEFAULT_ALLOW),
     /**
      * Names the listener may be reached by (the Host header), besides localhost and IP address
      * literals; any other name is refused (421) so that DNS rebinding cannot reach the API.

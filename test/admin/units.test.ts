@@ -34,6 +34,7 @@ describe('admin config', () => {
     expect(issues({ allow: ['fd00::1/8'] })).toEqual([expect.stringMatching(/^allow\.0: host bits are set: the network is fd00::\/8/)]);
     expect(issues({ allow: ['lan'] })).toEqual([expect.stringMatching(/^allow\.0: expected an IP network/)]);
     expect(issues({ allow: ['10.0.0.0/8/8'] })).toEqual([expect.stringMatching(/^allow\.0: expected an IP network/)]);
+    expect(issues({ allow: [] })).toEqual([expect.stringMatching(/^allow: expected at least one network \(to turn the listener off: admin\.enabled: false\)/)]);
     for (const bad of ['c2dns.example.org:9153', 'http://c2dns', '*.example.org', '', 'a b']) {
       expect(issues({ hosts: [bad] }), bad).toEqual([expect.stringMatching(/^hosts\.0: expected a host name/)]);
     }
