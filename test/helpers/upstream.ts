@@ -78,9 +78,6 @@ function udpLimitOf(p: DecodedPacket): number {
 export async function startUpstream(script: Script, host = '127.0.0.1'): Promise<Upstream> {
   let current = script;
   const received: ReceivedQuery[] = [];
-  const udp = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
-  await new Promise<void>((r) => udp.bind(0, host, () => r()));
-  const port = udp.address().port;
 
   const handle = async (raw: Buffer, transport: 'udp' | 'tcp', from: { address: string; port: number }, send: (b: Buffer) => void): Promise<void> => {
     let packet: DecodedPacket;
@@ -99,11 +96,10 @@ export async function startUpstream(script: Script, host = '127.0.0.1'): Promise
     send(r.raw ?? encodeReply(q, r, transport === 'udp' ? udpLimitOf(packet) : null));
   };
 
-  udp.on('message', (msg, rinfo) => {
-    void handle(msg, 'udp', { address: rinfo.address, port: rinfo.port }, (b) => udp.send(b, rinfo.port, rinfo.address));
-  });
-
-  const tcp = net.createServer((sock) => {
+  const sockets = new Set<net.Socket>();
+  const onConnection = (sock: net.Socket): void => {
+    sockets.add(sock);
+    sock.on('close', () => sockets.delete(sock));
     let buf = Buffer.alloc(0);
     sock.on('error', () => sock.destroy());
     sock.on('data', (chunk) => {
@@ -120,8 +116,12 @@ export async function startUpstream(script: Script, host = '127.0.0.1'): Promise
         });
       }
     });
+  };
+
+  const { udp, tcp, port } = await bindUdpAndTcp(host, onConnection);
+  udp.on('message', (msg, rinfo) => {
+    void handle(msg, 'udp', { address: rinfo.address, port: rinfo.port }, (b) => udp.send(b, rinfo.port, rinfo.address));
   });
-  await new Promise<void>((r) => tcp.listen(port, host, () => r()));
 
   return {
     port,
@@ -133,9 +133,44 @@ export async function startUpstream(script: Script, host = '127.0.0.1'): Promise
     },
     close: async () => {
       await new Promise<void>((r) => udp.close(() => r()));
+      // A client that keeps its connection open (c2dns reusing one) must not hold the close up.
+      for (const sock of sockets) sock.destroy();
       await new Promise<void>((r) => tcp.close(() => r()));
     },
   };
+}
+
+/**
+ * A UDP socket on a free port and a TCP listener on the same port number. The UDP port is free
+ * for UDP only: another process may hold it for TCP (an outgoing connection's ephemeral port),
+ * so a TCP listen that finds it taken starts over on a new port instead of waiting forever.
+ */
+async function bindUdpAndTcp(host: string, onConnection: (s: net.Socket) => void): Promise<{ udp: dgram.Socket; tcp: net.Server; port: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const udp = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    await new Promise<void>((resolve, reject) => {
+      udp.once('error', reject);
+      udp.bind(0, host, () => {
+        udp.off('error', reject);
+        resolve();
+      });
+    });
+    const port = udp.address().port;
+    const tcp = net.createServer(onConnection);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        tcp.once('error', reject);
+        tcp.listen(port, host, () => {
+          tcp.off('error', reject);
+          resolve();
+        });
+      });
+      return { udp, tcp, port };
+    } catch (e) {
+      await new Promise<void>((r) => udp.close(() => r()));
+      if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 20) throw e;
+    }
+  }
 }
 
 /** A tiny zone: answers from a table keyed "name TYPE"; NXDOMAIN with a SOA otherwise. */
