@@ -10,12 +10,15 @@ import { formatOutcomes, formatRows, listRows } from './commands/lists.js';
 import { keygen, signFile } from './commands/sign.js';
 import { runHunt } from './commands/hunt.js';
 import { AdminCallError, callAdmin, type AdminTarget } from './commands/admin-client.js';
+import { fileErrorMessage } from './commands/errors.js';
 import { adminListen } from './admin/config.js';
 import { formatHostPort } from './upstream/address.js';
 import { Guard, DEFAULT_PROTECTED } from './blocklist/guard.js';
 import { FeedManager, SourceLoadError } from './feeds/manager.js';
 import { createOpLog } from './observe/oplog.js';
 import { startServer, type RunningServer } from './server/app.js';
+import { assertPreflight } from './server/assemble/preflight.js';
+import { exitOnUncaughtException, exitSoon, stopOnSignals } from './server/process.js';
 import { reopenQueryLog } from './server/admin-context.js';
 import { receiveAlert } from './respond/cluster.js';
 import { announceListsChanged, isPrimaryOfMany, onClusterMessages, ownsRefresh, runPrimary, workerCount } from './server/cluster.js';
@@ -60,8 +63,13 @@ async function serve(argv: string[]): Promise<number> {
     if (cluster.isPrimary && workers > 1) for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGUSR1');
     else if (running !== null) void reopenQueryLog(running.queryLog, cfg.log, oplog, 'SIGUSR1').catch(() => undefined); // logged there
   });
-  if (isPrimaryOfMany(workers)) return runPrimary(workers, oplog);
-  const server = await startServer(cfg, oplog, { refresh: ownsRefresh(), role: ownsRefresh() ? 'own' : 'forward', processMetrics: true });
+  exitOnUncaughtException(oplog, () => running?.queryLog.flush());
+  if (isPrimaryOfMany(workers)) {
+    // The workers bind the shared sockets one after the other: the ports are checked once, here.
+    await assertPreflight(cfg, oplog, { create: true, ports: true, owner: true });
+    return runPrimary(workers, oplog);
+  }
+  const server = await startServer(cfg, oplog, { refresh: ownsRefresh(), role: ownsRefresh() ? 'own' : 'forward', processMetrics: true, checkPorts: !cluster.isWorker });
   running = server;
   const alerting = server.alerting;
   if (alerting !== null) process.on('message', (m) => receiveAlert(alerting.events, m));
@@ -76,22 +84,15 @@ async function serve(argv: string[]): Promise<number> {
   );
 
   process.on('unhandledRejection', (err) => oplog.error({ err }, 'unhandled rejection (kept running)'));
-  process.on('uncaughtException', (err) => oplog.error({ err }, 'uncaught exception (kept running)'));
   process.on('SIGHUP', () => {
     oplog.info('SIGHUP: refreshing every list');
     void server.feeds.refresh();
   });
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
-      oplog.info({ signal }, 'shutting down: finishing in-flight queries');
-      server.close().then(resolve, resolve);
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  await stopOnSignals(oplog, (graceMs) => server.close(graceMs));
   oplog.info('stopped');
   // A cluster worker's IPC channel would keep it alive: let go of it so the process can end.
   if (cluster.isWorker) process.disconnect();
+  exitSoon(0);
   return 0;
 }
 
@@ -212,19 +213,33 @@ main().then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    const e = err as NodeJS.ErrnoException;
-    if (err instanceof ConfigError || err instanceof SourceLoadError || err instanceof AdminCallError) {
-      process.stderr.write(`c2dns: ${e.message}\n`);
-      process.exitCode = 1;
-    } else if (err instanceof UsageError || (e.code ?? '').startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`c2dns: ${e.message}\n${USAGE}`);
-      process.exitCode = 2;
-    } else if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
-      process.stderr.write(`c2dns: cannot listen: ${e.message}\n`);
-      process.exitCode = 1;
-    } else {
-      process.stderr.write(`c2dns: ${e.stack ?? String(err)}\n`);
-      process.exitCode = 1;
-    }
+    // Exit now: a start-up that failed half-way may still hold timers or sockets.
+    process.exit(reportError(err));
   },
 );
+
+/** Writes what went wrong for the operator (one line unless it is a bug); returns the exit code. */
+function reportError(err: unknown): number {
+  const e = err as NodeJS.ErrnoException;
+  if (err instanceof ConfigError || err instanceof SourceLoadError || err instanceof AdminCallError) {
+    process.stderr.write(`${e.message.split('\n').map((l) => `c2dns: ${l}`).join('\n')}\n`);
+    return 1;
+  }
+  if (err instanceof UsageError || (e.code ?? '').startsWith('ERR_PARSE_ARGS')) {
+    process.stderr.write(`c2dns: ${e.message}\n${USAGE}`);
+    return 2;
+  }
+  if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
+    if (e.syscall === 'bind' || e.syscall === 'listen') {
+      process.stderr.write(`c2dns: cannot listen: ${e.message}\n`);
+      return 1;
+    }
+  }
+  const file = fileErrorMessage(err);
+  if (file !== null) {
+    process.stderr.write(`c2dns: ${file}\n`);
+    return 1;
+  }
+  process.stderr.write(`c2dns: ${e.stack ?? String(err)}\n`);
+  return 1;
+}

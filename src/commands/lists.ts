@@ -1,6 +1,7 @@
 // `c2dns lists` and `c2dns lists update [NAME]`: every source with its format, counts, and the
 // last success and failure (from the state directory the server writes).
-import type { FeedManager, RefreshOutcome } from '../feeds/manager.js';
+import { isEmptyBlockList, type FeedManager, type RefreshOutcome } from '../feeds/manager.js';
+import { sourceRef } from '../feeds/store.js';
 
 export interface ListRow {
   name: string;
@@ -19,12 +20,14 @@ export interface ListRow {
   fromDiskCopy: boolean;
   lastSuccess: string | null;
   lastFailure: { at: string; reason: string; message: string } | null;
+  /** Things an operator should look at (e.g. a block list with nothing in it). */
+  warnings: string[];
 }
 
 export function listRows(feeds: FeedManager): ListRow[] {
   return feeds.sources.map((s) => {
     const c = s.compiled;
-    const st = feeds.store.loadStatus(s.config.name);
+    const st = feeds.store.loadStatus(sourceRef(s.config));
     const success = Math.max(s.lastSuccess ?? 0, st?.lastSuccess ?? 0);
     const failure = [s.lastFailure, st?.lastFailure ?? null].filter((f) => f !== null).sort((a, b) => b!.at - a!.at)[0] ?? null;
     return {
@@ -43,6 +46,7 @@ export function listRows(feeds: FeedManager): ListRow[] {
       fromDiskCopy: s.fromLastGood,
       lastSuccess: success > 0 ? new Date(success).toISOString() : null,
       lastFailure: failure === null ? null : { at: new Date(failure.at).toISOString(), reason: failure.reason, message: failure.message },
+      warnings: isEmptyBlockList(s) ? ['empty block list: it blocks nothing (wrong file?)'] : [],
     };
   });
 }
@@ -58,6 +62,7 @@ export function formatRows(rows: ListRow[]): string {
     for (const u of r.unsupportedExamples.slice(0, 5)) out.push(`  not enforced: line ${u.line} "${u.text}": ${u.reason}`);
     out.push(`  last success: ${r.lastSuccess ?? 'never'}${r.fromDiskCopy ? ' (serving the disk copy)' : ''}`);
     if (r.lastFailure) out.push(`  last failure: ${r.lastFailure.at} ${r.lastFailure.reason}: ${r.lastFailure.message}`);
+    for (const w of r.warnings) out.push(`  warning: ${w}`);
   }
   return out.join('\n') + '\n';
 }

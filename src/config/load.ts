@@ -20,6 +20,25 @@ export interface ConfigInput {
 /** Flag name for each top-level key a flag can set. */
 const FLAG_FOR_KEY: Record<string, string> = { listen: '--listen', upstreams: '--upstream' };
 
+/** Where each loaded configuration came from, for checks made after loading (see keySource). */
+const origins = new WeakMap<Config, { file: string | undefined; fromFlags: ReadonlySet<string> }>();
+
+/**
+ * Where the value at `key` (e.g. "listen[0]", "log.destination") came from, in the words config
+ * errors use: "command-line flag --listen", the file's path, or "built-in defaults".
+ */
+export function keySource(cfg: Config, key: string): string {
+  const o = origins.get(cfg);
+  const top = /^[A-Za-z]+/.exec(key)?.[0] ?? '';
+  if (o?.fromFlags.has(top) === true) return `command-line flag ${FLAG_FOR_KEY[top]}`;
+  return o?.file ?? 'built-in defaults';
+}
+
+/** The configuration file a loaded configuration was read from, if any. */
+export function configFileOf(cfg: Config): string | undefined {
+  return origins.get(cfg)?.file;
+}
+
 export function loadConfig(input: ConfigInput): Config {
   let raw: unknown = {};
   const file = input.file === undefined ? undefined : resolve(input.file);
@@ -62,6 +81,7 @@ export function loadConfig(input: ConfigInput): Config {
   if (cfg.alerts.spool.dir !== undefined) cfg.alerts.spool.dir = fix(cfg.alerts.spool.dir);
   for (const s of cfg.alerts.sinks) if (s.type === 'file') s.path = fix(s.path);
   if (cfg.log.destination !== 'stdout' && !isAbsolute(cfg.log.destination)) cfg.log.destination = resolve(base, cfg.log.destination);
+  origins.set(cfg, { file, fromFlags });
   return cfg;
 }
 

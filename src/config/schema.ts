@@ -1,6 +1,7 @@
 // The configuration schema: every key, its type, range and default. Defaults are embedded so
 // c2dns runs with no file at all. config/c2dns.example.yaml documents the same keys.
 import { isIP } from 'node:net';
+import cron from 'node-cron';
 import { z } from 'zod';
 import { LIST_FORMATS } from '../blocklist/parsers/index.js';
 import { parseHostPort } from '../upstream/address.js';
@@ -51,7 +52,10 @@ const listSchema = z
     match: z.enum(['subtree', 'exact']).default('subtree'),
     tags: z.array(z.string().min(1)).default([]),
     /** node-cron expression for refreshes; default hourly for URLs, every 5 minutes for files. */
-    refresh: z.string().optional(),
+    refresh: z
+      .string()
+      .refine((s) => cron.validate(s), 'expected a cron expression: 5 fields (minute hour day-of-month month day-of-week) or 6 with seconds first, such as "17 * * * *"')
+      .optional(),
     jitterSeconds: int(0, 3600).default(60),
     retries: int(0, 10).default(3),
     timeoutMs: int(100, 600_000).default(30_000),

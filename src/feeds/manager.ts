@@ -13,7 +13,7 @@ import { compileSource, compileSourceAsync, type CompiledSource } from './compil
 import { decodeFeed, type DecodeOptions } from './decode.js';
 import { FeedError, type FeedFailure } from './errors.js';
 import { loadFirstSeen, saveFirstSeen } from './firstseen.js';
-import { LastGoodStore, type LastGoodMeta } from './store.js';
+import { LastGoodStore, sourceRef, type LastGoodMeta } from './store.js';
 import { checkShrink, sha256Hex } from './verify.js';
 
 export interface SourceState {
@@ -24,6 +24,14 @@ export interface SourceState {
   fromLastGood: boolean;
   lastSuccess: number | null;
   lastFailure: { at: number; reason: FeedFailure; message: string } | null;
+}
+
+/**
+ * A block list that loaded with nothing to enforce: legitimate for a local file kept for later
+ * (an allowlist often starts empty), but for a block list it usually means the wrong file.
+ */
+export function isEmptyBlockList(s: SourceState): boolean {
+  return s.config.kind === 'block' && s.compiled !== null && s.compiled.rules.length === 0 && s.compiled.ips.length === 0;
 }
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -43,6 +51,9 @@ export class FeedManager {
   private queue: Promise<unknown> = Promise.resolve();
   /** Per source, every name it ever listed with when it was first seen; also its rules' name store. */
   private readonly firstSeen = new Map<string, NameTable>();
+
+  /** A source changed rules outside a successful update (a newer disk copy adopted before a failed attempt). */
+  private unpublished = false;
 
   private emergency: CompiledSource | null = null;
   private emergencyTimer: NodeJS.Timeout | undefined = undefined;
@@ -85,7 +96,8 @@ export class FeedManager {
     const run = async (): Promise<Map<string, RefreshOutcome>> => {
       const out = new Map<string, RefreshOutcome>();
       for (const s of this.sources) if (names === undefined || names.length === 0 || names.includes(s.config.name)) out.set(s.config.name, await this.attempt(s));
-      if ([...out.values()].includes('updated')) {
+      if ([...out.values()].includes('updated') || this.unpublished) {
+        this.unpublished = false;
         await this.publish();
         this.onUpdated();
       }
@@ -101,7 +113,7 @@ export class FeedManager {
     const run = async (): Promise<void> => {
       let changed = false;
       for (const s of this.sources) {
-        if (this.store.load(s.config.name)?.meta.sha256 === s.sha256) continue;
+        if (this.store.load(sourceRef(s.config))?.meta.sha256 === s.sha256) continue;
         await this.useLastGood(s);
         changed = true;
       }
@@ -162,8 +174,7 @@ export class FeedManager {
     return m;
   }
 
-  private async useLastGood(s: SourceState): Promise<void> {
-    const lg = this.store.load(s.config.name);
+  private async useLastGood(s: SourceState, lg = this.store.load(sourceRef(s.config))): Promise<void> {
     if (lg === null) return;
     try {
       s.compiled = await compileSourceAsync(decodeFeed(lg.body, this.decodeOptions(s.config)), s.config, this.guard, this.seen(s.config.name), this.now());
@@ -178,12 +189,23 @@ export class FeedManager {
   /** One attempt at one source; on any failure the current rules stay. */
   private async attempt(s: SourceState): Promise<RefreshOutcome> {
     const name = s.config.name;
-    const lastGood = this.store.load(name);
+    const ref = sourceRef(s.config);
+    const lastGood = this.store.load(ref);
+    // Another process (`c2dns lists update`) stored a copy this one does not serve yet: serve it
+    // first. Its validators are what the conditional request below sends, so a 304 must mean
+    // "the stored copy is current", never "keep serving an older one".
+    let adopted = false;
+    if (lastGood !== null && lastGood.meta.sha256 !== s.sha256) {
+      const before = s.sha256;
+      await this.useLastGood(s, lastGood);
+      adopted = s.sha256 !== before;
+      if (adopted) this.log.info({ list: name, entries: s.compiled?.rules.length ?? 0, fetchedAt: new Date(lastGood.meta.fetchedAt).toISOString() }, 'list loaded from a newer disk copy');
+    }
     try {
-      const got = await acquire(s.config, s.compiled !== null ? (lastGood?.meta ?? null) : null);
+      const got = await acquire(s.config, s.compiled !== null && s.sha256 === lastGood?.meta.sha256 ? lastGood.meta : null);
       if (got.notModified) {
         this.succeeded(s, 'not modified');
-        return 'unchanged';
+        return adopted ? 'updated' : 'unchanged';
       }
       // Each synchronous step of a big update gets its own turn of the event loop, so queries
       // are answered between them rather than after all of them.
@@ -192,7 +214,7 @@ export class FeedManager {
       if (sha === s.sha256 && s.compiled !== null) {
         this.succeeded(s, 'unchanged');
         s.fromLastGood = false;
-        return 'unchanged';
+        return adopted ? 'updated' : 'unchanged';
       }
       await turn();
       const text = decodeFeed(got.body, { ...this.decodeOptions(s.config), ...(got.contentType !== undefined ? { contentType: got.contentType } : {}) });
@@ -214,13 +236,13 @@ export class FeedManager {
           fetchedAt: this.now(),
           sha256: sha,
           entries: count,
-          origin: s.config.url ?? s.config.path!,
+          origin: ref.origin,
           ...(got.etag !== undefined ? { etag: got.etag } : {}),
           ...(got.lastModified !== undefined ? { lastModified: got.lastModified } : {}),
         };
         if (this.persist) {
           await turn();
-          await this.store.saveAsync(name, got.body, meta);
+          await this.store.saveAsync(ref, got.body, meta);
           await turn();
           await saveFirstSeen(this.store.dir, name, seen);
         }
@@ -238,6 +260,7 @@ export class FeedManager {
       const fe = err instanceof FeedError ? err : new FeedError('network', (err as Error).message);
       s.lastFailure = { at: this.now(), reason: fe.reason, message: fe.message };
       this.persistStatus(s);
+      if (adopted) this.unpublished = true;
       this.log.error(
         { list: name, reason: fe.reason, err: fe.message, keeping: s.compiled === null ? 'nothing: no good copy yet' : `${s.compiled.rules.length} rules from ${s.fromLastGood ? 'the disk copy' : 'the previous update'}` },
         'list update rejected',
@@ -254,7 +277,7 @@ export class FeedManager {
   private persistStatus(s: SourceState): void {
     if (!this.persist) return;
     const c = s.compiled;
-    this.store.recordStatus(s.config.name, {
+    this.store.recordStatus(sourceRef(s.config), {
       lastSuccess: s.lastSuccess,
       lastFailure: s.lastFailure,
       entries: c?.rules.length ?? 0,

@@ -1,9 +1,14 @@
 // The last good copy of each source on disk, so a failed update or a restart while a feed is
 // down never leaves c2dns without its list; plus a small status file per source for
-// `c2dns lists`. Layout in the state directory, per source NAME (sanitised, see storeName):
-//   NAME.<sha256>.body   the accepted bytes, named by their digest
-//   NAME.meta.json       which body is current, and where/when it came from
-//   NAME.status.json     last success, last failure, counts
+// `c2dns lists`. A source is a list name AND its location (URL or path): re-pointing a list to
+// another file or URL starts a new copy, and the old location's copy is never served for it.
+// Layout in the state directory, per source (STEM = sanitised name + "." + 12 hex digits of the
+// sha256 of the location, see sourceStem):
+//   STEM.<sha256>.body   the accepted bytes, named by their digest
+//   STEM.meta.json       which body is current, and where/when it came from
+//   STEM.status.json     last success, last failure, counts
+// Copies written before sources were keyed by location (NAME.meta.json) are still read when their
+// recorded origin is the source's location.
 // Crash safety: every file is written to a temp file in the same directory, fsynced and renamed.
 // The body is written before the meta that names it, so the meta rename is the single commit
 // point: a crash at any moment leaves either the old meta with its old body or the new pair.
@@ -18,6 +23,17 @@ import { z } from 'zod';
 import { FeedError, isFeedFailure, type FeedFailure } from './errors.js';
 import { sha256Hex } from './verify.js';
 import { syncDir, writeFileAtomic, writeFileAtomicAsync } from '../storage/atomic.js';
+
+/** A source: a list name and where it comes from (its configured URL or absolute path). */
+export interface SourceRef {
+  readonly name: string;
+  readonly origin: string;
+}
+
+/** The source a configured list reads. */
+export function sourceRef(l: { readonly name: string; readonly url?: string | undefined; readonly path?: string | undefined }): SourceRef {
+  return { name: l.name, origin: l.url ?? l.path ?? '' };
+}
 
 export interface LastGoodMeta {
   /** When the body was fetched or read (epoch ms). */
@@ -84,7 +100,7 @@ export class LastGoodStore {
   ) {}
 
   /** Stores `body` as the last good copy of `source`; FeedError 'io' if it could not be made durable. */
-  save(source: string, body: Buffer, meta: LastGoodMeta): void {
+  save(source: SourceRef, body: Buffer, meta: LastGoodMeta): void {
     const w = this.prepare(source, body, meta);
     try {
       writeFileAtomic(w.bodyPath, body, true);
@@ -97,7 +113,7 @@ export class LastGoodStore {
   }
 
   /** save() with the writes done asynchronously, so a big copy does not hold up answering queries. */
-  async saveAsync(source: string, body: Buffer, meta: LastGoodMeta): Promise<void> {
+  async saveAsync(source: SourceRef, body: Buffer, meta: LastGoodMeta): Promise<void> {
     const w = this.prepare(source, body, meta);
     try {
       await writeFileAtomicAsync(w.bodyPath, body);
@@ -110,11 +126,11 @@ export class LastGoodStore {
   }
 
   /** What a save writes: the body under its sha256, then the meta that names it (the switch-over). */
-  private prepare(source: string, body: Buffer, meta: LastGoodMeta): { name: string; sha: string; bodyPath: string; metaPath: string; metaText: string } {
-    const name = storeName(source);
+  private prepare(source: SourceRef, body: Buffer, meta: LastGoodMeta): { name: string; sha: string; bodyPath: string; metaPath: string; metaText: string } {
+    const name = sourceStem(source);
     const sha = sha256Hex(body);
-    if (meta.sha256.toLowerCase() !== sha) throw new Error(`last good copy of "${source}": meta.sha256 ${meta.sha256} is not the body's sha256 ${sha}`);
-    const record = { format: META_FORMAT, source, bytes: body.length, ...meta, sha256: sha };
+    if (meta.sha256.toLowerCase() !== sha) throw new Error(`last good copy of "${source.name}": meta.sha256 ${meta.sha256} is not the body's sha256 ${sha}`);
+    const record = { format: META_FORMAT, source: source.name, bytes: body.length, ...meta, origin: source.origin, sha256: sha };
     try {
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     } catch (err) {
@@ -123,30 +139,39 @@ export class LastGoodStore {
     return { name, sha, bodyPath: join(this.dir, bodyFile(name, sha)), metaPath: this.metaPath(name), metaText: `${JSON.stringify(record, null, 2)}\n` };
   }
 
-  private ioError(source: string, err: unknown): FeedError {
-    return new FeedError('io', `cannot save the last good copy of "${source}" in ${this.dir}: ${(err as Error).message}`, { cause: err });
+  private ioError(source: SourceRef, err: unknown): FeedError {
+    return new FeedError('io', `cannot save the last good copy of "${source.name}" in ${this.dir}: ${(err as Error).message}`, { cause: err });
   }
 
   /** The last good copy, verified against its meta; null when there is none or it is damaged (reported). */
-  load(source: string): { body: Buffer; meta: LastGoodMeta } | null {
-    const name = storeName(source);
+  load(source: SourceRef): { body: Buffer; meta: LastGoodMeta } | null {
+    const name = sourceStem(source);
     const metaPath = this.metaPath(name);
-    const json = this.readJson(source, metaPath);
-    if (json === undefined) return null;
+    let json = this.readJson(source.name, metaPath);
+    let stem = name;
+    if (json === undefined) {
+      // A copy saved before copies were keyed by location: used only if it is of this location.
+      stem = storeName(source.name);
+      const legacy = this.readJson(source.name, this.metaPath(stem), true);
+      const rec = metaFileSchema.safeParse(legacy);
+      if (!rec.success || rec.data.source !== source.name || rec.data.origin !== source.origin) return null;
+      json = legacy;
+    }
     const parsed = metaFileSchema.safeParse(json);
-    if (!parsed.success) return this.bad(source, `${metaPath} is not a valid record (${issue(parsed.error)}); ignoring the disk copy`);
+    if (!parsed.success) return this.bad(source.name, `${metaPath} is not a valid record (${issue(parsed.error)}); ignoring the disk copy`);
     const m = parsed.data;
-    if (m.source !== source) return this.bad(source, `${metaPath} belongs to list "${m.source}"; ignoring it`);
-    const bodyPath = join(this.dir, bodyFile(name, m.sha256));
+    if (m.source !== source.name) return this.bad(source.name, `${metaPath} belongs to list "${m.source}"; ignoring it`);
+    if (m.origin !== source.origin) return this.bad(source.name, `${metaPath} is a copy of ${m.origin}, not of ${source.origin}; ignoring it`);
+    const bodyPath = join(this.dir, bodyFile(stem, m.sha256));
     let body: Buffer;
     try {
       body = readFileSync(bodyPath);
     } catch (err) {
-      return this.bad(source, `cannot read ${bodyPath}, the body ${metaPath} names (${(err as Error).message}); ignoring the disk copy`);
+      return this.bad(source.name, `cannot read ${bodyPath}, the body ${metaPath} names (${(err as Error).message}); ignoring the disk copy`);
     }
     const got = sha256Hex(body);
     if (body.length !== m.bytes || got !== m.sha256) {
-      return this.bad(source, `${bodyPath} is ${body.length} bytes with sha256 ${got}; its meta says ${m.bytes} bytes with sha256 ${m.sha256}: damaged, ignoring the disk copy`);
+      return this.bad(source.name, `${bodyPath} is ${body.length} bytes with sha256 ${got}; its meta says ${m.bytes} bytes with sha256 ${m.sha256}: damaged, ignoring the disk copy`);
     }
     const meta: LastGoodMeta = { fetchedAt: m.fetchedAt, sha256: m.sha256, entries: m.entries, origin: m.origin };
     if (m.etag !== undefined) meta.etag = m.etag;
@@ -156,21 +181,21 @@ export class LastGoodStore {
   }
 
   /** Replaces the status of `source`. Never throws: a status that cannot be written is reported. */
-  recordStatus(source: string, status: FeedStatus): void {
+  recordStatus(source: SourceRef, status: FeedStatus): void {
     try {
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-      writeFileAtomic(this.statusPath(storeName(source)), `${JSON.stringify(status, null, 2)}\n`, false);
+      writeFileAtomic(this.statusPath(sourceStem(source)), `${JSON.stringify(status, null, 2)}\n`, false);
     } catch (err) {
-      this.report(source, `cannot write its status in ${this.dir}: ${(err as Error).message}`);
+      this.report(source.name, `cannot write its status in ${this.dir}: ${(err as Error).message}`);
     }
   }
 
-  loadStatus(source: string): FeedStatus | null {
-    const path = this.statusPath(storeName(source));
-    const json = this.readJson(source, path);
+  loadStatus(source: SourceRef): FeedStatus | null {
+    const path = this.statusPath(sourceStem(source));
+    const json = this.readJson(source.name, path);
     if (json === undefined) return null;
     const parsed = statusFileSchema.safeParse(json);
-    if (!parsed.success) return this.bad(source, `${path} is not a valid status (${issue(parsed.error)}); ignoring it`);
+    if (!parsed.success) return this.bad(source.name, `${path} is not a valid status (${issue(parsed.error)}); ignoring it`);
     return parsed.data;
   }
 
@@ -182,19 +207,19 @@ export class LastGoodStore {
     return join(this.dir, `${name}.status.json`);
   }
 
-  /** Parsed JSON, or undefined when the file is absent (silently) or unreadable/unparseable (reported). */
-  private readJson(source: string, path: string): unknown {
+  /** Parsed JSON, or undefined when the file is absent (silently) or unreadable/unparseable (reported unless `quiet`). */
+  private readJson(source: string, path: string, quiet = false): unknown {
     let text: string;
     try {
       text = readFileSync(path, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.report(source, `cannot read ${path}: ${(err as Error).message}`);
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' && !quiet) this.report(source, `cannot read ${path}: ${(err as Error).message}`);
       return undefined;
     }
     try {
       return JSON.parse(text) as unknown;
     } catch (err) {
-      this.report(source, `${path} is not JSON (${(err as Error).message}); ignoring it`);
+      if (!quiet) this.report(source, `${path} is not JSON (${(err as Error).message}); ignoring it`);
       return undefined;
     }
   }
@@ -240,6 +265,11 @@ export function storeName(source: string): string {
   const reserved = /^(con|prn|aux|nul|com\d|lpt\d)(\.|$)/i.test(cleaned);
   if (cleaned === source && cleaned !== '' && !reserved) return cleaned;
   return `${cleaned === '' ? 'source' : cleaned}~${sha256Hex(source).slice(0, 12)}`;
+}
+
+/** The file-name stem of a source's files: its safe name and 12 hex digits of its location's sha256. */
+export function sourceStem(source: SourceRef): string {
+  return `${storeName(source.name)}.${sha256Hex(source.origin).slice(0, 12)}`;
 }
 
 function bodyFile(name: string, sha: string): string {

@@ -14,9 +14,13 @@ export type QueryLogMode = 'all' | 'blocked' | 'none';
 interface Destination {
   write(chunk: Buffer): boolean;
   flushSync(): void;
+  on(event: 'error', fn: (err: Error) => void): unknown;
+  on(event: 'write', fn: () => void): unknown;
 }
 
 const CHUNK = 64 * 1024;
+/** Bytes the destination holds while it cannot write (disk full…); beyond, new lines are dropped. */
+const MAX_PENDING = 16 * 1024 * 1024;
 
 export class QueryLog implements QueryObserver {
   private readonly dest: Destination | null;
@@ -29,16 +33,30 @@ export class QueryLog implements QueryObserver {
   private chunk = Buffer.allocUnsafe(CHUNK);
   private used = 0;
 
-  /** `destination`: "stdout" or a file path (appended to). */
+  /**
+   * `destination`: "stdout" or a file path (appended to). `onTrouble` hears a write that failed
+   * (the error) and the first one that works again after that (null); the log never throws.
+   */
   constructor(
     private readonly mode: QueryLogMode,
     destination: string,
+    onTrouble: (err: Error | null) => void = () => {},
   ) {
     this.dest =
       mode === 'none'
         ? null
-        : (pino.destination({ dest: destination === 'stdout' ? 1 : destination, sync: false, mkdir: true, contentMode: 'buffer' }) as unknown as Destination);
+        : (pino.destination({ dest: destination === 'stdout' ? 1 : destination, sync: false, mkdir: true, contentMode: 'buffer', maxLength: MAX_PENDING }) as unknown as Destination);
     if (this.dest !== null) {
+      let failing = false;
+      this.dest.on('error', (err) => {
+        failing = true;
+        onTrouble(err);
+      });
+      this.dest.on('write', () => {
+        if (!failing) return;
+        failing = false;
+        onTrouble(null);
+      });
       // At low traffic a partial chunk goes out within a quarter second, so `tail -f` stays live.
       this.timer = setInterval(() => this.push(), 250);
       this.timer.unref();

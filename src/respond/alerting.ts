@@ -32,6 +32,8 @@ export interface AlertingOptions {
   sweepIntervalMs?: number;
   /** Builds a sink from its config; tests substitute their own. */
   makeSink?: (cfg: SinkConfig, name: string) => AlertSink;
+  /** A sink's spool cannot write to disk (the error), or can again (null). */
+  onSpoolTrouble?: (sink: string, err: unknown) => void;
 }
 
 export function makeSink(s: SinkConfig, name: string): AlertSink {
@@ -76,6 +78,7 @@ export function createAlerting(cfg: AlertsConfig, stateDir: string, log: AlertLo
           retryBaseMs: cfg.spool.retryBaseMs,
           retryMaxMs: cfg.spool.retryMaxMs,
           log,
+          ...(o.onSpoolTrouble !== undefined ? { onDiskTrouble: (err: unknown) => o.onSpoolTrouble!(name, err) } : {}),
         }),
       );
     }

@@ -33,6 +33,8 @@ export interface SpoolOptions {
   /** Default 5 min. */
   retryMaxMs?: number;
   log?: AlertLog;
+  /** A write to the spool failed (the error), or worked again after failing (null). */
+  onDiskTrouble?: (err: unknown) => void;
 }
 
 export interface SpoolStats {
@@ -100,6 +102,8 @@ export class Spool {
   private readonly retryBaseMs: number;
   private readonly retryMaxMs: number;
   private readonly log: AlertLog;
+  private readonly onDiskTrouble: (err: unknown) => void;
+  private diskFailing = false;
 
   // Pending records, oldest at qHead (an array with a moving head: shift() is O(n)).
   private q: (Rec | undefined)[] = [];
@@ -138,6 +142,7 @@ export class Spool {
     this.retryBaseMs = Math.max(1, o.retryBaseMs ?? 1000);
     this.retryMaxMs = Math.max(this.retryBaseMs, o.retryMaxMs ?? 300_000);
     this.log = o.log ?? silent;
+    this.onDiskTrouble = o.onDiskTrouble ?? (() => {});
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const key = resolve(this.dir);
     if (openHere.has(key)) throw new SpoolLockedError(`alert spool ${this.dir} is already open in this process`);
@@ -314,7 +319,13 @@ export class Spool {
       this.unwritten = [];
       try {
         await this.append(batch);
+        if (this.diskFailing) {
+          this.diskFailing = false;
+          this.onDiskTrouble(null);
+        }
       } catch (err) {
+        this.diskFailing = true;
+        this.onDiskTrouble(err);
         this.counters.writeErrors++;
         this.log.error({ sink: this.sink.name, dir: this.dir, err, events: batch.length }, 'alert spool: cannot write to disk; delivering these events from memory only');
         const cur = this.current;

@@ -9,6 +9,7 @@ import type { Config } from '../config/schema.js';
 import { EmergencyInputError, type EmergencyBlock, type EmergencyStore } from '../feeds/emergency.js';
 import type { FeedManager } from '../feeds/manager.js';
 import type { RetroHunter } from '../history/retro.js';
+import type { OperationalHealth } from '../observe/health.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { OpLogger } from '../observe/oplog.js';
 import type { QueryLog } from '../observe/querylog.js';
@@ -30,6 +31,8 @@ export interface AdminParts {
   alerting: Alerting | null;
   metrics: Metrics;
   upstreamHealth: UpstreamHealth;
+  /** Promises broken after start-up (query log, history, alert spool): each makes /readyz unready. */
+  health: OperationalHealth;
   token: string | null;
   queryLog: QueryLog;
   oplog: OpLogger;
@@ -75,7 +78,11 @@ export function adminContext(p: AdminParts): AdminContext {
     chain: p.chain,
     events: { since: (ms) => p.alerting?.events.since(ms).map(toEventView) ?? [] },
     metrics: p.metrics,
-    readiness: () => readinessReport(p.feeds, p.upstreamHealth, staleLists),
+    readiness: () => {
+      const r = readinessReport(p.feeds, p.upstreamHealth, staleLists);
+      const broken = p.health.problems();
+      return broken.length === 0 ? r : { ...r, ready: false, problems: [...r.problems, ...broken] };
+    },
     staleLists,
     reopenLog: () => reopenQueryLog(p.queryLog, p.cfg.log, p.oplog, 'api'),
     token: p.token,

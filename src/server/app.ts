@@ -1,6 +1,7 @@
-// Assembles c2dns from a validated Config, in the order things must exist: policy and feeds →
-// SOC observers → the stage chain and its dispatcher → listeners → admin API. Each part is built
-// by its own assembler in ./assemble; this file only orders them, logs the start and stops them.
+// Assembles c2dns from a validated Config, in the order things must exist: preflight checks →
+// policy and feeds → SOC observers → the stage chain and its dispatcher → admin API → listeners.
+// Each part is built by its own assembler in ./assemble; this file only orders them, logs the
+// start and stops them (also when start-up fails half-way: nothing is left running).
 import { adminListen, adminToken } from '../admin/config.js';
 import type { UpstreamHealth } from '../admin/readiness.js';
 import { AdminServer } from '../admin/server.js';
@@ -9,6 +10,7 @@ import type { EmergencyStore } from '../feeds/emergency.js';
 import type { FeedManager } from '../feeds/manager.js';
 import type { HistoryRecorder } from '../history/recorder.js';
 import type { RetroHunter } from '../history/retro.js';
+import { OperationalHealth } from '../observe/health.js';
 import { Metrics } from '../observe/metrics.js';
 import type { OpLogger } from '../observe/oplog.js';
 import type { QueryObserver } from '../observe/query-event.js';
@@ -23,7 +25,8 @@ import type { Alerting } from '../respond/alerting.js';
 import { formatHostPort, type HostPort } from '../upstream/address.js';
 import { adminContext } from './admin-context.js';
 import { loadFeeds } from './assemble/feeds.js';
-import { bindListeners } from './assemble/listeners.js';
+import { bindListeners, type Listeners } from './assemble/listeners.js';
+import { assertPreflight } from './assemble/preflight.js';
 import { createResolver } from './assemble/resolver.js';
 import { createEvents, createHistory } from './assemble/soc.js';
 import type { Dispatcher } from './dispatch.js';
@@ -55,6 +58,8 @@ export interface RunningServer {
   readonly history: HistoryRecorder | null;
   readonly emergency: EmergencyStore;
   readonly retro: RetroHunter | null;
+  /** Promises broken after start-up (query log, history, alert spool), for /readyz. */
+  readonly health: OperationalHealth;
   /** Graceful stop: no new queries, in-flight answers sent, log flushed. */
   close(graceMs?: number): Promise<void>;
 }
@@ -66,16 +71,27 @@ export interface StartOptions {
   role?: 'own' | 'forward';
   /** prom-client's process_* metrics (once per process: the CLI). */
   processMetrics?: boolean;
+  /** Try the listen and admin addresses before starting (default true; a cluster's primary checks them for its workers). */
+  checkPorts?: boolean;
 }
 
 export async function startServer(cfg: Config, oplog: OpLogger, options: StartOptions = { refresh: true }): Promise<RunningServer> {
   const owner = options.role !== 'forward';
-  const token = owner && cfg.admin.enabled ? adminToken(cfg.admin) : null; // a bad token stops start-up before anything binds
+  await assertPreflight(cfg, oplog, { create: true, ports: options.checkPorts ?? true, owner });
+  const token = owner && cfg.admin.enabled ? adminToken(cfg.admin) : null;
+  const health = new OperationalHealth(oplog);
   const policy = new PolicyHolder((err) => oplog.error({ err }, 'a policy listener failed'));
-  const { history, retro, raiseTo } = createHistory(cfg, oplog, owner);
-  const { feeds, emergency } = await loadFeeds(cfg, oplog, policy, options.refresh);
+  const { history, retro, raiseTo } = createHistory(cfg, oplog, owner, health);
+  let loaded: Awaited<ReturnType<typeof loadFeeds>>;
+  try {
+    loaded = await loadFeeds(cfg, oplog, policy, options.refresh);
+  } catch (err) {
+    await history?.close();
+    throw err;
+  }
+  const { feeds, emergency } = loaded;
 
-  const soc = createEvents(cfg, oplog, owner);
+  const soc = createEvents(cfg, oplog, owner, health);
   raiseTo(soc.emit);
   if (retro !== null) {
     // Who asked for a name before it was listed? Once for names added since the last run, then per publish.
@@ -85,7 +101,11 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
   const quarantineStore = new QuarantineStore(cfg.state.dir!);
   if (quarantineStore.damaged) oplog.error({ file: `${cfg.state.dir}/quarantine.json` }, 'quarantine state was damaged and could not be read');
 
-  const qlog = new QueryLog(cfg.log.queries, cfg.log.destination);
+  const qlog = new QueryLog(cfg.log.queries, cfg.log.destination, (err) => {
+    const where = cfg.log.destination === 'stdout' ? 'standard output' : cfg.log.destination;
+    if (err === null) health.ok('query log');
+    else health.fail('query log', `cannot write to ${where}: ${err.message} (queries are answered but not logged)`, err);
+  });
   const observers: QueryObserver[] = [qlog];
   const r = createResolver(cfg, oplog, policy, quarantineStore, observers);
   if (r.quarantine !== null) {
@@ -109,46 +129,19 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
   if (cfg.admin.enabled) observers.push(metrics);
   r.upstreamHealth.start();
 
-  const listeners = await bindListeners(cfg, r.dispatcher, (err) => oplog.warn({ err }, 'socket error'));
-  if (options.refresh) feeds.schedule();
   let admin: AdminServer | null = null;
-  if (owner && cfg.admin.enabled) {
-    try {
-      admin = await AdminServer.start({
-        listen: adminListen(cfg.admin),
-        allow: cfg.admin.allow,
-        hosts: cfg.admin.hosts,
-        context: adminContext({ cfg, feeds, emergency, retro, quarantineStore, marks: soc.marks, chain: r.chain.names, alerting: soc.alerting, metrics, upstreamHealth: r.upstreamHealth, token, queryLog: qlog, oplog, emit: soc.emit }),
-        onError: (err) => oplog.error({ err }, 'admin API request failed'),
-      });
-    } catch (err) {
-      r.upstreamHealth.stop();
-      feeds.stop();
-      await listeners.close(0);
-      throw err;
-    }
-  }
-  oplog.info(
-    {
-      listen: listeners.udp.map((u) => formatHostPort(u.address)),
-      admin: admin === null ? null : admin.url,
-      upstreams: r.forward.upstreams.map((u) => u.label),
-      chain: r.chain.names.join(' → '),
-    },
-    'c2dns serving',
-  );
-
+  let listeners: Listeners | null = null;
   let closing: Promise<void> | null = null;
   const close = (graceMs = 5000): Promise<void> => {
     closing ??= (async () => {
       feeds.stop();
       r.upstreamHealth.stop();
       const adminClosed = admin?.close(Math.min(graceMs, 1000));
-      for (const u of listeners.udp) u.stopAccepting();
-      const tcpClosed = Promise.all(listeners.tcp.map((t) => t.close(graceMs)));
+      for (const u of listeners?.udp ?? []) u.stopAccepting();
+      const tcpClosed = Promise.all((listeners?.tcp ?? []).map((t) => t.close(graceMs)));
       const deadline = performance.now() + graceMs;
       while (r.dispatcher.inflight > 0 && performance.now() < deadline) await new Promise((res) => setTimeout(res, 10));
-      await Promise.all(listeners.udp.map((u) => u.close()));
+      await Promise.all((listeners?.udp ?? []).map((u) => u.close()));
       await tcpClosed;
       await adminClosed;
       qlog.flush();
@@ -159,6 +152,34 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
     })();
     return closing;
   };
+
+  // The admin listener first: when DNS is announced, /readyz and the API answer; when the admin
+  // address cannot be had, no DNS socket was ever bound.
+  try {
+    if (owner && cfg.admin.enabled) {
+      admin = await AdminServer.start({
+        listen: adminListen(cfg.admin),
+        allow: cfg.admin.allow,
+        hosts: cfg.admin.hosts,
+        context: adminContext({ cfg, feeds, emergency, retro, quarantineStore, marks: soc.marks, chain: r.chain.names, alerting: soc.alerting, metrics, upstreamHealth: r.upstreamHealth, health, token, queryLog: qlog, oplog, emit: soc.emit }),
+        onError: (err) => oplog.error({ err }, 'admin API request failed'),
+      });
+    }
+    listeners = await bindListeners(cfg, r.dispatcher, (err) => oplog.warn({ err }, 'socket error'));
+  } catch (err) {
+    await close(0);
+    throw err;
+  }
+  if (options.refresh) feeds.schedule();
+  oplog.info(
+    {
+      listen: listeners.udp.map((u) => formatHostPort(u.address)),
+      admin: admin === null ? null : admin.url,
+      upstreams: r.forward.upstreams.map((u) => u.label),
+      chain: r.chain.names.join(' → '),
+    },
+    'c2dns serving',
+  );
 
   return {
     udp: listeners.udp.map((u) => u.address),
@@ -178,6 +199,7 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
     alerting: soc.alerting,
     admin,
     upstreamHealth: r.upstreamHealth,
+    health,
     history,
     retro,
     emergency,

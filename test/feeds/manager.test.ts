@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPair, signFeed } from '../../src/feeds/sign.js';
+import { sourceRef } from '../../src/feeds/store.js';
 import { ask } from '../helpers/client.js';
 import { startC2dns, type TestServer } from '../helpers/c2dns.js';
 import { startUpstream, zoneScript, type Upstream } from '../helpers/upstream.js';
@@ -92,7 +93,7 @@ describe('a feed that goes bad never turns blocking off', () => {
       expect(s.compiled!.rules).toHaveLength(23);
       expect(await blocked(c2, 'akamaicontainer.com')).toBe(true);
       expect(await blocked(c2, 'c2-19.example')).toBe(true);
-      expect(c2.server.feeds.store.loadStatus('feed')?.lastFailure?.reason).toBe(s.lastFailure?.reason);
+      expect(c2.server.feeds.store.loadStatus(sourceRef(s.config))?.lastFailure?.reason).toBe(s.lastFailure?.reason);
     });
   }
 
@@ -152,9 +153,15 @@ describe('signed feeds', () => {
 });
 
 describe('local lists', () => {
-  it('refuses to start when a configured local list cannot be loaded, naming it', async () => {
+  it('refuses to start when a configured local list cannot be read and has no disk copy, naming it', async () => {
     await expect(startC2dns({ upstreams: [`127.0.0.1:${up.port}`], lists: [{ name: 'mine', path: '/nonexistent/c2.txt' }] })).rejects.toThrow(
-      /list "mine": cannot load \/nonexistent\/c2\.txt/,
+      /key "lists\[0\]\.path": list "mine": cannot read \/nonexistent\/c2\.txt: ENOENT.*no disk copy/,
     );
+  });
+
+  it('refuses to start when a readable local list fails verification, naming it', async () => {
+    await expect(
+      startC2dns({ upstreams: [`127.0.0.1:${up.port}`], lists: [{ name: 'pinned', path: 'c2.txt', sha256: '0'.repeat(64) }] }, { 'c2.txt': 'akamaicontainer.com\n' }),
+    ).rejects.toThrow(/list "pinned": cannot load .*c2\.txt/);
   });
 });

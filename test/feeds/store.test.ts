@@ -5,19 +5,24 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, u
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LastGoodStore, storeName, type FeedStatus, type LastGoodMeta } from '../../src/feeds/store.js';
+import { LastGoodStore, sourceStem, storeName, type FeedStatus, type LastGoodMeta, type SourceRef } from '../../src/feeds/store.js';
 import { sha256Hex } from '../../src/feeds/verify.js';
 import { throwsFeed } from './vectors.js';
 
 const V1 = Buffer.from('a.example\nb.example\n');
 const V2 = Buffer.from('a.example\nb.example\nc.example\n');
+const ORIGIN = 'https://feeds.example/list.txt';
 const meta = (body: Buffer, extra: Partial<LastGoodMeta> = {}): LastGoodMeta => ({
   fetchedAt: 1_700_000_000_000,
   sha256: sha256Hex(body),
   entries: body.toString().trim().split('\n').length,
-  origin: 'https://feeds.example/list.txt',
+  origin: ORIGIN,
   ...extra,
 });
+/** A source of this test: NAME at ORIGIN. */
+const src = (name: string, origin = ORIGIN): SourceRef => ({ name, origin });
+/** Its files' stem: NAME.<12 hex of the origin's sha256>. */
+const stem = (name: string, origin = ORIGIN): string => sourceStem(src(name, origin));
 
 let dir: string;
 let problems: string[];
@@ -37,94 +42,125 @@ const age = (path: string, ms: number): void => {
 
 describe('save and load', () => {
   it('round-trips the body and its meta', () => {
-    store.save('urlhaus', V1, meta(V1, { etag: '"e1"', lastModified: 'Wed, 21 Oct 2015 07:28:00 GMT', finalUrl: 'https://cdn.example/list.txt' }));
-    const got = store.load('urlhaus');
+    store.save(src('urlhaus'), V1, meta(V1, { etag: '"e1"', lastModified: 'Wed, 21 Oct 2015 07:28:00 GMT', finalUrl: 'https://cdn.example/list.txt' }));
+    const got = store.load(src('urlhaus'));
     expect(got?.body.equals(V1)).toBe(true);
     expect(got?.meta).toEqual(meta(V1, { etag: '"e1"', lastModified: 'Wed, 21 Oct 2015 07:28:00 GMT', finalUrl: 'https://cdn.example/list.txt' }));
-    expect(readdirSync(dir).sort()).toEqual([`urlhaus.${sha256Hex(V1)}.body`, 'urlhaus.meta.json']);
+    expect(readdirSync(dir).sort()).toEqual([`${stem('urlhaus')}.${sha256Hex(V1)}.body`, `${stem('urlhaus')}.meta.json`]);
     expect(problems).toEqual([]);
   });
 
   it('a source never saved is simply absent, not a problem', () => {
-    expect(store.load('nothing')).toBeNull();
-    expect(store.loadStatus('nothing')).toBeNull();
+    expect(store.load(src('nothing'))).toBeNull();
+    expect(store.loadStatus(src('nothing'))).toBeNull();
     expect(problems).toEqual([]);
   });
 
   it('the newest save wins; the state directory is created, private', () => {
     const nested = new LastGoodStore(join(dir, 'state', 'c2dns'));
-    nested.save('l', V1, meta(V1));
-    nested.save('l', V2, meta(V2));
-    expect(nested.load('l')?.body.equals(V2)).toBe(true);
+    nested.save(src('l'), V1, meta(V1));
+    nested.save(src('l'), V2, meta(V2));
+    expect(nested.load(src('l'))?.body.equals(V2)).toBe(true);
     if (process.platform !== 'win32') {
       expect(statSync(join(dir, 'state', 'c2dns')).mode & 0o777).toBe(0o700);
-      expect(statSync(join(dir, 'state', 'c2dns', 'l.meta.json')).mode & 0o777).toBe(0o600);
+      expect(statSync(join(dir, 'state', 'c2dns', `${stem('l')}.meta.json`)).mode & 0o777).toBe(0o600);
     }
   });
 
   it('refuses a meta whose sha256 is not the body’s (a caller bug, never stored)', () => {
-    expect(() => store.save('l', V1, meta(V2))).toThrow(/not the body's sha256/);
-    expect(store.load('l')).toBeNull();
+    expect(() => store.save(src('l'), V1, meta(V2))).toThrow(/not the body's sha256/);
+    expect(store.load(src('l'))).toBeNull();
   });
 
   it('a state directory that cannot be written → FeedError io', () => {
     const file = join(dir, 'not-a-dir');
     writeFileSync(file, 'x');
-    throwsFeed(() => new LastGoodStore(file).save('l', V1, meta(V1)), 'io', /cannot save the last good copy of "l"/);
+    throwsFeed(() => new LastGoodStore(file).save(src('l'), V1, meta(V1)), 'io', /cannot save the last good copy of "l"/);
+  });
+});
+
+describe('copies are kept per source: name and location', () => {
+  it('a list re-pointed to another location never gets the old location’s copy', () => {
+    store.save(src('l', '/srv/lists/old.txt'), V1, meta(V1, { origin: '/srv/lists/old.txt' }));
+    expect(store.load(src('l', '/srv/lists/new.txt'))).toBeNull();
+    expect(store.load(src('l', '/srv/lists/old.txt'))?.body.equals(V1)).toBe(true);
+    store.recordStatus(src('l', '/srv/lists/old.txt'), { lastSuccess: 1, lastFailure: null, entries: 2, rejectedLines: 0 });
+    expect(store.loadStatus(src('l', '/srv/lists/new.txt'))).toBeNull();
+    expect(problems).toEqual([]);
+  });
+
+  it('the same location under two names, and two locations under one name, keep separate copies', () => {
+    store.save(src('a', 'https://x.example/1'), V1, meta(V1));
+    store.save(src('a', 'https://x.example/2'), V2, meta(V2));
+    store.save(src('b', 'https://x.example/1'), V2, meta(V2));
+    expect(store.load(src('a', 'https://x.example/1'))?.body.equals(V1)).toBe(true);
+    expect(store.load(src('a', 'https://x.example/2'))?.body.equals(V2)).toBe(true);
+    expect(store.load(src('b', 'https://x.example/1'))?.body.equals(V2)).toBe(true);
+  });
+
+  it('a copy saved before copies were keyed by location is used for that location only', () => {
+    // The layout before: NAME.meta.json naming NAME.<sha256>.body.
+    const sha = sha256Hex(V1);
+    writeFileSync(join(dir, `l.${sha}.body`), V1);
+    const legacy = { format: 'c2dns-last-good/1', source: 'l', bytes: V1.length, ...meta(V1) };
+    writeFileSync(join(dir, 'l.meta.json'), JSON.stringify(legacy));
+    expect(store.load(src('l'))?.body.equals(V1)).toBe(true);
+    expect(store.load(src('l', '/elsewhere.txt'))).toBeNull();
+    expect(problems).toEqual([]);
   });
 });
 
 describe('crash safety', () => {
   it('a crash between temp write and rename leaves the previous copy intact', () => {
-    store.save('l', V1, meta(V1));
+    store.save(src('l'), V1, meta(V1));
     // What a save of V2 killed before its renames leaves behind: temp files, one half-written.
-    writeFileSync(join(dir, `l.${sha256Hex(V2)}.body.tmp-4242-0a1b2c3d`), V2.subarray(0, 7));
-    writeFileSync(join(dir, 'l.meta.json.tmp-4242-0a1b2c3e'), '{"format":"c2dns-last-good/1","sour');
-    const got = store.load('l');
+    writeFileSync(join(dir, `${stem('l')}.${sha256Hex(V2)}.body.tmp-4242-0a1b2c3d`), V2.subarray(0, 7));
+    writeFileSync(join(dir, `${stem('l')}.meta.json.tmp-4242-0a1b2c3e`), '{"format":"c2dns-last-good/1","sour');
+    const got = store.load(src('l'));
     expect(got?.body.equals(V1)).toBe(true);
     expect(got?.meta.sha256).toBe(sha256Hex(V1));
     expect(problems).toEqual([]);
   });
 
   it('a crash after the body rename but before the meta rename leaves the previous copy intact', () => {
-    store.save('l', V1, meta(V1));
-    writeFileSync(join(dir, `l.${sha256Hex(V2)}.body`), V2);
-    expect(store.load('l')?.body.equals(V1)).toBe(true);
+    store.save(src('l'), V1, meta(V1));
+    writeFileSync(join(dir, `${stem('l')}.${sha256Hex(V2)}.body`), V2);
+    expect(store.load(src('l'))?.body.equals(V1)).toBe(true);
     expect(problems).toEqual([]);
   });
 
   it('the next save sweeps old strays and the replaced body, but not fresh ones (another save in progress)', () => {
-    store.save('l', V1, meta(V1));
-    const oldBody = join(dir, `l.${sha256Hex(V1)}.body`);
-    const staleTemp = join(dir, 'l.meta.json.tmp-4242-deadbeef');
-    const freshTemp = join(dir, 'l.meta.json.tmp-4343-cafebabe');
-    const otherSource = join(dir, 'l2.meta.json.tmp-4242-deadbeef');
+    store.save(src('l'), V1, meta(V1));
+    const oldBody = join(dir, `${stem('l')}.${sha256Hex(V1)}.body`);
+    const staleTemp = join(dir, `${stem('l')}.meta.json.tmp-4242-deadbeef`);
+    const freshTemp = join(dir, `${stem('l')}.meta.json.tmp-4343-cafebabe`);
+    const otherSource = join(dir, `${stem('l2')}.meta.json.tmp-4242-deadbeef`);
     for (const f of [staleTemp, freshTemp, otherSource]) writeFileSync(f, 'x');
     for (const f of [oldBody, staleTemp, otherSource]) age(f, 60 * 60_000);
-    store.save('l', V2, meta(V2));
+    store.save(src('l'), V2, meta(V2));
     expect(existsSync(oldBody)).toBe(false);
     expect(existsSync(staleTemp)).toBe(false);
     expect(existsSync(freshTemp)).toBe(true);
     expect(existsSync(otherSource)).toBe(true);
-    expect(store.load('l')?.body.equals(V2)).toBe(true);
+    expect(store.load(src('l'))?.body.equals(V2)).toBe(true);
   });
 });
 
 describe('a damaged store is reported and never used', () => {
-  beforeEach(() => store.save('l', V1, meta(V1)));
-  const metaPath = (): string => join(dir, 'l.meta.json');
-  const bodyPath = (): string => join(dir, `l.${sha256Hex(V1)}.body`);
+  beforeEach(() => store.save(src('l'), V1, meta(V1)));
+  const metaPath = (): string => join(dir, `${stem('l')}.meta.json`);
+  const bodyPath = (): string => join(dir, `${stem('l')}.${sha256Hex(V1)}.body`);
 
   it('meta that is not JSON', () => {
     writeFileSync(metaPath(), '{"format": "c2dns-last-go');
-    expect(store.load('l')).toBeNull();
-    expect(problems).toEqual([expect.stringMatching(/^l: .*l\.meta\.json is not JSON/)]);
+    expect(store.load(src('l'))).toBeNull();
+    expect(problems).toEqual([expect.stringMatching(/^l: .*l\.[0-9a-f]{12}\.meta\.json is not JSON/)]);
   });
 
   it('meta with missing or wrong fields', () => {
     const m = JSON.parse(readFileSync(metaPath(), 'utf8')) as Record<string, unknown>;
     writeFileSync(metaPath(), JSON.stringify({ ...m, entries: 'many' }));
-    expect(store.load('l')).toBeNull();
+    expect(store.load(src('l'))).toBeNull();
     expect(problems[0]).toMatch(/not a valid record \(entries: /);
   });
 
@@ -132,39 +168,39 @@ describe('a damaged store is reported and never used', () => {
     const damaged = Buffer.from(V1);
     damaged[0] = 0x41;
     writeFileSync(bodyPath(), damaged);
-    expect(store.load('l')).toBeNull();
+    expect(store.load(src('l'))).toBeNull();
     expect(problems[0]).toMatch(/damaged, ignoring the disk copy/);
   });
 
   it('a body cut short', () => {
     writeFileSync(bodyPath(), V1.subarray(0, 5));
-    expect(store.load('l')).toBeNull();
+    expect(store.load(src('l'))).toBeNull();
     expect(problems[0]).toMatch(/5 bytes/);
   });
 
   it('a missing body', () => {
     rmSync(bodyPath());
-    expect(store.load('l')).toBeNull();
+    expect(store.load(src('l'))).toBeNull();
     expect(problems[0]).toMatch(/cannot read .*ENOENT/);
   });
 
   it('a meta that belongs to another source', () => {
     const m = JSON.parse(readFileSync(metaPath(), 'utf8')) as Record<string, unknown>;
     writeFileSync(metaPath(), JSON.stringify({ ...m, source: 'other' }));
-    expect(store.load('l')).toBeNull();
+    expect(store.load(src('l'))).toBeNull();
     expect(problems[0]).toMatch(/belongs to list "other"/);
   });
 
   it('the next good save replaces the damaged copy', () => {
     writeFileSync(metaPath(), 'garbage');
-    store.save('l', V2, meta(V2));
-    expect(store.load('l')?.body.equals(V2)).toBe(true);
+    store.save(src('l'), V2, meta(V2));
+    expect(store.load(src('l'))?.body.equals(V2)).toBe(true);
   });
 
   it('without a reporter, a damaged copy becomes a process warning', async () => {
     writeFileSync(metaPath(), 'garbage');
     const warned = new Promise<Error>((resolve) => process.once('warning', resolve));
-    expect(new LastGoodStore(dir).load('l')).toBeNull();
+    expect(new LastGoodStore(dir).load(src('l'))).toBeNull();
     expect((await warned).message).toMatch(/^state of list "l": .*not JSON/);
   });
 });
@@ -178,17 +214,17 @@ describe('status', () => {
   };
 
   it('round-trips', () => {
-    store.recordStatus('urlhaus', status);
-    expect(store.loadStatus('urlhaus')).toEqual(status);
-    store.recordStatus('urlhaus', { ...status, lastFailure: null });
-    expect(store.loadStatus('urlhaus')?.lastFailure).toBeNull();
+    store.recordStatus(src('urlhaus'), status);
+    expect(store.loadStatus(src('urlhaus'))).toEqual(status);
+    store.recordStatus(src('urlhaus'), { ...status, lastFailure: null });
+    expect(store.loadStatus(src('urlhaus'))?.lastFailure).toBeNull();
   });
 
   it('a corrupt status or an unknown reason is reported and ignored', () => {
-    writeFileSync(join(dir, 'a.status.json'), '[');
-    expect(store.loadStatus('a')).toBeNull();
-    writeFileSync(join(dir, 'b.status.json'), JSON.stringify({ ...status, lastFailure: { ...status.lastFailure, reason: 'gremlins' } }));
-    expect(store.loadStatus('b')).toBeNull();
+    writeFileSync(join(dir, `${stem('a')}.status.json`), '[');
+    expect(store.loadStatus(src('a'))).toBeNull();
+    writeFileSync(join(dir, `${stem('b')}.status.json`), JSON.stringify({ ...status, lastFailure: { ...status.lastFailure, reason: 'gremlins' } }));
+    expect(store.loadStatus(src('b'))).toBeNull();
     expect(problems).toHaveLength(2);
     expect(problems[1]).toMatch(/unknown failure reason/);
   });
@@ -197,7 +233,7 @@ describe('status', () => {
     const file = join(dir, 'not-a-dir');
     writeFileSync(file, 'x');
     const p: string[] = [];
-    new LastGoodStore(file, (_s, m) => p.push(m)).recordStatus('l', status);
+    new LastGoodStore(file, (_s, m) => p.push(m)).recordStatus(src('l'), status);
     expect(p).toHaveLength(1);
   });
 });
@@ -216,10 +252,10 @@ describe('source names → file names', () => {
   });
 
   it('a hostile source name cannot write outside the state directory', () => {
-    store.save('../escape', V1, meta(V1));
-    store.recordStatus('../escape', { lastSuccess: 1, lastFailure: null, entries: 2, rejectedLines: 0 });
+    store.save(src('../escape'), V1, meta(V1));
+    store.recordStatus(src('../escape'), { lastSuccess: 1, lastFailure: null, entries: 2, rejectedLines: 0 });
     expect(readdirSync(join(dir, '..')).some((f) => f.startsWith('escape'))).toBe(false);
-    expect(store.load('../escape')?.body.equals(V1)).toBe(true);
+    expect(store.load(src('../escape'))?.body.equals(V1)).toBe(true);
     expect(readdirSync(dir).every((f) => f.startsWith('_._escape~'))).toBe(true);
   });
 });
@@ -230,13 +266,13 @@ describe('saveAsync (the refresh path)', () => {
     const s = new LastGoodStore(d);
     const v1 = Buffer.from('a.example\n');
     const v2 = Buffer.from('a.example\nb.example\n');
-    await s.saveAsync('feed', v1, { fetchedAt: 1, sha256: sha256Hex(v1), entries: 1, origin: 'x' });
-    await s.saveAsync('feed', v2, { fetchedAt: 2, sha256: sha256Hex(v2), entries: 2, origin: 'x' });
-    const got = s.load('feed')!;
+    await s.saveAsync(src('feed'), v1, { fetchedAt: 1, sha256: sha256Hex(v1), entries: 1, origin: ORIGIN });
+    await s.saveAsync(src('feed'), v2, { fetchedAt: 2, sha256: sha256Hex(v2), entries: 2, origin: ORIGIN });
+    const got = s.load(src('feed'))!;
     expect(got.body.equals(v2)).toBe(true);
     expect(got.meta).toMatchObject({ fetchedAt: 2, entries: 2, sha256: sha256Hex(v2) });
     expect(readdirSync(d).filter((f) => f.includes('.tmp-'))).toEqual([]);
-    await expect(s.saveAsync('feed', v1, { fetchedAt: 3, sha256: sha256Hex(v2), entries: 1, origin: 'x' })).rejects.toThrow(/is not the body's sha256/);
+    await expect(s.saveAsync(src('feed'), v1, { fetchedAt: 3, sha256: sha256Hex(v2), entries: 1, origin: ORIGIN })).rejects.toThrow(/is not the body's sha256/);
     rmSync(d, { recursive: true, force: true });
   });
 });

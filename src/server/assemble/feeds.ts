@@ -3,7 +3,7 @@
 // be loaded stops start-up before anything binds.
 import type { Config } from '../../config/schema.js';
 import { EmergencyStore } from '../../feeds/emergency.js';
-import { FeedManager, SourceLoadError } from '../../feeds/manager.js';
+import { FeedManager, isEmptyBlockList, SourceLoadError } from '../../feeds/manager.js';
 import type { OpLogger } from '../../observe/oplog.js';
 import type { PolicyHolder } from '../../policy/snapshot.js';
 import { announceListsChanged } from '../cluster.js';
@@ -37,6 +37,7 @@ export async function loadFeeds(cfg: Config, oplog: OpLogger, policy: PolicyHold
       },
       'list loaded',
     );
+    if (isEmptyBlockList(s)) oplog.warn({ list: s.config.name, origin: s.config.url ?? s.config.path }, 'list is empty: a block list with no entries blocks nothing (wrong file?)');
     if (unenforced > 0) oplog.warn({ list: s.config.name, unsupportedRules: unenforced, examples: c?.report.unsupportedExamples.slice(0, 3) }, 'list has rules c2dns does not enforce (see `c2dns lists`)');
     if (c === null && s.config.path !== undefined) {
       // A local list that cannot be loaded is a configuration mistake: refuse to start rather

@@ -5,6 +5,7 @@ import type { Config } from '../../config/schema.js';
 import { resolveHistoryConfig } from '../../history/config.js';
 import { HistoryRecorder } from '../../history/recorder.js';
 import { RetroHunter, type RetroHuntEvent } from '../../history/retro.js';
+import type { OperationalHealth } from '../../observe/health.js';
 import type { OpLogger } from '../../observe/oplog.js';
 import { ClientMarks } from '../../quarantine/marks.js';
 import type { QuarantineEntry } from '../../quarantine/store.js';
@@ -21,15 +22,25 @@ export interface HistoryParts {
   raiseTo(emit: (e: NewSecurityEvent) => void): void;
 }
 
-export function createHistory(cfg: Config, oplog: OpLogger, owner: boolean): HistoryParts {
+export function createHistory(cfg: Config, oplog: OpLogger, owner: boolean, health: OperationalHealth): HistoryParts {
   const h = resolveHistoryConfig(cfg);
   if (!h.enabled) return { history: null, retro: null, raiseTo: () => {} };
-  const history = new HistoryRecorder({
+  const history: HistoryRecorder = new HistoryRecorder({
     dir: h.dir,
     retentionDays: h.retentionDays,
     segmentMinutes: h.segmentMinutes,
     maxBufferedRecords: h.maxBufferedRecords,
-    onError: (err, what) => oplog.error({ err, what, dir: h.dir }, 'query history: disk trouble (answering goes on; history records are dropped)'),
+    onError: (err, what) => {
+      oplog.error({ err, what, dir: h.dir }, 'query history: disk trouble (answering goes on; history records are dropped)');
+      // Records lost (not housekeeping such as retention or compression): the history no longer
+      // holds every query until a later write works and none failed since.
+      if (!/^(write|record)\b/.test(what)) return;
+      const at = history.stats();
+      health.fail('query history', `cannot record queries in ${h.dir}: ${(err as Error).message}`, err, () => {
+        const now = history.stats();
+        return now.recorded > at.recorded && now.writeErrors === at.writeErrors;
+      });
+    },
   });
   let raise: ((e: RetroHuntEvent) => void) | null = null;
   const retro = owner ? new RetroHunter(h.dir, (e) => raise?.(e), { beforeHunt: () => history.flush(), onError: (err) => oplog.error({ err }, 'retro-hunt failed') }) : null;
@@ -75,8 +86,12 @@ export interface EventParts {
   quarantined(e: QuarantineEntry): void;
 }
 
-export function createEvents(cfg: Config, oplog: OpLogger, owner: boolean): EventParts {
-  const alerting = owner ? createAlerting(cfg.alerts, cfg.state.dir!, oplog) : null;
+export function createEvents(cfg: Config, oplog: OpLogger, owner: boolean, health: OperationalHealth): EventParts {
+  const onSpoolTrouble = (sink: string, err: unknown): void => {
+    if (err === null) health.ok(`alert spool "${sink}"`);
+    else health.fail(`alert spool "${sink}"`, `cannot write security events to disk: ${(err as Error).message} (delivered from memory only; lost on a restart)`, err);
+  };
+  const alerting = owner ? createAlerting(cfg.alerts, cfg.state.dir!, oplog, { onSpoolTrouble }) : null;
   const forwarder = alerting === null ? new AlertForwarder(cfg.alerts.c2Tags) : null;
   const emit = (ev: NewSecurityEvent): void => {
     if (alerting !== null) alerting.events.emit(ev);

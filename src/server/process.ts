@@ -1,0 +1,71 @@
+// The serving process's life: how it stops and how it dies. A signal stops it gracefully but
+// always within SHUTDOWN_GRACE_MS, whatever still holds the event loop (a stuck upstream
+// exchange, a sink that never answers); a second signal stops it at once. An uncaught exception
+// ends it with a message and exit code 1: after one, nothing about its state can be trusted, and a
+// supervisor (systemd, Docker, Kubernetes) restarts it clean rather than letting it limp.
+import type { OpLogger } from '../observe/oplog.js';
+
+/** From the signal to the exit, at most. */
+export const SHUTDOWN_GRACE_MS = 5000;
+/** What the graceful stop itself may take (answers in flight, sinks draining); the rest is margin. */
+export const CLOSE_GRACE_MS = SHUTDOWN_GRACE_MS - 1000;
+
+/** Uncaught exception → logged as fatal, `flush` (the query log) given a chance, exit 1. */
+export function exitOnUncaughtException(oplog: OpLogger, flush: () => void = () => {}, exit: (code: number) => void = (c) => process.exit(c)): void {
+  process.on('uncaughtException', (err) => {
+    try {
+      oplog.fatal({ err }, 'uncaught exception: exiting (exit code 1; a supervisor restarts c2dns)');
+    } catch {
+      process.stderr.write(`c2dns: uncaught exception: ${err.stack ?? String(err)}\nc2dns: exiting\n`);
+    }
+    try {
+      flush();
+    } catch {
+      // Exiting anyway.
+    }
+    exit(1);
+  });
+}
+
+/**
+ * Resolves once SIGINT or SIGTERM arrived and `close(CLOSE_GRACE_MS)` finished. Past
+ * SHUTDOWN_GRACE_MS, or on a second signal, the process exits at once (code 1).
+ */
+export function stopOnSignals(oplog: OpLogger, close: (graceMs: number) => Promise<void>): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      oplog.info({ signal, graceMs: SHUTDOWN_GRACE_MS }, 'shutting down: finishing in-flight queries');
+      const deadline = setTimeout(() => {
+        oplog.error({ signal, graceMs: SHUTDOWN_GRACE_MS }, 'shutdown did not finish within the grace period: exiting now');
+        process.exit(1);
+      }, SHUTDOWN_GRACE_MS);
+      const again = (second: NodeJS.Signals): void => {
+        oplog.warn({ signal: second }, 'second signal during shutdown: exiting now');
+        process.exit(1);
+      };
+      process.once('SIGINT', again);
+      process.once('SIGTERM', again);
+      const done = (): void => {
+        clearTimeout(deadline);
+        resolve(signal);
+      };
+      close(CLOSE_GRACE_MS).then(done, (err: unknown) => {
+        oplog.error({ err }, 'error while shutting down');
+        done();
+      });
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+/**
+ * After a clean stop the event loop should be empty; if something still holds it (a timer or
+ * socket a component failed to release), the process exits anyway shortly after.
+ */
+export function exitSoon(code: number, afterMs = 500): void {
+  process.exitCode = code;
+  setTimeout(() => process.exit(code), afterMs).unref();
+}
