@@ -465,7 +465,9 @@ describe("the image's entry command, outside Docker", () => {
   /** Container paths → their stand-ins under a temp directory. */
   let map: (p: string) => string;
   let logFile: string;
-  const asUser = process.getuid?.() === 0 ? Number(one('USER').args.split(':')[0]) : null;
+  /** The image's uid when the test can switch to it (it runs as root, and that user can read the build). */
+  let asUser: number | null = null;
+  let asUserWhyNot = 'the test does not run as root, so it cannot switch to the image user; ran as the current user';
 
   /** The HEALTHCHECK's command, with the admin port the test instance got. */
   function healthcheck(): number | null {
@@ -510,12 +512,18 @@ describe("the image's entry command, outside Docker", () => {
     doc.admin.listen = `${ADMIN.host}:0`;
     writeFileSync(config, YAML.stringify(doc));
     logFile = doc.log.destination as string;
-    if (asUser !== null) {
+    if (process.getuid?.() === 0) {
       // Run as the image's user (root drops every capability when it changes uid): the built
       // package must be readable and the volumes writable by it, as in the image.
-      for (const p of [base, ...volumes().map(map)]) chownSync(p, asUser, asUser);
+      const uid = Number(one('USER').args.split(':')[0]);
+      for (const p of [base, ...volumes().map(map)]) chownSync(p, uid, uid);
       chmodSync(built.work, 0o755);
       for (const p of readdirSync(built.work)) chmodSync(join(built.work, p), 0o755);
+      // The checkout itself (node_modules, blocklists) may sit in a directory only root can enter.
+      const needed = [built.cliJs, join(root, 'node_modules', 'yaml', 'package.json'), join(root, 'blocklists', '3cx.txt')];
+      const probe = spawnSync(process.execPath, ['-e', `const fs = require('fs'); for (const f of ${JSON.stringify(needed)}) fs.readFileSync(f)`], { uid, gid: uid });
+      if (probe.status === 0) asUser = uid;
+      else asUserWhyNot = `uid ${uid} cannot read the checkout (${String(probe.stderr).split('\n')[0] || probe.error?.message}); ran as the current user`;
     }
 
     const entry = [...one('ENTRYPOINT').exec!, ...one('CMD').exec!];
@@ -543,7 +551,7 @@ describe("the image's entry command, outside Docker", () => {
 
   it(`runs as the image's user`, async (ctx) => {
     if (asUser === null) {
-      ctx.skip('the test does not run as root, so it cannot switch to the image user; ran as the current user');
+      ctx.skip(asUserWhyNot);
       return;
     }
     const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
