@@ -293,9 +293,9 @@ const DOT = 0x2e;
  * nothing: every label-aligned suffix is hashed right to left with the blocklist's name hash (as
  * DomainTrie.match does) and looked up in a bit filter of the indicators' hashes; a name with a
  * suffix in the filter is decoded and matched by the trie. The screen has false positives, never
- * false negatives: it only decides which names the trie sees.
+ * false negatives: it only decides which names the trie sees. Exported for its tests.
  */
-class IndicatorMatcher {
+export class IndicatorMatcher {
   /** One bit per hash value (its top bits): "surely not an indicator" without touching the trie. */
   private readonly filter: Int32Array;
   private readonly shift: number;

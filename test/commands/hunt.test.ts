@@ -27,6 +27,9 @@ function io(tty = false): HuntIo & { out: string; err: string } {
 beforeAll(async () => {
   writeFileSync(join(dir, 'c2.txt'), 'msstorageazure.com\nakamaicontainer.com\n');
   writeFileSync(join(dir, 'iocs.txt'), '# from the vendor report\nsbmsa.wiki   # staging\n\nGLOBALSTORAGEACCOUNT.com.\r\n');
+  writeFileSync(join(dir, 'report.md'), '## IOCs\n| C2 | note |\n|---|---|\n| sbmsa[.]wiki | staging |\n| hxxps://cdn(.)globalstorageaccount[dot]com/x.zip | payload |\n| 45.77.1[.]2 | VPS |\n');
+  writeFileSync(join(dir, 'messy.txt'), 'sbmsa.wiki\nmsstorage\u200bazure.com\nexample.org extra\n192.0.2.9\n');
+  writeFileSync(join(dir, 'bad.txt'), 'not a name at all\nlocalhost\n');
   writeFileSync(config, YAML.stringify({ state: { dir: join(dir, 'state') }, lists: [{ name: 'c2', path: 'c2.txt' }] }));
   // The default history directory: <state.dir>/history.
   const rec = new HistoryRecorder({ dir: join(dir, 'state', 'history') });
@@ -90,6 +93,49 @@ describe('c2dns hunt', () => {
       ['192.168.1.23', 'example.org', 'example.org'],
       ['192.168.1.24', 'www.xn--bcher-kva.example', 'xn--bcher-kva.example'],
     ]);
+  });
+
+  it('--names reads a defanged report as an ioc-text list, as a list with that content would be', async () => {
+    const o = io();
+    expect(await runHunt(['-c', config, '--names', join(dir, 'report.md'), '--json'], o)).toBe(0);
+    const doc = JSON.parse(o.out) as { indicators: number; rejected: { reason: string }[]; hits: { name: string; matchedIndicator: string }[] };
+    expect(doc.indicators).toBe(2);
+    expect(doc.hits.map((h) => [h.name, h.matchedIndicator])).toEqual([
+      ['sbmsa.wiki', 'sbmsa.wiki'],
+      ['cdn.globalstorageaccount.com', 'cdn.globalstorageaccount.com'],
+    ]);
+    expect(doc.rejected.map((r) => r.reason)).toContain('1 IP address not hunted: the history is searched by name');
+  });
+
+  it('--names: a line that gives no name is reported with its number (stderr and --json), the others are hunted', async () => {
+    const o = io();
+    expect(await runHunt(['-c', config, '--names', join(dir, 'messy.txt'), '--json'], o)).toBe(0);
+    const doc = JSON.parse(o.out) as { indicators: number; rejected: { source: string; line: number | null; reason: string }[]; hits: { name: string }[] };
+    expect(doc.indicators).toBe(1);
+    expect(doc.hits.map((h) => h.name)).toEqual(['sbmsa.wiki']);
+    const file = join(dir, 'messy.txt');
+    expect(doc.rejected).toEqual([
+      { source: file, line: 2, text: 'msstorage\u200bazure.com', reason: 'msstorage\u200bazure.com: invisible format character (e.g. U+200B) inside the name' },
+      { source: file, line: 3, text: 'example.org extra', reason: 'more than one field on a line of a plain domain list' },
+      { source: file, line: null, text: '', reason: '1 IP address not hunted: the history is searched by name' },
+    ]);
+    expect(o.err).toBe(
+      `c2dns: ${file} line 2: msstorage\u200bazure.com: invisible format character (e.g. U+200B) inside the name\n` +
+        `c2dns: ${file} line 3: more than one field on a line of a plain domain list\n` +
+        `c2dns: ${file}: 1 IP address not hunted: the history is searched by name\n`,
+    );
+  });
+
+  it('a file with no usable name, or a --name that is not one, is a usage error (never a hunt of every list)', async () => {
+    const o = io();
+    expect(await runHunt(['-c', config, '--names', join(dir, 'bad.txt')], o)).toBe(2);
+    expect(o.err).toMatch(/line 1: .*\n.*line 2: localhost: a single label.*\nc2dns: nothing to hunt for/);
+    const n = io();
+    expect(await runHunt(['-c', config, '--name', '192.0.2.1'], n)).toBe(2);
+    expect(n.err).toMatch(/^c2dns: --name "192.0.2.1": an IP address: the history is searched by name\n/);
+    const m = io();
+    expect(await runHunt(['-c', config, '--names', join(dir, 'missing.txt')], m)).toBe(2);
+    expect(m.err).toMatch(/^c2dns: --names .*missing\.txt: ENOENT/);
   });
 
   it('--dir reads another history directory; usage errors exit 2', async () => {
