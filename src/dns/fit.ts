@@ -5,8 +5,9 @@
 // does not validate (NS records). What a client needs — the answer section, the SOA and NSEC
 // records of a negative answer, the authority proofs a DO client checks — is never dropped: when
 // that does not fit, the caller sends the TC=1 stub and the client retries over TCP.
-import { HEADER_LEN, RType } from './constants.js';
+import { EDNS_OPTION_EDE, HEADER_LEN, RType } from './constants.js';
 import { skipName } from './names.js';
+import { findOpt, OPT_FIXED_LEN } from './opt.js';
 
 /**
  * `reply` cut to at most `limit` bytes by dropping whole sections from the end: first every
@@ -60,4 +61,59 @@ export function fitReply(reply: Buffer, limit: number, dnssecOk: boolean): Buffe
   out.writeUInt16BE(keepNs, 8);
   out.writeUInt16BE(optLen > 0 ? 1 : 0, 10);
   return out;
+}
+
+/**
+ * `reply` cut to at most `max` bytes for a client that has not proven its address (UDP), where
+ * an answer carries no data the client needs beyond its rcode: first every EDE option loses its
+ * text (the info code stays, RFC 8914 §2), then the reply shrinks to header, question and OPT.
+ * Used on refusals and errors so c2dns is a poor reflector (issue 10 item 14).
+ */
+export function capReply(reply: Buffer, max: number): Buffer {
+  if (reply.length <= max) return reply;
+  const opt = findOpt(reply);
+  let out = reply;
+  let optBytes: Buffer | null = null;
+  if (opt !== null) {
+    const rdlenAt = opt.start + 9;
+    const optEnd = opt.start + OPT_FIXED_LEN + reply.readUInt16BE(rdlenAt);
+    optBytes = withoutEdeText(reply.subarray(opt.start, optEnd));
+    out = Buffer.concat([reply.subarray(0, opt.start), optBytes, reply.subarray(optEnd)]);
+    if (out.length <= max) return out;
+  }
+  // Header, question and OPT only.
+  let off = HEADER_LEN;
+  const qd = reply.readUInt16BE(4);
+  for (let i = 0; i < qd; i++) {
+    const next = skipName(reply, off);
+    if (next < 0 || next + 4 > reply.length) return out;
+    off = next + 4;
+  }
+  const minimal = Buffer.concat([reply.subarray(0, off), optBytes ?? Buffer.alloc(0)]);
+  minimal.writeUInt16BE(0, 6);
+  minimal.writeUInt16BE(0, 8);
+  minimal.writeUInt16BE(optBytes === null ? 0 : 1, 10);
+  return minimal;
+}
+
+/** An OPT record (owner to end of RDATA) with every EDE option cut to its info code. */
+function withoutEdeText(opt: Buffer): Buffer {
+  const rdata = opt.subarray(OPT_FIXED_LEN);
+  const parts: Buffer[] = [Buffer.from(opt.subarray(0, OPT_FIXED_LEN))];
+  let len = 0;
+  for (let off = 0; off + 4 <= rdata.length; ) {
+    const code = rdata.readUInt16BE(off);
+    const olen = rdata.readUInt16BE(off + 2);
+    if (off + 4 + olen > rdata.length) break;
+    let o = rdata.subarray(off, off + 4 + olen);
+    if (code === EDNS_OPTION_EDE && olen > 2) {
+      o = Buffer.from(o.subarray(0, 6));
+      o.writeUInt16BE(2, 2);
+    }
+    parts.push(o);
+    len += o.length;
+    off += 4 + olen;
+  }
+  parts[0]!.writeUInt16BE(len, 9);
+  return Buffer.concat(parts);
 }

@@ -5,9 +5,11 @@ import { encodeName, suffixOffset } from './names.js';
 import { findOpt, OPT_FIXED_LEN, writeOpt } from './opt.js';
 import { ParseStatus, type ParsedQuery } from './query.js';
 
-// SOA RDATA tail: MNAME, RNAME, SERIAL, REFRESH, RETRY, EXPIRE; MINIMUM is written per answer.
-const SOA_NAMES = Buffer.concat([encodeName('sinkhole.c2dns.invalid'), encodeName('hostmaster.c2dns.invalid')]);
-const SOA_RDATA_LEN = SOA_NAMES.length + 20;
+// SOA RDATA: MNAME c2dns.invalid, RNAME a pointer to it (mailbox c2dns@invalid), SERIAL, REFRESH,
+// RETRY, EXPIRE, then MINIMUM written per answer. Kept small on purpose: every NODATA/NXDOMAIN
+// block carries it, and a blocked answer should not be a reflection amplifier (issue 10 item 14).
+const SOA_MNAME = encodeName('c2dns.invalid');
+const SOA_RDATA_LEN = SOA_MNAME.length + 2 + 20;
 const SOA_TIMERS = [1, 3600, 600, 86400];
 
 /** One answer record owned by the question name. */
@@ -56,7 +58,9 @@ export function synthesize(query: Buffer, pq: ParsedQuery, o: SynthOptions): Buf
     out.writeUInt32BE(o.ttl, off + 6);
     out.writeUInt16BE(SOA_RDATA_LEN, off + 10);
     off += 12;
-    off += SOA_NAMES.copy(out, off);
+    const mname = off;
+    off += SOA_MNAME.copy(out, off);
+    off = out.writeUInt16BE(0xc000 | mname, off);
     for (const t of SOA_TIMERS) off = out.writeUInt32BE(t, off);
     off = out.writeUInt32BE(o.ttl, off);
   }

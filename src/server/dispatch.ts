@@ -3,11 +3,19 @@
 // costs one packet, never the server.
 import { EDNS_UDP_SIZE, MIN_UDP_SIZE, Rcode } from '../dns/constants.js';
 import { parseQuery, ParseStatus, type ParsedQuery } from '../dns/query.js';
-import { fitReply } from '../dns/fit.js';
+import { capReply, fitReply } from '../dns/fit.js';
 import { messageRcode } from '../dns/opt.js';
 import { errorReply, truncatedReply } from '../dns/synth.js';
 import type { QueryObserver } from '../observe/query-event.js';
 import type { Action, Answer, Query, Stage, Transport } from '../resolve/types.js';
+
+/**
+ * Over UDP, by how many bytes a refusal or error reply (REFUSED, SERVFAIL, FORMERR, NOTIMP) may
+ * exceed the query: one EDE option without its text. The source address of a UDP query is not
+ * proven, so such a reply to a spoofed query must not amplify it (issue 10 item 14); the EDE text
+ * goes only where the query's own size pays for it, and always over TCP.
+ */
+export const ERROR_REPLY_GROWTH = 6;
 
 /** Delivers a reply; null = deliberately no answer (RPZ DROP), so the transport can free the slot. */
 export type Send = (reply: Buffer | null) => void;
@@ -103,6 +111,10 @@ export class Dispatcher {
     // UDP: 512 without EDNS, else the client's size clamped to [512, 1232]. TCP: the 16-bit frame.
     const limit =
       q.transport === 'udp' ? (pq.edns ? Math.min(Math.max(pq.udpSize, MIN_UDP_SIZE), EDNS_UDP_SIZE) : MIN_UDP_SIZE) : 0xffff;
+    const act = a.action;
+    if (reply !== null && q.transport === 'udp' && (act === 'refused' || act === 'servfail' || act === 'formerr' || act === 'notimp')) {
+      reply = capReply(reply, q.msg.length + ERROR_REPLY_GROWTH);
+    }
     // Too big: drop what the client can do without (dns/fit.ts); TC=1 only if the answer itself does not fit.
     let truncated = false;
     if (reply !== null && reply.length > limit) {

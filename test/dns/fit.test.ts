@@ -2,11 +2,13 @@
 // before TC=1 does. Answers are built by dns2 as an upstream would send them, replayed the way
 // the relay does, and decoded by dns2.
 import { describe, expect, it } from 'vitest';
-import { fitReply } from '../../src/dns/fit.js';
+import { capReply, fitReply } from '../../src/dns/fit.js';
+import { edeOption } from '../../src/dns/opt.js';
+import { errorReply } from '../../src/dns/synth.js';
 import { parseQuery, type ParsedQuery } from '../../src/dns/query.js';
 import { replay, storeResponse } from '../../src/dns/relay.js';
 import { buildUpstreamQuery } from '../../src/upstream/message.js';
-import { buildQuery, decode, Packet, T, type QueryOptions, type Rr } from '../helpers/wire.js';
+import { buildQuery, decode, edeOf, Packet, T, type QueryOptions, type Rr } from '../helpers/wire.js';
 
 const MX = Array.from({ length: 12 }, (_, i) => ({ name: 'mail.example.org', type: T.MX, priority: 10 + i, exchange: `mx${i}.example.org` }));
 const GLUE = Array.from({ length: 37 }, (_, i) => ({ name: `mx${i % 12}.example.org`, type: T.A, address: `192.0.2.${i + 1}` }));
@@ -96,5 +98,28 @@ describe('fitReply', () => {
   it('a message that cannot be walked: null', () => {
     const { reply } = relayed('mail.example.org', T.MX, {}, { answers: MX, additionals: GLUE });
     expect(fitReply(reply.subarray(0, 600), 512, false)).toBeNull();
+  });
+});
+
+describe('capReply (item 14)', () => {
+  it('first drops EDE texts, keeping the info codes and other options', () => {
+    const msg = buildQuery('www.example.org', T.A, { edns: {} });
+    const pq = parseQuery(msg);
+    const ede = Buffer.concat([edeOption(18, 'c2dns: client not in an allowed network'), edeOption(22, 'x'.repeat(40))]);
+    const full = errorReply(msg, pq, 5, ede);
+    const out = capReply(full, msg.length + 12);
+    expect(out.length).toBe(msg.length + 12);
+    const p = decode(out);
+    expect(p.header).toMatchObject({ rcode: 5, qdcount: 1, arcount: 1 });
+    expect(edeOf(p)).toEqual([{ infoCode: 18, text: '' }, { infoCode: 22, text: '' }]);
+    expect(capReply(full, full.length)).toBe(full);
+  });
+
+  it('then keeps only header, question and OPT (a relayed SERVFAIL with records)', () => {
+    const { reply } = relayed('mail.example.org', T.MX, { edns: {} }, { rcode: 2, answers: MX, additionals: GLUE });
+    const out = capReply(reply, 60);
+    const p = decode(out);
+    expect(p.header).toMatchObject({ rcode: 2, qdcount: 1, ancount: 0, nscount: 0, arcount: 1 });
+    expect(p.questions[0]!.name).toBe('mail.example.org');
   });
 });
