@@ -30,7 +30,7 @@ const USAGE = `usage:
   c2dns lists update [NAME]... [--config FILE]     fetch, verify and store now (a running server loads it on SIGHUP)
   c2dns convert FILE --to domains|hosts|rpz [--format FORMAT]
   c2dns hunt [--since 30d] [--list NAME | --names FILE] [--config FILE] [--json]   who asked for these names (query history)
-  c2dns quarantine list|release CLIENT             quarantined clients of the running server (admin API)
+  c2dns quarantine list|release CLIENT             quarantined clients of the running server (admin API); CLIENT: IP, MAC or name
   c2dns block NAME... --reason TEXT [--expires 1h] emergency block, live at once (admin API)
   c2dns unblock NAME                               remove an emergency block (admin API)
   c2dns sign keygen --out KEYFILE                  Ed25519 key for a feed publisher; prints the public key

@@ -34,18 +34,23 @@ export interface EmergencyBlocks {
 }
 
 export interface QuarantineEntry {
-  /** Client IP address. */
+  /** Who is quarantined: the MAC address when a trusted forwarder gave one, else the IP address. */
   client: string;
   reason: string;
   /** ISO 8601. */
   since: string;
   /** ISO 8601, or null until released by hand. */
   until: string | null;
+  /** The address, MAC, name (clients.names) and forwarder it had when quarantined. */
+  address?: string;
+  mac?: string | null;
+  name?: string | null;
+  via?: string | null;
 }
 
 export interface Quarantine {
   list(): Awaitable<QuarantineEntry[]>;
-  /** false when the client is not quarantined. */
+  /** Releases the client(s) an IP address, MAC address or name means; false when none is quarantined. */
   release(client: string, actor: string): Awaitable<boolean>;
 }
 

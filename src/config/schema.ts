@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import cron from 'node-cron';
 import { z } from 'zod';
 import { LIST_FORMATS } from '../blocklist/parsers/index.js';
+import { normalizeMac } from '../dns/client-options.js';
 import { parseHostPort } from '../upstream/address.js';
 import { adminSchema } from '../admin/config.js';
 import { alertsSchema } from '../respond/config.js';
@@ -22,6 +23,40 @@ const cidr = z.string().superRefine((s, ctx) => {
   const ok = fam !== 0 && extra === undefined && (bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= max));
   if (!ok) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'expected an IP network such as 192.168.0.0/16 or fd00::/8' });
 });
+
+/**
+ * A client as clients.names and `c2dns quarantine release` name it, in its one text form: a MAC
+ * ("aa:bb:cc:dd:ee:ff", ":" or "-", any case), an IP address, or a network ("192.168.1.0/24").
+ * null for anything else.
+ */
+export function clientKey(raw: string): string | null {
+  const s = raw.trim();
+  const mac = normalizeMac(s);
+  if (mac !== null) return mac;
+  const [addr = '', bits, extra] = s.split('/');
+  const fam = isIP(addr);
+  if (fam === 0 || extra !== undefined) return null;
+  const text = fam === 4 ? addr : addr.includes('.') ? addr.toLowerCase() : new URL(`http://[${addr}]/`).hostname.slice(1, -1);
+  if (bits === undefined) return text;
+  if (!/^\d{1,3}$/.test(bits) || Number(bits) > (fam === 4 ? 32 : 128)) return null;
+  return `${text}/${Number(bits)}`;
+}
+
+const clientNames = z.record(z.string(), z.string().trim().min(1).max(64)).transform((names, ctx) => {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(names)) {
+    const key = clientKey(k);
+    if (key === null) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: [k], message: `expected the key ${JSON.stringify(k)} to be an IP address (192.168.1.20), a network (192.168.1.0/24) or a MAC address (aa:bb:cc:dd:ee:ff)` });
+      continue;
+    }
+    if (Object.hasOwn(out, key)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [k], message: `expected each client once; ${JSON.stringify(k)} is ${key}, named twice` });
+    out[key] = v;
+  }
+  return out;
+});
+
+export const IDENTITY_SOURCES = ['mac', 'ecs', 'cpe-id'] as const;
 
 const ipv4 = z.string().refine((s) => isIP(s) === 4, 'expected an IPv4 address');
 const ipv6 = z.string().refine((s) => isIP(s) === 6, 'expected an IPv6 address');
@@ -117,6 +152,23 @@ export const configSchema = z
       .default({}),
     access: z
       .object({ allow: z.array(cidr).default(DEFAULT_ALLOWED_NETWORKS) })
+      .strict()
+      .default({}),
+    /** Clients behind routers: who a trusted forwarder says asked (README "Clients behind a router"). */
+    clients: z
+      .object({
+        /** ECS, MAC and CPE-ID options are read only from these sources (the routers); elsewhere they are ignored and counted. */
+        trustedForwarders: z.array(cidr).default([]),
+        /** Which options to read, in order of preference (which one names the client first). */
+        identity: z
+          .array(z.enum(IDENTITY_SOURCES))
+          .default([...IDENTITY_SOURCES])
+          .refine((a) => new Set(a).size === a.length, 'expected each of "mac", "ecs", "cpe-id" at most once'),
+        /** Copy the client's ECS option into the upstream query (MAC and CPE-ID are never forwarded). */
+        forwardEcs: z.boolean().default(false),
+        /** IP, network or MAC → a name shown in the log, events and the admin API. */
+        names: clientNames.default({}),
+      })
       .strict()
       .default({}),
     blocking: z

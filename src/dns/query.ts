@@ -27,6 +27,10 @@ export interface ParsedQuery {
   edns: boolean;
   udpSize: number;
   dnssecOk: boolean;
+  /** Offset of the OPT record's RDATA (its EDNS options) in the message; -1 without OPT. */
+  ednsOptions: number;
+  /** Length of that RDATA; 0 when there are no options. */
+  ednsOptionsLen: number;
 }
 
 // Scratch space for building the name: one string allocation per query, nothing else.
@@ -44,6 +48,8 @@ export function parseQuery(msg: Buffer): ParsedQuery {
     edns: false,
     udpSize: 0,
     dnssecOk: false,
+    ednsOptions: -1,
+    ednsOptionsLen: 0,
   };
   const len = msg.length;
   if (len < HEADER_LEN) {
@@ -118,6 +124,8 @@ export function parseQuery(msg: Buffer): ParsedQuery {
       out.udpSize = msg.readUInt16BE(off + 2);
       const version = msg[off + 5]!;
       out.dnssecOk = (msg[off + 6]! & 0x80) !== 0;
+      out.ednsOptions = off + 10;
+      out.ednsOptionsLen = rdlen;
       if (version !== 0) out.status = ParseStatus.BadVers;
     }
     off = next;

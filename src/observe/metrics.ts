@@ -56,6 +56,8 @@ export interface MetricsSources {
   alerts?: () => readonly AlertSinkCounts[];
   /** Clients quarantined right now. */
   quarantinedClients?: () => number;
+  /** Client-identity options (ECS, MAC, CPE-ID): ignored from untrusted sources, unreadable from trusted ones (resolve/clients.ts). */
+  clientOptions?: () => Readonly<{ ignored: number; malformed: number }> | null;
   /** Upstream health as /readyz judges it (admin/readiness.ts). */
   upstreamHealth?: () => readonly { upstream: string; healthy: boolean }[];
   /** Default: package.json's version. */
@@ -432,6 +434,18 @@ export class Metrics implements QueryObserver {
         this.reset();
         this.inc({ handling: 'dropped' }, d.dropped);
         this.inc({ handling: 'answered' }, d.malformed);
+      },
+    });
+    new Counter({
+      name: `${P}client_options_ignored_total`,
+      help: 'Queries carrying ECS, MAC or CPE-ID options that were not used: "untrusted" (the source is not in clients.trustedForwarders), "malformed" (a trusted forwarder sent options that did not parse; what could be read was used).',
+      labelNames: ['reason'] as const,
+      registers,
+      collect() {
+        const c = src.clientOptions?.() ?? null;
+        this.reset();
+        this.inc({ reason: 'untrusted' }, c?.ignored ?? 0);
+        this.inc({ reason: 'malformed' }, c?.malformed ?? 0);
       },
     });
     new Counter({

@@ -7,8 +7,16 @@ import type { Action, Transport } from '../resolve/types.js';
 export interface QueryEvent {
   /** Epoch ms when the answer was sent. */
   time: number;
+  /** The real client: the address a trusted forwarder spoke for, else the socket peer. */
   client: string;
+  /** The socket peer's port (the forwarder's, when one spoke for the client). */
   clientPort: number;
+  /** The trusted forwarder that spoke for the client, or null. */
+  via: string | null;
+  /** The client's MAC, from a trusted forwarder, or null. */
+  mac: string | null;
+  /** The client's name from clients.names, or null. */
+  clientName: string | null;
   transport: Transport;
   /** Lower-cased query name, no trailing dot. */
   qname: string;

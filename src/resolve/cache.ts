@@ -2,7 +2,8 @@
 // the DO, CD and AD bits (they change what an upstream returns: AD=1 or DO=1 asks for the AD bit,
 // RFC 6840 §5.7-5.8). Positive answers live for their smallest TTL, negative ones for the RFC
 // 2308 SOA TTL, both clamped by configuration. Replay clears AD for a client that asked for
-// neither, whichever query filled the entry (dns/relay.ts).
+// neither, whichever query filled the entry (dns/relay.ts). With clients.forwardEcs the ECS
+// option sent upstream is part of the key: an answer tailored to one subnet is not another's.
 import { LRUCache } from 'lru-cache';
 import { Flag, Rcode } from '../dns/constants.js';
 import { clampTtls, replay, type StoredAnswer } from '../dns/relay.js';
@@ -39,7 +40,9 @@ export class CacheStage implements Stage {
 
   resolve(q: Query): Answer | Promise<Answer> {
     const pq = q.pq;
-    const key = `${pq.name}|${pq.qtype}|${pq.qclass}|${pq.dnssecOk ? 1 : 0}${pq.flags & Flag.CD ? 1 : 0}${pq.flags & Flag.AD ? 1 : 0}`;
+    let key = `${pq.name}|${pq.qtype}|${pq.qclass}|${pq.dnssecOk ? 1 : 0}${pq.flags & Flag.CD ? 1 : 0}${pq.flags & Flag.AD ? 1 : 0}`;
+    // clients.forwardEcs: the upstream saw this client's subnet, so its answer is that subnet's alone.
+    if (q.forwardOptions !== null) key += `|${q.forwardOptions.toString('hex')}`;
     const now = performance.now();
     const hit = this.lru.get(key);
     if (hit !== undefined) {

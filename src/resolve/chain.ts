@@ -5,6 +5,7 @@ import { accessStage } from './access.js';
 import { cacheStage } from './cache.js';
 import { chaosStage } from './chaos.js';
 import { clientIpStage } from './client-ip.js';
+import { clientsStage } from './clients.js';
 import { forwardStage } from './forward.js';
 import type { StageDeps, StageModule } from './module.js';
 import { policyStage } from './policy.js';
@@ -15,6 +16,7 @@ import type { Stage } from './types.js';
 export const CHAIN: readonly StageModule[] = [
   accessStage, //     clients outside access.allow: REFUSED
   chaosStage, //      class CH/HS questions (version.bind, id.server…): REFUSED, never forwarded
+  clientsStage, //    who really asked: ECS/MAC/CPE-ID from trusted forwarders, client names
   clientIpStage, //   RPZ client-IP rules: the rule's action for everything those clients ask
   quarantineStage, // quarantined clients: null answers except the remediation allowlist
   policyStage, //     the question's name against block/allow and watch lists

@@ -26,9 +26,10 @@ export class ClientIpStage implements Stage {
   resolve(q: Query): Answer | Promise<Answer> {
     const table = this.policy.current.tables.clientIps;
     if (table.empty) return this.next.resolve(q);
-    const rule = this.ruleFor(table, q.clientAddress);
+    const client = q.identity.address; // the real client: behind a router, the one a trusted forwarder named
+    const rule = this.ruleFor(table, client);
     if (rule === null || rule.kind === 'allow') return this.next.resolve(q);
-    const d = ruleDecision(rule, 'client-ip', [q.clientAddress]);
+    const d = ruleDecision(rule, 'client-ip', [client]);
     q.decision = d;
     return this.answers.answer(q, d, labelCount(q.pq.name)) ?? this.next.resolve(q);
   }

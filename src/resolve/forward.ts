@@ -121,7 +121,7 @@ export class ForwardStage implements Stage {
     let mismatches = 0;
     // At most four exchanges: two case mismatches, then one EDNS fallback.
     for (;;) {
-      const query = buildUpstreamQuery(q.msg, q.pq, null, edns);
+      const query = buildUpstreamQuery(q.msg, q.pq, q.forwardOptions, edns);
       if (caps) randomizeCase(query, HEADER_LEN, qEnd - 4, random16);
       const [resp, check] = await this.exchange(u, query, qEnd, caps);
       c.responses++;

@@ -38,7 +38,9 @@ export class QuarantineStage implements Stage, QueryObserver {
 
   resolve(q: Query): Answer | Promise<Answer> {
     if (this.store.size === 0) return this.next.resolve(q);
-    const e = this.store.get(q.clientAddress);
+    // By MAC when a trusted forwarder gave one (quarantined by MAC), then by the real address.
+    const id = q.identity;
+    const e = (id.mac !== null ? this.store.get(id.mac) : undefined) ?? this.store.get(id.address);
     if (e === undefined) return this.next.resolve(q);
     const allowed = this.remediation.match(q.pq.name);
     if (allowed !== null && allowed.kind === 'allow') return this.next.resolve(q);
@@ -54,7 +56,9 @@ export class QuarantineStage implements Stage, QueryObserver {
     const m = d.rule;
     const trigger = d.verdict === 'monitor' ? this.opts.watchLists.includes(m.list) : ev.action === 'blocked' && m.kind === 'block' && m.tags.some((t) => this.opts.tags.includes(t));
     if (!trigger) return;
-    const { entry, created } = this.store.add(ev.client, `queried ${ev.qname} (${d.verdict === 'monitor' ? 'watch list' : 'list'} ${m.list}, rule ${m.rule})`, this.opts.durationMs);
+    // Keyed by MAC when known, else the real client's address: one host behind a router, not the router.
+    const reason = `queried ${ev.qname} (${d.verdict === 'monitor' ? 'watch list' : 'list'} ${m.list}, rule ${m.rule})`;
+    const { entry, created } = this.store.add(ev.mac ?? ev.client, reason, this.opts.durationMs, { address: ev.client, mac: ev.mac, name: ev.clientName, via: ev.via });
     if (created) this.onQuarantine(entry, ev);
   }
 

@@ -7,10 +7,36 @@ export type Transport = 'udp' | 'tcp';
 
 export type Action = 'blocked' | 'local-data' | 'allowed' | 'cached' | 'refused' | 'servfail' | 'formerr' | 'notimp';
 
+/**
+ * Who asked. From the socket peer, unless a trusted forwarder (clients.trustedForwarders) said
+ * which of its clients it speaks for (EDNS Client Subnet, MAC, CPE-ID; src/resolve/clients.ts).
+ */
+export interface ClientIdentity {
+  /** The real client: the ECS host address from a trusted forwarder, else the socket peer. */
+  address: string;
+  /** The trusted forwarder that spoke for the client (its socket address), or null. */
+  via: string | null;
+  /** Lower-case "aa:bb:cc:dd:ee:ff" from a trusted forwarder, or null. */
+  mac: string | null;
+  cpeId: string | null;
+  /** The client's name from clients.names, or null. */
+  name: string | null;
+  /** An ECS prefix shorter than a host ("192.168.1.0/24"): the forwarder named a network, not a host. */
+  network: string | null;
+  /** The client's policy group; "default" until groups exist. */
+  group: string;
+}
+
+/** The identity of a socket peer nobody spoke for. */
+export function peerIdentity(address: string): ClientIdentity {
+  return { address, via: null, mac: null, cpeId: null, name: null, network: null, group: 'default' };
+}
+
 export interface Query {
   /** The client's message as received. */
   readonly msg: Buffer;
   readonly pq: ParsedQuery;
+  /** The socket peer (access control applies to it: a router must be allowed). */
   readonly clientAddress: string;
   readonly clientPort: number;
   readonly transport: Transport;
@@ -18,6 +44,13 @@ export interface Query {
   readonly receivedAt: number;
   /** Why the query was answered as it was, set by the stage that decided; null = nothing did. */
   decision: Decision | null;
+  /** Who asked: the peer, then whatever the clients stage learnt. Stages key clients by identity.address. */
+  identity: ClientIdentity;
+  /**
+   * Raw EDNS options to send upstream with this question (the client's ECS with
+   * clients.forwardEcs), or null. The cache keys on them: one subnet's answer is not another's.
+   */
+  forwardOptions: Buffer | null;
 }
 
 export interface Answer {

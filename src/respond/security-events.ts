@@ -23,10 +23,15 @@ export interface SecurityEventBase {
 }
 
 interface C2HitFields extends SecurityEventBase {
+  /** The real client: the address a trusted forwarder spoke for, else the socket peer. */
   readonly client: string;
   readonly clientPort: number;
-  /** Reserved for a stronger client identity (EDNS Client Subnet, MAC); null for now. */
+  /** The strongest identity known beyond the address: the client's name (clients.names), else its MAC, else null. */
   readonly identity: string | null;
+  /** The trusted forwarder (router) that spoke for the client, or null. */
+  readonly via: string | null;
+  readonly mac: string | null;
+  readonly clientName: string | null;
   readonly transport: string;
   /** The first query of the window (lower case, no trailing dot). */
   readonly qname: string;
@@ -123,6 +128,9 @@ export function isStaleFeed(e: SecurityEvent): e is StaleFeedEvent {
 export interface C2HitInput {
   client: string;
   clientPort: number;
+  via: string | null;
+  mac: string | null;
+  clientName: string | null;
   transport: string;
   qname: string;
   /** Numeric type; the event carries its mnemonic. */
@@ -142,7 +150,7 @@ export function c2HitOf(e: QueryEvent, c2Tags: ReadonlySet<string>): C2HitInput 
   if (e.action !== 'blocked' || d === null) return null;
   const m = d.rule;
   if (m === null || m.kind !== 'block' || !m.tags.some((t) => c2Tags.has(t))) return null;
-  return { client: e.client, clientPort: e.clientPort, transport: e.transport, qname: e.qname, qtype: e.qtype, list: m.list, rule: m.rule, trigger: d.trigger, chain: d.chain, tags: m.tags, ref: m.ref, line: m.line };
+  return { client: e.client, clientPort: e.clientPort, via: e.via, mac: e.mac, clientName: e.clientName, transport: e.transport, qname: e.qname, qtype: e.qtype, list: m.list, rule: m.rule, trigger: d.trigger, chain: d.chain, tags: m.tags, ref: m.ref, line: m.line };
 }
 
 /** The parts of FeedManager.sources the staleness check reads (SourceState fits). */
@@ -263,7 +271,7 @@ export class SecurityEvents implements QueryObserver {
    */
   recordHit(h: C2HitInput): void {
     const now = this.now();
-    const key = `${h.client} ${h.rule}`;
+    const key = `${h.mac ?? h.client} ${h.rule}`; // one window per host: behind a router without ECS, hosts differ by MAC
     const w = this.windows.get(key);
     if (w !== undefined) {
       if (now < w.openedAt + this.windowMs) {
@@ -293,7 +301,11 @@ export class SecurityEvents implements QueryObserver {
       severity: 'high',
       client: h.client,
       clientPort: h.clientPort,
-      identity: null,
+      // `?? null`: a hit forwarded by a worker of an older version has no identity fields.
+      identity: h.clientName ?? h.mac ?? null,
+      via: h.via ?? null,
+      mac: h.mac ?? null,
+      clientName: h.clientName ?? null,
       transport: h.transport,
       qname: h.qname,
       qtype: typeName(h.qtype),

@@ -64,14 +64,27 @@ export function adminContext(p: AdminParts): AdminContext {
       remove: (name, actor) => p.emergency.remove(name, actor),
     },
     quarantine: {
-      list: () => p.quarantineStore.list().map((e) => ({ client: e.client, reason: e.reason, since: new Date(e.since).toISOString(), until: new Date(e.until).toISOString() })),
-      release: (client, actor) => {
-        const ok = p.quarantineStore.release(client);
-        if (ok) {
-          p.oplog.warn({ client, actor }, 'client released from quarantine');
-          p.emit({ type: 'client-released', severity: 'info', client, actor });
+      list: () =>
+        p.quarantineStore.list().map((e) => ({
+          client: e.client,
+          reason: e.reason,
+          since: new Date(e.since).toISOString(),
+          until: new Date(e.until).toISOString(),
+          address: e.address,
+          mac: e.mac,
+          name: e.name,
+          via: e.via,
+        })),
+      release: (who, actor) => {
+        // An IP, a MAC or a name: entries keyed, addressed, or named so, and the MACs and
+        // addresses clients.names gives that name (a client named after it was quarantined).
+        const released = p.quarantineStore.releaseMatching(who);
+        for (const [key, name] of Object.entries(p.cfg.clients.names)) if (name === who) released.push(...p.quarantineStore.releaseMatching(key));
+        for (const e of released) {
+          p.oplog.warn({ client: e.address, mac: e.mac, clientName: e.name, actor }, 'client released from quarantine');
+          p.emit({ type: 'client-released', severity: 'info', client: e.address, mac: e.mac, clientName: e.name, actor });
         }
-        return ok;
+        return released.length > 0;
       },
     },
     marks: { list: () => p.marks.list().map((m) => ({ client: m.client, mark: m.mark, list: m.list, name: m.name, since: new Date(m.since).toISOString(), lastSeen: new Date(m.lastSeen).toISOString(), count: m.count })) },

@@ -121,6 +121,7 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
     cache: r.cache,
     dispatchCounters: () => r.dispatcher.counters,
     quarantinedClients: () => quarantineStore.list().length,
+    clientOptions: () => r.clients?.counters ?? null,
     upstreamHealth: () => r.upstreamHealth.status(),
     processMetrics: options.processMetrics === true,
     ...(soc.alerting !== null ? { alerts: alertStats(soc.alerting) } : {}),

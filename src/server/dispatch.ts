@@ -7,7 +7,7 @@ import { capReply, fitReply } from '../dns/fit.js';
 import { messageRcode } from '../dns/opt.js';
 import { errorReply, truncatedReply } from '../dns/synth.js';
 import type { QueryObserver } from '../observe/query-event.js';
-import type { Action, Answer, Query, Stage, Transport } from '../resolve/types.js';
+import { peerIdentity, type Action, type Answer, type Query, type Stage, type Transport } from '../resolve/types.js';
 
 /**
  * Over UDP, by how many bytes a refusal or error reply (REFUSED, SERVFAIL, FORMERR, NOTIMP) may
@@ -50,7 +50,7 @@ export class Dispatcher {
       this.noAnswer(send);
       return;
     }
-    const q: Query = { msg, pq, clientAddress: address, clientPort: port, transport, receivedAt, decision: null };
+    const q: Query = { msg, pq, clientAddress: address, clientPort: port, transport, receivedAt, decision: null, identity: peerIdentity(address), forwardOptions: null };
     if (pq.status !== ParseStatus.Ok) {
       if (pq.status === ParseStatus.Drop || pq.status === ParseStatus.Ignore) {
         this.counters.dropped++;
@@ -132,8 +132,11 @@ export class Dispatcher {
     }
     const e = {
       time: Date.now(),
-      client: q.clientAddress,
+      client: q.identity.address,
       clientPort: q.clientPort,
+      via: q.identity.via,
+      mac: q.identity.mac,
+      clientName: q.identity.name,
       transport: q.transport,
       qname: pq.name,
       qtype: pq.qtype,

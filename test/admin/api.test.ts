@@ -322,7 +322,7 @@ describe('quarantine and events', () => {
     expect((r.json.clients as { client: string }[]).map((c) => c.client)).toEqual([...a.quarantine.entries.keys()]);
   });
 
-  it('DELETE /api/quarantine/{client} releases a client (IPv6 in any spelling), 404/400 otherwise', async () => {
+  it('DELETE /api/quarantine/{client} releases a client by IP (IPv6 in any spelling), MAC or name, 404/400 otherwise', async () => {
     let r = await call(a, 'DELETE', '/api/quarantine/192.168.1.23');
     expect(r.status).toBe(200);
     expect(r.json).toEqual({ released: '192.168.1.23' });
@@ -330,7 +330,13 @@ describe('quarantine and events', () => {
     r = await call(a, 'DELETE', '/api/quarantine/2001%3ADB8%3A0%3A%3A1');
     expect(r.json).toEqual({ released: '2001:db8::1' });
     expect(a.quarantine.released.at(-1)).toEqual({ client: '2001:db8::1', actor: 'api 127.0.0.1' });
-    expectError(await call(a, 'DELETE', '/api/quarantine/laptop-7'), 400, 'bad_request', /expected a client IP address/);
+    // A MAC in any spelling reaches the store in its one form; a name as it is; anything else is a 400.
+    a.quarantine.entries.set('aa:bb:cc:dd:ee:0f', { client: 'aa:bb:cc:dd:ee:0f', reason: 'manual', since: new Date().toISOString(), until: null });
+    r = await call(a, 'DELETE', '/api/quarantine/AA-BB-CC-DD-EE-0F');
+    expect(r.json).toEqual({ released: 'aa:bb:cc:dd:ee:0f' });
+    expectError(await call(a, 'DELETE', '/api/quarantine/laptop-7'), 404, 'not_found', /client laptop-7 is not quarantined/);
+    expect(a.quarantine.released.at(-1)).toEqual({ client: 'laptop-7', actor: 'api 127.0.0.1' });
+    expectError(await call(a, 'DELETE', '/api/quarantine/%3Cscript%3E'), 400, 'bad_request', /expected a client IP address, MAC address or name/);
   });
 
   it('GET /api/events returns events since an ISO time or a Unix time, oldest first, with a limit', async () => {

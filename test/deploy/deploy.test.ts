@@ -88,8 +88,9 @@ function realEvents(): SecurityEvent[] {
   ev.sweep(); // c2-hit-summary
   ev.checkStaleFeeds([feed]); // stale-feed
   ev.checkStaleFeeds([{ ...feed, lastSuccess: t }]); // stale-feed-resolved
-  ev.emit({ type: 'client-quarantined', severity: 'high', client: '192.0.2.1', reason: 'queried akamaicontainer.com (list 3cx, rule akamaicontainer.com)', until: new Date(t).toISOString() });
-  ev.emit({ type: 'client-released', severity: 'info', client: '192.0.2.1', actor: 'api 127.0.0.1' });
+  const who = { client: '192.0.2.1', mac: '3c:22:fb:41:7a:09', clientName: 'alice-laptop' };
+  ev.emit({ type: 'client-quarantined', severity: 'high', ...who, via: '192.0.2.254', reason: 'queried akamaicontainer.com (list 3cx, rule akamaicontainer.com)', until: new Date(t).toISOString() });
+  ev.emit({ type: 'client-released', severity: 'info', ...who, actor: 'api 127.0.0.1' });
   ev.emit({
     type: 'retro-hunt',
     severity: 'high',

@@ -169,6 +169,8 @@ describe('parseQuery: well-formed queries', () => {
       edns: true,
       udpSize: 1232,
       dnssecOk: true,
+      ednsOptions: 12 + 18 + 4 + 11,
+      ednsOptionsLen: 0,
     });
   });
 

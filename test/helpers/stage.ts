@@ -7,12 +7,13 @@ import { makeRule, type EntryAction, type RuleMatch } from '../../src/blocklist/
 import { IpPrefixTable } from '../../src/blocklist/prefix-table.js';
 import { DomainTrie } from '../../src/blocklist/trie.js';
 import type { PolicyTables } from '../../src/policy/snapshot.js';
-import type { Answer, Query, Stage, Transport } from '../../src/resolve/types.js';
+import { peerIdentity, type Answer, type Query, type Stage, type Transport } from '../../src/resolve/types.js';
 import { buildQuery, Packet, type QueryOptions, type Rr } from './wire.js';
 
 export function query(name: string, type: number, o: QueryOptions & { client?: string; transport?: Transport } = {}): Query {
   const msg = buildQuery(name, type, o);
-  return { msg, pq: parseQuery(msg), clientAddress: o.client ?? '192.0.2.10', clientPort: 40000, transport: o.transport ?? 'udp', receivedAt: performance.now(), decision: null };
+  const client = o.client ?? '192.0.2.10';
+  return { msg, pq: parseQuery(msg), clientAddress: client, clientPort: 40000, transport: o.transport ?? 'udp', receivedAt: performance.now(), decision: null, identity: peerIdentity(client), forwardOptions: null };
 }
 
 /** An upstream's answer to `q` with these records, indexed as the forward stage stores it. */

@@ -13,7 +13,7 @@ export function rule(name: string, tags: string[] = ['c2'], list = 'intel', extr
 
 export function query(client: string, qname: string, rule: RuleMatch | null, action: Action = 'blocked', qtype = 1): QueryEvent {
   const decision = rule === null ? null : ruleDecision(rule, 'qname', [qname]);
-  return { time: 0, client, clientPort: 40000, transport: 'udp', qname, qtype, action, decision, rcode: 0, latencyMs: 0.1, upstream: null, truncated: false, reply: null };
+  return { time: 0, client, clientPort: 40000, via: null, mac: null, clientName: null, transport: 'udp', qname, qtype, action, decision, rcode: 0, latencyMs: 0.1, upstream: null, truncated: false, reply: null };
 }
 
 export class Clock {

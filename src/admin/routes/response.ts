@@ -1,6 +1,7 @@
 // Incident response: emergency blocks, quarantined clients, and the security event feed.
 import { z } from 'zod';
 import { normalizeDomain } from '../../blocklist/domain.js';
+import { normalizeMac } from '../../dns/client-options.js';
 import { badRequest, canonicalIp, notFound, parseExpiresIn, parseSince, zodDetail } from '../http.js';
 import { json, type Route } from './types.js';
 
@@ -17,6 +18,18 @@ const blockBody = z
   .strict();
 
 const actor = (remote: string): string => `api ${remote}`;
+
+const CLIENT_NAME = /^[\p{L}\p{N}][\p{L}\p{N} ._:@-]{0,63}$/u;
+
+/** A client to release as the store keys it: canonical IP or MAC, or a client name (clients.names); null otherwise. */
+function quarantineSelector(raw: string): string | null {
+  const ip = canonicalIp(raw);
+  if (ip !== null) return ip;
+  const mac = normalizeMac(raw);
+  if (mac !== null) return mac;
+  const name = raw.trim();
+  return CLIENT_NAME.test(name) ? name : null;
+}
 
 /** Normalised names, or 400 naming every bad one: one typo must not block half a batch. */
 function normaliseAll(raw: readonly string[]): string[] {
@@ -67,10 +80,10 @@ export const responseRoutes: Route[] = [
     method: 'DELETE',
     path: '/api/quarantine/{client}',
     handle: async ({ ctx, params, remote }) => {
-      const ip = canonicalIp(params.client!);
-      if (ip === null) throw badRequest(`expected a client IP address, got "${params.client}"`);
-      if (!(await ctx.quarantine.release(ip, actor(remote)))) throw notFound(`client ${ip} is not quarantined`);
-      return json(200, { released: ip });
+      const who = quarantineSelector(params.client!);
+      if (who === null) throw badRequest(`expected a client IP address, MAC address or name, got "${params.client}"`);
+      if (!(await ctx.quarantine.release(who, actor(remote)))) throw notFound(`client ${who} is not quarantined`);
+      return json(200, { released: who });
     },
   },
   {

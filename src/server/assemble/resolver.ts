@@ -8,6 +8,7 @@ import type { PolicyHolder } from '../../policy/snapshot.js';
 import type { QuarantineStore } from '../../quarantine/store.js';
 import { BlockAnswers } from '../../resolve/block-answer.js';
 import { cacheStage, type CacheStage } from '../../resolve/cache.js';
+import { clientsStage, type ClientsStage } from '../../resolve/clients.js';
 import { composeChain, type Chain } from '../../resolve/chain.js';
 import { forwardStage, type ForwardStage } from '../../resolve/forward.js';
 import { quarantineStage, type QuarantineStage } from '../../resolve/quarantine.js';
@@ -20,6 +21,8 @@ export interface ResolverParts {
   /** null when the cache is disabled (cache.maxEntries: 0). */
   cache: CacheStage | null;
   quarantine: QuarantineStage | null;
+  /** Who really asked (ECS/MAC/CPE-ID from trusted forwarders); its counters feed the metrics. */
+  clients: ClientsStage | null;
   upstreamHealth: UpstreamHealth;
 }
 
@@ -28,5 +31,5 @@ export function createResolver(cfg: Config, oplog: OpLogger, policy: PolicyHolde
   const forward = chain.instance(forwardStage)!;
   const dispatcher = new Dispatcher(chain.head, observers, (err) => oplog.error({ err }, 'internal error while answering a query'));
   const upstreamHealth = new UpstreamHealth(forward.upstreams, { windowMs: cfg.admin.upstreamWindowSeconds * 1000 });
-  return { chain, dispatcher, forward, cache: chain.instance(cacheStage), quarantine: chain.instance(quarantineStage), upstreamHealth };
+  return { chain, dispatcher, forward, cache: chain.instance(cacheStage), quarantine: chain.instance(quarantineStage), clients: chain.instance(clientsStage), upstreamHealth };
 }

@@ -108,8 +108,9 @@ export function createEvents(cfg: Config, oplog: OpLogger, owner: boolean, healt
     marks,
     watch,
     quarantined: (e) => {
-      oplog.warn({ client: e.client, reason: e.reason, until: new Date(e.until).toISOString() }, 'client quarantined');
-      emit({ type: 'client-quarantined', severity: 'high', client: e.client, reason: e.reason, until: new Date(e.until).toISOString() });
+      // `client` is the address, as in every event; a client quarantined by MAC also has `mac`.
+      oplog.warn({ client: e.address, mac: e.mac, clientName: e.name, via: e.via, reason: e.reason, until: new Date(e.until).toISOString() }, 'client quarantined');
+      emit({ type: 'client-quarantined', severity: 'high', client: e.address, mac: e.mac, clientName: e.name, via: e.via, reason: e.reason, until: new Date(e.until).toISOString() });
     },
   };
 }
