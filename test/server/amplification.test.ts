@@ -1,7 +1,7 @@
 // Reflection amplification (issue 10 item 14): what c2dns sends back to a UDP source it cannot
 // verify, for the answers it writes itself, measured against the query that caused it. Refusals
 // and errors are at most the query plus one EDE code (dispatch ERROR_REPLY_GROWTH); blocked
-// answers at most the query plus their record (A 16, AAAA 28, compact SOA 49), one EDE code and
+// answers at most the query plus their record (A 16, AAAA 28, compact SOA 58), one EDE code and
 // the EDE text. The factors are printed as a table.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendTcp, sendUdp } from '../helpers/client.js';
@@ -85,10 +85,10 @@ describe('blocked answers: at most the query plus the record, one EDE code and i
     { name: 'blocked A (0.0.0.0), EDNS', qname: 'sbmsa.wiki', qtype: T.A, o: { edns: {} }, record: 16, rcode: 0 },
     { name: 'blocked A (0.0.0.0), no EDNS', qname: 'sbmsa.wiki', qtype: T.A, o: {}, record: 16, rcode: 0 },
     { name: 'blocked AAAA (::), EDNS', qname: 'sbmsa.wiki', qtype: T.AAAA, o: { edns: {} }, record: 28, rcode: 0 },
-    { name: 'blocked TXT (NODATA + SOA), EDNS', qname: 'sbmsa.wiki', qtype: T.TXT, o: { edns: {} }, record: 49, rcode: 0 },
-    { name: 'blocked TXT (NODATA + SOA), no EDNS', qname: 'sbmsa.wiki', qtype: T.TXT, o: {}, record: 49, rcode: 0 },
-    { name: 'blocked subdomain TXT (NODATA + SOA), EDNS', qname: 'cdn.akamaicontainer.com', qtype: T.TXT, o: { edns: {} }, record: 49, rcode: 0 },
-    { name: 'blocked A on an nxdomain list (NXDOMAIN + SOA), EDNS', qname: 'nx.example', qtype: T.A, o: { edns: {} }, record: 49, rcode: 3 },
+    { name: 'blocked TXT (NODATA + SOA), EDNS', qname: 'sbmsa.wiki', qtype: T.TXT, o: { edns: {} }, record: 58, rcode: 0 },
+    { name: 'blocked TXT (NODATA + SOA), no EDNS', qname: 'sbmsa.wiki', qtype: T.TXT, o: {}, record: 58, rcode: 0 },
+    { name: 'blocked subdomain TXT (NODATA + SOA), EDNS', qname: 'cdn.akamaicontainer.com', qtype: T.TXT, o: { edns: {} }, record: 58, rcode: 0 },
+    { name: 'blocked A on an nxdomain list (NXDOMAIN + SOA), EDNS', qname: 'nx.example', qtype: T.A, o: { edns: {} }, record: 58, rcode: 3 },
   ];
   for (const c of cases) {
     it(c.name, async () => {
