@@ -355,7 +355,7 @@ export class IndicatorMatcher {
   }
 }
 
-async function listSegments(dir: string): Promise<SegmentFile[]> {
+export async function listSegments(dir: string): Promise<SegmentFile[]> {
   try {
     return parseSegmentNames(await readdir(dir));
   } catch (err) {
@@ -365,7 +365,7 @@ async function listSegments(dir: string): Promise<SegmentFile[]> {
 }
 
 /** The bytes of a segment; a raw segment compressed meanwhile is read from its gzip'ed copy. */
-async function loadSegment(dir: string, s: SegmentFile): Promise<Buffer> {
+export async function loadSegment(dir: string, s: SegmentFile): Promise<Buffer> {
   try {
     const raw = await readFile(join(dir, s.file));
     // Z_SYNC_FLUSH: a gzip cut short (disk full while compressing a crash leftover) still gives what it holds.
