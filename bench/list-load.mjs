@@ -22,6 +22,14 @@
 //   rss    process RSS at that point
 //   lookup ns per trie.match() on random listed names and subdomains of them (hit) and on
 //          random unlisted names of the same shape (miss), median of 5 passes
+//
+// and what the retro-hunt preparation (history on, the default) costs on each publish of that
+// list (history/indicators.ts newBlockNames, as RetroHunter.onRulesPublished runs it), median of
+// --runs:
+//   +10 new   a refresh that adds 10 names to the list (the usual case): wall ms, CPU ms, the
+//             longest stretch without an event-loop turn, heap allocated during the call (heapUsed
+//             + arrayBuffers growth before any gc: a lower bound) and kept while its result lives
+//   all new   every name new (a first start with history on and no first-seen state yet)
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -55,6 +63,7 @@ const { decodeFeed } = await import(join(DIST, 'feeds', 'decode.js'));
 const { Guard, DEFAULT_PROTECTED } = await import(join(DIST, 'blocklist', 'guard.js'));
 const { DomainTrie } = await import(join(DIST, 'blocklist', 'trie.js'));
 const { NameTable } = await import(join(DIST, 'blocklist', 'names.js'));
+const { newBlockNames } = await import(join(DIST, 'history', 'indicators.js'));
 
 // ---- data -------------------------------------------------------------------------------
 
@@ -206,6 +215,55 @@ async function memory() {
   return { heap: m.heapUsed, ab: m.arrayBuffers, rss: m.rss };
 }
 
+/**
+ * The retro-hunt preparation on a list of `path`: known since t0, then refreshed at t0 + 1 s with
+ * 10 more names (the same first-seen table, as the FeedManager keeps it), hunted from watermark wm.
+ */
+async function retroPrep(path, runs) {
+  const text = decodeFeed(readFileSync(path), { maxBytes: 1 << 30, allowEmpty: false, lineFormat: true });
+  const t0 = Date.now() - 60_000;
+  const seen = new NameTable();
+  compileSource(text, cfg(path), guard, seen, t0);
+  const extra = Array.from({ length: 10 }, (_, i) => `fresh-${i}.new-c2.example.com`).join('\n');
+  const refreshed = compileSource(`${text}\n${extra}\n`, cfg(path), guard, seen, t0 + 1000);
+  const sources = [{ config: cfg(path), compiled: refreshed }];
+  const once = async (wm) => {
+    const m0 = await memory();
+    let last = performance.now();
+    let stall = 0;
+    const turn = () =>
+      new Promise((r) =>
+        setImmediate(() => {
+          last = performance.now();
+          r();
+        }),
+      );
+    const c0 = cpuMs();
+    const t = performance.now();
+    let got = await newBlockNames(sources, wm, {
+      turn: () => {
+        stall = Math.max(stall, performance.now() - last);
+        return turn();
+      },
+    });
+    const ms = performance.now() - t;
+    stall = Math.max(stall, performance.now() - last);
+    const cpu = cpuMs() - c0;
+    const m1 = process.memoryUsage();
+    const kept = await memory();
+    const out = { ms, cpu, stall, names: got.set.size, alloc: m1.heapUsed + m1.arrayBuffers - m0.heap - m0.ab, kept: kept.heap + kept.ab - m0.heap - m0.ab };
+    got = null;
+    return out;
+  };
+  const pick = async (wm) => {
+    const rs = [];
+    for (let i = 0; i < runs; i++) rs.push(await once(wm));
+    const m = (k) => median(rs.map((r) => r[k]));
+    return { ms: m('ms'), cpu: m('cpu'), stall: m('stall'), names: rs[0].names, alloc: m('alloc'), kept: m('kept') };
+  };
+  return { ten: await pick(t0 + 1000), all: await pick(t0) };
+}
+
 function queries(list, trie, n, seed) {
   const r = rng(seed);
   const hits = [];
@@ -275,6 +333,7 @@ for (const n of SIZES) {
     miss,
   });
   kept = null;
+  rows.at(-1).retro = await retroPrep(path, RUNS);
 }
 
 const pad = (s, w) => String(s).padStart(w);
@@ -290,6 +349,13 @@ for (const r of rows) {
 }
 for (const r of rows) {
   process.stdout.write(`  ${r.n}: ${r.rules} rules; typed arrays: names ${f1(mb(r.parts.names))} MB, rule columns ${f1(mb(r.parts.rules))} MB, lookup index ${f1(mb(r.parts.trie))} MB (load = median of ${RUNS})\n`);
+}
+process.stdout.write('\nretro-hunt preparation per publish (history on), median of ' + RUNS + ':\n');
+process.stdout.write(`${'names'.padEnd(9)}${pad('case', 9)}${pad('new', 9)}${pad('ms', 8)}${pad('(cpu)', 8)}${pad('max stall ms', 14)}${pad('alloc MB', 10)}${pad('kept MB', 9)}\n`);
+for (const r of rows) {
+  for (const [label, x] of [['+10 new', r.retro.ten], ['all new', r.retro.all]]) {
+    process.stdout.write(`${String(r.n).padEnd(9)}${pad(label, 9)}${pad(x.names, 9)}${pad(f1(x.ms), 8)}${pad(f0(x.cpu), 8)}${pad(f1(x.stall), 14)}${pad(f1(mb(x.alloc)), 10)}${pad(f1(mb(x.kept)), 9)}\n`);
+  }
 }
 if (rows.length >= 2) {
   const a = rows[0];

@@ -12,7 +12,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { constants as zc, gunzip } from 'node:zlib';
-import { hashBytes, hashFinish, HASH_B } from '../blocklist/names.js';
+import { hashFinish, HASH_B } from '../blocklist/names.js';
 import { rcodeName, typeName } from '../dns/constants.js';
 import {
   FRAME_HEADER_LEN,
@@ -306,24 +306,16 @@ export class IndicatorMatcher {
     private readonly set: IndicatorSet,
     private readonly lookup: IndicatorLookup,
   ) {
-    const names = set.names;
     // About 64 bits per indicator: a false positive for ~1.5% of the suffixes looked at.
     let bits = 16;
     while (bits < 26 && 1 << bits < set.size * 64) bits++;
     this.filter = new Int32Array((1 << bits) >>> 5);
     this.shift = 32 - bits;
-    let max = 0;
-    for (let id = 0; id < names.size; id++) {
-      if (!set.isLive(id)) continue;
-      const s = names.start(id);
-      const e = names.end(id);
-      const bit = hashBytes(names.bytes, s, e) >>> this.shift;
+    for (const h of lookup.hashes) {
+      const bit = h >>> this.shift;
       this.filter[bit >>> 5]! |= 1 << (bit & 31);
-      let labels = 1;
-      for (let i = s; i < e; i++) if (names.bytes[i] === DOT) labels++;
-      if (labels > max) max = labels;
     }
-    this.maxLabels = max;
+    this.maxLabels = lookup.maxLabels;
   }
 
   /** Id of the indicator matching the name held in buf[s, e), or -1. */

@@ -22,6 +22,8 @@ import type { SourceState } from '../feeds/manager.js';
 
 /** Rows (or names) handled between two turns of the event loop. */
 const CHUNK = 50_000;
+/** What copying one name costs, in rows scanned (a chunk of all-new rows then stays ~as long as one of old rows). */
+const COPY_COST = 16;
 
 export interface RejectedIndicator {
   /** The indicator as given. */
@@ -33,6 +35,10 @@ export interface RejectedIndicator {
 export interface IndicatorLookup {
   readonly trie: DomainTrie;
   readonly rules: RuleSet;
+  /** Per live indicator, in id order: its name's hash (hashBytes, as the trie hashes names). */
+  readonly hashes: Int32Array;
+  /** Labels of the longest indicator. */
+  readonly maxLabels: number;
 }
 
 /**
@@ -159,16 +165,26 @@ export class IndicatorSet {
     const names = this.names;
     const rules = new RuleSet(names, { list: 'hunt', action: null, tags: [], maxAgeMs: 0 }, this.size);
     rules.initFilter(this.size);
-    for (let id = 0; id < names.size; id++) {
+    const hashes = new Int32Array(this.size);
+    let maxLabels = 0;
+    const bytes = names.bytes;
+    for (let id = 0, k = 0; id < names.size; id++) {
       if (!this.isLive(id)) continue;
+      const s = names.start(id);
+      const e = names.end(id);
+      const h = hashBytes(bytes, s, e);
       rules.push(id, 0, M_SUBTREE, null);
-      rules.addHash(hashBytes(names.bytes, names.start(id), names.end(id)));
+      rules.addHash(h);
+      hashes[k++] = h;
+      let labels = 1;
+      for (let i = s; i < e; i++) if (bytes[i] === 46) labels++;
+      if (labels > maxLabels) maxLabels = labels;
       if (turn !== undefined && id % CHUNK === CHUNK - 1) await turn();
     }
     rules.seal();
     const b = DomainTrie.builder([rules]);
-    while (!b.step(turn !== undefined ? CHUNK : Infinity)) await turn!();
-    this.lookup = { trie: b.finish(), rules };
+    while (!b.step(turn !== undefined ? CHUNK / 2 : Infinity)) await turn!();
+    this.lookup = { trie: b.finish(), rules, hashes, maxLabels };
     return this.lookup;
   }
 }
@@ -209,15 +225,16 @@ export async function newBlockNames(sources: readonly SourceState[], watermark: 
   const turn = opts.turn;
   const sets = ruleSets(sources);
   const set = new IndicatorSet();
-  // Pass 1: rows of block rules first seen since the watermark.
+  // Pass 1: rows of block rules first seen since the watermark. The hash of each copied name is
+  // kept for pass 2.
+  let hashes = new Int32Array(16);
   for (const rs of sets) {
     const n = rs.length;
-    for (let from = 0; from < n; from += CHUNK) {
-      const to = Math.min(n, from + CHUNK);
+    for (let row = 0; row < n; ) {
       const dict = rs.dict;
       const ids = rs.nameIds;
       const flags = rs.flags;
-      for (let row = from; row < to; row++) {
+      for (let work = 0; row < n && work < CHUNK; row++, work++) {
         if ((flags[row]! & F_ALLOW) !== 0) continue;
         const id = ids[row]!;
         const t = dict.time(id);
@@ -225,7 +242,15 @@ export async function newBlockNames(sources: readonly SourceState[], watermark: 
         const bytes = dict.bytes;
         const s = dict.start(id);
         const e = dict.end(id);
-        set.addBytes(hashBytes(bytes, s, e), bytes, s, e, t);
+        const h = hashBytes(bytes, s, e);
+        const c = set.addBytes(h, bytes, s, e, t);
+        if (c === hashes.length) {
+          const grown = new Int32Array(c * 2);
+          grown.set(hashes);
+          hashes = grown;
+        }
+        hashes[c] = h;
+        work += COPY_COST;
       }
       if (turn !== undefined) await turn();
     }
@@ -233,8 +258,6 @@ export async function newBlockNames(sources: readonly SourceState[], watermark: 
   const names = set.names;
   const count = names.size;
   if (count > 0) {
-    const hashes = new Int32Array(count);
-    for (let c = 0; c < count; c++) hashes[c] = hashBytes(names.bytes, names.start(c), names.end(c));
     // Pass 2: a list whose name table knows a candidate from before the watermark may block it
     // since then; its rows say whether it does (today).
     for (const rs of sets) {
@@ -246,7 +269,7 @@ export async function newBlockNames(sources: readonly SourceState[], watermark: 
           suspects ??= new Int32Array(dict.size).fill(-1);
           suspects[id] = c;
         }
-        if (turn !== undefined && c % CHUNK === CHUNK - 1) await turn();
+        if (turn !== undefined && c % (CHUNK / 4) === CHUNK / 4 - 1) await turn();
       }
       if (suspects === null) continue;
       const n = rs.length;
