@@ -287,6 +287,10 @@ export async function newBlockNames(sources: readonly SourceState[], watermark: 
   }
   let newest = watermark;
   for (let c = 0; c < count; c++) if (set.isLive(c) && names.time(c) + 1 > newest) newest = names.time(c) + 1;
+  // A rule for the root (an RPZ `*.` at the apex) moves the watermark like any other but is no
+  // name to hunt: it would match every query.
+  const root = names.find('', 0, 0);
+  if (root >= 0) set.drop(root);
   return { set, newest };
 }
 

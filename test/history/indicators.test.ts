@@ -113,6 +113,10 @@ describe('newBlockNames', () => {
       ]),
     );
     expect(got.newest).toBe(171);
+    // A new rule for the root moves the watermark but is not hunted (it would match every name).
+    const root = await newBlockNames([a, b, c, source('rpz', [{ name: '', allow: false, firstSeen: 180 }])], wm);
+    expect([...root.set.entries()].map(([n]) => n)).toEqual(['gone.example', 'ok.example', 'fresh.example']);
+    expect(root.newest).toBe(181);
     expect((await newBlockNames([a, b, c], 171)).set.size).toBe(0);
     expect((await newBlockNames([a, b, c], 171)).newest).toBe(171);
   });
