@@ -5,10 +5,13 @@
 // namespaces joined by veth pairs (root only; skipped with a message otherwise). Needs dnsmasq
 // (Debian: dnsmasq-base) and, for the namespace hosts, dig (dnsutils); .ci/run installs both.
 import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hunt } from '../../src/history/hunt.js';
 import type { QuarantineEntry } from '../../src/quarantine/store.js';
 import type { SecurityEvent } from '../../src/respond/security-events.js';
 import { ask, sendUdp } from '../helpers/client.js';
+import { buildCli, runCli } from '../helpers/cli.js';
 import { startC2dns, type TestServer } from '../helpers/c2dns.js';
 import { findDnsmasq, startDnsmasq, type Dnsmasq } from '../helpers/dnsmasq.js';
 import { cpeId, ecs, mac, optionsOf, queryWith } from '../helpers/edns-options.js';
@@ -63,7 +66,7 @@ describe.skipIf(!hasDnsmasq && !inCi)('behind dnsmasq (--add-subnet=32,128 --add
     up = await startUpstream(answerEverything);
     c2 = await startC2dns({
       upstreams: [`127.0.0.1:${up.port}`],
-      clients: { trustedForwarders: ['127.0.0.1/32'], names: { '127.0.0.3': 'printer' } },
+      clients: { trustedForwarders: ['127.0.0.1/32'], names: { '127.0.0.3': 'printer', '127.0.0.9': 'forger' } },
       quarantine: { enabled: true },
       admin: { listen: '127.0.0.1:0', token: TOKEN },
     });
@@ -108,7 +111,7 @@ describe.skipIf(!hasDnsmasq && !inCi)('behind dnsmasq (--add-subnet=32,128 --add
     // 127.0.0.9 claims to be 127.0.0.3 (the printer) with a MAC and a CPE-ID, and asks for a C2 name.
     const forged = queryWith(C2_NAME, T.A, [ecs('127.0.0.3', 32), mac('02:00:00:00:00:03'), cpeId('site-7')]);
     expect(addressOf(await sendUdp(c2.port, forged, { from: '127.0.0.9' }))).toBe('0.0.0.0');
-    expect(await lineFor(c2, C2_NAME, '127.0.0.9')).toMatchObject({ client: '127.0.0.9', via: null, mac: null, clientName: null, action: 'blocked' });
+    expect(await lineFor(c2, C2_NAME, '127.0.0.9')).toMatchObject({ client: '127.0.0.9', via: null, mac: null, clientName: 'forger', action: 'blocked' });
     // The forger is quarantined, the host it named is not.
     const keys = c2.server.quarantineStore.list().map((e) => e.client);
     expect(keys).toContain('127.0.0.9');
@@ -144,6 +147,29 @@ describe.skipIf(!hasDnsmasq && !inCi)('behind dnsmasq (--add-subnet=32,128 --add
     const del = await fetch(`${c2.server.admin!.url}/api/quarantine/127.0.0.2`, { method: 'DELETE', headers: { authorization: `Bearer ${TOKEN}` } });
     expect(await del.json()).toEqual({ released: '127.0.0.2' });
     expect(addressOf((await ask(dm.port, 'back.example', T.A, { from: '127.0.0.2' })).raw)).toBe(UPSTREAM_ADDRESS);
+  });
+
+  it('`c2dns quarantine release NAME` releases a client by its name (clients.names)', async () => {
+    expect(c2.server.quarantineStore.list().map((e) => [e.client, e.name])).toEqual([['127.0.0.9', 'forger']]);
+    const built = buildCli();
+    try {
+      const cli = runCli(built.cliJs, ['quarantine', 'release', 'forger', '--admin', c2.server.admin!.url, '--token', TOKEN]);
+      expect((await cli.exited).code, cli.stderr()).toBe(0);
+    } finally {
+      built.cleanup();
+    }
+    expect(c2.server.quarantineStore.size).toBe(0);
+  }, 60_000);
+
+  it('records the real clients in the query history, so a hunt finds each host behind the router', async () => {
+    await c2.server.history!.flush();
+    const hits = await hunt(join(c2.dir, 'state', 'history'), { names: ['shared.example', C2_NAME], since: 0 });
+    expect(hits.map((h) => [h.client, h.name]).sort()).toEqual([
+      ['127.0.0.2', C2_NAME],
+      ['127.0.0.3', 'shared.example'],
+      ['127.0.0.4', 'shared.example'],
+      ['127.0.0.9', C2_NAME],
+    ]);
   });
 });
 
