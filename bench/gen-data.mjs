@@ -2,20 +2,29 @@
 // Deterministic data for the c2dns benchmark (bench/run.sh). Everything goes to bench/data/
 // (gitignored). Node only, no dependencies, so a fresh machine needs nothing beyond Node 20.
 //
-//   node bench/gen-data.mjs [--runs N] [--mixed-lines N] [--lat-lines N] [--list-size N] [--force]
+//   node bench/gen-data.mjs [--sizes 10000,1000000] [--runs N] [--mixed-lines N] [--lat-lines N] [--force]
 //
-// Writes:
-//   bench.test.zone          authoritative zone for the upstream: 100,000 A (h000000…h099999 → 10.a.b.c),
-//                            10,000 AAAA (h000000…h009999), wildcard *.wild.bench.test. A (answers misses)
-//   blocklist.txt            plain list: the names of blocklists/3cx.txt + synthetic names, LIST_SIZE in all
-//   queries-cached.txt       (a) 10,000 distinct allowed (name, type) from the zone: 9,000 A + 1,000 AAAA
-//   queries-blocked.txt      (b) 100,000 queries on listed names: 45% the listed name, 30% www./api./cdn.…
-//                            subdomain, 25% two extra labels; 10% of them the 3CX names; 10% AAAA
-//   queries-mixed-R.txt      (c) one file per measured run R (1…runs): per 20 lines exactly 16 cached /
-//                            3 blocked / 1 unique miss (<tag>NNNNNNN.wild.bench.test A, never repeated in
-//                            any file, so it is a real cache miss forwarded upstream)
-//   queries-mixed-lat.txt    (c) same mix with its own miss names, for the fixed-rate latency run
-//   .stamp.json              the parameters; when unchanged the files are kept (use --force to rewrite)
+// Writes, in groups that are each kept while their parameters do not change (.stamp-GROUP.json;
+// --force rewrites everything):
+//   group "base"
+//     bench.test.zone          authoritative zone for the upstream: 100,000 A (h000000…h099999 → 10.a.b.c),
+//                              10,000 AAAA (h000000…h009999), wildcard *.wild.bench.test. A (answers misses)
+//     queries-cached.txt       10,000 distinct allowed (name, type) from the zone: 9,000 A + 1,000 AAAA
+//   group "list-N", for each list size N
+//     blocklist-N.txt          plain list: the names of blocklists/3cx.txt + synthetic names, N in all
+//                              (the same seed, so the 10,000-name list is the first 10,000 of the 1M list)
+//     unbound-N.conf           the same names as Unbound `local-zone: "NAME." always_null` lines
+//     queries-blocked-N.txt    100,000 queries on names of that list: 45% the listed name, 30% www./api./cdn.…
+//                              subdomain, 25% two extra labels; 10% of them the 3CX names; 10% AAAA
+//   group "mixed-N", for each list size N
+//     queries-mixed-N-R.txt    one file per round R (1…runs): per 20 lines exactly 16 cached / 3 blocked /
+//                              1 unique miss (m<R>-NNNNNNN.wild.bench.test A, never repeated in any file)
+//     queries-mixed-N-lat.txt  the same mix with its own miss names, for the fixed-rate latency run
+//   group "miss"
+//     queries-miss-R.txt       one file per round R: every line a unique name under the wildcard
+//                              (x<R>-NNNNNNNN.wild.bench.test A), so every query is forwarded upstream
+//     queries-miss-lat.txt     the same with its own names, for the latency run
+// Each resolver process sees a miss file at most once, so a "miss" is never a cache hit.
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,23 +39,34 @@ const N_CACHED_A = 9_000;
 const N_CACHED_AAAA = 1_000;
 const N_BLOCKED_QUERIES = 100_000;
 const SEED = 20230329; // 3CX supply-chain disclosure date
+const FORMAT = 2; // bump when the content of a file changes for the same parameters
 
 const args = process.argv.slice(2);
+const known = new Set(['--sizes', '--runs', '--mixed-lines', '--lat-lines', '--force']);
+for (let i = 0; i < args.length; i++) {
+  if (!known.has(args[i])) fail(`unknown argument ${args[i]}`);
+  if (args[i] !== '--force') i++;
+}
+function fail(msg) {
+  process.stderr.write(`gen-data: ${msg}\n`);
+  process.exit(2);
+}
 const opt = (name, dflt) => {
   const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
+  return i >= 0 ? args[i + 1] : dflt;
 };
-const RUNS = opt('--runs', 3);
-const MIXED_LINES = opt('--mixed-lines', 1_000_000);
-const LAT_LINES = opt('--lat-lines', 300_000);
-const LIST_SIZE = opt('--list-size', 10_000);
+const SIZES = String(opt('--sizes', '10000,1000000'))
+  .split(/[,\s]+/)
+  .filter(Boolean)
+  .map(Number);
+const RUNS = Number(opt('--runs', 3));
+const MIXED_LINES = Number(opt('--mixed-lines', 1_000_000));
+const LAT_LINES = Number(opt('--lat-lines', 300_000));
 const FORCE = args.includes('--force');
-for (const [k, v] of Object.entries({ RUNS, MIXED_LINES, LAT_LINES, LIST_SIZE })) {
-  if (!Number.isInteger(v) || v < 1) {
-    process.stderr.write(`gen-data: ${k} must be a positive integer, got ${v}\n`);
-    process.exit(2);
-  }
+for (const [k, v] of Object.entries({ RUNS, MIXED_LINES, LAT_LINES })) {
+  if (!Number.isInteger(v) || v < 1) fail(`${k} must be a positive integer, got ${v}`);
 }
+if (SIZES.length === 0 || SIZES.some((n) => !Number.isInteger(n) || n < 100 || n > 10_000_000)) fail(`--sizes must be integers from 100 to 10000000, got ${opt('--sizes')}`);
 
 // mulberry32: small, fast, seedable; the same seed gives the same files on every machine.
 function rng(seed) {
@@ -130,17 +150,17 @@ function threeCxNames() {
   return out;
 }
 
-function blocklist(c2) {
+function blocklist(c2, size) {
   const r = rng(SEED + 1);
   const seen = new Set(c2);
   const out = [...c2];
-  while (out.length < LIST_SIZE) {
+  while (out.length < size) {
     const name = r() < 0.6 ? `${label(r)}.${r.pick(TLDS)}` : `${label(r, 2, 8)}.${label(r)}.${r.pick(TLDS)}`;
     if (name.endsWith(`.${ZONE}`) || seen.has(name)) continue;
     seen.add(name);
     out.push(name);
   }
-  return out.slice(0, LIST_SIZE);
+  return out.slice(0, size);
 }
 
 function blockedQuery(r, list, c2) {
@@ -169,58 +189,92 @@ function mixedFile(path, lines, tag, seed, cached, list, c2) {
   return w.close();
 }
 
+function missFile(path, lines, tag) {
+  const w = writer(path);
+  for (let i = 0; i < lines; i++) w.line(`${tag}${String(i).padStart(8, '0')}.wild.${ZONE} A`);
+  return w.close();
+}
+
+/** Runs make() unless the group's stamp matches params and all its files exist. */
+function group(name, params, files, make) {
+  const stampPath = join(D, `.stamp-${name}.json`);
+  const want = JSON.stringify({ FORMAT, SEED, ...params });
+  if (!FORCE && existsSync(stampPath) && readFileSync(stampPath, 'utf8') === want && files.every((f) => existsSync(join(D, f)))) return false;
+  const t0 = performance.now();
+  make();
+  writeFileSync(stampPath, want);
+  process.stdout.write(`gen-data: ${name}: wrote ${files.length} file(s) in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+  return true;
+}
+
 function main() {
   mkdirSync(D, { recursive: true });
-  const stampPath = join(D, '.stamp.json');
-  const want = JSON.stringify({ v: 1, SEED, RUNS, MIXED_LINES, LAT_LINES, LIST_SIZE, N_A, N_AAAA });
-  const files = ['bench.test.zone', 'blocklist.txt', 'queries-cached.txt', 'queries-blocked.txt', 'queries-mixed-lat.txt', ...Array.from({ length: RUNS }, (_, i) => `queries-mixed-${i + 1}.txt`)];
-  if (!FORCE && existsSync(stampPath) && readFileSync(stampPath, 'utf8') === want && files.every((f) => existsSync(join(D, f)))) {
-    process.stdout.write('gen-data: up to date\n');
-    return;
-  }
-  const t0 = performance.now();
-
-  // Zone. Long TTL so nothing expires from the c2dns cache during a run; the SOA minimum makes
-  // negative answers cacheable too.
-  let w = writer(join(D, `${ZONE}.zone`));
-  w.line(`$ORIGIN ${ZONE}.`);
-  w.line('$TTL 86400');
-  w.line(`@ IN SOA ns1.${ZONE}. hostmaster.${ZONE}. 1 3600 600 604800 3600`);
-  w.line(`@ IN NS ns1.${ZONE}.`);
-  w.line('ns1 IN A 127.0.0.1');
-  for (let i = 0; i < N_A; i++) w.line(`${host(i)} IN A 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
-  for (let i = 0; i < N_AAAA; i++) w.line(`${host(i)} IN AAAA fd00::${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}`);
-  w.line('*.wild IN A 10.255.255.1');
-  w.close();
-
   const c2 = threeCxNames();
-  const list = blocklist(c2);
-  w = writer(join(D, 'blocklist.txt'));
-  w.line(`# c2dns bench: ${c2.length} names from blocklists/3cx.txt + ${list.length - c2.length} synthetic names (generated by bench/gen-data.mjs)`);
-  for (const d of list) w.line(d);
-  w.close();
+  const rounds = Array.from({ length: RUNS }, (_, i) => i + 1);
+  let wrote = 0;
 
+  // The cached names are drawn with their own generator, so they are the same whatever the sizes.
   const r = rng(SEED + 2);
   const pickDistinct = (n, k) => shuffle(r, Array.from({ length: n }, (_, i) => i)).slice(0, k);
   const cached = shuffle(r, [
     ...pickDistinct(N_A, N_CACHED_A).map((i) => `${host(i)}.${ZONE} A`),
     ...pickDistinct(N_AAAA, N_CACHED_AAAA).map((i) => `${host(i)}.${ZONE} AAAA`),
   ]);
-  w = writer(join(D, 'queries-cached.txt'));
-  for (const q of cached) w.line(q);
-  w.close();
 
-  const rb = rng(SEED + 3);
-  w = writer(join(D, 'queries-blocked.txt'));
-  for (let i = 0; i < N_BLOCKED_QUERIES; i++) w.line(blockedQuery(rb, list, c2));
-  w.close();
+  wrote += group('base', { N_A, N_AAAA, N_CACHED_A, N_CACHED_AAAA }, [`${ZONE}.zone`, 'queries-cached.txt'], () => {
+    // Long TTL so nothing expires from a cache during a run; the SOA minimum makes negative answers cacheable too.
+    const w = writer(join(D, `${ZONE}.zone`));
+    w.line(`$ORIGIN ${ZONE}.`);
+    w.line('$TTL 86400');
+    w.line(`@ IN SOA ns1.${ZONE}. hostmaster.${ZONE}. 1 3600 600 604800 3600`);
+    w.line(`@ IN NS ns1.${ZONE}.`);
+    w.line('ns1 IN A 127.0.0.1');
+    for (let i = 0; i < N_A; i++) w.line(`${host(i)} IN A 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
+    for (let i = 0; i < N_AAAA; i++) w.line(`${host(i)} IN AAAA fd00::${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}`);
+    w.line('*.wild IN A 10.255.255.1');
+    w.close();
+    const q = writer(join(D, 'queries-cached.txt'));
+    for (const line of cached) q.line(line);
+    q.close();
+  });
 
-  // Each mixed file has its own miss prefix (m1…, m2…, l…) so no miss repeats across runs.
-  for (let i = 1; i <= RUNS; i++) mixedFile(join(D, `queries-mixed-${i}.txt`), MIXED_LINES, `m${i}-`, SEED + 10 + i, cached, list, c2);
-  mixedFile(join(D, 'queries-mixed-lat.txt'), LAT_LINES, 'lat-', SEED + 9, cached, list, c2);
+  const lists = new Map();
+  const listOf = (n) => {
+    if (!lists.has(n)) lists.set(n, blocklist(c2, n));
+    return lists.get(n);
+  };
+  for (const n of SIZES) {
+    wrote += group(`list-${n}`, { n, N_BLOCKED_QUERIES }, [`blocklist-${n}.txt`, `unbound-${n}.conf`, `queries-blocked-${n}.txt`], () => {
+      const list = listOf(n);
+      let w = writer(join(D, `blocklist-${n}.txt`));
+      w.line(`# c2dns bench: ${c2.length} names from blocklists/3cx.txt + ${list.length - c2.length} synthetic names (generated by bench/gen-data.mjs)`);
+      for (const d of list) w.line(d);
+      w.close();
+      // Included inside the server: clause of the generated unbound.conf. always_null answers
+      // 0.0.0.0 / :: for the name and every name under it, as c2dns's default action "null" does.
+      w = writer(join(D, `unbound-${n}.conf`));
+      for (const d of list) w.line(`local-zone: "${d}." always_null`);
+      w.close();
+      const rb = rng(SEED + 3);
+      w = writer(join(D, `queries-blocked-${n}.txt`));
+      for (let i = 0; i < N_BLOCKED_QUERIES; i++) w.line(blockedQuery(rb, list, c2));
+      w.close();
+    });
+    const mixed = [...rounds.map((i) => `queries-mixed-${n}-${i}.txt`), `queries-mixed-${n}-lat.txt`];
+    wrote += group(`mixed-${n}`, { n, RUNS, MIXED_LINES, LAT_LINES }, mixed, () => {
+      const list = listOf(n);
+      // Each file has its own miss prefix (m1-, m2-, lat-) so no miss repeats across rounds.
+      for (const i of rounds) mixedFile(join(D, `queries-mixed-${n}-${i}.txt`), MIXED_LINES, `m${i}-`, SEED + 10 + i, cached, list, c2);
+      mixedFile(join(D, `queries-mixed-${n}-lat.txt`), LAT_LINES, 'lat-', SEED + 9, cached, list, c2);
+    });
+  }
 
-  writeFileSync(stampPath, want);
-  process.stdout.write(`gen-data: wrote ${files.length} files to ${D} in ${((performance.now() - t0) / 1000).toFixed(1)} s (list ${list.length} names, ${c2.length} from 3cx.txt)\n`);
+  const miss = [...rounds.map((i) => `queries-miss-${i}.txt`), 'queries-miss-lat.txt'];
+  wrote += group('miss', { RUNS, MIXED_LINES, LAT_LINES }, miss, () => {
+    for (const i of rounds) missFile(join(D, `queries-miss-${i}.txt`), MIXED_LINES, `x${i}-`);
+    missFile(join(D, 'queries-miss-lat.txt'), LAT_LINES, 'xl-');
+  });
+  if (!wrote) process.stdout.write('gen-data: up to date\n');
 }
 
 main();

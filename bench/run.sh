@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# c2dns benchmark: throughput, CPU per query and latency of c2dns under dnsperf, on loopback.
+# c2dns benchmark: c2dns as users run it, side by side with Unbound, in one run on one rig.
 #
 #   npm run bench            (= bash bench/run.sh; settings through BENCH_* variables, see bench/README.md)
+#   npm run bench -- --misses     adds the 100 %-miss workload when BENCH_WORKLOADS leaves it out
 #
-# Steps: install dnsperf + the upstream (NSD by default) when missing, build c2dns, generate bench/data/,
-# start the authoritative upstream (CPU 1) and c2dns (CPU 0, query log "all" to bench/out/query.log),
-# warm the cache, then BENCH_RUNS rounds of {rig ceiling, cached, blocked, mixed} saturated runs of
-# BENCH_SECONDS each (dnsperf on CPU 1), then one fixed-rate latency run per workload at
-# BENCH_LAT_FRACTION of its median qps. Writes bench/RESULTS.md and prints the table.
+# For each list size (BENCH_LIST_SIZES): start every target (BENCH_TARGETS: Unbound local-zone, c2dns
+# "full" = the defaults, c2dns "lean" = query log, history and admin off, optionally a c2dns baseline
+# built from another git revision) one after the other on CPU 0, measuring ready time and RSS; warm
+# their caches; then BENCH_RUNS rounds, each running every workload on every target (target order
+# rotated per round) for BENCH_SECONDS with dnsperf on CPU 1, so a noisy phase of a shared machine
+# hits all targets alike; then one latency run per workload and target at a common fixed rate.
+# The authoritative upstream (NSD) also runs on CPU 1. Writes bench/RESULTS.md and prints the tables.
 # Every process it starts is stopped by its PID on exit; everything listens on 127.0.0.1 only.
 set -uo pipefail
 
@@ -16,55 +19,132 @@ ROOT="$(dirname "$B")"
 D="$B/data"
 O="$B/out"
 
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
+
+# ------------------------------------------------------------------ settings
+KNOWN_VARS=" BENCH_RUNS BENCH_SECONDS BENCH_LAT_SECONDS BENCH_LAT_FRACTION BENCH_CLIENTS BENCH_OUTSTANDING BENCH_WORKLOADS
+ BENCH_LIST_SIZES BENCH_TARGETS BENCH_BASELINE BENCH_BASELINE_PROFILE BENCH_CEILING BENCH_UPSTREAM BENCH_PORT
+ BENCH_UPSTREAM_PORT BENCH_ADMIN_PORT BENCH_SERVER_CPU BENCH_GEN_CPU BENCH_MAX_QPS BENCH_INSTALL BENCH_BUILD
+ BENCH_READY_TIMEOUT BENCH_LIST_TAGS"
+KNOWN_VARS=" $(echo $KNOWN_VARS) "
+for v in $(compgen -e | grep '^BENCH_' || true); do
+  case "$v" in
+    BENCH_LIST_SIZE) die "BENCH_LIST_SIZE was replaced by BENCH_LIST_SIZES (space-separated, e.g. \"10000 1000000\")" ;;
+    BENCH_QUERY_LOG) die "BENCH_QUERY_LOG was removed: the run measures c2dns \"full\" (query log all) and \"lean\" (query log none) side by side (BENCH_TARGETS)" ;;
+  esac
+  [[ "$KNOWN_VARS" == *" $v "* ]] || die "unknown variable $v (see bench/README.md for the BENCH_* settings)"
+done
+
 RUNS="${BENCH_RUNS:-3}"
 SECS="${BENCH_SECONDS:-10}"
 LAT_SECS="${BENCH_LAT_SECONDS:-5}"
 LAT_FRAC="${BENCH_LAT_FRACTION:-0.5}"
 CLIENTS="${BENCH_CLIENTS:-20}"
 OUTST="${BENCH_OUTSTANDING:-100}"
-PORT="${BENCH_PORT:-5380}"
+WORKLOADS="${BENCH_WORKLOADS:-cached blocked mixed miss}"
+SIZES="${BENCH_LIST_SIZES:-10000 1000000}"
+TARGETS="${BENCH_TARGETS:-unbound full lean}"
+BASELINE="${BENCH_BASELINE:-}"
+BASE_PROFILE="${BENCH_BASELINE_PROFILE:-full}"
+DO_CEILING="${BENCH_CEILING:-1}"
+UPSTREAM="${BENCH_UPSTREAM:-nsd}"
+PORT0="${BENCH_PORT:-5390}"
 UP_PORT="${BENCH_UPSTREAM_PORT:-5381}"
+ADMIN0="${BENCH_ADMIN_PORT:-9390}"
 SCPU="${BENCH_SERVER_CPU:-0}"
 GCPU="${BENCH_GEN_CPU:-1}"
-UPSTREAM="${BENCH_UPSTREAM:-nsd}"
-WORKLOADS="${BENCH_WORKLOADS:-cached blocked mixed}"
-LIST_SIZE="${BENCH_LIST_SIZE:-10000}"
-MAX_QPS="${BENCH_MAX_QPS:-100000}"
+MAX_QPS="${BENCH_MAX_QPS:-200000}"
 DO_INSTALL="${BENCH_INSTALL:-1}"
 DO_BUILD="${BENCH_BUILD:-1}"
-DO_CEILING="${BENCH_CEILING:-1}"
-QUERY_LOG="${BENCH_QUERY_LOG:-all}"
+READY_TIMEOUT="${BENCH_READY_TIMEOUT:-600}"
+LIST_TAGS="${BENCH_LIST_TAGS-c2}"
 
-log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
-
-for v in RUNS SECS LAT_SECS CLIENTS OUTST PORT UP_PORT SCPU GCPU LIST_SIZE MAX_QPS; do
-  is_uint "${!v}" || die "$v must be a non-negative integer, got '${!v}'"
+for a in "$@"; do
+  case "$a" in
+    --misses) [[ " $WORKLOADS " == *" miss "* ]] || WORKLOADS="$WORKLOADS miss" ;;
+    --peers) [[ " $TARGETS " == *" unbound "* ]] || TARGETS="unbound $TARGETS" ;;
+    --reload) die "--reload (reload under load) is not part of this harness yet" ;;
+    -h|--help) sed -n '2,14p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    *) die "unknown argument '$a' (known: --misses, --peers; settings are BENCH_* variables, see bench/README.md)" ;;
+  esac
 done
-[ "$RUNS" -ge 1 ] && [ "$SECS" -ge 1 ] && [ "$LAT_SECS" -ge 0 ] || die "BENCH_RUNS and BENCH_SECONDS must be >= 1"
-[[ "$LAT_FRAC" =~ ^(0?\.[0-9]+|1(\.0*)?)$ ]] || die "BENCH_LAT_FRACTION must be in (0, 1], got '$LAT_FRAC'"
-for w in $WORKLOADS; do case "$w" in cached|blocked|mixed) ;; *) die "unknown workload '$w' in BENCH_WORKLOADS (cached blocked mixed)" ;; esac; done
-case "$QUERY_LOG" in all|blocked|none) ;; *) die "BENCH_QUERY_LOG must be all, blocked or none, got '$QUERY_LOG'" ;; esac
+
+for pair in BENCH_RUNS:RUNS BENCH_SECONDS:SECS BENCH_LAT_SECONDS:LAT_SECS BENCH_CLIENTS:CLIENTS BENCH_OUTSTANDING:OUTST \
+    BENCH_PORT:PORT0 BENCH_UPSTREAM_PORT:UP_PORT BENCH_ADMIN_PORT:ADMIN0 BENCH_SERVER_CPU:SCPU BENCH_GEN_CPU:GCPU \
+    BENCH_MAX_QPS:MAX_QPS BENCH_READY_TIMEOUT:READY_TIMEOUT; do
+  v="${pair#*:}"
+  is_uint "${!v}" || die "${pair%%:*} must be a non-negative integer, got '${!v}'"
+done
+[ "$RUNS" -ge 1 ] || die "BENCH_RUNS must be >= 1, got $RUNS"
+[ "$SECS" -ge 1 ] || die "BENCH_SECONDS must be >= 1, got $SECS"
+[ "$CLIENTS" -ge 1 ] && [ "$OUTST" -ge 1 ] || die "BENCH_CLIENTS and BENCH_OUTSTANDING must be >= 1"
+[ "$MAX_QPS" -ge 1000 ] || die "BENCH_MAX_QPS must be >= 1000, got $MAX_QPS"
+[ "$READY_TIMEOUT" -ge 1 ] || die "BENCH_READY_TIMEOUT must be >= 1"
+[[ "$LAT_FRAC" =~ ^(0?\.[0-9]+|1(\.0*)?)$ ]] && awk -v f="$LAT_FRAC" 'BEGIN {exit !(f > 0)}' ||
+  die "BENCH_LAT_FRACTION must be in (0, 1], got '$LAT_FRAC'"
+for b in DO_CEILING DO_INSTALL DO_BUILD; do case "${!b}" in 0|1) ;; *) die "BENCH_${b#DO_} must be 0 or 1, got '${!b}'" ;; esac; done
+[ -n "${WORKLOADS// /}" ] || die "BENCH_WORKLOADS is empty"
+for w in $WORKLOADS; do case "$w" in cached|blocked|mixed|miss) ;; *) die "unknown workload '$w' in BENCH_WORKLOADS (cached blocked mixed miss)" ;; esac; done
+[ "$(tr ' ' '\n' <<<"$WORKLOADS" | grep . | sort | uniq -d)" = "" ] || die "BENCH_WORKLOADS names a workload twice: '$WORKLOADS'"
+[ -n "${SIZES// /}" ] || die "BENCH_LIST_SIZES is empty"
+for n in $SIZES; do
+  { is_uint "$n" && [ "$n" -ge 100 ] && [ "$n" -le 10000000 ]; } || die "BENCH_LIST_SIZES: '$n' is not a list size from 100 to 10000000"
+done
+[ "$(tr ' ' '\n' <<<"$SIZES" | grep . | sort | uniq -d)" = "" ] || die "BENCH_LIST_SIZES names a size twice: '$SIZES'"
+for t in $TARGETS; do
+  case "$t" in
+    unbound|full|lean) ;;
+    baseline) die "BENCH_TARGETS: 'baseline' is added by BENCH_BASELINE=<git ref>, do not list it" ;;
+    *) die "unknown target '$t' in BENCH_TARGETS (unbound full lean)" ;;
+  esac
+done
+[ "$(tr ' ' '\n' <<<"$TARGETS" | grep . | sort | uniq -d)" = "" ] || die "BENCH_TARGETS names a target twice: '$TARGETS'"
+[[ "$LIST_TAGS" =~ ^([A-Za-z0-9._:-]+(,[A-Za-z0-9._:-]+)*)?$ ]] || die "BENCH_LIST_TAGS must be comma-separated tags of letters, digits, . _ : - (or empty), got '$LIST_TAGS'"
+case "$BASE_PROFILE" in full|lean) ;; *) die "BENCH_BASELINE_PROFILE must be full or lean, got '$BASE_PROFILE'" ;; esac
+BASE_SHA=""
+if [ -n "$BASELINE" ]; then
+  BASE_SHA="$(git -C "$ROOT" rev-parse --verify --quiet "$BASELINE^{commit}")" || die "BENCH_BASELINE='$BASELINE' is not a commit of this repository"
+  TARGETS="$TARGETS baseline"
+fi
+TARGETS="$(echo $TARGETS)"
+[ -n "$TARGETS" ] || die "no targets: BENCH_TARGETS is empty and BENCH_BASELINE is not set"
 case "$UPSTREAM" in nsd|bind) ;; *) die "BENCH_UPSTREAM must be nsd or bind, got '$UPSTREAM'" ;; esac
-[ "$PORT" != "$UP_PORT" ] || die "BENCH_PORT and BENCH_UPSTREAM_PORT must differ"
+
+# One resolver port and (for c2dns) one admin port per target, in BENCH_TARGETS order.
+declare -A T_PORT T_ADMIN T_PID T_LABEL
+i=0
+for t in $TARGETS; do T_PORT[$t]=$((PORT0 + i)); T_ADMIN[$t]=$((ADMIN0 + i)); i=$((i + 1)); done
+ALL_PORTS="$UP_PORT"
+for t in $TARGETS; do ALL_PORTS="$ALL_PORTS ${T_PORT[$t]}"; [ "$t" = unbound ] || ALL_PORTS="$ALL_PORTS ${T_ADMIN[$t]}"; done
+for p in $ALL_PORTS; do [ "$p" -ge 1024 ] && [ "$p" -le 65535 ] || die "port $p out of range 1024..65535 (BENCH_PORT, BENCH_UPSTREAM_PORT, BENCH_ADMIN_PORT)"; done
+[ "$(tr ' ' '\n' <<<"$ALL_PORTS" | sort | uniq -d)" = "" ] ||
+  die "ports overlap: upstream $UP_PORT, resolvers from $PORT0, admin from $ADMIN0 (one of each per target); move BENCH_PORT / BENCH_ADMIN_PORT / BENCH_UPSTREAM_PORT"
 
 # ------------------------------------------------------------------ processes we own, stopped on exit
-C_PID=""
 UP_PID=""
-stop_pid() { # PID NAME: SIGTERM, up to 10 s, then SIGKILL; only this PID
+PROBE_PID=""
+LAST_EXIT=""
+LAST_KILLED=0
+stop_pid() { # PID NAME: SIGTERM, up to 15 s, then SIGKILL; only this PID. Sets LAST_EXIT, LAST_KILLED.
   local pid="$1" name="$2"
+  LAST_EXIT=""; LAST_KILLED=0
   [ -n "$pid" ] || return 0
   if kill -0 "$pid" 2>/dev/null; then
     kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then log "$name (pid $pid) still running 10 s after SIGTERM: SIGKILL"; kill -KILL "$pid" 2>/dev/null; fi
+    for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then log "$name (pid $pid) still running 15 s after SIGTERM: SIGKILL"; kill -KILL "$pid" 2>/dev/null; LAST_KILLED=1; fi
   fi
   wait "$pid" 2>/dev/null
+  LAST_EXIT=$?
   return 0
 }
 cleanup() {
-  stop_pid "$C_PID" c2dns; C_PID=""
+  local t
+  for t in "${!T_PID[@]}"; do stop_pid "${T_PID[$t]}" "$t"; done
+  T_PID=()
+  stop_pid "$PROBE_PID" "readiness probe"; PROBE_PID=""
   stop_pid "$UP_PID" upstream; UP_PID=""
 }
 trap cleanup EXIT
@@ -76,9 +156,14 @@ command -v node >/dev/null || die "node not found (Node.js >= 20 is required)"
 NODE_MAJOR="$(node -p 'process.versions.node.split(".")[0]')"
 [ "$NODE_MAJOR" -ge 20 ] || die "Node.js >= 20 required, found $(node --version)"
 
+# bench/out holds this run's configs, logs and raw dnsperf output and is rewritten every run, except
+# bench/out/baseline (the baseline's git worktree and build, reused while BENCH_BASELINE names the same commit).
+mkdir -p "$O" "$D"
+find "$O" -mindepth 1 -maxdepth 1 ! -name baseline -exec rm -rf {} +
+
 find_bin() { command -v "$1" 2>/dev/null || { [ -x "/usr/sbin/$1" ] && echo "/usr/sbin/$1"; } || true; }
 install_pkgs() {
-  local sudo=""
+  local sudo="" svc s
   if [ "$(id -u)" != 0 ]; then
     command -v sudo >/dev/null || die "need to install: $*; run as root or install them first"
     sudo="sudo"
@@ -90,7 +175,7 @@ install_pkgs() {
     die "apt-get install $* failed, see $O/apt.log"
   # The Debian packages start a system-wide daemon on port 53; the bench runs its own on a high port.
   for svc in "$@"; do
-    case "$svc" in nsd) s=nsd ;; bind9) s=named ;; *) continue ;; esac
+    case "$svc" in nsd) s=nsd ;; bind9) s=named ;; unbound) s=unbound ;; *) continue ;; esac
     log "stopping and disabling the $s system service that the package just started (the bench runs its own instance)"
     if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
       $sudo systemctl disable --now "$s" >/dev/null 2>&1 || true
@@ -101,14 +186,11 @@ install_pkgs() {
   done
 }
 
-# bench/out holds this run's configs, logs and raw dnsperf output; it is rewritten every run.
-rm -rf "$O"
-mkdir -p "$O" "$D"
-
 missing=()
 [ -n "$(find_bin dnsperf)" ] || missing+=(dnsperf)
 [ -n "$(find_bin taskset)" ] || missing+=(util-linux)
 if [ "$UPSTREAM" = nsd ]; then [ -n "$(find_bin nsd)" ] || missing+=(nsd); else [ -n "$(find_bin named)" ] || missing+=(bind9); fi
+[[ " $TARGETS " != *" unbound "* ]] || [ -n "$(find_bin unbound)" ] || missing+=(unbound)
 if [ "${#missing[@]}" -gt 0 ]; then
   [ "$DO_INSTALL" = 1 ] || die "missing packages: ${missing[*]} (BENCH_INSTALL=0)"
   install_pkgs "${missing[@]}"
@@ -116,19 +198,20 @@ fi
 DNSPERF="$(find_bin dnsperf)"
 NSD="$(find_bin nsd)"
 NAMED="$(find_bin named)"
+UNBOUND="$(find_bin unbound)"
 
 LOADAVG_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 STARTED="$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 NPROC="$(nproc)"
 PINNED=1
 if [ "$NPROC" -lt 2 ]; then
-  log "WARNING: only $NPROC CPU: c2dns, dnsperf and the upstream share it (figures are not comparable)"
+  log "WARNING: only $NPROC CPU: the resolvers, dnsperf and the upstream share it (figures are not comparable)"
   SCPU=0; GCPU=0; PINNED=0
 fi
 { [ "$SCPU" -lt "$NPROC" ] && [ "$GCPU" -lt "$NPROC" ]; } || die "BENCH_SERVER_CPU=$SCPU / BENCH_GEN_CPU=$GCPU: this machine has CPUs 0..$((NPROC - 1))"
 [ "$SCPU" != "$GCPU" ] || [ "$PINNED" = 0 ] || die "BENCH_SERVER_CPU and BENCH_GEN_CPU must differ"
 
-# ------------------------------------------------------------------ build + data
+# ------------------------------------------------------------------ build (HEAD's working tree, and the baseline)
 cd "$ROOT" || die "cannot cd to $ROOT"
 if [ "$DO_BUILD" = 1 ]; then
   if [ ! -x node_modules/.bin/tsc ]; then
@@ -139,82 +222,123 @@ if [ "$DO_BUILD" = 1 ]; then
   npm run build >"$O/build.log" 2>&1 || die "npm run build failed, see $O/build.log"
 fi
 [ -f "$ROOT/dist/src/cli.js" ] || die "dist/src/cli.js missing: run npm run build"
+HEAD_REV="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+HEAD_DIRTY=0
+[ -z "$(git -C "$ROOT" status --porcelain -- src package.json package-lock.json tsconfig.json 2>/dev/null)" ] || HEAD_DIRTY=1
 
+BD="$O/baseline"
+if [ -n "$BASELINE" ]; then
+  if [ -f "$BD/.bench-built" ] && [ "$(cat "$BD/.bench-built")" = "$BASE_SHA" ] && [ -f "$BD/dist/src/cli.js" ] &&
+     [ "$(git -C "$BD" rev-parse HEAD 2>/dev/null)" = "$BASE_SHA" ]; then
+    log "baseline ${BASE_SHA:0:7} already built in $BD"
+  else
+    if [ -e "$BD" ]; then
+      git -C "$ROOT" worktree remove --force "$BD" >/dev/null 2>&1 || rm -rf "$BD"
+    fi
+    git -C "$ROOT" worktree prune
+    log "baseline: git worktree add $BD ${BASE_SHA:0:7}"
+    git -C "$ROOT" worktree add --detach "$BD" "$BASE_SHA" >"$O/baseline-worktree.log" 2>&1 || die "git worktree add failed, see $O/baseline-worktree.log"
+    log "baseline: npm ci + npm run build in $BD"
+    (cd "$BD" && npm ci --prefer-offline --no-audit --no-fund) >"$O/baseline-npm-ci.log" 2>&1 || die "npm ci in the baseline failed, see $O/baseline-npm-ci.log"
+    (cd "$BD" && npm run build) >"$O/baseline-build.log" 2>&1 || die "npm run build in the baseline failed, see $O/baseline-build.log"
+    [ -f "$BD/dist/src/cli.js" ] || die "the baseline build made no dist/src/cli.js"
+    echo "$BASE_SHA" >"$BD/.bench-built"
+  fi
+fi
+
+T_LABEL[unbound]="Unbound"
+T_LABEL[full]="c2dns full"
+T_LABEL[lean]="c2dns lean"
+T_LABEL[baseline]="baseline ${BASE_SHA:0:7} ($BASE_PROFILE)"
+
+# ------------------------------------------------------------------ data
 log "generating data in bench/data/ (kept between runs while the parameters do not change)"
-node "$B/gen-data.mjs" --runs "$RUNS" --mixed-lines $((SECS * MAX_QPS)) --lat-lines $((LAT_SECS * MAX_QPS + 20)) \
-  --list-size "$LIST_SIZE" >&2 || die "data generation failed"
+node "$B/gen-data.mjs" --sizes "$(echo $SIZES | tr ' ' ',')" --runs "$RUNS" --mixed-lines $((SECS * MAX_QPS)) \
+  --lat-lines $((LAT_SECS * MAX_QPS + 20)) >&2 || die "data generation failed"
 
-for p in "$PORT" "$UP_PORT"; do
-  node "$B/probe.mjs" free "$p" || die "127.0.0.1:$p is in use (set BENCH_PORT / BENCH_UPSTREAM_PORT)"
-done
+node "$B/probe.mjs" free $ALL_PORTS || die "a port is in use (set BENCH_PORT / BENCH_ADMIN_PORT / BENCH_UPSTREAM_PORT)"
 
 # ------------------------------------------------------------------ measurement helpers
 HZ="$(getconf CLK_TCK)"
 now() { date +%s.%N; }
-# utime+stime (clock ticks, all threads) of one process; the comm field may contain spaces.
-proc_ticks() { local s; s="$(cat "/proc/$1/stat" 2>/dev/null)" || { echo 0; return; }; s="${s##*) }"; awk '{print $12 + $13}' <<<"$s"; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", b - a}'; }
+# The process and its descendants (c2dns with workers > 1 forks; Unbound with one thread does not).
+tree_pids() { local p="$1" c; echo "$p"; for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do tree_pids "$c"; done; }
+# utime+stime (clock ticks, all threads) of a process tree; the comm field may contain spaces.
+proc_ticks() {
+  local t=0 p s
+  for p in $(tree_pids "$1"); do
+    s="$(cat "/proc/$p/stat" 2>/dev/null)" || continue
+    s="${s##*) }"
+    t=$((t + $(awk '{print $12 + $13}' <<<"$s")))
+  done
+  echo "$t"
+}
+rss_kb() { local t=0 p k; for p in $(tree_pids "$1"); do k="$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null)"; t=$((t + ${k:-0})); done; echo "$t"; }
 # busy, total and steal ticks of one CPU (busy = user+nice+system+irq+softirq+steal)
 core_ticks() { awk -v c="cpu$1" '$1 == c {b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6, $9}' /proc/stat; }
-# ns the process's main thread (the event loop) spent runnable but waiting for its CPU: mostly other
-# processes on the core, plus the process's own helper threads (libuv pool writing the log, GC)
+# ns the process's main thread spent runnable but waiting for its CPU (other processes on the core,
+# plus the process's own helper threads)
 rq_wait_ns() { local w=0; read -r _ w _ <"/proc/$1/schedstat" 2>/dev/null; echo "${w:-0}"; }
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+load1() { cut -d' ' -f1 /proc/loadavg; }
 qps_of() { awk '/Queries per second:/ {print $4}' "$1"; }
 median() { sort -g | awk '{a[NR] = $1} END {if (NR == 0) {print 0; exit} if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 json_str() { local s="$1"; s="${s//\\/\\\\}"; s="${s//\"/\\\"}"; printf '"%s"' "$s"; }
-wait_ready() { # SECONDS PID check-command...
-  local t="$1" pid="$2"; shift 2
-  local end=$((SECONDS + t))
-  while [ "$SECONDS" -lt "$end" ]; do
-    kill -0 "$pid" 2>/dev/null || return 1
-    "$@" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
-# The query log is written asynchronously: wait until it stops growing (max 10 s) so the CPU
-# spent writing a run's log lines is charged to that run.
-settle_log() {
-  local prev=-1 cur stable=0
-  for _ in $(seq 1 100); do
-    cur="$(stat -c %s "$O/query.log" 2>/dev/null || echo 0)"
-    if [ "$cur" = "$prev" ]; then stable=$((stable + 1)); [ "$stable" -ge 3 ] && return; else stable=0; fi
-    prev="$cur"
-    sleep 0.1
+
+# Work a resolver does after the last answer (query-log lines written by the libuv pool, the history
+# flushed once a second, GC) belongs to the run that caused it: wait 1.2 s, then until its CPU time grew
+# by at most one tick in each of two consecutive 0.25 s windows and its query log stopped growing (at
+# most 10 s more). Every target gets the same wait.
+settle() { # PID QUERYLOG|""
+  local pid="$1" qlog="$2" pt ps ct cs stable=0
+  sleep 1.2
+  pt="$(proc_ticks "$pid")"; ps="$([ -n "$qlog" ] && stat -c %s "$qlog" 2>/dev/null)"
+  for _ in $(seq 1 40); do
+    sleep 0.25
+    ct="$(proc_ticks "$pid")"; cs="$([ -n "$qlog" ] && stat -c %s "$qlog" 2>/dev/null)"
+    if [ $((ct - pt)) -le 1 ] && [ "$cs" = "$ps" ]; then stable=$((stable + 1)); [ "$stable" -ge 2 ] && return; else stable=0; fi
+    pt="$ct"; ps="$cs"
   done
 }
 
-qfile() { # WORKLOAD RUN|lat
+qfile() { # WORKLOAD LIST ROUND|lat
   case "$1" in
-    cached) echo "$D/queries-cached.txt" ;;
-    blocked) echo "$D/queries-blocked.txt" ;;
-    mixed) echo "$D/queries-mixed-$2.txt" ;;
-    ceiling) echo "$D/queries-cached.txt" ;;
+    cached|ceiling) echo "$D/queries-cached.txt" ;;
+    blocked) echo "$D/queries-blocked-$2.txt" ;;
+    mixed) echo "$D/queries-mixed-$2-$3.txt" ;;
+    miss) echo "$D/queries-miss-$3.txt" ;;
   esac
 }
+# The c2dns profile a target runs ("" for Unbound and the ceiling), and its query log when it writes one.
+profile_of() { case "$1" in full|lean) echo "$1" ;; baseline) echo "$BASE_PROFILE" ;; esac; }
+qlog_of() { [ "$(profile_of "$1")" = full ] && echo "$O/$2/$1/query.log"; }
 
-# One dnsperf run. KIND = c2dns|ceiling, PHASE = sat|lat, RATE = 0 for unlimited. Appends one JSON
-# line to out/runs.jsonl (report.mjs parses the dnsperf output it names); sets LAST_QPS.
+# One dnsperf run against TARGET (or "ceiling": dnsperf on the server CPU straight to the upstream).
+# PHASE = sat|lat, RATE = 0 for unlimited. Appends one JSON line to out/runs.jsonl (report.mjs parses
+# the dnsperf output it names); sets LAST_QPS.
 LAST_QPS=0
-measure() { # KIND WORKLOAD RUN PHASE RATE DURATION
-  local kind="$1" w="$2" run="$3" phase="$4" rate="$5" dur="$6"
-  local qf out cpu port pid t0 t1 w0 w1 w2 cb0 ct0 cs0 cb1 ct1 cs1 rq0 rq1 lines=0
-  qf="$(qfile "$w" "$run")"
-  out="$O/dnsperf-$kind-$w-$phase-$run.txt"
-  if [ "$kind" = ceiling ]; then cpu="$SCPU"; port="$UP_PORT"; pid="$UP_PID"; else cpu="$GCPU"; port="$PORT"; pid="$C_PID"; fi
+measure() { # LIST TARGET WORKLOAD ROUND PHASE RATE DURATION
+  local n="$1" t="$2" w="$3" run="$4" phase="$5" rate="$6" dur="$7"
+  local qf out cpu port pid qlog t0 tr t1 w0 w1 w2 cb0 ct0 cs0 cb1 ct1 cs1 rq0 rq1 l0 lines=0
+  qf="$(qfile "$w" "$n" "$run")"
+  out="$O/$n/dnsperf-$t-$w-$phase-$run.txt"
+  if [ "$t" = ceiling ]; then cpu="$SCPU"; port="$UP_PORT"; pid="$UP_PID"; else cpu="$GCPU"; port="${T_PORT[$t]}"; pid="${T_PID[$t]}"; fi
+  qlog="$(qlog_of "$t" "$n")"
   local cmd=(taskset -c "$cpu" "$DNSPERF" -s 127.0.0.1 -p "$port" -d "$qf" -c "$CLIENTS" -q "$OUTST" -l "$dur")
   [ "$rate" -gt 0 ] && cmd+=(-Q "$rate" -v)
-  [ "$kind" = c2dns ] && : >"$O/query.log"
-  t0="$(proc_ticks "$pid")"; rq0="$(rq_wait_ns "$C_PID")"; read -r cb0 ct0 cs0 < <(core_ticks "$SCPU"); w0="$(now)"
+  [ -n "$qlog" ] && : >"$qlog"
+  l0="$(load1)"
+  t0="$(proc_ticks "$pid")"; rq0="$(rq_wait_ns "$pid")"; read -r cb0 ct0 cs0 < <(core_ticks "$SCPU"); w0="$(now)"
   "${cmd[@]}" >"$out" 2>&1 || log "dnsperf exited with $? ($out)"
-  w1="$(now)"
-  if [ "$kind" = c2dns ]; then settle_log; lines="$(wc -l <"$O/query.log" 2>/dev/null || echo 0)"; fi
-  w2="$(now)"; t1="$(proc_ticks "$pid")"; rq1="$(rq_wait_ns "$C_PID")"; read -r cb1 ct1 cs1 < <(core_ticks "$SCPU")
-  kill -0 "$pid" 2>/dev/null || die "$kind process $pid died during $w run $run (see $O/)"
-  printf '{"kind":"%s","workload":"%s","run":"%s","phase":"%s","rate":%s,"duration":%s,"out":%s,"cmd":%s,"qfile":%s,"qfile_lines":%s,"ticks":%s,"hz":%s,"wall":%s,"wall_cpu":%s,"core_busy":%s,"core_total":%s,"core_steal":%s,"rq_wait_ns":%s,"log_lines":%s}\n' \
-    "$kind" "$w" "$run" "$phase" "$rate" "$dur" "$(json_str "$out")" "$(json_str "${cmd[*]}")" "$(json_str "$qf")" \
-    "$(wc -l <"$qf")" "$((t1 - t0))" "$HZ" "$(awk -v a="$w0" -v b="$w1" 'BEGIN {printf "%.3f", b - a}')" "$(awk -v a="$w0" -v b="$w2" 'BEGIN {printf "%.3f", b - a}')" \
-    "$((cb1 - cb0))" "$((ct1 - ct0))" "$((cs1 - cs0))" "$((rq1 - rq0))" "$lines" >>"$O/runs.jsonl"
+  w1="$(now)"; tr="$(proc_ticks "$pid")"; rq1="$(rq_wait_ns "$pid")"; read -r cb1 ct1 cs1 < <(core_ticks "$SCPU")
+  [ "$t" = ceiling ] || settle "$pid" "$qlog"
+  [ -n "$qlog" ] && lines="$(wc -l <"$qlog" 2>/dev/null || echo 0)"
+  w2="$(now)"; t1="$(proc_ticks "$pid")"
+  kill -0 "$pid" 2>/dev/null || die "$t (pid $pid) died during $w run $run with the $n-name list (see $O/$n/)"
+  printf '{"list":%s,"target":"%s","workload":"%s","run":"%s","phase":"%s","rate":%s,"duration":%s,"out":%s,"cmd":%s,"qfile":%s,"qfile_lines":%s,"ticks":%s,"ticks_run":%s,"hz":%s,"wall":%s,"wall_cpu":%s,"core_busy":%s,"core_total":%s,"core_steal":%s,"rq_wait_ns":%s,"log_lines":%s,"query_log":%s,"load1":%s}\n' \
+    "$n" "$t" "$w" "$run" "$phase" "$rate" "$dur" "$(json_str "$out")" "$(json_str "${cmd[*]}")" "$(json_str "$qf")" \
+    "$(wc -l <"$qf")" "$((t1 - t0))" "$((tr - t0))" "$HZ" "$(elapsed "$w0" "$w1")" "$(elapsed "$w0" "$w2")" \
+    "$((cb1 - cb0))" "$((ct1 - ct0))" "$((cs1 - cs0))" "$((rq1 - rq0))" "$lines" "$([ -n "$qlog" ] && echo true || echo false)" "$l0" >>"$O/runs.jsonl"
   LAST_QPS="$(qps_of "$out")"
   LAST_QPS="${LAST_QPS:-0}"
 }
@@ -278,7 +402,7 @@ fi
 log "starting upstream: ${UP_CMD[*]}"
 "${UP_CMD[@]}" >>"$O/upstream.log" 2>&1 &
 UP_PID=$!
-if ! wait_ready 60 "$UP_PID" node "$B/probe.mjs" a "$UP_PORT" h000001.bench.test 10.0.0.1; then
+if ! taskset -c "$GCPU" node "$B/probe.mjs" wait "$UP_PORT" 60 "$UP_PID" h000001.bench.test=10.0.0.1; then
   tail -5 "$O/upstream.log" >&2
   if [ "$UPSTREAM" = bind ] && grep -qs '^named (enforce)\|/usr/sbin/named (enforce)' /sys/kernel/security/apparmor/profiles; then
     log "named runs under an enforcing AppArmor profile that forbids reading $O: use BENCH_UPSTREAM=nsd (the default)"
@@ -286,78 +410,210 @@ if ! wait_ready 60 "$UP_PID" node "$B/probe.mjs" a "$UP_PORT" h000001.bench.test
   die "upstream did not answer on 127.0.0.1:$UP_PORT (log: $O/upstream.log)"
 fi
 
-# ------------------------------------------------------------------ c2dns
-cat >"$O/c2dns.yaml" <<EOF
-# generated by bench/run.sh (listen and upstream come from the command line)
+# ------------------------------------------------------------------ targets
+# c2dns configuration: the defaults (what `npm start` gives), except what a benchmark must set: the
+# list (tagged BENCH_LIST_TAGS, default c2 like the bundled default list, so blocks raise security
+# events as they do out of the box), a state directory under bench/out, the query log to a file instead
+# of stdout, and a free loopback port for the admin listener. "lean" also switches off the query log,
+# the history and the admin API.
+c2dns_config() { # PROFILE DIR LIST_FILE ADMIN_PORT
+  local profile="$1" dir="$2" list="$3" admin="$4"
+  cat <<EOF
+# generated by bench/run.sh: c2dns "$profile" (listen and upstream come from the command line)
 lists:
   - name: bench
-    path: "$D/blocklist.txt"
+    path: "$list"
     format: plain
+    tags: [$(sed 's/,/, /g' <<<"$LIST_TAGS")]
+state:
+  dir: "$dir/state"
 log:
-  queries: $QUERY_LOG
-  destination: "$O/query.log"
+  queries: $([ "$profile" = lean ] && echo none || echo all)
+  destination: "$dir/query.log"
 EOF
-C_CMD=(taskset -c "$SCPU" node "$ROOT/dist/src/cli.js" serve --config "$O/c2dns.yaml" --listen "127.0.0.1:$PORT" --upstream "127.0.0.1:$UP_PORT")
-log "starting c2dns: ${C_CMD[*]}"
-T_START="$(now)"
-"${C_CMD[@]}" >"$O/c2dns.stdout.log" 2>"$O/c2dns.stderr.log" &
-C_PID=$!
-c2dns_ready() {
-  node "$B/probe.mjs" a "$PORT" h000001.bench.test 10.0.0.1 && node "$B/probe.mjs" a "$PORT" www.zacharryblogs.com 0.0.0.0
+  if [ "$profile" = lean ]; then
+    printf 'history:\n  enabled: false\nadmin:\n  enabled: false\n'
+  else
+    printf 'admin:\n  listen: "127.0.0.1:%s"\n' "$admin"
+  fi
 }
-wait_ready 120 "$C_PID" c2dns_ready || { tail -5 "$O/c2dns.stderr.log" >&2; die "c2dns did not become ready (log: $O/c2dns.stderr.log)"; }
-STARTUP_S="$(awk -v a="$T_START" -v b="$(now)" 'BEGIN {printf "%.2f", b - a}')"
-RSS_START="$(rss_kb "$C_PID")"
-log "c2dns ready in ${STARTUP_S} s (pid $C_PID, RSS $((RSS_START / 1024)) MB)"
 
-# Warm-up: two gentle passes over the 10,000 cached names; the second one must be all cache hits.
-if [[ " $WORKLOADS " == *" cached "* || " $WORKLOADS " == *" mixed "* ]]; then
-  log "warming the cache (2 passes over $D/queries-cached.txt)"
-  for i in 1 2; do
-    taskset -c "$GCPU" "$DNSPERF" -s 127.0.0.1 -p "$PORT" -d "$D/queries-cached.txt" -n 1 -c 4 -q 50 >"$O/warmup-$i.txt" 2>&1
-  done
-fi
+# Unbound as a filtering forwarder: every blocked name a local-zone always_null (0.0.0.0 / ::, like
+# c2dns's default action), everything else forwarded to the upstream; one thread, no validator,
+# remote control off. Caches sized to hold well over 100,000 answers (c2dns: cache.maxEntries 100,000).
+unbound_config() { # DIR PORT LIST_SIZE
+  cat <<EOF
+# generated by bench/run.sh: Unbound local-zone, $3 blocked names
+server:
+    interface: 127.0.0.1@$2
+    port: $2
+    do-ip4: yes
+    do-ip6: no
+    do-tcp: yes
+    num-threads: 1
+    username: ""
+    chroot: ""
+    directory: "$1"
+    pidfile: "$1/unbound.pid"
+    use-syslog: no
+    logfile: ""
+    verbosity: 1
+    access-control: 127.0.0.0/8 allow
+    do-not-query-localhost: no
+    module-config: "iterator"
+    msg-cache-size: 32m
+    rrset-cache-size: 64m
+    key-cache-size: 1m
+    num-queries-per-thread: 4096
+    outgoing-range: 8192
+    minimal-responses: yes
+    qname-minimisation: no
+    prefetch: no
+    statistics-interval: 0
+    # test. is one of Unbound's default local zones (RFC 6761); the benchmark zone lives under it
+    local-zone: "test." nodefault
+    include: "$D/unbound-$3.conf"
+remote-control:
+    control-enable: no
+forward-zone:
+    name: "."
+    forward-addr: 127.0.0.1@$UP_PORT
+EOF
+}
+
+version_of() { # TARGET
+  case "$1" in
+    unbound) "$UNBOUND" -V 2>&1 | head -1 ;;
+    baseline) echo "c2dns ${BASE_SHA:0:7} ($BASELINE), profile $BASE_PROFILE" ;;
+    *) echo "c2dns $HEAD_REV$([ "$HEAD_DIRTY" = 1 ] && echo ' + uncommitted changes in src/'), profile $1" ;;
+  esac
+}
+
+start_target() { # TARGET LIST_SIZE
+  local t="$1" n="$2" dir="$O/$2/$1" cmd ready_s rss last armed word=""
+  mkdir -p "$dir"
+  case "$t" in
+    unbound)
+      unbound_config "$dir" "${T_PORT[$t]}" "$n" >"$dir/unbound.conf"
+      cmd=(taskset -c "$SCPU" "$UNBOUND" -d -p -c "$dir/unbound.conf") ;;
+    full|lean)
+      c2dns_config "$t" "$dir" "$D/blocklist-$n.txt" "${T_ADMIN[$t]}" >"$dir/c2dns.yaml"
+      cmd=(taskset -c "$SCPU" node "$ROOT/dist/src/cli.js" serve --config "$dir/c2dns.yaml" --listen "127.0.0.1:${T_PORT[$t]}" --upstream "127.0.0.1:$UP_PORT") ;;
+    baseline)
+      c2dns_config "$BASE_PROFILE" "$dir" "$D/blocklist-$n.txt" "${T_ADMIN[$t]}" >"$dir/c2dns.yaml"
+      cmd=(taskset -c "$SCPU" node "$BD/dist/src/cli.js" serve --config "$dir/c2dns.yaml" --listen "127.0.0.1:${T_PORT[$t]}" --upstream "127.0.0.1:$UP_PORT") ;;
+  esac
+  last="$(tail -n 1 "$D/blocklist-$n.txt")"
+  # Ready: an allowed name answered through the upstream, and two blocked names answered 0.0.0.0: a
+  # subdomain of a 3CX name and the last name of the list (a list loaded in parts would fail it).
+  # The probe (on the generator CPU) is started and armed first, then told the PID right after the
+  # target is spawned, and times from that moment: its own start-up is not part of the ready time.
+  rm -f "$dir/.probe-in" "$dir/.probe-out"
+  mkfifo "$dir/.probe-in" "$dir/.probe-out" || die "mkfifo in $dir failed"
+  taskset -c "$GCPU" node "$B/probe.mjs" wait "${T_PORT[$t]}" "$READY_TIMEOUT" - \
+    h000001.bench.test=10.0.0.1 www.zacharryblogs.com=0.0.0.0 "$last=0.0.0.0" <"$dir/.probe-in" >"$dir/.probe-out" 2>"$dir/ready.log" &
+  PROBE_PID=$!
+  exec 3>"$dir/.probe-in" 4<"$dir/.probe-out"
+  read -r -t 120 -u 4 armed || armed=""
+  [ "$armed" = armed ] || { exec 3>&- 4<&-; die "the readiness probe did not start (log: $dir/ready.log)"; }
+  log "list $n: starting $t: ${cmd[*]}"
+  "${cmd[@]}" >"$dir/stdout.log" 2>"$dir/stderr.log" 3>&- 4<&- &
+  T_PID[$t]=$!
+  echo "${T_PID[$t]}" >&3
+  read -r -t "$((READY_TIMEOUT + 30))" -u 4 word ready_s || ready_s=""
+  exec 3>&- 4<&-
+  wait "$PROBE_PID" 2>/dev/null
+  PROBE_PID=""
+  rm -f "$dir/.probe-in" "$dir/.probe-out"
+  if [ "$word" != ready ] || [ -z "$ready_s" ]; then
+    cat "$dir/ready.log" >&2; tail -5 "$dir/stderr.log" >&2
+    die "$t did not become ready with the $n-name list within ${READY_TIMEOUT} s (logs: $dir/)"
+  fi
+  sleep 1 # let allocations right after the load settle before reading RSS
+  rss="$(rss_kb "${T_PID[$t]}")"
+  log "list $n: $t ready in $ready_s s (pid ${T_PID[$t]}, RSS $((rss / 1024)) MB)"
+  # Warm the cache with the 10,000 allowed names: two gentle passes; the second is all cache hits.
+  if [[ " $WORKLOADS " == *" cached "* || " $WORKLOADS " == *" mixed "* ]]; then
+    for i in 1 2; do
+      taskset -c "$GCPU" "$DNSPERF" -s 127.0.0.1 -p "${T_PORT[$t]}" -d "$D/queries-cached.txt" -n 1 -c 4 -q 50 >"$dir/warmup-$i.txt" 2>&1
+    done
+  fi
+  printf '{"event":"ready","list":%s,"target":"%s","profile":"%s","label":%s,"version":%s,"port":%s,"cmd":%s,"dir":%s,"ready_s":%s,"rss_ready_kb":%s}\n' \
+    "$n" "$t" "$(profile_of "$t")" "$(json_str "${T_LABEL[$t]}")" "$(json_str "$(version_of "$t")")" "${T_PORT[$t]}" "$(json_str "${cmd[*]}")" "$(json_str "$dir")" \
+    "$ready_s" "$rss" >>"$O/targets.jsonl"
+}
+
+stop_target() { # TARGET LIST_SIZE
+  local t="$1" n="$2" pid="${T_PID[$1]}" rss t0 stop_s
+  rss="$(rss_kb "$pid")"
+  t0="$(now)"
+  stop_pid "$pid" "$t"
+  stop_s="$(elapsed "$t0" "$(now)")"
+  unset "T_PID[$t]"
+  printf '{"event":"stopped","list":%s,"target":"%s","rss_end_kb":%s,"stop_s":%s,"exit":%s,"killed":%s}\n' \
+    "$n" "$t" "$rss" "$stop_s" "${LAST_EXIT:-null}" "$LAST_KILLED" >>"$O/targets.jsonl"
+}
 
 cat >"$O/settings.json" <<EOF
 {"started":"$STARTED","runs":$RUNS,"seconds":$SECS,"lat_seconds":$LAT_SECS,"lat_fraction":$(awk -v f="$LAT_FRAC" 'BEGIN {print f + 0}'),"clients":$CLIENTS,"outstanding":$OUTST,
- "port":$PORT,"upstream_port":$UP_PORT,"server_cpu":$SCPU,"gen_cpu":$GCPU,"pinned":$PINNED,"upstream":"$UPSTREAM","query_log":"$QUERY_LOG",
- "upstream_version":$(json_str "$UP_VERSION"),"upstream_cmd":$(json_str "${UP_CMD[*]}"),"c2dns_cmd":$(json_str "${C_CMD[*]}"),
- "workloads":$(json_str "$WORKLOADS"),"list_size":$LIST_SIZE,"max_qps":$MAX_QPS,"startup_s":$STARTUP_S,"rss_start_kb":$RSS_START,
- "dnsperf":$(json_str "$DNSPERF"),"ceiling":$DO_CEILING,"loadavg_start":$(json_str "$LOADAVG_START")}
+ "port":$PORT0,"admin_port":$ADMIN0,"upstream_port":$UP_PORT,"server_cpu":$SCPU,"gen_cpu":$GCPU,"pinned":$PINNED,"upstream":"$UPSTREAM",
+ "upstream_version":$(json_str "$UP_VERSION"),"upstream_cmd":$(json_str "${UP_CMD[*]}"),
+ "workloads":$(json_str "$WORKLOADS"),"list_sizes":$(json_str "$SIZES"),"targets":$(json_str "$TARGETS"),"max_qps":$MAX_QPS,
+ "baseline":$(json_str "$BASELINE"),"baseline_sha":$(json_str "$BASE_SHA"),"baseline_profile":"$BASE_PROFILE","list_tags":$(json_str "$LIST_TAGS"),
+ "head_rev":"$HEAD_REV","head_dirty":$HEAD_DIRTY,"dnsperf":$(json_str "$DNSPERF"),"ceiling":$DO_CEILING,"loadavg_start":$(json_str "$LOADAVG_START")}
 EOF
 
-# ------------------------------------------------------------------ saturated runs, interleaved
-# Each round runs every workload once, so a slow phase of the (shared) machine hits all of them.
+# ------------------------------------------------------------------ per list size: start, rounds, latency, stop
+NT="$(wc -w <<<"$TARGETS")"
 declare -A QPS
-for r in $(seq 1 "$RUNS"); do
-  if [ "$DO_CEILING" = 1 ]; then
-    measure ceiling ceiling "$r" sat 0 "$SECS"; q="$LAST_QPS"
-    log "round $r/$RUNS  rig ceiling (dnsperf -> $UPSTREAM): ${q%.*} qps"
-  fi
-  for w in $WORKLOADS; do
-    measure c2dns "$w" "$r" sat 0 "$SECS"; q="$LAST_QPS"; QPS[$w]+="$q "
-    log "round $r/$RUNS  $w: ${q%.*} qps"
+for n in $SIZES; do
+  mkdir -p "$O/$n"
+  for t in $TARGETS; do start_target "$t" "$n"; done
+
+  # Round r runs every workload on every target; the target order rotates by one each round, so
+  # no target is always the first (or last) after a pause.
+  for r in $(seq 1 "$RUNS"); do
+    if [ "$DO_CEILING" = 1 ]; then
+      measure "$n" ceiling ceiling "$r" sat 0 "$SECS"
+      log "list $n round $r/$RUNS  rig ceiling (dnsperf -> $UPSTREAM): ${LAST_QPS%.*} qps"
+    fi
+    read -r -a tl <<<"$TARGETS"
+    k=$(((r - 1) % NT))
+    order=("${tl[@]:k}" "${tl[@]:0:k}")
+    for w in $WORKLOADS; do
+      line=""
+      for t in "${order[@]}"; do
+        measure "$n" "$t" "$w" "$r" sat 0 "$SECS"
+        QPS["$n $w $t"]+="$LAST_QPS "
+        line="$line  $t ${LAST_QPS%.*}"
+      done
+      log "list $n round $r/$RUNS  $w qps:$line"
+    done
   done
+
+  # Latency: every target at the same fixed rate, BENCH_LAT_FRACTION of the slowest target's median qps.
+  if [ "$LAT_SECS" -gt 0 ]; then
+    for w in $WORKLOADS; do
+      slow=""
+      for t in $TARGETS; do
+        m="$(tr ' ' '\n' <<<"${QPS["$n $w $t"]}" | grep . | median)"
+        if [ -z "$slow" ] || awk -v a="$m" -v b="$slow" 'BEGIN {exit !(a < b)}'; then slow="$m"; fi
+      done
+      rate="$(awk -v m="$slow" -v f="$LAT_FRAC" 'BEGIN {r = int(m * f); print (r < 1 ? 1 : r)}')"
+      line=""
+      for t in $TARGETS; do
+        measure "$n" "$t" "$w" lat lat "$rate" "$LAT_SECS"
+        line="$line  $t ${LAST_QPS%.*}"
+      done
+      log "list $n latency $w at -Q $rate, achieved:$line"
+    done
+  fi
+
+  for t in $TARGETS; do stop_target "$t" "$n"; done
 done
 
-# ------------------------------------------------------------------ latency at a fixed fraction of the median max
-if [ "$LAT_SECS" -gt 0 ]; then
-  for w in $WORKLOADS; do
-    med="$(tr ' ' '\n' <<<"${QPS[$w]}" | grep . | median)"
-    rate="$(awk -v m="$med" -v f="$LAT_FRAC" 'BEGIN {r = int(m * f); print (r < 1 ? 1 : r)}')"
-    measure c2dns "$w" lat lat "$rate" "$LAT_SECS"; q="$LAST_QPS"
-    log "latency $w at -Q $rate: achieved ${q%.*} qps"
-  done
-fi
-
-RSS_END="$(rss_kb "$C_PID")"
-T_STOP="$(now)"
-stop_pid "$C_PID" c2dns
-C_EXIT=0; [ -s "$O/c2dns.stderr.log" ] && grep -q '"msg":"stopped"' "$O/c2dns.stderr.log" || C_EXIT=1
-STOP_S="$(awk -v a="$T_STOP" -v b="$(now)" 'BEGIN {printf "%.2f", b - a}')"
-C_PID=""
 stop_pid "$UP_PID" upstream; UP_PID=""
-printf '{"rss_end_kb":%s,"stop_s":%s,"stopped_cleanly":%s}\n' "$RSS_END" "$STOP_S" "$([ "$C_EXIT" = 0 ] && echo true || echo false)" >"$O/end.json"
+printf '{"loadavg_end":%s,"finished":"%s"}\n' "$(json_str "$(cut -d' ' -f1-3 /proc/loadavg)")" "$(date -u '+%Y-%m-%d %H:%M:%S UTC')" >"$O/end.json"
 
 node "$B/report.mjs" "$O" "$B/RESULTS.md" || die "report failed"
 log "done: $B/RESULTS.md (raw output in $O/)"
