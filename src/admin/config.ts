@@ -44,6 +44,12 @@ export const adminSchema = z
     hosts: z.array(hostName).default([]),
     /** Bearer token for POST/DELETE (and every /api call when the listener is not on loopback); C2DNS_ADMIN_TOKEN overrides it. None: mutating calls are refused. */
     token: z.string().min(ADMIN_TOKEN_MIN_LENGTH, tokenMessage).nullable().default(null),
+    /**
+     * The web console at / and the /api reads it is drawn from, when the listener is not on
+     * loopback: token (default) needs the admin token for them, none opens them to anyone in
+     * admin.allow. Changes always need the token.
+     */
+    consoleAuth: z.enum(['token', 'none']).default('token'),
     /** An upstream that timed out and gave no answer within this window counts as unhealthy for /readyz. */
     upstreamWindowSeconds: z.number().int().min(1).max(3600).default(60),
   })

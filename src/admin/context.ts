@@ -4,6 +4,7 @@
 import type { CheckResult } from '../policy/explain.js';
 import type { FeedManager } from '../feeds/manager.js';
 import type { Metrics } from '../observe/metrics.js';
+import type { ConsoleFeed } from './console/feed.js';
 import type { ReadinessReport, StaleList } from './readiness.js';
 
 /** Sync or async: implementations may persist before answering. */
@@ -123,6 +124,8 @@ export interface AdminContext {
   token: string | null;
   /** Epoch ms the process started serving; default: when the admin server started. */
   startedAt?: number;
+  /** The web console's live query ring, per-minute counters and history directory; its data routes answer 404 without it. */
+  console?: ConsoleFeed;
 }
 
 /** Thrown by an implementation to refuse caller input: becomes 400 {error: "bad_request", detail: message}. */

@@ -2,7 +2,10 @@
 // describes. test/admin/api.test.ts checks that it names exactly the routes the server answers.
 import { ADMIN_TOKEN_ENV } from './config.js';
 import { MAX_BODY_BYTES, MAX_EXPIRY_SECONDS } from './http.js';
+import { MAX_STREAMS, QUERIES_MAX_LIMIT, STREAM_BACKLOG, STREAM_MAX_PER_SECOND } from './routes/console.js';
 import { EVENTS_DEFAULT_LIMIT, EVENTS_MAX_LIMIT } from './routes/response.js';
+import { TICKET_TTL_MS } from './console/tickets.js';
+import { WINDOWS } from './console/views.js';
 
 type Schema = Record<string, unknown>;
 
@@ -46,6 +49,15 @@ const withBody = { '400': r('BadRequest'), '413': r('PayloadTooLarge'), '415': r
 const bearer = [{ bearerAuth: [] }];
 /** /api reads: the bearer token when the listener is not bound to loopback, none on loopback. */
 const bearerOffLoopback: Record<string, string[]>[] = [{ bearerAuth: [] }, {}];
+/** The console's live stream: the bearer token or a ticket when reads need the token, nothing on loopback. */
+const bearerOrTicketOffLoopback: Record<string, string[]>[] = [{ bearerAuth: [] }, { consoleTicket: [] }, {}];
+const windowParam: Schema = { name: 'window', in: 'query', required: false, schema: { enum: Object.keys(WINDOWS), default: '1h' } };
+const tailFilters: Schema[] = [
+  { name: 'client', in: 'query', required: false, description: 'Part of the client address, MAC or name (case-insensitive)', schema: { type: 'string', maxLength: 256 } },
+  { name: 'name', in: 'query', required: false, description: 'Part of the query name (case-insensitive)', schema: { type: 'string', maxLength: 256 } },
+  { name: 'action', in: 'query', required: false, schema: { enum: ['blocked', 'local-data', 'allowed', 'cached', 'refused', 'servfail', 'formerr', 'notimp'] } },
+  { name: 'list', in: 'query', required: false, description: 'The list of the deciding rule ("emergency" for emergency blocks)', schema: { type: 'string', maxLength: 256 } },
+];
 /** /healthz, /readyz, /metrics: no token, only admin.allow and the Host check. */
 const open: Record<string, string[]>[] = [];
 
@@ -59,9 +71,11 @@ export const OPENAPI: OpenApiDocument = {
     description:
       'Metrics, health probes and incident-response controls of a c2dns resolver. Every request must come from a network in ' +
       'admin.allow (else 403) and name this listener in its Host header: an IP address, localhost, or a name in admin.hosts ' +
-      '(else 421; this stops DNS rebinding). ' +
-      `POST and DELETE need "Authorization: Bearer TOKEN" with the token from admin.token or ${ADMIN_TOKEN_ENV}; so does every ` +
-      'GET under /api when the listener is not bound to loopback. /healthz, /readyz and /metrics never need the token. ' +
+      '(else 421; this stops DNS rebinding); a browser request from a page of another origin (Origin header) is refused (403). ' +
+      `POST and DELETE need "Authorization: Bearer TOKEN" with the token from admin.token or ${ADMIN_TOKEN_ENV}, and a body ` +
+      'declared "Content-Type: application/json" (else 415); so does every GET under /api when the listener is not bound to ' +
+      'loopback, unless admin.consoleAuth is none. /healthz, /readyz and /metrics never need the token. The web console\'s pages ' +
+      '(/, /queries, /clients, /act, /assets/*) are not described here: they hold no data and are drawn from /api/console/*. ' +
       'Errors are JSON {error, detail}: error is a short stable code, detail says what was wrong.',
   },
   servers: [{ url: 'http://127.0.0.1:9153', description: 'default admin.listen' }],
@@ -71,6 +85,7 @@ export const OPENAPI: OpenApiDocument = {
     { name: 'lists', description: 'Block and allow lists' },
     { name: 'response', description: 'Incident response: emergency blocks, quarantine, security events' },
     { name: 'log', description: 'The query log file' },
+    { name: 'console', description: 'What the web console is drawn from: overview, live queries, clients' },
   ],
   paths: {
     '/healthz': {
@@ -303,22 +318,113 @@ export const OPENAPI: OpenApiDocument = {
         },
       },
     },
+    '/api/console/overview': {
+      get: {
+        operationId: 'consoleOverview',
+        summary: 'The Overview page: queries per minute over the last hour, C2 hits of the last 24 hours, quarantine, lists, upstreams',
+        tags: ['console'],
+        security: bearerOffLoopback,
+        responses: { '200': ok('The overview', ref('ConsoleOverview')), '404': r('NotFound'), ...api },
+      },
+    },
+    '/api/console/queries': {
+      get: {
+        operationId: 'consoleQueries',
+        summary: 'Recent queries from the console\'s in-memory ring, newest first, with the reason of their decision',
+        tags: ['console'],
+        security: bearerOffLoopback,
+        parameters: [
+          ...tailFilters,
+          { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: QUERIES_MAX_LIMIT, default: 100 } },
+          { name: 'after', in: 'query', required: false, description: 'Only queries with a larger id', schema: { type: 'integer', minimum: 0 } },
+        ],
+        responses: {
+          '200': ok('The queries', obj({ lastId: { type: 'integer', description: 'Id of the latest query seen' }, queries: { type: 'array', items: ref('TailEntry') } })),
+          '400': r('BadRequest'),
+          '404': r('NotFound'),
+          ...api,
+        },
+      },
+    },
+    '/api/console/stream': {
+      get: {
+        operationId: 'consoleStream',
+        summary: 'Live queries as server-sent events (the Queries page)',
+        description:
+          `Events: hello (once), query (a TailEntry, with its id as the event id; first the newest ${STREAM_BACKLOG} matching ones after ` +
+          '`after` or Last-Event-ID, oldest first), dropped ({dropped: n}: queries not sent because more than ' +
+          `${STREAM_MAX_PER_SECOND} a second matched or the client read too slowly). At most ${MAX_STREAMS} streams at once. ` +
+          'Where reads need the token, a browser passes a ticket from POST /api/console/ticket as ?ticket= (EventSource cannot send headers).',
+        tags: ['console'],
+        security: bearerOrTicketOffLoopback,
+        parameters: [
+          ...tailFilters,
+          { name: 'after', in: 'query', required: false, description: 'Replay only queries with a larger id', schema: { type: 'integer', minimum: 0 } },
+          { name: 'ticket', in: 'query', required: false, description: 'A ticket from POST /api/console/ticket (single use)', schema: { type: 'string' } },
+        ],
+        responses: {
+          '200': { description: 'The stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+          '400': r('BadRequest'),
+          '404': r('NotFound'),
+          '406': ok('Accept does not include text/event-stream (not_acceptable)', ref('Error')),
+          '429': ok(`${MAX_STREAMS} streams are open already (too_many_requests)`, ref('Error')),
+          ...api,
+        },
+      },
+    },
+    '/api/console/ticket': {
+      post: {
+        operationId: 'consoleTicket',
+        summary: `A single-use ticket that opens /api/console/stream once within ${TICKET_TTL_MS / 1000} s`,
+        tags: ['console'],
+        security: bearer,
+        responses: {
+          '201': ok('The ticket', obj({ ticket: str('Pass as ?ticket='), expiresAt: time('It opens no stream after this') })),
+          '404': r('NotFound'),
+          '415': r('UnsupportedMediaType'),
+          ...api,
+        },
+      },
+    },
+    '/api/console/clients': {
+      get: {
+        operationId: 'consoleClients',
+        summary: 'Top clients and top blocked names over a window, from the query history (else from the in-memory ring)',
+        tags: ['console'],
+        security: bearerOffLoopback,
+        parameters: [windowParam],
+        responses: { '200': ok('The summary', ref('ConsoleClients')), '400': r('BadRequest'), '404': r('NotFound'), ...api },
+      },
+    },
+    '/api/console/clients/{client}': {
+      get: {
+        operationId: 'consoleClientTimeline',
+        summary: 'One client: identity, quarantine, marks, and what it asked in the window (newest first)',
+        tags: ['console'],
+        security: bearerOffLoopback,
+        parameters: [pathParam('client', 'Client IP address, or the MAC address or name it was last seen with', '192.168.1.23'), windowParam],
+        responses: { '200': ok('The timeline', ref('ConsoleTimeline')), '400': r('BadRequest'), '404': r('NotFound'), ...api },
+      },
+    },
   },
   components: {
-    securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: `admin.token or ${ADMIN_TOKEN_ENV}` } },
+    securitySchemes: {
+      bearerAuth: { type: 'http', scheme: 'bearer', description: `admin.token or ${ADMIN_TOKEN_ENV}` },
+      consoleTicket: { type: 'apiKey', in: 'query', name: 'ticket', description: 'From POST /api/console/ticket; single use, short-lived' },
+    },
     responses: {
       BadRequest: ok('Invalid parameters or body', ref('Error')),
       NotFound: ok('No such route or entry', ref('Error')),
       Unauthorized: ok('Missing or wrong bearer token', ref('Error')),
-      Forbidden: ok('The caller is not in admin.allow; or no admin token is configured, so calls that need one are refused', ref('Error')),
+      Forbidden: ok('The caller is not in admin.allow; or a browser page of another origin sent it; or no admin token is configured, so calls that need one are refused', ref('Error')),
       MisdirectedRequest: ok('The Host header names neither an IP address, localhost, nor a name in admin.hosts (DNS rebinding protection)', ref('Error')),
       PayloadTooLarge: ok(`Body over ${MAX_BODY_BYTES} bytes`, ref('Error')),
-      UnsupportedMediaType: ok('Body that is not application/json', ref('Error')),
+      UnsupportedMediaType: ok('A change whose Content-Type is not application/json, or a body without a Content-Type', ref('Error')),
     },
     schemas: {
       Error: obj({
         error: str(
-          'Short stable code: bad_request, not_found, method_not_allowed, unauthorized, forbidden, misdirected_request, payload_too_large, unsupported_media_type, log_reopen_failed, internal_error',
+          'Short stable code: bad_request, not_found, method_not_allowed, not_acceptable, unauthorized, forbidden, misdirected_request, payload_too_large, unsupported_media_type, too_many_requests, log_reopen_failed, internal_error',
         ),
         detail: str('What was wrong'),
       }),
@@ -362,6 +468,11 @@ export const OPENAPI: OpenApiDocument = {
         responses: int,
         timeouts: int,
         errors: int,
+        latencyMs: nullable('number', 'Average exchange time in ms (exponentially weighted), null until measured'),
+        downSince: nullable('string', 'ISO 8601: when it went down (timeout or network error); null while up'),
+        probes: obj({ sent: int, ok: int, failed: int }),
+        lastProbe: nullable('string', 'ISO 8601: the last probe of this upstream while it was down'),
+        lastProbeOk: nullable('boolean', 'Whether the last probe brought it back'),
       }),
       ReadinessReport: obj({
         ready: { type: 'boolean' },
@@ -417,6 +528,83 @@ export const OPENAPI: OpenApiDocument = {
         mac: nullable('string', 'Its MAC address, from a trusted forwarder'),
         name: nullable('string', 'Its name (clients.names)'),
         via: nullable('string', 'The trusted forwarder that spoke for it'),
+      }),
+      TailEntry: obj({
+        id: { type: 'integer', description: 'Increases by one per query' },
+        time: time('When it was answered'),
+        client: str('The real client address'),
+        mac: nullable('string'),
+        clientName: nullable('string'),
+        via: nullable('string', 'The trusted forwarder that spoke for the client'),
+        transport: str('udp, tcp, or the encrypted transport it came over'),
+        qname: str(),
+        qtype: str(),
+        action: str(),
+        rcode: str('"none" when nothing was sent'),
+        latencyMs: { type: 'number' },
+        upstream: nullable('string'),
+        decidedBy: nullable('string', 'list, watch, emergency, quarantine or access'),
+        verdict: nullable('string'),
+        trigger: nullable('string'),
+        list: nullable('string'),
+        rule: nullable('string'),
+        chain: { type: 'array', items: str() },
+        reason: nullable('string', 'The decision as text, e.g. list=3cx rule=msstorageazure.com trigger=cname chain=a.example>cdn.msstorageazure.com'),
+      }),
+      ConsoleOverview: obj({
+        now: time('When it was computed'),
+        version: str(),
+        ready: { type: 'boolean' },
+        problems: { type: 'array', items: str() },
+        traffic: obj({
+          series: obj({ start: int, queries: { type: 'array', items: int }, blocked: { type: 'array', items: int } }),
+          sparkline: obj({ width: int, height: int, max: int, queries: str('SVG polyline points'), blocked: str('SVG polyline points') }),
+          lastHour: obj({ queries: int, blocked: int, blockedPercent: { type: 'number' }, perSecond: { type: 'number' } }),
+          lastMinute: obj({ queries: int, perSecond: { type: 'number' } }),
+          sinceStart: obj({ queries: int, blocked: int }),
+        }),
+        c2Hits: {
+          type: 'array',
+          items: obj({
+            time: str(),
+            lastSeen: str(),
+            client: nullable('string'),
+            identity: nullable('string'),
+            name: str(),
+            list: str(),
+            rule: str(),
+            trigger: str(),
+            chain: { type: 'array', items: str() },
+            count: int,
+          }),
+        },
+        quarantine: { type: 'array', items: ref('QuarantineEntry') },
+        lists: { type: 'array', items: ref('ListStatus') },
+        upstreams: { type: 'array', items: ref('UpstreamStatus') },
+      }),
+      ConsoleClients: obj({
+        window: str(),
+        since: str(),
+        until: str(),
+        source: { enum: ['history', 'memory'], description: 'history: every query of the window on disk; memory: the ring of recent queries (history.enabled: false)' },
+        note: str('What the numbers cover'),
+        records: int,
+        clients: int,
+        topClients: { type: 'array', items: obj({ client: str(), queries: int, blocked: int, mac: nullable('string'), clientName: nullable('string') }) },
+        topBlocked: { type: 'array', items: obj({ name: str(), queries: int, clients: int }) },
+      }),
+      ConsoleTimeline: obj({
+        client: str(),
+        window: str(),
+        source: { enum: ['history', 'memory'] },
+        note: str(),
+        identity: nullable('object', 'What the console saw of it since c2dns started', { properties: { mac: {}, clientName: {}, via: {}, firstSeen: {}, lastSeen: {}, queries: {}, blocked: {} } }),
+        quarantine: { oneOf: [ref('QuarantineEntry'), { type: 'null' }] },
+        marks: { type: 'array', items: { type: 'object' } },
+        timeline: {
+          type: 'array',
+          items: obj({ time: str(), name: str(), qtype: str(), action: str(), rcode: str(), answer: nullable('string'), reason: nullable('string') }),
+        },
       }),
       SecurityEvent: obj({
         time: time('When it happened'),

@@ -1,13 +1,16 @@
-// The admin HTTP listener (node:http): Prometheus metrics, health probes and the management API.
-// Order of checks for every request: caller's address in admin.allow (403), Host header (421,
-// DNS rebinding), route (404), method (405), token (403 when none is configured, 401 when missing
-// or wrong) for POST/DELETE and, when the listener is not bound to loopback, for every /api read
-// too, body (413/415/400), then the route itself. Every error is JSON {error, detail}; nothing a
+// The admin HTTP listener (node:http): Prometheus metrics, health probes, the management API and
+// the web console. Order of checks for every request: caller's address in admin.allow (403), Host
+// header (421, DNS rebinding), Origin header when present (403: a page of another site), route
+// (404), method (405), token (403 when none is configured, 401 when missing or wrong) for
+// POST/DELETE and, when the listener is not bound to loopback and admin.consoleAuth is token, for
+// every /api read too (a stream ticket may stand in for it), Content-Type of a change (415), body
+// (413/415/400), then the route itself. Every error is JSON {error, detail}; nothing a
 // client sends can take the listener down.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { HostPort } from '../upstream/address.js';
 import { HostNames, isLoopback, NetworkList, plainAddress } from './access.js';
+import { Tickets } from './console/tickets.js';
 import { AdminInputError, type AdminContext } from './context.js';
 import { badRequest, checkBearer, HttpError, MAX_BODY_BYTES, readJsonBody, type ErrorBody } from './http.js';
 import { ROUTES } from './routes/index.js';
@@ -25,6 +28,8 @@ export interface AdminServerOptions {
   maxBodyBytes?: number;
   /** Routes to serve; default ROUTES (tests may add to them). */
   routes?: readonly Route[];
+  /** admin.consoleAuth: 'none' opens /api reads (and the console drawn from them) off loopback too. Default 'token'. */
+  consoleAuth?: 'token' | 'none';
 }
 
 type Segment = string | { param: string };
@@ -94,8 +99,11 @@ export class AdminServer {
   private readonly maxBody: number;
   private readonly allow: NetworkList;
   private readonly hosts: HostNames;
-  /** Set once bound: /api reads need the token unless the listener is on loopback. */
+  /** Set once bound: /api reads need the token unless the listener is on loopback (or admin.consoleAuth is none). */
   private readsNeedToken = true;
+  private readonly tickets = new Tickets();
+  /** Responses a route writes over time (the console's live stream): ended when the listener closes. */
+  private readonly streams = new Set<http.ServerResponse>();
 
   private constructor(
     private readonly server: http.Server,
@@ -130,7 +138,7 @@ export class AdminServer {
         resolve();
       });
     });
-    admin.readsNeedToken = !isLoopback(admin.address.host);
+    admin.readsNeedToken = !isLoopback(admin.address.host) && opts.consoleAuth !== 'none';
     return admin;
   }
 
@@ -140,7 +148,7 @@ export class AdminServer {
     return { host: a.address, port: a.port, family: a.family === 'IPv6' ? 6 : 4 };
   }
 
-  /** True when the listener is not bound to loopback: every /api call needs the bearer token. */
+  /** True when the listener is not bound to loopback (and admin.consoleAuth is token): every /api call needs the bearer token. */
   get apiReadsNeedToken(): boolean {
     return this.readsNeedToken;
   }
@@ -153,6 +161,8 @@ export class AdminServer {
   /** Stops listening; requests in progress get `graceMs` to finish, then their sockets are closed. */
   async close(graceMs = 1000): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const res of this.streams) res.end();
+    this.streams.clear();
     this.server.closeIdleConnections();
     const timer = setTimeout(() => this.server.closeAllConnections(), graceMs);
     timer.unref();
@@ -164,7 +174,12 @@ export class AdminServer {
     try {
       const result = await this.dispatch(req);
       if ('json' in result) sendJson(res, result.status, result.json, result.headers);
-      else send(res, result.status, result.text, result.contentType);
+      else if ('text' in result) send(res, result.status, result.text, result.contentType, result.headers);
+      else {
+        this.streams.add(res);
+        res.once('close', () => this.streams.delete(res));
+        result.stream(req, res);
+      }
     } catch (err) {
       if (err instanceof HttpError) sendError(res, err);
       else if (err instanceof AdminInputError) sendError(res, badRequest(err.message));
@@ -186,6 +201,8 @@ export class AdminServer {
     }
     const misdirected = this.hosts.check(req.headers.host);
     if (misdirected !== null) throw new HttpError(421, 'misdirected_request', misdirected);
+    const foreign = crossOrigin(req.headers.origin, req.headers.host);
+    if (foreign !== null) throw new HttpError(403, 'forbidden', foreign);
 
     const rawUrl = req.url ?? '/';
     if (!rawUrl.startsWith('/')) throw badRequest('expected a request target in origin form (/path?query)');
@@ -214,13 +231,53 @@ export class AdminServer {
     if (found.route.method !== 'GET') {
       const denied = checkBearer(req.headers.authorization, ctx.token, 'change');
       if (denied !== null) throw denied;
+      const unsupported = changeMediaType(req);
+      if (unsupported !== null) throw unsupported;
     } else if (this.readsNeedToken && isApiPath(pathname)) {
-      const denied = checkBearer(req.headers.authorization, ctx.token, 'read');
-      if (denied !== null) throw denied;
+      const ticket = found.route.ticket === true && req.headers.authorization === undefined ? query.get('ticket') : null;
+      if (ticket !== null) {
+        const refused = this.tickets.redeem(ticket);
+        if (refused !== null) throw new HttpError(401, 'unauthorized', refused);
+      } else {
+        const denied = checkBearer(req.headers.authorization, ctx.token, 'read');
+        if (denied !== null) throw denied;
+      }
     }
     const body = found.route.body === true ? await readJsonBody(req, this.maxBody) : undefined;
-    return found.route.handle({ ctx, params: found.params, query, body, remote: plainAddress(remote), startedAt: this.startedAt });
+    return found.route.handle({ ctx, params: found.params, query, body, remote: plainAddress(remote), startedAt: this.startedAt, headers: req.headers, tickets: this.tickets });
   }
+}
+
+/**
+ * CSRF defence in depth for browsers (changes already need a bearer header, which a form or a
+ * cross-site request cannot carry without a CORS preflight this listener never answers): a change
+ * must declare its body as JSON, and a body without a Content-Type is refused too.
+ */
+function changeMediaType(req: http.IncomingMessage): HttpError | null {
+  const type = req.headers['content-type'];
+  const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+  if (type === undefined ? !hasBody : /^application\/json\s*(;|$)/i.test(type)) return null;
+  return new HttpError(415, 'unsupported_media_type', type === undefined ? 'a request body needs the header "Content-Type: application/json"' : `expected Content-Type: application/json, got "${type}"`);
+}
+
+/**
+ * Why a request from a browser page of another origin is refused, or null. Browsers send Origin
+ * with every cross-origin request and with same-origin changes; it must then name this listener
+ * as the Host header does (the Host header itself was checked against DNS rebinding). Tools
+ * (curl, Prometheus, kubelet) send no Origin and are not affected.
+ */
+export function crossOrigin(origin: string | undefined, host: string | undefined): string | null {
+  if (origin === undefined) return null;
+  let u: URL | null = null;
+  try {
+    u = new URL(origin);
+  } catch {
+    // "null" (sandboxed frames, file: pages) and garbage: refused below
+  }
+  const h = (host ?? '').trim().toLowerCase();
+  const dflt = u?.protocol === 'https:' ? ':443' : ':80';
+  const same = u !== null && (u.protocol === 'http:' || u.protocol === 'https:') && u.host === (h.endsWith(dflt) ? h.slice(0, -dflt.length) : h);
+  return same ? null : `a request from a web page at ${origin === 'null' ? 'an opaque origin ("null")' : origin} is refused: the admin listener only answers pages it served itself (Host ${host ?? '(none)'})`;
 }
 
 /** The management API; /healthz, /readyz and /metrics are not part of it. */

@@ -1,6 +1,7 @@
 // The admin API's view of a running c2dns: adapters from the live components (feeds, emergency
 // blocks, quarantine, security events, metrics, readiness) to the narrow interfaces of
 // src/admin/context.ts. Kept out of app.ts so assembly stays a list of parts.
+import type { ConsoleFeed } from '../admin/console/feed.js';
 import type { AdminContext, LogReopenResult } from '../admin/context.js';
 import { AdminInputError } from '../admin/context.js';
 import { readinessReport, type UpstreamHealth } from '../admin/readiness.js';
@@ -37,6 +38,8 @@ export interface AdminParts {
   queryLog: QueryLog;
   oplog: OpLogger;
   emit: (e: NewSecurityEvent) => void;
+  /** The web console's query feed; null where no console is served. */
+  console?: ConsoleFeed | null;
 }
 
 export function adminContext(p: AdminParts): AdminContext {
@@ -99,6 +102,7 @@ export function adminContext(p: AdminParts): AdminContext {
     staleLists,
     reopenLog: () => reopenQueryLog(p.queryLog, p.cfg.log, p.oplog, 'api'),
     token: p.token,
+    ...(p.console != null ? { console: p.console } : {}),
   };
 }
 

@@ -23,6 +23,7 @@ import type { ForwardStage } from '../resolve/forward.js';
 import type { QuarantineStage } from '../resolve/quarantine.js';
 import type { Alerting } from '../respond/alerting.js';
 import { formatHostPort, type HostPort } from '../upstream/address.js';
+import { createConsoleFeed } from '../admin/console/feed.js';
 import { adminContext } from './admin-context.js';
 import { loadFeeds } from './assemble/feeds.js';
 import { bindListeners, type Listeners } from './assemble/listeners.js';
@@ -128,6 +129,9 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
   });
   // Metrics are only read through the admin listener: without it, they cost nothing per query.
   if (cfg.admin.enabled) observers.push(metrics);
+  // The web console's live query ring and per-minute counters, where the admin listener runs.
+  const consoleFeed = owner && cfg.admin.enabled ? createConsoleFeed(history?.dir ?? null) : null;
+  if (consoleFeed !== null) observers.push(consoleFeed.tail, consoleFeed.minutes);
   r.upstreamHealth.start();
 
   let admin: AdminServer | null = null;
@@ -162,7 +166,8 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
         listen: adminListen(cfg.admin),
         allow: cfg.admin.allow,
         hosts: cfg.admin.hosts,
-        context: adminContext({ cfg, feeds, emergency, retro, quarantineStore, marks: soc.marks, chain: r.chain.names, alerting: soc.alerting, metrics, upstreamHealth: r.upstreamHealth, health, token, queryLog: qlog, oplog, emit: soc.emit }),
+        consoleAuth: cfg.admin.consoleAuth,
+        context: adminContext({ cfg, feeds, emergency, retro, quarantineStore, marks: soc.marks, chain: r.chain.names, alerting: soc.alerting, metrics, upstreamHealth: r.upstreamHealth, health, token, queryLog: qlog, oplog, emit: soc.emit, console: consoleFeed }),
         onError: (err) => oplog.error({ err }, 'admin API request failed'),
       });
     }

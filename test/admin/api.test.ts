@@ -8,7 +8,7 @@ import { ADMIN_DEFAULT_ALLOW } from '../../src/admin/config.js';
 import type { AdminContext, LogReopenResult } from '../../src/admin/context.js';
 import { OPENAPI } from '../../src/admin/openapi.js';
 import { readinessReport, UpstreamHealth, type StaleList } from '../../src/admin/readiness.js';
-import { ROUTES } from '../../src/admin/routes/index.js';
+import { API_ROUTES, ROUTES } from '../../src/admin/routes/index.js';
 import { AdminServer } from '../../src/admin/server.js';
 import { check } from '../../src/commands/check.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -481,7 +481,11 @@ describe('bad requests', () => {
 
   it('a body that is not JSON is 400', async () => {
     expectError(await call(a, 'POST', '/api/block', { raw: '{"names": ["a.example"], ', headers: { 'content-type': 'application/json' } }), 400, 'bad_request', /not valid JSON/);
-    expectError(await call(a, 'POST', '/api/block', { raw: new Blob(['names=a.example']) }), 400, 'bad_request', /not valid JSON/); // no Content-Type: read as JSON
+  });
+
+  it('a change with a body but no Content-Type is 415 (CSRF: only JSON is accepted)', async () => {
+    expectError(await call(a, 'POST', '/api/block', { raw: new Blob(['{"names": ["a.example"], "reason": "x"}']) }), 415, 'unsupported_media_type', /Content-Type: application\/json/);
+    expectError(await call(a, 'DELETE', '/api/block/a.example', { raw: 'x', headers: { 'content-type': 'text/plain' } }), 415, 'unsupported_media_type');
   });
 
   it('a body declared as something else than JSON is 415', async () => {
@@ -603,8 +607,9 @@ describe('OpenAPI document', () => {
     expect(r.json.openapi).toBe('3.1.0');
   });
 
-  it('describes exactly the routes the server has', () => {
-    expect(docOps.map(key).sort()).toEqual(ROUTES.map(key).sort());
+  it('describes exactly the routes the server has, but for the web console\'s pages and files', () => {
+    expect(docOps.map(key).sort()).toEqual(API_ROUTES.map(key).sort());
+    expect(ROUTES.filter((r) => !API_ROUTES.includes(r)).every((r) => !r.path.startsWith('/api/') && r.method === 'GET')).toBe(true);
   });
 
   it('every operation it describes is answered by the server (not 404/405 for the route)', async () => {
@@ -627,6 +632,7 @@ describe('OpenAPI document', () => {
       for (const [method, op] of Object.entries(ops)) {
         const where = `${method} ${path}`;
         if (method !== 'get') expect(op.security, where).toEqual([{ bearerAuth: [] }]);
+        else if (path === '/api/console/stream') expect(op.security, where).toEqual([{ bearerAuth: [] }, { consoleTicket: [] }, {}]);
         else if (path.startsWith('/api/')) expect(op.security, where).toEqual([{ bearerAuth: [] }, {}]);
         else expect(op.security, where).toEqual([]);
         // Every operation can meet admin.allow (403) and the Host check (421); /api ones the token (401).

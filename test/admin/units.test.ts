@@ -9,9 +9,11 @@ import type { SourceState } from '../../src/feeds/manager.js';
 import { newCounters, type UpstreamCounters } from '../../src/upstream/counters.js';
 
 describe('admin config', () => {
-  it('defaults: enabled on loopback, open to loopback callers only, no extra host names, no token, 60 s upstream window', () => {
+  it('defaults: enabled on loopback, open to loopback callers only, no extra host names, no token, console reads need the token off loopback, 60 s upstream window', () => {
     const c = adminSchema.parse(undefined);
-    expect(c).toEqual({ enabled: true, listen: ADMIN_DEFAULT_LISTEN, allow: ['127.0.0.0/8', '::1/128'], hosts: [], token: null, upstreamWindowSeconds: 60 });
+    expect(c).toEqual({ enabled: true, listen: ADMIN_DEFAULT_LISTEN, allow: ['127.0.0.0/8', '::1/128'], hosts: [], token: null, consoleAuth: 'token', upstreamWindowSeconds: 60 });
+    expect(() => adminSchema.parse({ consoleAuth: 'open' })).toThrow();
+    expect(adminSchema.parse({ consoleAuth: 'none' }).consoleAuth).toBe('none');
     const port = adminListen(c).port;
     expect(adminListen(c)).toEqual({ host: '127.0.0.1', port, family: 4 });
     expect(adminListen(adminSchema.parse({ listen: '[::1]' }))).toEqual({ host: '::1', port, family: 6 });

@@ -1,5 +1,7 @@
-// Every route the admin server answers; the OpenAPI document must describe exactly these
-// (test/admin/api.test.ts checks both directions).
+// Every route the admin server answers; the OpenAPI document must describe exactly those of
+// API_ROUTES, i.e. all but the web console's pages and files (test/admin/api.test.ts checks both
+// directions).
+import { consoleRoutes } from './console.js';
 import { listRoutes } from './lists.js';
 import { logRoutes } from './log.js';
 import { probeRoutes } from './probes.js';
@@ -7,4 +9,7 @@ import { responseRoutes } from './response.js';
 import { statusRoute } from './status.js';
 import type { Route } from './types.js';
 
-export const ROUTES: readonly Route[] = [...probeRoutes, statusRoute, ...listRoutes, ...responseRoutes, ...logRoutes];
+export const ROUTES: readonly Route[] = [...probeRoutes, statusRoute, ...listRoutes, ...responseRoutes, ...logRoutes, ...consoleRoutes];
+
+/** The routes the OpenAPI document describes. */
+export const API_ROUTES: readonly Route[] = ROUTES.filter((r) => r.openapi !== false);

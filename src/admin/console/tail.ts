@@ -1,0 +1,262 @@
+// The console's live view of queries: a QueryObserver that keeps the last `capacity` answered
+// queries in a ring, remembers each client's identity (MAC, name, forwarder) and pushes every
+// query to subscribers (the server-sent event streams of open Queries pages).
+//
+// Per query it stores one small record holding the query's own (immutable) Decision: the reason
+// text is rendered only when a record is sent to a browser, never on the answering path. The
+// ring, the client table and the subscriber count are bounded, so a busy resolver costs the same
+// memory as an idle one.
+import { rcodeName, typeName } from '../../dns/constants.js';
+import type { QueryEvent, QueryObserver } from '../../observe/query-event.js';
+import { reasonText, type Decision } from '../../policy/decision.js';
+import type { Action, Transport } from '../../resolve/types.js';
+
+export const TAIL_DEFAULT_CAPACITY = 10_000;
+export const CLIENTS_DEFAULT_CAPACITY = 10_000;
+
+interface TailRecord {
+  readonly id: number;
+  readonly time: number;
+  readonly client: string;
+  readonly mac: string | null;
+  readonly clientName: string | null;
+  readonly via: string | null;
+  readonly transport: Transport;
+  readonly qname: string;
+  readonly qtype: number;
+  readonly action: Action;
+  readonly rcode: number;
+  readonly latencyMs: number;
+  readonly upstream: string | null;
+  readonly decision: Decision | null;
+}
+
+/** One query as the console shows it (JSON). */
+export interface TailEntry {
+  /** Increases by one per query: `after` a known id asks for what came later. */
+  id: number;
+  /** ISO 8601. */
+  time: string;
+  client: string;
+  mac: string | null;
+  clientName: string | null;
+  via: string | null;
+  transport: Transport;
+  qname: string;
+  qtype: string;
+  action: Action;
+  /** "none" when nothing was sent (RPZ DROP). */
+  rcode: string;
+  latencyMs: number;
+  upstream: string | null;
+  /** The Decision: who decided, its verdict, trigger, list, rule, chain and reasonText(); null when nothing decided. */
+  decidedBy: string | null;
+  verdict: string | null;
+  trigger: string | null;
+  list: string | null;
+  rule: string | null;
+  chain: readonly string[];
+  reason: string | null;
+}
+
+export interface ClientIdentity {
+  client: string;
+  mac: string | null;
+  clientName: string | null;
+  via: string | null;
+  /** Epoch ms of its first and latest query since c2dns started (or since it was last evicted). */
+  firstSeen: number;
+  lastSeen: number;
+  queries: number;
+  blocked: number;
+}
+
+/** Which queries a subscriber or a listing wants; every field optional, all must hold. */
+export interface TailFilter {
+  /** Substring of the client address, MAC or name (case-insensitive). */
+  client?: string;
+  /** Substring of the query name (case-insensitive). */
+  name?: string;
+  action?: string;
+  /** The deciding rule's list (emergency blocks: "emergency"). */
+  list?: string;
+}
+
+type Listener = (e: TailRecord) => void;
+
+export class QueryTail implements QueryObserver {
+  private readonly ring: (TailRecord | undefined)[];
+  private head = 0;
+  private seq = 0;
+  private readonly clients = new Map<string, ClientIdentity>();
+  private readonly listeners = new Set<Listener>();
+  /** Listener calls that threw (a bug in a stream; never allowed to reach the answering path). */
+  listenerErrors = 0;
+
+  constructor(
+    readonly capacity = TAIL_DEFAULT_CAPACITY,
+    private readonly clientCapacity = CLIENTS_DEFAULT_CAPACITY,
+  ) {
+    this.ring = new Array<TailRecord | undefined>(capacity);
+  }
+
+  onQuery(e: QueryEvent): void {
+    const r: TailRecord = {
+      id: ++this.seq,
+      time: e.time,
+      client: e.client,
+      mac: e.mac,
+      clientName: e.clientName,
+      via: e.via,
+      transport: e.transport,
+      qname: e.qname,
+      qtype: e.qtype,
+      action: e.action,
+      rcode: e.rcode,
+      latencyMs: e.latencyMs,
+      upstream: e.upstream,
+      decision: e.decision,
+    };
+    this.ring[this.head] = r;
+    this.head = (this.head + 1) % this.capacity;
+    this.remember(r);
+    if (this.listeners.size === 0) return;
+    for (const fn of this.listeners) {
+      try {
+        fn(r);
+      } catch {
+        this.listenerErrors++;
+      }
+    }
+  }
+
+  /** The id of the latest query (0 before the first). */
+  get lastId(): number {
+    return this.seq;
+  }
+
+  /** Queries in the ring, newest first, matching `filter`, with an id above `afterId`; at most `limit`. */
+  recent(filter: TailFilter = {}, limit = 100, afterId = 0): TailEntry[] {
+    const match = compileFilter(filter);
+    const out: TailEntry[] = [];
+    for (let k = 1; k <= this.capacity && out.length < limit; k++) {
+      const r = this.ring[(this.head - k + this.capacity) % this.capacity];
+      if (r === undefined || r.id <= afterId) break;
+      if (match(r)) out.push(toEntry(r));
+    }
+    return out;
+  }
+
+  /** Queries in the ring at or after `since` (epoch ms), oldest first; for summaries without a history. */
+  *since(since: number): Generator<{ time: number; client: string; qname: string; qtype: number; action: Action; rcode: number; entry: () => TailEntry }> {
+    let start = -1;
+    for (let k = this.capacity; k >= 1; k--) {
+      const i = (this.head - k + this.capacity) % this.capacity;
+      const r = this.ring[i];
+      if (r !== undefined && r.time >= since) {
+        start = i;
+        break;
+      }
+    }
+    if (start < 0) return;
+    for (let i = start; ; i = (i + 1) % this.capacity) {
+      const r = this.ring[i]!;
+      yield { time: r.time, client: r.client, qname: r.qname, qtype: r.qtype, action: r.action, rcode: r.rcode, entry: () => toEntry(r) };
+      if ((i + 1) % this.capacity === this.head) return;
+    }
+  }
+
+  /** Epoch ms of the oldest query the ring still holds, or null when empty. */
+  oldest(): number | null {
+    const r = this.ring[this.head] ?? this.ring[0];
+    return r === undefined ? null : r.time;
+  }
+
+  /** What c2dns last saw of a client (by address); null when unknown. */
+  identity(client: string): ClientIdentity | null {
+    const c = this.clients.get(client);
+    return c === undefined ? null : { ...c };
+  }
+
+  /** Every client seen (bounded), for summaries without a history. */
+  knownClients(): ClientIdentity[] {
+    return [...this.clients.values()].map((c) => ({ ...c }));
+  }
+
+  /**
+   * Calls `fn` with every later query that matches `filter`, as a TailEntry; returns the
+   * unsubscribe function. `fn` must not throw and must return quickly (it runs on the
+   * answering path): a stream only writes to its socket.
+   */
+  subscribe(filter: TailFilter, fn: (e: TailEntry) => void): () => void {
+    const match = compileFilter(filter);
+    const listener: Listener = (r) => {
+      if (match(r)) fn(toEntry(r));
+    };
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  get subscribers(): number {
+    return this.listeners.size;
+  }
+
+  private remember(r: TailRecord): void {
+    const blocked = r.action === 'blocked' || r.action === 'local-data' ? 1 : 0;
+    const c = this.clients.get(r.client);
+    if (c !== undefined) {
+      c.lastSeen = r.time;
+      c.queries++;
+      c.blocked += blocked;
+      if (r.mac !== null) c.mac = r.mac;
+      if (r.clientName !== null) c.clientName = r.clientName;
+      if (r.via !== null) c.via = r.via;
+      return;
+    }
+    if (this.clients.size >= this.clientCapacity) {
+      // Full: forget the client inserted first (Map order), the one most likely long gone.
+      const first = this.clients.keys().next();
+      if (first.done !== true) this.clients.delete(first.value);
+    }
+    this.clients.set(r.client, { client: r.client, mac: r.mac, clientName: r.clientName, via: r.via, firstSeen: r.time, lastSeen: r.time, queries: 1, blocked });
+  }
+}
+
+function toEntry(r: TailRecord): TailEntry {
+  const d = r.decision;
+  return {
+    id: r.id,
+    time: new Date(r.time).toISOString(),
+    client: r.client,
+    mac: r.mac,
+    clientName: r.clientName,
+    via: r.via,
+    transport: r.transport,
+    qname: r.qname,
+    qtype: typeName(r.qtype),
+    action: r.action,
+    rcode: r.rcode < 0 ? 'none' : rcodeName(r.rcode),
+    latencyMs: Math.round(r.latencyMs * 100) / 100,
+    upstream: r.upstream,
+    decidedBy: d?.by ?? null,
+    verdict: d?.verdict ?? null,
+    trigger: d?.trigger ?? null,
+    list: d?.rule?.list ?? null,
+    rule: d?.rule?.rule ?? null,
+    chain: d?.chain ?? [],
+    reason: d === null ? null : reasonText(d),
+  };
+}
+
+function compileFilter(f: TailFilter): (r: TailRecord) => boolean {
+  const client = f.client?.trim().toLowerCase() || null;
+  const name = f.name?.trim().toLowerCase() || null;
+  const action = f.action?.trim() || null;
+  const list = f.list?.trim() || null;
+  if (client === null && name === null && action === null && list === null) return () => true;
+  return (r) =>
+    (action === null || r.action === action) &&
+    (list === null || r.decision?.rule?.list === list) &&
+    (name === null || r.qname.includes(name)) &&
+    (client === null || r.client.toLowerCase().includes(client) || (r.mac !== null && r.mac.includes(client)) || (r.clientName !== null && r.clientName.toLowerCase().includes(client)));
+}
