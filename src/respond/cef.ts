@@ -56,7 +56,8 @@ export function formatCef(e: SecurityEvent, deviceHost?: string): string {
   }
   put('spt', scalar(f.clientPort));
   put('dhost', scalar(f.qname));
-  if (typeof f.transport === 'string') put('proto', f.transport.toUpperCase());
+  // proto is the layer-4 protocol: DoT and DoH run over TCP (the log's transport field says which).
+  if (typeof f.transport === 'string') put('proto', f.transport === 'udp' ? 'UDP' : 'TCP');
   if (e.type === 'c2-hit' || e.type === 'c2-hit-summary') put('act', 'blocked');
   put('cnt', scalar(f.count));
   put('start', epochMs(f.firstSeen));
