@@ -176,6 +176,27 @@ describe('DoH upstream (https://)', () => {
   });
 });
 
+describe('encrypted upstream health', () => {
+  it('DoT and DoH upstreams that never answer time out: counted and penalised like plain ones, the next upstream answers', async () => {
+    const dot = track(await startDotUpstream(() => ({ drop: true }), leaf));
+    const doh = track(await startDohUpstream((q) => ({ ...script(q), delayMs: 3000 }), leaf));
+    const plain = track(await startUpstream(zoneScript(ZONE)));
+    const c2 = await c2dnsWith([`tls://127.0.0.1:${dot.port}`, `https://127.0.0.1:${doh.port}/dns-query`, `127.0.0.1:${plain.port}`], { timeoutMs: 300 });
+    const r = await ask(c2.port, 'example.org', T.A, { timeoutMs: 3000 });
+    expect(r.packet.answers[0]).toMatchObject({ address: '192.0.2.10' });
+    const [u1, u2] = c2.server.forward.upstreams;
+    expect(u1!.counters.timeouts).toBe(1);
+    expect(u2!.counters.timeouts).toBe(1);
+    expect(u1!.penalisedUntil).toBeGreaterThan(performance.now());
+    // Penalised: the next query goes to the plain upstream first, without waiting for the others.
+    const t = performance.now();
+    await ask(c2.port, 'example.org', T.A);
+    expect(performance.now() - t).toBeLessThan(250);
+    const status = c2.server.upstreamHealth.status();
+    expect(status.find((s) => s.upstream === `tls://127.0.0.1:${dot.port}`)).toMatchObject({ healthy: false });
+  });
+});
+
 describe('encrypted upstream configuration', () => {
   const cfgFile = (doc: Record<string, unknown>): string => {
     const file = join(ca.dir, `c${Math.random().toString(36).slice(2)}.yaml`);
