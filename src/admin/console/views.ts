@@ -42,7 +42,7 @@ export interface Overview {
     /** SVG polyline points in a SPARK_WIDTH × SPARK_HEIGHT box (y down), queries and blocked on one scale. */
     sparkline: { width: number; height: number; max: number; queries: string; blocked: string };
     lastHour: { queries: number; blocked: number; blockedPercent: number; perSecond: number };
-    /** The last complete minute. */
+    /** The last 60 seconds (estimated from the per-minute counts). */
     lastMinute: { queries: number; perSecond: number };
     sinceStart: { queries: number; blocked: number };
   };
@@ -56,11 +56,13 @@ export async function overview(ctx: AdminContext, feed: ConsoleFeed, now = Date.
   const r = ctx.readiness();
   const m = ctx.metrics.summary();
   const series = feed.minutes.series(now);
-  const done = series.queries.slice(0, -1); // complete minutes only
-  const doneBlocked = series.blocked.slice(0, -1);
-  const hourQueries = done.reduce((a, b) => a + b, 0);
-  const hourBlocked = doneBlocked.reduce((a, b) => a + b, 0);
-  const last = done[done.length - 1] ?? 0;
+  // The last hour: the 60 most recent minutes, the one in progress included.
+  const hourQueries = series.queries.slice(1).reduce((a, b) => a + b, 0);
+  const hourBlocked = series.blocked.slice(1).reduce((a, b) => a + b, 0);
+  // The last 60 seconds, estimated from the minute in progress and the share of the one before it still inside them.
+  const n = series.queries.length;
+  const inMinute = (now % 60_000) / 60_000;
+  const last = Math.round(series.queries[n - 1]! + series.queries[n - 2]! * (1 - inMinute));
   const [quarantine, events] = await Promise.all([ctx.quarantine.list(), ctx.events.since(now - DAY_MS)]);
   const kinds = new Map(ctx.feeds.sources.map((s) => [s.config.name, s.config.kind]));
   return {

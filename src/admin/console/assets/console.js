@@ -249,7 +249,7 @@ async function loadOverview() {
   const o = await api('GET', '/api/console/overview');
   const t = o.traffic;
   byId('qps').replaceChildren(`${t.lastMinute.perSecond}`, sub(`hour average ${t.lastHour.perSecond}/s`) ?? '');
-  byId('blocked-pct').replaceChildren(`${t.lastHour.blockedPercent} %`, sub(`${num(t.lastHour.blocked)} queries`) ?? '');
+  byId('blocked-pct').replaceChildren(`${t.lastHour.blockedPercent} %`, sub(`${num(t.lastHour.blocked)} of ${num(t.lastHour.queries)} queries`) ?? '');
   byId('hour-queries').replaceChildren(num(t.lastHour.queries), sub(`${num(t.sinceStart.queries)} since start`) ?? '');
   byId('ready').replaceChildren(o.ready ? badge('ready', 'ok') : badge('not ready', 'bad'));
   drawSparkline(t);
