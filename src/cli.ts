@@ -81,12 +81,14 @@ async function serve(argv: string[]): Promise<number> {
       void server.feeds.reloadFromStore();
     },
     () => void server.feeds.refresh(),
+    () => void server.reloadTls(),
   );
 
   process.on('unhandledRejection', (err) => oplog.error({ err }, 'unhandled rejection (kept running)'));
   process.on('SIGHUP', () => {
     oplog.info('SIGHUP: refreshing every list');
     void server.feeds.refresh();
+    server.reloadTls(); // DoT/DoH certificate (certbot renewals); logs what it did
   });
   await stopOnSignals(oplog, (graceMs) => server.close(graceMs));
   oplog.info('stopped');

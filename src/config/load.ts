@@ -78,6 +78,9 @@ export function loadConfig(input: ConfigInput): Config {
   }
   cfg.state.dir = cfg.state.dir === undefined ? defaultStateDir() : fix(cfg.state.dir);
   if (cfg.history.dir !== undefined) cfg.history.dir = fix(cfg.history.dir);
+  if (cfg.tls.certFile !== undefined) cfg.tls.certFile = fix(cfg.tls.certFile);
+  if (cfg.tls.keyFile !== undefined) cfg.tls.keyFile = fix(cfg.tls.keyFile);
+  if (cfg.upstream.caFile !== null) cfg.upstream.caFile = fix(cfg.upstream.caFile);
   if (cfg.alerts.spool.dir !== undefined) cfg.alerts.spool.dir = fix(cfg.alerts.spool.dir);
   for (const s of cfg.alerts.sinks) if (s.type === 'file') s.path = fix(s.path);
   if (cfg.log.destination !== 'stdout' && !isAbsolute(cfg.log.destination)) cfg.log.destination = resolve(base, cfg.log.destination);

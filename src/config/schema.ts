@@ -5,16 +5,10 @@ import cron from 'node-cron';
 import { z } from 'zod';
 import { LIST_FORMATS } from '../blocklist/parsers/index.js';
 import { normalizeMac } from '../dns/client-options.js';
-import { parseHostPort } from '../upstream/address.js';
+import { checkEncryptedConfig, listenEntry, tlsSchema, upstreamEntry, upstreamTlsKeys } from './encrypted.js';
 import { adminSchema } from '../admin/config.js';
 import { alertsSchema } from '../respond/config.js';
 import { historySchema } from '../history/config.js';
-
-const hostPort = (defaultPort: number, allowZero: boolean) =>
-  z.string().superRefine((s, ctx) => {
-    const r = parseHostPort(s, defaultPort, allowZero);
-    if (typeof r === 'string') ctx.addIssue({ code: z.ZodIssueCode.custom, message: `expected ADDR[:PORT] such as 127.0.0.1:53 or [::1]:53 (${r})` });
-  });
 
 const cidr = z.string().superRefine((s, ctx) => {
   const [addr, bits, extra] = s.split('/');
@@ -141,15 +135,20 @@ export const configSchema = z
   .object({
     /** Processes answering queries: 1, a number, or "auto" (one per core). */
     workers: z.union([z.literal('auto'), int(1, 256)]).default(1),
-    listen: z.array(hostPort(53, true)).min(1).default(['127.0.0.1:5353', '[::1]:5353']),
-    upstreams: z.array(hostPort(53, false)).min(1).default(['9.9.9.9', '149.112.112.112']),
+    /** ADDR[:PORT] (UDP+TCP), tls://ADDR[:PORT] (DoT), https://ADDR[:PORT]/PATH (DoH): config/encrypted.ts. */
+    listen: z.array(listenEntry).min(1).default(['127.0.0.1:5353', '[::1]:5353']),
+    /** ADDR[:PORT], tls://HOST[:PORT][#NAME|#IP], https://HOST[:PORT]/PATH[#IP] or { url, serverName, spkiPin }: config/encrypted.ts. */
+    upstreams: z.array(upstreamEntry).min(1).default(['9.9.9.9', '149.112.112.112']),
     upstream: z
       .object({
         timeoutMs: int(10, 60_000).default(2000),
         penaltyMs: int(0, 3_600_000).default(30_000),
+        ...upstreamTlsKeys,
       })
       .strict()
       .default({}),
+    /** Certificate of the tls:// and https:// listeners, and reverse proxies trusted for X-Forwarded-For. */
+    tls: tlsSchema,
     access: z
       .object({ allow: z.array(cidr).default(DEFAULT_ALLOWED_NETWORKS) })
       .strict()
@@ -239,6 +238,7 @@ export const configSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    checkEncryptedConfig(c, ctx);
     const names = new Set<string>();
     c.lists.forEach((l, i) => {
       if (names.has(l.name)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['lists', i, 'name'], message: `expected a unique list name; "${l.name}" is used twice` });

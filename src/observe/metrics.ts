@@ -97,7 +97,8 @@ const VERDICT_INDEX = indexOf(VERDICTS);
 
 /** Slots per (qtype, transport); actions added later by other stages take free slots, then "other". */
 const ACTION_SLOTS = 16;
-const TRANSPORTS = ['udp', 'tcp'] as const;
+const TRANSPORTS = ['udp', 'tcp', 'dot', 'doh'] as const;
+const TRANSPORT_INDEX: Record<(typeof TRANSPORTS)[number], number> = { udp: 0, tcp: 1, dot: 2, doh: 3 };
 
 // qtype label: the mnemonic for well-known types, "other" for the rest, so a client sending
 // random qtypes cannot create 65,536 series per transport and action.
@@ -508,7 +509,7 @@ export class Metrics implements QueryObserver {
     const q = qt < 65536 ? QTYPE_SLOT[qt]! : 0;
     let a = this.actionSlot.get(e.action);
     if (a === undefined) a = this.newAction(e.action);
-    this.queryCounts[(q * 2 + (e.transport === 'udp' ? 0 : 1)) * ACTION_SLOTS + a]++;
+    this.queryCounts[(q * TRANSPORTS.length + TRANSPORT_INDEX[e.transport]) * ACTION_SLOTS + a]++;
 
     const rc = e.rcode;
     if (rc >= -1 && rc < 16) this.rcodeCounts[rc + 1]++;

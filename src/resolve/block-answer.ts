@@ -50,12 +50,12 @@ export class BlockAnswers {
   /**
    * The answer for a blocking decision. `soaLabels`: how many trailing labels of the question
    * name own the synthetic SOA (the rule's name for a qname rule, else the whole question).
-   * Returns null for tcp-only over TCP: that action lets the query through.
+   * Returns null for tcp-only over TCP (or DoT/DoH, streams as well): that action lets the query through.
    */
   answer(q: Query, d: Decision, soaLabels: number, action: EntryAction = this.actionOf(d)): Answer | null {
     const act = d.verdict === 'local-data' ? 'local-data' : 'blocked';
     if (action === 'drop') return { action: act, reply: null, stored: null, upstream: null };
-    if (action === 'tcp-only') return q.transport === 'tcp' ? null : { action: act, reply: truncatedReply(errorReply(q.msg, q.pq, Rcode.NOERROR), q.pq), stored: null, upstream: null };
+    if (action === 'tcp-only') return q.transport !== 'udp' ? null : { action: act, reply: truncatedReply(errorReply(q.msg, q.pq, Rcode.NOERROR), q.pq), stored: null, upstream: null };
     return { action: act, reply: this.reply(q, d, action, soaLabels), stored: null, upstream: null };
   }
 

@@ -21,16 +21,19 @@ import { randomizeCase, restoreCase } from '../dns/case.js';
 import { edeOption } from '../dns/opt.js';
 import { replay, storeResponse, checkResponse, ResponseCheck, type StoredAnswer } from '../dns/relay.js';
 import { errorReply } from '../dns/synth.js';
-import { formatHostPort, parseHostPort, type HostPort } from '../upstream/address.js';
+import { formatHostPort, type HostPort } from '../upstream/address.js';
 import { newCounters, newFallbackCounters, type FallbackCounters, type UpstreamCounters } from '../upstream/counters.js';
 import { buildUpstreamQuery, random16 } from '../upstream/message.js';
 import { tcpExchange } from '../upstream/tcp.js';
 import { UpstreamTimeout, udpExchange } from '../upstream/udp.js';
+import { upstreamTargets, type TransportUpstream } from '../upstream/encrypted.js';
+import type { UpstreamTransport } from '../upstream/transport.js';
 import type { StageModule } from './module.js';
 import type { Answer, Query, Stage } from './types.js';
 
 export interface ForwardOptions {
-  upstreams: readonly HostPort[];
+  /** Plain DNS servers, and tls:// / https:// upstreams with their transport (upstream/encrypted.ts). */
+  upstreams: readonly (HostPort | TransportUpstream)[];
   timeoutMs: number;
   /** How long an upstream that timed out is moved to the back of the order. */
   penaltyMs: number;
@@ -48,6 +51,8 @@ export const CASE_RETRY_MS = 60 * 60_000;
 export interface Upstream {
   addr: HostPort;
   label: string;
+  /** tls:// and https://: the connection it is asked through; null for plain DNS (UDP, then TCP). */
+  transport: UpstreamTransport | null;
   counters: UpstreamCounters;
   fallbacks: FallbackCounters;
   penalisedUntil: number;
@@ -70,7 +75,14 @@ export class ForwardStage implements Stage {
   private readonly caseRetryMs: number;
 
   constructor(private readonly opts: ForwardOptions) {
-    this.upstreams = opts.upstreams.map((addr) => ({ addr, label: formatHostPort(addr), counters: newCounters(), fallbacks: newFallbackCounters(), penalisedUntil: 0, noEdnsUntil: 0, noCaseUntil: 0 }));
+    this.upstreams = opts.upstreams.map((x) => ({
+      ...('transport' in x ? { addr: x.addr, label: x.label, transport: x.transport } : { addr: x, label: formatHostPort(x), transport: null }),
+      counters: newCounters(),
+      fallbacks: newFallbackCounters(),
+      penalisedUntil: 0,
+      noEdnsUntil: 0,
+      noCaseUntil: 0,
+    }));
     this.caseRandomization = opts.caseRandomization ?? false;
     this.ednsRetryMs = opts.ednsRetryMs ?? EDNS_RETRY_MS;
     this.caseRetryMs = opts.caseRetryMs ?? CASE_RETRY_MS;
@@ -78,6 +90,11 @@ export class ForwardStage implements Stage {
 
   resolve(q: Query): Promise<Answer> {
     return this.forward(q);
+  }
+
+  /** Closes the connections of tls:// and https:// upstreams (shutdown). */
+  close(): void {
+    for (const u of this.upstreams) u.transport?.close();
   }
 
   private order(now: number): Upstream[] {
@@ -165,6 +182,11 @@ export class ForwardStage implements Stage {
     const c = u.counters;
     query.writeUInt16BE(random16(), 0);
     c.requests++;
+    if (u.transport !== null) {
+      // DNS over TLS or HTTPS: one exchange on the upstream's own (reused) connection, no truncation.
+      const r = await u.transport.exchange(query, qEnd, this.opts.timeoutMs, exactCase);
+      return [r, checkResponse(r, query, qEnd, exactCase)];
+    }
     let resp = await udpExchange(u.addr, query, qEnd, this.opts.timeoutMs, c, exactCase);
     let check = checkResponse(resp, query, qEnd, exactCase);
     if (check === ResponseCheck.Truncated) {
@@ -177,18 +199,12 @@ export class ForwardStage implements Stage {
   }
 }
 
-function hostPort(s: string): HostPort {
-  const r = parseHostPort(s, 53, false);
-  if (typeof r === 'string') throw new Error(`upstream "${s}": ${r}`); // the schema validated it already
-  return r;
-}
-
 export const forwardStage: StageModule<ForwardStage> = {
   name: 'forward',
   enabled: () => true,
   create: (d) =>
     new ForwardStage({
-      upstreams: d.cfg.upstreams.map(hostPort),
+      upstreams: upstreamTargets(d.cfg.upstreams, d.cfg.upstream),
       timeoutMs: d.cfg.upstream.timeoutMs,
       penaltyMs: d.cfg.upstream.penaltyMs,
       // Until the configuration schema has upstream.caseRandomization, it is off unless set.

@@ -3,7 +3,8 @@ import type { ParsedQuery } from '../dns/query.js';
 import type { StoredAnswer } from '../dns/relay.js';
 import type { Decision } from '../policy/decision.js';
 
-export type Transport = 'udp' | 'tcp';
+/** How the query came: plain UDP or TCP, DNS over TLS (RFC 7858) or DNS over HTTPS (RFC 8484). */
+export type Transport = 'udp' | 'tcp' | 'dot' | 'doh';
 
 export type Action = 'blocked' | 'local-data' | 'allowed' | 'cached' | 'refused' | 'servfail' | 'formerr' | 'notimp';
 

@@ -22,7 +22,7 @@ import type { CacheStage } from '../resolve/cache.js';
 import type { ForwardStage } from '../resolve/forward.js';
 import type { QuarantineStage } from '../resolve/quarantine.js';
 import type { Alerting } from '../respond/alerting.js';
-import { formatHostPort, type HostPort } from '../upstream/address.js';
+import type { HostPort } from '../upstream/address.js';
 import { createConsoleFeed } from '../admin/console/feed.js';
 import { adminContext } from './admin-context.js';
 import { loadFeeds } from './assemble/feeds.js';
@@ -31,11 +31,17 @@ import { assertPreflight } from './assemble/preflight.js';
 import { createResolver } from './assemble/resolver.js';
 import { createEvents, createHistory } from './assemble/soc.js';
 import type { Dispatcher } from './dispatch.js';
+import { formatListen } from '../config/encrypted.js';
+import { pairWarnings, type TlsReloadResult } from './tls-material.js';
 
 export interface RunningServer {
   /** Bound addresses (ports resolved when 0 was asked for). */
   readonly udp: HostPort[];
   readonly tcp: HostPort[];
+  /** DNS over TLS listeners (tls://). */
+  readonly dot: HostPort[];
+  /** DNS over HTTPS listeners (https://), with their URL. */
+  readonly doh: { address: HostPort; url: string }[];
   readonly feeds: FeedManager;
   readonly policy: PolicyHolder;
   /** The stages in the order a query meets them, as logged at start-up. */
@@ -61,6 +67,11 @@ export interface RunningServer {
   readonly retro: RetroHunter | null;
   /** Promises broken after start-up (query log, history, alert spool), for /readyz. */
   readonly health: OperationalHealth;
+  /**
+   * Reads tls.certFile/keyFile again (SIGHUP) for the DoT/DoH listeners' new connections; a pair
+   * that cannot be read keeps the old one. Logged either way; null without such listeners.
+   */
+  reloadTls(): TlsReloadResult | null;
   /** Graceful stop: no new queries, in-flight answers sent, log flushed. */
   close(graceMs?: number): Promise<void>;
 }
@@ -114,6 +125,15 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
     observers.push(r.quarantine);
   }
   observers.push(soc.alerting?.events ?? soc.forwarder!, soc.watch);
+  // A DoT/DoH upstream that refuses the connection (certificate, pin, handshake) says why, once per new reason.
+  for (const u of r.forward.upstreams) {
+    if (u.transport === null) continue;
+    let last = '';
+    u.transport.onError = (err) => {
+      if (err.message !== last) oplog.error({ upstream: u.label, err: err.message }, 'encrypted upstream connection failed');
+      last = err.message;
+    };
+  }
   if (history !== null) observers.push(history);
   soc.alerting?.events.watchFeeds(() => feeds.sources);
   const metrics = new Metrics({
@@ -143,11 +163,12 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
       r.upstreamHealth.stop();
       const adminClosed = admin?.close(Math.min(graceMs, 1000));
       for (const u of listeners?.udp ?? []) u.stopAccepting();
-      const tcpClosed = Promise.all((listeners?.tcp ?? []).map((t) => t.close(graceMs)));
+      const tcpClosed = Promise.all([...(listeners?.tcp ?? []), ...(listeners?.dot ?? []), ...(listeners?.doh ?? [])].map((t) => t.close(graceMs)));
       const deadline = performance.now() + graceMs;
       while (r.dispatcher.inflight > 0 && performance.now() < deadline) await new Promise((res) => setTimeout(res, 10));
       await Promise.all((listeners?.udp ?? []).map((u) => u.close()));
       await tcpClosed;
+      r.forward.close();
       await adminClosed;
       qlog.flush();
       await history?.close();
@@ -179,7 +200,7 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
   if (options.refresh) feeds.schedule();
   oplog.info(
     {
-      listen: listeners.udp.map((u) => formatHostPort(u.address)),
+      listen: listeners.bound,
       admin: admin === null ? null : admin.url,
       upstreams: r.forward.upstreams.map((u) => u.label),
       chain: r.chain.names.join(' → '),
@@ -190,6 +211,8 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
   return {
     udp: listeners.udp.map((u) => u.address),
     tcp: listeners.tcp.map((t) => t.address),
+    dot: listeners.dot.map((t) => t.address),
+    doh: listeners.doh.map((d) => ({ address: d.address, url: formatListen({ kind: 'doh', addr: d.address, path: d.path }) })),
     feeds,
     policy,
     chain: r.chain.names,
@@ -209,6 +232,15 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
     history,
     retro,
     emergency,
+    reloadTls: () => {
+      const res = listeners?.reloadTls() ?? null;
+      if (res === null) return null;
+      if (res.ok) {
+        oplog.info({ certFile: cfg.tls.certFile, notAfter: res.notAfter, names: res.names, fingerprint: res.fingerprint }, 'TLS certificate reloaded for new DoT/DoH connections');
+        for (const w of pairWarnings(listeners!.tls!.current, cfg.tls.certFile!)) oplog.warn({ problem: w }, 'TLS certificate');
+      } else oplog.error({ problem: res.error }, 'TLS certificate not reloaded: keeping the previous one');
+      return res;
+    },
     close,
   };
 }

@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import type { OpLogger } from '../observe/oplog.js';
 import { isAlertMessage } from '../respond/cluster.js';
 
-type Message = { type: 'lists-changed' } | { type: 'refresh' };
+type Message = { type: 'lists-changed' } | { type: 'refresh' } | { type: 'reload-tls' };
 
 export function workerCount(setting: 'auto' | number): number {
   return setting === 'auto' ? availableParallelism() : setting;
@@ -28,12 +28,13 @@ export function announceListsChanged(): void {
   if (cluster.isWorker) process.send?.({ type: 'lists-changed' } satisfies Message);
 }
 
-/** Worker side: run `reload` when another worker stored new lists, `refresh` on SIGHUP. */
-export function onClusterMessages(reload: () => void, refresh: () => void): void {
+/** Worker side: run `reload` when another worker stored new lists, `refresh` (worker 1) and `reloadTls` (every worker) on SIGHUP. */
+export function onClusterMessages(reload: () => void, refresh: () => void, reloadTls: () => void = () => {}): void {
   if (!cluster.isWorker) return;
   process.on('message', (m: Message) => {
     if (m?.type === 'lists-changed') reload();
     else if (m?.type === 'refresh') refresh();
+    else if (m?.type === 'reload-tls') reloadTls();
   });
 }
 
@@ -59,7 +60,11 @@ export function runPrimary(n: number, log: OpLogger): Promise<number> {
   });
   for (let i = 0; i < n; i++) fork();
   log.info({ workers: n }, 'c2dns primary: workers started');
-  process.on('SIGHUP', () => cluster.workers?.[1]?.send({ type: 'refresh' } satisfies Message));
+  process.on('SIGHUP', () => {
+    cluster.workers?.[1]?.send({ type: 'refresh' } satisfies Message);
+    // Every worker has its own DoT/DoH listeners: each reads the certificate again.
+    for (const w of Object.values(cluster.workers ?? {})) w?.send({ type: 'reload-tls' } satisfies Message);
+  });
   return new Promise((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
       stopping = true;

@@ -108,7 +108,8 @@ export class Dispatcher {
   private finish(q: Query, a: Answer, send: Send): void {
     const pq = q.pq;
     let reply = a.reply;
-    // UDP: 512 without EDNS, else the client's size clamped to [512, 1232]. TCP: the 16-bit frame.
+    // UDP: 512 without EDNS, else the client's size clamped to [512, 1232]. TCP, DoT and DoH are
+    // streams, never truncated: the 16-bit frame (and DoH's 65,535-byte message) is the limit.
     const limit =
       q.transport === 'udp' ? (pq.edns ? Math.min(Math.max(pq.udpSize, MIN_UDP_SIZE), EDNS_UDP_SIZE) : MIN_UDP_SIZE) : 0xffff;
     const act = a.action;

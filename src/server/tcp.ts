@@ -1,8 +1,12 @@
-// TCP listener per RFC 7766: 2-byte length framing across partial reads, several queries per
+// Stream listener per RFC 7766: 2-byte length framing across partial reads, several queries per
 // connection answered as they complete (any order), an idle timeout, a connection cap, a cap
 // on queries in flight per connection and write backpressure (a client that does not read
-// stops being read).
+// stops being read). The same connection handling serves plain TCP and DNS over TLS (RFC 7858,
+// which keeps RFC 7766's framing): `TcpListener.start` takes a net.Server or a tls.Server
+// (`tls` options given), and a connection is any net.Socket, a tls.TLSSocket included.
 import net from 'node:net';
+import tls from 'node:tls';
+import type { Transport } from '../resolve/types.js';
 import type { HostPort } from '../upstream/address.js';
 import type { Dispatcher } from './dispatch.js';
 
@@ -26,6 +30,7 @@ class Connection {
     private readonly sock: net.Socket,
     private readonly dispatcher: Dispatcher,
     private readonly opts: TcpOptions,
+    private readonly transport: Transport,
   ) {
     sock.setNoDelay(true);
     // A listener, not setTimeout's callback argument: that one is registered with once(), so
@@ -74,7 +79,7 @@ class Connection {
       buf = buf.subarray(2 + len);
       if (this.closing) continue;
       this.inflight++;
-      this.dispatcher.handle(msg, this.sock.remoteAddress ?? '', this.sock.remotePort ?? 0, 'tcp', (reply) => this.send(reply));
+      this.dispatcher.handle(msg, this.sock.remoteAddress ?? '', this.sock.remotePort ?? 0, this.transport, (reply) => this.send(reply));
     }
     this.dispatching = false;
     if (this.closing || this.sock.destroyed) return;
@@ -122,18 +127,28 @@ class Connection {
 }
 
 export class TcpListener {
+  /** Every accepted TCP connection (for DoT also those still in the TLS handshake). */
   private readonly conns = new Set<net.Socket>();
   private readonly wrappers = new Map<net.Socket, Connection>();
+  /** DoT: TLS handshakes that failed (wrong version, no shared cipher, a scanner). */
+  handshakeFailures = 0;
 
   private constructor(
     private readonly server: net.Server,
     readonly address: HostPort,
+    readonly transport: Transport,
   ) {}
 
-  static start(addr: HostPort, dispatcher: Dispatcher, opts: TcpOptions, onError: (err: Error) => void): Promise<TcpListener> {
+  /**
+   * Plain TCP, or with `tls` (secure context options) DNS over TLS: same framing, limits and
+   * backpressure on the decrypted stream; the idle timeout also bounds the TLS handshake.
+   */
+  static start(addr: HostPort, dispatcher: Dispatcher, opts: TcpOptions, onError: (err: Error) => void, secure: tls.SecureContextOptions | null = null): Promise<TcpListener> {
     // allowHalfOpen: a client may send its queries then FIN; its answers are still written,
     // and maybeEnd() closes our side once the last one is out.
-    const server = net.createServer({ allowHalfOpen: true });
+    const server: net.Server =
+      secure === null ? net.createServer({ allowHalfOpen: true }) : tls.createServer({ ...secure, allowHalfOpen: true, handshakeTimeout: opts.idleTimeoutMs });
+    const transport: Transport = secure === null ? 'tcp' : 'dot';
     server.maxConnections = opts.maxConnections;
     return new Promise((resolve, reject) => {
       server.once('error', reject);
@@ -141,15 +156,23 @@ export class TcpListener {
         server.off('error', reject);
         server.on('error', onError);
         const bound = server.address() as net.AddressInfo;
-        const listener = new TcpListener(server, { ...addr, port: bound.port });
-        server.on('connection', (sock) => {
+        const listener = new TcpListener(server, { ...addr, port: bound.port }, transport);
+        const serve = (sock: net.Socket): void => {
+          listener.wrappers.set(sock, new Connection(sock, dispatcher, opts, transport));
+          sock.on('close', () => listener.wrappers.delete(sock));
+        };
+        server.on('connection', (sock: net.Socket) => {
           listener.conns.add(sock);
-          listener.wrappers.set(sock, new Connection(sock, dispatcher, opts));
-          sock.on('close', () => {
-            listener.conns.delete(sock);
-            listener.wrappers.delete(sock);
-          });
+          sock.on('close', () => listener.conns.delete(sock));
+          if (secure === null) serve(sock);
         });
+        if (secure !== null) {
+          // The TLS socket over the TCP one: DNS messages are read from it once the handshake is done.
+          server.on('secureConnection', (sock: tls.TLSSocket) => serve(sock));
+          server.on('tlsClientError', () => {
+            listener.handshakeFailures++;
+          });
+        }
         resolve(listener);
       });
     });
@@ -157,6 +180,11 @@ export class TcpListener {
 
   get connections(): number {
     return this.conns.size;
+  }
+
+  /** DoT: new connections use these certificate and key (SIGHUP reload); a no-op for plain TCP. */
+  setSecureContext(options: tls.SecureContextOptions): void {
+    if (this.server instanceof tls.Server) this.server.setSecureContext(options);
   }
 
   /** Stop accepting; open connections finish what they have in flight, then close. */

@@ -7,7 +7,9 @@
 //   - state.dir, history.dir and the alert spool directory: creatable and writable; file alert
 //     sinks: appendable;
 //   - every local list: readable, or else a disk copy of the same source to start from (warning);
-//   - listen addresses (UDP and TCP) and admin.listen: bindable now (each released at once).
+//   - the DoT/DoH certificate and key, upstream.caFile (./tls-preflight.ts);
+//   - listen addresses (UDP and TCP; TCP only for tls:// and https://) and admin.listen: bindable
+//     now (each released at once).
 // Cron expressions are checked by the schema (config/schema.ts) when the file is read.
 // `c2dns config check` runs the same checks without creating anything (create: false).
 import { accessSync, closeSync, constants, mkdirSync, openSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
@@ -22,7 +24,9 @@ import { LastGoodStore, sourceRef } from '../../feeds/store.js';
 import { resolveHistoryConfig } from '../../history/config.js';
 import type { OpLogger } from '../../observe/oplog.js';
 import { spoolRoot } from '../../respond/alerting.js';
-import { formatHostPort, parseHostPort, type HostPort } from '../../upstream/address.js';
+import { formatHostPort, type HostPort } from '../../upstream/address.js';
+import { parseListen } from '../../config/encrypted.js';
+import { tlsPreflight } from './tls-preflight.js';
 
 /** One or more preflight errors, one line each. A ConfigError: the CLI reports it and exits 1. */
 export class PreflightError extends ConfigError {}
@@ -98,6 +102,10 @@ export async function preflight(cfg: Config, o: PreflightOptions): Promise<Prefl
     if (copy === null) fail(`lists[${i}].path`, `list "${l.name}": ${p}, and there is no disk copy of this source to start from`);
     else warnings.push(`list "${l.name}" (key "lists[${i}].path"): ${p}; starting from its disk copy of ${new Date(copy.meta.fetchedAt).toISOString()}`);
   });
+
+  const tlsChecks = tlsPreflight(cfg);
+  for (const e of tlsChecks.errors) fail(e.key, e.problem);
+  warnings.push(...tlsChecks.warnings);
 
   if (o.ports) errors.push(...(await portProblems(cfg, o.owner)));
   return { errors, warnings };
@@ -241,8 +249,8 @@ async function portProblems(cfg: Config, owner: boolean): Promise<string[]> {
   };
   const targets: { key: string; hp: HostPort; protos: ('udp' | 'tcp')[] }[] = [];
   cfg.listen.forEach((s, i) => {
-    const hp = parseHostPort(s, 53, true);
-    if (typeof hp !== 'string') targets.push({ key: `listen[${i}]`, hp, protos: ['udp', 'tcp'] });
+    const r = parseListen(s);
+    if (typeof r !== 'string') targets.push({ key: `listen[${i}]`, hp: r.addr, protos: r.kind === 'dns' ? ['udp', 'tcp'] : ['tcp'] });
   });
   if (owner && cfg.admin.enabled) {
     const hp = adminListen(cfg.admin);
