@@ -50,8 +50,14 @@ describe.skipIf(!haveChromium)('web console in Chromium', () => {
     up = await startUpstream(zoneScript({ 'example.org 1': [{ name: 'example.org', type: T.A, address: '192.0.2.10' }] }));
     [c2, browser] = await Promise.all([
       startC2dns(
-        { upstreams: [`127.0.0.1:${up.port}`], lists: [{ name: 'c2', path: 'c2.txt', tags: ['c2', '3cx'] }], admin: { listen: '127.0.0.1:0', token: TOKEN } },
-        { 'c2.txt': 'akamaicontainer.com\nmsstorageazure.com\n' },
+        {
+          upstreams: [`127.0.0.1:${up.port}`],
+          // A blocked query on a rule tagged "implant" quarantines its client (127.0.0.2 here).
+          lists: [{ name: 'c2', path: 'c2.txt', tags: ['c2', '3cx'] }, { name: 'implants', path: 'implants.txt', tags: ['implant'] }],
+          quarantine: { enabled: true, tags: ['implant'] },
+          admin: { listen: '127.0.0.1:0', token: TOKEN },
+        },
+        { 'c2.txt': 'akamaicontainer.com\nmsstorageazure.com\n', 'implants.txt': 'implant-beacon.example\n' },
       ),
       chromium.launch({ executablePath: CHROMIUM, args: FLAGS, timeout: 15_000 }),
     ]);
@@ -72,6 +78,7 @@ describe.skipIf(!haveChromium)('web console in Chromium', () => {
     });
     await ask(c2.port, 'akamaicontainer.com', T.A); // a C2 hit for the Overview
     await ask(c2.port, 'example.org', T.A);
+    await ask(c2.port, 'implant-beacon.example', T.A, { from: '127.0.0.2' }); // quarantines 127.0.0.2
   }, 30_000);
 
   afterAll(async () => {
@@ -95,7 +102,8 @@ describe.skipIf(!haveChromium)('web console in Chromium', () => {
     await page.locator('#hits tbody tr', { hasText: 'akamaicontainer.com' }).waitFor();
     expect(await page.locator('#hits tbody tr').first().textContent()).toContain('127.0.0.1');
     expect(await page.locator('#sparkline svg polyline').count()).toBe(2);
-    await page.locator('#lists tbody tr', { hasText: 'fresh' }).waitFor();
+    await page.locator('#quarantine tbody tr', { hasText: '127.0.0.2' }).waitFor();
+    await page.locator('#lists tbody tr', { hasText: 'fresh' }).first().waitFor();
     await page.locator('#upstreams tbody tr', { hasText: 'healthy' }).waitFor();
     await shot(page, 'overview-desktop');
     await page.setViewportSize(PHONE);
@@ -126,9 +134,9 @@ describe.skipIf(!haveChromium)('web console in Chromium', () => {
     await shot(page, 'queries-desktop');
   });
 
-  it('Act: the token once per session, an emergency block through the form, listed and answered blocked', async () => {
+  it('Act: the token once per session, an emergency block through the form, listed and answered blocked; release from quarantine', async () => {
     const page = await open('/act');
-    await page.locator('#act-lists tbody tr', { hasText: 'c2' }).waitFor();
+    await page.getByRole('button', { name: 'Refresh implants' }).waitFor();
     // Keyboard only: the token field has a label and takes focus.
     await page.getByLabel('Admin token').fill(TOKEN);
     await page.getByLabel('Admin token').press('Enter');
@@ -150,6 +158,13 @@ describe.skipIf(!haveChromium)('web console in Chromium', () => {
     await page.goto(`${base}/act`);
     await page.getByRole('button', { name: 'Unblock evil-c2.example' }).click();
     await page.locator('#block-result', { hasText: 'Unblocked evil-c2.example' }).waitFor();
+    // Release from quarantine: the client's queries are answered again.
+    expect((await ask(c2.port, 'example.org', T.A, { from: '127.0.0.2' })).packet.answers[0]).toMatchObject({ address: '0.0.0.0' });
+    await page.getByRole('button', { name: 'Release 127.0.0.2' }).click();
+    await page.locator('#release-result', { hasText: 'Released 127.0.0.2' }).waitFor();
+    await page.locator('#act-quarantine tbody tr.empty').waitFor();
+    expect(c2.server.quarantineStore.list()).toEqual([]);
+    expect((await ask(c2.port, 'example.org', T.A, { from: '127.0.0.2' })).packet.answers[0]).toMatchObject({ address: '192.0.2.10' });
   });
 
   it('Clients: top clients and a timeline', async () => {
