@@ -39,7 +39,8 @@ export class Dispatcher {
     private readonly onInternalError: (err: unknown) => void,
   ) {}
 
-  handle(msg: Buffer, address: string, port: number, transport: Transport, send: Send): void {
+  /** `via`: a trusted reverse proxy that named `address` as the client (DoH X-Forwarded-For), else null. */
+  handle(msg: Buffer, address: string, port: number, transport: Transport, send: Send, via: string | null = null): void {
     const receivedAt = performance.now();
     let pq: ParsedQuery;
     try {
@@ -50,7 +51,7 @@ export class Dispatcher {
       this.noAnswer(send);
       return;
     }
-    const q: Query = { msg, pq, clientAddress: address, clientPort: port, transport, receivedAt, decision: null, identity: peerIdentity(address), forwardOptions: null };
+    const q: Query = { msg, pq, clientAddress: address, clientPort: port, transport, receivedAt, decision: null, identity: via === null ? peerIdentity(address) : { ...peerIdentity(address), via }, forwardOptions: null };
     if (pq.status !== ParseStatus.Ok) {
       if (pq.status === ParseStatus.Drop || pq.status === ParseStatus.Ignore) {
         this.counters.dropped++;

@@ -252,12 +252,14 @@ export class DohListener {
       const peer = req.socket.remoteAddress ?? '';
       let client = peer;
       let port = req.socket.remotePort ?? 0;
+      let via: string | null = null;
       if (this.trust.trusts(peer)) {
         const fwd = forwardedClient(req.headers['x-forwarded-for'], this.trust);
         if (fwd === null) return fail(400, 'X-Forwarded-For from a trusted proxy does not name the client by its IP address');
         if (fwd !== undefined) {
           client = fwd;
-          port = 0;
+          port = 0; // not known: the proxy's header names the address only
+          via = peer;
         }
       }
       this.dispatcher.handle(msg, client, port, 'doh', (reply) => {
@@ -276,7 +278,7 @@ export class DohListener {
         });
         res.end(reply);
         finished();
-      });
+      }, via);
     };
 
     let url: URL;

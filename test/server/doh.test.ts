@@ -177,7 +177,7 @@ describe('DoH clients behind a reverse proxy (X-Forwarded-For)', () => {
       // Garbage where the client should be: 400.
       expect((await q('example.org', 'unknown')).status).toBe(400);
       const lines = await c.waitForQueries(['example.org', 'akamaicontainer.com', 'multi.example.org']);
-      expect(lines.find((l) => l.qname === 'example.org')).toMatchObject({ client: '192.168.1.50', transport: 'doh' });
+      expect(lines.find((l) => l.qname === 'example.org')).toMatchObject({ client: '192.168.1.50', clientPort: 0, via: '127.0.0.1', transport: 'doh' });
       expect(lines.find((l) => l.qname === 'akamaicontainer.com')).toMatchObject({ client: '203.0.113.9', action: 'refused' });
       expect(lines.find((l) => l.qname === 'multi.example.org')).toMatchObject({ client: '192.168.1.60' });
       // The path comes from the listen URL.
@@ -193,7 +193,7 @@ describe('DoH clients behind a reverse proxy (X-Forwarded-For)', () => {
     const r = await h2.request({ method: 'POST', path: '/dns-query', body: buildQuery('example.org', T.A), headers: { 'content-type': DNS, 'x-forwarded-for': '192.168.7.7' } });
     expect(r.status).toBe(200);
     const lines = await c2.waitForLog(before + 1);
-    expect(lines[lines.length - 1]).toMatchObject({ client: '127.0.0.1', qname: 'example.org' });
+    expect(lines[lines.length - 1]).toMatchObject({ client: '127.0.0.1', via: null, qname: 'example.org' });
   });
 
   it('forwardedClient reads the header from the right', () => {
