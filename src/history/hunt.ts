@@ -12,7 +12,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { constants as zc, gunzip } from 'node:zlib';
-import { hashFinish, HASH_B } from '../blocklist/names.js';
+import { hashFinish, HASH_B, MAX_NAME, NameTable } from '../blocklist/names.js';
 import { rcodeName, typeName } from '../dns/constants.js';
 import {
   FRAME_HEADER_LEN,
@@ -286,14 +286,19 @@ class Aggregate {
 
 const DOT = 0x2e;
 
+/** Distinct names a matcher remembers the result for (~40 bytes each); beyond, it matches again. */
+const MATCH_CACHE_MAX = 1 << 20;
+
 /**
  * Matches history names against the indicators with the blocklist's own lookup: a DomainTrie over
  * one subtree block rule per indicator (the most specific indicator wins, as the most specific
  * rule does). A segment's names are first screened on their bytes, never decoded when they match
  * nothing: every label-aligned suffix is hashed right to left with the blocklist's name hash (as
- * DomainTrie.match does) and looked up in a bit filter of the indicators' hashes; a name with a
- * suffix in the filter is decoded and matched by the trie. The screen has false positives, never
- * false negatives: it only decides which names the trie sees. Exported for its tests.
+ * DomainTrie.match does) and looked up in a bit filter of the indicators' hashes. A name with a
+ * suffix in the filter is matched by the trie once: the result is remembered per distinct name
+ * (a NameTable keyed by the name's bytes), since a name recurs in the table of every segment that
+ * saw it. The screen has false positives, never false negatives: it only decides which names the
+ * trie sees. Exported for its tests.
  */
 export class IndicatorMatcher {
   /** One bit per hash value (its top bits): "surely not an indicator" without touching the trie. */
@@ -301,9 +306,15 @@ export class IndicatorMatcher {
   private readonly shift: number;
   /** Labels of the longest indicator: a longer suffix cannot match. */
   private readonly maxLabels: number;
+  /** Names that passed the screen, and per such name the indicator it matched (or -1) and the caller's tag. */
+  private readonly seen = new NameTable(1024, 32 * 1024);
+  private result = new Int32Array(1024);
+  private tags = new Int32Array(1024);
+  /** The remembered name matchBytes last looked at (for tagOf/setTag), or -1. */
+  key = -1;
 
   constructor(
-    private readonly set: IndicatorSet,
+    set: IndicatorSet,
     private readonly lookup: IndicatorLookup,
   ) {
     // About 64 bits per indicator: a false positive for ~1.5% of the suffixes looked at.
@@ -320,6 +331,7 @@ export class IndicatorMatcher {
 
   /** Id of the indicator matching the name held in buf[s, e), or -1. */
   matchBytes(buf: Buffer, s: number, e: number): number {
+    this.key = -1;
     if (e <= s) return -1;
     const filter = this.filter;
     const shift = this.shift;
@@ -330,20 +342,62 @@ export class IndicatorMatcher {
       const c = buf[j]!;
       if (c === DOT && j + 1 < e) {
         const bit = hashFinish(h) >>> shift;
-        if ((filter[bit >>> 5]! & (1 << (bit & 31))) !== 0) return this.match(buf.toString('latin1', s, e));
+        if ((filter[bit >>> 5]! & (1 << (bit & 31))) !== 0) return this.passed(buf, s, e, j, h, pow);
         if (++dots >= this.maxLabels) return -1;
       }
       h = (h + Math.imul(c, pow)) | 0;
       pow = Math.imul(pow, HASH_B);
     }
     const bit = hashFinish(h) >>> shift;
-    return (filter[bit >>> 5]! & (1 << (bit & 31))) !== 0 ? this.match(buf.toString('latin1', s, e)) : -1;
+    return (filter[bit >>> 5]! & (1 << (bit & 31))) !== 0 ? this.passed(buf, s, e, s - 1, h, pow) : -1;
+  }
+
+  /** The caller's tag for the remembered name `key` (-1 until set). */
+  tagOf(key: number): number {
+    return this.tags[key]!;
+  }
+
+  setTag(key: number, tag: number): void {
+    this.tags[key] = tag;
+  }
+
+  /**
+   * A name that passed the screen: its remembered result, or the trie's (then remembered). h is
+   * the running hash of buf[j + 1, e) and pow = B^(e - j - 1): the whole name's hash follows.
+   */
+  private passed(buf: Buffer, s: number, e: number, j: number, h: number, pow: number): number {
+    for (; j >= s; j--) {
+      h = (h + Math.imul(buf[j]!, pow)) | 0;
+      pow = Math.imul(pow, HASH_B);
+    }
+    const hash = hashFinish(h);
+    const seen = this.seen;
+    let k = seen.findBytes(hash, buf, s, e);
+    if (k >= 0) {
+      this.key = k;
+      return this.result[k]!;
+    }
+    const id = this.match(buf.toString('latin1', s, e));
+    if (seen.size >= MATCH_CACHE_MAX || e - s > MAX_NAME) return id;
+    k = seen.internBytes(hash, buf, s, e, 0);
+    if (k === this.result.length) {
+      const r = new Int32Array(k * 2);
+      r.set(this.result);
+      this.result = r;
+      const t = new Int32Array(k * 2);
+      t.set(this.tags);
+      this.tags = t;
+    }
+    this.result[k] = id;
+    this.tags[k] = -1;
+    this.key = k;
+    return id;
   }
 
   /** Id of the indicator matching `name` (lower case, no trailing dot), or -1. */
   match(name: string): number {
     const r = this.lookup.trie.match(name, 0);
-    return r === null ? -1 : this.set.find(r.rule);
+    return r === null ? -1 : r.line - 1;
   }
 }
 
@@ -556,7 +610,14 @@ class SegmentScan {
       const m = matcher.matchBytes(buf, s, p);
       if (m >= 0) {
         match[id] = m;
-        this.gName[id] = this.agg.name(buf.toString('utf8', s, p), m);
+        // A name seen in an earlier segment has its global id already: no decoding.
+        const key = matcher.key;
+        let g = key >= 0 ? matcher.tagOf(key) : -1;
+        if (g < 0) {
+          g = this.agg.name(buf.toString('utf8', s, p), m);
+          if (key >= 0) matcher.setTag(key, g);
+        }
+        this.gName[id] = g;
         this.matched++;
       }
       id++;

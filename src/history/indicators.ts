@@ -157,7 +157,8 @@ export class IndicatorSet {
 
   /**
    * The lookup over the live indicators: one subtree block rule each, in the blocklist's own
-   * structure (a more specific indicator wins, as a more specific rule does). Built once; the set
+   * structure (a more specific indicator wins, as a more specific rule does); a rule's `line` is
+   * its indicator's id + 1. Built once; the set
    * must not change afterwards. With `turn`, gives the event loop a turn between chunks.
    */
   async build(turn?: () => Promise<void>): Promise<IndicatorLookup> {
@@ -173,7 +174,7 @@ export class IndicatorSet {
       const s = names.start(id);
       const e = names.end(id);
       const h = hashBytes(bytes, s, e);
-      rules.push(id, 0, M_SUBTREE, null);
+      rules.push(id, id + 1, M_SUBTREE, null); // line: the indicator's id + 1 (the trie's match gives it back)
       rules.addHash(h);
       hashes[k++] = h;
       let labels = 1;

@@ -214,6 +214,10 @@ describe('IndicatorMatcher', () => {
           const id = matcher.matchBytes(buf, 2, 2 + q.length);
           expect(id < 0 ? null : set.name(id)).toBe(want);
           expect(matcher.match(q)).toBe(id);
+          // Again, from another buffer: a name that passed the screen is answered from memory.
+          const key = matcher.key;
+          expect(matcher.matchBytes(Buffer.from(q, 'latin1'), 0, q.length)).toBe(id);
+          expect(matcher.key).toBe(key);
         }
       }),
       { numRuns: 300 },
@@ -237,6 +241,10 @@ describe('IndicatorMatcher', () => {
       expect(at(`xs${i}.example`)).toBeNull();
     }
     expect(at('')).toBeNull();
+    // A name too long for the memory (escaped odd bytes: up to 4 characters a byte) is matched every time.
+    const long = `${'\\255'.repeat(70)}.s7.example`;
+    expect(at(long)).toBe('s7.example');
+    expect(at(long)).toBe('s7.example');
   });
 });
 
