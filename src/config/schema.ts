@@ -216,6 +216,14 @@ export const configSchema = z
         minTtl: int(0, 86_400).default(0),
         maxTtl: int(0, 604_800).default(86_400),
         negativeMaxTtl: int(0, 86_400).default(3_600),
+        /** Bound on the cache's size in bytes (answers' bytes plus a fixed per-entry overhead), besides maxEntries. */
+        maxBytes: int(65_536, 2 ** 40).default(64 * 1024 * 1024),
+        /** RFC 8767: how long after expiry an answer may be served stale when no upstream answers; 0 = off. */
+        serveStaleMaxAgeSeconds: int(0, 30 * 86_400).default(86_400),
+        /** How long a query for an expired answer waits for the upstreams before it is answered stale; 0 = at once. */
+        serveStaleClientTimeoutMs: int(0, 60_000).default(1_800),
+        /** Refresh an answer asked for in the last 10 % of its TTL, before it expires. */
+        prefetch: z.boolean().default(true),
       })
       .strict()
       .default({}),

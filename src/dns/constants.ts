@@ -56,6 +56,7 @@ export const CLASS_HS = 4;
 /** RFC 8914 Extended DNS Error info codes used here. */
 export const Ede = {
   OTHER: 0,
+  STALE_ANSWER: 3,
   BLOCKED: 15,
   PROHIBITED: 18,
   NOT_SUPPORTED: 21,

@@ -4,9 +4,9 @@
 // the upstream OPT is removed and c2dns writes its own, keeping only upstream EDE options. c2dns
 // is a recursive service, not the authority: AA is cleared and RA set in every relayed answer,
 // and AD reaches only clients that asked for it with AD or DO (RFC 6840 §5.7-5.8).
-import { Flag, HEADER_LEN, RType } from './constants.js';
+import { Ede, Flag, HEADER_LEN, RType } from './constants.js';
 import { skipName, sameQuestion } from './names.js';
-import { OPT_FIXED_LEN, pickEdeOptions, writeOpt } from './opt.js';
+import { edeOption, OPT_FIXED_LEN, pickEdeOptions, writeOpt } from './opt.js';
 import type { ParsedQuery } from './query.js';
 
 export interface StoredAnswer {
@@ -186,5 +186,21 @@ export function replay(stored: StoredAnswer, query: Buffer, pq: ParsedQuery, now
     out.writeUInt16BE(out.readUInt16BE(10) + 1, 10);
     writeOpt(out, src.length, stored.rcode >>> 4, pq.dnssecOk, stored.ede);
   }
+  return out;
+}
+
+/** RFC 8767 §4: the TTL of every record of an answer served stale. */
+export const STALE_TTL = 30;
+const STALE_EDE = edeOption(Ede.STALE_ANSWER, '');
+
+/**
+ * An expired answer served because no upstream answered in time (RFC 8767): replay's form with
+ * every TTL set to 30 and, for an EDNS client, EDE 3 (Stale Answer, RFC 8914 §4.4) ahead of any
+ * upstream EDE.
+ */
+export function replayStale(stored: StoredAnswer, query: Buffer, pq: ParsedQuery): Buffer {
+  const ede = stored.ede === null ? STALE_EDE : Buffer.concat([STALE_EDE, stored.ede]);
+  const out = replay({ ...stored, ede }, query, pq, stored.storedAt);
+  for (const o of stored.ttlOffsets) out.writeUInt32BE(STALE_TTL, o);
   return out;
 }

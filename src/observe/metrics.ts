@@ -48,8 +48,16 @@ export interface MetricsSources {
   feeds: { readonly sources: readonly SourceState[] };
   /** ForwardStage.upstreams. */
   upstreams: readonly UpstreamView[];
-  /** null when the cache is disabled. */
-  cache: { readonly size: number; readonly hits: number; readonly misses: number } | null;
+  /** null when the cache is disabled. The resilience counts are CacheStage's (absent: 0). */
+  cache: {
+    readonly size: number;
+    readonly hits: number;
+    readonly misses: number;
+    readonly bytes?: number;
+    readonly staleServed?: number;
+    readonly coalesced?: number;
+    readonly prefetches?: number;
+  } | null;
   /** A function because the Dispatcher is built after its observers (this is one of them). */
   dispatchCounters: () => Readonly<DispatchCounters>;
   /** Per alert sink, monotonically increasing counts (the alerting component owns them). Also settable later: provide(). */
@@ -385,7 +393,28 @@ export class Metrics implements QueryObserver {
         this.inc(src.cache?.misses ?? 0);
       },
     });
-    new Counter({ name: `${P}cache_stale_served_total`, help: 'Expired answers served (always 0: serve-stale does not exist yet).', registers });
+    const cacheCounter = (name: string, help: string, key: 'staleServed' | 'coalesced' | 'prefetches'): void => {
+      new Counter({
+        name: `${P}${name}`,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(src.cache?.[key] ?? 0);
+        },
+      });
+    };
+    cacheCounter('cache_stale_served_total', 'Expired answers served because no upstream answered in time (RFC 8767 serve-stale; TTL 30, EDE 3).', 'staleServed');
+    cacheCounter('cache_coalesced_total', 'Queries that waited for an identical question already asked upstream instead of asking their own.', 'coalesced');
+    cacheCounter('cache_prefetches_total', 'Background refreshes of cached answers asked for in the last 10 % of their TTL.', 'prefetches');
+    new Gauge({
+      name: `${P}cache_bytes`,
+      help: 'Size of the cached answers as counted against cache.maxBytes (answer bytes plus a fixed per-entry overhead).',
+      registers,
+      collect() {
+        this.set(src.cache?.bytes ?? 0);
+      },
+    });
 
     const perList = (name: string, help: string, aggregator: Aggregator, value: (s: SourceState) => number | null): void => {
       new Gauge({

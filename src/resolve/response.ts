@@ -9,7 +9,7 @@
 // emergency block also applies to answers already in the cache. The verdict per stored answer is
 // memoised for the policy it was made with, so a cache hit costs one WeakMap lookup.
 import { inspectAnswer, chainTo, withoutAdditional, type AnswerFacts } from '../dns/inspect.js';
-import { replay, storeResponse, type StoredAnswer } from '../dns/relay.js';
+import { replay, replayStale, storeResponse, type StoredAnswer } from '../dns/relay.js';
 import type { RuleMatch } from '../blocklist/rule.js';
 import { ruleDecision, type Trigger } from '../policy/decision.js';
 import type { PolicyHolder, PolicyTables } from '../policy/snapshot.js';
@@ -64,7 +64,7 @@ export class ResponseStage implements Stage {
       }
       return a;
     }
-    if (v.stripped !== null) a.reply = replay(v.stripped, q.msg, q.pq, performance.now());
+    if (v.stripped !== null) a.reply = a.stale === true ? replayStale(v.stripped, q.msg, q.pq) : replay(v.stripped, q.msg, q.pq, performance.now());
     return a;
   }
 
@@ -96,6 +96,8 @@ export class ResponseStage implements Stage {
     }
     if (drop === null) return { tables, hit: null, stripped: null };
     const stripped = storeResponse(withoutAdditional(s.wire, qEnd, drop), qEnd, s.storedAt);
+    // The stored wire has no OPT: the upstream's EDE options go with the answer, not the bytes.
+    if (stripped !== null) stripped.ede = s.ede;
     return { tables, hit: null, stripped };
   }
 }

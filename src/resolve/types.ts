@@ -65,6 +65,11 @@ export interface Answer {
   stored: StoredAnswer | null;
   /** Which upstream answered (host:port), when one did. */
   upstream: string | null;
+  /**
+   * Served from an expired cache entry because no upstream answered in time (RFC 8767; TTLs 30,
+   * EDE 3): a stage that rebuilds the reply from `stored` uses replayStale (dns/relay.ts).
+   */
+  stale?: boolean;
 }
 
 export interface Stage {
