@@ -98,7 +98,11 @@ export class BootstrapResolver {
     const errors: string[] = [];
     for (const server of this.servers) {
       try {
-        const [v4, v6] = await Promise.all([this.ask(server, name, RType.A), this.ask(server, name, RType.AAAA)]);
+        // Either family will do: an AAAA lookup that fails does not cost the A records.
+        const [r4, r6] = await Promise.allSettled([this.ask(server, name, RType.A), this.ask(server, name, RType.AAAA)]);
+        if (r4.status === 'rejected' && r6.status === 'rejected') throw r4.reason;
+        const v4 = r4.status === 'fulfilled' ? r4.value : { addresses: [], ttl: -1 };
+        const v6 = r6.status === 'fulfilled' ? r6.value : { addresses: [], ttl: -1 };
         const addresses = [...v4.addresses, ...v6.addresses];
         if (addresses.length === 0) {
           errors.push(`${server.host}: no A or AAAA record`);
