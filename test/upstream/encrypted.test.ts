@@ -197,6 +197,37 @@ describe('encrypted upstream health', () => {
   });
 });
 
+describe('encrypted upstream errors in the operational log', () => {
+  it('logs a refused certificate once per reason, with the upstream and the verification code; the start-up line lists every listener', async () => {
+    const { Writable } = await import('node:stream');
+    const pino = (await import('pino')).default;
+    const { startServer } = await import('../../src/server/app.js');
+    const up = track(await startDotUpstream(script, leaf));
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        for (const l of chunk.toString().split('\n')) if (l !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
+        cb();
+      },
+    });
+    const dir = makeCa('log CA').dir;
+    const file = join(dir, 'c2dns.yaml');
+    writeFileSync(file, JSON.stringify({ listen: ['127.0.0.1:0', 'tls://127.0.0.1:0', 'https://127.0.0.1:0/q'], tls: { certFile: leaf.certFile, keyFile: leaf.keyFile }, upstreams: [`tls://127.0.0.1:${up.port}`], upstream: { caFile: otherCa.certFile, timeoutMs: 1000 }, admin: { enabled: false }, state: { dir: join(dir, 'state') }, log: { queries: 'none' } }));
+    const server = await startServer(loadConfig({ file }), pino({ level: 'info' }, sink));
+    track({ close: () => server.close(200) });
+    await ask(server.udp[0]!.port, 'a.example', T.A);
+    await ask(server.udp[0]!.port, 'b.example', T.A);
+    const errs = lines.filter((l) => l.msg === 'encrypted upstream connection failed');
+    expect(errs).toHaveLength(1);
+    expect(errs[0]).toMatchObject({ upstream: `tls://127.0.0.1:${up.port}` });
+    expect(String(errs[0]!.err)).toMatch(/certificate refused \(UNABLE_TO/);
+    expect(lines.find((l) => l.msg === 'c2dns serving')).toMatchObject({
+      upstreams: [`tls://127.0.0.1:${up.port}`],
+      listen: [`127.0.0.1:${server.udp[0]!.port}`, `tls://127.0.0.1:${server.dot[0]!.port}`, `https://127.0.0.1:${server.doh[0]!.address.port}/q`],
+    });
+  });
+});
+
 describe('encrypted upstream configuration', () => {
   const cfgFile = (doc: Record<string, unknown>): string => {
     const file = join(ca.dir, `c${Math.random().toString(36).slice(2)}.yaml`);
