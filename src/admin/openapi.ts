@@ -536,7 +536,7 @@ export const OPENAPI: OpenApiDocument = {
         mac: nullable('string'),
         clientName: nullable('string'),
         via: nullable('string', 'The trusted forwarder that spoke for the client'),
-        transport: str('udp, tcp, or the encrypted transport it came over'),
+        transport: str('udp, tcp, dot (DNS over TLS) or doh (DNS over HTTPS)'),
         qname: str(),
         qtype: str(),
         action: str(),
