@@ -77,7 +77,7 @@ const queries = `
 <div class="field"><label for="f-list">List</label><select id="f-list" name="list"><option value="">any</option><option>emergency</option></select></div>
 <div class="buttons"><button type="button" id="tail-pause" aria-pressed="false">Pause</button><button type="button" id="tail-clear" class="secondary">Clear</button></div>
 </form>
-<p id="tail-state" class="state" role="status">Connecting…</p>
+<p class="state"><span id="tail-state" role="status">Connecting…</span> · <span id="tail-count">0 shown</span></p>
 ${table('tail', 'Queries, newest first', ['Time', 'Client', 'Name', 'Type', 'Action', 'Why (decision)', 'Answer'], 'Waiting for queries…')}`;
 
 const clients = `

@@ -329,7 +329,9 @@ function queriesPage() {
   const pause = /** @type {HTMLButtonElement} */ (byId('tail-pause'));
   const table = /** @type {HTMLTableElement} */ (byId('tail'));
   const tbody = table.tBodies[0] ?? table.createTBody();
+  // Connection state in a live region (announced); the running count is not, or every query would be read out.
   const state = byId('tail-state');
+  const count = byId('tail-count');
   /** @type {EventSource | null} */
   let es = null;
   let paused = false;
@@ -343,9 +345,11 @@ function queriesPage() {
 
   /** @param {string} text */
   const setState = (text) => {
-    state.textContent = text;
+    if (state.textContent !== text) state.textContent = text;
   };
-  const describe = () => `${shown} shown${dropped > 0 ? `, ${dropped} not sent (too many per second)` : ''}`;
+  const showCount = () => {
+    count.textContent = `${shown} shown${dropped > 0 ? `, ${dropped} not sent (too many per second)` : ''}`;
+  };
 
   const params = () => {
     const p = new URLSearchParams();
@@ -378,7 +382,7 @@ function queriesPage() {
     tbody.prepend(row);
     shown++;
     while (tbody.rows.length > MAX_TAIL_ROWS) tbody.deleteRow(-1);
-    if (!paused) setState(`Live · ${describe()}`);
+    showCount();
   };
 
   const disconnect = () => {
@@ -403,11 +407,11 @@ function queriesPage() {
     if (paused) return;
     const source = new EventSource(`/api/console/stream?${p}`);
     es = source;
-    source.addEventListener('open', () => setState(`Live · ${describe()}`));
+    source.addEventListener('open', () => setState('Live'));
     source.addEventListener('query', (ev) => addRow(JSON.parse(/** @type {MessageEvent} */ (ev).data)));
     source.addEventListener('dropped', (ev) => {
       dropped += JSON.parse(/** @type {MessageEvent} */ (ev).data).dropped;
-      setState(`Live · ${describe()}`);
+      showCount();
     });
     source.addEventListener('error', () => {
       if (es !== source) return;
@@ -433,6 +437,7 @@ function queriesPage() {
     lastId = 0;
     shown = 0;
     dropped = 0;
+    showCount();
     if (!paused) void connect();
   };
 
@@ -447,7 +452,7 @@ function queriesPage() {
     pause.textContent = paused ? 'Resume' : 'Pause';
     if (paused) {
       disconnect();
-      setState(`Paused · ${describe()} · queries answered meanwhile are fetched on resume`);
+      setState('Paused: queries answered meanwhile are fetched on resume');
     } else {
       setState('Resuming…');
       void connect();
@@ -456,7 +461,7 @@ function queriesPage() {
   byId('tail-clear').addEventListener('click', () => {
     tbody.replaceChildren(h('tr', { class: 'empty' }, h('td', { colspan: '7' }, 'Cleared: new queries appear here.')));
     shown = 0;
-    setState(paused ? `Paused · ${describe()}` : `Live · ${describe()}`);
+    showCount();
   });
   setupToken(() => {
     restart();
