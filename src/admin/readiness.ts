@@ -3,12 +3,14 @@
 //   disk). A stale list still blocks with its last good rules, so staleness is reported but does
 //   not make c2dns unready: taking the resolver out of service because a feed is down would leave
 //   clients worse off.
-// - at least one upstream healthy. An upstream is unhealthy while ForwardStage penalises it
-//   (it timed out within upstream.penaltyMs), or when it timed out within the last window and
-//   gave no reply in that window. One that has not been asked anything yet counts as healthy:
-//   nothing says otherwise, and a fresh start must be able to become ready.
+// - at least one upstream healthy. An upstream is unhealthy while ForwardStage has it down (it
+//   timed out or failed, and neither a query nor a probe got a reply from it since: see
+//   upstream/health.ts), or when it timed out within the last window and gave no reply in that
+//   window. One that has not been asked anything yet counts as healthy: nothing says otherwise,
+//   and a fresh start must be able to become ready.
 import type { SourceState } from '../feeds/manager.js';
 import type { UpstreamCounters } from '../upstream/counters.js';
+import type { UpstreamHealthState } from '../upstream/health.js';
 
 /** An upstream as ForwardStage keeps it. */
 export interface UpstreamHealthView {
@@ -16,6 +18,8 @@ export interface UpstreamHealthView {
   readonly counters: Readonly<UpstreamCounters>;
   /** performance.now() until which ForwardStage tries it last. */
   readonly penalisedUntil: number;
+  /** Why it is down, its probes and latency (ForwardStage keeps them). */
+  readonly health?: Readonly<UpstreamHealthState>;
 }
 
 export interface UpstreamStatus {
@@ -32,6 +36,15 @@ export interface UpstreamStatus {
   responses: number;
   timeouts: number;
   errors: number;
+  /** Average time an exchange took (ms, exponentially weighted); null until measured. */
+  latencyMs: number | null;
+  /** ISO 8601 time it went down (and stayed down since); null while up. */
+  downSince: string | null;
+  /** Probes sent while it was down, and how many brought it back or failed. */
+  probes: { sent: number; ok: number; failed: number };
+  /** ISO 8601 time of the last probe's outcome, and whether it succeeded; null before any. */
+  lastProbe: string | null;
+  lastProbeOk: boolean | null;
 }
 
 /** What the staleness checker (another component) reports for a list older than its threshold. */
@@ -126,7 +139,8 @@ export class UpstreamHealth {
       const t = this.tracks[i]!;
       const penalisedForMs = Math.max(0, Math.ceil(u.penalisedUntil - now));
       let reason: string | null = null;
-      if (penalisedForMs > 0) reason = `timed out recently: tried last for another ${penalisedForMs} ms`;
+      const hs = u.health;
+      if (penalisedForMs > 0) reason = `${hs?.downReason ?? 'timed out recently'}: tried last for another ${penalisedForMs} ms`;
       else if (t.lastTimeout !== null && now - t.lastTimeout.mono <= w && (t.lastResponse === null || now - t.lastResponse.mono > w)) {
         reason = `timed out within the last ${Math.round(w / 1000)} s and did not reply in that time`;
       }
@@ -142,8 +156,18 @@ export class UpstreamHealth {
         responses: c.responses,
         timeouts: c.timeouts,
         errors: c.errors,
+        latencyMs: hs === undefined || hs.samples === 0 ? null : Math.round(hs.latencyMs * 10) / 10,
+        downSince: hs?.downSince == null ? null : this.wallOf(hs.downSince, now),
+        probes: hs === undefined ? { sent: 0, ok: 0, failed: 0 } : { ...hs.probes },
+        lastProbe: hs?.lastProbeAt == null ? null : this.wallOf(hs.lastProbeAt, now),
+        lastProbeOk: hs?.lastProbeOk ?? null,
       };
     });
+  }
+
+  /** A time on the monotonic clock as ISO 8601 wall time. */
+  private wallOf(mono: number, nowMono: number): string {
+    return new Date(this.wall() - (nowMono - mono)).toISOString();
   }
 }
 

@@ -9,6 +9,7 @@ import { checkEncryptedConfig, listenEntry, tlsSchema, upstreamEntry, upstreamTl
 import { adminSchema } from '../admin/config.js';
 import { alertsSchema } from '../respond/config.js';
 import { historySchema } from '../history/config.js';
+import { PROBE_TYPES, UPSTREAM_STRATEGIES } from '../upstream/health.js';
 
 const cidr = z.string().superRefine((s, ctx) => {
   const [addr, bits, extra] = s.split('/');
@@ -58,6 +59,11 @@ const ipv6 = z.string().refine((s) => isIP(s) === 6, 'expected an IPv6 address')
 const DEFAULT_ALLOWED_NETWORKS = ['127.0.0.0/8', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '::1/128', 'fc00::/7', 'fe80::/10'];
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
+
+/** A domain name in presentation form: "." (the root) or labels of letters, digits, "-" and "_". */
+const dnsName = z
+  .string()
+  .refine((s) => s === '.' || (s.length <= 254 && /^([A-Za-z0-9_-]{1,63}\.)*[A-Za-z0-9_-]{1,63}\.?$/.test(s)), 'expected a domain name such as "." or "example.com"');
 
 export const BLOCK_ACTIONS = ['null', 'nxdomain', 'nodata', 'refused', 'sinkhole'] as const;
 
@@ -143,6 +149,13 @@ export const configSchema = z
       .object({
         timeoutMs: int(10, 60_000).default(2000),
         penaltyMs: int(0, 3_600_000).default(30_000),
+        /** failover: in order; fastest: by measured latency; parallel: the first good answer of two. */
+        strategy: z.enum(UPSTREAM_STRATEGIES).default('failover'),
+        /** What a down upstream is asked to see whether it is back: a name and type every recursive resolver answers. */
+        probeName: dnsName.default('.'),
+        probeType: z.enum(PROBE_TYPES).default('NS'),
+        /** How often a down upstream is probed; 0 = no probes (it comes back after penaltyMs, or when it answers a query). */
+        probeIntervalMs: int(0, 3_600_000).default(5_000),
         ...upstreamTlsKeys,
       })
       .strict()

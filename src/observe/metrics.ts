@@ -19,6 +19,7 @@ import type { SourceState } from '../feeds/manager.js';
 import type { Action } from '../resolve/types.js';
 import type { DispatchCounters } from '../server/dispatch.js';
 import type { UpstreamCounters } from '../upstream/counters.js';
+import type { UpstreamHealthState } from '../upstream/health.js';
 import type { QueryEvent, QueryObserver } from './query-event.js';
 
 export const METRIC_PREFIX = 'c2dns_';
@@ -30,6 +31,8 @@ export const DURATION_BUCKETS: readonly number[] = [0.00005, 0.0001, 0.00025, 0.
 export interface UpstreamView {
   readonly label: string;
   readonly counters: Readonly<UpstreamCounters>;
+  /** Latency average and probes (ForwardStage's upstreams have them). */
+  readonly health?: Readonly<Pick<UpstreamHealthState, 'latencyMs' | 'samples' | 'probes'>>;
 }
 
 export interface AlertSinkCounts {
@@ -355,6 +358,30 @@ export class Metrics implements QueryObserver {
     upstreamCounter('errors_total', 'Network errors and unusable replies from the upstream.', 'errors');
     upstreamCounter('ignored_replies_total', 'Datagrams ignored: wrong source, ID or question (spoofing attempts or late replies).', 'ignoredReplies');
     upstreamCounter('truncated_total', 'Truncated UDP replies from the upstream, retried over TCP.', 'truncated');
+    new Gauge({
+      name: `${P}upstream_latency_seconds`,
+      help: 'Average time an exchange with the upstream took (exponentially weighted; timeouts count as the timeout); absent until measured.',
+      labelNames: ['upstream'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const u of src.upstreams) if (u.health !== undefined && u.health.samples > 0) this.set({ upstream: u.label }, u.health.latencyMs / 1000);
+      },
+    });
+    new Counter({
+      name: `${P}upstream_probes_total`,
+      help: 'Probes of a down upstream (upstream.probeName), by result: "ok" brought it back, "failed" kept it down.',
+      labelNames: ['upstream', 'result'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const u of src.upstreams) {
+          if (u.health === undefined) continue;
+          this.inc({ upstream: u.label, result: 'ok' }, u.health.probes.ok);
+          this.inc({ upstream: u.label, result: 'failed' }, u.health.probes.failed);
+        }
+      },
+    });
     new Gauge({
       name: `${P}upstream_healthy`,
       help: '1 when the upstream counts as healthy for /readyz, else 0.',

@@ -1,7 +1,12 @@
 // Last stage: ask the upstreams in turn. Each attempt has a fresh random ID and source port; a
 // timeout, network error, malformed reply, SERVFAIL or REFUSED moves on to the next upstream.
-// An upstream that timed out is tried last for a while so one dead server does not cost every
-// query a timeout. When all fail, the client gets SERVFAIL with EDE 22.
+// When all fail, the client gets SERVFAIL with EDE 22.
+//
+// Which upstream first (upstream.strategy, upstream/health.ts): `failover` asks them in the
+// configured order; `fastest` draws the first by measured latency; `parallel` asks the first two
+// at once and takes the first good answer, then the others in turn. In every strategy an upstream
+// that timed out or failed is down: asked last for penaltyMs, and probed (probeName, probeType)
+// every probeIntervalMs until it answers, when it is up again.
 //
 // Per upstream, two fallbacks are learnt and remembered for a while:
 // - EDNS (RFC 6891 §7): FORMERR or NOTIMP to a query with an OPT means the upstream may not speak
@@ -26,10 +31,13 @@ import { newCounters, newFallbackCounters, type FallbackCounters, type UpstreamC
 import { buildUpstreamQuery, random16 } from '../upstream/message.js';
 import { tcpExchange } from '../upstream/tcp.js';
 import { UpstreamTimeout, udpExchange } from '../upstream/udp.js';
+import { isDown, markDown, markUp, newHealthState, orderUpstreams, PROBE_TYPE_CODES, recordLatency, type ProbeType, type UpstreamHealthState, type UpstreamStrategy } from '../upstream/health.js';
+import { parseQuery } from '../dns/query.js';
+import { encodeName } from '../dns/names.js';
 import { upstreamTargets, type TransportUpstream } from '../upstream/encrypted.js';
 import type { UpstreamTransport } from '../upstream/transport.js';
 import type { StageModule } from './module.js';
-import type { Answer, Query, Stage } from './types.js';
+import { peerIdentity, type Answer, type Query, type Stage } from './types.js';
 
 export interface ForwardOptions {
   /** Plain DNS servers, and tls:// / https:// upstreams with their transport (upstream/encrypted.ts). */
@@ -43,6 +51,14 @@ export interface ForwardOptions {
   ednsRetryMs?: number;
   /** How long an upstream that did not echo the letter case is asked in the client's case. Default 1 hour. */
   caseRetryMs?: number;
+  /** Default failover. */
+  strategy?: UpstreamStrategy;
+  /** What a down upstream is asked (default ". NS"), and how often (default 5 s; 0 = never). */
+  probeName?: string;
+  probeType?: ProbeType;
+  probeIntervalMs?: number;
+  /** For the `fastest` draw; tests pass their own. */
+  random?: () => number;
 }
 
 export const EDNS_RETRY_MS = 15 * 60_000;
@@ -60,6 +76,8 @@ export interface Upstream {
   noEdnsUntil: number;
   /** performance.now() until which queries to it keep the client's letter case (0: 0x20 on). */
   noCaseUntil: number;
+  /** Up or down, why, probes, latency average (upstream/health.ts). Down = penalisedUntil in the future. */
+  health: UpstreamHealthState;
 }
 
 /** What one upstream made of the question: an answer, a relayable failure, or nothing usable. */
@@ -73,6 +91,12 @@ export class ForwardStage implements Stage {
   private readonly caseRandomization: boolean;
   private readonly ednsRetryMs: number;
   private readonly caseRetryMs: number;
+  readonly strategy: UpstreamStrategy;
+  private readonly probeIntervalMs: number;
+  private readonly probe: Query;
+  private readonly random: () => number;
+  private probeTimer: NodeJS.Timeout | null = null;
+  private closed = false;
 
   constructor(private readonly opts: ForwardOptions) {
     this.upstreams = opts.upstreams.map((x) => ({
@@ -82,7 +106,12 @@ export class ForwardStage implements Stage {
       penalisedUntil: 0,
       noEdnsUntil: 0,
       noCaseUntil: 0,
+      health: newHealthState(),
     }));
+    this.strategy = opts.strategy ?? 'failover';
+    this.probeIntervalMs = opts.probeIntervalMs ?? PROBE_INTERVAL_MS;
+    this.probe = probeQuery(opts.probeName ?? '.', PROBE_TYPE_CODES[opts.probeType ?? 'NS']);
+    this.random = opts.random ?? Math.random;
     this.caseRandomization = opts.caseRandomization ?? false;
     this.ednsRetryMs = opts.ednsRetryMs ?? EDNS_RETRY_MS;
     this.caseRetryMs = opts.caseRetryMs ?? CASE_RETRY_MS;
@@ -94,30 +123,29 @@ export class ForwardStage implements Stage {
 
   /** Closes the connections of tls:// and https:// upstreams (shutdown). */
   close(): void {
+    this.closed = true;
+    if (this.probeTimer !== null) clearTimeout(this.probeTimer);
+    this.probeTimer = null;
     for (const u of this.upstreams) u.transport?.close();
-  }
-
-  private order(now: number): Upstream[] {
-    const good: Upstream[] = [];
-    const bad: Upstream[] = [];
-    for (const u of this.upstreams) (u.penalisedUntil > now ? bad : good).push(u);
-    return bad.length === 0 ? good : good.concat(bad);
   }
 
   private async forward(q: Query): Promise<Answer> {
     let failed: { stored: StoredAnswer; label: string } | null = null;
-    for (const u of this.order(performance.now())) {
-      const c = u.counters;
-      try {
-        const o = await this.ask(u, q);
-        if (o.ok) return { action: 'allowed', reply: replay(o.stored, q.msg, q.pq, o.stored.storedAt), stored: o.stored, upstream: u.label };
-        if (o.stored !== null) failed = { stored: o.stored, label: u.label };
-      } catch (err) {
-        if (err instanceof UpstreamTimeout) {
-          c.timeouts++;
-          u.penalisedUntil = performance.now() + this.opts.penaltyMs;
-        } else c.errors++;
-      }
+    const now = performance.now();
+    const order = orderUpstreams(this.upstreams, this.strategy, now, this.random);
+    let next = 0;
+    // Two at once only when both are up: a down one is asked last, as in failover.
+    if (this.strategy === 'parallel' && order.length >= 2 && !isDown(order[1]!, now)) {
+      next = 2;
+      const [a, b] = await firstGood(this.attempt(order[0]!, q), this.attempt(order[1]!, q));
+      if (a !== null && a.o.ok) return answerFrom(q, a.o.stored, a.u);
+      for (const r of [a, b]) if (r !== null && r.o.stored !== null) failed = { stored: r.o.stored, label: r.u.label };
+    }
+    for (; next < order.length; next++) {
+      const r = await this.attempt(order[next]!, q);
+      if (r === null) continue;
+      if (r.o.ok) return answerFrom(q, r.o.stored, r.u);
+      if (r.o.stored !== null) failed = { stored: r.o.stored, label: r.u.label };
     }
     if (failed !== null) {
       // Every upstream refused or failed: relay the last such answer as it was, uncached.
@@ -125,6 +153,88 @@ export class ForwardStage implements Stage {
       return { action: failed.stored.rcode === Rcode.REFUSED ? 'refused' : 'servfail', reply, stored: null, upstream: failed.label };
     }
     return { action: 'servfail', reply: errorReply(q.msg, q.pq, Rcode.SERVFAIL, ALL_FAILED), stored: null, upstream: null };
+  }
+
+  /**
+   * ask() with the upstream's health kept: any reply marks it up and is a latency sample; a
+   * timeout or network error marks it down (and starts the probes). Null when nothing came.
+   */
+  private async attempt(u: Upstream, q: Query): Promise<Attempt | null> {
+    const start = performance.now();
+    try {
+      const o = await this.ask(u, q);
+      recordLatency(u.health, performance.now() - start);
+      markUp(u);
+      return { u, o };
+    } catch (err) {
+      this.failed(u, err, start, 'query');
+      return null;
+    }
+  }
+
+  /** Counts a timeout or network error and marks the upstream down. */
+  private failed(u: Upstream, err: unknown, start: number, what: 'query' | 'probe'): void {
+    const now = performance.now();
+    if (err instanceof UpstreamTimeout) {
+      u.counters.timeouts++;
+      recordLatency(u.health, now - start);
+      markDown(u, now, this.opts.penaltyMs, `${what} timed out`);
+    } else {
+      u.counters.errors++;
+      markDown(u, now, this.opts.penaltyMs, `${what} failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    this.scheduleProbes();
+  }
+
+  /** While some upstream is down, a probe round every probeIntervalMs. */
+  private scheduleProbes(): void {
+    if (this.probeIntervalMs === 0 || this.probeTimer !== null || this.closed) return;
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = null;
+      this.probeRound();
+    }, this.probeIntervalMs);
+    this.probeTimer.unref();
+  }
+
+  private probeRound(): void {
+    const now = performance.now();
+    let down = 0;
+    for (const u of this.upstreams) {
+      if (u.penalisedUntil <= now) continue;
+      down++;
+      if (!u.health.probing) void this.probeOne(u);
+    }
+    if (down > 0) this.scheduleProbes();
+  }
+
+  /** Asks a down upstream the probe question: any reply but SERVFAIL brings it back. */
+  private async probeOne(u: Upstream): Promise<void> {
+    const h = u.health;
+    h.probing = true;
+    h.probes.sent++;
+    const start = performance.now();
+    try {
+      const o = await this.ask(u, this.probe);
+      const now = performance.now();
+      recordLatency(h, now - start);
+      h.lastProbeAt = now;
+      if (o.ok || (o.stored !== null && o.stored.rcode !== Rcode.SERVFAIL)) {
+        h.probes.ok++;
+        h.lastProbeOk = true;
+        markUp(u);
+      } else {
+        h.probes.failed++;
+        h.lastProbeOk = false;
+        markDown(u, now, this.opts.penaltyMs, o.stored === null ? 'probe got an unusable reply' : 'probe answered SERVFAIL');
+      }
+    } catch (err) {
+      h.probes.failed++;
+      h.lastProbeAt = performance.now();
+      h.lastProbeOk = false;
+      this.failed(u, err, start, 'probe');
+    } finally {
+      h.probing = false;
+    }
   }
 
   /** One upstream's outcome for the question, after its EDNS and 0x20 fallbacks. Throws on timeout or network error. */
@@ -199,6 +309,48 @@ export class ForwardStage implements Stage {
   }
 }
 
+/** How often a down upstream is probed by default. */
+export const PROBE_INTERVAL_MS = 5_000;
+
+interface Attempt {
+  u: Upstream;
+  o: Outcome;
+}
+
+function answerFrom(q: Query, stored: StoredAnswer, u: Upstream): Answer {
+  return { action: 'allowed', reply: replay(stored, q.msg, q.pq, stored.storedAt), stored, upstream: u.label };
+}
+
+/**
+ * Waits for two attempts: as soon as one has a good answer it comes first (the other goes on, its
+ * outcome only kept in the upstream's health); else both, once both are done.
+ */
+function firstGood(a: Promise<Attempt | null>, b: Promise<Attempt | null>): Promise<[Attempt | null, Attempt | null]> {
+  return new Promise((resolve) => {
+    let left = 2;
+    const results: (Attempt | null)[] = [null, null];
+    const done = (i: number) => (r: Attempt | null) => {
+      results[i] = r;
+      if (r !== null && r.o.ok) resolve([r, results[1 - i] ?? null]);
+      else if (--left === 0) resolve([results[0] ?? null, results[1] ?? null]);
+    };
+    a.then(done(0), () => done(0)(null));
+    b.then(done(1), () => done(1)(null));
+  });
+}
+
+/** The probe question as a query from nobody: RD=1, no EDNS of its own (the upstream's EDNS state applies). */
+function probeQuery(name: string, qtype: number): Query {
+  const qname = encodeName(name);
+  const msg = Buffer.alloc(HEADER_LEN + qname.length + 4);
+  msg.writeUInt16BE(0x0100, 2); // RD
+  msg.writeUInt16BE(1, 4);
+  qname.copy(msg, HEADER_LEN);
+  msg.writeUInt16BE(qtype, HEADER_LEN + qname.length);
+  msg.writeUInt16BE(1, HEADER_LEN + qname.length + 2);
+  return { msg, pq: parseQuery(msg), clientAddress: '', clientPort: 0, transport: 'udp', receivedAt: 0, decision: null, identity: peerIdentity(''), forwardOptions: null };
+}
+
 export const forwardStage: StageModule<ForwardStage> = {
   name: 'forward',
   enabled: () => true,
@@ -207,6 +359,10 @@ export const forwardStage: StageModule<ForwardStage> = {
       upstreams: upstreamTargets(d.cfg.upstreams, d.cfg.upstream),
       timeoutMs: d.cfg.upstream.timeoutMs,
       penaltyMs: d.cfg.upstream.penaltyMs,
+      strategy: d.cfg.upstream.strategy,
+      probeName: d.cfg.upstream.probeName,
+      probeType: d.cfg.upstream.probeType,
+      probeIntervalMs: d.cfg.upstream.probeIntervalMs,
       // Until the configuration schema has upstream.caseRandomization, it is off unless set.
       caseRandomization: (d.cfg.upstream as { caseRandomization?: boolean }).caseRandomization ?? false,
     }),

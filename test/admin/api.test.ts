@@ -566,7 +566,7 @@ describe('not ready', () => {
     expect(reply.packet.header.rcode).toBe(2);
     const r = await call(b, 'GET', '/readyz');
     expect(r.status).toBe(503);
-    expect(r.json.problems).toEqual([expect.stringMatching(/list "feed"/), expect.stringMatching(/^no healthy upstream: 127\.0\.0\.1:\d+ timed out recently/)]);
+    expect(r.json.problems).toEqual([expect.stringMatching(/list "feed"/), expect.stringMatching(/^no healthy upstream: 127\.0\.0\.1:\d+ query timed out: tried last for another \d+ ms$/)]);
     const u = (r.json.upstreams as Record<string, unknown>[])[0]!;
     expect(u).toMatchObject({ healthy: false, timeouts: 1, responses: 0 });
     expect(u.penalisedForMs).toBeGreaterThan(20_000);
