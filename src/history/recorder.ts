@@ -135,8 +135,8 @@ export class HistoryRecorder implements QueryObserver {
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private closing: Promise<void> | null = null;
-  private lastErrorReport = -Infinity;
-  private suppressedErrors = 0;
+  /** Per kind of error ("write", "retention"…): when it was last reported, and how many since were not. */
+  private readonly errorReports = new Map<string, { at: number; suppressed: number }>();
 
   private recorded = 0;
   private dropped = 0;
@@ -512,15 +512,16 @@ export class HistoryRecorder implements QueryObserver {
     }
   }
 
+  /** At most one report per kind of error a minute, so a housekeeping error never hides a write error. */
   private report(err: unknown, what: string): void {
     const t = Date.now();
-    if (t - this.lastErrorReport < ERROR_REPORT_MS) {
-      this.suppressedErrors++;
+    const last = this.errorReports.get(what);
+    if (last !== undefined && t - last.at < ERROR_REPORT_MS) {
+      last.suppressed++;
       return;
     }
-    this.lastErrorReport = t;
-    const suppressed = this.suppressedErrors;
-    this.suppressedErrors = 0;
+    const suppressed = last?.suppressed ?? 0;
+    this.errorReports.set(what, { at: t, suppressed: 0 });
     try {
       this.onError(err, suppressed > 0 ? `${what} (${suppressed} similar errors not reported in the last minute)` : what);
     } catch {

@@ -32,6 +32,8 @@ export class QueryLog implements QueryObserver {
   // pass over a concatenated string.
   private chunk = Buffer.allocUnsafe(CHUNK);
   private used = 0;
+  /** The last write failed (and none worked since). */
+  private failing = false;
 
   /**
    * `destination`: "stdout" or a file path (appended to). `onTrouble` hears a write that failed
@@ -47,14 +49,13 @@ export class QueryLog implements QueryObserver {
         ? null
         : (pino.destination({ dest: destination === 'stdout' ? 1 : destination, sync: false, mkdir: true, contentMode: 'buffer', maxLength: MAX_PENDING }) as unknown as Destination);
     if (this.dest !== null) {
-      let failing = false;
       this.dest.on('error', (err) => {
-        failing = true;
+        this.failing = true;
         onTrouble(err);
       });
       this.dest.on('write', () => {
-        if (!failing) return;
-        failing = false;
+        if (!this.failing) return;
+        this.failing = false;
         onTrouble(null);
       });
       // At low traffic a partial chunk goes out within a quarter second, so `tail -f` stays live.
@@ -144,6 +145,13 @@ export class QueryLog implements QueryObserver {
   flush(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.push();
+    // sonic-boom's flushSync retries a failing write for ever (every 100 ms, blocking the process),
+    // and pino calls it again when the process exits: a destination known to fail is not flushed
+    // (its pending lines are lost) and is told to stop flushing, as pino does itself on EPIPE.
+    if (this.failing) {
+      if (this.dest !== null) Object.assign(this.dest, { flushSync: () => {}, flush: () => {} });
+      return;
+    }
     try {
       this.dest?.flushSync();
     } catch {
