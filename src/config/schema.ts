@@ -9,6 +9,7 @@ import { checkEncryptedConfig, listenEntry, tlsSchema, upstreamEntry, upstreamTl
 import { adminSchema } from '../admin/config.js';
 import { alertsSchema } from '../respond/config.js';
 import { historySchema } from '../history/config.js';
+import { clusterSchema } from '../fleet/config.js';
 import { PROBE_TYPES, UPSTREAM_STRATEGIES } from '../upstream/health.js';
 
 const cidr = z.string().superRefine((s, ctx) => {
@@ -216,6 +217,8 @@ export const configSchema = z
     admin: adminSchema,
     history: historySchema,
     alerts: alertsSchema,
+    /** Several instances sharing emergency blocks, quarantine and alert windows through Redis (src/fleet/config.ts); absent: a single instance. */
+    cluster: clusterSchema,
     state: z
       .object({
         /** Where last-good feed copies and status live; default $XDG_STATE_HOME/c2dns or ~/.local/state/c2dns. */
