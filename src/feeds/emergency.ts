@@ -19,11 +19,16 @@ export interface EmergencyBlock {
 
 export class EmergencyInputError extends Error {}
 
+/** One change made on this instance (EmergencyStore.onEdit). */
+export type EmergencyEdit = { op: 'add'; blocks: EmergencyBlock[] } | { op: 'remove'; name: string; at: number; actor: string };
+
 export class EmergencyStore {
   private readonly file: string;
   private readonly blocks = new Map<string, EmergencyBlock>();
   /** Called after every change, with the live blocks (the feed manager republishes). */
   onChange: (blocks: EmergencyBlock[]) => void = () => {};
+  /** Called after add() and remove() (not replace()), with what changed: a fleet writes it to Redis (src/fleet). */
+  onEdit: (edit: EmergencyEdit) => void = () => {};
 
   constructor(
     dir: string,
@@ -71,6 +76,7 @@ export class EmergencyStore {
     this.save();
     this.audit('emergency block added', { names: normalized, reason, expiresAt: expiresAt === null ? null : new Date(expiresAt).toISOString(), actor });
     this.onChange(this.list());
+    this.onEdit({ op: 'add', blocks: added });
     return added;
   }
 
@@ -81,7 +87,26 @@ export class EmergencyStore {
     this.save();
     this.audit('emergency block removed', { name, actor });
     this.onChange(this.list());
+    this.onEdit({ op: 'remove', name, at: this.now(), actor });
     return true;
+  }
+
+  /**
+   * Makes the blocks exactly `blocks`, as the fleet has them (another instance added or removed
+   * some): saved and audited, but neither onChange (the caller publishes) nor onEdit. Returns the
+   * names added and removed.
+   */
+  replace(blocks: readonly EmergencyBlock[], from: string): { added: string[]; removed: string[] } {
+    const next = new Map(blocks.map((b) => [b.name, b] as const));
+    const same = (a: EmergencyBlock, b: EmergencyBlock): boolean => a.addedAt === b.addedAt && a.expiresAt === b.expiresAt && a.reason === b.reason && a.actor === b.actor;
+    const added = [...next.values()].filter((b) => !this.blocks.has(b.name) || !same(this.blocks.get(b.name)!, b)).map((b) => b.name);
+    const removed = [...this.blocks.keys()].filter((n) => !next.has(n));
+    if (added.length === 0 && removed.length === 0) return { added, removed };
+    this.blocks.clear();
+    for (const [n, b] of next) this.blocks.set(n, b);
+    this.save();
+    this.audit('emergency blocks changed by the fleet', { from, added, removed });
+    return { added, removed };
   }
 
   private save(): void {
