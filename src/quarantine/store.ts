@@ -95,6 +95,13 @@ export class QuarantineStore {
     return { entry, created: old === undefined };
   }
 
+  /** Sets an entry as another instance of the fleet has it (src/fleet); an expired one is ignored. */
+  put(entry: QuarantineEntry): void {
+    if (entry.until <= this.now()) return;
+    this.entries.set(entry.client, { ...entry });
+    this.save();
+  }
+
   release(client: string): boolean {
     const had = this.entries.delete(client);
     if (had) this.save();
