@@ -204,13 +204,34 @@ export interface SecurityEventCounters {
 
 export type SecurityEventListener = (e: SecurityEvent) => void;
 
+/**
+ * Fleet mode (src/fleet/alerts.ts): every (client, rule) window is shared by the instances through
+ * Redis, so the fleet raises one c2-hit per window, by the instance that opened it first.
+ */
+export interface SharedWindows {
+  /**
+   * A window opened here. The fleet calls `raise(extra)` when this instance owns the fleet's
+   * window (the c2-hit is published with `extra`, e.g. the instances that saw it), or `align(openedAt)`
+   * when another instance does (this one stays silent and ends its window with the fleet's).
+   */
+  opened(key: string, hit: C2HitEvent, windowMs: number, to: { raise(extra: Record<string, unknown>): void; align(openedAt: number): void }): void;
+  /** Another hit counted into the window opened here. */
+  repeated(key: string): void;
+  /**
+   * The window closed here with `count` hits. `publish(count, extra)` raises its summary (only
+   * the owner's fleet side calls it, with the fleet's count); without a fleet a count of 1 raises none.
+   */
+  closed(key: string, count: number, publish: (count: number, extra: Record<string, unknown>) => void): void;
+}
+
 interface Window {
-  readonly hit: C2HitEvent;
-  readonly openedAt: number;
+  hit: C2HitEvent;
+  openedAt: number;
   count: number;
   lastSeen: number;
   /** Distinct qnames after the first, capped. */
   qnames: string[] | null;
+  readonly key: string;
 }
 
 const MAX_QNAMES = 8;
@@ -235,6 +256,8 @@ export class SecurityEvents implements QueryObserver {
   private readonly startedAt: number;
   private sweepTimer: NodeJS.Timeout | null = null;
   private feedTimer: NodeJS.Timeout | null = null;
+  /** Fleet mode: windows shared through Redis (set before traffic by src/fleet); null for a single instance. */
+  shared: SharedWindows | null = null;
 
   constructor(o: SecurityEventsOptions = {}) {
     this.c2Tags = new Set(o.c2Tags ?? ['c2']);
@@ -279,6 +302,7 @@ export class SecurityEvents implements QueryObserver {
         w.lastSeen = now;
         this.counters.aggregated++;
         if (h.qname !== w.hit.qname && (w.qnames === null || (w.qnames.length < MAX_QNAMES && !w.qnames.includes(h.qname)))) (w.qnames ??= []).push(h.qname);
+        this.shared?.repeated(key);
         return;
       }
       // The window ended but the sweep has not run yet: close it here, then open a new one.
@@ -321,15 +345,33 @@ export class SecurityEvents implements QueryObserver {
       count: 1,
       windowSeconds: this.windowSeconds,
     };
-    this.windows.set(key, { hit, openedAt: now, count: 1, lastSeen: now, qnames: null });
-    this.counters.c2Hits++;
-    this.publish(hit, now);
+    const opened: Window = { hit, openedAt: now, count: 1, lastSeen: now, qnames: null, key };
+    this.windows.set(key, opened);
+    if (this.shared === null) {
+      this.counters.c2Hits++;
+      this.publish(hit, now);
+      return;
+    }
+    this.shared.opened(key, hit, this.windowMs, {
+      raise: (extra) => {
+        opened.hit = { ...hit, ...extra, id: hit.id };
+        this.counters.c2Hits++;
+        this.publish(opened.hit, this.now());
+      },
+      align: (openedAt) => {
+        opened.openedAt = openedAt;
+      },
+    });
   }
 
   /** Closes every window that has ended; the timer calls this, tests call it directly. */
   sweep(now: number = this.now()): void {
     for (const [key, w] of this.windows) {
-      if (now < w.openedAt + this.windowMs) break; // opening order: the rest are younger
+      // Opening order: the rest are younger (in a fleet a window may be aligned to an earlier start, so all are looked at).
+      if (now < w.openedAt + this.windowMs) {
+        if (this.shared === null) break;
+        continue;
+      }
       this.windows.delete(key);
       this.close(w, 'window');
     }
@@ -447,21 +489,25 @@ export class SecurityEvents implements QueryObserver {
   }
 
   private close(w: Window, closedBy: C2HitSummaryEvent['closedBy']): void {
-    if (w.count <= 1) return;
-    const now = this.now();
-    const s: C2HitSummaryEvent = {
-      ...w.hit,
-      id: randomUUID(),
-      type: 'c2-hit-summary',
-      time: new Date(now).toISOString(),
-      lastSeen: new Date(w.lastSeen).toISOString(),
-      count: w.count,
-      summaryOf: w.hit.id,
-      qnames: w.qnames === null ? [w.hit.qname] : [w.hit.qname, ...w.qnames],
-      closedBy,
+    const summarise = (count: number, extra: Record<string, unknown>): void => {
+      const now = this.now();
+      const s: C2HitSummaryEvent = {
+        ...w.hit,
+        ...extra,
+        id: randomUUID(),
+        type: 'c2-hit-summary',
+        time: new Date(now).toISOString(),
+        lastSeen: new Date(w.lastSeen).toISOString(),
+        count,
+        summaryOf: w.hit.id,
+        qnames: w.qnames === null ? [w.hit.qname] : [w.hit.qname, ...w.qnames],
+        closedBy,
+      };
+      this.counters.summaries++;
+      this.publish(s, now);
     };
-    this.counters.summaries++;
-    this.publish(s, now);
+    if (this.shared !== null) this.shared.closed(w.key, w.count, summarise);
+    else if (w.count > 1) summarise(w.count, {});
   }
 
   private publish(e: SecurityEvent, at: number): void {
