@@ -157,6 +157,10 @@ export const configSchema = z
         probeType: z.enum(PROBE_TYPES).default('NS'),
         /** How often a down upstream is probed; 0 = no probes (it comes back after penaltyMs, or when it answers a query). */
         probeIntervalMs: int(0, 3_600_000).default(5_000),
+        /** Load shedding: questions being asked upstream at once, at most; beyond it new ones are shed (`overload`) and counted. */
+        maxPending: int(1, 1_000_000).default(2_000),
+        /** What a shed question gets: REFUSED at once, or no answer (the client retries later). */
+        overload: z.enum(['refuse', 'drop']).default('refuse'),
         ...upstreamTlsKeys,
       })
       .strict()
@@ -165,6 +169,26 @@ export const configSchema = z
     tls: tlsSchema,
     access: z
       .object({ allow: z.array(cidr).default(DEFAULT_ALLOWED_NETWORKS) })
+      .strict()
+      .default({}),
+    /** Per-client token buckets (README "Rate limiting and load shedding"); clients.trustedForwarders are always exempt. */
+    rateLimit: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** Sustained queries per second per client network. */
+        qps: z.number().positive().max(1_000_000).default(200),
+        /** Queries a client may send at once after being quiet. */
+        burst: int(1, 10_000_000).default(1_000),
+        ipv4Prefix: int(8, 32).default(32),
+        /** 128: hosts on one LAN share a /64, so a shorter prefix would limit a whole network as one client. */
+        ipv6Prefix: int(16, 128).default(128),
+        /** Never limited: routers and stub resolvers that speak for many hosts. Default: loopback (a local stub such as systemd-resolved). */
+        exempt: z.array(cidr).default(['127.0.0.0/8', '::1/128']),
+        /** Every slip-th limited UDP query gets TC=1 instead of no answer (0 = never, 1 = always), as BIND's RRL. */
+        slip: int(0, 10).default(2),
+        /** Client networks tracked at most; the oldest are forgotten first. */
+        maxClients: int(100, 10_000_000).default(100_000),
+      })
       .strict()
       .default({}),
     /** Clients behind routers: who a trusted forwarder says asked (README "Clients behind a router"). */
@@ -211,6 +235,8 @@ export const configSchema = z
         tags: z.array(z.string().min(1)).default(['c2']),
         /** Remediation allowlist: names (and their subdomains) a quarantined host may still resolve. */
         allow: z.array(z.string().min(1)).default([]),
+        /** Clients quarantined at most; when full, the entry closest to expiry makes room for a new one. */
+        maxClients: int(1, 10_000_000).default(10_000),
       })
       .strict()
       .default({}),
@@ -248,6 +274,41 @@ export const configSchema = z
         idleTimeoutMs: int(100, 600_000).default(10_000),
         maxConnections: int(1, 1_000_000).default(1_000),
         maxInflightPerConnection: int(1, 65_535).default(100),
+        /** Connections from one client address (IPv6: its /64) at most; a new one first closes that client's longest-idle one. */
+        maxConnectionsPerClient: int(1, 1_000_000).default(64),
+        /** A message (length prefix to last byte; for DoT also the TLS handshake) must arrive within this time once begun. */
+        messageTimeoutMs: int(100, 600_000).default(3_000),
+        /** A message being received must arrive at this average rate or faster (checked after its first second); 0 = no check. */
+        minBytesPerSecond: int(0, 1_000_000).default(64),
+      })
+      .strict()
+      .default({}),
+    /** What c2dns says about itself in EDNS (README "Server identity, cookies and keepalive"). */
+    server: z
+      .object({
+        /** RFC 5001 NSID returned to clients that ask for it: text (up to 128 bytes), or "hex:…"; empty = none. */
+        nsid: z
+          .string()
+          .max(256)
+          .refine((s) => !s.startsWith('hex:') || /^hex:([0-9a-fA-F]{2}){1,128}$/.test(s), 'expected "hex:" followed by 1-128 bytes in hex digits')
+          .refine((s) => s.startsWith('hex:') || Buffer.byteLength(s) <= 128, 'expected at most 128 bytes of text')
+          .default(''),
+        /** DNS Cookies (RFC 7873, server cookies as RFC 9018) towards clients. */
+        cookies: z
+          .object({
+            enabled: z.boolean().default(true),
+            /** The secret server cookies are made with is replaced this often (the previous one is still accepted). */
+            rotateHours: z.number().min(0.01).max(24 * 365).default(24),
+            /** Shared 128-bit key (32 hex digits) for several servers behind one address; default: made once and kept in the state directory. */
+            secret: z
+              .string()
+              .regex(/^[0-9a-fA-F]{32}$/, 'expected 32 hex digits (a 128-bit key)')
+              .optional(),
+            /** UDP queries with a client cookie but no valid server cookie get BADCOOKIE and a fresh cookie instead of an answer. */
+            require: z.boolean().default(false),
+          })
+          .strict()
+          .default({}),
       })
       .strict()
       .default({}),

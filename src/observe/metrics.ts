@@ -71,6 +71,12 @@ export interface MetricsSources {
   clientOptions?: () => Readonly<{ ignored: number; malformed: number }> | null;
   /** Upstream health as /readyz judges it (admin/readiness.ts). */
   upstreamHealth?: () => readonly { upstream: string; healthy: boolean }[];
+  /** Rate limiting (resolve/ratelimit.ts); null or absent when it is off. */
+  rateLimit?: () => Readonly<{ dropped: number; slipped: number; refused: number }> | null;
+  /** Questions shed by the upstream pending bound (upstream.maxPending). */
+  shed?: () => number;
+  /** TCP and DoT connections closed or refused to protect the listener, by reason (server/tcp.ts). */
+  tcpDefences?: () => Readonly<Record<string, number>>;
   /** Default: package.json's version. */
   version?: string;
   /** Also export prom-client's process_* and nodejs_* metrics (event-loop lag, heap, GC). Once per process. */
@@ -338,7 +344,39 @@ export class Metrics implements QueryObserver {
         this.inc(self.slotTotal(self.actionSlot.get('refused')!));
       },
     });
-    new Counter({ name: `${P}rate_limited_total`, help: 'Queries refused by rate limiting (always 0: rate limiting does not exist yet).', registers });
+    new Counter({
+      name: `${P}rate_limited_total`,
+      help: 'Queries over their client\'s rate (rateLimit), by what they got: "drop" (UDP, no answer), "slip" (UDP, TC=1), "refused" (TCP, DoT, DoH or a valid cookie).',
+      labelNames: ['response'] as const,
+      registers,
+      collect() {
+        this.reset();
+        const c = src.rateLimit?.() ?? null;
+        if (c === null) return;
+        this.inc({ response: 'drop' }, c.dropped);
+        this.inc({ response: 'slip' }, c.slipped);
+        this.inc({ response: 'refused' }, c.refused);
+      },
+    });
+    new Counter({
+      name: `${P}overload_shed_total`,
+      help: 'Queries shed because upstream.maxPending questions were already being asked upstream (answered REFUSED, or not at all with upstream.overload: drop).',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(src.shed?.() ?? 0);
+      },
+    });
+    new Counter({
+      name: `${P}tcp_defence_total`,
+      help: 'TCP and DoT connections closed or refused to protect the listener, by reason: slow-message (tcp.messageTimeoutMs), slow-rate (tcp.minBytesPerSecond), evicted-idle (cap reached), per-client (tcp.maxConnectionsPerClient), refused (cap reached, nothing to evict).',
+      labelNames: ['reason'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [reason, n] of Object.entries(src.tcpDefences?.() ?? {})) this.inc({ reason }, n);
+      },
+    });
 
     const upstreamCounter = (name: string, help: string, key: keyof UpstreamCounters): void => {
       new Counter({

@@ -10,12 +10,14 @@ import { forwardStage } from './forward.js';
 import type { StageDeps, StageModule } from './module.js';
 import { policyStage } from './policy.js';
 import { quarantineStage } from './quarantine.js';
+import { rateLimitStage } from './ratelimit.js';
 import { responseStage } from './response.js';
 import type { Stage } from './types.js';
 
 export const CHAIN: readonly StageModule[] = [
   accessStage, //     clients outside access.allow: REFUSED
   chaosStage, //      class CH/HS questions (version.bind, id.server…): REFUSED, never forwarded
+  rateLimitStage, //  per-client token buckets: over the rate, dropped/TC=1 (UDP) or REFUSED
   clientsStage, //    who really asked: ECS/MAC/CPE-ID from trusted forwarders, client names
   clientIpStage, //   RPZ client-IP rules: the rule's action for everything those clients ask
   quarantineStage, // quarantined clients: null answers except the remediation allowlist

@@ -59,6 +59,10 @@ export interface ForwardOptions {
   probeIntervalMs?: number;
   /** For the `fastest` draw; tests pass their own. */
   random?: () => number;
+  /** Load shedding: questions asked upstream at once, at most (default unbounded); beyond it new ones get `overload`. */
+  maxPending?: number;
+  /** A shed question: REFUSED (default) or no answer. */
+  overload?: 'refuse' | 'drop';
 }
 
 export const EDNS_RETRY_MS = 15 * 60_000;
@@ -84,6 +88,7 @@ export interface Upstream {
 type Outcome = { ok: true; stored: StoredAnswer } | { ok: false; stored: StoredAnswer | null };
 
 const ALL_FAILED = edeOption(Ede.NO_REACHABLE_AUTHORITY, 'c2dns: no upstream answered');
+const OVERLOADED = edeOption(Ede.OTHER, 'c2dns: overloaded');
 const UNUSABLE: Outcome = { ok: false, stored: null };
 
 export class ForwardStage implements Stage {
@@ -97,6 +102,11 @@ export class ForwardStage implements Stage {
   private readonly random: () => number;
   private probeTimer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** Questions being asked upstream now (load shedding bounds it: maxPending). */
+  pending = 0;
+  /** Questions shed because `pending` was at maxPending. */
+  shed = 0;
+  private readonly maxPending: number;
 
   constructor(private readonly opts: ForwardOptions) {
     this.upstreams = opts.upstreams.map((x) => ({
@@ -115,10 +125,20 @@ export class ForwardStage implements Stage {
     this.caseRandomization = opts.caseRandomization ?? false;
     this.ednsRetryMs = opts.ednsRetryMs ?? EDNS_RETRY_MS;
     this.caseRetryMs = opts.caseRetryMs ?? CASE_RETRY_MS;
+    this.maxPending = opts.maxPending ?? Infinity;
   }
 
-  resolve(q: Query): Promise<Answer> {
-    return this.forward(q);
+  resolve(q: Query): Answer | Promise<Answer> {
+    if (this.pending >= this.maxPending) {
+      // Overloaded: answering now keeps memory bounded and the other clients' latency low.
+      this.shed++;
+      const reply = this.opts.overload === 'drop' ? null : errorReply(q.msg, q.pq, Rcode.REFUSED, OVERLOADED);
+      return { action: 'refused', reply, stored: null, upstream: null, unlogged: true };
+    }
+    this.pending++;
+    return this.forward(q).finally(() => {
+      this.pending--;
+    });
   }
 
   /** Closes the connections of tls:// and https:// upstreams (shutdown). */
@@ -363,6 +383,8 @@ export const forwardStage: StageModule<ForwardStage> = {
       probeName: d.cfg.upstream.probeName,
       probeType: d.cfg.upstream.probeType,
       probeIntervalMs: d.cfg.upstream.probeIntervalMs,
+      maxPending: d.cfg.upstream.maxPending,
+      overload: d.cfg.upstream.overload,
       // Until the configuration schema has upstream.caseRandomization, it is off unless set.
       caseRandomization: (d.cfg.upstream as { caseRandomization?: boolean }).caseRandomization ?? false,
     }),

@@ -52,7 +52,15 @@ export interface Query {
    * clients.forwardEcs), or null. The cache keys on them: one subnet's answer is not another's.
    */
   forwardOptions: Buffer | null;
+  /**
+   * DNS Cookies (RFC 7873) the query carried, as the dispatcher judged them: absent or 'none'
+   * without a COOKIE option; 'client' with a client cookie only; 'valid' when the server cookie is
+   * one c2dns made for this client address (the address is proven, like over TCP); 'invalid'.
+   */
+  cookie?: CookieState;
 }
+
+export type CookieState = 'none' | 'client' | 'valid' | 'invalid';
 
 export interface Answer {
   action: Action;
@@ -70,6 +78,11 @@ export interface Answer {
    * EDE 3): a stage that rebuilds the reply from `stored` uses replayStale (dns/relay.ts).
    */
   stale?: boolean;
+  /**
+   * Not reported to the query observers (log, metrics, history): rate-limited and shed queries,
+   * which the stage that decided counts itself, so a flood does not also flood the log.
+   */
+  unlogged?: boolean;
 }
 
 export interface Stage {

@@ -120,6 +120,12 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
   });
   const observers: QueryObserver[] = [qlog];
   const r = createResolver(cfg, oplog, policy, quarantineStore, observers);
+  if (r.rateLimit !== null) {
+    r.rateLimit.onEpisode = (e) => {
+      if (e.phase === 'start') oplog.warn({ client: e.client, proven: e.proven }, 'rate limiting a client: over rateLimit.qps');
+      else oplog.warn({ client: e.client, proven: e.proven, seconds: e.seconds, dropped: e.dropped, slipped: e.slipped, refused: e.refused }, 'rate limiting of a client ended');
+    };
+  }
   if (r.quarantine !== null) {
     r.quarantine.onQuarantine = soc.quarantined;
     observers.push(r.quarantine);
@@ -144,6 +150,9 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
     quarantinedClients: () => quarantineStore.list().length,
     clientOptions: () => r.clients?.counters ?? null,
     upstreamHealth: () => r.upstreamHealth.status(),
+    rateLimit: () => r.rateLimit?.counters ?? null,
+    shed: () => r.forward.shed,
+    tcpDefences: () => tcpDefenceTotals(listeners),
     processMetrics: options.processMetrics === true,
     ...(soc.alerting !== null ? { alerts: alertStats(soc.alerting) } : {}),
   });
@@ -169,6 +178,7 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
       await Promise.all((listeners?.udp ?? []).map((u) => u.close()));
       await tcpClosed;
       r.forward.close();
+      r.rateLimit?.close();
       await adminClosed;
       qlog.flush();
       await history?.close();
@@ -243,6 +253,13 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
     },
     close,
   };
+}
+
+/** Connections the TCP and DoT listeners closed or refused to protect themselves, by reason, summed. */
+function tcpDefenceTotals(listeners: Listeners | null): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const l of [...(listeners?.tcp ?? []), ...(listeners?.dot ?? [])]) for (const [k, n] of Object.entries(l.defences)) out[k] = (out[k] ?? 0) + n;
+  return out;
 }
 
 function alertStats(alerting: Alerting): () => { sink: string; sent: number; failed: number; dropped: number; queued: number }[] {

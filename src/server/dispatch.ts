@@ -132,6 +132,7 @@ export class Dispatcher {
     } catch (err) {
       this.onInternalError(err);
     }
+    if (a.unlogged === true) return; // rate limited or shed: counted by its stage, not logged one by one
     const e = {
       time: Date.now(),
       client: q.identity.address,

@@ -4,8 +4,22 @@
 // stops being read). The same connection handling serves plain TCP and DNS over TLS (RFC 7858,
 // which keeps RFC 7766's framing): `TcpListener.start` takes a net.Server or a tls.Server
 // (`tls` options given), and a connection is any net.Socket, a tls.TLSSocket included.
+//
+// Slow clients (slowloris, issue 10 item 9) cannot hold the slots: the idle timer restarts with
+// every byte, so besides it a message, once its first byte arrived, must be complete within
+// messageTimeoutMs (for DoT the TLS handshake too) and arrive at minBytesPerSecond on average
+// after its first second; a sweep every SWEEP_MS closes connections that fall behind (only while
+// c2dns reads them: a connection paused by its own in-flight cap or unread answers is not timed).
+// One client address (IPv6: its /64) has at most maxConnectionsPerClient connections. At either
+// cap, a new connection makes room by closing the connection that waited longest without
+// progress: the longest idle one (nothing in flight, nothing half-received), or the one whose
+// unfinished message or handshake began first; connections younger than EVICT_GRACE_MS are
+// spared, and when nothing can go the new connection is refused. A client that gets an answer
+// keeps working; what goes first is what an attacker holds.
 import net from 'node:net';
 import tls from 'node:tls';
+import { plainAddress } from '../resolve/client-ip.js';
+import { networkOf } from '../resolve/ratelimit.js';
 import type { Transport } from '../resolve/types.js';
 import type { HostPort } from '../upstream/address.js';
 import type { Dispatcher } from './dispatch.js';
@@ -14,9 +28,35 @@ export interface TcpOptions {
   idleTimeoutMs: number;
   maxConnections: number;
   maxInflightPerConnection: number;
+  /** Connections from one client address (IPv6: one /64) at most. Default: no per-client cap. */
+  maxConnectionsPerClient?: number;
+  /** A started message (and a TLS handshake) must be complete within this. Default: no deadline. */
+  messageTimeoutMs?: number;
+  /** A message being received must come at least this fast on average after its first second; 0 (default) = no check. */
+  minBytesPerSecond?: number;
+}
+
+/** Connections closed or refused to protect the listener, by reason (c2dns_tcp_defence_total). */
+export interface TcpDefences {
+  /** A message (or handshake) not complete within messageTimeoutMs. */
+  'slow-message': number;
+  /** A message arriving slower than minBytesPerSecond. */
+  'slow-rate': number;
+  /** Closed to make room for a new connection at a cap (global or per client). */
+  'evicted': number;
+  /** New connections refused: the client is at maxConnectionsPerClient and none of its connections could go. */
+  'per-client': number;
+  /** New connections refused: the listener is at maxConnections and no connection could go. */
+  'refused': number;
 }
 
 const WRITE_HIGH_WATER = 256 * 1024;
+/** How often slow messages are looked for. */
+const SWEEP_MS = 200;
+/** A message gets this long before its rate is judged. */
+const RATE_GRACE_MS = 1000;
+/** Connections younger than this (or idle for less) are not closed to make room: a new client's query may be on its way. */
+export const EVICT_GRACE_MS = 300;
 
 class Connection {
   private pending: Buffer | null = null;
@@ -25,6 +65,12 @@ class Connection {
   private ended = false;
   /** Inside dispatchPending (answers can come back synchronously, e.g. blocked names). */
   private dispatching = false;
+  /** performance.now() of the last byte received or answer sent. */
+  lastActive = performance.now();
+  /** performance.now() the unfinished message being read began (0: none, or not reading now). */
+  messageStart = 0;
+  /** Bytes of that message received so far. */
+  messageBytes = 0;
 
   constructor(
     private readonly sock: net.Socket,
@@ -52,9 +98,34 @@ class Connection {
   }
 
   private onData(chunk: Buffer): void {
+    this.lastActive = performance.now();
     this.pending = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
     this.dispatchPending();
     if (this.inflight >= this.opts.maxInflightPerConnection) this.sock.pause();
+  }
+
+  /** Nothing in flight and nothing half-received: closing it loses no query. */
+  get idle(): boolean {
+    return this.inflight === 0 && this.pending === null && !this.sock.destroyed;
+  }
+
+  /** The client's socket (for DoT the TLS one). */
+  get socket(): net.Socket {
+    return this.sock;
+  }
+
+  /**
+   * Times the unfinished message: started now unless one is already timed; not timed while c2dns
+   * does not read this connection (its in-flight cap, unread answers), which is not the client's doing.
+   */
+  private timeMessage(): void {
+    const partial = this.pending;
+    if (partial === null || this.inflight >= this.opts.maxInflightPerConnection || this.sock.writableLength > WRITE_HIGH_WATER || this.closing) {
+      this.messageStart = 0;
+      return;
+    }
+    if (this.messageStart === 0) this.messageStart = performance.now();
+    this.messageBytes = partial.length;
   }
 
   /**
@@ -86,11 +157,13 @@ class Connection {
     // Complete messages held back by the cap keep their chunk; a partial one is copied so it
     // does not pin the whole chunk.
     if (buf.length > 0) this.pending = this.inflight >= this.opts.maxInflightPerConnection ? buf : Buffer.from(buf);
+    this.timeMessage();
   }
 
   private send(reply: Buffer | null): void {
     this.inflight--;
     if (this.sock.destroyed) return;
+    this.lastActive = performance.now();
     if (reply === null) {
       this.maybeResume();
       this.maybeEnd();
@@ -100,8 +173,10 @@ class Connection {
     framed.writeUInt16BE(reply.length, 0);
     reply.copy(framed, 2);
     this.sock.write(framed);
-    if (this.sock.writableLength > WRITE_HIGH_WATER) this.sock.pause();
-    else this.maybeResume();
+    if (this.sock.writableLength > WRITE_HIGH_WATER) {
+      this.sock.pause();
+      this.messageStart = 0; // not read now: the message is not the client's to finish
+    } else this.maybeResume();
     this.maybeEnd();
   }
 
@@ -111,6 +186,7 @@ class Connection {
     this.dispatchPending();
     if (this.ended || this.sock.destroyed) return;
     if (this.inflight < this.opts.maxInflightPerConnection && this.sock.writableLength <= WRITE_HIGH_WATER) this.sock.resume();
+    this.timeMessage();
   }
 
   /** Half-closed by the client, or shutting down: end once every answer is written. */
@@ -126,49 +202,64 @@ class Connection {
   }
 }
 
+/** One accepted TCP connection: for DoT, the TLS socket's wrapper once the handshake is done. */
+interface Slot {
+  readonly raw: net.Socket;
+  /** The client as the per-client cap counts it: the address, an IPv6 address's /64. */
+  readonly client: string;
+  readonly acceptedAt: number;
+  conn: Connection | null;
+}
+
 export class TcpListener {
-  /** Every accepted TCP connection (for DoT also those still in the TLS handshake). */
-  private readonly conns = new Set<net.Socket>();
-  private readonly wrappers = new Map<net.Socket, Connection>();
+  /** Every accepted TCP connection (for DoT also those still in the TLS handshake), by raw socket. */
+  private readonly slots = new Map<net.Socket, Slot>();
+  /** DoT: slots by the peer's address and port, to find a TLS socket's slot. */
+  private readonly byPeer = new Map<string, Slot>();
+  private readonly perClient = new Map<string, number>();
+  private sweeper: NodeJS.Timeout | null = null;
   /** DoT: TLS handshakes that failed (wrong version, no shared cipher, a scanner). */
   handshakeFailures = 0;
+  readonly defences: TcpDefences = { 'slow-message': 0, 'slow-rate': 0, evicted: 0, 'per-client': 0, refused: 0 };
 
   private constructor(
     private readonly server: net.Server,
     readonly address: HostPort,
     readonly transport: Transport,
+    private readonly opts: TcpOptions,
   ) {}
 
   /**
    * Plain TCP, or with `tls` (secure context options) DNS over TLS: same framing, limits and
-   * backpressure on the decrypted stream; the idle timeout also bounds the TLS handshake.
+   * backpressure on the decrypted stream; the TLS handshake has messageTimeoutMs (else the idle timeout).
    */
   static start(addr: HostPort, dispatcher: Dispatcher, opts: TcpOptions, onError: (err: Error) => void, secure: tls.SecureContextOptions | null = null): Promise<TcpListener> {
     // allowHalfOpen: a client may send its queries then FIN; its answers are still written,
     // and maybeEnd() closes our side once the last one is out.
-    const server: net.Server =
-      secure === null ? net.createServer({ allowHalfOpen: true }) : tls.createServer({ ...secure, allowHalfOpen: true, handshakeTimeout: opts.idleTimeoutMs });
+    const handshakeTimeout = Math.min(opts.idleTimeoutMs, opts.messageTimeoutMs ?? Infinity);
+    const server: net.Server = secure === null ? net.createServer({ allowHalfOpen: true }) : tls.createServer({ ...secure, allowHalfOpen: true, handshakeTimeout });
     const transport: Transport = secure === null ? 'tcp' : 'dot';
-    server.maxConnections = opts.maxConnections;
     return new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen({ port: addr.port, host: addr.host, ipv6Only: addr.family === 6 }, () => {
         server.off('error', reject);
         server.on('error', onError);
         const bound = server.address() as net.AddressInfo;
-        const listener = new TcpListener(server, { ...addr, port: bound.port }, transport);
-        const serve = (sock: net.Socket): void => {
-          listener.wrappers.set(sock, new Connection(sock, dispatcher, opts, transport));
-          sock.on('close', () => listener.wrappers.delete(sock));
-        };
+        const listener = new TcpListener(server, { ...addr, port: bound.port }, transport, opts);
         server.on('connection', (sock: net.Socket) => {
-          listener.conns.add(sock);
-          sock.on('close', () => listener.conns.delete(sock));
-          if (secure === null) serve(sock);
+          const slot = listener.admit(sock);
+          if (slot !== null && secure === null) slot.conn = new Connection(sock, dispatcher, opts, transport);
         });
         if (secure !== null) {
           // The TLS socket over the TCP one: DNS messages are read from it once the handshake is done.
-          server.on('secureConnection', (sock: tls.TLSSocket) => serve(sock));
+          server.on('secureConnection', (sock: tls.TLSSocket) => {
+            const slot = listener.byPeer.get(`${sock.remoteAddress}|${sock.remotePort}`);
+            if (slot === undefined || slot.raw.destroyed) {
+              sock.destroy();
+              return;
+            }
+            slot.conn = new Connection(sock, dispatcher, opts, transport);
+          });
           server.on('tlsClientError', () => {
             listener.handshakeFailures++;
           });
@@ -178,8 +269,111 @@ export class TcpListener {
     });
   }
 
+  /** Takes a new connection into a slot, making room at a cap; null when it was refused. */
+  private admit(raw: net.Socket): Slot | null {
+    const client = clientOf(raw.remoteAddress ?? '');
+    const perClientMax = this.opts.maxConnectionsPerClient ?? Infinity;
+    if ((this.perClient.get(client) ?? 0) >= perClientMax && !this.evict(client)) {
+      this.defences['per-client']++;
+      raw.destroy();
+      return null;
+    }
+    if (this.slots.size >= this.opts.maxConnections && !this.evict(null)) {
+      this.defences.refused++;
+      raw.destroy();
+      return null;
+    }
+    const slot: Slot = { raw, client, acceptedAt: performance.now(), conn: null };
+    const peer = `${raw.remoteAddress}|${raw.remotePort}`;
+    this.slots.set(raw, slot);
+    this.byPeer.set(peer, slot);
+    this.perClient.set(client, (this.perClient.get(client) ?? 0) + 1);
+    raw.on('close', () => this.release(slot, peer));
+    this.startSweeping();
+    return slot;
+  }
+
+  private release(slot: Slot, peer: string): void {
+    if (this.slots.get(slot.raw) !== slot) return; // released already (evicted)
+    this.slots.delete(slot.raw);
+    if (this.byPeer.get(peer) === slot) this.byPeer.delete(peer);
+    const n = (this.perClient.get(slot.client) ?? 1) - 1;
+    if (n <= 0) this.perClient.delete(slot.client);
+    else this.perClient.set(slot.client, n);
+  }
+
+  /**
+   * Closes the connection (of `client`, or any) that waited longest without progress: idle since,
+   * or unfinished message or handshake begun at, the earliest time, EVICT_GRACE_MS ago or more.
+   * False when none qualifies.
+   */
+  private evict(client: string | null): boolean {
+    const now = performance.now();
+    const limit = now - EVICT_GRACE_MS;
+    let best: Slot | null = null;
+    let bestAt = Infinity;
+    for (const slot of this.slots.values()) {
+      if (client !== null && slot.client !== client) continue;
+      const c = slot.conn;
+      const at = c === null ? slot.acceptedAt : c.idle ? c.lastActive : c.messageStart > 0 ? c.messageStart : Infinity;
+      if (at <= limit && at < bestAt) {
+        best = slot;
+        bestAt = at;
+      }
+    }
+    if (best === null) return false;
+    this.defences.evicted++;
+    this.drop(best);
+    return true;
+  }
+
+  /** Closes a slot's connection now and frees its place at once (its close event comes later). */
+  private drop(slot: Slot): void {
+    this.release(slot, `${slot.raw.remoteAddress}|${slot.raw.remotePort}`);
+    slot.conn?.socket.destroy();
+    slot.raw.destroy();
+  }
+
+  private startSweeping(): void {
+    const deadline = this.opts.messageTimeoutMs ?? 0;
+    const rate = this.opts.minBytesPerSecond ?? 0;
+    if (this.sweeper !== null || (deadline === 0 && rate === 0)) return;
+    this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
+    this.sweeper.unref();
+  }
+
+  /** Closes connections whose message (or handshake) is late or too slow. */
+  sweep(now = performance.now()): void {
+    const deadline = this.opts.messageTimeoutMs ?? Infinity;
+    const rate = this.opts.minBytesPerSecond ?? 0;
+    for (const slot of this.slots.values()) {
+      const c = slot.conn;
+      if (c === null) {
+        // DoT handshake (tls.Server's handshakeTimeout also applies).
+        if (now - slot.acceptedAt > deadline) {
+          this.defences['slow-message']++;
+          this.drop(slot);
+        }
+        continue;
+      }
+      if (c.messageStart === 0) continue;
+      const age = now - c.messageStart;
+      if (age > deadline) {
+        this.defences['slow-message']++;
+        this.drop(slot);
+      } else if (rate > 0 && age >= RATE_GRACE_MS && (c.messageBytes * 1000) / age < rate) {
+        this.defences['slow-rate']++;
+        this.drop(slot);
+      }
+    }
+    if (this.slots.size === 0 && this.sweeper !== null) {
+      clearInterval(this.sweeper);
+      this.sweeper = null;
+    }
+  }
+
   get connections(): number {
-    return this.conns.size;
+    return this.slots.size;
   }
 
   /** DoT: new connections use these certificate and key (SIGHUP reload); a no-op for plain TCP. */
@@ -190,11 +384,24 @@ export class TcpListener {
   /** Stop accepting; open connections finish what they have in flight, then close. */
   close(graceMs: number): Promise<void> {
     return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      for (const c of this.wrappers.values()) c.shutdown();
+      this.server.close(() => {
+        if (this.sweeper !== null) clearInterval(this.sweeper);
+        this.sweeper = null;
+        resolve();
+      });
+      for (const slot of this.slots.values()) {
+        if (slot.conn !== null) slot.conn.shutdown();
+        else slot.raw.destroy(); // a DoT handshake: nothing in flight
+      }
       setTimeout(() => {
-        for (const s of this.conns) s.destroy();
+        for (const slot of this.slots.values()) slot.raw.destroy();
       }, graceMs).unref();
     });
   }
+}
+
+/** The per-client cap's key: the IPv4 address, or an IPv6 address's /64 (one host has a /64). */
+function clientOf(address: string): string {
+  const a = plainAddress(address);
+  return a.includes(':') ? (networkOf(a, 64) ?? a) : a;
 }

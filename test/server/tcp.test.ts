@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ask, frame } from '../helpers/client.js';
 import { startC2dns, type TestServer } from '../helpers/c2dns.js';
 import { startUpstream, type ScriptedReply, type Upstream } from '../helpers/upstream.js';
+import { EVICT_GRACE_MS } from '../../src/server/tcp.js';
 import { buildQuery, decode, T } from '../helpers/wire.js';
 
 /** "d<ms>.<anything>" answers after <ms> milliseconds; every name gets A 192.0.2.1. */
@@ -54,9 +55,9 @@ class TcpClient {
     });
   }
 
-  static connect(port: number, host = '127.0.0.1'): Promise<TcpClient> {
+  static connect(port: number, host = '127.0.0.1', from?: string): Promise<TcpClient> {
     return new Promise((resolve, reject) => {
-      const sock = net.connect({ port, host });
+      const sock = net.connect({ port, host, ...(from !== undefined ? { localAddress: from } : {}) });
       sock.once('error', reject);
       sock.once('connect', () => {
         sock.off('error', reject);
@@ -261,14 +262,14 @@ describe('TCP connection cap', () => {
     await capped?.close();
   });
 
-  it('refuses a third connection while two are open; the two keep working', async () => {
+  it('refuses a third connection while two are busy; the two keep working', async () => {
     const a = await TcpClient.connect(capped.port);
     const b = await TcpClient.connect(capped.port);
     try {
-      a.send(buildQuery('a.cap.test', T.A, { id: 1 }));
-      b.send(buildQuery('b.cap.test', T.A, { id: 2 }));
-      await a.waitAnswers(1);
-      await b.waitAnswers(1);
+      // Both have a query in flight: neither may be closed to make room.
+      a.send(buildQuery('d800.a.cap.test', T.A, { id: 1 }));
+      b.send(buildQuery('d800.b.cap.test', T.A, { id: 2 }));
+      await sleep(EVICT_GRACE_MS + 50);
 
       // The kernel completes the handshake, then the server drops the socket unanswered.
       const third = await new Promise<{ answered: boolean; closed: boolean }>((resolve) => {
@@ -287,6 +288,8 @@ describe('TCP connection cap', () => {
       });
       expect(third).toEqual({ answered: false, closed: true });
       expect(up.received.some((q) => q.name === 'c.cap.test')).toBe(false);
+      expect(decode((await a.waitAnswers(1))[0]!).header.id).toBe(1);
+      expect(decode((await b.waitAnswers(1))[0]!).header.id).toBe(2);
 
       a.send(buildQuery('a2.cap.test', T.A, { id: 4 }));
       b.send(buildQuery('b2.cap.test', T.A, { id: 5 }));
@@ -309,6 +312,86 @@ describe('TCP connection cap', () => {
       }
     }
     expect(ok).toBe(true);
+  });
+
+  it('at the cap, a new connection closes the one idle longest; a busy one stays', async () => {
+    const a = await TcpClient.connect(capped.port);
+    const b = await TcpClient.connect(capped.port);
+    try {
+      a.send(buildQuery('idle.a.cap.test', T.A, { id: 1 }));
+      await a.waitAnswers(1);
+      b.send(buildQuery('d1500.b.cap.test', T.A, { id: 2 })); // in flight while the third comes
+      await sleep(EVICT_GRACE_MS + 100);
+      const { packet } = await ask(capped.port, 'third.cap.test', T.A, { tcp: true, timeoutMs: 2000 });
+      expect(packet.answers).toHaveLength(1);
+      await a.waitClosed(1000); // a was idle: closed to make room
+      expect(decode((await b.waitAnswers(1, 3000))[0]!).header.id).toBe(2);
+      expect(b.closed).toBe(false);
+    } finally {
+      a.destroy();
+      b.destroy();
+    }
+  });
+});
+
+describe('TCP slow clients', () => {
+  let slow: TestServer;
+  beforeAll(async () => {
+    slow = await startC2dns({ upstreams: [`127.0.0.1:${up.port}`], cache: { maxEntries: 0 }, tcp: { idleTimeoutMs: 5000, messageTimeoutMs: 1500, minBytesPerSecond: 8, maxConnectionsPerClient: 3 } });
+  });
+  afterAll(async () => {
+    await slow?.close();
+  });
+
+  it('closes a connection whose message is not complete within tcp.messageTimeoutMs, although bytes keep coming', async () => {
+    const c = await TcpClient.connect(slow.port);
+    const msg = frame(buildQuery('drip.slow.test', T.A, { id: 7 }));
+    const start = Date.now();
+    let i = 0;
+    // 10 bytes per second: above minBytesPerSecond, below what the message needs in time.
+    const timer = setInterval(() => {
+      if (!c.closed && i < msg.length) c.sock.write(msg.subarray(i, ++i));
+    }, 100);
+    try {
+      await c.waitClosed(4000);
+      expect(Date.now() - start).toBeLessThan(2600); // the idle timer alone would never fire
+      expect(c.answers).toHaveLength(0);
+    } finally {
+      clearInterval(timer);
+      c.destroy();
+    }
+  });
+
+  it('closes a connection whose message arrives slower than tcp.minBytesPerSecond', async () => {
+    const c = await TcpClient.connect(slow.port);
+    const start = Date.now();
+    c.sock.write(Buffer.from([0, 40, 1])); // length prefix and one byte, then nothing
+    try {
+      await c.waitClosed(3000);
+      const took = Date.now() - start;
+      expect(took).toBeGreaterThanOrEqual(900);
+      expect(took).toBeLessThan(1500); // judged after its first second, before the message deadline
+    } finally {
+      c.destroy();
+    }
+  });
+
+  it('a client at tcp.maxConnectionsPerClient: a new connection closes its own longest-idle one, not another client\'s', async () => {
+    const mine: TcpClient[] = [];
+    for (let i = 0; i < 3; i++) mine.push(await TcpClient.connect(slow.port));
+    const theirs = await TcpClient.connect(slow.port, '127.0.0.1', '127.0.0.2');
+    try {
+      await sleep(EVICT_GRACE_MS + 100);
+      const { packet } = await ask(slow.port, 'fourth.slow.test', T.A, { tcp: true, timeoutMs: 2000 });
+      expect(packet.answers).toHaveLength(1);
+      await mine[0]!.waitClosed(1000); // the first of the three, idle longest
+      expect(mine[1]!.closed || mine[2]!.closed).toBe(false);
+      expect(theirs.closed).toBe(false); // 127.0.0.2 is another client
+      theirs.send(buildQuery('theirs.slow.test', T.A, { id: 9 }));
+      expect(decode((await theirs.waitAnswers(1))[0]!).header.id).toBe(9);
+    } finally {
+      for (const c of [...mine, theirs]) c.destroy();
+    }
   });
 });
 

@@ -12,6 +12,7 @@ import { clientsStage, type ClientsStage } from '../../resolve/clients.js';
 import { composeChain, type Chain } from '../../resolve/chain.js';
 import { forwardStage, type ForwardStage } from '../../resolve/forward.js';
 import { quarantineStage, type QuarantineStage } from '../../resolve/quarantine.js';
+import { rateLimitStage, type RateLimitStage } from '../../resolve/ratelimit.js';
 import { Dispatcher } from '../dispatch.js';
 
 export interface ResolverParts {
@@ -23,6 +24,8 @@ export interface ResolverParts {
   quarantine: QuarantineStage | null;
   /** Who really asked (ECS/MAC/CPE-ID from trusted forwarders); its counters feed the metrics. */
   clients: ClientsStage | null;
+  /** null when rateLimit.enabled is false. */
+  rateLimit: RateLimitStage | null;
   upstreamHealth: UpstreamHealth;
 }
 
@@ -31,5 +34,5 @@ export function createResolver(cfg: Config, oplog: OpLogger, policy: PolicyHolde
   const forward = chain.instance(forwardStage)!;
   const dispatcher = new Dispatcher(chain.head, observers, (err) => oplog.error({ err }, 'internal error while answering a query'));
   const upstreamHealth = new UpstreamHealth(forward.upstreams, { windowMs: cfg.admin.upstreamWindowSeconds * 1000 });
-  return { chain, dispatcher, forward, cache: chain.instance(cacheStage), quarantine: chain.instance(quarantineStage), clients: chain.instance(clientsStage), upstreamHealth };
+  return { chain, dispatcher, forward, cache: chain.instance(cacheStage), quarantine: chain.instance(quarantineStage), clients: chain.instance(clientsStage), rateLimit: chain.instance(rateLimitStage), upstreamHealth };
 }
