@@ -14,6 +14,7 @@ import { fileErrorMessage } from './commands/errors.js';
 import { adminListen } from './admin/config.js';
 import { formatHostPort } from './upstream/address.js';
 import { Guard, DEFAULT_PROTECTED } from './blocklist/guard.js';
+import { readEmergencyBlocks } from './feeds/emergency.js';
 import { FeedManager, SourceLoadError } from './feeds/manager.js';
 import { createOpLog } from './observe/oplog.js';
 import { startServer, type RunningServer } from './server/app.js';
@@ -98,10 +99,16 @@ async function serve(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** Lists as they are on disk (local files, last good copies), for the offline commands. */
-async function offlineFeeds(cfg: Config): Promise<FeedManager> {
+/**
+ * Lists as they are on disk (local files, last good copies, emergency blocks), for the offline
+ * commands. Only `persist` (lists update) writes into the state directory: `check` and `lists`
+ * read it and leave it as it was (run with sudo, they must not leave root-owned files there).
+ */
+async function offlineFeeds(cfg: Config, persist = false): Promise<FeedManager> {
   const feeds = new FeedManager(cfg, createOpLog('silent'));
+  feeds.persist = persist;
   await feeds.loadInitial({ network: false });
+  await feeds.setEmergency(readEmergencyBlocks(cfg.state.dir!).blocks);
   return feeds;
 }
 
@@ -123,7 +130,7 @@ async function main(): Promise<number> {
       const { values, positionals } = parseArgs({ args: rest, options: common, allowPositionals: true });
       if (values.help) return usage(0);
       const cfg = loadConfig({ file: values.config });
-      const feeds = await offlineFeeds(cfg);
+      const feeds = await offlineFeeds(cfg, positionals[0] === 'update');
       if (positionals[0] === 'update') {
         const names = positionals.slice(1);
         const unknown = names.filter((n) => !cfg.lists.some((l) => l.name === n));

@@ -3,7 +3,7 @@
 // so a restart keeps them, expiring on their own, and audited in the operational log.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../storage/atomic.js';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { normalizeDomain } from '../blocklist/domain.js';
 import type { Guard } from '../blocklist/guard.js';
 
@@ -22,6 +22,23 @@ export class EmergencyInputError extends Error {}
 /** One change made on this instance (EmergencyStore.onEdit). */
 export type EmergencyEdit = { op: 'add'; blocks: EmergencyBlock[] } | { op: 'remove'; name: string; at: number; actor: string };
 
+const FILE = 'emergency-blocks.json';
+
+/**
+ * The emergency blocks stored in state directory `dir`, read only (the offline commands must not
+ * write there); expired ones included. A damaged file gives no blocks and says why.
+ */
+export function readEmergencyBlocks(dir: string): { blocks: EmergencyBlock[]; problem: string | null } {
+  const file = join(dir, FILE);
+  if (!existsSync(file)) return { blocks: [], problem: null };
+  try {
+    const blocks = (JSON.parse(readFileSync(file, 'utf8')) as EmergencyBlock[]).filter((b) => typeof b.name === 'string');
+    return { blocks, problem: null };
+  } catch (err) {
+    return { blocks: [], problem: (err as Error).message };
+  }
+}
+
 export class EmergencyStore {
   private readonly file: string;
   private readonly blocks = new Map<string, EmergencyBlock>();
@@ -37,20 +54,16 @@ export class EmergencyStore {
     private readonly now: () => number = Date.now,
   ) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    this.file = join(dir, 'emergency-blocks.json');
+    this.file = join(dir, FILE);
     this.reload();
   }
 
   /** Reads the file again (a cluster worker, after the owner changed it). */
   reload(): void {
     this.blocks.clear();
-    if (existsSync(this.file)) {
-      try {
-        for (const b of JSON.parse(readFileSync(this.file, 'utf8')) as EmergencyBlock[]) if (typeof b.name === 'string') this.blocks.set(b.name, b);
-      } catch (err) {
-        this.audit('emergency block file damaged: ignored', { file: this.file, err: (err as Error).message });
-      }
-    }
+    const r = readEmergencyBlocks(dirname(this.file));
+    if (r.problem !== null) this.audit('emergency block file damaged: ignored', { file: this.file, err: r.problem });
+    for (const b of r.blocks) this.blocks.set(b.name, b);
   }
 
   list(): EmergencyBlock[] {
