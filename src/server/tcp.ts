@@ -11,11 +11,13 @@
 // after its first second; a sweep every SWEEP_MS closes connections that fall behind (only while
 // c2dns reads them: a connection paused by its own in-flight cap or unread answers is not timed).
 // One client address (IPv6: its /64) has at most maxConnectionsPerClient connections. At either
-// cap, a new connection makes room by closing the connection that waited longest without
-// progress: the longest idle one (nothing in flight, nothing half-received), or the one whose
-// unfinished message or handshake began first; connections younger than EVICT_GRACE_MS are
-// spared, and when nothing can go the new connection is refused. A client that gets an answer
-// keeps working; what goes first is what an attacker holds.
+// cap, a new connection makes room by closing a connection that is not working for anyone: idle
+// (nothing in flight, nothing half-received) or with an unfinished message or handshake. At the
+// global cap it is taken from the client holding the most connections, and among those the one
+// that waited longest without progress; at a client's own cap, from that client. A connection
+// with a query in flight is never closed for room; when nothing can go, the new connection is
+// refused. So a client that reconnects faster does not win slots from one that asks and gets its
+// answer: what goes first is what the client holding the most connections holds.
 import net from 'node:net';
 import tls from 'node:tls';
 import { plainAddress } from '../resolve/client-ip.js';
@@ -55,8 +57,6 @@ const WRITE_HIGH_WATER = 256 * 1024;
 const SWEEP_MS = 200;
 /** A message gets this long before its rate is judged. */
 const RATE_GRACE_MS = 1000;
-/** Connections younger than this (or idle for less) are not closed to make room: a new client's query may be on its way. */
-export const EVICT_GRACE_MS = 300;
 
 class Connection {
   private pending: Buffer | null = null;
@@ -303,22 +303,24 @@ export class TcpListener {
   }
 
   /**
-   * Closes the connection (of `client`, or any) that waited longest without progress: idle since,
-   * or unfinished message or handshake begun at, the earliest time, EVICT_GRACE_MS ago or more.
-   * False when none qualifies.
+   * Closes a connection doing nothing for anyone (idle, or an unfinished message or handshake): of
+   * `client`, or else of the client with the most connections; the one without progress for the
+   * longest. False when none qualifies (every one has a query in flight).
    */
   private evict(client: string | null): boolean {
-    const now = performance.now();
-    const limit = now - EVICT_GRACE_MS;
     let best: Slot | null = null;
     let bestAt = Infinity;
+    let bestHeld = 0;
     for (const slot of this.slots.values()) {
       if (client !== null && slot.client !== client) continue;
       const c = slot.conn;
       const at = c === null ? slot.acceptedAt : c.idle ? c.lastActive : c.messageStart > 0 ? c.messageStart : Infinity;
-      if (at <= limit && at < bestAt) {
+      if (at === Infinity) continue;
+      const held = client === null ? (this.perClient.get(slot.client) ?? 0) : 0;
+      if (held > bestHeld || (held === bestHeld && at < bestAt)) {
         best = slot;
         bestAt = at;
+        bestHeld = held;
       }
     }
     if (best === null) return false;

@@ -6,7 +6,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ask, frame } from '../helpers/client.js';
 import { startC2dns, type TestServer } from '../helpers/c2dns.js';
 import { startUpstream, type ScriptedReply, type Upstream } from '../helpers/upstream.js';
-import { EVICT_GRACE_MS } from '../../src/server/tcp.js';
 import { buildQuery, decode, T } from '../helpers/wire.js';
 
 /** "d<ms>.<anything>" answers after <ms> milliseconds; every name gets A 192.0.2.1. */
@@ -269,7 +268,7 @@ describe('TCP connection cap', () => {
       // Both have a query in flight: neither may be closed to make room.
       a.send(buildQuery('d800.a.cap.test', T.A, { id: 1 }));
       b.send(buildQuery('d800.b.cap.test', T.A, { id: 2 }));
-      await sleep(EVICT_GRACE_MS + 50);
+      await sleep(100);
 
       // The kernel completes the handshake, then the server drops the socket unanswered.
       const third = await new Promise<{ answered: boolean; closed: boolean }>((resolve) => {
@@ -321,7 +320,7 @@ describe('TCP connection cap', () => {
       a.send(buildQuery('idle.a.cap.test', T.A, { id: 1 }));
       await a.waitAnswers(1);
       b.send(buildQuery('d1500.b.cap.test', T.A, { id: 2 })); // in flight while the third comes
-      await sleep(EVICT_GRACE_MS + 100);
+      await sleep(100);
       const { packet } = await ask(capped.port, 'third.cap.test', T.A, { tcp: true, timeoutMs: 2000 });
       expect(packet.answers).toHaveLength(1);
       await a.waitClosed(1000); // a was idle: closed to make room
@@ -381,7 +380,7 @@ describe('TCP slow clients', () => {
     for (let i = 0; i < 3; i++) mine.push(await TcpClient.connect(slow.port));
     const theirs = await TcpClient.connect(slow.port, '127.0.0.1', '127.0.0.2');
     try {
-      await sleep(EVICT_GRACE_MS + 100);
+      await sleep(100);
       const { packet } = await ask(slow.port, 'fourth.slow.test', T.A, { tcp: true, timeoutMs: 2000 });
       expect(packet.answers).toHaveLength(1);
       await mine[0]!.waitClosed(1000); // the first of the three, idle longest
