@@ -4,6 +4,7 @@
 import type { CheckResult } from '../policy/explain.js';
 import type { FeedManager } from '../feeds/manager.js';
 import type { Metrics } from '../observe/metrics.js';
+import type { FleetAdmin } from '../fleet/types.js';
 import type { ConsoleFeed } from './console/feed.js';
 import type { ReadinessReport, StaleList } from './readiness.js';
 
@@ -126,6 +127,8 @@ export interface AdminContext {
   startedAt?: number;
   /** The web console's live query ring, per-minute counters and history directory; its data routes answer 404 without it. */
   console?: ConsoleFeed;
+  /** The fleet (config `cluster`): GET /api/fleet and ?wait=1 acknowledgements; absent for a single instance. */
+  fleet?: FleetAdmin;
 }
 
 /** Thrown by an implementation to refuse caller input: becomes 400 {error: "bad_request", detail: message}. */

@@ -62,6 +62,17 @@ const tailFilters: Schema[] = [
 const open: Record<string, string[]>[] = [];
 
 const pathParam = (name: string, description: string, example: string): Schema => ({ name, in: 'path', required: true, description, schema: { type: 'string' }, example });
+/** ?wait=1 on the emergency-block changes: wait for the fleet's acknowledgements (cluster.ackTimeoutMs at most). */
+const waitParam: Schema = {
+  name: 'wait',
+  in: 'query',
+  required: false,
+  description:
+    'In a fleet (config `cluster`): wait until every live instance acknowledged the change with the policy version it serves, ' +
+    'or cluster.ackTimeoutMs, and report it as `propagation`. On a single instance `propagation` is null (the change is live when the answer comes)',
+  schema: { enum: ['1', '0', 'true', 'false'] },
+};
+const propagation: Schema = { oneOf: [ref('Propagation'), { type: 'null' }], description: 'Only with ?wait=1' };
 
 export const OPENAPI: OpenApiDocument = {
   openapi: '3.1.0',
@@ -78,7 +89,7 @@ export const OPENAPI: OpenApiDocument = {
       '(/, /queries, /clients, /act, /assets/*) are not described here: they hold no data and are drawn from /api/console/*. ' +
       'Errors are JSON {error, detail}: error is a short stable code, detail says what was wrong.',
   },
-  servers: [{ url: 'http://127.0.0.1:9153', description: 'default admin.listen' }],
+  servers: [{ url: 'http://127.0.0.1:9553', description: 'default admin.listen' }],
   tags: [
     { name: 'probes', description: 'Liveness, readiness and Prometheus metrics' },
     { name: 'status', description: 'State of the resolver' },
@@ -104,7 +115,8 @@ export const OPENAPI: OpenApiDocument = {
         description:
           'A list is loaded when it has a usable copy (fresh or the last good one from disk). An upstream is unhealthy while it is ' +
           'penalised after a timeout, or when it timed out within admin.upstreamWindowSeconds and gave no reply in that time; one ' +
-          'that has not been asked yet counts as healthy. Stale lists are reported but do not make c2dns unready.',
+          'that has not been asked yet counts as healthy. Stale lists are reported but do not make c2dns unready. In a fleet (config `cluster`), ' +
+          '`fleet` reports the link to Redis: losing it degrades the fleet (local state served) but never makes c2dns unready.',
         tags: ['probes'],
         security: open,
         responses: {
@@ -221,7 +233,8 @@ export const OPENAPI: OpenApiDocument = {
             },
           }),
         },
-        responses: { '201': ok('The blocks as stored', obj({ added: { type: 'array', items: ref('EmergencyEntry') } })), ...withBody, ...api },
+        parameters: [waitParam],
+        responses: { '201': ok('The blocks as stored', obj({ added: { type: 'array', items: ref('EmergencyEntry') }, propagation }, ['added'])), ...withBody, ...api },
       },
     },
     '/api/block/{name}': {
@@ -230,8 +243,22 @@ export const OPENAPI: OpenApiDocument = {
         summary: 'Remove an emergency block',
         tags: ['response'],
         security: bearer,
-        parameters: [pathParam('name', 'The blocked name', 'msstorageazure.com')],
-        responses: { '200': ok('Removed', obj({ removed: str() })), '400': r('BadRequest'), '404': r('NotFound'), ...api },
+        parameters: [pathParam('name', 'The blocked name', 'msstorageazure.com'), waitParam],
+        responses: { '200': ok('Removed', obj({ removed: str(), propagation }, ['removed'])), '400': r('BadRequest'), '404': r('NotFound'), ...api },
+      },
+    },
+    '/api/fleet': {
+      get: {
+        operationId: 'fleet',
+        summary: 'The fleet (config `cluster`): every instance, its policy and emergency-block versions, the version of each list, its last heartbeat',
+        description:
+          'Instances write a heartbeat to Redis every cluster.heartbeatSeconds; one that missed three is listed with alive false (for a day). ' +
+          'Lists are fetched by each instance: a live instance serving an older version of a list than another live instance is flagged ' +
+          '(`behind`, `flagged`, and the list in `drift`). The newest version of a list is the one the fleet first saw most recently. ' +
+          'When Redis is unreachable only this instance is listed (connected false). 404 on a single instance.',
+        tags: ['response'],
+        security: bearerOffLoopback,
+        responses: { '200': ok('The fleet', ref('FleetView')), '404': r('NotFound'), ...api },
       },
     },
     '/api/marks': {
@@ -474,11 +501,76 @@ export const OPENAPI: OpenApiDocument = {
         lastProbe: nullable('string', 'ISO 8601: the last probe of this upstream while it was down'),
         lastProbeOk: nullable('boolean', 'Whether the last probe brought it back'),
       }),
-      ReadinessReport: obj({
-        ready: { type: 'boolean' },
-        problems: { type: 'array', items: str() },
-        lists: { type: 'array', items: ref('ListStatus') },
-        upstreams: { type: 'array', items: ref('UpstreamStatus') },
+      ReadinessReport: obj(
+        {
+          ready: { type: 'boolean' },
+          problems: { type: 'array', items: str() },
+          lists: { type: 'array', items: ref('ListStatus') },
+          upstreams: { type: 'array', items: ref('UpstreamStatus') },
+          fleet: ref('FleetReadiness'),
+        },
+        ['ready', 'problems', 'lists', 'upstreams'],
+      ),
+      FleetReadiness: obj({
+        instance: str('This instance\'s name in the fleet'),
+        redis: str('The Redis URL without its password'),
+        connected: { type: 'boolean', description: 'false: degraded, not unready — the last known fleet state is served and changes made here are shared when Redis is back' },
+        since: time('Since when connected or not'),
+        problem: nullable('string', 'Why the link is degraded'),
+        emergencyVersion: { ...int, description: 'The fleet\'s emergency-block version applied here' },
+        lastSync: nullable('string', 'ISO 8601 of the last successful exchange with Redis'),
+      }),
+      Propagation: obj({
+        version: nullable('integer', 'The fleet\'s emergency-block version carrying the change; null when Redis was unreachable (applied here only, shared when it is back)'),
+        complete: { type: 'boolean', description: 'Every instance alive at the change acknowledged it in time' },
+        expected: int,
+        applied: int,
+        elapsedMs: int,
+        instances: {
+          type: 'array',
+          items: obj({ instance: str(), acked: { type: 'boolean' }, policyVersion: nullable('integer', 'The policy version it serves with the change'), ms: nullable('integer', 'Milliseconds to its acknowledgement') }),
+        },
+        missing: { type: 'array', items: str(), description: 'Instances that did not acknowledge within cluster.ackTimeoutMs' },
+        summary: str('e.g. "applied on 3/3 instances in 140 ms"'),
+      }),
+      FleetView: obj({
+        instance: str('The instance that answered'),
+        redis: str(),
+        connected: { type: 'boolean' },
+        heartbeatSeconds: int,
+        emergencyVersion: int,
+        instances: {
+          type: 'array',
+          items: obj({
+            instance: str(),
+            self: { type: 'boolean' },
+            alive: { type: 'boolean', description: 'Its heartbeat is current' },
+            host: str(),
+            pid: int,
+            version: str('c2dns version'),
+            startedAt: time('When it started'),
+            lastHeartbeat: time('Its last heartbeat'),
+            heartbeatAgeSeconds: int,
+            policyVersion: int,
+            emergencyVersion: int,
+            emergencyBlocks: int,
+            quarantined: int,
+            lists: {
+              type: 'array',
+              items: obj({
+                list: str(),
+                sha256: nullable('string', 'sha256 of the last good copy it serves'),
+                entries: int,
+                lastSuccess: nullable('string', 'ISO 8601'),
+                versionSeen: nullable('string', 'ISO 8601: when the fleet first saw this version'),
+                behind: { type: 'boolean', description: 'Another live instance serves a newer version' },
+              }),
+            },
+            behind: { type: 'array', items: str(), description: 'Lists it serves an older version of' },
+            flagged: { type: 'boolean' },
+          }),
+        },
+        drift: { type: 'array', items: obj({ list: str(), newest: str('sha256'), newestSeen: nullable('string'), behind: { type: 'array', items: str() } }) },
       }),
       Status: obj({
         version: str(),

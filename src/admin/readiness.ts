@@ -9,6 +9,7 @@
 //   window. One that has not been asked anything yet counts as healthy: nothing says otherwise,
 //   and a fresh start must be able to become ready.
 import type { SourceState } from '../feeds/manager.js';
+import type { FleetReadiness } from '../fleet/types.js';
 import type { UpstreamCounters } from '../upstream/counters.js';
 import type { UpstreamHealthState } from '../upstream/health.js';
 
@@ -73,6 +74,8 @@ export interface ReadinessReport {
   problems: string[];
   lists: ListStatus[];
   upstreams: UpstreamStatus[];
+  /** In a fleet (config `cluster`): the link to Redis. Degraded, never unready: answering does not depend on it. */
+  fleet?: FleetReadiness;
 }
 
 interface Track {

@@ -45,6 +45,7 @@ export class FleetAlerts implements SharedWindows {
   /** Delayed raises and summaries: done at once on stop(), never dropped. */
   private readonly timers = new Map<NodeJS.Timeout, () => void>();
   private readonly now: () => number;
+  private stopping = false;
   /** Windows opened here whose c2-hit another instance raised. */
   suppressed = 0;
 
@@ -73,6 +74,7 @@ export class FleetAlerts implements SharedWindows {
         if (claimed === 'OK') {
           // Ours: wait a moment for the other instances' sightings, then raise with all of them.
           this.later(this.o.gatherMs, () => {
+            if (this.stopping) return to.raise({ instance: me, instances: [me] });
             this.o.link.cmd.smembers(keys.seen).then(
               (seen) => to.raise({ instance: me, instances: [...new Set([me, ...seen])].sort() }),
               () => to.raise({ instance: me, instances: [me] }),
@@ -110,7 +112,7 @@ export class FleetAlerts implements SharedWindows {
     const st = this.windows.get(key);
     this.windows.delete(key);
     const me = this.o.instance;
-    if (st === undefined || st.local) {
+    if (st === undefined || st.local || this.stopping) {
       if (count > 1) publish(count, { instance: me, instances: [me] });
       return;
     }
@@ -162,7 +164,9 @@ export class FleetAlerts implements SharedWindows {
     };
   }
 
+  /** Shutdown: pending c2-hits are raised at once and windows closed from now on summarised here, without waiting for Redis. */
   stop(): void {
+    this.stopping = true;
     if (this.reportTimer !== null) clearTimeout(this.reportTimer);
     this.reportTimer = null;
     const pending = [...this.timers];

@@ -9,6 +9,7 @@ import { explain } from '../policy/explain.js';
 import type { Config } from '../config/schema.js';
 import { EmergencyInputError, type EmergencyBlock, type EmergencyStore } from '../feeds/emergency.js';
 import type { FeedManager } from '../feeds/manager.js';
+import type { Fleet } from '../fleet/fleet.js';
 import type { RetroHunter } from '../history/retro.js';
 import type { OperationalHealth } from '../observe/health.js';
 import type { Metrics } from '../observe/metrics.js';
@@ -40,6 +41,8 @@ export interface AdminParts {
   emit: (e: NewSecurityEvent) => void;
   /** The web console's query feed; null where no console is served. */
   console?: ConsoleFeed | null;
+  /** The fleet membership (config `cluster`); null or absent for a single instance. */
+  fleet?: Fleet | null;
 }
 
 export function adminContext(p: AdminParts): AdminContext {
@@ -97,12 +100,15 @@ export function adminContext(p: AdminParts): AdminContext {
     readiness: () => {
       const r = readinessReport(p.feeds, p.upstreamHealth, staleLists);
       const broken = p.health.problems();
-      return broken.length === 0 ? r : { ...r, ready: false, problems: [...r.problems, ...broken] };
+      // The fleet link is reported, never a reason to be unready: DNS answers do not depend on Redis.
+      const withFleet = p.fleet != null ? { ...r, fleet: p.fleet.readiness() } : r;
+      return broken.length === 0 ? withFleet : { ...withFleet, ready: false, problems: [...r.problems, ...broken] };
     },
     staleLists,
     reopenLog: () => reopenQueryLog(p.queryLog, p.cfg.log, p.oplog, 'api'),
     token: p.token,
     ...(p.console != null ? { console: p.console } : {}),
+    ...(p.fleet != null ? { fleet: p.fleet } : {}),
   };
 }
 

@@ -8,6 +8,7 @@ import { AdminServer } from '../admin/server.js';
 import type { Config } from '../config/schema.js';
 import type { EmergencyStore } from '../feeds/emergency.js';
 import type { FeedManager } from '../feeds/manager.js';
+import type { Fleet } from '../fleet/fleet.js';
 import type { HistoryRecorder } from '../history/recorder.js';
 import type { RetroHunter } from '../history/retro.js';
 import { OperationalHealth } from '../observe/health.js';
@@ -65,6 +66,8 @@ export interface RunningServer {
   readonly history: HistoryRecorder | null;
   readonly emergency: EmergencyStore;
   readonly retro: RetroHunter | null;
+  /** The fleet membership (config `cluster`); null for a single instance. */
+  readonly fleet: Fleet | null;
   /** Promises broken after start-up (query log, history, alert spool), for /readyz. */
   readonly health: OperationalHealth;
   /**
@@ -96,21 +99,26 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
   const { history, retro, raiseTo } = createHistory(cfg, oplog, owner, health);
   let loaded: Awaited<ReturnType<typeof loadFeeds>>;
   try {
-    loaded = await loadFeeds(cfg, oplog, policy, options.refresh);
+    loaded = await loadFeeds(cfg, oplog, policy, options.refresh, owner);
   } catch (err) {
     await history?.close();
     throw err;
   }
-  const { feeds, emergency } = loaded;
+  const { feeds, emergency, fleet } = loaded;
 
   const soc = createEvents(cfg, oplog, owner, health);
-  raiseTo(soc.emit);
+  raiseTo(fleet !== null ? fleet.alerts.retroGate(soc.emit) : soc.emit);
+  if (fleet !== null) {
+    // One c2-hit per (client, rule) window for the whole fleet; names blocked elsewhere are hunted here too.
+    if (soc.alerting !== null) soc.alerting.events.shared = fleet.alerts;
+    if (retro !== null) fleet.onBlockedByFleet = (names) => void retro.huntNames(names, Date.now());
+  }
   if (retro !== null) {
     // Who asked for a name before it was listed? Once for names added since the last run, then per publish.
     policy.subscribe(() => void retro.onRulesPublished(feeds.sources));
     void retro.onRulesPublished(feeds.sources);
   }
-  const quarantineStore = new QuarantineStore(cfg.state.dir!);
+  const quarantineStore = fleet?.quarantine ?? new QuarantineStore(cfg.state.dir!);
   if (quarantineStore.damaged) oplog.error({ file: `${cfg.state.dir}/quarantine.json` }, 'quarantine state was damaged and could not be read');
 
   const qlog = new QueryLog(cfg.log.queries, cfg.log.destination, (err) => {
@@ -183,8 +191,10 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
       qlog.flush();
       await history?.close();
       await soc.marks.flush();
+      fleet?.alerts.stop();
       soc.alerting?.events.stop();
       await soc.alerting?.close(Math.min(graceMs, 3000));
+      await fleet?.close();
     })();
     return closing;
   };
@@ -198,7 +208,7 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
         allow: cfg.admin.allow,
         hosts: cfg.admin.hosts,
         consoleAuth: cfg.admin.consoleAuth,
-        context: adminContext({ cfg, feeds, emergency, retro, quarantineStore, marks: soc.marks, chain: r.chain.names, alerting: soc.alerting, metrics, upstreamHealth: r.upstreamHealth, health, token, queryLog: qlog, oplog, emit: soc.emit, console: consoleFeed }),
+        context: adminContext({ cfg, feeds, emergency, retro, quarantineStore, marks: soc.marks, chain: r.chain.names, alerting: soc.alerting, metrics, upstreamHealth: r.upstreamHealth, health, token, queryLog: qlog, oplog, emit: soc.emit, console: consoleFeed, fleet }),
         onError: (err) => oplog.error({ err }, 'admin API request failed'),
       });
     }
@@ -242,6 +252,7 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
     history,
     retro,
     emergency,
+    fleet,
     reloadTls: () => {
       const res = listeners?.reloadTls() ?? null;
       if (res === null) return null;

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { normalizeDomain } from '../../blocklist/domain.js';
 import { normalizeMac } from '../../dns/client-options.js';
 import { badRequest, canonicalIp, notFound, parseExpiresIn, parseSince, zodDetail } from '../http.js';
+import { propagationFor, wantsWait } from './fleet.js';
 import { json, type Route } from './types.js';
 
 const MAX_NAMES = 1000;
@@ -50,7 +51,9 @@ export const responseRoutes: Route[] = [
     method: 'POST',
     path: '/api/block',
     body: true,
-    handle: async ({ ctx, body, remote }) => {
+    handle: async ({ ctx, body, remote, query }) => {
+      const startedAt = Date.now();
+      const wait = wantsWait(query);
       const p = blockBody.safeParse(body);
       if (!p.success) throw badRequest(zodDetail(p.error));
       const names = normaliseAll(p.data.names);
@@ -61,17 +64,19 @@ export const responseRoutes: Route[] = [
         expiresAt = Date.now() + s * 1000;
       }
       const added = await ctx.emergency.add(names, p.data.reason, expiresAt, actor(remote));
-      return json(201, { added });
+      return json(201, { added, ...(await propagationFor(ctx, wait, startedAt)) });
     },
   },
   {
     method: 'DELETE',
     path: '/api/block/{name}',
-    handle: async ({ ctx, params, remote }) => {
+    handle: async ({ ctx, params, remote, query }) => {
+      const startedAt = Date.now();
+      const wait = wantsWait(query);
       const n = normalizeDomain(params.name!);
       if (!n.ok) throw badRequest(`not a valid name: ${n.reason}`);
       if (!(await ctx.emergency.remove(n.name, actor(remote)))) throw notFound(`no emergency block for "${n.name}"`);
-      return json(200, { removed: n.name });
+      return json(200, { removed: n.name, ...(await propagationFor(ctx, wait, startedAt)) });
     },
   },
   { method: 'GET', path: '/api/marks', handle: async ({ ctx }) => json(200, { marks: await ctx.marks.list() }) },

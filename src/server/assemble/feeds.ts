@@ -1,8 +1,10 @@
 // Feeds: every configured list loaded (disk copies first, then local files and first fetches),
 // emergency blocks published ahead of them, the outcome logged per list. A local list that cannot
-// be loaded stops start-up before anything binds.
+// be loaded stops start-up before anything binds. In a fleet (`cluster`), the instance joins it
+// here and catches up with the fleet's emergency blocks and quarantine before anything binds.
 import type { Config } from '../../config/schema.js';
-import { EmergencyStore } from '../../feeds/emergency.js';
+import type { Fleet } from '../../fleet/fleet.js';
+import { EmergencyStore, type EmergencyBlock } from '../../feeds/emergency.js';
 import { FeedManager, isEmptyBlockList, SourceLoadError } from '../../feeds/manager.js';
 import type { OpLogger } from '../../observe/oplog.js';
 import type { PolicyHolder } from '../../policy/snapshot.js';
@@ -11,9 +13,11 @@ import { announceListsChanged } from '../cluster.js';
 export interface FeedParts {
   feeds: FeedManager;
   emergency: EmergencyStore;
+  /** The fleet membership (cluster section, in the process that owns it); null for a single instance. */
+  fleet: Fleet | null;
 }
 
-export async function loadFeeds(cfg: Config, oplog: OpLogger, policy: PolicyHolder, refresh: boolean): Promise<FeedParts> {
+export async function loadFeeds(cfg: Config, oplog: OpLogger, policy: PolicyHolder, refresh: boolean, owner = refresh): Promise<FeedParts> {
   const feeds = new FeedManager(cfg, oplog, policy);
   // In a cluster only the refreshing worker writes the state directory or fetches feeds at start;
   // the others read local files and the disk copies, and reload when told.
@@ -48,10 +52,19 @@ export async function loadFeeds(cfg: Config, oplog: OpLogger, policy: PolicyHold
     if (c === null) oplog.error({ list: s.config.name, failure: s.lastFailure }, 'list has no good copy yet: it blocks nothing until an update succeeds');
   }
   const emergency = new EmergencyStore(cfg.state.dir!, feeds.guard, (what, detail) => oplog.warn(detail, what));
-  await feeds.setEmergency(emergency.list());
-  emergency.onChange = (blocks) => {
-    void feeds.setEmergency(blocks);
+  let published = feeds.setEmergency(emergency.list());
+  await published;
+  const apply = (blocks: EmergencyBlock[]): Promise<void> => {
+    published = feeds.setEmergency(blocks);
     announceListsChanged(); // cluster: the other workers reload the file
+    return published;
   };
-  return { feeds, emergency };
+  emergency.onChange = (blocks) => void apply(blocks);
+  let fleet: Fleet | null = null;
+  if (cfg.cluster !== undefined && owner) {
+    // Loaded only here: a single instance never loads the Redis client.
+    const { Fleet } = await import('../../fleet/index.js');
+    fleet = await Fleet.start({ cluster: cfg.cluster, stateDir: cfg.state.dir!, oplog, feeds, emergency, apply, settled: () => published });
+  }
+  return { feeds, emergency, fleet };
 }
