@@ -1,7 +1,7 @@
 # c2dns container: multi-stage build on Node.js 22 LTS; runs as an unprivileged user.
 #   docker build -t c2dns .
 #   docker run -d --name c2dns --cap-drop ALL --cap-add NET_BIND_SERVICE --read-only \
-#     -e C2DNS_ADMIN_TOKEN="$(openssl rand -hex 24)" -p 53:53/udp -p 53:53/tcp -p 127.0.0.1:9153:9153 \
+#     -e C2DNS_ADMIN_TOKEN="$(openssl rand -hex 24)" -p 53:53/udp -p 53:53/tcp -p 127.0.0.1:9553:9553 \
 #     -v c2dns-state:/var/lib/c2dns -v c2dns-log:/var/log/c2dns c2dns
 # Configuration: /etc/c2dns/c2dns.yaml (deploy/docker/c2dns.yaml; mount your own folder over /etc/c2dns).
 FROM node:22-bookworm-slim AS build
@@ -29,10 +29,10 @@ VOLUME ["/var/lib/c2dns", "/var/log/c2dns"]
 # no file capability: a container's network namespace lets unprivileged users bind low ports
 # (net.ipv4.ip_unprivileged_port_start=0, Docker's default). It runs with --cap-drop ALL.
 USER 1000:1000
-# DNS on 53 (UDP and TCP); the admin listener (metrics, probes, API; token required) on 9153.
-EXPOSE 53/udp 53/tcp 9153/tcp
+# DNS on 53 (UDP and TCP); the admin listener (metrics, probes, API; token required) on 9553.
+EXPOSE 53/udp 53/tcp 9553/tcp
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:9153/healthz', { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:9553/healthz', { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["node", "dist/src/cli.js"]
 CMD ["serve", "--config", "/etc/c2dns/c2dns.yaml"]

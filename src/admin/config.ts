@@ -4,7 +4,9 @@ import { z } from 'zod';
 import { parseHostPort, type HostPort } from '../upstream/address.js';
 import { HOST_NAME, parseNetwork } from './access.js';
 
-export const ADMIN_DEFAULT_LISTEN = '127.0.0.1:9153';
+/** Not 9153: CoreDNS serves its metrics there, and the two often run side by side. */
+export const ADMIN_DEFAULT_PORT = 9553;
+export const ADMIN_DEFAULT_LISTEN = `127.0.0.1:${ADMIN_DEFAULT_PORT}`;
 export const ADMIN_TOKEN_ENV = 'C2DNS_ADMIN_TOKEN';
 /** Shorter secrets are guessable by anyone who can reach the listener. */
 export const ADMIN_TOKEN_MIN_LENGTH = 16;
@@ -31,8 +33,8 @@ export const adminSchema = z
     listen: z
       .string()
       .superRefine((s, ctx) => {
-        const r = parseHostPort(s, 9153, true);
-        if (typeof r === 'string') ctx.addIssue({ code: z.ZodIssueCode.custom, message: `expected ADDR[:PORT] such as 127.0.0.1:9153 or [::1]:9153 (${r})` });
+        const r = parseHostPort(s, ADMIN_DEFAULT_PORT, true);
+        if (typeof r === 'string') ctx.addIssue({ code: z.ZodIssueCode.custom, message: `expected ADDR[:PORT] such as 127.0.0.1:${ADMIN_DEFAULT_PORT} or [::1]:${ADMIN_DEFAULT_PORT} (${r})` });
       })
       .default(ADMIN_DEFAULT_LISTEN),
     /** Networks allowed to use the listener (every route, probes included); others get 403. */
@@ -60,7 +62,7 @@ export type AdminConfig = z.infer<typeof adminSchema>;
 
 /** The listener address (validated by the schema). */
 export function adminListen(cfg: AdminConfig): HostPort {
-  const r = parseHostPort(cfg.listen, 9153, true);
+  const r = parseHostPort(cfg.listen, ADMIN_DEFAULT_PORT, true);
   if (typeof r === 'string') throw new Error(`admin.listen: ${r}`); // unreachable after validation
   return r;
 }

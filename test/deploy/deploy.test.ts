@@ -410,7 +410,7 @@ describe('deploy/prometheus/scrape.yml', () => {
   it('scrapes the admin listener and loads the rules', () => {
     const job = scrape.scrape_configs.find((s) => s.job_name === 'c2dns')!;
     expect(job.metrics_path ?? '/metrics').toBe('/metrics');
-    expect(job.static_configs.flatMap((s) => s.targets)).toContain('127.0.0.1:9153');
+    expect(job.static_configs.flatMap((s) => s.targets)).toContain('127.0.0.1:9553');
     expect(scrape.rule_files).toContain('alerts.yml');
   });
 });
@@ -504,7 +504,7 @@ describe.skipIf(!hasPromtool)('promtool', () => {
     const expr = (alert: string): string => alertRules.find((r) => r.alert === alert)!.expr;
     const empty = join(dir, 'none.yml');
     writeFileSync(empty, 'groups: []\n');
-    const id = 'instance="c2dns:9153", job="c2dns"';
+    const id = 'instance="c2dns:9553", job="c2dns"';
     const tests = {
       rule_files: [empty],
       evaluation_interval: '1m',
@@ -519,7 +519,7 @@ describe.skipIf(!hasPromtool)('promtool', () => {
           ],
           promql_expr_test: [
             { expr: expr('C2dnsC2DomainQueried'), eval_time: '5m', exp_samples: [] },
-            { expr: expr('C2dnsC2DomainQueried'), eval_time: '12m', exp_samples: [{ labels: '{instance="c2dns:9153", list="3cx"}', value: 1 }] },
+            { expr: expr('C2dnsC2DomainQueried'), eval_time: '12m', exp_samples: [{ labels: '{instance="c2dns:9553", list="3cx"}', value: 1 }] },
             { expr: expr('C2dnsC2DomainQueried'), eval_time: '25m', exp_samples: [] },
           ],
         },
@@ -536,31 +536,31 @@ describe.skipIf(!hasPromtool)('promtool', () => {
           // One upstream down is not all down; both down is.
           interval: '1m',
           input_series: [
-            { series: 'c2dns_upstream_healthy{instance="a:9153", job="c2dns", upstream="9.9.9.9:53"}', values: '1x10 0x10' },
-            { series: 'c2dns_upstream_healthy{instance="a:9153", job="c2dns", upstream="149.112.112.112:53"}', values: '1x15 0x5' },
+            { series: 'c2dns_upstream_healthy{instance="a:9553", job="c2dns", upstream="9.9.9.9:53"}', values: '1x10 0x10' },
+            { series: 'c2dns_upstream_healthy{instance="a:9553", job="c2dns", upstream="149.112.112.112:53"}', values: '1x15 0x5' },
           ],
           promql_expr_test: [
             { expr: expr('C2dnsAllUpstreamsDown'), eval_time: '12m', exp_samples: [] },
-            { expr: expr('C2dnsAllUpstreamsDown'), eval_time: '18m', exp_samples: [{ labels: '{instance="a:9153"}', value: 0 }] },
+            { expr: expr('C2dnsAllUpstreamsDown'), eval_time: '18m', exp_samples: [{ labels: '{instance="a:9553"}', value: 0 }] },
           ],
         },
         {
           // Half the answers SERVFAIL on an idle instance: ignored. 10 % on a busy one: alert.
           interval: '1m',
           input_series: [
-            { series: 'c2dns_responses_total{instance="idle:9153", job="c2dns", rcode="SERVFAIL"}', values: '0+1x20' },
-            { series: 'c2dns_responses_total{instance="idle:9153", job="c2dns", rcode="NOERROR"}', values: '0+1x20' },
-            { series: 'c2dns_responses_total{instance="busy:9153", job="c2dns", rcode="SERVFAIL"}', values: '0+60x20' },
-            { series: 'c2dns_responses_total{instance="busy:9153", job="c2dns", rcode="NOERROR"}', values: '0+540x20' },
+            { series: 'c2dns_responses_total{instance="idle:9553", job="c2dns", rcode="SERVFAIL"}', values: '0+1x20' },
+            { series: 'c2dns_responses_total{instance="idle:9553", job="c2dns", rcode="NOERROR"}', values: '0+1x20' },
+            { series: 'c2dns_responses_total{instance="busy:9553", job="c2dns", rcode="SERVFAIL"}', values: '0+60x20' },
+            { series: 'c2dns_responses_total{instance="busy:9553", job="c2dns", rcode="NOERROR"}', values: '0+540x20' },
           ],
-          promql_expr_test: [{ expr: `count by (instance) (${expr('C2dnsServfailRatioHigh')})`, eval_time: '15m', exp_samples: [{ labels: '{instance="busy:9153"}', value: 1 }] }],
+          promql_expr_test: [{ expr: `count by (instance) (${expr('C2dnsServfailRatioHigh')})`, eval_time: '15m', exp_samples: [{ labels: '{instance="busy:9553"}', value: 1 }] }],
         },
         {
           // A spool that drains is fine; one that only grows is not.
           interval: '1m',
           input_series: [
-            { series: 'c2dns_alerts_queued{instance="a:9153", job="c2dns", sink="siem"}', values: '0+2x30' },
-            { series: 'c2dns_alerts_queued{instance="a:9153", job="c2dns", sink="chat"}', values: '5 0 3 0 2 0 4 0 1 0 5 0 3 0 2 0 4 0 1 0 2 0 3 0 1 0 2 0 3 0 1' },
+            { series: 'c2dns_alerts_queued{instance="a:9553", job="c2dns", sink="siem"}', values: '0+2x30' },
+            { series: 'c2dns_alerts_queued{instance="a:9553", job="c2dns", sink="chat"}', values: '5 0 3 0 2 0 4 0 1 0 5 0 3 0 2 0 4 0 1 0 2 0 3 0 1 0 2 0 3 0 1' },
           ],
           promql_expr_test: [{ expr: `count by (sink) (${expr('C2dnsAlertBacklogGrowing')})`, eval_time: '25m', exp_samples: [{ labels: '{sink="siem"}', value: 1 }] }],
         },
