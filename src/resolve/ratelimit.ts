@@ -3,7 +3,9 @@
 // at `qps` up to `burst`; a query that finds it empty is limited:
 // - over UDP from an address that has not proven itself, it is dropped, except every `slip`-th
 //   limited query of that client, which gets an empty TC=1 answer (BIND RRL's slip): a real client
-//   retries over TCP and is served, a spoofed victim receives a reply no larger than the query;
+//   retries over TCP and is served, a spoofed victim receives a reply no larger than the query.
+//   Slips have a bucket of their own at the same rate, so a flood at any rate draws at most about
+//   qps slips a second (sending them would otherwise cost c2dns as much as answering);
 // - over TCP, DoT, DoH and UDP with a valid DNS server cookie (RFC 7873: the address is proven),
 //   it is answered REFUSED at once (a small answer to a proven address; the client backs off).
 // Proven and unproven traffic of one network have separate buckets, so a UDP flood spoofing a
@@ -67,6 +69,8 @@ export interface RateLimitCounters {
 
 interface Bucket {
   tokens: number;
+  /** TC=1 slips are limited too, at the same rate: a limited client gets at most qps of them a second. */
+  slipTokens: number;
   /** ms of the last refill. */
   at: number;
   /** Limited queries since the episode began (for slip and the end-of-episode line); 0 = not limited. */
@@ -134,11 +138,13 @@ export class RateLimitStage implements Stage {
     let b = this.buckets.get(key);
     if (b === undefined) {
       if (this.buckets.size >= this.maxClients) this.forgetOldest();
-      b = { tokens: this.opts.burst, at: now, limited: 0, since: 0, lastLimited: 0, dropped: 0, slipped: 0, refused: 0 };
+      b = { tokens: this.opts.burst, slipTokens: this.opts.burst, at: now, limited: 0, since: 0, lastLimited: 0, dropped: 0, slipped: 0, refused: 0 };
       this.buckets.set(key, b);
       this.startSweeping();
     } else if (now > b.at) {
-      b.tokens = Math.min(this.opts.burst, b.tokens + (now - b.at) * this.perMs);
+      const add = (now - b.at) * this.perMs;
+      b.tokens = Math.min(this.opts.burst, b.tokens + add);
+      b.slipTokens = Math.min(this.opts.burst, b.slipTokens + add);
       b.at = now;
     }
     if (b.tokens >= 1) {
@@ -167,7 +173,8 @@ export class RateLimitStage implements Stage {
       return { action: 'refused', reply: errorReply(q.msg, q.pq, Rcode.REFUSED, RATE_LIMITED), stored: null, upstream: null, unlogged: true };
     }
     const slip = this.opts.slip;
-    if (slip > 0 && b.limited % slip === 0) {
+    if (slip > 0 && b.limited % slip === 0 && b.slipTokens >= 1) {
+      b.slipTokens -= 1;
       b.slipped++;
       this.counters.slipped++;
       return { action: 'refused', reply: truncatedReply(errorReply(q.msg, q.pq, Rcode.NOERROR), q.pq), stored: null, upstream: null, unlogged: true };

@@ -1,8 +1,14 @@
 // UDP listener: one socket per configured address. Datagrams from port 0 are dropped (they
-// cannot be answered, and a send to port 0 throws).
+// cannot be answered, and a send to port 0 throws). The socket asks for a 4 MiB receive buffer
+// (as Unbound's so-rcvbuf advice; Linux caps it at net.core.rmem_max): the default 208 KiB holds
+// only ~250 small datagrams, a few milliseconds of a flood, and a full buffer drops every
+// client's queries alike, before the rate limiter can tell the flooding client from the others.
 import dgram from 'node:dgram';
 import type { HostPort } from '../upstream/address.js';
 import type { Dispatcher } from './dispatch.js';
+
+/** The receive buffer each UDP listener asks for. */
+export const RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
 
 export class UdpListener {
   private accepting = true;
@@ -20,6 +26,11 @@ export class UdpListener {
         socket.off('error', reject);
         const bound = socket.address();
         const listener = new UdpListener(socket, { ...addr, port: bound.port });
+        try {
+          socket.setRecvBufferSize(RECEIVE_BUFFER_BYTES);
+        } catch {
+          // Not permitted here (some sandboxes): the system default stays.
+        }
         socket.on('error', onError);
         const sendError = (err: Error | null): void => {
           if (err) onError(err);

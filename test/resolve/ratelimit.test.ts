@@ -34,6 +34,18 @@ describe('rate limiting', () => {
     expect(next.seen).toHaveLength(8);
   });
 
+  it('limits the slips themselves to qps: a flood at any rate draws about qps TC=1 answers a second', () => {
+    const { s, clock } = stage({ qps: 10, burst: 5, slip: 1 });
+    // 10,000 queries a second for 2 s.
+    for (let i = 0; i < 20_000; i++) {
+      if (i % 10 === 0) clock.t += 1;
+      s.resolve(query('a.example', T.A, { client: '192.0.2.1' }));
+    }
+    expect(s.counters.slipped).toBeGreaterThanOrEqual(20);
+    expect(s.counters.slipped).toBeLessThanOrEqual(5 + 20 + 1);
+    expect(s.counters.dropped).toBeGreaterThan(19_900 - 30);
+  });
+
   it('a TC=1 slip is never larger than the query', () => {
     const { s } = stage({ slip: 1, burst: 1 });
     const q = query('a.example', T.TXT, { client: '192.0.2.1', edns: {} });
@@ -47,8 +59,8 @@ describe('rate limiting', () => {
       [0, 'drop'],
       [1, 'tc'],
     ] as const) {
-      const { s } = stage({ slip, burst: 1 });
-      s.resolve(query('a.example', T.A, { client: '192.0.2.1' }));
+      const { s } = stage({ slip, burst: 4 });
+      for (let i = 0; i < 4; i++) s.resolve(query('a.example', T.A, { client: '192.0.2.1' }));
       const got = Array.from({ length: 4 }, () => ((s.resolve(query('a.example', T.A, { client: '192.0.2.1' })) as Answer).reply === null ? 'drop' : 'tc'));
       expect(got).toEqual([want, want, want, want]);
     }
@@ -95,7 +107,8 @@ describe('rate limiting', () => {
     expect(episodes).toHaveLength(1);
     clock.t += 6000;
     s.sweep();
-    expect(episodes[1]).toMatchObject({ client: '192.0.2.1/32', phase: 'end', dropped: 2, slipped: 2, refused: 0 });
+    // Limited 4 times: drop, slip, drop, and the 4th would slip but the one slip token is spent.
+    expect(episodes[1]).toMatchObject({ client: '192.0.2.1/32', phase: 'end', dropped: 3, slipped: 1, refused: 0 });
     s.close();
   });
 
