@@ -11,6 +11,8 @@ import { keygen, signFile } from './commands/sign.js';
 import { runHunt } from './commands/hunt.js';
 import { AdminCallError, callAdmin, type AdminTarget } from './commands/admin-client.js';
 import { fileErrorMessage } from './commands/errors.js';
+import { formatFleet, propagationLine } from './commands/fleet.js';
+import type { FleetView, Propagation } from './fleet/types.js';
 import { adminListen } from './admin/config.js';
 import { formatHostPort } from './upstream/address.js';
 import { Guard, DEFAULT_PROTECTED } from './blocklist/guard.js';
@@ -32,8 +34,9 @@ const USAGE = `usage:
   c2dns convert FILE --to domains|hosts|rpz [--format FORMAT]
   c2dns hunt [--since 30d] [--list NAME | --names FILE] [--config FILE] [--json]   who asked for these names (query history)
   c2dns quarantine list|release CLIENT             quarantined clients of the running server (admin API); CLIENT: IP, MAC or name
-  c2dns block NAME... --reason TEXT [--expires 1h] emergency block, live at once (admin API)
-  c2dns unblock NAME                               remove an emergency block (admin API)
+  c2dns block NAME... --reason TEXT [--expires 1h] [--wait]   emergency block, live at once (admin API); --wait: until every fleet instance acknowledged
+  c2dns unblock NAME [--wait]                      remove an emergency block (admin API)
+  c2dns fleet [--json]                             the fleet's instances, their policy and list versions (admin API; config cluster)
   c2dns sign keygen --out KEYFILE                  Ed25519 key for a feed publisher; prints the public key
   c2dns sign FILE --key KEYFILE                    writes FILE.sig
 
@@ -174,10 +177,11 @@ async function main(): Promise<number> {
       return runHunt(rest, { stdout: process.stdout, stderr: process.stderr });
     case 'quarantine':
     case 'block':
-    case 'unblock': {
+    case 'unblock':
+    case 'fleet': {
       const { values, positionals } = parseArgs({
         args: rest,
-        options: { ...common, admin: { type: 'string' }, token: { type: 'string' }, reason: { type: 'string' }, expires: { type: 'string' } },
+        options: { ...common, admin: { type: 'string' }, token: { type: 'string' }, reason: { type: 'string' }, expires: { type: 'string' }, wait: { type: 'boolean' } },
         allowPositionals: true,
       });
       if (values.help) return usage(0);
@@ -193,12 +197,23 @@ async function main(): Promise<number> {
         else throw new UsageError('quarantine takes "list" or "release CLIENT"');
       } else if (cmd === 'block') {
         if (positionals.length === 0 || !values.reason) throw new UsageError('block takes NAME... and --reason TEXT');
-        out = await callAdmin(target, 'POST', '/api/block', { names: positionals, reason: values.reason, ...(values.expires ? { expiresIn: values.expires } : {}) });
+        out = await callAdmin(target, 'POST', `/api/block${values.wait ? '?wait=1' : ''}`, { names: positionals, reason: values.reason, ...(values.expires ? { expiresIn: values.expires } : {}) });
+      } else if (cmd === 'fleet') {
+        if (positionals.length > 0) throw new UsageError('fleet takes no arguments');
+        const view = (await callAdmin(target, 'GET', '/api/fleet')) as FleetView;
+        process.stdout.write(values.json ? `${JSON.stringify(view, null, 2)}\n` : formatFleet(view));
+        return 0;
       } else {
         if (positionals.length !== 1) throw new UsageError('unblock takes one NAME');
-        out = await callAdmin(target, 'DELETE', `/api/block/${encodeURIComponent(positionals[0]!)}`);
+        out = await callAdmin(target, 'DELETE', `/api/block/${encodeURIComponent(positionals[0]!)}${values.wait ? '?wait=1' : ''}`);
       }
       process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+      if (values.wait && cmd !== 'quarantine') {
+        // The change is made either way; exit 3 says not every instance confirmed it in time.
+        const p = propagationLine((out as { propagation?: Propagation | null }).propagation);
+        process.stderr.write(`c2dns: ${p.line}\n`);
+        return p.complete ? 0 : 3;
+      }
       return 0;
     }
     case undefined:
