@@ -11,6 +11,7 @@ import { alertsSchema } from '../respond/config.js';
 import { historySchema } from '../history/config.js';
 import { clusterSchema } from '../fleet/config.js';
 import { PROBE_TYPES, UPSTREAM_STRATEGIES } from '../upstream/health.js';
+import { checkLanConfig, forwardingSchema, groupsSchema, localRecordsSchema } from './lan.js';
 
 const cidr = z.string().superRefine((s, ctx) => {
   const [addr, bits, extra] = s.split('/');
@@ -208,6 +209,12 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** Per-client policy (config/lan.ts): which lists, block action and quarantine for the clients a group selects; "default" = everyone else. */
+    groups: groupsSchema,
+    /** Conditional forwarding: names under a domain go to that rule's upstreams, never to the default ones. */
+    forwarding: forwardingSchema,
+    /** Static answers (A, AAAA, CNAME, PTR, TXT), like Pi-hole's local DNS records. */
+    localRecords: localRecordsSchema,
     blocking: z
       .object({
         action: z.enum(BLOCK_ACTIONS).default('null'),
@@ -324,6 +331,7 @@ export const configSchema = z
   .strict()
   .superRefine((c, ctx) => {
     checkEncryptedConfig(c, ctx);
+    checkLanConfig(c, ctx);
     const names = new Set<string>();
     c.lists.forEach((l, i) => {
       if (names.has(l.name)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['lists', i, 'name'], message: `expected a unique list name; "${l.name}" is used twice` });

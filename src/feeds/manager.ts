@@ -5,7 +5,7 @@ import cron from 'node-cron';
 import { Guard, DEFAULT_PROTECTED } from '../blocklist/guard.js';
 import type { NameTable } from '../blocklist/names.js';
 import type { RefusedNote } from '../policy/explain.js';
-import { buildTables, PolicyHolder, type PolicySource } from '../policy/snapshot.js';
+import { buildGroupTables, PolicyHolder, type GroupLists, type PolicySource } from '../policy/snapshot.js';
 import { listAction, listConfig, type Config, type ListConfig } from '../config/schema.js';
 import type { OpLogger } from '../observe/oplog.js';
 import { acquire } from './acquire.js';
@@ -64,6 +64,9 @@ export class FeedManager {
    */
   persist = true;
 
+  /** Which lists each group (config `groups`) uses: one table per distinct set is built at each publish. */
+  private readonly groups: readonly GroupLists[];
+
   /** Called after an accepted update was stored and published (cluster: tell the other workers). */
   onUpdated: () => void = () => {};
 
@@ -77,6 +80,7 @@ export class FeedManager {
     this.store = new LastGoodStore(cfg.state.dir!, (source, problem) => log.error({ list: source, problem }, 'disk copy of a list is damaged and was not used'));
     this.guard = new Guard([...(cfg.guard.builtinProtected ? DEFAULT_PROTECTED : []), ...cfg.guard.protect]);
     this.sources = cfg.lists.map((config) => ({ config, compiled: null, sha256: null, fromLastGood: false, lastSuccess: null, lastFailure: null }));
+    this.groups = (cfg.groups ?? []).map((g) => ({ name: g.name, lists: g.lists ?? null }));
   }
 
   /**
@@ -326,9 +330,9 @@ export class FeedManager {
   /** Builds the tables beside the live ones, in chunks, then publishes them as one snapshot. */
   private async publish(): Promise<void> {
     const parts: PolicySource[] = [];
-    if (this.emergency !== null) parts.push(policySource(EMERGENCY_SOURCE, this.emergency, this.now()));
+    if (this.emergency !== null) parts.push({ ...policySource(EMERGENCY_SOURCE, this.emergency, this.now()), everyGroup: true });
     for (const s of this.sources) if (s.compiled !== null) parts.push(policySource(s.config, s.compiled, s.lastSuccess ?? this.now()));
-    this.policy.publish(await buildTables(parts, turn));
+    this.policy.publish(await buildGroupTables(parts, this.groups, turn));
   }
 
 }

@@ -102,7 +102,7 @@ export interface MetricsSummary {
   upstreams: ({ upstream: string } & UpstreamCounters)[];
 }
 
-const ACTIONS: readonly Action[] = ['blocked', 'local-data', 'allowed', 'cached', 'refused', 'servfail', 'formerr', 'notimp'];
+const ACTIONS: readonly Action[] = ['blocked', 'local-data', 'allowed', 'cached', 'refused', 'servfail', 'formerr', 'notimp', 'local'];
 // Decisions by who decided, what triggered it and what it did: a flat array indexed by the three.
 const BYS: readonly DecidedBy[] = ['list', 'watch', 'emergency', 'quarantine', 'access'];
 const TRIGGERS: readonly Trigger[] = ['qname', 'cname', 'dname', 'svcb-target', 'answer-ip', 'client-ip'];

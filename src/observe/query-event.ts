@@ -17,6 +17,8 @@ export interface QueryEvent {
   mac: string | null;
   /** The client's name from clients.names, or null. */
   clientName: string | null;
+  /** The client's policy group (config `groups`); absent means "default". */
+  group?: string;
   transport: Transport;
   /** Lower-cased query name, no trailing dot. */
   qname: string;

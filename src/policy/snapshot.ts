@@ -6,8 +6,14 @@ import type { EntryAction, IpEntry, RuleMatch } from '../blocklist/rule.js';
 import { IpPrefixTable } from '../blocklist/prefix-table.js';
 import type { RuleSet } from '../blocklist/ruleset.js';
 import { DomainTrie } from '../blocklist/trie.js';
+import { DEFAULT_GROUP } from '../config/lan.js';
 
-/** The compiled tables of one policy. Per-client groups will each have their own. */
+export { DEFAULT_GROUP };
+
+/**
+ * The compiled tables of one policy: one list set. Per-client groups (config `groups`) that use
+ * the same lists share one PolicyTables; a distinct list set has its own.
+ */
 export interface PolicyTables {
   /** Block and allow rules of every enforcing list, emergency blocks first. */
   readonly names: DomainTrie;
@@ -24,7 +30,24 @@ export interface PolicySnapshot {
   readonly version: number;
   /** Epoch ms of the publish. */
   readonly publishedAt: number;
+  /** The default group's tables (everyone no group selects): what readers without a group use. */
   readonly tables: PolicyTables;
+  /** Every configured group's tables by group name ("default" included); groups with the same lists share one object. */
+  readonly groups: ReadonlyMap<string, PolicyTables>;
+  /** The tables a group's queries are decided with: its own, the default's for an unknown group. */
+  tablesFor(group: string): PolicyTables;
+}
+
+/** Which lists a group uses, for the builder; null = every list. */
+export interface GroupLists {
+  readonly name: string;
+  readonly lists: readonly string[] | null;
+}
+
+/** What the builder publishes: the default group's tables and every group's. */
+export interface GroupTables {
+  readonly tables: PolicyTables;
+  readonly groups: ReadonlyMap<string, PolicyTables>;
 }
 
 /** One compiled source as the snapshot builder needs it (feeds/ passes its CompiledSource parts). */
@@ -38,6 +61,8 @@ export interface PolicySource {
   readonly rules: RuleSet;
   readonly ips: readonly IpEntry[];
   readonly firstSeen: number;
+  /** In every group's tables whatever lists the group names (emergency blocks). */
+  readonly everyGroup?: boolean;
 }
 
 /** Rules added per turn of the event loop while building: queries keep being answered. */
@@ -68,6 +93,41 @@ export async function buildTables(sources: readonly PolicySource[], yieldTurn: (
   return { names, watch, responseIps, clientIps };
 }
 
+/**
+ * Tables for every group: one build per distinct list set, shared by the groups that use it (ten
+ * groups over the same lists cost one table). The default group is "default" in `groups`, or every
+ * list when it is not there.
+ */
+export async function buildGroupTables(sources: readonly PolicySource[], groups: readonly GroupLists[], yieldTurn: () => Promise<void>): Promise<GroupTables> {
+  const byKey = new Map<string, PolicyTables>();
+  const tablesOf = async (lists: readonly string[] | null): Promise<PolicyTables> => {
+    const wanted = lists === null ? null : new Set(lists);
+    const picked = sources.filter((s) => wanted === null || s.everyGroup === true || wanted.has(s.list));
+    const key = picked
+      .map((s) => s.list)
+      .sort()
+      .join('\n');
+    let t = byKey.get(key);
+    if (t === undefined) {
+      t = await buildTables(picked, yieldTurn);
+      byKey.set(key, t);
+    }
+    return t;
+  };
+  const out = new Map<string, PolicyTables>();
+  for (const g of groups) out.set(g.name, await tablesOf(g.lists));
+  let tables = out.get(DEFAULT_GROUP);
+  if (tables === undefined) {
+    tables = await tablesOf(null);
+    out.set(DEFAULT_GROUP, tables);
+  }
+  return { tables, groups: out };
+}
+
+function snapshotOf(version: number, publishedAt: number, tables: PolicyTables, groups: ReadonlyMap<string, PolicyTables>): PolicySnapshot {
+  return { version, publishedAt, tables, groups, tablesFor: (group) => groups.get(group) ?? tables };
+}
+
 /** An IP indicator as a rule: the same shape as a name rule, so every renderer treats them alike. */
 function ipRule(s: PolicySource, e: IpEntry): RuleMatch {
   return {
@@ -96,16 +156,20 @@ export class PolicyHolder {
     private readonly onListenerError: (err: unknown) => void = () => {},
     private readonly now: () => number = Date.now,
   ) {
-    this.snap = { version: 0, publishedAt: now(), tables: EMPTY_TABLES };
+    this.snap = snapshotOf(0, now(), EMPTY_TABLES, new Map([[DEFAULT_GROUP, EMPTY_TABLES]]));
   }
 
   get current(): PolicySnapshot {
     return this.snap;
   }
 
-  /** Replaces the live policy in one assignment, then tells the listeners. */
-  publish(tables: PolicyTables): PolicySnapshot {
-    const s: PolicySnapshot = { version: this.snap.version + 1, publishedAt: this.now(), tables };
+  /**
+   * Replaces the live policy in one assignment, then tells the listeners. Plain PolicyTables are
+   * every group's (no groups configured); GroupTables come from buildGroupTables.
+   */
+  publish(built: PolicyTables | GroupTables): PolicySnapshot {
+    const g: GroupTables = 'groups' in built ? built : { tables: built, groups: new Map([[DEFAULT_GROUP, built]]) };
+    const s = snapshotOf(this.snap.version + 1, this.now(), g.tables, g.groups);
     this.snap = s;
     for (const l of this.listeners) {
       try {

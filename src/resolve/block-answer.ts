@@ -15,6 +15,8 @@ export interface BlockAnswerOptions {
   sinkholeIpv4: Buffer | null;
   sinkholeIpv6: Buffer | null;
   ttl: number;
+  /** Per policy group (config `groups[].action`): its answer where the rule and its list have none. Default: defaultAction. */
+  groupActions?: ReadonlyMap<string, BlockAction>;
 }
 
 const NONE: readonly SynthRecord[] = [];
@@ -33,18 +35,30 @@ export class BlockAnswers {
     this.sinkAAAA = opts.sinkholeIpv6 === null ? NONE : [{ type: RType.AAAA, rdata: opts.sinkholeIpv6 }];
   }
 
-  static fromConfig(blocking: { action: BlockAction; sinkhole: { ipv4?: string | undefined; ipv6?: string | undefined }; ttl: number }): BlockAnswers {
+  static fromConfig(
+    blocking: { action: BlockAction; sinkhole: { ipv4?: string | undefined; ipv6?: string | undefined }; ttl: number },
+    groups: readonly { name: string; action?: BlockAction | undefined }[] = [],
+  ): BlockAnswers {
+    const groupActions = new Map<string, BlockAction>();
+    for (const g of groups) if (g.action !== undefined) groupActions.set(g.name, g.action);
     return new BlockAnswers({
       defaultAction: blocking.action,
+      groupActions,
       sinkholeIpv4: blocking.sinkhole.ipv4 === undefined ? null : addressBytes(blocking.sinkhole.ipv4),
       sinkholeIpv6: blocking.sinkhole.ipv6 === undefined ? null : addressBytes(blocking.sinkhole.ipv6),
       ttl: blocking.ttl,
     });
   }
 
-  /** The action a decision takes: its rule's own, else the configured default. */
-  actionOf(d: Decision): EntryAction {
-    return d.rule?.action ?? this.opts.defaultAction;
+  /** The action a decision takes: its rule's own (the entry's, else its list's), else the group's, else the configured default. */
+  actionOf(d: Decision, group?: string): EntryAction {
+    return d.rule?.action ?? this.defaultFor(group);
+  }
+
+  /** The answer a group's blocked queries get when the rule and its list say nothing: groups[].action, else blocking.action. */
+  defaultFor(group: string | undefined): BlockAction {
+    const g = this.opts.groupActions;
+    return (group !== undefined && g !== undefined && g.size > 0 ? g.get(group) : undefined) ?? this.opts.defaultAction;
   }
 
   /**
@@ -52,7 +66,7 @@ export class BlockAnswers {
    * name own the synthetic SOA (the rule's name for a qname rule, else the whole question).
    * Returns null for tcp-only over TCP (or DoT/DoH, streams as well): that action lets the query through.
    */
-  answer(q: Query, d: Decision, soaLabels: number, action: EntryAction = this.actionOf(d)): Answer | null {
+  answer(q: Query, d: Decision, soaLabels: number, action: EntryAction = this.actionOf(d, q.identity.group)): Answer | null {
     const act = d.verdict === 'local-data' ? 'local-data' : 'blocked';
     if (action === 'drop') return { action: act, reply: null, stored: null, upstream: null };
     if (action === 'tcp-only') return q.transport !== 'udp' ? null : { action: act, reply: truncatedReply(errorReply(q.msg, q.pq, Rcode.NOERROR), q.pq), stored: null, upstream: null };

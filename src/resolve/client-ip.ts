@@ -24,7 +24,7 @@ export class ClientIpStage implements Stage {
   ) {}
 
   resolve(q: Query): Answer | Promise<Answer> {
-    const table = this.policy.current.tables.clientIps;
+    const table = this.policy.current.tablesFor(q.identity.group).clientIps;
     if (table.empty) return this.next.resolve(q);
     const client = q.identity.address; // the real client: behind a router, the one a trusted forwarder named
     const rule = this.ruleFor(table, client);

@@ -4,13 +4,15 @@
 // those options from trusted forwarders only (clients.trustedForwarders) and fills q.identity:
 // the ECS host address becomes the client's address, the MAC and CPE-ID are kept, and the
 // client's name comes from clients.names. From any other source the options are ignored (anyone
-// could claim to be anyone) and counted. Later stages, the log, events, history and quarantine
-// all see q.identity.
+// could claim to be anyone) and counted. Last, the client's policy group (config `groups`,
+// ./groups.ts) is chosen from that identity. Later stages, the log, events, history and
+// quarantine all see q.identity; the policy stages read the group's tables.
 import { BlockList, isIPv4 } from 'node:net';
 import type { Config } from '../config/schema.js';
 import { hasClientOptions, normalizeMac, readClientOptions } from '../dns/client-options.js';
 import { IpPrefixTable } from '../blocklist/prefix-table.js';
 import { plainAddress } from './client-ip.js';
+import { ClientGroups } from './groups.js';
 import { requireNext, type StageModule } from './module.js';
 import type { Answer, ClientIdentity, Query, Stage } from './types.js';
 
@@ -99,11 +101,14 @@ export class ClientsStage implements Stage {
   private readonly readCpeId: boolean;
   /** The MAC's name goes before the address's (clients.identity lists mac before ecs). */
   private readonly macFirst: boolean;
+  private readonly groups: ClientGroups;
 
   constructor(
     private readonly cfg: Config['clients'],
     private readonly next: Stage,
+    groups: Config['groups'] = [],
   ) {
+    this.groups = new ClientGroups(groups);
     this.trusted = new NetworkSet(cfg.trustedForwarders);
     this.names = new ClientNames(cfg.names);
     const pref = cfg.identity;
@@ -117,6 +122,7 @@ export class ClientsStage implements Stage {
     const pq = q.pq;
     if (pq.ednsOptionsLen > 0) this.readOptions(q, pq.ednsOptions, pq.ednsOptionsLen);
     if (!this.names.empty) q.identity.name = this.nameOf(q.identity);
+    if (!this.groups.empty) q.identity.group = this.groups.groupOf(q.identity);
     return this.next.resolve(q);
   }
 
@@ -161,5 +167,5 @@ export const clientsStage: StageModule<ClientsStage> = {
   name: 'clients',
   // Always on: options from untrusted sources are counted even when nothing is trusted.
   enabled: () => true,
-  create: (d, next) => new ClientsStage(d.cfg.clients, requireNext('clients', next)),
+  create: (d, next) => new ClientsStage(d.cfg.clients, requireNext('clients', next), d.cfg.groups),
 };

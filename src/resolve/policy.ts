@@ -16,7 +16,7 @@ export class PolicyStage implements Stage {
   ) {}
 
   resolve(q: Query): Answer | Promise<Answer> {
-    const t = this.policy.current.tables;
+    const t = this.policy.current.tablesFor(q.identity.group);
     const name = q.pq.name;
     const m = t.names.match(name);
     if (m !== null) {

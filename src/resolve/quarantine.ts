@@ -3,8 +3,11 @@
 // the remediation allowlist (update servers, EDR, the helpdesk), until it is released or its
 // quarantine expires. The trigger is an observer: a blocked query whose rule carries one of the
 // configured tags (or a watch list with `quarantine: true`) puts its client in quarantine.
+// Policy groups with quarantine off (groups[].quarantine: false, or quarantine.enabled false for
+// groups that say nothing) are neither put in quarantine nor answered as quarantined.
 import { makeRule } from '../blocklist/rule.js';
 import { normalizeDomain } from '../blocklist/domain.js';
+import { DEFAULT_GROUP, quarantineGroups } from '../config/lan.js';
 import { DomainTrie } from '../blocklist/trie.js';
 import type { Decision } from '../policy/decision.js';
 import type { QueryEvent, QueryObserver } from '../observe/query-event.js';
@@ -19,6 +22,8 @@ export interface QuarantineOptions {
   tags: readonly string[];
   /** Watch lists whose hits quarantine the client (`quarantine: true`). */
   watchLists: readonly string[];
+  /** Policy groups whose clients are never quarantined (default: none). */
+  exemptGroups?: ReadonlySet<string>;
 }
 
 const TAGS = ['quarantine'];
@@ -27,6 +32,7 @@ export class QuarantineStage implements Stage, QueryObserver {
   /** Called when a client enters quarantine (security event). */
   onQuarantine: (e: QuarantineEntry, trigger: QueryEvent) => void = () => {};
   private readonly decisions = new Map<string, { since: number; d: Decision }>();
+  private readonly exempt: ReadonlySet<string>;
 
   constructor(
     private readonly store: QuarantineStore,
@@ -34,12 +40,15 @@ export class QuarantineStage implements Stage, QueryObserver {
     private readonly answers: BlockAnswers,
     private readonly opts: QuarantineOptions,
     private readonly next: Stage,
-  ) {}
+  ) {
+    this.exempt = opts.exemptGroups ?? new Set();
+  }
 
   resolve(q: Query): Answer | Promise<Answer> {
     if (this.store.size === 0) return this.next.resolve(q);
     // By MAC when a trusted forwarder gave one (quarantined by MAC), then by the real address.
     const id = q.identity;
+    if (this.exempt.size > 0 && this.exempt.has(id.group)) return this.next.resolve(q);
     const e = (id.mac !== null ? this.store.get(id.mac) : undefined) ?? this.store.get(id.address);
     if (e === undefined) return this.next.resolve(q);
     const allowed = this.remediation.match(q.pq.name);
@@ -53,6 +62,7 @@ export class QuarantineStage implements Stage, QueryObserver {
   onQuery(ev: QueryEvent): void {
     const d = ev.decision;
     if (d === null || d.rule === null) return;
+    if (this.exempt.size > 0 && this.exempt.has(ev.group ?? DEFAULT_GROUP)) return;
     const m = d.rule;
     const trigger = d.verdict === 'monitor' ? this.opts.watchLists.includes(m.list) : ev.action === 'blocked' && m.kind === 'block' && m.tags.some((t) => this.opts.tags.includes(t));
     if (!trigger) return;
@@ -85,7 +95,8 @@ function remediationList(names: readonly string[]): DomainTrie {
 
 export const quarantineStage: StageModule<QuarantineStage> = {
   name: 'quarantine',
-  enabled: (d) => d.cfg.quarantine.enabled,
+  // On when quarantine.enabled, or when some group turns it on for its clients.
+  enabled: (d) => quarantineGroups(d.cfg).any,
   create: (d, next) =>
     new QuarantineStage(
       d.quarantine,
@@ -95,6 +106,7 @@ export const quarantineStage: StageModule<QuarantineStage> = {
         durationMs: d.cfg.quarantine.durationMinutes * 60_000,
         tags: d.cfg.quarantine.tags,
         watchLists: d.cfg.lists.filter((l) => l.action === 'monitor' && l.quarantine).map((l) => l.name),
+        exemptGroups: quarantineGroups(d.cfg).exempt,
       },
       requireNext('quarantine', next),
     ),

@@ -7,7 +7,8 @@
 // The stage sits above the cache, so it sees fresh and cached answers alike: a cached answer is
 // checked again whenever the policy changed since it was last checked, so a list update or an
 // emergency block also applies to answers already in the cache. The verdict per stored answer is
-// memoised for the policy it was made with, so a cache hit costs one WeakMap lookup.
+// memoised for the tables it was made with (the client's group's: groups with the same lists share
+// them), so a cache hit costs two WeakMap lookups.
 import { inspectAnswer, chainTo, withoutAdditional, type AnswerFacts } from '../dns/inspect.js';
 import { replay, replayStale, storeResponse, type StoredAnswer } from '../dns/relay.js';
 import type { RuleMatch } from '../blocklist/rule.js';
@@ -27,7 +28,12 @@ interface Verdict {
 
 
 export class ResponseStage implements Stage {
-  private readonly verdicts = new WeakMap<StoredAnswer, Verdict>();
+  /**
+   * Verdicts per tables object, then per stored answer: groups with different lists asking for the
+   * same cached answer each keep theirs, and a published policy's new tables start empty (the old
+   * ones, and their verdicts, are collected with them).
+   */
+  private readonly verdicts = new WeakMap<PolicyTables, WeakMap<StoredAnswer, Verdict>>();
   private readonly facts = new WeakMap<StoredAnswer, AnswerFacts | null>();
 
   constructor(
@@ -48,11 +54,14 @@ export class ResponseStage implements Stage {
     // An allowlist entry for the question's own name vouches for everything its answer holds.
     const d0 = q.decision;
     if (d0 !== null && d0.verdict === 'allow' && d0.trigger === 'qname') return a;
-    const tables = this.policy.current.tables;
-    let v = this.verdicts.get(s);
+    // The client's group's tables: a verdict memoised for one group's tables is not another's.
+    const tables = this.policy.current.tablesFor(q.identity.group);
+    let memo = this.verdicts.get(tables);
+    if (memo === undefined) this.verdicts.set(tables, (memo = new WeakMap()));
+    let v = memo.get(s);
     if (v === undefined || v.tables !== tables) {
       v = this.check(s, q.pq.name, q.pq.qEnd, tables);
-      this.verdicts.set(s, v);
+      memo.set(s, v);
     }
     if (v.hit !== null) {
       const d = ruleDecision(v.hit.rule, v.hit.trigger, v.hit.chain);

@@ -6,7 +6,8 @@ import type { Decision } from '../policy/decision.js';
 /** How the query came: plain UDP or TCP, DNS over TLS (RFC 7858) or DNS over HTTPS (RFC 8484). */
 export type Transport = 'udp' | 'tcp' | 'dot' | 'doh';
 
-export type Action = 'blocked' | 'local-data' | 'allowed' | 'cached' | 'refused' | 'servfail' | 'formerr' | 'notimp';
+/** `local`: answered from localRecords or a locally served zone (localhost, home.arpa, private reverse zones: resolve/local.ts). */
+export type Action = 'blocked' | 'local-data' | 'allowed' | 'cached' | 'refused' | 'servfail' | 'formerr' | 'notimp' | 'local';
 
 /**
  * Who asked. From the socket peer, unless a trusted forwarder (clients.trustedForwarders) said
@@ -24,7 +25,7 @@ export interface ClientIdentity {
   name: string | null;
   /** An ECS prefix shorter than a host ("192.168.1.0/24"): the forwarder named a network, not a host. */
   network: string | null;
-  /** The client's policy group; "default" until groups exist. */
+  /** The client's policy group (config `groups`, chosen by the clients stage); "default" for everyone else. */
   group: string;
 }
 

@@ -140,6 +140,7 @@ export class Dispatcher {
       via: q.identity.via,
       mac: q.identity.mac,
       clientName: q.identity.name,
+      group: q.identity.group,
       transport: q.transport,
       qname: pq.name,
       qtype: pq.qtype,

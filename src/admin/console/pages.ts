@@ -32,7 +32,7 @@ function table(id: string, caption: string, columns: readonly string[], empty: s
 </div>`;
 }
 
-const ACTIONS = ['blocked', 'local-data', 'allowed', 'cached', 'refused', 'servfail', 'formerr', 'notimp'];
+const ACTIONS = ['blocked', 'local-data', 'allowed', 'cached', 'refused', 'servfail', 'formerr', 'notimp', 'local'];
 
 const overview = `
 <h1>Overview</h1>

@@ -30,7 +30,7 @@ export interface ResolverParts {
 }
 
 export function createResolver(cfg: Config, oplog: OpLogger, policy: PolicyHolder, quarantineStore: QuarantineStore, observers: readonly QueryObserver[]): ResolverParts {
-  const chain = composeChain({ cfg, policy, answers: BlockAnswers.fromConfig(cfg.blocking), quarantine: quarantineStore });
+  const chain = composeChain({ cfg, policy, answers: BlockAnswers.fromConfig(cfg.blocking, cfg.groups), quarantine: quarantineStore });
   const forward = chain.instance(forwardStage)!;
   const dispatcher = new Dispatcher(chain.head, observers, (err) => oplog.error({ err }, 'internal error while answering a query'));
   const upstreamHealth = new UpstreamHealth(forward.upstreams, { windowMs: cfg.admin.upstreamWindowSeconds * 1000 });
