@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config/load.js';
 import { FEED_FORMATS, type Config } from './config/schema.js';
 import { check, formatCheck } from './commands/check.js';
+import { knownGroup } from './config/lan.js';
 import { convertFile, render, type ConvertTarget } from './commands/convert.js';
 import { formatOutcomes, formatRows, listRows } from './commands/lists.js';
 import { keygen, signFile } from './commands/sign.js';
@@ -28,7 +29,7 @@ import { announceListsChanged, isPrimaryOfMany, onClusterMessages, ownsRefresh, 
 
 const USAGE = `usage:
   c2dns serve [--config FILE] [--listen ADDR:PORT]... [--upstream ADDR[:PORT]]...
-  c2dns check NAME|IP [--config FILE] [--json]     the Decision for NAME (rule, list, trigger, tags) or the guard that refused it; for an IP, the IP rules acting on it
+  c2dns check NAME|IP [--config FILE] [--group G] [--json]  the Decision for NAME (rule, list, trigger, tags) or the guard that refused it; for an IP, the IP rules acting on it; --group: with that group's lists and action
   c2dns lists [--config FILE] [--json]             every list: format, entries, rejected lines, last success/failure
   c2dns lists update [NAME]... [--config FILE]     fetch, verify and store now (a running server loads it on SIGHUP)
   c2dns convert FILE --to domains|hosts|rpz [--format FORMAT]
@@ -121,11 +122,12 @@ async function main(): Promise<number> {
     case 'serve':
       return serve(rest);
     case 'check': {
-      const { values, positionals } = parseArgs({ args: rest, options: common, allowPositionals: true });
+      const { values, positionals } = parseArgs({ args: rest, options: { ...common, group: { type: 'string' } }, allowPositionals: true });
       if (values.help) return usage(0);
       if (positionals.length !== 1) throw new UsageError('check takes exactly one NAME');
       const cfg = loadConfig({ file: values.config });
-      const r = check(positionals[0]!, await offlineFeeds(cfg), cfg);
+      if (values.group !== undefined && !knownGroup(cfg, values.group)) throw new UsageError(`no group named "${values.group}" in the configuration (groups: ${['default', ...cfg.groups.map((g) => g.name).filter((n) => n !== 'default')].join(', ')})`);
+      const r = check(positionals[0]!, await offlineFeeds(cfg), cfg, values.group);
       process.stdout.write(values.json ? `${JSON.stringify(r, null, 2)}\n` : formatCheck(r));
       return r.decision === 'blocked' ? 0 : r.decision === 'invalid' ? 2 : 1;
     }

@@ -103,7 +103,7 @@ export interface LogReopenResult {
 export interface AdminContext {
   feeds: FeedManager;
   /** The Decision c2dns would make for a name or an IP address (live lists and emergency blocks). */
-  check(input: string): CheckResult;
+  check(input: string, group?: string): CheckResult;
   emergency: EmergencyBlocks;
   quarantine: Quarantine;
   /** Clients marked by watch lists. */

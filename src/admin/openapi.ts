@@ -55,7 +55,7 @@ const windowParam: Schema = { name: 'window', in: 'query', required: false, sche
 const tailFilters: Schema[] = [
   { name: 'client', in: 'query', required: false, description: 'Part of the client address, MAC or name (case-insensitive)', schema: { type: 'string', maxLength: 256 } },
   { name: 'name', in: 'query', required: false, description: 'Part of the query name (case-insensitive)', schema: { type: 'string', maxLength: 256 } },
-  { name: 'action', in: 'query', required: false, schema: { enum: ['blocked', 'local-data', 'allowed', 'cached', 'refused', 'servfail', 'formerr', 'notimp'] } },
+  { name: 'action', in: 'query', required: false, schema: { enum: ['blocked', 'local-data', 'allowed', 'cached', 'refused', 'servfail', 'formerr', 'notimp', 'local'] } },
   { name: 'list', in: 'query', required: false, description: 'The list of the deciding rule ("emergency" for emergency blocks)', schema: { type: 'string', maxLength: 256 } },
 ];
 /** /healthz, /readyz, /metrics: no token, only admin.allow and the Host check. */
@@ -197,7 +197,10 @@ export const OPENAPI: OpenApiDocument = {
         summary: 'What c2dns does with a name, and which list and rule decide it (as `c2dns check`)',
         tags: ['lists'],
         security: bearerOffLoopback,
-        parameters: [{ name: 'name', in: 'query', required: true, schema: { type: 'string' }, example: 'cdn.msstorageazure.com' }],
+        parameters: [
+          { name: 'name', in: 'query', required: true, schema: { type: 'string' }, example: 'cdn.msstorageazure.com' },
+          { name: 'group', in: 'query', required: false, schema: { type: 'string' }, description: "Decide with this policy group's lists and action (config `groups`); default: the default group", example: 'servers' },
+        ],
         responses: { '200': ok('The decision', ref('CheckResult')), '400': r('BadRequest'), ...api },
       },
     },

@@ -2,17 +2,28 @@
 // disk (local files, last good copies and emergency blocks; no network). The decision comes from
 // policy/explain.ts, the same one /api/check gives.
 import type { Config } from '../config/schema.js';
+import { groupAction, knownGroup } from '../config/lan.js';
 import type { FeedManager } from '../feeds/manager.js';
 import { explain, type CheckResult } from '../policy/explain.js';
 
 export type { CheckResult } from '../policy/explain.js';
 
-export function check(raw: string, feeds: FeedManager, cfg: Config): CheckResult {
-  return explain(raw, feeds.policy.current, cfg.blocking.action, (name) => feeds.refusedNotes(name));
+/** A group the configuration does not have (`c2dns check --group`, /api/check?group=). */
+export class UnknownGroupError extends Error {}
+
+/** `group`: decide with that policy group's lists and action (config `groups`); absent = the default group. */
+export function check(raw: string, feeds: FeedManager, cfg: Config, group?: string): CheckResult {
+  if (group === undefined) return explain(raw, feeds.policy.current, cfg.blocking.action, (name) => feeds.refusedNotes(name));
+  if (!knownGroup(cfg, group)) {
+    const names = ['default', ...cfg.groups.map((g) => g.name).filter((n) => n !== 'default')];
+    throw new UnknownGroupError(`no group named "${group}" in the configuration (groups: ${names.join(', ')})`);
+  }
+  return explain(raw, feeds.policy.current, groupAction(cfg, group), (name) => feeds.refusedNotes(name), group);
 }
 
 export function formatCheck(r: CheckResult): string {
   const lines: string[] = [];
+  if (r.group !== undefined) lines.push(`group: ${r.group}`);
   if (r.decision === 'invalid') lines.push(`${r.name}: not a valid name or IP address (${r.reason})`);
   else if (r.decision === 'not listed') lines.push(`${r.name}: not listed: ${r.input === 'ip' ? 'no IP rule acts on it' : 'forwarded to the upstreams'}`);
   else {

@@ -194,3 +194,13 @@ export function quarantineGroups(c: { quarantine: { enabled: boolean }; groups?:
   }
   return { exempt, any };
 }
+
+/** The answer a group's blocked queries get where the rule and its list have no action: groups[].action, else blocking.action. */
+export function groupAction<A extends string>(c: { blocking: { action: A }; groups?: readonly GroupConfig[] }, group: string): A {
+  return ((c.groups ?? []).find((g) => g.name === group)?.action as A | undefined) ?? c.blocking.action;
+}
+
+/** Whether `group` is one the configuration knows ("default" always is). */
+export function knownGroup(c: { groups?: readonly GroupConfig[] }, group: string): boolean {
+  return group === DEFAULT_GROUP || (c.groups ?? []).some((g) => g.name === group);
+}

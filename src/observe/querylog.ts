@@ -100,7 +100,7 @@ export class QueryLog implements QueryObserver {
     const m = d === null ? null : d.rule;
     return (
       `{"level":30,"time":"${this.lastIso}","client":${str(r.client)},"clientPort":${r.clientPort},` +
-      `"via":${r.via === null ? 'null' : str(r.via)},"mac":${r.mac === null ? 'null' : str(r.mac)},"clientName":${r.clientName === null ? 'null' : str(r.clientName)},"transport":"${r.transport}",` +
+      `"via":${r.via === null ? 'null' : str(r.via)},"mac":${r.mac === null ? 'null' : str(r.mac)},"clientName":${r.clientName === null ? 'null' : str(r.clientName)},"group":${r.group === undefined ? '"default"' : str(r.group)},"transport":"${r.transport}",` +
       `"qname":${str(r.qname)},"qtype":"${typeName(r.qtype)}","action":"${r.action}",` +
       `"list":${m === null ? 'null' : str(m.list)},"rule":${m === null ? 'null' : str(m.rule)},"ruleKind":${m === null ? 'null' : `"${m.kind}"`},` +
       (d === null ? NO_DECISION : decisionFields(d)) +

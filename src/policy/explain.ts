@@ -18,6 +18,8 @@ export interface RefusedNote {
 export interface CheckResult {
   /** The name (normalised) or the address asked about. */
   name: string;
+  /** The policy group whose lists and action were used (config `groups`; "default" = everyone else). */
+  group?: string;
   input: 'name' | 'ip' | 'invalid';
   decision: 'blocked' | 'local data' | 'allowed' | 'monitored' | 'not listed' | 'invalid';
   /** The Decision as every other output renders it (null when nothing decides). */
@@ -42,8 +44,12 @@ export interface CheckResult {
   reason?: string;
 }
 
-/** Decides for `raw` against `snap`. `refused` lists guard/not-enforceable notes for a name. */
-export function explain(raw: string, snap: PolicySnapshot, defaultAction: BlockAction, refused: (name: string) => RefusedNote[] = () => []): CheckResult {
+/**
+ * Decides for `raw` against `snap`, with the tables of `group` (its lists) and `defaultAction`
+ * (the group's action, else blocking.action). `refused` lists guard/not-enforceable notes for a name.
+ */
+export function explain(raw: string, snap: PolicySnapshot, defaultAction: BlockAction, refused: (name: string) => RefusedNote[] = () => [], group?: string): CheckResult {
+  if (group !== undefined) return { ...explain(raw, { ...snap, tables: snap.tablesFor(group) }, defaultAction, refused), group };
   const t = snap.tables;
   const ip = raw.trim().replace(/^\[|\]$/g, '');
   if (isIP(ip) !== 0) {

@@ -6,6 +6,7 @@ import type { AdminContext, LogReopenResult } from '../admin/context.js';
 import { AdminInputError } from '../admin/context.js';
 import { readinessReport, type UpstreamHealth } from '../admin/readiness.js';
 import { explain } from '../policy/explain.js';
+import { check, UnknownGroupError } from '../commands/check.js';
 import type { Config } from '../config/schema.js';
 import { EmergencyInputError, type EmergencyBlock, type EmergencyStore } from '../feeds/emergency.js';
 import type { FeedManager } from '../feeds/manager.js';
@@ -45,11 +46,24 @@ export interface AdminParts {
   fleet?: Fleet | null;
 }
 
+/** /api/check?group=: an unknown group is the caller's mistake (400). */
+function checkGroup(input: string, feeds: FeedManager, cfg: Config, group: string): ReturnType<AdminContext['check']> {
+  try {
+    return check(input, feeds, cfg, group);
+  } catch (err) {
+    if (err instanceof UnknownGroupError) throw new AdminInputError(err.message);
+    throw err;
+  }
+}
+
 export function adminContext(p: AdminParts): AdminContext {
   const staleLists = () => p.alerting?.events.staleLists() ?? [];
   return {
     feeds: p.feeds,
-    check: (input) => explain(input, p.feeds.policy.current, p.cfg.blocking.action, (name) => p.feeds.refusedNotes(name)),
+    check: (input, group) =>
+      group === undefined
+        ? explain(input, p.feeds.policy.current, p.cfg.blocking.action, (name) => p.feeds.refusedNotes(name))
+        : checkGroup(input, p.feeds, p.cfg, group),
     emergency: {
       list: () => p.emergency.list().map(emergencyView),
       add: (names, reason, expiresAt, actor) => {

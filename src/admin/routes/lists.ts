@@ -80,7 +80,8 @@ export const listRoutes: Route[] = [
     handle: ({ ctx, query }) => {
       const name = query.get('name');
       if (name === null || name.trim() === '') throw badRequest('the query parameter "name" is required, e.g. /api/check?name=example.com');
-      const r = ctx.check(name);
+      const group = query.get('group');
+      const r = ctx.check(name, group === null || group === '' ? undefined : group);
       if (r.decision === 'invalid') throw badRequest(`not a valid name or IP address: ${r.reason ?? 'unknown reason'}`);
       return json(200, r);
     },
