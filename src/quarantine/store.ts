@@ -1,8 +1,32 @@
 // Which clients are quarantined, why and until when. Persisted (atomically) in the state
 // directory so a restart does not release an infected host.
+//
+// Off the query path (issue 10 item 11): a change only marks the store dirty; the file is written
+// asynchronously (temp file, fsync, rename) FLUSH_DELAY_MS later, every change made meanwhile in
+// the same write, one write at a time, and the JSON is built in chunks with turns of the event
+// loop between them, so 10,000 entries never hold up an answer. A crash loses at most the
+// changes of the last FLUSH_DELAY_MS (plus a write in progress); shutdown waits for flush().
+// The store holds at most maxClients entries: a new client beyond that takes the place of the one
+// whose quarantine was set or extended longest ago (with one duration for all, the first to end),
+// counted in `evicted`: anyone in the allowed networks can have an address quarantined with a
+// spoofed query, and that must not grow memory and the file without bound.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { writeFileAtomic } from '../storage/atomic.js';
+import { writeFileAtomicAsync } from '../storage/atomic.js';
 import { join } from 'node:path';
+
+/** How long changes are gathered before the file is written. */
+export const FLUSH_DELAY_MS = 200;
+/** After a failed write, the next try. */
+const RETRY_MS = 5_000;
+/** Entries serialised per turn of the event loop. */
+const CHUNK = 500;
+
+export interface QuarantineStoreOptions {
+  /** Entries kept at most (quarantine.maxClients). Default 10,000. */
+  maxClients?: number;
+  /** Told after each write: null when it worked, else the error (the state is kept and retried). */
+  onWrite?: (err: Error | null) => void;
+}
 
 export interface QuarantineEntry {
   /**
@@ -32,11 +56,26 @@ export interface QuarantineWho {
 export class QuarantineStore {
   private readonly entries = new Map<string, QuarantineEntry>();
   private readonly file: string;
+  /** Entries kept at most (settable after construction: the server sets quarantine.maxClients). */
+  maxClients: number;
+  /** Told after each write: null when it worked, else the error (settable, as maxClients). */
+  onWrite: (err: Error | null) => void;
+  private dirty = false;
+  private timer: NodeJS.Timeout | null = null;
+  private writing: Promise<void> | null = null;
+  /** Entries dropped to make room at maxClients. */
+  evicted = 0;
+  /** Writes done and failed. */
+  writes = 0;
+  writeErrors = 0;
 
   constructor(
     dir: string,
     private readonly now: () => number = Date.now,
+    options: QuarantineStoreOptions = {},
   ) {
+    this.maxClients = options.maxClients ?? 10_000;
+    this.onWrite = options.onWrite ?? (() => {});
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.file = join(dir, 'quarantine.json');
     if (existsSync(this.file)) {
@@ -90,6 +129,8 @@ export class QuarantineStore {
       old === undefined
         ? { client, reason, since: now, until: now + durationMs, address: who.address ?? client, mac: who.mac ?? null, name: who.name ?? null, via: who.via ?? null }
         : { ...old, until: Math.max(old.until, now + durationMs) };
+    if (old === undefined) this.makeRoom();
+    else this.entries.delete(client); // to the end: the map stays in the order entries were last set
     this.entries.set(client, entry);
     this.save();
     return { entry, created: old === undefined };
@@ -98,6 +139,7 @@ export class QuarantineStore {
   /** Sets an entry as another instance of the fleet has it (src/fleet); an expired one is ignored. */
   put(entry: QuarantineEntry): void {
     if (entry.until <= this.now()) return;
+    if (!this.entries.delete(entry.client)) this.makeRoom();
     this.entries.set(entry.client, { ...entry });
     this.save();
   }
@@ -129,7 +171,76 @@ export class QuarantineStore {
     return [...this.entries.values()].filter((e) => e.until > now);
   }
 
+  /** At maxClients: the entry set longest ago goes (the map's first). */
+  private makeRoom(): void {
+    while (this.entries.size >= this.maxClients) {
+      const first = this.entries.keys().next();
+      if (first.done === true) return;
+      this.entries.delete(first.value);
+      this.evicted++;
+    }
+  }
+
+  /** Marks the file out of date; it is written FLUSH_DELAY_MS later with whatever changed by then. */
   private save(): void {
-    writeFileAtomic(this.file, JSON.stringify(this.list(), null, 1), true);
+    this.dirty = true;
+    this.schedule(FLUSH_DELAY_MS);
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.timer !== null || this.writing !== null) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.startWrite();
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  private startWrite(): void {
+    this.writing = this.write().finally(() => {
+      this.writing = null;
+      if (this.dirty) this.schedule(this.lastFailed ? RETRY_MS : FLUSH_DELAY_MS);
+    });
+  }
+
+  private lastFailed = false;
+
+  private async write(): Promise<void> {
+    this.dirty = false;
+    const list = this.list();
+    const parts: string[] = [];
+    for (let i = 0; i < list.length; i += CHUNK) {
+      if (i > 0) await new Promise((r) => setImmediate(r));
+      for (let j = i; j < Math.min(list.length, i + CHUNK); j++) parts.push(JSON.stringify(list[j]));
+    }
+    try {
+      await writeFileAtomicAsync(this.file, parts.length === 0 ? '[]\n' : `[\n${parts.join(',\n')}\n]\n`, true);
+      this.writes++;
+      this.lastFailed = false;
+      this.onWrite(null);
+    } catch (err) {
+      this.dirty = true; // still to be written
+      this.writeErrors++;
+      this.lastFailed = true;
+      this.onWrite(err as Error);
+    }
+  }
+
+  /** Writes what is not written yet and waits for it (shutdown, tests). Never throws; errors go to onWrite. */
+  async flush(): Promise<void> {
+    for (;;) {
+      if (this.timer !== null) {
+        clearTimeout(this.timer);
+        this.timer = null;
+        this.startWrite();
+      }
+      if (this.writing !== null) {
+        await this.writing;
+        if (this.lastFailed) return; // do not spin on a disk that refuses; the next change retries
+        continue;
+      }
+      if (!this.dirty) return;
+      this.schedule(0);
+    }
   }
 }

@@ -27,6 +27,7 @@ export interface QuarantineOptions {
 }
 
 const TAGS = ['quarantine'];
+const DECISION_MEMO_LIMIT = 65536;
 
 export class QuarantineStage implements Stage, QueryObserver {
   /** Called when a client enters quarantine (security event). */
@@ -77,6 +78,7 @@ export class QuarantineStage implements Stage, QueryObserver {
     if (c === undefined || c.since !== e.since) {
       const note = `client quarantined since ${new Date(e.since).toISOString()} (${e.reason})`;
       c = { since: e.since, d: { by: 'quarantine', verdict: 'block', trigger: 'client-ip', rule: null, chain: [e.client], note, tags: TAGS } };
+      if (this.decisions.size >= DECISION_MEMO_LIMIT) this.decisions.clear(); // released and evicted clients leave theirs behind
       this.decisions.set(e.client, c);
     }
     return c.d;
