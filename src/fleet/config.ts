@@ -43,6 +43,8 @@ export const clusterSchema = z
       .default('c2dns:'),
     /** How long the instance that opens a fleet-wide c2-hit window waits for the others' sightings before raising the event. */
     alertGatherMs: int(0, 10_000).default(500),
+    /** An instance serving an older version of a list than another live instance for longer than this raises fleet-drift (0 = never). */
+    driftSeconds: int(0, 7 * 86_400).default(3600),
   })
   .strict()
   .optional();

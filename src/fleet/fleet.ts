@@ -11,6 +11,8 @@ import { packageRoot } from '../config/paths.js';
 import type { EmergencyBlock, EmergencyStore } from '../feeds/emergency.js';
 import type { FeedManager } from '../feeds/manager.js';
 import type { OpLogger } from '../observe/oplog.js';
+import type { NewSecurityEvent } from '../respond/security-events.js';
+import { Gauge, type Registry } from 'prom-client';
 import { FleetAlerts } from './alerts.js';
 import { instanceName, type ClusterConfig } from './config.js';
 import { EmergencySync, parseAck, results, type AckMessage } from './emergency-sync.js';
@@ -59,6 +61,11 @@ export class Fleet implements FleetAdmin {
   readonly quarantineSync: QuarantineSync;
   /** Names another instance blocked, once live here (the app starts a retro-hunt for them). */
   onBlockedByFleet: (names: string[]) => void = () => {};
+  /** Raises security events (fleet-drift); the app connects it to the event stream. */
+  emit: (e: NewSecurityEvent) => void = () => {};
+  /** Lists this instance serves an older version of than another live instance, with since when (epoch ms). */
+  private readonly behindSince = new Map<string, number>();
+  private readonly driftRaised = new Set<string>();
   private readonly startedAt: number;
   private readonly version: string;
   private readonly now: () => number;
@@ -114,7 +121,9 @@ export class Fleet implements FleetAdmin {
       o.oplog.warn({ instance: f.instance, redis: f.link.url }, 'fleet: Redis unreachable at start: serving the local emergency blocks and quarantine; they are reconciled with the fleet when Redis is reachable');
     }
     f.heartbeatTimer = setInterval(() => {
-      f.heartbeat().catch(() => undefined); // the link logs the outage
+      f.heartbeat()
+        .then(() => f.checkDrift())
+        .catch(() => undefined); // the link logs the outage
     }, o.cluster.heartbeatSeconds * 1000);
     f.heartbeatTimer.unref();
     return f;
@@ -222,6 +231,68 @@ export class Fleet implements FleetAdmin {
     }
     for (const w of this.waiters) w.wake();
     await this.link.close();
+  }
+
+  /**
+   * Whether this instance serves an older version of a list than another live instance; for
+   * longer than cluster.driftSeconds raises fleet-drift (once per list and episode) and
+   * fleet-drift-resolved when it caught up. Run after each heartbeat.
+   */
+  async checkDrift(): Promise<string[]> {
+    if (!this.link.connected || this.closed) return [...this.behindSince.keys()];
+    const v = await this.view();
+    const me = v.instances.find((i) => i.self);
+    const behind = new Set(me?.behind ?? []);
+    const now = this.now();
+    const limit = this.o.cluster.driftSeconds * 1000;
+    for (const list of behind) {
+      const since = this.behindSince.get(list) ?? now;
+      this.behindSince.set(list, since);
+      if (limit > 0 && now - since >= limit && !this.driftRaised.has(list)) {
+        this.driftRaised.add(list);
+        const d = v.drift.find((x) => x.list === list);
+        const serving = me?.lists.find((l) => l.list === list)?.sha256 ?? null;
+        const newestOn = v.instances.filter((i) => i.alive && i.lists.some((l) => l.list === list && l.sha256 === d?.newest)).map((i) => i.instance);
+        this.o.oplog.warn({ list, serving, newest: d?.newest, newestOn }, 'fleet: this instance serves an older version of a list than other instances');
+        this.emit({ type: 'fleet-drift', severity: 'medium', instance: this.instance, list, serving, newest: d?.newest ?? null, newestOn, since: new Date(since).toISOString(), thresholdSeconds: this.o.cluster.driftSeconds });
+      }
+    }
+    for (const [list, since] of [...this.behindSince]) {
+      if (behind.has(list)) continue;
+      this.behindSince.delete(list);
+      if (this.driftRaised.delete(list)) this.emit({ type: 'fleet-drift-resolved', severity: 'info', instance: this.instance, list, since: new Date(since).toISOString() });
+    }
+    return [...behind];
+  }
+
+  /** c2dns_fleet_* gauges on the admin listener's registry, read at scrape time. */
+  registerMetrics(registry: Registry): void {
+    const self = this;
+    const registers = [registry];
+    new Gauge({
+      name: 'c2dns_fleet_connected',
+      help: 'Whether this instance is connected to the fleet\'s Redis (config cluster).',
+      registers,
+      collect() {
+        this.set(self.link.connected ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'c2dns_fleet_emergency_version',
+      help: 'The fleet\'s emergency-block version this instance has applied.',
+      registers,
+      collect() {
+        this.set(self.emergencySync.applied);
+      },
+    });
+    new Gauge({
+      name: 'c2dns_fleet_lists_behind',
+      help: 'Lists this instance serves an older version of than another live instance (as of the last heartbeat).',
+      registers,
+      collect() {
+        this.set(self.behindSince.size);
+      },
+    });
   }
 
   /** Live instances (heartbeat key present). */

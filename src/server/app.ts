@@ -112,6 +112,7 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
     // One c2-hit per (client, rule) window for the whole fleet; names blocked elsewhere are hunted here too.
     if (soc.alerting !== null) soc.alerting.events.shared = fleet.alerts;
     if (retro !== null) fleet.onBlockedByFleet = (names) => void retro.huntNames(names, Date.now());
+    fleet.emit = soc.emit;
   }
   if (retro !== null) {
     // Who asked for a name before it was listed? Once for names added since the last run, then per publish.
@@ -120,11 +121,6 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
   }
   const quarantineStore = fleet?.quarantine ?? new QuarantineStore(cfg.state.dir!);
   if (quarantineStore.damaged) oplog.error({ file: `${cfg.state.dir}/quarantine.json` }, 'quarantine state was damaged and could not be read');
-  quarantineStore.maxClients = cfg.quarantine.maxClients;
-  quarantineStore.onWrite = (err) => {
-    if (err === null) health.ok('quarantine store');
-    else health.fail('quarantine store', `cannot save quarantine.json in ${cfg.state.dir}: ${err.message} (quarantines apply, but a restart would lose the unsaved ones)`, err);
-  };
 
   const qlog = new QueryLog(cfg.log.queries, cfg.log.destination, (err) => {
     const where = cfg.log.destination === 'stdout' ? 'standard output' : cfg.log.destination;
@@ -169,6 +165,7 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
     processMetrics: options.processMetrics === true,
     ...(soc.alerting !== null ? { alerts: alertStats(soc.alerting) } : {}),
   });
+  fleet?.registerMetrics(metrics.registry);
   // Metrics are only read through the admin listener: without it, they cost nothing per query.
   if (cfg.admin.enabled) observers.push(metrics);
   // The web console's live query ring and per-minute counters, where the admin listener runs.
@@ -196,7 +193,6 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
       qlog.flush();
       await history?.close();
       await soc.marks.flush();
-      await quarantineStore.flush();
       fleet?.alerts.stop();
       soc.alerting?.events.stop();
       await soc.alerting?.close(Math.min(graceMs, 3000));
