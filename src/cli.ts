@@ -14,10 +14,13 @@ import { AdminCallError, callAdmin, type AdminTarget } from './commands/admin-cl
 import { fileErrorMessage } from './commands/errors.js';
 import { formatFleet, propagationLine } from './commands/fleet.js';
 import type { FleetView, Propagation } from './fleet/types.js';
+import { runConfig } from './commands/config.js';
+import { commandUsage, UsageError, version } from './commands/usage.js';
 import { adminListen } from './admin/config.js';
 import { formatHostPort } from './upstream/address.js';
 import { Guard, DEFAULT_PROTECTED } from './blocklist/guard.js';
 import { readEmergencyBlocks } from './feeds/emergency.js';
+import { FeedError } from './feeds/errors.js';
 import { FeedManager, SourceLoadError } from './feeds/manager.js';
 import { createOpLog } from './observe/oplog.js';
 import { startServer, type RunningServer } from './server/app.js';
@@ -40,13 +43,17 @@ const USAGE = `usage:
   c2dns fleet [--json]                             the fleet's instances, their policy and list versions (admin API; config cluster)
   c2dns sign keygen --out KEYFILE                  Ed25519 key for a feed publisher; prints the public key
   c2dns sign FILE --key KEYFILE                    writes FILE.sig
+  c2dns config check [--config FILE] [--print]     validate the configuration as serve would, without serving
+  c2dns help COMMAND                               COMMAND's own usage, flags and examples (or: c2dns COMMAND --help)
+  c2dns --version
 
   --config FILE        YAML configuration (see config/c2dns.example.yaml); optional
   --listen ADDR:PORT   listen on this address, UDP and TCP (repeatable; replaces "listen")
   --upstream ADDR:PORT forward to this resolver (repeatable; replaces "upstreams")
 `;
 
-class UsageError extends Error {}
+/** The command being run, for the usage shown with a usage error. */
+let command: string | undefined;
 
 const common = { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' } } as const;
 
@@ -118,6 +125,22 @@ async function offlineFeeds(cfg: Config, persist = false): Promise<FeedManager> 
 
 async function main(): Promise<number> {
   const [cmd, ...rest] = process.argv.slice(2);
+  command = cmd;
+  if (cmd === '--version' || cmd === '-V' || cmd === 'version') {
+    process.stdout.write(`c2dns ${version()}\n`);
+    return 0;
+  }
+  // `c2dns help CMD` and `c2dns CMD --help`: the command's own usage.
+  if (cmd === 'help' && rest.length > 0) {
+    const text = commandUsage(rest[0]!);
+    if (text === null) throw new UsageError(`unknown command "${rest[0]}"`);
+    process.stdout.write(text);
+    return 0;
+  }
+  if (cmd !== undefined && commandUsage(cmd) !== null && (rest.includes('--help') || rest.includes('-h'))) {
+    process.stdout.write(commandUsage(cmd)!);
+    return 0;
+  }
   switch (cmd) {
     case 'serve':
       return serve(rest);
@@ -177,6 +200,8 @@ async function main(): Promise<number> {
     }
     case 'hunt':
       return runHunt(rest, { stdout: process.stdout, stderr: process.stderr });
+    case 'config':
+      return runConfig(rest, { stdout: process.stdout, stderr: process.stderr });
     case 'quarantine':
     case 'block':
     case 'unblock':
@@ -247,12 +272,12 @@ main().then(
 /** Writes what went wrong for the operator (one line unless it is a bug); returns the exit code. */
 function reportError(err: unknown): number {
   const e = err as NodeJS.ErrnoException;
-  if (err instanceof ConfigError || err instanceof SourceLoadError || err instanceof AdminCallError) {
+  if (err instanceof ConfigError || err instanceof SourceLoadError || err instanceof AdminCallError || err instanceof FeedError) {
     process.stderr.write(`${e.message.split('\n').map((l) => `c2dns: ${l}`).join('\n')}\n`);
     return 1;
   }
   if (err instanceof UsageError || (e.code ?? '').startsWith('ERR_PARSE_ARGS')) {
-    process.stderr.write(`c2dns: ${e.message}\n${USAGE}`);
+    process.stderr.write(`c2dns: ${e.message}\n${(command !== undefined ? commandUsage(command) : null) ?? USAGE}`);
     return 2;
   }
   if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {

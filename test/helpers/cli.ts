@@ -2,7 +2,7 @@
 // dist/, which other test runs may be rebuilding): dist/ plus a package.json naming the package,
 // and links to node_modules and the bundled blocklists, the layout the published package has.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,7 +26,8 @@ export function buildCli(): BuiltCli {
   }
   const cliJs = join(out, 'dist/src/cli.js');
   if (!existsSync(cliJs)) throw new Error(`tsc did not produce ${cliJs}:\n${tscOutput}`);
-  writeFileSync(join(out, 'package.json'), JSON.stringify({ name: 'c2dns', type: 'module' }));
+  const { version } = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string };
+  writeFileSync(join(out, 'package.json'), JSON.stringify({ name: 'c2dns', version, type: 'module' }));
   symlinkSync(join(REPO, 'node_modules'), join(out, 'node_modules'), 'dir');
   symlinkSync(join(REPO, 'blocklists'), join(out, 'blocklists'), 'dir');
   return { cliJs, work, cleanup: () => rmSync(work, { recursive: true, force: true }) };

@@ -1,0 +1,76 @@
+// `c2dns config check [--config FILE] [--print] [--ports]`: validates a configuration the way
+// `c2dns serve` would, without serving and without creating anything: the schema (keys, values,
+// cron expressions), the preflight checks (log destination, directories, list files, admin
+// token; ports with --ports) and every list loaded offline (a local list that does not compile, an
+// empty block list). --print writes the effective configuration, defaults included, as YAML.
+import { parseArgs } from 'node:util';
+import YAML from 'yaml';
+import { configFileOf, loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { FeedManager, isEmptyBlockList } from '../feeds/manager.js';
+import { createOpLog } from '../observe/oplog.js';
+import { preflight } from '../server/assemble/preflight.js';
+import { UsageError } from './usage.js';
+
+export interface ConfigIo {
+  stdout: { write(s: string): unknown };
+  stderr: { write(s: string): unknown };
+}
+
+export interface CheckResult {
+  errors: string[];
+  warnings: string[];
+}
+
+/** Everything `serve` would refuse or warn about, without binding (unless `ports`) or writing. */
+export async function checkConfig(cfg: Config, options: { ports: boolean }): Promise<CheckResult> {
+  const r = await preflight(cfg, { create: false, ports: options.ports, owner: true });
+  const errors = [...r.errors];
+  const warnings = [...r.warnings];
+  if (errors.length === 0) {
+    // The lists as serve would load them at start, from files and disk copies (no network).
+    const feeds = new FeedManager(cfg, createOpLog('silent'));
+    feeds.persist = false;
+    await feeds.loadInitial({ network: false });
+    for (const s of feeds.sources) {
+      if (s.compiled === null && s.config.path !== undefined) errors.push(`list "${s.config.name}": cannot load ${s.config.path}: ${s.lastFailure?.message ?? 'unknown error'}`);
+      else if (s.compiled === null) warnings.push(`list "${s.config.name}": no disk copy of ${s.config.url} yet: it blocks nothing until the first fetch succeeds`);
+      if (isEmptyBlockList(s)) warnings.push(`list "${s.config.name}": empty block list: it blocks nothing (wrong file?)`);
+    }
+  }
+  return { errors, warnings };
+}
+
+/** The configuration as YAML, with the secrets it may hold replaced. */
+export function printableConfig(cfg: Config): string {
+  const copy = structuredClone(cfg) as Config;
+  if (copy.admin.token !== null) copy.admin.token = '<redacted>';
+  for (const s of copy.alerts.sinks) {
+    if (s.type === 'webhook') for (const k of Object.keys(s.headers)) s.headers[k] = '<redacted>';
+  }
+  return YAML.stringify(copy, { lineWidth: 0 });
+}
+
+export async function runConfig(argv: string[], io: ConfigIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { config: { type: 'string', short: 'c' }, print: { type: 'boolean' }, ports: { type: 'boolean' } },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (positionals.length !== 1 || positionals[0] !== 'check') throw new UsageError(`config takes "check"${positionals.length > 0 ? `, not "${positionals.join(' ')}"` : ''}`);
+  const cfg = loadConfig({ file: values.config }); // a ConfigError here: reported by the CLI, exit 1
+  const where = configFileOf(cfg) ?? 'built-in defaults (no --config)';
+  const r = await checkConfig(cfg, { ports: values.ports === true });
+  if (values.print === true) io.stdout.write(printableConfig(cfg));
+  for (const w of r.warnings) io.stderr.write(`c2dns: warning: ${w}\n`);
+  for (const e of r.errors) io.stderr.write(`c2dns: ${e}\n`);
+  if (r.errors.length > 0) {
+    io.stderr.write(`c2dns: ${where}: ${r.errors.length} error(s): c2dns serve would not start\n`);
+    return 1;
+  }
+  const summary = `${where}: OK (${cfg.lists.length} list(s), listen ${cfg.listen.join(' ')}, admin ${cfg.admin.enabled ? cfg.admin.listen : 'off'}${values.ports === true ? '' : '; ports not tried, see --ports'})\n`;
+  // With --print, stdout is the YAML alone.
+  (values.print === true ? io.stderr : io.stdout).write(values.print === true ? `c2dns: ${summary}` : summary);
+  return 0;
+}
