@@ -121,6 +121,11 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
   }
   const quarantineStore = fleet?.quarantine ?? new QuarantineStore(cfg.state.dir!);
   if (quarantineStore.damaged) oplog.error({ file: `${cfg.state.dir}/quarantine.json` }, 'quarantine state was damaged and could not be read');
+  quarantineStore.maxClients = cfg.quarantine.maxClients;
+  quarantineStore.onWrite = (err) => {
+    if (err === null) health.ok('quarantine store');
+    else health.fail('quarantine store', `cannot save quarantine.json in ${cfg.state.dir}: ${err.message} (quarantines apply, but a restart would lose the unsaved ones)`, err);
+  };
 
   const qlog = new QueryLog(cfg.log.queries, cfg.log.destination, (err) => {
     const where = cfg.log.destination === 'stdout' ? 'standard output' : cfg.log.destination;
@@ -193,6 +198,7 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
       qlog.flush();
       await history?.close();
       await soc.marks.flush();
+      await quarantineStore.flush();
       fleet?.alerts.stop();
       soc.alerting?.events.stop();
       await soc.alerting?.close(Math.min(graceMs, 3000));
