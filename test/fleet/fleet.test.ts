@@ -74,7 +74,7 @@ describe.skipIf(!redisAvailable())('fleet: three instances, one Redis', () => {
     admin: { listen: '127.0.0.1:0', token: TOKEN },
     history: { enabled: false },
     log: { queries: 'none' },
-    cluster: { redis: redis.url, instance: name, heartbeatSeconds: 1, ackTimeoutMs: 2000 },
+    cluster: { redis: redis.url, instance: name, heartbeatSeconds: 1, ackTimeoutMs: 2000, driftSeconds: 1 },
   });
 
   beforeAll(async () => {
@@ -202,6 +202,20 @@ describe.skipIf(!redisAvailable())('fleet: three instances, one Redis', () => {
     expect(v.drift).toEqual([{ list: 'intel', newest: sha('a'), newestSeen: expect.any(String), behind: ['c'] }]);
     expect(inst('a').policyVersion).toBe(a.s.policy.current.version);
     expect(inst('a').lastHeartbeat).toMatch(/^\d{4}-/);
+
+    // Behind for longer than cluster.driftSeconds (1 s here): C raises fleet-drift, once, and says so in its metrics.
+    const events = (type: string) => c.s.alerting!.events.since(0).filter((e) => e.type === type) as unknown as Record<string, unknown>[];
+    await until(async () => events('fleet-drift').length > 0, 5000, 'C raises fleet-drift');
+    expect(events('fleet-drift')[0]).toMatchObject({ instance: 'c', list: 'intel', serving: sha('c'), newest: sha('a'), newestOn: ['a', 'b'] });
+    expect(await c.s.metrics.render()).toMatch(/^c2dns_fleet_lists_behind 1$/m);
+    expect(await a.s.metrics.render()).toMatch(/^c2dns_fleet_lists_behind 0$/m);
+    expect(await a.s.metrics.render()).toMatch(/^c2dns_fleet_connected 1$/m);
+    // C gets the new version too: the episode ends.
+    writeFileSync(join(c.ts.dir, 'intel.txt'), INTEL_V2);
+    await c.s.feeds.refresh(['intel']);
+    await until(async () => events('fleet-drift-resolved').length > 0, 5000, 'C resolves fleet-drift');
+    expect(events('fleet-drift')).toHaveLength(1);
+    expect(a.s.alerting!.events.since(0).filter((e) => e.type === 'fleet-drift')).toEqual([]);
   });
 
   it('20 blocks made on the instances in turn are each acknowledged by all three within 1 s (median and max reported)', async () => {

@@ -174,6 +174,7 @@ describe('cluster config', () => {
       heartbeatSeconds: 5,
       keyPrefix: 'c2dns:',
       alertGatherMs: 500,
+      driftSeconds: 3600,
     });
   });
 
