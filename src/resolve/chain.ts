@@ -6,7 +6,9 @@ import { cacheStage } from './cache.js';
 import { chaosStage } from './chaos.js';
 import { clientIpStage } from './client-ip.js';
 import { clientsStage } from './clients.js';
+import { conditionalStage } from './conditional.js';
 import { forwardStage } from './forward.js';
+import { localStage } from './local.js';
 import type { StageDeps, StageModule } from './module.js';
 import { policyStage } from './policy.js';
 import { quarantineStage } from './quarantine.js';
@@ -22,8 +24,10 @@ export const CHAIN: readonly StageModule[] = [
   clientIpStage, //   RPZ client-IP rules: the rule's action for everything those clients ask
   quarantineStage, // quarantined clients: null answers except the remediation allowlist
   policyStage, //     the question's name against block/allow and watch lists
+  localStage, //      localRecords and locally served zones (localhost, home.arpa, private reverse zones): answered here
   responseStage, //   the answer's CNAME/DNAME/SVCB targets and addresses against the lists (fresh and cached)
   cacheStage, //      replays upstream answers
+  conditionalStage, // forwarding rules: names under a rule's domain go to its upstreams, never to the default ones
   forwardStage, //    asks the upstreams
 ];
 

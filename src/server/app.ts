@@ -158,7 +158,8 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
   soc.alerting?.events.watchFeeds(() => feeds.sources);
   const metrics = new Metrics({
     feeds,
-    upstreams: r.forward.upstreams,
+    // The forwarding rules' upstreams too, each labelled with its rule.
+    upstreams: r.conditional === null ? r.forward.upstreams : [...r.forward.upstreams, ...r.conditional.upstreamViews()],
     cache: r.cache,
     dispatchCounters: () => r.dispatcher.counters,
     quarantinedClients: () => quarantineStore.list().length,
@@ -193,6 +194,7 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
       await Promise.all((listeners?.udp ?? []).map((u) => u.close()));
       await tcpClosed;
       r.forward.close();
+      r.conditional?.close();
       r.rateLimit?.close();
       await adminClosed;
       qlog.flush();
@@ -231,6 +233,7 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
       listen: listeners.bound,
       admin: admin === null ? null : admin.url,
       upstreams: r.forward.upstreams.map((u) => u.label),
+      ...(r.conditional !== null ? { forwarding: r.conditional.rules.map((f) => `${f.domain} → ${f.forward.upstreams.map((u) => u.label).join(', ')}`) } : {}),
       chain: r.chain.names.join(' → '),
     },
     'c2dns serving',

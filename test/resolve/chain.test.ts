@@ -33,10 +33,10 @@ describe('the stage chain', () => {
     expect(order).toEqual(['a', 'b', 'last']);
   });
 
-  it('is what a running server reports (cache and quarantine only when enabled)', async () => {
+  it('is what a running server reports (cache, quarantine and conditional only when enabled)', async () => {
     const c2 = await startC2dns({ upstreams: ['127.0.0.1:9'], cache: { maxEntries: 0 } });
     try {
-      expect(c2.server.chain).toEqual(CHAIN.map((m) => m.name).filter((n) => n !== 'cache' && n !== 'quarantine'));
+      expect(c2.server.chain).toEqual(CHAIN.map((m) => m.name).filter((n) => n !== 'cache' && n !== 'quarantine' && n !== 'conditional'));
       expect(c2.server.chain).toContain('response');
       const status = (await (await fetch(`${c2.server.admin!.url}/api/status`)).json()) as { chain: string[] };
       expect(status.chain).toEqual(c2.server.chain);

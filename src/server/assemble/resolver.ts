@@ -9,6 +9,7 @@ import type { QuarantineStore } from '../../quarantine/store.js';
 import { BlockAnswers } from '../../resolve/block-answer.js';
 import { cacheStage, type CacheStage } from '../../resolve/cache.js';
 import { clientsStage, type ClientsStage } from '../../resolve/clients.js';
+import { conditionalStage, type ConditionalStage } from '../../resolve/conditional.js';
 import { composeChain, type Chain } from '../../resolve/chain.js';
 import { forwardStage, type ForwardStage } from '../../resolve/forward.js';
 import { quarantineStage, type QuarantineStage } from '../../resolve/quarantine.js';
@@ -27,6 +28,8 @@ export interface ResolverParts {
   /** null when rateLimit.enabled is false. */
   rateLimit: RateLimitStage | null;
   upstreamHealth: UpstreamHealth;
+  /** Conditional forwarding (config `forwarding`): one upstream set per rule; null without rules. */
+  conditional: ConditionalStage | null;
 }
 
 export function createResolver(cfg: Config, oplog: OpLogger, policy: PolicyHolder, quarantineStore: QuarantineStore, observers: readonly QueryObserver[]): ResolverParts {
@@ -34,5 +37,5 @@ export function createResolver(cfg: Config, oplog: OpLogger, policy: PolicyHolde
   const forward = chain.instance(forwardStage)!;
   const dispatcher = new Dispatcher(chain.head, observers, (err) => oplog.error({ err }, 'internal error while answering a query'));
   const upstreamHealth = new UpstreamHealth(forward.upstreams, { windowMs: cfg.admin.upstreamWindowSeconds * 1000 });
-  return { chain, dispatcher, forward, cache: chain.instance(cacheStage), quarantine: chain.instance(quarantineStage), clients: chain.instance(clientsStage), rateLimit: chain.instance(rateLimitStage), upstreamHealth };
+  return { chain, dispatcher, forward, cache: chain.instance(cacheStage), quarantine: chain.instance(quarantineStage), clients: chain.instance(clientsStage), rateLimit: chain.instance(rateLimitStage), upstreamHealth, conditional: chain.instance(conditionalStage) };
 }
