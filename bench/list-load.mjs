@@ -256,6 +256,7 @@ async function retroPrep(path, runs) {
     return out;
   };
   const pick = async (wm) => {
+    await once(wm); // warm-up: the first calls also allocate compiled code
     const rs = [];
     for (let i = 0; i < runs; i++) rs.push(await once(wm));
     const m = (k) => median(rs.map((r) => r[k]));

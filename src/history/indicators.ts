@@ -204,6 +204,12 @@ export interface NewNames {
   newest: number;
 }
 
+function grow(a: Int32Array): Int32Array<ArrayBuffer> {
+  const b = new Int32Array(Math.max(16, a.length * 2));
+  b.set(a);
+  return b;
+}
+
 /** The compiled rules of the sources that have some. */
 function ruleSets(sources: readonly SourceState[]): RuleSet[] {
   const out: RuleSet[] = [];
@@ -226,35 +232,51 @@ export async function newBlockNames(sources: readonly SourceState[], watermark: 
   const turn = opts.turn;
   const sets = ruleSets(sources);
   const set = new IndicatorSet();
-  // Pass 1: rows of block rules first seen since the watermark. The hash of each copied name is
-  // kept for pass 2.
-  let hashes = new Int32Array(16);
-  for (const rs of sets) {
+  // Pass 1: the rows of block rules first seen since the watermark (set index and row), and the
+  // bytes of their names, so the table is sized once
+  // (growing it rehashes every name so far: a long stall when a whole list is new).
+  let newSet = new Int32Array(16);
+  let newRow = new Int32Array(16);
+  let rows = 0;
+  let bytes = 0;
+  for (let k = 0; k < sets.length; k++) {
+    const rs = sets[k]!;
     const n = rs.length;
     for (let row = 0; row < n; ) {
       const dict = rs.dict;
       const ids = rs.nameIds;
       const flags = rs.flags;
-      for (let work = 0; row < n && work < CHUNK; row++, work++) {
+      for (const to = Math.min(n, row + CHUNK); row < to; row++) {
         if ((flags[row]! & F_ALLOW) !== 0) continue;
         const id = ids[row]!;
-        const t = dict.time(id);
-        if (t < watermark) continue;
-        const bytes = dict.bytes;
-        const s = dict.start(id);
-        const e = dict.end(id);
-        const h = hashBytes(bytes, s, e);
-        const c = set.addBytes(h, bytes, s, e, t);
-        if (c === hashes.length) {
-          const grown = new Int32Array(c * 2);
-          grown.set(hashes);
-          hashes = grown;
+        if (dict.time(id) < watermark) continue;
+        if (rows === newRow.length) {
+          newSet = grow(newSet);
+          newRow = grow(newRow);
         }
-        hashes[c] = h;
-        work += COPY_COST;
+        newSet[rows] = k;
+        newRow[rows++] = row;
+        bytes += dict.end(id) - dict.start(id);
       }
       if (turn !== undefined) await turn();
     }
+  }
+  if (rows === 0) return { set, newest: watermark };
+  // Their names copied, each with the earliest time; the hash of each is kept for pass 2.
+  set.names.reserve(rows, bytes);
+  const hashes = new Int32Array(rows);
+  for (let i = 0; i < rows; ) {
+    for (const to = Math.min(rows, i + CHUNK / COPY_COST); i < to; i++) {
+      const rs = sets[newSet[i]!]!;
+      const dict = rs.dict;
+      const id = rs.nameIds[newRow[i]!]!;
+      const b = dict.bytes;
+      const s = dict.start(id);
+      const e = dict.end(id);
+      const h = hashBytes(b, s, e);
+      hashes[set.addBytes(h, b, s, e, dict.time(id))] = h;
+    }
+    if (turn !== undefined) await turn();
   }
   const names = set.names;
   const count = names.size;
