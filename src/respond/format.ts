@@ -29,9 +29,11 @@ export function summarize(e: SecurityEvent): string {
   const f = e as Readonly<Record<string, unknown>>;
   switch (e.type) {
     case 'c2-hit':
-      return `C2 domain blocked: ${str(f.client)} asked ${str(f.qname)} ${str(f.qtype)} (list ${str(f.list)}, rule ${str(f.rule)}${tagText(f.tags)})`;
+      return `C2 domain blocked: ${str(f.client)} asked ${str(f.qname)} ${str(f.qtype)} (list ${str(f.list)}, rule ${str(f.rule)}${tagText(f.tags)})${instancesText(f.instances)}`;
     case 'c2-hit-summary':
-      return `C2 domain blocked ${str(f.count)} times in ${duration(Number(f.windowSeconds))}: ${str(f.client)} → ${str(f.rule)} (list ${str(f.list)}), first ${str(f.firstSeen)}, last ${str(f.lastSeen)}`;
+      return `C2 domain blocked ${str(f.count)} times in ${duration(Number(f.windowSeconds))}: ${str(f.client)} → ${str(f.rule)} (list ${str(f.list)}), first ${str(f.firstSeen)}, last ${str(f.lastSeen)}${instancesText(f.instances)}`;
+    case 'fleet-drift':
+      return `Instance ${str(f.instance)} serves an older version of list ${str(f.list)} than ${Array.isArray(f.newestOn) ? f.newestOn.join(', ') : 'other instances'} since ${str(f.since)}`;
     case 'stale-feed':
       return `List ${str(f.list)} is stale: last successful update ${str(f.lastSuccess) ?? 'never (since start)'}, threshold ${duration(Number(f.thresholdSeconds))}`;
     case 'stale-feed-resolved':
@@ -49,6 +51,11 @@ export function summarize(e: SecurityEvent): string {
       return parts.length === 0 ? e.type : `${e.type}: ${parts.join(' ')}`;
     }
   }
+}
+
+/** In a fleet (src/fleet/alerts.ts): the instances that saw it. */
+function instancesText(instances: unknown): string {
+  return Array.isArray(instances) && instances.length > 0 ? `, seen by ${instances.join(', ')}` : '';
 }
 
 function tagText(tags: unknown): string {

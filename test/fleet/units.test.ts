@@ -13,6 +13,8 @@ import { mergeBlocks, mergeQuarantine, parseBlock, TOMBSTONE_TTL_MS, type Tombst
 import { Serial } from '../../src/fleet/serial.js';
 import { fleetView, type HeartbeatRecord } from '../../src/fleet/view.js';
 import type { QuarantineEntry } from '../../src/quarantine/store.js';
+import { summarize } from '../../src/respond/format.js';
+import type { SecurityEvent } from '../../src/respond/security-events.js';
 
 const NOW = 1_800_000_000_000;
 const block = (name: string, addedAt: number, extra: Partial<EmergencyBlock> = {}): EmergencyBlock => ({ name, reason: 'r', addedAt, expiresAt: null, actor: 'api', ...extra });
@@ -159,6 +161,15 @@ describe('fleet view', () => {
     expect(propagationLine(null)).toEqual({ line: 'a single instance (no cluster section): in force there now', complete: true });
     const p = { version: 3, complete: false, expected: 3, applied: 2, elapsedMs: 2000, instances: [], missing: ['c'], summary: 'applied on 2/3 instances in 2000 ms; no acknowledgement within 2000 ms from c' };
     expect(propagationLine(p)).toEqual({ line: p.summary, complete: false });
+  });
+});
+
+describe('fleet events in words (alert messages)', () => {
+  it('a c2-hit names the instances that saw it; fleet-drift who is behind and who is ahead', () => {
+    const hit = { id: '1', type: 'c2-hit', time: 't', severity: 'high', client: '10.0.0.5', qname: 'x.example', qtype: 'A', list: 'intel', rule: 'x.example', tags: ['c2'], instance: 'a', instances: ['a', 'b'] } as unknown as SecurityEvent;
+    expect(summarize(hit)).toBe('C2 domain blocked: 10.0.0.5 asked x.example A (list intel, rule x.example, tags c2), seen by a, b');
+    const drift = { id: '2', type: 'fleet-drift', time: 't', severity: 'medium', instance: 'c', list: 'intel', newestOn: ['a', 'b'], since: '2026-12-03T10:00:00.000Z' } as unknown as SecurityEvent;
+    expect(summarize(drift)).toBe('Instance c serves an older version of list intel than a, b since 2026-12-03T10:00:00.000Z');
   });
 });
 
