@@ -17,6 +17,8 @@ export const RETRO_CLAIM_SECONDS = 86_400;
 const REPORT_MS = 1000;
 /** The owner reads the others' counts this long after its window ended (their last report). */
 const SUMMARY_GRACE_MS = 1500;
+/** A claim Redis has not answered within this long is given up: the c2-hit is raised here. */
+const CLAIM_TIMEOUT_MS = 2000;
 
 interface WindowState {
   /** Raised here (as owner, or alone because Redis could not be asked). */
@@ -58,8 +60,19 @@ export class FleetAlerts implements SharedWindows {
     const st: WindowState = { owner: true, local: true, keys, endsAt: this.now() + windowMs, unreported: 0 };
     this.windows.set(key, st);
     const me = this.o.instance;
-    const alone = (): void => to.raise({ instance: me, instances: [me] });
+    let decided = false;
+    const alone = (): void => {
+      if (decided) return;
+      decided = true;
+      to.raise({ instance: me, instances: [me] });
+    };
     if (!this.o.link.connected) return alone();
+    const slow = setTimeout(() => {
+      if (decided) return;
+      this.o.log.warn({ key }, 'fleet: Redis did not answer the c2-hit claim in time: raised here');
+      alone();
+    }, CLAIM_TIMEOUT_MS);
+    slow.unref();
     this.o.link.cmd
       .multi()
       .set(keys.claim, me, 'PX', windowMs, 'NX')
@@ -69,6 +82,9 @@ export class FleetAlerts implements SharedWindows {
       .get(keys.claim)
       .exec()
       .then((res) => {
+        clearTimeout(slow);
+        if (decided) return;
+        decided = true;
         const [claimed, , , ttl, owner] = results(res, 5);
         st.local = false;
         if (claimed === 'OK') {
@@ -92,6 +108,8 @@ export class FleetAlerts implements SharedWindows {
         this.o.log.debug({ key, owner, hit: hit.id }, 'fleet: c2-hit window owned by another instance');
       })
       .catch((err: unknown) => {
+        clearTimeout(slow);
+        if (decided) return;
         this.o.log.warn({ err: (err as Error).message }, 'fleet: c2-hit window not shared (Redis): raised here');
         alone();
       });

@@ -191,13 +191,24 @@ export class Fleet implements FleetAdmin {
     return { version: v, complete: missing.length === 0, expected: instances.length, applied, elapsedMs: took, instances, missing, summary };
   }
 
+  /** The fleet as Redis knows it; only this instance (connected false) when Redis cannot be asked. */
   async view(): Promise<FleetView> {
-    const now = this.now();
-    const base = { instance: this.instance, redis: this.link.url, connected: this.link.connected, heartbeatSeconds: this.o.cluster.heartbeatSeconds };
-    if (!this.link.connected) {
-      const { instances, drift } = fleetView({ records: [{ record: this.record(), alive: true }], firstSeen: new Map(), self: this.instance, now });
-      return { ...base, emergencyVersion: this.emergencySync.applied, instances, drift };
+    const local = (): FleetView => {
+      const { instances, drift } = fleetView({ records: [{ record: this.record(), alive: true }], firstSeen: new Map(), self: this.instance, now: this.now() });
+      return { instance: this.instance, redis: this.link.url, connected: false, heartbeatSeconds: this.o.cluster.heartbeatSeconds, emergencyVersion: this.emergencySync.applied, instances, drift };
+    };
+    if (!this.link.connected) return local();
+    try {
+      return await this.fleetView();
+    } catch (err) {
+      this.o.oplog.warn({ err: (err as Error).message }, 'fleet: the fleet view could not be read from Redis');
+      return local();
     }
+  }
+
+  private async fleetView(): Promise<FleetView> {
+    const now = this.now();
+    const base = { instance: this.instance, redis: this.link.url, connected: true, heartbeatSeconds: this.o.cluster.heartbeatSeconds };
     const { cmd } = this.link;
     const [hash, version] = results(await cmd.multi().hgetall(this.keys.instances).get(this.keys.version).exec(), 2) as [Record<string, string>, string | null];
     const records = Object.values(hash)
@@ -240,7 +251,7 @@ export class Fleet implements FleetAdmin {
    */
   async checkDrift(): Promise<string[]> {
     if (!this.link.connected || this.closed) return [...this.behindSince.keys()];
-    const v = await this.view();
+    const v = await this.fleetView();
     const me = v.instances.find((i) => i.self);
     const behind = new Set(me?.behind ?? []);
     const now = this.now();

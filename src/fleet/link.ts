@@ -103,8 +103,9 @@ export class FleetLink {
     this.url = redactRedisUrl(url);
     const options = { lazyConnect: true, connectTimeout: connectTimeoutMs, retryStrategy: (n: number) => backoffMs(n), maxRetriesPerRequest: 1 };
     this.cmd = new Redis(url, { ...options, enableOfflineQueue: false, connectionName: 'c2dns-fleet' });
-    // The subscriber queues its SUBSCRIBE until connected and subscribes again after a reconnect.
-    this.sub = new Redis(url, { ...options, enableOfflineQueue: true, autoResubscribe: true, connectionName: 'c2dns-fleet-sub' });
+    // The subscriber queues its SUBSCRIBE until connected, however long that takes (an instance
+    // started while Redis was down), and subscribes again after every reconnect.
+    this.sub = new Redis(url, { ...options, maxRetriesPerRequest: null, enableOfflineQueue: true, autoResubscribe: true, connectionName: 'c2dns-fleet-sub' });
     this.cmd.on('error', (err: Error) => this.down(err.message));
     this.sub.on('error', (err: Error) => this.down(err.message));
     this.cmd.on('close', () => this.down(this.lastError ?? 'connection closed'));

@@ -259,3 +259,48 @@ describe.skipIf(!redisAvailable())('fleet: three instances, one Redis', () => {
     expect((after.json.propagation as Propagation).summary).toMatch(/^applied on 3\/3 instances/);
   }, 30_000);
 });
+
+describe.skipIf(!redisAvailable())('fleet: an instance started while Redis is down', () => {
+  it('starts with its local state, reports the fleet link degraded (still ready), and joins the fleet when Redis comes up', async () => {
+    const redis = await startRedis();
+    await redis.stop();
+    const up = await startUpstream(zoneScript({}));
+    const servers: TestServer[] = [];
+    try {
+      // A long heartbeat: what reaches D below comes through its subscription, not a heartbeat's catch-up.
+      const config = (name: string): Record<string, unknown> => ({
+        upstreams: [`127.0.0.1:${up.port}`],
+        lists: [{ name: 'intel', path: 'intel.txt', format: 'plain', tags: ['c2'] }],
+        admin: { listen: '127.0.0.1:0', token: TOKEN },
+        history: { enabled: false },
+        log: { queries: 'none' },
+        cluster: { redis: redis.url, instance: name, heartbeatSeconds: 60, ackTimeoutMs: 3000 },
+      });
+      const t0 = performance.now();
+      const d = await startC2dns(config('d'), { 'intel.txt': INTEL_V1 });
+      servers.push(d);
+      expect(performance.now() - t0).toBeLessThan(5000);
+      const dd: Instance = { name: 'd', ts: d, s: d.server, port: d.port };
+      const ready = await fetch(`${d.server.admin!.url}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(((await ready.json()) as { fleet: { connected: boolean } }).fleet.connected).toBe(false);
+      const r = await api(dd, 'POST', '/api/block?wait=1', { names: ['made-offline.example'], reason: 'no Redis yet' });
+      expect((r.json.propagation as Propagation).version).toBe(null);
+      expect(await answer(d.port, 'made-offline.example')).toBe('0.0.0.0');
+
+      await redis.start();
+      await until(async () => d.server.fleet!.link.connected && d.server.fleet!.emergencySync.applied > 0, 10_000, 'D connects and writes its block');
+      const e = await startC2dns(config('e'), { 'intel.txt': INTEL_V1 });
+      servers.push(e);
+      const ee: Instance = { name: 'e', ts: e, s: e.server, port: e.port };
+      expect(await answer(e.port, 'made-offline.example')).toBe('0.0.0.0'); // caught up at start
+      const back = await api(ee, 'POST', '/api/block?wait=1', { names: ['made-on-e.example'], reason: 'D hears it' });
+      expect((back.json.propagation as Propagation).summary).toMatch(/^applied on 2\/2 instances/);
+      expect(await answer(d.port, 'made-on-e.example')).toBe('0.0.0.0');
+    } finally {
+      for (const s of servers) await s.close();
+      await up.close();
+      await redis.close();
+    }
+  }, 30_000);
+});
