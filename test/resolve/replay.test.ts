@@ -11,9 +11,12 @@
 //   upstream:    - { name, type, rcode?, answer?, authority?, additional? }, records as
 //                  "name ttl TYPE rdata" (see parseRr in test/helpers/wire.ts); other questions
 //                  get NXDOMAIN
+//   extraUpstreams: NAME: [entries as in upstream]   more scripted upstreams (e.g. a router for a
+//                  forwarding rule); "$UPSTREAM:NAME" in any config string becomes its ADDR:PORT
 //   steps:       one action each (or none, to only check), then `expect`:
 //     query: { name, type, edns?, tcp?, from? }   from = source address, e.g. 127.0.0.2
-//       expect: { rcode, answer, authority?, additional?, ede?, edeText?, upstreamQueries?, log? }
+//       expect: { rcode, answer, authority?, additional?, ede?, edeText?, upstreamQueries?,
+//                 extraUpstreamQueries?: { NAME: n }, log? }
 //       (log: fields of the n-th query's log line, so log.queries must stay `all`)
 //     writeFile: { name, text }                     replace a file next to the config
 //     refreshList: NAME                             POST /api/lists/refresh, must be `updated`
@@ -33,7 +36,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { ask } from '../helpers/client.js';
 import { startC2dns, type TestServer } from '../helpers/c2dns.js';
-import { startUpstream, type ScriptedReply } from '../helpers/upstream.js';
+import { startUpstream, type ScriptedReply, type Upstream } from '../helpers/upstream.js';
 import { edeOf, parseMessage, parseRr, presentRecord, T, typeCode, type WireRecord } from '../helpers/wire.js';
 
 const RCODES = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
@@ -112,6 +115,8 @@ const expectation = z
     /** The text of the EDE 15 (Blocked) option; there must be exactly one. */
     edeText: z.string().optional(),
     upstreamQueries: z.number().int().min(0).optional(),
+    /** Queries each of extraUpstreams received for this step. */
+    extraUpstreamQueries: z.record(z.number().int().min(0)).optional(),
     log: partial.optional(),
     // After any step:
     events: z.array(partial.and(z.object({ type: z.string().min(1) }))).optional(),
@@ -119,7 +124,7 @@ const expectation = z
   })
   .strict();
 
-const QUERY_ONLY = ['rcode', 'answer', 'authority', 'additional', 'ede', 'edeText', 'upstreamQueries', 'log'] as const;
+const QUERY_ONLY = ['rcode', 'answer', 'authority', 'additional', 'ede', 'edeText', 'upstreamQueries', 'extraUpstreamQueries', 'log'] as const;
 
 const step = z
   .object({
@@ -148,6 +153,7 @@ const fixtureSchema = z
     config: z.record(z.unknown()).default({}),
     files: z.record(z.string()).default({}),
     upstream: z.array(upstreamEntry).default([]),
+    extraUpstreams: z.record(z.array(upstreamEntry)).default({}),
     steps: z.array(step).min(1),
   })
   .strict();
@@ -159,11 +165,11 @@ type HttpExpect = z.infer<typeof httpExpect>;
 
 // ---- helpers -------------------------------------------------------------------------------
 
-/** `value` with "$TMP" replaced in every string. */
-function substitute(value: unknown, tmp: string): unknown {
-  if (typeof value === 'string') return value.replaceAll('$TMP', tmp);
-  if (Array.isArray(value)) return value.map((v) => substitute(v, tmp));
-  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substitute(v, tmp)]));
+/** `value` with "$TMP" (and "$UPSTREAM:NAME", the extra upstreams' addresses) replaced in every string. */
+function substitute(value: unknown, tmp: string, upstreams: Readonly<Record<string, string>> = {}): unknown {
+  if (typeof value === 'string') return value.replaceAll('$TMP', tmp).replace(/\$UPSTREAM:([A-Za-z0-9_-]+)/g, (m, n: string) => upstreams[n] ?? m);
+  if (Array.isArray(value)) return value.map((v) => substitute(v, tmp, upstreams));
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substitute(v, tmp, upstreams)]));
   return value;
 }
 
@@ -239,6 +245,8 @@ async function adminCall(c2: TestServer, method: 'GET' | 'POST', path: string, b
 interface Run {
   c2: TestServer;
   upstreamReceived: () => number;
+  /** Queries received so far by each extra upstream. */
+  extraReceived: (name: string) => number;
   events: string | null;
   /** Queries sent so far: the n-th query's log line is line n. */
   queries: number;
@@ -246,6 +254,7 @@ interface Run {
 
 async function runQuery(run: Run, q: NonNullable<Step['query']>, e: Expectation, label: string): Promise<void> {
   const before = run.upstreamReceived();
+  const extraBefore = Object.fromEntries(Object.keys(e.extraUpstreamQueries ?? {}).map((n) => [n, run.extraReceived(n)]));
   const { raw, packet } = await ask(run.c2.port, q.name, typeCode(q.type), { tcp: q.tcp, from: q.from, ...(q.edns ? { edns: {} } : {}) });
   run.queries++;
   const m = parseMessage(raw);
@@ -263,6 +272,7 @@ async function runQuery(run: Run, q: NonNullable<Step['query']>, e: Expectation,
     ).toEqual([e.edeText]);
   }
   if (e.upstreamQueries !== undefined) expect(run.upstreamReceived() - before, `${label}: queries the upstream received`).toBe(e.upstreamQueries);
+  for (const [n, want] of Object.entries(e.extraUpstreamQueries ?? {})) expect(run.extraReceived(n) - extraBefore[n]!, `${label}: queries the extra upstream "${n}" received`).toBe(want);
   if (e.log) {
     const lines = await run.c2.waitForLog(run.queries);
     expect(lines[run.queries - 1], `${label}: query log line ${run.queries}`).toMatchObject(e.log);
@@ -318,24 +328,42 @@ function stepLabel(s: Step, i: number): string {
   return `step ${i + 1} (check)`;
 }
 
-async function replay(fx: Fixture): Promise<void> {
-  const records = fx.upstream.map((u) => ({
+/** A scripted upstream answering the fixture's entries; other questions get NXDOMAIN. */
+function scripted(entries: Fixture['upstream']): Promise<Upstream> {
+  const records = entries.map((u) => ({
     name: u.name.toLowerCase(),
     type: typeCode(u.type),
     reply: { rcode: RCODES[u.rcode ?? 'NOERROR'], answers: (u.answer ?? []).map(parseRr), authorities: (u.authority ?? []).map(parseRr), additionals: (u.additional ?? []).map(parseRr) } satisfies ScriptedReply,
   }));
-  const up = await startUpstream((q): ScriptedReply => records.find((r) => r.name === q.name.toLowerCase() && r.type === q.type)?.reply ?? { rcode: RCODES.NXDOMAIN });
+  return startUpstream((q): ScriptedReply => records.find((r) => r.name === q.name.toLowerCase() && r.type === q.type)?.reply ?? { rcode: RCODES.NXDOMAIN });
+}
+
+async function replay(fx: Fixture): Promise<void> {
+  const up = await scripted(fx.upstream);
+  const extra = new Map<string, Upstream>();
+  for (const [n, entries] of Object.entries(fx.extraUpstreams)) extra.set(n, await scripted(entries));
   const tmp = mkdtempSync(join(tmpdir(), 'c2dns-replay-'));
-  const config = substitute(fx.config, tmp) as Record<string, unknown>;
+  const config = substitute(fx.config, tmp, Object.fromEntries([...extra].map(([n, u]) => [n, `127.0.0.1:${u.port}`]))) as Record<string, unknown>;
   const admin = { listen: '127.0.0.1:0', token: ADMIN_TOKEN, ...(config.admin as object | undefined) };
   let c2: TestServer | null = null;
   try {
     c2 = await startC2dns({ upstreams: [`127.0.0.1:${up.port}`], ...config, admin }, fx.files);
-    const run: Run = { c2, upstreamReceived: () => up.received.length, events: eventFile(config), queries: 0 };
+    const run: Run = {
+      c2,
+      upstreamReceived: () => up.received.length,
+      extraReceived: (n) => {
+        const u = extra.get(n);
+        if (u === undefined) throw new Error(`expect.extraUpstreamQueries names "${n}", which is not in extraUpstreams`);
+        return u.received.length;
+      },
+      events: eventFile(config),
+      queries: 0,
+    };
     for (const [i, s] of fx.steps.entries()) await runStep(run, s, stepLabel(s, i));
   } finally {
     await c2?.close();
     await up.close();
+    for (const u of extra.values()) await u.close();
     rmSync(tmp, { recursive: true, force: true });
   }
 }
