@@ -30,15 +30,17 @@ examples:
   c2dns serve --config /etc/c2dns/c2dns.yaml
   c2dns serve --listen 0.0.0.0:53 --listen [::]:53 --upstream 192.168.1.1
 `,
-  check: `usage: c2dns check NAME|IP [--config FILE] [--json]
+  check: `usage: c2dns check NAME|IP [--config FILE] [--group G] [--json]
   What c2dns would do with NAME, and why: the rule, list, line, tags and answer, or the guard that
   refused it; for an IP, the IP rules acting on it. Reads the lists as they are on disk (local
   files, last good copies, emergency blocks); writes nothing. Exit 0: blocked, 1: not blocked, 2: invalid.
 ${CONFIG_FLAG}
+  --group G               decide with policy group G's lists and action (config "groups"); default: "default"
   --json                  the result as JSON
 examples:
   c2dns check akamaicontainer.com
   c2dns check cdn.msstorageazure.com --json
+  c2dns check ads.example --group kids
 `,
   lists: `usage: c2dns lists [--config FILE] [--json]
        c2dns lists update [NAME]... [--config FILE]

@@ -1,7 +1,7 @@
 // Policy groups: which group a client is in (CIDR, MAC, name; the most specific selector wins),
 // one compiled table per distinct list set in the snapshot, the group's lists and action in the
 // stages, quarantine off per group, and `check --group`.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -9,6 +9,9 @@ import { Guard } from '../../src/blocklist/guard.js';
 import { configSchema, listAction, listConfig, type Config } from '../../src/config/schema.js';
 import { compileSource } from '../../src/feeds/compile.js';
 import { explain } from '../../src/policy/explain.js';
+import { check, formatCheck, UnknownGroupError } from '../../src/commands/check.js';
+import { FeedManager } from '../../src/feeds/manager.js';
+import { createOpLog } from '../../src/observe/oplog.js';
 import { buildGroupTables, PolicyHolder, type PolicySource } from '../../src/policy/snapshot.js';
 import { QuarantineStore } from '../../src/quarantine/store.js';
 import { BlockAnswers } from '../../src/resolve/block-answer.js';
@@ -187,6 +190,28 @@ describe('groups: the policy stage answers with the group\'s lists and action', 
     expect(explain('ads.example', snap, 'null', () => [], 'servers')).toMatchObject({ group: 'servers', decision: 'not listed' });
     expect(explain('akamaicontainer.com', snap, 'nxdomain', () => [], 'servers')).toMatchObject({ group: 'servers', decision: 'blocked', action: 'nxdomain' });
     expect(explain('ads.example', snap, 'null')).toMatchObject({ decision: 'blocked', action: 'null' });
+  });
+});
+
+describe('groups: c2dns check --group', () => {
+  it('decides with the group\'s lists and action, prints the group, and names the groups when one is unknown', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'c2dns-gcheck-'));
+    for (const [name, text] of Object.entries(TEXT)) writeFileSync(join(dir, `${name}.txt`), text);
+    const cfg = configSchema.parse({
+      state: { dir: join(dir, 'state') },
+      lists: LISTS.map((l) => ({ ...l, path: join(dir, l.path) })),
+      groups: [{ name: 'servers', clients: ['10.0.0.0/24'], lists: ['c2'], action: 'nxdomain' }],
+    });
+    const feeds = new FeedManager(cfg, createOpLog('silent'));
+    feeds.persist = false;
+    await feeds.loadInitial({ network: false });
+    expect(check('ads.example', feeds, cfg, 'servers')).toMatchObject({ group: 'servers', decision: 'not listed' });
+    const r = check('akamaicontainer.com', feeds, cfg, 'servers');
+    expect(r).toMatchObject({ decision: 'blocked', action: 'nxdomain' });
+    expect(formatCheck(r)).toMatch(/^group: servers\nakamaicontainer\.com: BLOCKED by list "c2"/);
+    expect(check('ads.example', feeds, cfg, 'default')).toMatchObject({ group: 'default', decision: 'blocked', action: 'null' });
+    expect(check('ads.example', feeds, cfg).group).toBeUndefined();
+    expect(() => check('ads.example', feeds, cfg, 'kids')).toThrow(new UnknownGroupError('no group named "kids" in the configuration (groups: default, servers)'));
   });
 });
 
