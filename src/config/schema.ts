@@ -162,6 +162,12 @@ export const configSchema = z
         maxPending: int(1, 1_000_000).default(2_000),
         /** What a shed question gets: REFUSED at once, or no answer (the client retries later). */
         overload: z.enum(['refuse', 'drop']).default('refuse'),
+        /**
+         * 0x20: ask plain upstreams in random letter case and accept only answers that echo it (a
+         * forged reply must guess the case too). Off by default, like Unbound's use-caps-for-id:
+         * some upstreams and middleboxes do not keep the case (c2dns then falls back per upstream).
+         */
+        caseRandomization: z.boolean().default(false),
         ...upstreamTlsKeys,
       })
       .strict()

@@ -385,7 +385,6 @@ export const forwardStage: StageModule<ForwardStage> = {
       probeIntervalMs: d.cfg.upstream.probeIntervalMs,
       maxPending: d.cfg.upstream.maxPending,
       overload: d.cfg.upstream.overload,
-      // Until the configuration schema has upstream.caseRandomization, it is off unless set.
-      caseRandomization: (d.cfg.upstream as { caseRandomization?: boolean }).caseRandomization ?? false,
+      caseRandomization: d.cfg.upstream.caseRandomization,
     }),
 };
