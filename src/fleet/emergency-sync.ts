@@ -42,6 +42,8 @@ export class EmergencySync {
   /** The fleet's version this instance has applied. */
   applied = 0;
   private editSeq = 0;
+  /** editSeq as of the last successful merge: less means a change made here is not in Redis yet. */
+  private mergedSeq = 0;
   private readonly removals = new Map<string, Tombstone>();
   private waiters: ((v: number | null) => void)[] = [];
   private latest: Promise<number | null> = Promise.resolve(null);
@@ -72,6 +74,11 @@ export class EmergencySync {
   /** Merge with Redis now (a change was announced, a reconnect, a newer version seen). */
   sync(): Promise<void> {
     return this.serial.request();
+  }
+
+  /** A change made here is not in Redis yet (the heartbeat retries). */
+  get unsent(): boolean {
+    return this.editSeq !== this.mergedSeq;
   }
 
   idle(): Promise<void> {
@@ -124,6 +131,7 @@ export class EmergencySync {
     }
     for (const [name, t] of removals) if (this.removals.get(name) === t) this.removals.delete(name);
     this.o.link.synced();
+    this.mergedSeq = seq;
     // A change made here while Redis answered is not in `p`: the run it requested applies it.
     if (this.editSeq === seq) {
       const changed = this.o.store.replace([...p.merged.values()], 'fleet');

@@ -352,8 +352,8 @@ export class Fleet implements FleetAdmin {
       this.clashWarned = true;
       this.o.oplog.error({ instance: r.instance }, 'fleet: another live c2dns uses this instance name (cluster.instance must be unique): acknowledgements and the fleet view mix them up');
     }
-    if (Number(ev ?? 0) !== this.emergencySync.applied) void this.emergencySync.sync();
-    if (Number(qv ?? 0) !== this.quarantineSync.applied) void this.quarantineSync.sync();
+    if (Number(ev ?? 0) !== this.emergencySync.applied || this.emergencySync.unsent) void this.emergencySync.sync();
+    if (Number(qv ?? 0) !== this.quarantineSync.applied || this.quarantineSync.unsent) void this.quarantineSync.sync();
   }
 
   private reconnected(): void {

@@ -75,6 +75,8 @@ export interface QuarantineSyncOptions {
 export class QuarantineSync {
   applied = 0;
   private editSeq = 0;
+  /** editSeq as of the last successful merge: less means a change made here is not in Redis yet. */
+  private mergedSeq = 0;
   private readonly releases = new Map<string, Tombstone>();
   private readonly serial: Serial;
   private readonly now: () => number;
@@ -94,6 +96,11 @@ export class QuarantineSync {
 
   sync(): Promise<void> {
     return this.serial.request();
+  }
+
+  /** A change made here is not in Redis yet (the heartbeat retries). */
+  get unsent(): boolean {
+    return this.editSeq !== this.mergedSeq;
   }
 
   idle(): Promise<void> {
@@ -129,6 +136,7 @@ export class QuarantineSync {
     }
     for (const [client, t] of releases) if (this.releases.get(client) === t) this.releases.delete(client);
     this.o.link.synced();
+    this.mergedSeq = seq;
     if (this.editSeq === seq) {
       const quarantined: string[] = [];
       const released: string[] = [];
