@@ -467,6 +467,9 @@ export const OPENAPI: OpenApiDocument = {
         stale: { type: 'boolean' },
         staleThresholdSeconds: nullable('integer'),
         lastFailure: nullable('object', 'Latest rejected update', { properties: { at: str(), reason: str(), message: str() } }),
+        diskCopyStale: nullable('object', 'The rules served are newer than the last good copy on disk, which could not be saved (a full disk): since when and why; null when current', {
+          properties: { since: str(), problem: str() },
+        }),
       }),
       ListInfo: {
         allOf: [
@@ -508,11 +511,12 @@ export const OPENAPI: OpenApiDocument = {
         {
           ready: { type: 'boolean' },
           problems: { type: 'array', items: str() },
+          degraded: { type: 'array', items: str('Ready, with a promise kept in part: a list disk copy that could not be saved, a state directory that could not be used, query history records lost') },
           lists: { type: 'array', items: ref('ListStatus') },
           upstreams: { type: 'array', items: ref('UpstreamStatus') },
           fleet: ref('FleetReadiness'),
         },
-        ['ready', 'problems', 'lists', 'upstreams'],
+        ['ready', 'problems', 'degraded', 'lists', 'upstreams'],
       ),
       FleetReadiness: obj({
         instance: str('This instance\'s name in the fleet'),

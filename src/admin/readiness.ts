@@ -66,12 +66,20 @@ export interface ListStatus {
   stale: boolean;
   staleThresholdSeconds: number | null;
   lastFailure: { at: string; reason: string; message: string } | null;
+  /** The rules served are newer than the disk copy, which could not be saved: since when and why; null when it is current. */
+  diskCopyStale: { since: string; problem: string } | null;
 }
 
 export interface ReadinessReport {
   ready: boolean;
   /** One line per reason for not being ready; empty when ready. */
   problems: string[];
+  /**
+   * Ready, with a promise kept only in part: one line each (a list whose disk copy could not be
+   * saved, a state directory that could not be used, query history records lost). Never a
+   * reason to be unready: answering and blocking are not affected.
+   */
+  degraded: string[];
   lists: ListStatus[];
   upstreams: UpstreamStatus[];
   /** In a fleet (config `cluster`): the link to Redis. Degraded, never unready: answering does not depend on it. */
@@ -190,17 +198,23 @@ export function listStatus(sources: readonly SourceState[], stale: readonly Stal
       stale: st !== undefined,
       staleThresholdSeconds: st?.thresholdSeconds ?? null,
       lastFailure: f === null ? null : { at: iso(f.at)!, reason: f.reason, message: f.message },
+      diskCopyStale: s.diskStale == null ? null : { since: iso(s.diskStale.at)!, problem: s.diskStale.message },
     };
   });
 }
 
-export function readinessReport(feeds: { readonly sources: readonly SourceState[] }, health: UpstreamHealth, staleLists: () => readonly StaleList[]): ReadinessReport {
+export function readinessReport(feeds: { readonly sources: readonly SourceState[] }, health: UpstreamHealth, staleLists: () => readonly StaleList[], degradedBy: () => readonly string[] = () => []): ReadinessReport {
   const lists = listStatus(feeds.sources, staleLists());
   const upstreams = health.status();
   const problems: string[] = [];
+  const degraded: string[] = [];
+  for (const l of lists) {
+    if (l.diskCopyStale !== null) degraded.push(`list "${l.list}": serving an update whose last good copy could not be saved since ${l.diskCopyStale.since} (${l.diskCopyStale.problem}); a restart would start from the older disk copy`);
+  }
+  degraded.push(...degradedBy());
   for (const l of lists) {
     if (!l.loaded) problems.push(`list "${l.list}" has no usable copy${l.lastFailure ? ` (last failure: ${l.lastFailure.reason}: ${l.lastFailure.message})` : ''}`);
   }
   if (!upstreams.some((u) => u.healthy)) problems.push(`no healthy upstream: ${upstreams.map((u) => `${u.upstream} ${u.reason ?? ''}`.trim()).join('; ')}`);
-  return { ready: problems.length === 0, problems, lists, upstreams };
+  return { ready: problems.length === 0, problems, degraded, lists, upstreams };
 }

@@ -5,7 +5,7 @@
 // empty block list). --print writes the effective configuration, defaults included, as YAML.
 import { parseArgs } from 'node:util';
 import YAML from 'yaml';
-import { configFileOf, loadConfig } from '../config/load.js';
+import { configFileOf, keySource, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { FeedManager, isEmptyBlockList } from '../feeds/manager.js';
 import { createOpLog } from '../observe/oplog.js';
@@ -26,7 +26,9 @@ export interface CheckResult {
 export async function checkConfig(cfg: Config, options: { ports: boolean }): Promise<CheckResult> {
   const r = await preflight(cfg, { create: false, ports: options.ports, owner: true });
   const errors = [...r.errors];
-  const warnings = [...r.warnings];
+  // serve starts without a usable state.dir (a temporary one, /readyz degraded); a check says it is wrong.
+  const warnings = r.stateDirUnusable === null ? [...r.warnings] : r.warnings.filter((w) => !w.startsWith('state.dir '));
+  if (r.stateDirUnusable !== null) errors.push(`config error in ${keySource(cfg, 'state.dir')}: key "state.dir": ${r.stateDirUnusable} (c2dns serve would start with a temporary state directory: nothing kept across restarts)`);
   if (errors.length === 0) {
     // The lists as serve would load them at start, from files and disk copies (no network).
     const feeds = new FeedManager(cfg, createOpLog('silent'));

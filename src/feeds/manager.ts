@@ -24,6 +24,12 @@ export interface SourceState {
   fromLastGood: boolean;
   lastSuccess: number | null;
   lastFailure: { at: number; reason: FeedFailure; message: string } | null;
+  /**
+   * The rules served are newer than the last good copy on disk, which could not be saved (a full
+   * disk, a read-only state directory): since when, why, and the disk copy's sha256 then (null:
+   * none). A restart would start from that older copy. Null when the disk copy is current.
+   */
+  diskStale?: { at: number; message: string; diskSha256: string | null } | null;
 }
 
 /**
@@ -199,7 +205,8 @@ export class FeedManager {
     // first. Its validators are what the conditional request below sends, so a 304 must mean
     // "the stored copy is current", never "keep serving an older one".
     let adopted = false;
-    if (lastGood !== null && lastGood.meta.sha256 !== s.sha256) {
+    // Not the copy this process failed to replace (a full disk): that one is older than what it serves.
+    if (lastGood !== null && lastGood.meta.sha256 !== s.sha256 && lastGood.meta.sha256 !== s.diskStale?.diskSha256) {
       const before = s.sha256;
       await this.useLastGood(s, lastGood);
       adopted = s.sha256 !== before;
@@ -216,6 +223,8 @@ export class FeedManager {
       await turn();
       const sha = sha256Hex(got.body);
       if (sha === s.sha256 && s.compiled !== null) {
+        // The disk copy could not be saved last time: try again with the same bytes.
+        if (s.diskStale != null && this.persist) await this.saveCopy(s, got.body, { fetchedAt: this.now(), sha256: sha, entries: s.compiled.rules.length, origin: ref.origin, ...validators(got) }, lastGood);
         this.succeeded(s, 'unchanged');
         s.fromLastGood = false;
         return adopted ? 'updated' : 'unchanged';
@@ -236,24 +245,12 @@ export class FeedManager {
         }
         const previous = s.compiled?.rules.length ?? lastGood?.meta.entries ?? 0;
         checkShrink(count, previous, s.config.maxShrinkRatio);
-        const meta: LastGoodMeta = {
-          fetchedAt: this.now(),
-          sha256: sha,
-          entries: count,
-          origin: ref.origin,
-          ...(got.etag !== undefined ? { etag: got.etag } : {}),
-          ...(got.lastModified !== undefined ? { lastModified: got.lastModified } : {}),
-        };
-        if (this.persist) {
-          await turn();
-          await this.store.saveAsync(ref, got.body, meta);
-          await turn();
-          await saveFirstSeen(this.store.dir, name, seen);
-        }
       } catch (err) {
         seen.rollback(mark);
         throw err;
       }
+      // Verified and accepted: it is published whether or not the disk copy can be saved.
+      if (this.persist) await this.saveCopy(s, got.body, { fetchedAt: this.now(), sha256: sha, entries: count, origin: ref.origin, ...validators(got) }, lastGood);
       s.compiled = compiled;
       s.sha256 = sha;
       s.fromLastGood = false;
@@ -270,6 +267,31 @@ export class FeedManager {
         'list update rejected',
       );
       return 'failed';
+    }
+  }
+
+  /**
+   * Saves the last good copy and the first-seen table. A failure does not reject the update (issue
+   * 10 item 12: a full disk must not freeze blocking): the list is served, the source is marked
+   * diskStale and the error logged; the next refresh tries again.
+   */
+  private async saveCopy(s: SourceState, body: Buffer, meta: LastGoodMeta, lastGood: { meta: LastGoodMeta } | null): Promise<void> {
+    const name = s.config.name;
+    try {
+      await turn();
+      await this.store.saveAsync(sourceRef(s.config), body, meta);
+      await turn();
+      await saveFirstSeen(this.store.dir, name, this.seen(name));
+      if (s.diskStale != null) this.log.warn({ list: name, since: new Date(s.diskStale.at).toISOString() }, 'the disk copy of the list is current again');
+      s.diskStale = null;
+    } catch (err) {
+      const message = (err as Error).message;
+      if (s.diskStale == null) s.diskStale = { at: this.now(), message, diskSha256: lastGood?.meta.sha256 ?? null };
+      else s.diskStale.message = message;
+      this.log.error(
+        { list: name, err: message, entries: meta.entries, diskCopy: lastGood === null ? 'none' : `${lastGood.meta.entries} entries of ${new Date(lastGood.meta.fetchedAt).toISOString()}` },
+        'list updated and published, but its last good copy could not be saved: the disk copy is stale (a restart would start from it)',
+      );
     }
   }
 
@@ -335,6 +357,11 @@ export class FeedManager {
     this.policy.publish(await buildGroupTables(parts, this.groups, turn));
   }
 
+}
+
+/** The HTTP validators of a fetched body, for its last good copy's meta. */
+function validators(got: { etag?: string; lastModified?: string }): Pick<LastGoodMeta, 'etag' | 'lastModified'> {
+  return { ...(got.etag !== undefined ? { etag: got.etag } : {}), ...(got.lastModified !== undefined ? { lastModified: got.lastModified } : {}) };
 }
 
 function policySource(cfg: ListConfig, c: CompiledSource, firstSeen: number): PolicySource {

@@ -71,6 +71,8 @@ export interface MetricsSources {
   clientOptions?: () => Readonly<{ ignored: number; malformed: number }> | null;
   /** Upstream health as /readyz judges it (admin/readiness.ts). */
   upstreamHealth?: () => readonly { upstream: string; healthy: boolean }[];
+  /** The query history's counts (history/recorder.ts stats()); null or absent when it is off. */
+  history?: () => Readonly<{ recorded: number; dropped: number; writeErrors: number }> | null;
   /** Rate limiting (resolve/ratelimit.ts); null or absent when it is off. */
   rateLimit?: () => Readonly<{ dropped: number; slipped: number; refused: number }> | null;
   /** Questions shed by the upstream pending bound (upstream.maxPending). */
@@ -506,6 +508,29 @@ export class Metrics implements QueryObserver {
       s.lastSuccess === null ? null : Math.max(0, (this.now() - s.lastSuccess) / 1000),
     );
     perList('feed_rejected_lines', 'Lines of the current copy of the list that could not be used.', 'max', (s) => s.compiled?.report.rejected ?? 0);
+    perList('list_disk_copy_stale', '1 while the rules served are newer than the last good copy on disk, which could not be saved (a full disk), else 0.', 'max', (s) => (s.diskStale == null ? 0 : 1));
+    new Counter({
+      name: `${P}history_records_total`,
+      help: 'Queries for the query history, by outcome: "recorded", or "dropped" (buffer full, or their segment could not be written: lost from the history).',
+      labelNames: ['outcome'] as const,
+      registers,
+      collect() {
+        this.reset();
+        const h = src.history?.() ?? null;
+        if (h === null) return;
+        this.inc({ outcome: 'recorded' }, h.recorded);
+        this.inc({ outcome: 'dropped' }, h.dropped);
+      },
+    });
+    new Counter({
+      name: `${P}history_write_errors_total`,
+      help: 'Failed writes of query history segments (each loses the records it held).',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(src.history?.()?.writeErrors ?? 0);
+      },
+    });
     for (const s of src.feeds.sources) this.failureCounts.set(s.config.name, new Map(FEED_FAILURES.map((r) => [r, 0])));
     new Counter({
       name: `${P}list_refresh_failures_total`,

@@ -44,6 +44,8 @@ export interface AdminParts {
   console?: ConsoleFeed | null;
   /** The fleet membership (config `cluster`); null or absent for a single instance. */
   fleet?: Fleet | null;
+  /** /readyz `degraded` lines besides the lists' (state directory, query history losses). */
+  degraded?: () => readonly string[];
 }
 
 /** /api/check?group=: an unknown group is the caller's mistake (400). */
@@ -112,7 +114,7 @@ export function adminContext(p: AdminParts): AdminContext {
     events: { since: (ms) => p.alerting?.events.since(ms).map(toEventView) ?? [] },
     metrics: p.metrics,
     readiness: () => {
-      const r = readinessReport(p.feeds, p.upstreamHealth, staleLists);
+      const r = readinessReport(p.feeds, p.upstreamHealth, staleLists, p.degraded);
       const broken = p.health.problems();
       // The fleet link is reported, never a reason to be unready: DNS answers do not depend on Redis.
       const withFleet = p.fleet != null ? { ...r, fleet: p.fleet.readiness() } : r;

@@ -2,6 +2,9 @@
 // policy and feeds → SOC observers → the stage chain and its dispatcher → admin API → listeners.
 // Each part is built by its own assembler in ./assemble; this file only orders them, logs the
 // start and stops them (also when start-up fails half-way: nothing is left running).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { adminListen, adminToken } from '../admin/config.js';
 import type { UpstreamHealth } from '../admin/readiness.js';
 import { AdminServer } from '../admin/server.js';
@@ -92,7 +95,16 @@ export interface StartOptions {
 
 export async function startServer(cfg: Config, oplog: OpLogger, options: StartOptions = { refresh: true }): Promise<RunningServer> {
   const owner = options.role !== 'forward';
-  await assertPreflight(cfg, oplog, { create: true, ports: options.checkPorts ?? true, owner });
+  const pre = await assertPreflight(cfg, oplog, { create: true, ports: options.checkPorts ?? true, owner });
+  // state.dir unusable (a file, read-only, a full disk): serve anyway, with the state in a
+  // temporary directory that goes with the process; /readyz says so under `degraded`.
+  let stateFallback: string | null = null;
+  if (pre.stateDirUnusable !== null) {
+    const tmp = mkdtempSync(join(tmpdir(), 'c2dns-state-'));
+    stateFallback = `state.dir ${cfg.state.dir}: ${pre.stateDirUnusable}; state kept in ${tmp} until restart (no last good list copies to start from, quarantines and marks not kept across restarts)`;
+    oplog.error({ stateDir: cfg.state.dir, problem: pre.stateDirUnusable, using: tmp }, 'state directory unusable: serving with a temporary one');
+    cfg = { ...cfg, state: { ...cfg.state, dir: tmp } };
+  }
   const token = owner && cfg.admin.enabled ? adminToken(cfg.admin) : null;
   const health = new OperationalHealth(oplog);
   const policy = new PolicyHolder((err) => oplog.error({ err }, 'a policy listener failed'));
@@ -168,6 +180,7 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
     rateLimit: () => r.rateLimit?.counters ?? null,
     shed: () => r.forward.shed,
     tcpDefences: () => tcpDefenceTotals(listeners),
+    history: () => history?.stats() ?? null,
     processMetrics: options.processMetrics === true,
     ...(soc.alerting !== null ? { alerts: alertStats(soc.alerting) } : {}),
   });
@@ -204,6 +217,7 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
       fleet?.alerts.stop();
       soc.alerting?.events.stop();
       await soc.alerting?.close(Math.min(graceMs, 3000));
+      if (stateFallback !== null) rmSync(cfg.state.dir!, { recursive: true, force: true });
       await fleet?.close();
     })();
     return closing;
@@ -218,7 +232,7 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
         allow: cfg.admin.allow,
         hosts: cfg.admin.hosts,
         consoleAuth: cfg.admin.consoleAuth,
-        context: adminContext({ cfg, feeds, emergency, retro, quarantineStore, marks: soc.marks, chain: r.chain.names, alerting: soc.alerting, metrics, upstreamHealth: r.upstreamHealth, health, token, queryLog: qlog, oplog, emit: soc.emit, console: consoleFeed, fleet }),
+        context: adminContext({ cfg, feeds, emergency, retro, quarantineStore, marks: soc.marks, chain: r.chain.names, alerting: soc.alerting, metrics, upstreamHealth: r.upstreamHealth, health, token, queryLog: qlog, oplog, emit: soc.emit, console: consoleFeed, fleet, degraded: () => degradedBy(stateFallback, history) }),
         onError: (err) => oplog.error({ err }, 'admin API request failed'),
       });
     }
@@ -275,6 +289,15 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
     },
     close,
   };
+}
+
+/** /readyz `degraded` lines besides the lists': the state directory, query history records lost. */
+function degradedBy(stateFallback: string | null, history: HistoryRecorder | null): string[] {
+  const out: string[] = [];
+  if (stateFallback !== null) out.push(stateFallback);
+  const h = history?.stats();
+  if (h !== undefined && h.dropped > 0) out.push(`query history: ${h.dropped} records lost since start (${h.writeErrors} failed writes; c2dns_history_records_total{outcome="dropped"})`);
+  return out;
 }
 
 /** Connections the TCP and DoT listeners closed or refused to protect themselves, by reason, summed. */

@@ -126,13 +126,31 @@ describe('serve checks everything before it binds', () => {
     expect(err).not.toContain('list loaded');
   });
 
-  it('a state directory that cannot be created: config error naming state.dir, exit 1', async () => {
+  it('a state directory that cannot be created: serves from the list files with a temporary state directory, says so (issue 10 item 12)', async () => {
     const s = await setup((dir) => {
       writeFileSync(join(dir, 'file'), 'x');
       return { state: { dir: join(dir, 'file', 'state') } };
     });
+    const cli = serve(s);
+    const end = Date.now() + 8000;
+    while (!opLines(cli.stderr()).some((l) => l.msg === 'c2dns serving')) {
+      if (cli.child.exitCode !== null || Date.now() > end) throw new Error(`did not start:\n${cli.stderr()}`);
+      await sleep(20);
+    }
+    const lines = opLines(cli.stderr());
+    expect(lines.find((l) => l.msg === 'preflight warning')?.problem).toMatch(/^state\.dir .*cannot create .*file\/state/);
+    expect(lines.some((l) => l.msg === 'state directory unusable: serving with a temporary one')).toBe(true);
+    cli.child.kill('SIGTERM');
+    expect((await cli.exited).code).toBe(0);
+  });
+
+  it('a state directory that cannot be created and a list file that cannot be read: config error naming the list, exit 1', async () => {
+    const s = await setup((dir) => {
+      writeFileSync(join(dir, 'file'), 'x');
+      return { state: { dir: join(dir, 'file', 'state') }, lists: [{ name: 'c2', path: 'gone.txt' }] };
+    });
     const err = await failsBeforeBinding(s);
-    expect(err).toMatch(/key "state\.dir": .*not a directory|key "state\.dir": cannot/);
+    expect(err).toMatch(/key "lists\[0\]\.path": list "c2": cannot read .*gone\.txt.*no disk copy/);
   });
 
   it('a history directory that cannot be created: config error naming history.dir, exit 1', async () => {

@@ -4,8 +4,11 @@
 // admin port already taken). Checked here:
 //   - the admin token from the environment;
 //   - log.destination: not on /proc or /sys, its directory creatable, the file appendable;
-//   - state.dir, history.dir and the alert spool directory: creatable and writable; file alert
-//     sinks: appendable;
+//   - state.dir: creatable and writable, else a warning (issue 10 item 12): c2dns starts with its
+//     state in a temporary directory (stateDirUnusable) as long as every list can still be read
+//     (a local file that cannot be read has no disk copy to fall back on then, and stops it);
+//   - history.dir and the alert spool directory: creatable and writable; file alert sinks:
+//     appendable;
 //   - every local list: readable, or else a disk copy of the same source to start from (warning);
 //   - the DoT/DoH certificate and key, upstream.caFile (./tls-preflight.ts);
 //   - listen addresses (UDP and TCP; TCP only for tls:// and https://) and admin.listen: bindable
@@ -45,13 +48,16 @@ export interface PreflightReport {
   errors: string[];
   /** Start-up goes on (e.g. a list file is gone but its disk copy is used). */
   warnings: string[];
+  /** Why state.dir cannot be used (start-up goes on with a temporary one), or null. */
+  stateDirUnusable: string | null;
 }
 
 /** Runs the checks; throws PreflightError listing every error; logs the warnings. */
-export async function assertPreflight(cfg: Config, oplog: OpLogger, options: PreflightOptions): Promise<void> {
+export async function assertPreflight(cfg: Config, oplog: OpLogger, options: PreflightOptions): Promise<PreflightReport> {
   const r = await preflight(cfg, options);
   for (const w of r.warnings) oplog.warn({ problem: w }, 'preflight warning');
   if (r.errors.length > 0) throw new PreflightError(r.errors.join('\n'));
+  return r;
 }
 
 export async function preflight(cfg: Config, o: PreflightOptions): Promise<PreflightReport> {
@@ -74,7 +80,9 @@ export async function preflight(cfg: Config, o: PreflightOptions): Promise<Prefl
 
   const stateDir = cfg.state.dir!;
   const stateProblem = writableDir(stateDir, o.create);
-  if (stateProblem !== null) fail('state.dir', stateProblem);
+  // Not fatal: lists are read from their files and URLs, the rest of the state lives in a
+  // temporary directory until a restart (server/app.ts). An unreadable local list fails below.
+  if (stateProblem !== null) warnings.push(`state.dir (${keySource(cfg, 'state.dir')}): ${stateProblem}; starting without it: lists from their files and URLs (no last good copies), state (quarantine, marks, history, disk copies) in a temporary directory until restart`);
   const history = resolveHistoryConfig(cfg);
   // A history directory inside a state directory that failed would only repeat the same error.
   if (history.enabled && !(stateProblem !== null && cfg.history.dir === undefined)) {
@@ -108,7 +116,7 @@ export async function preflight(cfg: Config, o: PreflightOptions): Promise<Prefl
   warnings.push(...tlsChecks.warnings);
 
   if (o.ports) errors.push(...(await portProblems(cfg, o.owner)));
-  return { errors, warnings };
+  return { errors, warnings, stateDirUnusable: stateProblem };
 }
 
 // ---- files and directories ----
