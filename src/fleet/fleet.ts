@@ -231,14 +231,13 @@ export class Fleet implements FleetAdmin {
     this.closed = true;
     if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
     this.alerts.stop();
-    await Promise.all([this.emergencySync.idle(), this.quarantineSync.idle()]).catch(() => undefined);
+    // A Redis that stopped answering must not hold up the shutdown: a second at most.
+    const bounded = (p: Promise<unknown>): Promise<unknown> => Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
+    await bounded(Promise.all([this.emergencySync.idle(), this.quarantineSync.idle()]));
     if (this.link.connected) {
-      try {
-        const alive = this.keys.alive(this.instance);
-        if ((await this.link.cmd.get(alive)) === this.runId) await this.link.cmd.del(alive);
-      } catch {
-        // it expires by itself
-      }
+      const alive = this.keys.alive(this.instance);
+      // Gone from the fleet at once (else after 3 heartbeats): changes stop waiting for it.
+      await bounded(this.link.cmd.get(alive).then((v) => (v === this.runId ? this.link.cmd.del(alive) : 0)));
     }
     for (const w of this.waiters) w.wake();
     await this.link.close();

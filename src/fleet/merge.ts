@@ -4,6 +4,7 @@
 // removed is kept (an instance that made a change while Redis was away, or a Redis that lost its
 // data, brings it back): when in doubt the fleet blocks. Pure functions: the sync classes read
 // Redis, call these, write the difference.
+import { normalizeDomain } from '../blocklist/domain.js';
 import type { EmergencyBlock } from '../feeds/emergency.js';
 import type { QuarantineEntry } from '../quarantine/store.js';
 
@@ -137,8 +138,13 @@ function parseJson(text: string): unknown {
   }
 }
 
-/** A block as Redis holds it, or null for anything malformed (another version's or a hand-made field is ignored, not trusted). */
+/**
+ * A block as Redis holds it, or null for anything malformed (another version's or a hand-made
+ * field is ignored, not trusted): the name must be one as the admin API stores it (normalised).
+ */
 export function parseBlock(name: string, text: string): EmergencyBlock | null {
+  const n = normalizeDomain(name);
+  if (!n.ok || n.name !== name) return null;
   const v = parseJson(text);
   if (!isObj(v) || v.name !== name) return null;
   const addedAt = num(v.addedAt);

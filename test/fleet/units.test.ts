@@ -82,6 +82,9 @@ describe('merging this instance\'s emergency blocks with the fleet\'s', () => {
     expect(parseBlock('a.example', JSON.stringify(block('b.example', 1)))).toBe(null);
     expect(parseBlock('a.example', '{"name":"a.example"}')).toBe(null);
     expect(parseBlock('a.example', 'not json')).toBe(null);
+    // A name the admin API would never store (not normalised, or two lines in one) is not trusted.
+    expect(parseBlock('A.example', JSON.stringify(block('A.example', 1)))).toBe(null);
+    expect(parseBlock('a.example\nb.example', JSON.stringify(block('a.example\nb.example', 1)))).toBe(null);
   });
 });
 
