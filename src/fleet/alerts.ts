@@ -2,7 +2,7 @@
 // for the whole fleet: the first instance to open it claims it in Redis (SET NX with the
 // window's length as expiry) and raises the c2-hit, after cluster.alertGatherMs, naming every
 // instance that saw the client in the meantime (`instances`); the others add themselves to the
-// window's set, stay silent, end their local window with the fleet's and report their repeats,
+// window's set, stay silent, end their local window with the fleet's and report their hits,
 // which the owner's c2-hit-summary counts. Retro-hunt findings are claimed the same way per
 // (client, indicator). When Redis cannot be asked, an instance raises its own events: a
 // duplicate is better than a missed alert.
@@ -28,8 +28,9 @@ interface WindowState {
   keys: { claim: string; seen: string; counts: string };
   /** Epoch ms the fleet's window ends. */
   endsAt: number;
-  /** Repeats not yet reported (windows owned by another instance). */
-  unreported: number;
+  /** Hits here in this window (the opening one included), and how many were reported to the owner. */
+  hits: number;
+  reported: number;
 }
 
 export interface FleetAlertsOptions {
@@ -57,7 +58,7 @@ export class FleetAlerts implements SharedWindows {
 
   opened(key: string, hit: C2HitEvent, windowMs: number, to: { raise(extra: Record<string, unknown>): void; align(openedAt: number): void }): void {
     const keys = this.o.keys.hit(key);
-    const st: WindowState = { owner: true, local: true, keys, endsAt: this.now() + windowMs, unreported: 0 };
+    const st: WindowState = { owner: true, local: true, keys, endsAt: this.now() + windowMs, hits: 1, reported: 0 };
     this.windows.set(key, st);
     const me = this.o.instance;
     let decided = false;
@@ -100,6 +101,7 @@ export class FleetAlerts implements SharedWindows {
         }
         st.owner = false;
         this.suppressed++;
+        this.scheduleReport(); // this instance's hits so far count in the owner's summary
         const left = Number(ttl);
         if (left > 0) {
           st.endsAt = this.now() + left;
@@ -117,9 +119,14 @@ export class FleetAlerts implements SharedWindows {
 
   repeated(key: string): void {
     const st = this.windows.get(key);
-    if (st === undefined || st.owner) return;
-    st.unreported++;
-    this.reportTimer ??= setTimeout(() => {
+    if (st === undefined) return;
+    st.hits++;
+    if (!st.owner) this.scheduleReport();
+  }
+
+  private scheduleReport(): void {
+    if (this.reportTimer !== null) return;
+    this.reportTimer = setTimeout(() => {
       this.reportTimer = null;
       this.report();
     }, REPORT_MS);
@@ -207,13 +214,13 @@ export class FleetAlerts implements SharedWindows {
   }
 
   private report(): void {
-    for (const st of this.windows.values()) if (!st.owner && st.unreported > 0) this.flush(st);
+    for (const st of this.windows.values()) if (!st.owner && st.hits > st.reported) this.flush(st);
   }
 
   private flush(st: WindowState): void {
-    const n = st.unreported;
-    if (n === 0 || !this.o.link.connected) return;
-    st.unreported = 0;
+    const n = st.hits - st.reported;
+    if (n <= 0 || !this.o.link.connected) return;
+    st.reported = st.hits;
     const ttl = Math.max(1000, st.endsAt - this.now() + 60_000);
     this.o.link.cmd
       .multi()

@@ -71,6 +71,7 @@ describe.skipIf(!redisAvailable())('fleet: three instances, one Redis', () => {
       { name: 'worm', path: 'worm.txt', format: 'plain', tags: ['worm'] },
     ],
     quarantine: { enabled: true, tags: ['worm'] },
+    alerts: { windowSeconds: 2 }, // short c2-hit windows: the test sees one close
     admin: { listen: '127.0.0.1:0', token: TOKEN },
     history: { enabled: false },
     log: { queries: 'none' },
@@ -168,7 +169,14 @@ describe.skipIf(!redisAvailable())('fleet: three instances, one Redis', () => {
     expect(got[0]!.instances).toEqual(['a', 'b']);
     expect(['a', 'b']).toContain(got[0]!.instance);
     expect(got[0]!.rule).toBe('known-c2.example');
-  });
+    // When the fleet's window closes, its owner sums up the hits of every instance: 1 on A, 2 on B.
+    const summaries = (): Record<string, unknown>[] =>
+      [a, b, c].flatMap((i) => i.s.alerting!.events.since(since).filter((e) => e.type === 'c2-hit-summary' && e.client === client) as unknown as Record<string, unknown>[]);
+    await until(async () => summaries().length > 0, 8000, 'a c2-hit-summary');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(summaries()).toHaveLength(1);
+    expect(summaries()[0]).toMatchObject({ count: 3, instances: ['a', 'b'], instance: got[0]!.instance, summaryOf: got[0]!.id });
+  }, 20_000);
 
   it('GET /api/fleet lists the three instances and flags the one serving an older list', async () => {
     const [a, b, c] = [byName('a'), byName('b'), byName('c')];
