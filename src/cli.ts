@@ -81,7 +81,10 @@ async function serve(argv: string[]): Promise<number> {
     await assertPreflight(cfg, oplog, { create: true, ports: true, owner: true });
     return runPrimary(workers, oplog);
   }
-  const server = await startServer(cfg, oplog, { refresh: ownsRefresh(), role: ownsRefresh() ? 'own' : 'forward', processMetrics: true, checkPorts: !cluster.isWorker });
+  const starting = startServer(cfg, oplog, { refresh: ownsRefresh(), role: ownsRefresh() ? 'own' : 'forward', processMetrics: true, checkPorts: !cluster.isWorker });
+  // SIGINT/SIGTERM are handled from now on, also while starting: the stop waits for the start, then closes.
+  const stopped = stopOnSignals(oplog, async (graceMs) => (await starting).close(graceMs));
+  const server = await starting;
   running = server;
   const alerting = server.alerting;
   if (alerting !== null) process.on('message', (m) => receiveAlert(alerting.events, m));
@@ -102,7 +105,7 @@ async function serve(argv: string[]): Promise<number> {
     void server.feeds.refresh();
     server.reloadTls(); // DoT/DoH certificate (certbot renewals); logs what it did
   });
-  await stopOnSignals(oplog, (graceMs) => server.close(graceMs));
+  await stopped;
   oplog.info('stopped');
   // A cluster worker's IPC channel would keep it alive: let go of it so the process can end.
   if (cluster.isWorker) process.disconnect();
