@@ -83,7 +83,7 @@ export class FeedManager {
     readonly policy: PolicyHolder = new PolicyHolder(),
     private readonly now: () => number = Date.now,
   ) {
-    this.store = new LastGoodStore(cfg.state.dir!, (source, problem) => log.error({ list: source, problem }, 'disk copy of a list is damaged and was not used'));
+    this.store = new LastGoodStore(cfg.state.dir!, (source, problem) => log.error({ list: source, problem, dir: cfg.state.dir }, 'state of a list in state.dir cannot be used or written'));
     this.guard = new Guard([...(cfg.guard.builtinProtected ? DEFAULT_PROTECTED : []), ...cfg.guard.protect]);
     this.sources = cfg.lists.map((config) => ({ config, compiled: null, sha256: null, fromLastGood: false, lastSuccess: null, lastFailure: null }));
     this.groups = (cfg.groups ?? []).map((g) => ({ name: g.name, lists: g.lists ?? null }));
