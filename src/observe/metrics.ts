@@ -73,6 +73,8 @@ export interface MetricsSources {
   upstreamHealth?: () => readonly { upstream: string; healthy: boolean }[];
   /** The query history's counts (history/recorder.ts stats()); null or absent when it is off. */
   history?: () => Readonly<{ recorded: number; dropped: number; writeErrors: number }> | null;
+  /** DNS Cookies towards clients (server/edns-server.ts); null or absent when off. */
+  cookies?: () => Readonly<Record<string, number>> | null;
   /** Rate limiting (resolve/ratelimit.ts); null or absent when it is off. */
   rateLimit?: () => Readonly<{ dropped: number; slipped: number; refused: number }> | null;
   /** Questions shed by the upstream pending bound (upstream.maxPending). */
@@ -358,6 +360,16 @@ export class Metrics implements QueryObserver {
         this.inc({ response: 'drop' }, c.dropped);
         this.inc({ response: 'slip' }, c.slipped);
         this.inc({ response: 'refused' }, c.refused);
+      },
+    });
+    new Counter({
+      name: `${P}dns_cookies_total`,
+      help: 'Queries with a DNS COOKIE option (RFC 7873), by what it held: "client" (a client cookie only), "valid" or "invalid" server cookie, "malformed" (FORMERR); "badcookie": BADCOOKIE answers sent.',
+      labelNames: ['verdict'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [verdict, n] of Object.entries(src.cookies?.() ?? {})) this.inc({ verdict }, n);
       },
     });
     new Counter({

@@ -5,7 +5,9 @@
 //   limited query of that client, which gets an empty TC=1 answer (BIND RRL's slip): a real client
 //   retries over TCP and is served, a spoofed victim receives a reply no larger than the query.
 //   Slips have a bucket of their own at the same rate, so a flood at any rate draws at most about
-//   qps slips a second (sending them would otherwise cost c2dns as much as answering);
+//   qps slips a second (sending them would otherwise cost c2dns as much as answering). A query
+//   with a DNS cookie gets BADCOOKIE and a fresh server cookie as its slip instead of TC=1: the
+//   client's next query proves its address without a TCP connection;
 // - over TCP, DoT, DoH and UDP with a valid DNS server cookie (RFC 7873: the address is proven),
 //   it is answered REFUSED at once (a small answer to a proven address; the client backs off).
 // Proven and unproven traffic of one network have separate buckets, so a UDP flood spoofing a
@@ -177,7 +179,10 @@ export class RateLimitStage implements Stage {
       b.slipTokens -= 1;
       b.slipped++;
       this.counters.slipped++;
-      return { action: 'refused', reply: truncatedReply(errorReply(q.msg, q.pq, Rcode.NOERROR), q.pq), stored: null, upstream: null, unlogged: true };
+      // A client that sent a DNS cookie gets BADCOOKIE (with a fresh server cookie, added by the
+      // dispatcher): it retries over UDP with it, proven, from the other bucket (RFC 7873 §5.2.3).
+      const reply = q.cookie === 'client' || q.cookie === 'invalid' ? errorReply(q.msg, q.pq, Rcode.BADCOOKIE) : truncatedReply(errorReply(q.msg, q.pq, Rcode.NOERROR), q.pq);
+      return { action: 'refused', reply, stored: null, upstream: null, unlogged: true };
     }
     b.dropped++;
     this.counters.dropped++;

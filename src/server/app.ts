@@ -181,6 +181,7 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
     shed: () => r.forward.shed,
     tcpDefences: () => tcpDefenceTotals(listeners),
     history: () => history?.stats() ?? null,
+    cookies: () => ({ ...r.edns.counters }),
     processMetrics: options.processMetrics === true,
     ...(soc.alerting !== null ? { alerts: alertStats(soc.alerting) } : {}),
   });

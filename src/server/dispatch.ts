@@ -8,6 +8,7 @@ import { messageRcode } from '../dns/opt.js';
 import { errorReply, truncatedReply } from '../dns/synth.js';
 import type { QueryObserver } from '../observe/query-event.js';
 import { peerIdentity, type Action, type Answer, type Query, type Stage, type Transport } from '../resolve/types.js';
+import { appendOptions, type EdnsAsk, type ServerEdns } from './edns-server.js';
 
 /**
  * Over UDP, by how many bytes a refusal or error reply (REFUSED, SERVFAIL, FORMERR, NOTIMP) may
@@ -37,6 +38,8 @@ export class Dispatcher {
     private readonly chain: Stage,
     private readonly observers: readonly QueryObserver[],
     private readonly onInternalError: (err: unknown) => void,
+    /** NSID, TCP keepalive and DNS Cookies (edns-server.ts); null: none of them. */
+    private readonly edns: ServerEdns | null = null,
   ) {}
 
   /** `via`: a trusted reverse proxy that named `address` as the client (DoH X-Forwarded-For), else null. */
@@ -70,6 +73,28 @@ export class Dispatcher {
       this.finish(q, { action, reply: errorReply(msg, pq, rcode), stored: null, upstream: null }, send);
       return;
     }
+    let ask: EdnsAsk | null = null;
+    if (this.edns !== null) {
+      try {
+        ask = this.edns.inspect(msg, pq, address, transport);
+      } catch (err) {
+        this.onInternalError(err);
+      }
+      if (ask !== null) {
+        if (ask.malformed) {
+          // A COOKIE option of a length RFC 7873 §5.2.2 does not allow, a keepalive with a TIMEOUT (RFC 7828 §3.2.1).
+          this.counters.malformed++;
+          this.finish(q, { action: 'formerr', reply: errorReply(msg, pq, Rcode.FORMERR), stored: null, upstream: null }, send);
+          return;
+        }
+        if (ask.cookie !== null) q.cookie = ask.cookie.verdict;
+        if (this.edns.mustRefuse(ask, transport)) {
+          this.edns.counters.badcookie++;
+          this.finish(q, { action: 'refused', reply: errorReply(msg, pq, Rcode.BADCOOKIE), stored: null, upstream: null }, send, ask);
+          return;
+        }
+      }
+    }
     let res: Answer | Promise<Answer>;
     try {
       res = this.chain.resolve(q);
@@ -81,14 +106,14 @@ export class Dispatcher {
       res.then(
         (a) => {
           this.inflight--;
-          this.finish(q, a, send);
+          this.finish(q, a, send, ask);
         },
         (err: unknown) => {
           this.inflight--;
-          this.finish(q, this.internalError(q, err), send);
+          this.finish(q, this.internalError(q, err), send, ask);
         },
       );
-    } else this.finish(q, res, send);
+    } else this.finish(q, res, send, ask);
   }
 
   /** No reply for this message; the transport is still told, so a TCP connection frees its slot. */
@@ -106,13 +131,22 @@ export class Dispatcher {
     return { action: 'servfail', reply: errorReply(q.msg, q.pq, Rcode.SERVFAIL), stored: null, upstream: null };
   }
 
-  private finish(q: Query, a: Answer, send: Send): void {
+  private finish(q: Query, a: Answer, send: Send, ask: EdnsAsk | null = null): void {
     const pq = q.pq;
     let reply = a.reply;
+    // NSID, keepalive, cookie: added last, with room made for them first.
+    let extra: Buffer | null = null;
+    if (ask !== null && reply !== null) {
+      try {
+        extra = this.edns!.options(ask, q.clientAddress);
+      } catch (err) {
+        this.onInternalError(err);
+      }
+    }
     // UDP: 512 without EDNS, else the client's size clamped to [512, 1232]. TCP, DoT and DoH are
     // streams, never truncated: the 16-bit frame (and DoH's 65,535-byte message) is the limit.
     const limit =
-      q.transport === 'udp' ? (pq.edns ? Math.min(Math.max(pq.udpSize, MIN_UDP_SIZE), EDNS_UDP_SIZE) : MIN_UDP_SIZE) : 0xffff;
+      (q.transport === 'udp' ? (pq.edns ? Math.min(Math.max(pq.udpSize, MIN_UDP_SIZE), EDNS_UDP_SIZE) : MIN_UDP_SIZE) : 0xffff) - (extra?.length ?? 0);
     const act = a.action;
     if (reply !== null && q.transport === 'udp' && (act === 'refused' || act === 'servfail' || act === 'formerr' || act === 'notimp')) {
       reply = capReply(reply, q.msg.length + ERROR_REPLY_GROWTH);
@@ -127,6 +161,7 @@ export class Dispatcher {
         truncated = true;
       }
     }
+    if (extra !== null && reply !== null) reply = appendOptions(reply, extra);
     try {
       send(reply);
     } catch (err) {

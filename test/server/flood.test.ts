@@ -95,7 +95,7 @@ async function measure(port: number, flood: boolean): Promise<Result> {
 
 let up: Upstream;
 beforeAll(async () => {
-  up = await startUpstream(zoneScript({ 'victim.flood.test': [{ name: 'victim.flood.test', type: T.A, address: '192.0.2.3', ttl: 3600 }], 'flood.flood.test': [{ name: 'flood.flood.test', type: T.A, address: '192.0.2.2', ttl: 3600 }] }));
+  up = await startUpstream(zoneScript({ 'victim.flood.test 1': [{ name: 'victim.flood.test', type: T.A, address: '192.0.2.3', ttl: 3600 }], 'flood.flood.test 1': [{ name: 'flood.flood.test', type: T.A, address: '192.0.2.2', ttl: 3600 }] }));
 });
 afterAll(async () => up?.close());
 

@@ -15,6 +15,7 @@ import { forwardStage, type ForwardStage } from '../../resolve/forward.js';
 import { quarantineStage, type QuarantineStage } from '../../resolve/quarantine.js';
 import { rateLimitStage, type RateLimitStage } from '../../resolve/ratelimit.js';
 import { Dispatcher } from '../dispatch.js';
+import { ServerEdns } from '../edns-server.js';
 
 export interface ResolverParts {
   chain: Chain;
@@ -28,6 +29,8 @@ export interface ResolverParts {
   /** null when rateLimit.enabled is false. */
   rateLimit: RateLimitStage | null;
   upstreamHealth: UpstreamHealth;
+  /** NSID, TCP keepalive and DNS Cookies towards clients. */
+  edns: ServerEdns;
   /** Conditional forwarding (config `forwarding`): one upstream set per rule; null without rules. */
   conditional: ConditionalStage | null;
 }
@@ -35,7 +38,8 @@ export interface ResolverParts {
 export function createResolver(cfg: Config, oplog: OpLogger, policy: PolicyHolder, quarantineStore: QuarantineStore, observers: readonly QueryObserver[]): ResolverParts {
   const chain = composeChain({ cfg, policy, answers: BlockAnswers.fromConfig(cfg.blocking, cfg.groups), quarantine: quarantineStore });
   const forward = chain.instance(forwardStage)!;
-  const dispatcher = new Dispatcher(chain.head, observers, (err) => oplog.error({ err }, 'internal error while answering a query'));
+  const edns = ServerEdns.fromConfig(cfg);
+  const dispatcher = new Dispatcher(chain.head, observers, (err) => oplog.error({ err }, 'internal error while answering a query'), edns);
   const upstreamHealth = new UpstreamHealth(forward.upstreams, { windowMs: cfg.admin.upstreamWindowSeconds * 1000 });
-  return { chain, dispatcher, forward, cache: chain.instance(cacheStage), quarantine: chain.instance(quarantineStage), clients: chain.instance(clientsStage), rateLimit: chain.instance(rateLimitStage), upstreamHealth, conditional: chain.instance(conditionalStage) };
+  return { chain, dispatcher, forward, cache: chain.instance(cacheStage), quarantine: chain.instance(quarantineStage), clients: chain.instance(clientsStage), rateLimit: chain.instance(rateLimitStage), upstreamHealth, edns, conditional: chain.instance(conditionalStage) };
 }
