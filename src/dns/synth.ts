@@ -118,9 +118,10 @@ export function truncatedReply(reply: Buffer, pq: ParsedQuery): Buffer {
 function writeHeader(out: Buffer, pq: ParsedQuery, rcode: number, an: number, ns: number, ar: number, rejected = false): void {
   out.writeUInt16BE(pq.id, 0);
   // QR, opcode echoed, RD and CD echoed, RA set: we recurse (via upstreams) for every client.
-  // A rejected query only has QR, its opcode and RD echoed (see errorReply).
+  // A rejected query only has QR, its opcode and RD echoed (see errorReply); a BADVERS answer is
+  // to a well-formed query we would recurse for, so it keeps RA as Unbound's does (EDNS interop test).
   const flags = rejected
-    ? Flag.QR | (pq.flags & 0x7800) | (pq.flags & Flag.RD) | (rcode & 0x0f)
+    ? Flag.QR | (pq.flags & 0x7800) | (pq.flags & Flag.RD) | (pq.status === ParseStatus.BadVers ? Flag.RA : 0) | (rcode & 0x0f)
     : Flag.QR | (pq.flags & 0x7800) | (pq.flags & (Flag.RD | Flag.CD)) | Flag.RA | (rcode & 0x0f);
   out.writeUInt16BE(flags, 2);
   out.writeUInt16BE(1, 4);
