@@ -2,9 +2,7 @@
 // policy and feeds → SOC observers → the stage chain and its dispatcher → admin API → listeners.
 // Each part is built by its own assembler in ./assemble; this file only orders them, logs the
 // start and stops them (also when start-up fails half-way: nothing is left running).
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { adminListen, adminToken } from '../admin/config.js';
 import type { UpstreamHealth } from '../admin/readiness.js';
 import { AdminServer } from '../admin/server.js';
@@ -15,13 +13,13 @@ import type { Fleet } from '../fleet/fleet.js';
 import type { HistoryRecorder } from '../history/recorder.js';
 import type { RetroHunter } from '../history/retro.js';
 import { OperationalHealth } from '../observe/health.js';
-import { Metrics } from '../observe/metrics.js';
+import type { Metrics } from '../observe/metrics.js';
 import type { OpLogger } from '../observe/oplog.js';
 import type { QueryObserver } from '../observe/query-event.js';
-import { QueryLog } from '../observe/querylog.js';
+import type { QueryLog } from '../observe/querylog.js';
 import { PolicyHolder } from '../policy/snapshot.js';
 import type { ClientMarks } from '../quarantine/marks.js';
-import { QuarantineStore } from '../quarantine/store.js';
+import type { QuarantineStore } from '../quarantine/store.js';
 import type { CacheStage } from '../resolve/cache.js';
 import type { ForwardStage } from '../resolve/forward.js';
 import type { QuarantineStage } from '../resolve/quarantine.js';
@@ -32,8 +30,10 @@ import { adminContext } from './admin-context.js';
 import { loadFeeds } from './assemble/feeds.js';
 import { bindListeners, type Listeners } from './assemble/listeners.js';
 import { assertPreflight } from './assemble/preflight.js';
-import { createResolver } from './assemble/resolver.js';
-import { createEvents, createHistory } from './assemble/soc.js';
+import { createMetrics, createQuarantineStore, createQueryLog, wireResolverReports } from './assemble/observers.js';
+import { createResolver, type ResolverParts } from './assemble/resolver.js';
+import { connectHunts, createEvents, createHistory, type EventParts } from './assemble/soc.js';
+import { placeState } from './assemble/state.js';
 import type { Dispatcher } from './dispatch.js';
 import { formatListen } from '../config/encrypted.js';
 import { pairWarnings, type TlsReloadResult } from './tls-material.js';
@@ -93,99 +93,34 @@ export interface StartOptions {
   checkPorts?: boolean;
 }
 
-export async function startServer(cfg: Config, oplog: OpLogger, options: StartOptions = { refresh: true }): Promise<RunningServer> {
+export async function startServer(config: Config, oplog: OpLogger, options: StartOptions = { refresh: true }): Promise<RunningServer> {
   const owner = options.role !== 'forward';
-  const pre = await assertPreflight(cfg, oplog, { create: true, ports: options.checkPorts ?? true, owner });
-  // state.dir unusable (a file, read-only, a full disk): serve anyway, with the state in a
-  // temporary directory that goes with the process; /readyz says so under `degraded`.
-  let stateFallback: string | null = null;
-  if (pre.stateDirUnusable !== null) {
-    const tmp = mkdtempSync(join(tmpdir(), 'c2dns-state-'));
-    stateFallback = `state.dir ${cfg.state.dir}: ${pre.stateDirUnusable}; state kept in ${tmp} until restart (no last good list copies to start from, quarantines and marks not kept across restarts)`;
-    oplog.error({ stateDir: cfg.state.dir, problem: pre.stateDirUnusable, using: tmp }, 'state directory unusable: serving with a temporary one');
-    cfg = { ...cfg, state: { ...cfg.state, dir: tmp } };
-  }
+  const pre = await assertPreflight(config, oplog, { create: true, ports: options.checkPorts ?? true, owner });
+  const { cfg, fallback: stateFallback } = placeState(config, pre, oplog);
   const token = owner && cfg.admin.enabled ? adminToken(cfg.admin) : null;
   const health = new OperationalHealth(oplog);
   const policy = new PolicyHolder((err) => oplog.error({ err }, 'a policy listener failed'));
-  const { history, retro, raiseTo } = createHistory(cfg, oplog, owner, health);
-  let loaded: Awaited<ReturnType<typeof loadFeeds>>;
-  try {
-    loaded = await loadFeeds(cfg, oplog, policy, options.refresh, owner);
-  } catch (err) {
+  const hist = createHistory(cfg, oplog, owner, health);
+  const { history, retro } = hist;
+  const { feeds, emergency, fleet } = await loadFeeds(cfg, oplog, policy, options.refresh, owner).catch(async (err: unknown) => {
     await history?.close();
     throw err;
-  }
-  const { feeds, emergency, fleet } = loaded;
-
-  const soc = createEvents(cfg, oplog, owner, health);
-  raiseTo(fleet !== null ? fleet.alerts.retroGate(soc.emit) : soc.emit);
-  if (fleet !== null) {
-    // One c2-hit per (client, rule) window for the whole fleet; names blocked elsewhere are hunted here too.
-    if (soc.alerting !== null) soc.alerting.events.shared = fleet.alerts;
-    if (retro !== null) fleet.onBlockedByFleet = (names) => void retro.huntNames(names, Date.now());
-    fleet.emit = soc.emit;
-  }
-  if (retro !== null) {
-    // Who asked for a name before it was listed? Once for names added since the last run, then per publish.
-    policy.subscribe(() => void retro.onRulesPublished(feeds.sources));
-    void retro.onRulesPublished(feeds.sources);
-  }
-  const quarantineStore = fleet?.quarantine ?? new QuarantineStore(cfg.state.dir!);
-  if (quarantineStore.damaged) oplog.error({ file: `${cfg.state.dir}/quarantine.json` }, 'quarantine state was damaged and could not be read');
-  quarantineStore.maxClients = cfg.quarantine.maxClients;
-  quarantineStore.onWrite = (err) => {
-    if (err === null) health.ok('quarantine store');
-    else health.fail('quarantine store', `cannot save quarantine.json in ${cfg.state.dir}: ${err.message} (quarantines apply, but a restart would lose the unsaved ones)`, err);
-  };
-
-  const qlog = new QueryLog(cfg.log.queries, cfg.log.destination, (err) => {
-    const where = cfg.log.destination === 'stdout' ? 'standard output' : cfg.log.destination;
-    if (err === null) health.ok('query log');
-    else health.fail('query log', `cannot write to ${where}: ${err.message} (queries are answered but not logged)`, err);
   });
+  const soc = createEvents(cfg, oplog, owner, health);
+  connectHunts({ soc, history: hist, fleet, policy, feeds });
+  const quarantineStore = createQuarantineStore(cfg, fleet, oplog, health);
+
+  // Observers in the order they see each answered query: log, quarantine, events, watch lists, history, metrics, console.
+  const qlog = createQueryLog(cfg, health);
   const observers: QueryObserver[] = [qlog];
   const r = createResolver(cfg, oplog, policy, quarantineStore, observers);
-  if (r.rateLimit !== null) {
-    r.rateLimit.onEpisode = (e) => {
-      if (e.phase === 'start') oplog.warn({ client: e.client, proven: e.proven }, 'rate limiting a client: over rateLimit.qps');
-      else oplog.warn({ client: e.client, proven: e.proven, seconds: e.seconds, dropped: e.dropped, slipped: e.slipped, refused: e.refused }, 'rate limiting of a client ended');
-    };
-  }
-  if (r.quarantine !== null) {
-    r.quarantine.onQuarantine = soc.quarantined;
-    observers.push(r.quarantine);
-  }
+  wireResolverReports(r, soc, oplog);
+  if (r.quarantine !== null) observers.push(r.quarantine);
   observers.push(soc.alerting?.events ?? soc.forwarder!, soc.watch);
-  // A DoT/DoH upstream that refuses the connection (certificate, pin, handshake) says why, once per new reason.
-  for (const u of r.forward.upstreams) {
-    if (u.transport === null) continue;
-    let last = '';
-    u.transport.onError = (err) => {
-      if (err.message !== last) oplog.error({ upstream: u.label, err: err.message }, 'encrypted upstream connection failed');
-      last = err.message;
-    };
-  }
   if (history !== null) observers.push(history);
   soc.alerting?.events.watchFeeds(() => feeds.sources);
-  const metrics = new Metrics({
-    feeds,
-    // The forwarding rules' upstreams too, each labelled with its rule.
-    upstreams: r.conditional === null ? r.forward.upstreams : [...r.forward.upstreams, ...r.conditional.upstreamViews()],
-    cache: r.cache,
-    dispatchCounters: () => r.dispatcher.counters,
-    quarantinedClients: () => quarantineStore.list().length,
-    clientOptions: () => r.clients?.counters ?? null,
-    upstreamHealth: () => r.upstreamHealth.status(),
-    rateLimit: () => r.rateLimit?.counters ?? null,
-    shed: () => r.forward.shed,
-    tcpDefences: () => tcpDefenceTotals(listeners),
-    history: () => history?.stats() ?? null,
-    cookies: () => ({ ...r.edns.counters }),
-    processMetrics: options.processMetrics === true,
-    ...(soc.alerting !== null ? { alerts: alertStats(soc.alerting) } : {}),
-  });
-  fleet?.registerMetrics(metrics.registry);
+  let listeners: Listeners | null = null;
+  const metrics = createMetrics({ feeds, r, quarantineStore, history, alerting: soc.alerting, fleet, listeners: () => listeners, processMetrics: options.processMetrics === true });
   // Metrics are only read through the admin listener: without it, they cost nothing per query.
   if (cfg.admin.enabled) observers.push(metrics);
   // The web console's live query ring and per-minute counters, where the admin listener runs.
@@ -194,35 +129,9 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
   r.upstreamHealth.start();
 
   let admin: AdminServer | null = null;
-  let listeners: Listeners | null = null;
   let closing: Promise<void> | null = null;
-  const close = (graceMs = 5000): Promise<void> => {
-    closing ??= (async () => {
-      feeds.stop();
-      r.upstreamHealth.stop();
-      const adminClosed = admin?.close(Math.min(graceMs, 1000));
-      for (const u of listeners?.udp ?? []) u.stopAccepting();
-      const tcpClosed = Promise.all([...(listeners?.tcp ?? []), ...(listeners?.dot ?? []), ...(listeners?.doh ?? [])].map((t) => t.close(graceMs)));
-      const deadline = performance.now() + graceMs;
-      while (r.dispatcher.inflight > 0 && performance.now() < deadline) await new Promise((res) => setTimeout(res, 10));
-      await Promise.all((listeners?.udp ?? []).map((u) => u.close()));
-      await tcpClosed;
-      r.forward.close();
-      r.conditional?.close();
-      r.rateLimit?.close();
-      await adminClosed;
-      qlog.flush();
-      await history?.close();
-      await soc.marks.flush();
-      await quarantineStore.flush();
-      fleet?.alerts.stop();
-      soc.alerting?.events.stop();
-      await soc.alerting?.close(Math.min(graceMs, 3000));
-      if (stateFallback !== null) rmSync(cfg.state.dir!, { recursive: true, force: true });
-      await fleet?.close();
-    })();
-    return closing;
-  };
+  const close = (graceMs = 5000): Promise<void> =>
+    (closing ??= stopAll({ graceMs, feeds, r, admin, listeners, qlog, history, soc, quarantineStore, fleet, stateDir: stateFallback === null ? null : cfg.state.dir! }));
 
   // The admin listener first: when DNS is announced, /readyz and the API answer; when the admin
   // address cannot be had, no DNS socket was ever bound.
@@ -243,22 +152,14 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
     throw err;
   }
   if (options.refresh) feeds.schedule();
-  oplog.info(
-    {
-      listen: listeners.bound,
-      admin: admin === null ? null : admin.url,
-      upstreams: r.forward.upstreams.map((u) => u.label),
-      ...(r.conditional !== null ? { forwarding: r.conditional.rules.map((f) => `${f.domain} → ${f.forward.upstreams.map((u) => u.label).join(', ')}`) } : {}),
-      chain: r.chain.names.join(' → '),
-    },
-    'c2dns serving',
-  );
+  logServing(oplog, listeners, admin, r);
+  const bound = listeners;
 
   return {
-    udp: listeners.udp.map((u) => u.address),
-    tcp: listeners.tcp.map((t) => t.address),
-    dot: listeners.dot.map((t) => t.address),
-    doh: listeners.doh.map((d) => ({ address: d.address, url: formatListen({ kind: 'doh', addr: d.address, path: d.path }) })),
+    udp: bound.udp.map((u) => u.address),
+    tcp: bound.tcp.map((t) => t.address),
+    dot: bound.dot.map((t) => t.address),
+    doh: bound.doh.map((d) => ({ address: d.address, url: formatListen({ kind: 'doh', addr: d.address, path: d.path }) })),
     feeds,
     policy,
     chain: r.chain.names,
@@ -279,17 +180,75 @@ export async function startServer(cfg: Config, oplog: OpLogger, options: StartOp
     retro,
     emergency,
     fleet,
-    reloadTls: () => {
-      const res = listeners?.reloadTls() ?? null;
-      if (res === null) return null;
-      if (res.ok) {
-        oplog.info({ certFile: cfg.tls.certFile, notAfter: res.notAfter, names: res.names, fingerprint: res.fingerprint }, 'TLS certificate reloaded for new DoT/DoH connections');
-        for (const w of pairWarnings(listeners!.tls!.current, cfg.tls.certFile!)) oplog.warn({ problem: w }, 'TLS certificate');
-      } else oplog.error({ problem: res.error }, 'TLS certificate not reloaded: keeping the previous one');
-      return res;
-    },
+    reloadTls: () => reloadTls(bound, cfg, oplog),
     close,
   };
+}
+
+function logServing(oplog: OpLogger, listeners: Listeners, admin: AdminServer | null, r: ResolverParts): void {
+  oplog.info(
+    {
+      listen: listeners.bound,
+      admin: admin === null ? null : admin.url,
+      upstreams: r.forward.upstreams.map((u) => u.label),
+      ...(r.conditional !== null ? { forwarding: r.conditional.rules.map((f) => `${f.domain} → ${f.forward.upstreams.map((u) => u.label).join(', ')}`) } : {}),
+      chain: r.chain.names.join(' → '),
+    },
+    'c2dns serving',
+  );
+}
+
+/** SIGHUP: the DoT/DoH certificate pair again, for new connections; logged either way. */
+function reloadTls(listeners: Listeners, cfg: Config, oplog: OpLogger): TlsReloadResult | null {
+  const res = listeners.reloadTls();
+  if (res === null) return null;
+  if (res.ok) {
+    oplog.info({ certFile: cfg.tls.certFile, notAfter: res.notAfter, names: res.names, fingerprint: res.fingerprint }, 'TLS certificate reloaded for new DoT/DoH connections');
+    for (const w of pairWarnings(listeners.tls!.current, cfg.tls.certFile!)) oplog.warn({ problem: w }, 'TLS certificate');
+  } else oplog.error({ problem: res.error }, 'TLS certificate not reloaded: keeping the previous one');
+  return res;
+}
+
+interface Running {
+  graceMs: number;
+  feeds: FeedManager;
+  r: ResolverParts;
+  admin: AdminServer | null;
+  listeners: Listeners | null;
+  qlog: QueryLog;
+  history: HistoryRecorder | null;
+  soc: EventParts;
+  quarantineStore: QuarantineStore;
+  fleet: Fleet | null;
+  /** A temporary state directory to remove, or null. */
+  stateDir: string | null;
+}
+
+/** Graceful stop, also of a start-up that failed half-way: no new queries, in-flight answers sent, everything flushed. */
+async function stopAll(p: Running): Promise<void> {
+  const { graceMs, r, listeners } = p;
+  p.feeds.stop();
+  r.upstreamHealth.stop();
+  const adminClosed = p.admin?.close(Math.min(graceMs, 1000));
+  for (const u of listeners?.udp ?? []) u.stopAccepting();
+  const tcpClosed = Promise.all([...(listeners?.tcp ?? []), ...(listeners?.dot ?? []), ...(listeners?.doh ?? [])].map((t) => t.close(graceMs)));
+  const deadline = performance.now() + graceMs;
+  while (r.dispatcher.inflight > 0 && performance.now() < deadline) await new Promise((res) => setTimeout(res, 10));
+  await Promise.all((listeners?.udp ?? []).map((u) => u.close()));
+  await tcpClosed;
+  r.forward.close();
+  r.conditional?.close();
+  r.rateLimit?.close();
+  await adminClosed;
+  p.qlog.flush();
+  await p.history?.close();
+  await p.soc.marks.flush();
+  await p.quarantineStore.flush();
+  p.fleet?.alerts.stop();
+  p.soc.alerting?.events.stop();
+  await p.soc.alerting?.close(Math.min(graceMs, 3000));
+  if (p.stateDir !== null) rmSync(p.stateDir, { recursive: true, force: true });
+  await p.fleet?.close();
 }
 
 /** /readyz `degraded` lines besides the lists': the state directory, query history records lost. */
@@ -299,15 +258,4 @@ function degradedBy(stateFallback: string | null, history: HistoryRecorder | nul
   const h = history?.stats();
   if (h !== undefined && h.dropped > 0) out.push(`query history: ${h.dropped} records lost since start (${h.writeErrors} failed writes; c2dns_history_records_total{outcome="dropped"})`);
   return out;
-}
-
-/** Connections the TCP and DoT listeners closed or refused to protect themselves, by reason, summed. */
-function tcpDefenceTotals(listeners: Listeners | null): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const l of [...(listeners?.tcp ?? []), ...(listeners?.dot ?? [])]) for (const [k, n] of Object.entries(l.defences)) out[k] = (out[k] ?? 0) + n;
-  return out;
-}
-
-function alertStats(alerting: Alerting): () => { sink: string; sent: number; failed: number; dropped: number; queued: number }[] {
-  return () => alerting.stats().map((x) => ({ sink: x.sink, sent: x.sent, failed: x.failedAttempts, dropped: x.droppedOverflow, queued: x.queued }));
 }

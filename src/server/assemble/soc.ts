@@ -2,6 +2,9 @@
 // worker, the forwarder to the process that owns them), quarantine notices and watch-list marks.
 // Everything here observes answered queries; nothing here is on the answering path.
 import type { Config } from '../../config/schema.js';
+import type { FeedManager } from '../../feeds/manager.js';
+import type { Fleet } from '../../fleet/fleet.js';
+import type { PolicyHolder } from '../../policy/snapshot.js';
 import { resolveHistoryConfig } from '../../history/config.js';
 import { HistoryRecorder } from '../../history/recorder.js';
 import { RetroHunter, type RetroHuntEvent } from '../../history/retro.js';
@@ -113,4 +116,31 @@ export function createEvents(cfg: Config, oplog: OpLogger, owner: boolean, healt
       emit({ type: 'client-quarantined', severity: 'high', client: e.address, mac: e.mac, clientName: e.name, via: e.via, reason: e.reason, until: new Date(e.until).toISOString() });
     },
   };
+}
+
+export interface HuntLinks {
+  soc: EventParts;
+  history: HistoryParts;
+  fleet: Fleet | null;
+  policy: PolicyHolder;
+  feeds: FeedManager;
+}
+
+/**
+ * Who asked for a name before it was listed? The retro-hunt runs once for names added since the
+ * last run, then per published policy, and raises through the events (in a fleet: once for the
+ * whole fleet, names blocked on other instances hunted here too, one c2-hit per shared window).
+ */
+export function connectHunts({ soc, history, fleet, policy, feeds }: HuntLinks): void {
+  const retro = history.retro;
+  history.raiseTo(fleet !== null ? fleet.alerts.retroGate(soc.emit) : soc.emit);
+  if (fleet !== null) {
+    if (soc.alerting !== null) soc.alerting.events.shared = fleet.alerts;
+    if (retro !== null) fleet.onBlockedByFleet = (names) => void retro.huntNames(names, Date.now());
+    fleet.emit = soc.emit;
+  }
+  if (retro !== null) {
+    policy.subscribe(() => void retro.onRulesPublished(feeds.sources));
+    void retro.onRulesPublished(feeds.sources);
+  }
 }
