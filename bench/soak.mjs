@@ -1,0 +1,406 @@
+#!/usr/bin/env node
+// Soak test (issue 10): c2dns (the built CLI, its own process) under a steady mixed load for
+// --duration seconds (default 600) at --rate queries/s (default 5,000), while its two upstreams
+// (a worker thread) go through faults in turns: both silent for 30 s, SERVFAIL, garbage, forged
+// replies sent to the forwarder's source ports before the real answer, one upstream silent. Per
+// phase: queries sent, answered, lost (no answer within 5 s), SERVFAIL ratio, REFUSED (shed),
+// stale answers (EDE 3), poisoned answers, p50/p99; the recovery time after each fault; the RSS of
+// c2dns every 30 s. Pass (the issue's criteria): RSS within ±15 % of its value after warm-up,
+// recovery within 5 s of each fault ending, and no query lost or failed while at least one
+// upstream or the stale cache could answer it (queries for names never cached, asked while both
+// upstreams are silent, cannot be answered and are reported apart).
+//
+//   npm run soak                                   # 10 minutes at 5,000 q/s
+//   npm run soak -- --duration 60 --rate 1000      # a smoke run: the same phases, scaled down
+//
+// Writes bench/out/soak-<time>.json (every figure) and prints a Markdown report; exit 0 = pass.
+import { spawn } from 'node:child_process';
+import dgram from 'node:dgram';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '600' },
+    rate: { type: 'string', default: '5000' },
+    'rss-every': { type: 'string', default: '30' },
+    'query-log': { type: 'boolean', default: true },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+  allowNegative: true,
+});
+if (args.help) {
+  console.log('usage: npm run soak -- [--duration SECONDS] [--rate QPS] [--rss-every SECONDS] [--no-query-log]');
+  process.exit(0);
+}
+const DURATION = Number(args.duration);
+const RATE = Number(args.rate);
+const RSS_EVERY = Number(args['rss-every']);
+if (!(DURATION >= 30 && RATE >= 10 && RSS_EVERY >= 1)) {
+  console.error('soak: --duration >= 30, --rate >= 10 and --rss-every >= 1 expected');
+  process.exit(2);
+}
+const { findOpt } = await import(join(root, 'dist/src/dns/opt.js'));
+
+// ---- the schedule: fractions of a 600 s run (a shorter run scales every phase) ----
+const SCALE = DURATION / 600;
+/** a, b: the two upstreams' modes. `both`: neither upstream can answer. */
+const PHASES = [
+  { name: 'warm-up', s: 60, a: 'ok', b: 'ok' },
+  { name: 'both silent', s: 30, a: 'silent', b: 'silent', fault: true, both: true },
+  { name: 'recovery 1', s: 60, a: 'ok', b: 'ok' },
+  { name: 'A SERVFAIL', s: 60, a: 'servfail', b: 'ok', fault: true },
+  { name: 'recovery 2', s: 60, a: 'ok', b: 'ok' },
+  { name: 'A garbage', s: 60, a: 'garbage', b: 'ok', fault: true },
+  { name: 'recovery 3', s: 60, a: 'ok', b: 'ok' },
+  { name: 'forged replies', s: 60, a: 'forge', b: 'forge', fault: true },
+  { name: 'recovery 4', s: 60, a: 'ok', b: 'ok' },
+  { name: 'A silent', s: 60, a: 'silent', b: 'ok', fault: true },
+  { name: 'recovery 5', s: 70, a: 'ok', b: 'ok' },
+].map((p) => ({ ...p, s: p.s * SCALE }));
+
+// ---- upstreams: a worker thread with two UDP responders ----
+const UPSTREAM = `
+const dgram = require('node:dgram');
+const { parentPort, workerData } = require('node:worker_threads');
+const modes = ['ok', 'ok'];
+const socks = [];
+let forged = 0;
+function answer(q, rcode) {
+  // Question end: walk the name from byte 12.
+  let o = 12;
+  while (o < q.length && q[o] !== 0) o += q[o] + 1;
+  const qEnd = o + 5;
+  if (qEnd > q.length) return null;
+  const name = q.toString('latin1', 13, o).toLowerCase();
+  const qtype = q.readUInt16BE(o + 1);
+  const nx = name.startsWith('nx');
+  const withAnswer = rcode === 0 && !nx && (qtype === 1 || qtype === 28);
+  const ttl = name.startsWith('pop') ? workerData.popularTtl : 300;
+  const rdlen = qtype === 28 ? 16 : 4;
+  const r = Buffer.alloc(qEnd + (withAnswer ? 12 + rdlen : 0));
+  q.copy(r, 0, 0, qEnd);
+  r.writeUInt16BE(0x8180 | (nx && rcode === 0 ? 3 : rcode), 2);
+  r.writeUInt16BE(1, 4); r.writeUInt16BE(withAnswer ? 1 : 0, 6); r.writeUInt16BE(0, 8); r.writeUInt16BE(0, 10);
+  if (withAnswer) {
+    let a = qEnd;
+    r.writeUInt16BE(0xc00c, a); r.writeUInt16BE(qtype, a + 2); r.writeUInt16BE(1, a + 4); r.writeUInt32BE(ttl, a + 6); r.writeUInt16BE(rdlen, a + 10);
+    if (qtype === 1) { r[a + 12] = 192; r[a + 13] = 0; r[a + 14] = 2; r[a + 15] = 1; } else { r[a + 12] = 0x20; r[a + 13] = 0x01; r[a + 14] = 0x0d; r[a + 15] = 0xb8; r[a + 27] = 1; }
+  }
+  return r;
+}
+function start(i) {
+  const s = dgram.createSocket('udp4');
+  s.on('message', (q, rinfo) => {
+    const mode = modes[i];
+    if (q.length < 12 || mode === 'silent') return;
+    const send = (b) => s.send(b, rinfo.port, rinfo.address);
+    if (mode === 'garbage') {
+      const g = Buffer.alloc(4 + Math.floor(Math.random() * 60));
+      for (let k = 0; k < g.length; k++) g[k] = Math.floor(Math.random() * 256);
+      if (Math.random() < 0.5 && g.length >= 2) { g[0] = q[0]; g[1] = q[1]; } // sometimes its ID
+      send(g);
+      return;
+    }
+    const r = answer(q, mode === 'servfail' ? 2 : 0);
+    if (r === null) return;
+    if (mode === 'forge') {
+      // An attacker who knows the forwarder's port but not the ID: two guesses, a poisoned address.
+      for (let k = 0; k < 2; k++) {
+        const f = Buffer.from(r);
+        f.writeUInt16BE(Math.floor(Math.random() * 65536), 0);
+        // An A answer ends with its 4 address bytes (these replies carry no OPT).
+        if (f.readUInt16BE(6) === 1 && f.readUInt16BE(f.length - 6) === 4) f.fill(6, f.length - 4);
+        send(f);
+        forged++;
+      }
+      setTimeout(() => send(r), 1);
+      return;
+    }
+    send(r);
+  });
+  return new Promise((resolve) => s.bind(0, '127.0.0.1', () => { socks[i] = s; resolve(s.address().port); }));
+}
+Promise.all([start(0), start(1)]).then((ports) => parentPort.postMessage({ ports }));
+parentPort.on('message', (m) => {
+  if (m.modes) { modes[0] = m.modes[0]; modes[1] = m.modes[1]; }
+  if (m.stats) parentPort.postMessage({ forged });
+  if (m.stop) { for (const s of socks) s.close(); }
+});
+`;
+
+// Popular names live 20 s (scaled with the run, at least 2 s): they expire during the run, so
+// when both upstreams are silent only the stale cache can answer them.
+const POPULAR_TTL = Math.max(2, Math.round(20 * SCALE));
+const upstream = new Worker(UPSTREAM, { eval: true, workerData: { popularTtl: POPULAR_TTL } });
+const ports = await new Promise((r) => upstream.once('message', (m) => r(m.ports)));
+const setModes = (a, b) => upstream.postMessage({ modes: [a, b] });
+
+// ---- c2dns ----
+const work = mkdtempSync(join(tmpdir(), 'c2dns-soak-'));
+writeFileSync(join(work, 'c2.txt'), Array.from({ length: 100 }, (_, i) => `c2-${i}.soak.test`).join('\n') + '\n');
+const config = {
+  listen: ['127.0.0.1:0'],
+  upstreams: ports.map((p) => `127.0.0.1:${p}`),
+  upstream: { timeoutMs: 1500, penaltyMs: 10_000, probeIntervalMs: 1000 },
+  admin: { listen: '127.0.0.1:0' },
+  state: { dir: join(work, 'state') },
+  lists: [{ name: 'c2', path: join(work, 'c2.txt'), tags: ['c2'] }],
+  log: args['query-log'] ? { destination: join(work, 'queries.log') } : { queries: 'none' },
+};
+// YAML is a superset of JSON: the config file is written as JSON.
+writeFileSync(join(work, 'c2dns.yaml'), JSON.stringify(config, null, 1));
+const child = spawn(process.execPath, [join(root, 'dist/src/cli.js'), 'serve', '--config', join(work, 'c2dns.yaml')], { stdio: ['ignore', 'ignore', 'pipe'] });
+let stderr = '';
+child.stderr.on('data', (c) => {
+  stderr += c;
+  if (stderr.length > 1_000_000) stderr = stderr.slice(-500_000);
+});
+const cleanup = () => {
+  try {
+    child.kill('SIGTERM');
+  } catch {}
+  upstream.postMessage({ stop: true });
+  void upstream.terminate();
+  rmSync(work, { recursive: true, force: true });
+};
+process.on('SIGINT', () => {
+  cleanup();
+  process.exit(130);
+});
+const port = await new Promise((resolve, reject) => {
+  const t = setTimeout(() => reject(new Error(`c2dns did not start:\n${stderr}`)), 30_000);
+  const check = setInterval(() => {
+    const line = stderr.split('\n').find((l) => l.includes('"c2dns serving"'));
+    if (line === undefined) return;
+    clearInterval(check);
+    clearTimeout(t);
+    resolve(Number(/127\.0\.0\.1:(\d+)/.exec(JSON.parse(line).listen[0])[1]));
+  }, 50);
+});
+const rssOf = () => {
+  try {
+    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))[1]) * 1024;
+  } catch {
+    return NaN;
+  }
+};
+
+// ---- load ----
+// Mixed: 60 % popular names (200 of them, TTL 20 s: they expire, so the stale cache matters),
+// 25 % names asked once (always upstream), 10 % NXDOMAIN names, 5 % blocked names; A and AAAA.
+const SOCKETS = 4;
+const TIMEOUT_MS = 5000;
+const socks = await Promise.all(
+  Array.from({ length: SOCKETS }, () => new Promise((r) => {
+    const s = dgram.createSocket('udp4');
+    s.bind(0, '127.0.0.1', () => r(s));
+  })),
+);
+const outstanding = new Map(); // (socket index << 16 | id) → record
+let nextId = 0;
+let seq = 0;
+const records = [];
+const everCached = new Set();
+
+function pickName() {
+  const r = Math.random();
+  if (r < 0.6) return { name: `pop${Math.floor(Math.random() * 200)}.soak.test`, kind: 'popular' };
+  if (r < 0.85) return { name: `u${seq}.unique.soak.test`, kind: 'unique' };
+  if (r < 0.95) return { name: `nx${Math.floor(Math.random() * 1000)}.soak.test`, kind: 'nx' };
+  return { name: `c2-${Math.floor(Math.random() * 100)}.soak.test`, kind: 'blocked' };
+}
+
+function query(name, qtype, id) {
+  const labels = name.split('.');
+  const len = 12 + labels.reduce((n, l) => n + l.length + 1, 0) + 1 + 4 + 11;
+  const b = Buffer.alloc(len);
+  b.writeUInt16BE(id, 0);
+  b.writeUInt16BE(0x0100, 2);
+  b.writeUInt16BE(1, 4);
+  b.writeUInt16BE(1, 10);
+  let o = 12;
+  for (const l of labels) {
+    b[o++] = l.length;
+    o += b.write(l, o, 'latin1');
+  }
+  b[o++] = 0;
+  b.writeUInt16BE(qtype, o);
+  b.writeUInt16BE(1, o + 2);
+  o += 4;
+  b.writeUInt16BE(41, o + 1);
+  b.writeUInt16BE(1232, o + 3);
+  return b;
+}
+
+const t0 = performance.now();
+let phaseIndex = 0;
+const phaseOf = (t) => {
+  let end = 0;
+  for (let i = 0; i < PHASES.length; i++) {
+    end += PHASES[i].s * 1000;
+    if (t < end) return i;
+  }
+  return PHASES.length - 1;
+};
+
+function onReply(sockIndex, m) {
+  if (m.length < 12) return;
+  const key = (sockIndex << 16) | m.readUInt16BE(0);
+  const rec = outstanding.get(key);
+  if (rec === undefined) return;
+  outstanding.delete(key);
+  rec.ms = performance.now() - rec.at;
+  rec.rcode = m[3] & 0x0f;
+  const opt = findOpt(m);
+  // EDE 3 (Stale Answer) in the OPT RDATA.
+  if (opt !== null) {
+    const start = opt.start + 11;
+    const end = start + m.readUInt16BE(opt.start + 9);
+    for (let o = start; o + 6 <= end; o += 4 + m.readUInt16BE(o + 2)) if (m.readUInt16BE(o) === 15 && m.readUInt16BE(o + 4) === 3) rec.stale = true;
+  }
+  const an = m.readUInt16BE(6);
+  if (an > 0 && m.length >= 4) {
+    const tail = m.subarray(opt === null ? m.length - 4 : opt.start - 4, opt === null ? m.length : opt.start);
+    if (tail[0] === 6 && tail[1] === 6 && tail[2] === 6 && tail[3] === 6) rec.poisoned = true;
+  }
+  if (rec.rcode === 0 && an > 0 && rec.kind === 'popular') everCached.add(`${rec.name}/${rec.qtype}`);
+}
+socks.forEach((s, i) => s.on('message', (m) => onReply(i, m)));
+
+const rss = [];
+let lastRss = 0;
+let lastTick = performance.now();
+let due = 0;
+await new Promise((resolve) => {
+  const tick = setInterval(() => {
+    const now = performance.now();
+    const t = now - t0;
+    if (t >= DURATION * 1000) {
+      clearInterval(tick);
+      resolve();
+      return;
+    }
+    const p = phaseOf(t);
+    if (p !== phaseIndex || t < 20) {
+      phaseIndex = p;
+      setModes(PHASES[p].a, PHASES[p].b);
+    }
+    if (t - lastRss >= RSS_EVERY * 1000 || rss.length === 0) {
+      lastRss = t;
+      rss.push({ t: Math.round(t / 1000), rss: rssOf() });
+    }
+    due += ((now - lastTick) * RATE) / 1000;
+    lastTick = now;
+    for (; due >= 1; due--) {
+      const { name, kind } = pickName();
+      const si = seq % SOCKETS;
+      const id = nextId++ & 0xffff;
+      const qtype = Math.random() < 0.8 ? 1 : 28;
+      const rec = { at: performance.now(), t, phase: p, name, qtype, kind, cachedBefore: kind === 'popular' && everCached.has(`${name}/${qtype}`), rcode: -1, ms: -1, stale: false, poisoned: false };
+      outstanding.set((si << 16) | id, rec);
+      records.push(rec);
+      socks[si].send(query(name, qtype, id), port, '127.0.0.1');
+      seq++;
+    }
+    // Expire the unanswered.
+    for (const [k, r] of outstanding) {
+      if (now - r.at < TIMEOUT_MS) break; // insertion order = send order
+      outstanding.delete(k);
+    }
+  }, 5);
+});
+setModes('ok', 'ok');
+await new Promise((r) => setTimeout(r, TIMEOUT_MS + 200));
+rss.push({ t: Math.round((performance.now() - t0) / 1000), rss: rssOf() });
+upstream.postMessage({ stats: true });
+const forged = await new Promise((r) => upstream.on('message', (m) => m.forged !== undefined && r(m.forged)));
+const metrics = await fetch(`${JSON.parse(stderr.split('\n').find((l) => l.includes('"c2dns serving"'))).admin}/metrics`).then((r) => r.text()).catch(() => '');
+cleanup();
+
+// ---- report ----
+const metric = (name) => {
+  let n = 0;
+  for (const l of metrics.split('\n')) if (l.startsWith(name)) n += Number(l.split(' ').pop());
+  return n;
+};
+const pct = (xs, q) => (xs.length === 0 ? NaN : xs[Math.min(xs.length - 1, Math.floor(q * xs.length))]);
+/** When each fault ended (ms from the start). */
+const faultEnds = [];
+{
+  let end = 0;
+  for (const ph of PHASES) {
+    end += ph.s * 1000;
+    if (ph.fault) faultEnds.push(end);
+  }
+}
+const RECOVERY_MS = 5000;
+/** Sent within 5 s of a fault's end: judged by the recovery criterion, not as an answerable failure. */
+const recovering = (r) => faultEnds.some((e) => r.t >= e && r.t < e + RECOVERY_MS);
+/** Could this query have been answered: an upstream up, or a stale answer for a name (and type) cached before. */
+const answerable = (r) => !recovering(r) && (!PHASES[r.phase].both || r.cachedBefore || r.kind === 'blocked');
+const rows = PHASES.map((ph, i) => {
+  const rs = records.filter((r) => r.phase === i);
+  const ok = rs.filter((r) => r.rcode >= 0);
+  const lat = ok.map((r) => r.ms).sort((a, b) => a - b);
+  const fails = rs.filter((r) => r.rcode < 0 || r.rcode === 2 || r.rcode === 5);
+  return {
+    phase: ph.name,
+    seconds: Math.round(ph.s),
+    sent: rs.length,
+    answered: ok.length,
+    lost: rs.length - ok.length,
+    servfail: ok.filter((r) => r.rcode === 2).length,
+    refused: ok.filter((r) => r.rcode === 5).length,
+    stale: ok.filter((r) => r.stale).length,
+    poisoned: ok.filter((r) => r.poisoned).length,
+    p50: Math.round(pct(lat, 0.5) * 10) / 10,
+    p99: Math.round(pct(lat, 0.99) * 10) / 10,
+    failedAnswerable: fails.filter(answerable).length,
+    failedRecovering: fails.filter(recovering).length,
+    failedUnanswerable: fails.filter((r) => !answerable(r) && !recovering(r)).length,
+  };
+});
+// Recovery: from a fault's end to the last failed query sent after it (within the next phase).
+let phaseEnd = 0;
+const recovery = [];
+PHASES.forEach((ph, i) => {
+  phaseEnd += ph.s * 1000;
+  if (!ph.fault) return;
+  const after = records.filter((r) => r.phase === i + 1 && (r.rcode < 0 || r.rcode === 2));
+  const last = after.length === 0 ? phaseEnd : Math.max(...after.map((r) => r.t));
+  recovery.push({ fault: ph.name, seconds: Math.round((last - phaseEnd) / 100) / 10 });
+});
+const warm = rss.find((x) => x.t >= PHASES[0].s) ?? rss[0];
+const rssDev = Math.max(...rss.filter((x) => x.t >= warm.t).map((x) => Math.abs(x.rss - warm.rss) / warm.rss));
+const failedAnswerable = rows.reduce((n, r) => n + r.failedAnswerable, 0);
+const pass = {
+  rss: rssDev <= 0.15,
+  recovery: recovery.every((r) => r.seconds <= 5),
+  answerable: failedAnswerable === 0,
+  poisoned: rows.every((r) => r.poisoned === 0),
+};
+const out = { when: new Date().toISOString(), duration: DURATION, rate: RATE, queryLog: args['query-log'], phases: rows, recovery, rss, forged, metrics: { staleServed: metric('c2dns_cache_stale_served_total'), shed: metric('c2dns_overload_shed_total'), internalErrors: metric('c2dns_internal_errors_total') }, pass };
+mkdirSync(join(root, 'bench/out'), { recursive: true });
+const file = join(root, 'bench/out', `soak-${out.when.replace(/[:.]/g, '-')}.json`);
+writeFileSync(file, JSON.stringify(out, null, 1));
+
+const mb = (b) => Math.round(b / 1048576);
+console.log(`## c2dns soak: ${DURATION} s at ${RATE} q/s (${records.length.toLocaleString('en')} queries${DURATION < 600 ? '; a scaled-down run, not the 10-minute soak' : ''})\n`);
+console.log('| phase | s | sent | answered | lost | SERVFAIL | REFUSED (shed) | stale | poisoned | p50 ms | p99 ms | failed, answerable | failed, < 5 s after a fault | failed, unanswerable |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+for (const r of rows) {
+  const sf = r.answered === 0 ? 0 : (100 * r.servfail) / r.answered;
+  console.log(`| ${r.phase} | ${r.seconds} | ${r.sent} | ${r.answered} | ${r.lost} | ${r.servfail} (${sf.toFixed(2)} %) | ${r.refused} | ${r.stale} | ${r.poisoned} | ${r.p50} | ${r.p99} | ${r.failedAnswerable} | ${r.failedRecovering} | ${r.failedUnanswerable} |`);
+}
+console.log(`\nRecovery after each fault (last failure after its end): ${recovery.map((r) => `${r.fault} ${r.seconds} s`).join(', ')}`);
+console.log(`RSS of c2dns (MiB, every ${RSS_EVERY} s): ${rss.map((x) => `${x.t}s ${mb(x.rss)}`).join(', ')}; after warm-up ${mb(warm.rss)}, largest deviation ${(rssDev * 100).toFixed(1)} %`);
+console.log(`Forged replies sent to c2dns's ports: ${forged}; stale answers served (c2dns_cache_stale_served_total): ${out.metrics.staleServed}; shed: ${out.metrics.shed}; internal errors: ${out.metrics.internalErrors}`);
+console.log(`\nPass: RSS within ±15 % ${pass.rss ? 'yes' : 'NO'}; recovery within 5 s ${pass.recovery ? 'yes' : 'NO'}; no answerable query lost or failed ${pass.answerable ? 'yes' : `NO (${failedAnswerable})`}; no poisoned answer ${pass.poisoned ? 'yes' : 'NO'}`);
+console.log(`Figures: ${file}`);
+process.exit(Object.values(pass).every(Boolean) ? 0 : 1);
