@@ -226,6 +226,12 @@ export const configSchema = z
         action: z.enum(BLOCK_ACTIONS).default('null'),
         sinkhole: z.object({ ipv4: ipv4.optional(), ipv6: ipv6.optional() }).strict().default({}),
         ttl: int(0, 86_400).default(300),
+        /**
+         * Check what upstreams answer (CNAME/DNAME/SVCB targets, answer addresses, additional
+         * names) against the lists, like Pi-hole's CNAME_DEEP_INSPECT. Off only to measure its cost
+         * or for a resolver that must relay answers untouched: C2 behind a CNAME then gets through.
+         */
+        inspectResponses: z.boolean().default(true),
       })
       .strict()
       .default({}),

@@ -131,7 +131,7 @@ function ipText(b: Uint8Array): string {
 
 export const responseStage: StageModule<ResponseStage> = {
   name: 'response',
-  enabled: () => true,
+  enabled: (d) => d.cfg.blocking.inspectResponses,
   create: (d, next) => new ResponseStage(d.policy, d.answers, requireNext('response', next)),
 };
 
