@@ -9,7 +9,9 @@
 //   with a DNS cookie gets BADCOOKIE and a fresh server cookie as its slip instead of TC=1: the
 //   client's next query proves its address without a TCP connection;
 // - over TCP, DoT, DoH and UDP with a valid DNS server cookie (RFC 7873: the address is proven),
-//   it is answered REFUSED at once (a small answer to a proven address; the client backs off).
+//   it is answered REFUSED at once (a small answer to a proven address; the client backs off);
+//   a TCP or DoT connection is then closed after the answers in flight, so a client pipelining
+//   thousands of queries it never reads costs a refusal per connection, not per query.
 // Proven and unproven traffic of one network have separate buckets, so a UDP flood spoofing a
 // client's address cannot use up that client's TCP or cookie traffic.
 // `exempt` networks are never limited: routers and trusted forwarders (clients.trustedForwarders
@@ -172,7 +174,10 @@ export class RateLimitStage implements Stage {
     if (proven) {
       b.refused++;
       this.counters.refused++;
-      return { action: 'refused', reply: errorReply(q.msg, q.pq, Rcode.REFUSED, RATE_LIMITED), stored: null, upstream: null, unlogged: true };
+      // Over TCP and DoT the connection ends with this answer: a client that pipelines without
+      // reading (or without stopping) costs one refusal per connection, not one per query queued.
+      const endConnection = q.transport === 'tcp' || q.transport === 'dot';
+      return { action: 'refused', reply: errorReply(q.msg, q.pq, Rcode.REFUSED, RATE_LIMITED), stored: null, upstream: null, unlogged: true, endConnection };
     }
     const slip = this.opts.slip;
     if (slip > 0 && b.limited % slip === 0 && b.slipTokens >= 1) {

@@ -84,6 +84,11 @@ export interface Answer {
    * which the stage that decided counts itself, so a flood does not also flood the log.
    */
   unlogged?: boolean;
+  /**
+   * TCP and DoT: close the connection once this answer is written (queries already in flight are
+   * still answered, the rest of what the client sent is discarded): a client far over its rate.
+   */
+  endConnection?: boolean;
 }
 
 export interface Stage {

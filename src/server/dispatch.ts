@@ -18,8 +18,11 @@ import { appendOptions, type EdnsAsk, type ServerEdns } from './edns-server.js';
  */
 export const ERROR_REPLY_GROWTH = 6;
 
-/** Delivers a reply; null = deliberately no answer (RPZ DROP), so the transport can free the slot. */
-export type Send = (reply: Buffer | null) => void;
+/**
+ * Delivers a reply; null = deliberately no answer (RPZ DROP), so the transport can free the slot.
+ * `end`: a stream transport closes the connection after it (Answer.endConnection).
+ */
+export type Send = (reply: Buffer | null, end?: boolean) => void;
 
 export interface DispatchCounters {
   /** Not answerable: shorter than a header, or QR=1. */
@@ -163,7 +166,7 @@ export class Dispatcher {
     }
     if (extra !== null && reply !== null) reply = appendOptions(reply, extra);
     try {
-      send(reply);
+      send(reply, a.endConnection === true);
     } catch (err) {
       this.onInternalError(err);
     }

@@ -150,20 +150,30 @@ class Connection {
       buf = buf.subarray(2 + len);
       if (this.closing) continue;
       this.inflight++;
-      this.dispatcher.handle(msg, this.sock.remoteAddress ?? '', this.sock.remotePort ?? 0, this.transport, (reply) => this.send(reply));
+      this.dispatcher.handle(msg, this.sock.remoteAddress ?? '', this.sock.remotePort ?? 0, this.transport, (reply, end) => this.send(reply, end === true));
     }
     this.dispatching = false;
-    if (this.closing || this.sock.destroyed) return;
+    if (this.closing) {
+      this.maybeEnd(); // an answer given synchronously ended the connection (Answer.endConnection)
+      return;
+    }
+    if (this.sock.destroyed) return;
     // Complete messages held back by the cap keep their chunk; a partial one is copied so it
     // does not pin the whole chunk.
     if (buf.length > 0) this.pending = this.inflight >= this.opts.maxInflightPerConnection ? buf : Buffer.from(buf);
     this.timeMessage();
   }
 
-  private send(reply: Buffer | null): void {
+  private send(reply: Buffer | null, end = false): void {
     this.inflight--;
     if (this.sock.destroyed) return;
     this.lastActive = performance.now();
+    if (end) {
+      // Written below; then no more reading, the answers in flight, and the end (maybeEnd).
+      this.closing = true;
+      this.pending = null;
+      this.sock.pause();
+    }
     if (reply === null) {
       this.maybeResume();
       this.maybeEnd();
