@@ -135,6 +135,8 @@ describe.skipIf(!haveChromium)('web console in Chromium', () => {
     await page.click('#tail-pause');
     await page.locator('#tail tbody tr', { hasText: 'www.example.org' }).waitFor();
     await shot(page, 'queries-desktop');
+    await page.setViewportSize(PHONE);
+    await shot(page, 'queries-phone');
   });
 
   it('Act: the token once per session, an emergency block through the form, listed and answered blocked; release from quarantine', async () => {
@@ -157,6 +159,9 @@ describe.skipIf(!haveChromium)('web console in Chromium', () => {
     const a = await ask(c2.port, 'www.evil-c2.example', T.A);
     expect(a.packet.answers[0]).toMatchObject({ address: '0.0.0.0' });
     await shot(page, 'act-desktop');
+    await page.setViewportSize(PHONE);
+    await shot(page, 'act-phone');
+    await page.setViewportSize(DESKTOP);
     // The token stays for the session: the next page can change things without asking again.
     await page.goto(`${base}/act`);
     await page.getByRole('button', { name: 'Unblock evil-c2.example' }).click();
@@ -176,6 +181,8 @@ describe.skipIf(!haveChromium)('web console in Chromium', () => {
     await page.getByRole('button', { name: 'Timeline of 127.0.0.1' }).click();
     await page.locator('#timeline tbody tr', { hasText: 'akamaicontainer.com' }).waitFor();
     await shot(page, 'clients-desktop');
+    await page.setViewportSize(PHONE);
+    await shot(page, 'clients-phone');
   });
 
   it('no console errors and no failed requests on any page; the browser part within 20 s', () => {
