@@ -11,6 +11,7 @@
 //          (--add-mac=base64); dnsmasq calls it the Nominum device id. Either form is also
 //          accepted under 65001, and 6 raw bytes under 65073.
 //   65074  CPE-ID, text (--add-cpe-id)
+import { addressText } from './address.js';
 
 export const EDNS_OPTION_ECS = 8;
 export const EDNS_OPTION_MAC = 65001;
@@ -127,33 +128,10 @@ function readEcs(msg: Buffer, optStart: number, data: number, olen: number): Cli
   for (let i = 0; i < addrLen; i++) bytes[i] = msg[data + 4 + i]!;
   const tailBits = source & 7;
   if (tailBits !== 0 && (bytes[addrLen - 1]! & (0xff >> tailBits)) !== 0) return 'malformed';
-  const address = family === 4 ? `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}` : formatV6(bytes);
+  const address = addressText(bytes);
   return { family, sourcePrefix: source, address, cidr: `${address}/${source}`, host: source === bits, raw: msg.subarray(optStart, data + olen) };
 }
 
-/** RFC 5952 text of 16 bytes: lower-case hex, no leading zeros, the longest run of two or more zero groups as "::". */
-export function formatV6(b: Uint8Array): string {
-  const g: number[] = [];
-  for (let i = 0; i < 16; i += 2) g.push((b[i]! << 8) | b[i + 1]!);
-  let runStart = -1;
-  let runLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > runLen) {
-      runStart = i;
-      runLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (from: number, to: number): string => g.slice(from, to).map((x) => x.toString(16)).join(':');
-  if (runLen < 2) return hex(0, 8);
-  return `${hex(0, runStart)}::${hex(runStart + runLen, 8)}`;
-}
 
 const HEX = '0123456789abcdef';
 

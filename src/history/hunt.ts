@@ -8,6 +8,7 @@
 // entirely, and the records of the others are scanned by name id over one byte plane. The next
 // segments are read and gunzip'ed (libuv thread pool) while the current one is scanned, so both
 // cores work at once.
+import { addressText } from '../dns/address.js';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -34,7 +35,6 @@ import {
   P_TIME,
   RCODE_NONE,
   RECORD_LEN,
-  formatAddress,
   type SegmentFile,
 } from './format.js';
 import { IndicatorSet, type IndicatorLookup, type RejectedIndicator } from './indicators.js';
@@ -663,7 +663,7 @@ class SegmentScan {
         if (ga < 0) {
           const at = this.answerAt[aid - 1]!;
           const s = Math.floor(at / 65536);
-          ga = this.gAnswer[aid - 1] = agg.answer(formatAddress(buf.subarray(s, s + (at % 65536))));
+          ga = this.gAnswer[aid - 1] = agg.answer(addressText(buf.subarray(s, s + (at % 65536))));
         }
         agg.addAnswer(p, ga);
       }

@@ -3,12 +3,12 @@
 // segments as the hunt (format.ts), every record in the window rather than those of a few names,
 // so it keeps per-segment counters in typed arrays indexed by the segment's own ids and turns
 // ids into text only for clients, for blocked names and for the timeline's rows.
+import { addressText } from '../dns/address.js';
 import { rcodeName, typeName } from '../dns/constants.js';
 import {
   FRAME_HEADER_LEN,
   FRAME_RECORDS,
   FRAME_STRINGS,
-  formatAddress,
   HEADER_LEN,
   KIND_ACTION,
   KIND_ANSWER,
@@ -281,7 +281,7 @@ class SegmentSummary {
       qtype: typeName(at(P_QTYPE, 2)),
       action: this.actionText[buf[base + P_ACTION * n + i]!] ?? '?',
       rcode: rcode === RCODE_NONE ? 'none' : rcodeName(rcode),
-      answer: answerAt === undefined ? null : formatAddress(this.buf.subarray(Math.floor(answerAt / 65536), Math.floor(answerAt / 65536) + (answerAt % 65536))),
+      answer: answerAt === undefined ? null : addressText(this.buf.subarray(Math.floor(answerAt / 65536), Math.floor(answerAt / 65536) + (answerAt % 65536))),
     };
   }
 

@@ -9,6 +9,7 @@
 // emergency block also applies to answers already in the cache. The verdict per stored answer is
 // memoised for the tables it was made with (the client's group's: groups with the same lists share
 // them), so a cache hit costs two WeakMap lookups.
+import { addressText } from '../dns/address.js';
 import { inspectAnswer, chainTo, withoutAdditional, type AnswerFacts } from '../dns/inspect.js';
 import { replay, replayStale, storeResponse, type StoredAnswer } from '../dns/relay.js';
 import type { RuleMatch } from '../blocklist/rule.js';
@@ -94,7 +95,7 @@ export class ResponseStage implements Stage {
         const m = tables.responseIps.lookup(ad.bytes);
         if (m !== null && m.rule.kind === 'block') {
           const chain = ad.owner === qname ? [qname] : chainTo(facts, qname, ad.owner);
-          return { tables, hit: { rule: m.rule, trigger: 'answer-ip', chain: [...chain, ipText(ad.bytes)] }, stripped: null };
+          return { tables, hit: { rule: m.rule, trigger: 'answer-ip', chain: [...chain, addressText(ad.bytes)] }, stripped: null };
         }
       }
     }
@@ -111,23 +112,6 @@ export class ResponseStage implements Stage {
   }
 }
 
-/** Presentation form of A/AAAA RDATA, for the decision's chain. */
-function ipText(b: Uint8Array): string {
-  if (b.length === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(((b[i]! << 8) | b[i + 1]!).toString(16));
-  // Canonical text (RFC 5952): the longest run of zero groups, if two or more, becomes "::".
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    let j = i;
-    while (j < 8 && groups[j] === '0') j++;
-    if (j - i > bestLen) [best, bestLen] = [i, j - i];
-    i = j === i ? i + 1 : j;
-  }
-  if (best < 0) return groups.join(':');
-  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
-}
 
 export const responseStage: StageModule<ResponseStage> = {
   name: 'response',

@@ -3,7 +3,8 @@
 // never an exception.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { formatV6, hasClientOptions, normalizeMac, readClientOptions, type ClientOptions } from '../../src/dns/client-options.js';
+import { addressText } from '../../src/dns/address.js';
+import { hasClientOptions, normalizeMac, readClientOptions, type ClientOptions } from '../../src/dns/client-options.js';
 import { parseQuery, ParseStatus } from '../../src/dns/query.js';
 import { cpeId, ecs, mac, option, queryWith } from '../helpers/edns-options.js';
 import { buildQuery } from '../helpers/wire.js';
@@ -150,7 +151,7 @@ describe('parseQuery: where the EDNS options are', () => {
   });
 });
 
-describe('normalizeMac and formatV6', () => {
+describe('normalizeMac and addressText', () => {
   it('accepts ":" and "-" in any case, nothing else', () => {
     expect(normalizeMac('AA-BB-CC-DD-EE-0F')).toBe('aa:bb:cc:dd:ee:0f');
     expect(normalizeMac('aa:bb:cc:dd:ee:0f')).toBe('aa:bb:cc:dd:ee:0f');
@@ -158,7 +159,7 @@ describe('normalizeMac and formatV6', () => {
   });
 
   it('writes RFC 5952 text', () => {
-    const v6 = (hex: string): string => formatV6(Buffer.from(hex, 'hex'));
+    const v6 = (hex: string): string => addressText(Buffer.from(hex, 'hex'));
     expect(v6('20010db8000000000000000000000001')).toBe('2001:db8::1');
     expect(v6('00000000000000000000000000000000')).toBe('::');
     expect(v6('20010db8000000010000000000000001')).toBe('2001:db8:0:1::1');

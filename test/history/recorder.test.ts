@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { firstAddress } from '../../src/history/answer.js';
-import { formatAddress, parseSegmentNames } from '../../src/history/format.js';
+import { addressText } from '../../src/dns/address.js';
+import { parseSegmentNames } from '../../src/history/format.js';
 import { hunt } from '../../src/history/hunt.js';
 import { HistoryRecorder } from '../../src/history/recorder.js';
 import { event, reply } from './fixtures.js';
@@ -65,7 +66,7 @@ describe('what the recorder keeps', () => {
   it('finds the first address after CNAMEs, and none in NODATA, errors, garbage or a truncated message', () => {
     const at = (b: Buffer): string | null => {
       const x = firstAddress(b);
-      return x < 0 ? null : formatAddress(b.subarray(x >>> 5, (x >>> 5) + (x & 31)));
+      return x < 0 ? null : addressText(b.subarray(x >>> 5, (x >>> 5) + (x & 31)));
     };
     expect(at(reply('a.example', 1, 0, [{ type: 5, data: 'b.example' }, { type: 5, data: 'c.example' }, { type: 1, data: '198.51.100.1' }]))).toBe('198.51.100.1');
     expect(at(reply('a.example', 28, 0, [{ type: 28, data: '2001:db8:0:0:1::1' }]))).toBe('2001:db8::1:0:0:1');
