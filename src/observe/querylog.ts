@@ -115,30 +115,25 @@ export class QueryLog implements QueryObserver {
    * Resolves false when the log goes to stdout or is off (nothing to reopen); rejects when the
    * new file cannot be opened, and lines then keep going to the moved file.
    */
-  reopen(timeoutMs = 5000): Promise<boolean> {
+  async reopen(timeoutMs = 5000): Promise<boolean> {
     // sonic-boom: `file` is the path (null for a descriptor such as stdout), `fd` -1 until opened.
-    const dest = this.dest as unknown as (Destination & NodeJS.EventEmitter & { fd: number; file: string | null; reopen(): void }) | null;
-    if (dest === null || (dest.file === null && dest.fd >= 0)) return Promise.resolve(false);
+    const dest = this.dest as SonicBoomLike | null;
+    if (dest === null || (dest.file === null && dest.fd >= 0)) return false;
+    // Still opening the first time: sonic-boom would defer the reopen to after its first 'ready',
+    // which would then answer for the wrong open.
+    if (dest.fd < 0) await nextOpen(dest, timeoutMs, () => {});
     this.push();
-    return new Promise<boolean>((resolve, reject) => {
-      const done = (err: Error | null): void => {
-        clearTimeout(timer);
-        dest.off('ready', ready);
-        dest.off('error', failed);
-        if (err === null) resolve(true);
-        else reject(err);
-      };
-      const ready = (): void => done(null);
-      const failed = (err: Error): void => done(err);
-      const timer = setTimeout(() => done(new Error(`the log file did not reopen within ${timeoutMs} ms`)), timeoutMs);
-      dest.once('ready', ready);
-      dest.once('error', failed);
-      try {
-        dest.reopen();
-      } catch (err) {
-        done(err as Error);
-      }
-    });
+    // sonic-boom's reopen leaves a once('ready') that closes the previous descriptor; when the open
+    // fails, that listener stays and the next successful reopen would close the same number twice,
+    // the second time closing whatever socket or file got it in between. It is removed on failure.
+    const before = new Set(dest.listeners('ready'));
+    try {
+      await nextOpen(dest, timeoutMs, () => dest.reopen());
+    } catch (err) {
+      for (const l of dest.listeners('ready')) if (!before.has(l)) dest.off('ready', l as () => void);
+      throw err;
+    }
+    return true;
   }
 
   /** Writes out everything buffered (shutdown). */
@@ -158,6 +153,32 @@ export class QueryLog implements QueryObserver {
       // Nothing buffered yet, or the destination is not ready: nothing to lose.
     }
   }
+}
+
+/** What reopen() uses of sonic-boom, pino's destination. */
+type SonicBoomLike = Destination & NodeJS.EventEmitter & { fd: number; file: string | null; reopen(): void };
+
+/** Runs `start` and settles on the destination's next 'ready' (resolves) or 'error' (rejects). */
+function nextOpen(dest: SonicBoomLike, timeoutMs: number, start: () => void): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const done = (err: Error | null): void => {
+      clearTimeout(timer);
+      dest.off('ready', ready);
+      dest.off('error', failed);
+      if (err === null) resolve();
+      else reject(err);
+    };
+    const ready = (): void => done(null);
+    const failed = (err: Error): void => done(err);
+    const timer = setTimeout(() => done(new Error(`the log file did not open within ${timeoutMs} ms`)), timeoutMs);
+    dest.once('ready', ready);
+    dest.once('error', failed);
+    try {
+      start();
+    } catch (err) {
+      done(err as Error);
+    }
+  });
 }
 
 const NO_DECISION = '"decidedBy":null,"trigger":null,"chain":null,"reason":null,"tags":[],';

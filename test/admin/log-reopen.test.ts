@@ -3,10 +3,10 @@
 // and leaves the earlier ones in the moved file; a new file that cannot be opened is a 500 and the
 // lines keep going to the moved file (none lost); stdout and a disabled log have nothing to reopen.
 // QueryLog.reopen() is also checked on its own. (SIGUSR1 through the real CLI: test/deploy/packaging.test.ts.)
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmdirSync } from 'node:fs';
+import fs, { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { QueryEvent } from '../../src/observe/query-event.js';
 import { QueryLog } from '../../src/observe/querylog.js';
 import { ask } from '../helpers/client.js';
@@ -158,6 +158,29 @@ describe('QueryLog.reopen', () => {
     log.flush();
     await waitFor(() => qnames(`${file}.1`).length === 1, 'the line in the old file');
     expect(qnames(`${file}.1`)).toEqual(['kept.example']);
+  });
+
+  it('after a failed reopen, the next one closes the previous descriptor once, not twice', async () => {
+    // A second close of the same number would close whatever socket or file reused it meanwhile
+    // (this once made a DNS answer vanish in CI).
+    const dir = mkdtempSync(join(tmpdir(), 'c2dns-qlog-'));
+    const file = join(dir, 'q.log');
+    const log = new QueryLog('all', file);
+    expect(await log.reopen()).toBe(true);
+    const oldFd = (log as unknown as { dest: { fd: number } }).dest.fd;
+    const close = vi.spyOn(fs, 'close');
+    try {
+      renameSync(file, `${file}.1`);
+      mkdirSync(file);
+      await expect(log.reopen()).rejects.toThrow(/EISDIR/);
+      rmdirSync(file);
+      expect(await log.reopen()).toBe(true);
+      await waitFor(() => close.mock.calls.some((c) => c[0] === oldFd), 'the old descriptor closed');
+      await new Promise((r) => setTimeout(r, 50));
+      expect(close.mock.calls.filter((c) => c[0] === oldFd)).toHaveLength(1);
+    } finally {
+      close.mockRestore();
+    }
   });
 
   it('resolves false for stdout and for a disabled log', async () => {
