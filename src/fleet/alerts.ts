@@ -8,7 +8,7 @@
 // duplicate is better than a missed alert.
 import type { OpLogger } from '../observe/oplog.js';
 import type { C2HitEvent, NewSecurityEvent, SharedWindows } from '../respond/security-events.js';
-import { results } from './emergency-sync.js';
+import { results } from './shared-hash.js';
 import type { FleetKeys, FleetLink } from './link.js';
 
 /** Retro-hunt findings are claimed for a day: instances fetch their lists at different times. */

@@ -8,7 +8,8 @@
 import type { EmergencyBlock, EmergencyEdit, EmergencyStore } from '../feeds/emergency.js';
 import type { OpLogger } from '../observe/oplog.js';
 import type { FleetKeys, FleetLink } from './link.js';
-import { blockJson, hasWrites, mergeBlocks, parseBlock, parseHash, parseTombstone, type Tombstone } from './merge.js';
+import { blockJson, mergeBlocks, parseBlock, type Tombstone } from './merge.js';
+import { mergeWithRedis, type SharedHash } from './shared-hash.js';
 import { Serial } from './serial.js';
 
 /** Acknowledgement keys are kept this long (seconds). */
@@ -49,9 +50,12 @@ export class EmergencySync {
   private latest: Promise<number | null> = Promise.resolve(null);
   private readonly serial: Serial;
   private readonly now: () => number;
+  private readonly hash: SharedHash<EmergencyBlock>;
 
   constructor(private readonly o: EmergencySyncOptions) {
     this.now = o.now ?? Date.now;
+    const k = o.keys;
+    this.hash = { entries: k.blocks, tombs: k.removed, version: k.version, changes: k.changes, what: 'emergency blocks', key: (b) => b.name, parse: parseBlock, json: blockJson, merge: mergeBlocks };
     this.serial = new Serial(
       () => this.run(),
       (err) => o.log.error({ err }, 'fleet: emergency blocks not synchronised (retried at the next change or heartbeat)'),
@@ -102,33 +106,11 @@ export class EmergencySync {
   }
 
   private async reconcile(): Promise<void> {
-    const { cmd } = this.o.link;
-    const k = this.o.keys;
-    const res = await cmd.multi().hgetall(k.blocks).hgetall(k.removed).get(k.version).exec();
-    const [blocksRes, removedRes, versionRes] = results(res, 3);
-    const remote = parseHash(blocksRes as Record<string, string>, parseBlock);
-    const tombs = parseHash(removedRes as Record<string, string>, (_k, t) => parseTombstone(t));
-    if (remote.bad > 0) this.o.log.warn({ key: k.blocks, malformed: remote.bad }, 'fleet: malformed emergency blocks in Redis ignored');
-    let version = Number(versionRes ?? 0);
     const seq = this.editSeq;
-    const now = this.now();
-    const local = new Map(this.o.store.list().map((b) => [b.name, b] as const));
     const removals = new Map(this.removals);
-    const p = mergeBlocks({ local, localRemovals: removals, remote: remote.map, tombs: tombs.map, now });
-    if (hasWrites(p) || p.pruneEntries.length > 0 || p.pruneTombs.length > 0) {
-      const m = cmd.multi();
-      for (const b of p.set) m.hset(k.blocks, b.name, blockJson(b)).hdel(k.removed, b.name);
-      for (const [name, t] of [...p.del, ...p.tomb]) m.hdel(k.blocks, name).hset(k.removed, name, JSON.stringify(t));
-      for (const name of p.pruneEntries) m.hdel(k.blocks, name);
-      for (const name of p.pruneTombs) m.hdel(k.removed, name);
-      if (hasWrites(p)) m.incr(k.version);
-      const w = results(await m.exec(), -1);
-      if (hasWrites(p)) {
-        version = Number(w[w.length - 1]);
-        await cmd.publish(k.changes, JSON.stringify({ version, instance: this.o.instance }));
-        this.o.log.info({ version, set: p.set.map((b) => b.name), removed: [...p.del, ...p.tomb].map(([n]) => n) }, 'fleet: emergency blocks written to Redis');
-      }
-    }
+    const local = new Map(this.o.store.list().map((b) => [b.name, b] as const));
+    const { plan: p, version, wrote } = await mergeWithRedis(this.o.link.cmd, this.hash, { local, removals, instance: this.o.instance, now: this.now() }, this.o.log);
+    if (wrote) this.o.log.info({ version, set: p.set.map((b) => b.name), removed: [...p.del, ...p.tomb].map(([n]) => n) }, 'fleet: emergency blocks written to Redis');
     for (const [name, t] of removals) if (this.removals.get(name) === t) this.removals.delete(name);
     this.o.link.synced();
     this.mergedSeq = seq;
@@ -156,16 +138,6 @@ export class EmergencySync {
       .publish(this.o.keys.acks, JSON.stringify(a))
       .exec();
   }
-}
-
-/** The replies of a MULTI, throwing the first error; `n` = expected count (-1: any). */
-export function results(res: [Error | null, unknown][] | null, n: number): unknown[] {
-  if (res === null) throw new Error('Redis transaction aborted');
-  if (n >= 0 && res.length !== n) throw new Error(`Redis transaction: ${res.length} replies, expected ${n}`);
-  return res.map(([err, v]) => {
-    if (err !== null) throw err;
-    return v;
-  });
 }
 
 export function parseAck(text: string): AckMessage | null {

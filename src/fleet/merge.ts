@@ -37,7 +37,8 @@ export function hasWrites(p: MergePlan<unknown>): boolean {
   return p.set.length > 0 || p.del.length > 0 || p.tomb.length > 0;
 }
 
-interface Side<T> {
+/** Both sides of a merge: this instance's entries and removals, Redis's entries and tombstones. */
+export interface MergeSide<T> {
   local: ReadonlyMap<string, T>;
   /** Removals made here not yet written to Redis. */
   localRemovals: ReadonlyMap<string, Tombstone>;
@@ -55,7 +56,7 @@ interface Rules<T> {
   same(a: T, b: T): boolean;
 }
 
-function plan<T>(s: Side<T>, rules: Rules<T>): MergePlan<T> {
+function plan<T>(s: MergeSide<T>, rules: Rules<T>): MergePlan<T> {
   const out: MergePlan<T> = { merged: new Map(), set: [], del: [], tomb: [], pruneEntries: [], pruneTombs: [] };
   const keys = new Set([...s.local.keys(), ...s.remote.keys(), ...s.localRemovals.keys()]);
   for (const key of keys) {
@@ -96,7 +97,7 @@ const blockRules: Rules<EmergencyBlock> = {
 };
 
 /** Emergency blocks: the latest addition or removal of each name wins. */
-export function mergeBlocks(s: Side<EmergencyBlock>): MergePlan<EmergencyBlock> {
+export function mergeBlocks(s: MergeSide<EmergencyBlock>): MergePlan<EmergencyBlock> {
   return plan(s, blockRules);
 }
 
@@ -113,7 +114,7 @@ const quarantineRules: Rules<QuarantineEntry> = {
 };
 
 /** Quarantine: a release newer than the client's (latest) quarantine wins; otherwise it stays quarantined until the latest end. */
-export function mergeQuarantine(s: Side<QuarantineEntry>): MergePlan<QuarantineEntry> {
+export function mergeQuarantine(s: MergeSide<QuarantineEntry>): MergePlan<QuarantineEntry> {
   return plan(s, quarantineRules);
 }
 

@@ -5,9 +5,9 @@
 // a channel, as for emergency blocks) and puts the fleet's entries into the local store.
 import type { OpLogger } from '../observe/oplog.js';
 import { QuarantineStore, type QuarantineEntry } from '../quarantine/store.js';
-import { results } from './emergency-sync.js';
 import type { FleetKeys, FleetLink } from './link.js';
-import { hasWrites, mergeQuarantine, parseHash, parseQuarantine, parseTombstone, quarantineJson, type Tombstone } from './merge.js';
+import { mergeQuarantine, parseQuarantine, quarantineJson, type Tombstone } from './merge.js';
+import { mergeWithRedis, type SharedHash } from './shared-hash.js';
 import { Serial } from './serial.js';
 
 /** An extension of a quarantine shorter than this is not sent to the fleet on its own. */
@@ -80,9 +80,12 @@ export class QuarantineSync {
   private readonly releases = new Map<string, Tombstone>();
   private readonly serial: Serial;
   private readonly now: () => number;
+  private readonly hash: SharedHash<QuarantineEntry>;
 
   constructor(private readonly o: QuarantineSyncOptions) {
     this.now = o.now ?? Date.now;
+    const k = o.keys;
+    this.hash = { entries: k.quarantine, tombs: k.released, version: k.quarantineVersion, changes: k.quarantineChanges, what: 'quarantine entries', key: (e) => e.client, parse: parseQuarantine, json: quarantineJson, merge: mergeQuarantine };
     this.serial = new Serial(
       () => this.run(),
       (err) => o.log.error({ err }, 'fleet: quarantine not synchronised (retried at the next change or heartbeat)'),
@@ -109,31 +112,10 @@ export class QuarantineSync {
 
   private async run(): Promise<void> {
     if (!this.o.link.connected) return; // kept here: merged when Redis is back
-    const { cmd } = this.o.link;
-    const k = this.o.keys;
-    const [entriesRes, releasedRes, versionRes] = results(await cmd.multi().hgetall(k.quarantine).hgetall(k.released).get(k.quarantineVersion).exec(), 3);
-    const remote = parseHash(entriesRes as Record<string, string>, parseQuarantine);
-    const tombs = parseHash(releasedRes as Record<string, string>, (_k, t) => parseTombstone(t));
-    if (remote.bad > 0) this.o.log.warn({ key: k.quarantine, malformed: remote.bad }, 'fleet: malformed quarantine entries in Redis ignored');
-    let version = Number(versionRes ?? 0);
     const seq = this.editSeq;
-    const now = this.now();
-    const local = new Map(this.o.store.list().map((e) => [e.client, e] as const));
     const releases = new Map(this.releases);
-    const p = mergeQuarantine({ local, localRemovals: releases, remote: remote.map, tombs: tombs.map, now });
-    if (hasWrites(p) || p.pruneEntries.length > 0 || p.pruneTombs.length > 0) {
-      const m = cmd.multi();
-      for (const e of p.set) m.hset(k.quarantine, e.client, quarantineJson(e)).hdel(k.released, e.client);
-      for (const [client, t] of [...p.del, ...p.tomb]) m.hdel(k.quarantine, client).hset(k.released, client, JSON.stringify(t));
-      for (const client of p.pruneEntries) m.hdel(k.quarantine, client);
-      for (const client of p.pruneTombs) m.hdel(k.released, client);
-      if (hasWrites(p)) m.incr(k.quarantineVersion);
-      const w = results(await m.exec(), -1);
-      if (hasWrites(p)) {
-        version = Number(w[w.length - 1]);
-        await cmd.publish(k.quarantineChanges, JSON.stringify({ version, instance: this.o.instance }));
-      }
-    }
+    const local = new Map(this.o.store.list().map((e) => [e.client, e] as const));
+    const { plan: p, version } = await mergeWithRedis(this.o.link.cmd, this.hash, { local, removals: releases, instance: this.o.instance, now: this.now() }, this.o.log);
     for (const [client, t] of releases) if (this.releases.get(client) === t) this.releases.delete(client);
     this.o.link.synced();
     this.mergedSeq = seq;
