@@ -99,7 +99,6 @@ async function serve(argv: string[]): Promise<number> {
     () => void server.reloadTls(),
   );
 
-  process.on('unhandledRejection', (err) => oplog.error({ err }, 'unhandled rejection (kept running)'));
   process.on('SIGHUP', () => {
     oplog.info('SIGHUP: refreshing every list');
     void server.feeds.refresh();

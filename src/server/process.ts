@@ -1,8 +1,9 @@
 // The serving process's life: how it stops and how it dies. A signal stops it gracefully but
 // always within SHUTDOWN_GRACE_MS, whatever still holds the event loop (a stuck upstream
 // exchange, a sink that never answers); a second signal stops it at once. An uncaught exception
-// ends it with a message and exit code 1: after one, nothing about its state can be trusted, and a
-// supervisor (systemd, Docker, Kubernetes) restarts it clean rather than letting it limp.
+// or an unhandled promise rejection ends it with a message and exit code 1: after one, nothing
+// about its state can be trusted, and a supervisor (systemd, Docker, Kubernetes) restarts it
+// clean rather than letting it limp.
 import type { OpLogger } from '../observe/oplog.js';
 
 /** From the signal to the exit, at most. */
@@ -10,13 +11,16 @@ export const SHUTDOWN_GRACE_MS = 5000;
 /** What the graceful stop itself may take (answers in flight, sinks draining); the rest is margin. */
 export const CLOSE_GRACE_MS = SHUTDOWN_GRACE_MS - 1000;
 
-/** Uncaught exception → logged as fatal, `flush` (the query log) given a chance, exit 1. */
+/**
+ * Uncaught exception, or a promise rejection nobody handles (the same thing, later: a failure
+ * whose code path is gone) → logged as fatal, `flush` (the query log) given a chance, exit 1.
+ */
 export function exitOnUncaughtException(oplog: OpLogger, flush: () => void = () => {}, exit: (code: number) => void = (c) => process.exit(c)): void {
-  process.on('uncaughtException', (err) => {
+  const die = (what: string, err: unknown): void => {
     try {
-      oplog.fatal({ err }, 'uncaught exception: exiting (exit code 1; a supervisor restarts c2dns)');
+      oplog.fatal({ err }, `${what}: exiting (exit code 1; a supervisor restarts c2dns)`);
     } catch {
-      process.stderr.write(`c2dns: uncaught exception: ${err.stack ?? String(err)}\nc2dns: exiting\n`);
+      process.stderr.write(`c2dns: ${what}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\nc2dns: exiting\n`);
     }
     try {
       flush();
@@ -24,7 +28,9 @@ export function exitOnUncaughtException(oplog: OpLogger, flush: () => void = () 
       // Exiting anyway.
     }
     exit(1);
-  });
+  };
+  process.on('uncaughtException', (err) => die('uncaught exception', err));
+  process.on('unhandledRejection', (reason) => die('unhandled promise rejection', reason));
 }
 
 /**

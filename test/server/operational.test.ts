@@ -146,8 +146,8 @@ describe('the process ends when it must', () => {
   }, 60_000);
   afterAll(() => built?.cleanup());
 
-  it('an uncaught exception ends the process: exit 1, a fatal log line naming the error, the query log flushed', async () => {
-    // The serving process's handler (server/process.ts, as `c2dns serve` installs it) in a real Node process.
+  /** Runs `trigger` in a real Node process with the serving process's handler (server/process.ts) installed as `c2dns serve` installs it. */
+  async function dieOf(trigger: string): Promise<{ code: number | null; stderr: string }> {
     const processJs = join(built.cliJs, '..', 'server', 'process.js');
     const script = `
       import pino from 'pino';
@@ -155,11 +155,11 @@ describe('the process ends when it must', () => {
       const log = pino({ level: 'info' }, pino.destination({ dest: 2, sync: true }));
       exitOnUncaughtException(log, () => process.stderr.write('flushed\\n'));
       setInterval(() => {}, 1000); // something that would keep a limping process alive
-      setTimeout(() => { throw new Error('boom in a timer'); }, 50);
+      setTimeout(() => { ${trigger} }, 50);
     `;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: join(built.cliJs, '..', '..', '..'), stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const code = await new Promise<number | null>((resolve) => {
       const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
       child.on('exit', (c) => {
@@ -167,10 +167,23 @@ describe('the process ends when it must', () => {
         resolve(c);
       });
     });
-    expect(code, err).toBe(1);
-    const fatal = opLines(err).find((l) => l.level === 60);
+    return { code, stderr };
+  }
+
+  it('an uncaught exception ends the process: exit 1, a fatal log line naming the error, the query log flushed', async () => {
+    const { code, stderr } = await dieOf(`throw new Error('boom in a timer');`);
+    expect(code, stderr).toBe(1);
+    const fatal = opLines(stderr).find((l) => l.level === 60);
     expect(fatal).toMatchObject({ msg: expect.stringMatching(/^uncaught exception: exiting/) as unknown, err: { message: 'boom in a timer' } });
-    expect(err).toContain('flushed');
+    expect(stderr).toContain('flushed');
+  });
+
+  it('an unhandled promise rejection ends the process the same way (it used to be logged "kept running" and the process limped on)', async () => {
+    const { code, stderr } = await dieOf(`void Promise.reject(new Error('nobody awaited this'));`);
+    expect(code, stderr).toBe(1);
+    const fatal = opLines(stderr).find((l) => l.level === 60);
+    expect(fatal).toMatchObject({ msg: expect.stringMatching(/^unhandled promise rejection: exiting/) as unknown, err: { message: 'nobody awaited this' } });
+    expect(stderr).toContain('flushed');
   });
 
   it('SIGTERM with a query log that cannot be written (/dev/full): stops promptly, exit 0 (the final flush used to block for ever)', async () => {
