@@ -6,9 +6,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import { accessSync, constants } from 'node:fs';
-import net from 'node:net';
 import { delimiter, join } from 'node:path';
 import { buildQuery, T } from './wire.js';
+import { freePort } from './ports.js';
 
 export interface Dnsmasq {
   /** UDP and TCP port on every listen address. */
@@ -145,27 +145,3 @@ function answers(host: string, port: number, timeoutMs: number): Promise<boolean
   });
 }
 
-/** A port free for UDP and TCP on every address at the time of asking. */
-async function freePort(hosts: string[]): Promise<number> {
-  for (let i = 0; i < 20; i++) {
-    const udp = dgram.createSocket('udp4');
-    await new Promise<void>((resolve, reject) => {
-      udp.once('error', reject);
-      udp.bind(0, hosts[0], () => resolve());
-    });
-    const port = udp.address().port;
-    await new Promise<void>((resolve) => udp.close(() => resolve()));
-    let ok = true;
-    for (const h of hosts) {
-      const tcp = net.createServer();
-      const bound = await new Promise<boolean>((resolve) => {
-        tcp.once('error', () => resolve(false));
-        tcp.listen(port, h, () => resolve(true));
-      });
-      if (bound) await new Promise<void>((resolve) => tcp.close(() => resolve()));
-      ok &&= bound;
-    }
-    if (ok) return port;
-  }
-  throw new Error('startDnsmasq: found no free port');
-}

@@ -4,10 +4,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { buildQuery, decode, rcodeOf, T } from './wire.js';
+import { freePort } from './ports.js';
 
 export interface Nsd {
   /** UDP and TCP port on 127.0.0.1. */
@@ -115,26 +115,6 @@ function config(dir: string, port: number, origins: string[]): string {
   ].join('\n');
 }
 
-/** A port free on 127.0.0.1 for both UDP and TCP at the time of asking. */
-async function freePort(): Promise<number> {
-  for (let i = 0; i < 20; i++) {
-    const udp = dgram.createSocket('udp4');
-    await new Promise<void>((resolve, reject) => {
-      udp.once('error', reject);
-      udp.bind(0, '127.0.0.1', () => resolve());
-    });
-    const port = udp.address().port;
-    const tcp = net.createServer();
-    const tcpOk = await new Promise<boolean>((resolve) => {
-      tcp.once('error', () => resolve(false));
-      tcp.listen(port, '127.0.0.1', () => resolve(true));
-    });
-    await new Promise<void>((resolve) => udp.close(() => resolve()));
-    if (tcpOk) await new Promise<void>((resolve) => tcp.close(() => resolve()));
-    if (tcpOk) return port;
-  }
-  throw new Error('startNsd: found no port free for both UDP and TCP on 127.0.0.1');
-}
 
 interface Run {
   child: ChildProcess;

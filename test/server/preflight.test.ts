@@ -14,6 +14,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { startServer } from '../../src/server/app.js';
 import { buildCli, opLines, runCli as runCliAt, type BuiltCli, type Cli } from '../helpers/cli.js';
 import { startUpstream, zoneScript, type Upstream } from '../helpers/upstream.js';
+import { freePort, portFree } from '../helpers/ports.js';
 
 let built: BuiltCli;
 let up: Upstream;
@@ -30,32 +31,7 @@ afterAll(async () => {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** A free port on 127.0.0.1 for both TCP and UDP. */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const srv = net.createServer();
-    const port = await new Promise<number>((r) => srv.listen(0, '127.0.0.1', () => r((srv.address() as net.AddressInfo).port)));
-    await new Promise<void>((r) => srv.close(() => r()));
-    if (await portFree(port)) return port;
-  }
-}
 
-async function portFree(port: number): Promise<boolean> {
-  const tcpOk = await new Promise<boolean>((r) => {
-    const srv = net.createServer();
-    srv.once('error', () => r(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => r(true)));
-  });
-  const udpOk = await new Promise<boolean>((r) => {
-    const s = dgram.createSocket('udp4');
-    s.once('error', () => {
-      s.close();
-      r(false);
-    });
-    s.bind(port, '127.0.0.1', () => s.close(() => r(true)));
-  });
-  return tcpOk && udpOk;
-}
 
 interface Setup {
   dir: string;

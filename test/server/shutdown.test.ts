@@ -10,6 +10,7 @@ import { ask } from '../helpers/client.js';
 import { buildCli, opLines, runCli as runCliAt, type BuiltCli, type Cli } from '../helpers/cli.js';
 import { startUpstream, type ScriptedReply, type Upstream } from '../helpers/upstream.js';
 import { T } from '../helpers/wire.js';
+import { freePort, portFree } from '../helpers/ports.js';
 
 
 /** "d<ms>.<anything>" answers after <ms> milliseconds; every name gets A 192.0.2.1. */
@@ -83,33 +84,7 @@ async function waitUntil(pred: () => boolean, timeoutMs: number, what: string): 
   }
 }
 
-/** A free port on 127.0.0.1 for both TCP and UDP (the kernel's choice, checked for UDP too). */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const srv = net.createServer();
-    const port = await new Promise<number>((r) => srv.listen(0, '127.0.0.1', () => r((srv.address() as net.AddressInfo).port)));
-    await new Promise<void>((r) => srv.close(() => r()));
-    if (await portFree(port)) return port;
-  }
-}
 
-/** True if both a TCP listener and a UDP socket can be bound to 127.0.0.1:port. */
-async function portFree(port: number): Promise<boolean> {
-  const tcpOk = await new Promise<boolean>((r) => {
-    const srv = net.createServer();
-    srv.once('error', () => r(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => r(true)));
-  });
-  const udpOk = await new Promise<boolean>((r) => {
-    const s = dgram.createSocket('udp4');
-    s.once('error', () => {
-      s.close();
-      r(false);
-    });
-    s.bind(port, '127.0.0.1', () => s.close(() => r(true)));
-  });
-  return tcpOk && udpOk;
-}
 
 describe('graceful stop', () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
