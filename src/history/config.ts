@@ -32,7 +32,9 @@ export interface HistoryConfigHost {
 /** The history settings of a loaded configuration, defaults applied, with the directory resolved. */
 export function resolveHistoryConfig(cfg: HistoryConfigHost): HistoryConfig & { dir: string } {
   const h = historySchema.parse(cfg.history ?? {});
-  const stateDir = cfg.state.dir ?? process.cwd();
-  const dir = h.dir === undefined ? join(stateDir, 'history') : isAbsolute(h.dir) ? h.dir : resolve(h.dir);
+  // loadConfig resolves state.dir (and a relative history.dir against the config file's folder);
+  // without it the history would land wherever the process happened to start.
+  if (h.dir === undefined && cfg.state.dir === undefined) throw new Error('history: state.dir is not resolved (load the configuration with loadConfig)');
+  const dir = h.dir === undefined ? join(cfg.state.dir!, 'history') : isAbsolute(h.dir) ? h.dir : resolve(h.dir);
   return { ...h, dir };
 }
