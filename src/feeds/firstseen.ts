@@ -2,21 +2,59 @@
 // per-source maxAgeDays. One "name<TAB>epoch-ms" line per name, written atomically. In memory a
 // NameTable (packed names, a time each), which the source's compiled rules use as their name
 // store. Read and written as bytes, a million names in a fraction of a second.
-import { existsSync, readFileSync } from 'node:fs';
+// Keyed like the last good copies (store.ts): by list name AND location, in STEM.first-seen.tsv, so
+// a list re-pointed to another feed starts its own clock instead of inheriting the old feed's
+// times (an early maxAgeDays expiry, wrong provenance). Tables written before that (NAME.first-
+// seen.tsv) are migrated to the source they were written for: the one whose copy was saved last.
+import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { writeFileAtomicAsync } from '../storage/atomic.js';
 import { join } from 'node:path';
 import { HASH_B, hashFinish, NameTable } from '../blocklist/names.js';
+import { lastSavedOrigin, sourceStem, type SourceRef } from './store.js';
 
-function file(dir: string, source: string): string {
-  return join(dir, `${source.replace(/[^A-Za-z0-9._-]/g, '_')}.first-seen.tsv`);
+function file(dir: string, source: SourceRef): string {
+  return join(dir, `${sourceStem(source)}.first-seen.tsv`);
+}
+
+/** Where versions keyed by list name only kept a source's table. */
+function legacyFile(dir: string, name: string): string {
+  return join(dir, `${name.replace(/[^A-Za-z0-9._-]/g, '_')}.first-seen.tsv`);
+}
+
+/**
+ * The file `source`'s table is in: its own, or a table keyed by name alone that was written for
+ * it. With `migrate`, such a table is renamed to the source it belongs to (whichever that is);
+ * without (read-only commands), the state directory is left as it is.
+ */
+function tableFile(dir: string, source: SourceRef, migrate: boolean): string | null {
+  const own = file(dir, source);
+  if (existsSync(own)) return own;
+  const legacy = legacyFile(dir, source.name);
+  if (!existsSync(legacy)) return null;
+  // It was saved right after the last good copy of the source it was written for.
+  const owner = lastSavedOrigin(dir, source.name);
+  if (owner === null) return null; // whose it is cannot be told: left where it is
+  if (migrate) {
+    const target = file(dir, { name: source.name, origin: owner });
+    try {
+      if (!existsSync(target)) {
+        renameSync(legacy, target);
+        return owner === source.origin ? own : null;
+      }
+    } catch {
+      // Not renamed (a read-only state directory): read in place, migrated on a later start.
+    }
+  }
+  return owner === source.origin ? legacy : null;
 }
 
 /** Names interned per batch: their index slots are read first, in one loop where the misses overlap. */
 const BATCH = 256;
 
-export function loadFirstSeen(dir: string, source: string): NameTable {
-  const f = file(dir, source);
-  if (!existsSync(f)) return new NameTable();
+/** The table of `source` (empty when it has none); `migrate`: see tableFile. */
+export function loadFirstSeen(dir: string, source: SourceRef, options: { migrate: boolean } = { migrate: false }): NameTable {
+  const f = tableFile(dir, source, options.migrate);
+  if (f === null) return new NameTable();
   const b = readFileSync(f);
   const len = b.length;
   const m = new NameTable(Math.ceil(len / 24) + 16, len);
@@ -74,7 +112,7 @@ export function loadFirstSeen(dir: string, source: string): NameTable {
 const YIELD_EVERY = 50_000;
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-export async function saveFirstSeen(dir: string, source: string, m: NameTable): Promise<void> {
+export async function saveFirstSeen(dir: string, source: SourceRef, m: NameTable): Promise<void> {
   const f = file(dir, source);
   let size = 0;
   let lastTime = NaN;

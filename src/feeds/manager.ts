@@ -13,7 +13,7 @@ import { compileSource, compileSourceAsync, type CompiledSource } from './compil
 import { decodeFeed, type DecodeOptions } from './decode.js';
 import { FeedError, type FeedFailure } from './errors.js';
 import { loadFirstSeen, saveFirstSeen } from './firstseen.js';
-import { LastGoodStore, sourceRef, type LastGoodMeta } from './store.js';
+import { LastGoodStore, sourceRef, sourceStem, type LastGoodMeta, type SourceRef } from './store.js';
 import { checkShrink, sha256Hex } from './verify.js';
 
 export interface SourceState {
@@ -55,7 +55,7 @@ export class FeedManager {
   readonly guard: Guard;
   private tasks: { stop(): void }[] = [];
   private queue: Promise<unknown> = Promise.resolve();
-  /** Per source, every name it ever listed with when it was first seen; also its rules' name store. */
+  /** Per source (sourceStem: name and location), every name it ever listed with when it was first seen; also its rules' name store. */
   private readonly firstSeen = new Map<string, NameTable>();
 
   /** A source changed rules outside a successful update (a newer disk copy adopted before a failed attempt). */
@@ -175,11 +175,12 @@ export class FeedManager {
     return { maxBytes: c.maxBytes, allowEmpty: c.path !== undefined, lineFormat: !json };
   }
 
-  private seen(name: string): NameTable {
-    let m = this.firstSeen.get(name);
+  private seen(ref: SourceRef): NameTable {
+    const key = sourceStem(ref);
+    let m = this.firstSeen.get(key);
     if (m === undefined) {
-      m = loadFirstSeen(this.store.dir, name);
-      this.firstSeen.set(name, m);
+      m = loadFirstSeen(this.store.dir, ref, { migrate: this.persist });
+      this.firstSeen.set(key, m);
     }
     return m;
   }
@@ -187,7 +188,7 @@ export class FeedManager {
   private async useLastGood(s: SourceState, lg = this.store.load(sourceRef(s.config))): Promise<void> {
     if (lg === null) return;
     try {
-      s.compiled = await compileSourceAsync(decodeFeed(lg.body, this.decodeOptions(s.config)), s.config, this.guard, this.seen(s.config.name), this.now());
+      s.compiled = await compileSourceAsync(decodeFeed(lg.body, this.decodeOptions(s.config)), s.config, this.guard, this.seen(sourceRef(s.config)), this.now());
       s.sha256 = lg.meta.sha256;
       s.fromLastGood = true;
       s.lastSuccess = lg.meta.fetchedAt;
@@ -233,7 +234,7 @@ export class FeedManager {
       const text = decodeFeed(got.body, { ...this.decodeOptions(s.config), ...(got.contentType !== undefined ? { contentType: got.contentType } : {}) });
       await turn();
       // The new names go into the source's first-seen table now; a rejected update takes them out.
-      const seen = this.seen(name);
+      const seen = this.seen(ref);
       const mark = seen.mark();
       let compiled: CompiledSource;
       let count: number;
@@ -279,9 +280,10 @@ export class FeedManager {
     const name = s.config.name;
     try {
       await turn();
-      await this.store.saveAsync(sourceRef(s.config), body, meta);
+      const ref = sourceRef(s.config);
+      await this.store.saveAsync(ref, body, meta);
       await turn();
-      await saveFirstSeen(this.store.dir, name, this.seen(name));
+      await saveFirstSeen(this.store.dir, ref, this.seen(ref));
       if (s.diskStale != null) this.log.warn({ list: name, since: new Date(s.diskStale.at).toISOString() }, 'the disk copy of the list is current again');
       s.diskStale = null;
     } catch (err) {

@@ -231,7 +231,7 @@ export class LastGoodStore {
 
   /** Best effort: old bodies of this source and temp files left by a crash, once past the grace period. */
   private sweep(name: string, keepSha: string): void {
-    const esc = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const esc = escapeRegExp(name);
     const body = new RegExp(`^${esc}\\.([0-9a-f]{64})\\.body$`);
     const temp = new RegExp(`^${esc}\\.(meta\\.json|status\\.json|[0-9a-f]{64}\\.body)\\.tmp-\\d+-[0-9a-f]+$`);
     const now = Date.now();
@@ -255,6 +255,34 @@ export class LastGoodStore {
 }
 
 /**
+ * The location whose last good copy was saved last under list `name` (keyed or from before copies
+ * were keyed by location), by the fetch time its meta records; null when there is none. Tells
+ * whose a state file keyed by name alone is (firstseen.ts).
+ */
+export function lastSavedOrigin(dir: string, name: string): string | null {
+  const stem = escapeRegExp(storeName(name));
+  const meta = new RegExp(`^${stem}(\\.[0-9a-f]{12})?\\.meta\\.json$`);
+  let best: { at: number; origin: string } | null = null;
+  let files: string[];
+  try {
+    files = readdirSync(dir);
+  } catch {
+    return null;
+  }
+  for (const f of files) {
+    if (!meta.test(f)) continue;
+    let rec;
+    try {
+      rec = metaFileSchema.safeParse(JSON.parse(readFileSync(join(dir, f), 'utf8')));
+    } catch {
+      continue; // unreadable: LastGoodStore.load reports it
+    }
+    if (rec.success && rec.data.source === name && (best === null || rec.data.fetchedAt > best.at)) best = { at: rec.data.fetchedAt, origin: rec.data.origin };
+  }
+  return best?.origin ?? null;
+}
+
+/**
  * A file-name-safe form of a source name. Names config allows ([A-Za-z0-9._-], not starting
  * with '.' or '-') are used as they are; anything else is replaced and suffixed with a hash of
  * the original so two different names never share files.
@@ -270,6 +298,10 @@ export function storeName(source: string): string {
 /** The file-name stem of a source's files: its safe name and 12 hex digits of its location's sha256. */
 export function sourceStem(source: SourceRef): string {
   return `${storeName(source.name)}.${sha256Hex(source.origin).slice(0, 12)}`;
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 function bodyFile(name: string, sha: string): string {

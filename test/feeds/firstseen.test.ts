@@ -1,6 +1,8 @@
-// First-seen times: kept per source in a NameTable (also its rules' name store), written as
-// "name<TAB>epoch-ms" lines, and untouched by an update that is rejected.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+// First-seen times: kept per source (list name and location) in a NameTable (also its rules' name
+// store), written as "name<TAB>epoch-ms" lines, and untouched by an update that is rejected. A
+// list re-pointed to another location starts its own clock; tables written under the list name
+// alone by earlier versions are migrated to the source they were written for.
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -11,27 +13,30 @@ import { NameTable } from '../../src/blocklist/names.js';
 import { loadConfig } from '../../src/config/load.js';
 import { loadFirstSeen, saveFirstSeen } from '../../src/feeds/firstseen.js';
 import { FeedManager } from '../../src/feeds/manager.js';
+import { sourceStem, type SourceRef } from '../../src/feeds/store.js';
 
 describe('first-seen store', () => {
   it('writes and reads back every name with its time', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'c2dns-fs-'));
     const t = new NameTable();
     for (let i = 0; i < 3000; i++) t.set(`n${i}.example.com`, 1_700_000_000_000 + (i % 7) * 1000);
-    await saveFirstSeen(dir, 'my list', t);
-    const back = loadFirstSeen(dir, 'my list');
+    const source = { name: 'my list', origin: 'https://feeds.example/c2.txt' };
+    await saveFirstSeen(dir, source, t);
+    const back = loadFirstSeen(dir, source);
     expect(back.size).toBe(3000);
     expect([...back.entries()]).toEqual([...t.entries()]);
   });
 
   it('reads the file an earlier version wrote (CRLF, a bad line, a name twice: the last time wins)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'c2dns-fs-'));
-    writeFileSync(join(dir, 'x.first-seen.tsv'), 'a.com\t100\r\nb.org\t200\nnot a line\nc.net\tNaN\na.com\t150\n');
-    const t = loadFirstSeen(dir, 'x');
+    const x = { name: 'x', origin: '/lists/x.txt' };
+    writeFileSync(join(dir, `${sourceStem(x)}.first-seen.tsv`), 'a.com\t100\r\nb.org\t200\nnot a line\nc.net\tNaN\na.com\t150\n');
+    const t = loadFirstSeen(dir, x);
     expect([...t.entries()]).toEqual([
       ['a.com', 150],
       ['b.org', 200],
     ]);
-    expect(loadFirstSeen(dir, 'missing').size).toBe(0);
+    expect(loadFirstSeen(dir, { name: 'missing', origin: '/lists/missing.txt' }).size).toBe(0);
   });
 });
 
@@ -59,8 +64,95 @@ describe('a rejected update leaves first-seen times as they were', () => {
     expect((await feeds.refresh(['l'])).get('l')).toBe('updated');
     expect(feeds.policy.current.tables.names.match('new.example')!.firstSeen).toBe(3_000);
     expect(feeds.policy.current.tables.names.match('x.c2-3.example')!.firstSeen).toBe(1_000);
-    const tsv = readFileSync(join(dir, 'state', 'l.first-seen.tsv'), 'utf8');
+    const tsv = readFileSync(join(dir, 'state', `${sourceStem({ name: 'l', origin: list })}.first-seen.tsv`), 'utf8');
     expect(tsv).toContain('new.example\t3000\n');
     expect(tsv).toContain('c2-3.example\t1000\n');
+  });
+});
+
+/** A state directory with list "l" configured at `path` (relative to the config), and its FeedManager. */
+async function feedsAt(dir: string, path: string, clock: number, persist = true): Promise<FeedManager> {
+  writeFileSync(join(dir, 'c2dns.yaml'), YAML.stringify({ state: { dir: join(dir, 'state') }, lists: [{ name: 'l', path, format: 'plain' }] }));
+  const feeds = new FeedManager(loadConfig({ file: join(dir, 'c2dns.yaml') }), pino({ level: 'silent' }), new PolicyHolder(), () => clock);
+  feeds.persist = persist;
+  await feeds.loadInitial({ network: false });
+  return feeds;
+}
+
+const firstSeenOf = (feeds: FeedManager, name: string): number | undefined => feeds.policy.current.tables.names.match(name)?.firstSeen;
+
+describe('first-seen tables are kept per source (name and location)', () => {
+  it('a list re-pointed to another file starts its own clock; pointed back, the first file\'s times return', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'c2dns-fs-'));
+    writeFileSync(join(dir, 'a.txt'), 'shared.example\nonly-a.example\n');
+    writeFileSync(join(dir, 'b.txt'), 'shared.example\nonly-b.example\n');
+    expect(firstSeenOf(await feedsAt(dir, 'a.txt', 1_000), 'shared.example')).toBe(1_000);
+
+    // Keyed by name alone, b.txt inherited a.txt's 1,000 for shared.example (maxAgeDays counted from then).
+    const b = await feedsAt(dir, 'b.txt', 5_000);
+    expect(firstSeenOf(b, 'shared.example')).toBe(5_000);
+    expect(firstSeenOf(b, 'only-b.example')).toBe(5_000);
+
+    const back = await feedsAt(dir, 'a.txt', 9_000);
+    expect(firstSeenOf(back, 'shared.example')).toBe(1_000);
+    expect(firstSeenOf(back, 'only-a.example')).toBe(1_000);
+  });
+});
+
+/**
+ * Turns the state directory's files of `source` into what versions keyed by list name wrote:
+ * NAME.meta.json (recording the location) and NAME.first-seen.tsv.
+ */
+function asNameKeyed(state: string, source: SourceRef): void {
+  const stem = sourceStem(source);
+  for (const f of readdirSync(state)) if (f.startsWith(`${stem}.`) && !f.endsWith('.status.json')) renameSync(join(state, f), join(state, source.name + f.slice(stem.length)));
+}
+
+describe('tables written under the list name alone (earlier versions) are migrated', () => {
+  it('to the source whose copy was saved last: its times kept, the file renamed to the keyed name', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'c2dns-fs-'));
+    const state = join(dir, 'state');
+    writeFileSync(join(dir, 'a.txt'), 'old.example\n');
+    await feedsAt(dir, 'a.txt', 1_000);
+    const a = { name: 'l', origin: join(dir, 'a.txt') };
+    asNameKeyed(state, a);
+    expect(existsSync(join(state, 'l.first-seen.tsv'))).toBe(true);
+
+    // A read-only command reads the old table where it is and leaves the directory as it was.
+    const before = readdirSync(state).sort();
+    expect(firstSeenOf(await feedsAt(dir, 'a.txt', 7_000, false), 'old.example')).toBe(1_000);
+    expect(readdirSync(state).sort()).toEqual(before);
+
+    writeFileSync(join(dir, 'a.txt'), 'old.example\nnew.example\n');
+    const feeds = await feedsAt(dir, 'a.txt', 8_000);
+    expect(firstSeenOf(feeds, 'old.example')).toBe(1_000);
+    expect(firstSeenOf(feeds, 'new.example')).toBe(8_000);
+    expect(existsSync(join(state, 'l.first-seen.tsv'))).toBe(false);
+    const tsv = readFileSync(join(state, `${sourceStem(a)}.first-seen.tsv`), 'utf8');
+    expect(tsv).toContain('old.example\t1000\n');
+    expect(tsv).toContain('new.example\t8000\n');
+  });
+
+  it('a list re-pointed in the same upgrade does not inherit the table: it goes to the location it was written for', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'c2dns-fs-'));
+    const state = join(dir, 'state');
+    writeFileSync(join(dir, 'a.txt'), 'shared.example\n');
+    writeFileSync(join(dir, 'b.txt'), 'shared.example\n');
+    await feedsAt(dir, 'a.txt', 1_000);
+    asNameKeyed(state, { name: 'l', origin: join(dir, 'a.txt') });
+
+    expect(firstSeenOf(await feedsAt(dir, 'b.txt', 5_000), 'shared.example')).toBe(5_000);
+    expect(existsSync(join(state, 'l.first-seen.tsv'))).toBe(false);
+    expect(readFileSync(join(state, `${sourceStem({ name: 'l', origin: join(dir, 'a.txt') })}.first-seen.tsv`), 'utf8')).toBe('shared.example\t1000\n');
+    expect(firstSeenOf(await feedsAt(dir, 'a.txt', 9_000), 'shared.example')).toBe(1_000);
+  });
+
+  it('a name-keyed table with no copy saying whose it is stays where it is, unused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'c2dns-fs-'));
+    mkdirSync(join(dir, 'state'));
+    writeFileSync(join(dir, 'state', 'l.first-seen.tsv'), 'x.example\t1000\n');
+    writeFileSync(join(dir, 'a.txt'), 'x.example\n');
+    expect(firstSeenOf(await feedsAt(dir, 'a.txt', 5_000), 'x.example')).toBe(5_000);
+    expect(readFileSync(join(dir, 'state', 'l.first-seen.tsv'), 'utf8')).toBe('x.example\t1000\n');
   });
 });
