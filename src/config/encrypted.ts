@@ -262,8 +262,10 @@ export function upstreamText(e: UpstreamEntry): string {
 
 /** Keys added to `upstream` for encrypted upstreams. */
 export const upstreamTlsKeys = {
-  /** PEM bundle of extra certificate authorities trusted for tls:// and https:// upstreams (besides the system store). */
+  /** PEM bundle of extra certificate authorities trusted for tls:// and https:// upstreams (besides the system store); read again on SIGHUP. */
   caFile: z.string().min(1).nullable().default(null),
+  /** A tls:// or https:// upstream connection without questions for this long is closed (a new question opens another). */
+  idleTimeoutMs: z.number().int().min(1000).max(3_600_000).default(30_000),
   /** Upstream (as written in `upstreams`) → SPKI pin(s); the certificate chain must contain one of the keys. */
   spkiPins: z.record(z.string(), z.union([spkiPin, z.array(spkiPin).min(1)])).default({}),
   /** Plain DNS servers (IP[:PORT]) that resolve the host names of tls:// and https:// upstreams. */

@@ -37,6 +37,7 @@ import { placeState } from './assemble/state.js';
 import type { Dispatcher } from './dispatch.js';
 import { formatListen } from '../config/encrypted.js';
 import { pairWarnings, type TlsReloadResult } from './tls-material.js';
+import { reloadUpstreamCa } from '../upstream/encrypted.js';
 
 export interface RunningServer {
   /** Bound addresses (ports resolved when 0 was asked for). */
@@ -74,8 +75,9 @@ export interface RunningServer {
   /** Promises broken after start-up (query log, history, alert spool), for /readyz. */
   readonly health: OperationalHealth;
   /**
-   * Reads tls.certFile/keyFile again (SIGHUP) for the DoT/DoH listeners' new connections; a pair
-   * that cannot be read keeps the old one. Logged either way; null without such listeners.
+   * Reads tls.certFile/keyFile again (SIGHUP) for the DoT/DoH listeners' new connections, and
+   * upstream.caFile for new DoT/DoH upstream connections; a file that cannot be read keeps the
+   * old one. Logged either way; returns the listeners' result, null without such listeners.
    */
   reloadTls(): TlsReloadResult | null;
   /** Graceful stop: no new queries, in-flight answers sent, log flushed. */
@@ -180,7 +182,7 @@ export async function startServer(config: Config, oplog: OpLogger, options: Star
     retro,
     emergency,
     fleet,
-    reloadTls: () => reloadTls(bound, cfg, oplog),
+    reloadTls: () => reloadTls(bound, cfg, oplog, r.forward),
     close,
   };
 }
@@ -198,8 +200,11 @@ function logServing(oplog: OpLogger, listeners: Listeners, admin: AdminServer | 
   );
 }
 
-/** SIGHUP: the DoT/DoH certificate pair again, for new connections; logged either way. */
-function reloadTls(listeners: Listeners, cfg: Config, oplog: OpLogger): TlsReloadResult | null {
+/** SIGHUP: the DoT/DoH certificate pair and upstream.caFile again, for new connections; logged either way. */
+function reloadTls(listeners: Listeners, cfg: Config, oplog: OpLogger, forward: ForwardStage): TlsReloadResult | null {
+  const ca = reloadUpstreamCa(forward.upstreams.map((u) => u.transport));
+  if (ca?.ok === true) oplog.info({ caFile: ca.file, certificates: ca.certificates }, 'upstream CA bundle reloaded for new DoT/DoH upstream connections');
+  else if (ca?.ok === false) oplog.error({ caFile: ca.file, problem: ca.error }, 'upstream CA bundle not reloaded: keeping the previous one');
   const res = listeners.reloadTls();
   if (res === null) return null;
   if (res.ok) {

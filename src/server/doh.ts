@@ -7,11 +7,13 @@
 // response instead of a query), 404 (another path), 405 (another method), 413 (over 65,535
 // bytes), 415 (a POST of another type). Behind a reverse proxy listed in tls.trustedProxies, the
 // client is the address X-Forwarded-For names (the right-most one that is not itself a trusted
-// proxy); from anyone else the header is ignored.
+// proxy); from anyone else the header is ignored. A query with the EDNS Padding option gets a
+// padded answer (dns/padding.ts).
 import http2 from 'node:http2';
 import net, { BlockList, isIP, isIPv4 } from 'node:net';
 import type tls from 'node:tls';
 import { HEADER_LEN, RType } from '../dns/constants.js';
+import { hasPaddingOption, padMessage, RESPONSE_PADDING_BLOCK } from '../dns/padding.js';
 import { skipName } from '../dns/names.js';
 import { parseNetwork } from '../admin/access.js';
 import type { HostPort } from '../upstream/address.js';
@@ -262,8 +264,11 @@ export class DohListener {
           via = peer;
         }
       }
-      this.dispatcher.handle(msg, client, port, 'doh', (reply) => {
+      // A query with EDNS Padding gets its answer padded (RFC 7830 §4; 468-octet blocks, RFC 8467).
+      const pad = hasPaddingOption(msg);
+      this.dispatcher.handle(msg, client, port, 'doh', (answered) => {
         if (done) return; // the client went away
+        const reply = pad && answered !== null ? padMessage(answered, RESPONSE_PADDING_BLOCK) : answered;
         if (reply === null) {
           // Deliberately no answer (RPZ DROP): the exchange is abandoned, as a UDP query would be.
           finished();

@@ -3,7 +3,8 @@
 // on queries in flight per connection and write backpressure (a client that does not read
 // stops being read). The same connection handling serves plain TCP and DNS over TLS (RFC 7858,
 // which keeps RFC 7766's framing): `TcpListener.start` takes a net.Server or a tls.Server
-// (`tls` options given), and a connection is any net.Socket, a tls.TLSSocket included.
+// (`tls` options given), and a connection is any net.Socket, a tls.TLSSocket included. Over DoT
+// only, a query with the EDNS Padding option gets a padded answer (dns/padding.ts).
 //
 // Slow clients (slowloris, issue 10 item 9) cannot hold the slots: the idle timer restarts with
 // every byte, so besides it a message, once its first byte arrived, must be complete within
@@ -20,6 +21,7 @@
 // answer: what goes first is what the client holding the most connections holds.
 import net from 'node:net';
 import tls from 'node:tls';
+import { hasPaddingOption, padMessage, RESPONSE_PADDING_BLOCK } from '../dns/padding.js';
 import { plainAddress } from '../resolve/client-ip.js';
 import { networkOf } from '../resolve/ratelimit.js';
 import type { Transport } from '../resolve/types.js';
@@ -150,7 +152,11 @@ class Connection {
       buf = buf.subarray(2 + len);
       if (this.closing) continue;
       this.inflight++;
-      this.dispatcher.handle(msg, this.sock.remoteAddress ?? '', this.sock.remotePort ?? 0, this.transport, (reply, end) => this.send(reply, end === true));
+      // DoT: a query with EDNS Padding gets its answer padded (RFC 7830 §4, 468-octet blocks: RFC 8467); plain TCP never.
+      const pad = this.transport === 'dot' && hasPaddingOption(msg);
+      this.dispatcher.handle(msg, this.sock.remoteAddress ?? '', this.sock.remotePort ?? 0, this.transport, (reply, end) =>
+        this.send(pad && reply !== null ? padMessage(reply, RESPONSE_PADDING_BLOCK) : reply, end === true),
+      );
     }
     this.dispatching = false;
     if (this.closing) {

@@ -2,30 +2,48 @@
 // an UpstreamTransport (./tls.ts, ./https.ts) with the trust it was configured with (system
 // store + upstream.caFile, its name, its pins: ./verify.ts) and its addresses (the URL's IP, the
 // addresses after "#", or upstream.bootstrap: ./bootstrap.ts). ForwardStage keeps them in its
-// upstream list beside the plain ones, with the same counters, penalties and health.
+// upstream list beside the plain ones, with the same counters, penalties and health. They share
+// one CA bundle, which reloadUpstreamCa reads again (SIGHUP).
 import { parseUpstream, upstreamText, type EncryptedUpstreamSpec, type UpstreamEntry } from '../config/encrypted.js';
 import { parseHostPort, type HostPort } from './address.js';
 import { BootstrapResolver } from './bootstrap.js';
 import { DohClient } from './https.js';
 import { DotClient } from './tls.js';
-import { AddressSource, UPSTREAM_IDLE_MS, type UpstreamTransport } from './transport.js';
-import { readCaFile, trustOptions } from './verify.js';
+import { AddressSource, type UpstreamTransport } from './transport.js';
+import { trustOptions, UpstreamCa, type CaReloadResult } from './verify.js';
 
 export interface EncryptedUpstreamOptions {
-  /** Extra CA certificates from upstream.caFile; null: the system store only. */
-  extraCa: readonly string[] | null;
+  /** The CA bundle (system store, plus upstream.caFile). */
+  ca: UpstreamCa;
   /** upstream.spkiPins for this upstream (the object form's spkiPin is in the spec). */
   pins: readonly string[];
   bootstrap: BootstrapResolver | null;
-  idleMs?: number;
+  /** upstream.idleTimeoutMs. */
+  idleMs: number;
 }
 
 /** The transport for a tls:// or https:// upstream. */
 export function encryptedUpstream(spec: EncryptedUpstreamSpec, o: EncryptedUpstreamOptions): UpstreamTransport {
-  const trust = trustOptions({ extraCa: o.extraCa, pins: [...spec.pins, ...o.pins], label: spec.label });
+  const trust = trustOptions({ pins: [...spec.pins, ...o.pins], label: spec.label });
   const addresses = new AddressSource(spec, o.bootstrap);
-  const idleMs = o.idleMs ?? UPSTREAM_IDLE_MS;
-  return spec.kind === 'dot' ? new DotClient(spec, trust, addresses, idleMs) : new DohClient(spec, trust, addresses, idleMs);
+  return spec.kind === 'dot' ? new DotClient(spec, trust, o.ca, addresses, o.idleMs) : new DohClient(spec, trust, o.ca, addresses, o.idleMs);
+}
+
+/**
+ * SIGHUP: upstream.caFile again, for the new connections of these transports (open ones keep
+ * what they verified with). null when none of them has a caFile; on failure the old bundle stays.
+ */
+export function reloadUpstreamCa(transports: readonly (UpstreamTransport | null)[]): (CaReloadResult & { file: string }) | null {
+  const bundles = new Set<UpstreamCa>();
+  for (const t of transports) if (t !== null && t.ca.file !== null) bundles.add(t.ca);
+  let last: (CaReloadResult & { file: string }) | null = null;
+  for (const b of bundles) {
+    const r = b.reload();
+    if (r === null) continue;
+    last = { ...r, file: b.file! };
+    if (!r.ok) return last;
+  }
+  return last;
 }
 
 /** An upstream ForwardStage reaches through a transport of its own. */
@@ -39,6 +57,7 @@ export interface TransportUpstream {
 /** What ForwardStage needs from `upstream`. */
 export interface UpstreamTlsSettings {
   timeoutMs: number;
+  idleTimeoutMs: number;
   caFile: string | null;
   spkiPins: Record<string, string | string[]>;
   bootstrap: readonly string[];
@@ -50,12 +69,7 @@ export interface UpstreamTlsSettings {
  * that became unreadable since is an error here.
  */
 export function upstreamTargets(entries: readonly UpstreamEntry[], u: UpstreamTlsSettings): (HostPort | TransportUpstream)[] {
-  let extraCa: string[] | null = null;
-  if (u.caFile !== null) {
-    const r = readCaFile(u.caFile);
-    if (typeof r === 'string') throw new Error(`upstream.caFile: ${r}`);
-    extraCa = r;
-  }
+  const ca = UpstreamCa.load(u.caFile);
   const servers = u.bootstrap.flatMap((s) => {
     const hp = parseHostPort(s, 53);
     return typeof hp === 'string' ? [] : [hp];
@@ -66,7 +80,7 @@ export function upstreamTargets(entries: readonly UpstreamEntry[], u: UpstreamTl
     if (typeof spec === 'string') throw new Error(`upstream "${upstreamText(e)}": ${spec}`); // the schema validated it already
     if (spec.kind === 'dns') return spec.addr;
     const pins = u.spkiPins[upstreamText(e)];
-    const transport = encryptedUpstream(spec, { extraCa, pins: pins === undefined ? [] : Array.isArray(pins) ? pins : [pins], bootstrap });
+    const transport = encryptedUpstream(spec, { ca, pins: pins === undefined ? [] : Array.isArray(pins) ? pins : [pins], bootstrap, idleMs: u.idleTimeoutMs });
     const addr = spec.addresses[0] ?? { host: spec.host, port: spec.port, family: 4 as const };
     return { addr, label: spec.label, transport };
   });

@@ -1,17 +1,19 @@
 // DNS over HTTPS to one upstream (RFC 8484): POST application/dns-message over one HTTP/2 session,
 // opened on the first question and reused by every later one (each question its own stream, so
-// they are multiplexed), closed after UPSTREAM_IDLE_MS without streams and replaced after an
+// they are multiplexed), closed after upstream.idleTimeoutMs without streams and replaced after an
 // error or a GOAWAY. The TLS connection is made by c2dns (to the configured or bootstrapped
 // address, verifying the certificate for the URL's host name) and must negotiate HTTP/2 by ALPN.
 // An answer counts only with status 200, Content-Type application/dns-message and a body that
-// answers the question; anything else is an upstream failure.
+// answers the question; anything else is an upstream failure. Every question is padded to a
+// multiple of 128 octets (RFC 8467 §4.1, dns/padding.ts).
 import http2 from 'node:http2';
 import tls from 'node:tls';
 import type { EncryptedUpstreamSpec } from '../config/encrypted.js';
+import { padMessage, QUERY_PADDING_BLOCK } from '../dns/padding.js';
 import { checkResponse, ResponseCheck } from '../dns/relay.js';
 import { newStats, type AddressSource, type TransportStats, type UpstreamTransport } from './transport.js';
 import { UpstreamTimeout } from './udp.js';
-import { describeTlsError, UpstreamTlsError, type trustOptions } from './verify.js';
+import { describeTlsError, UpstreamTlsError, type trustOptions, type UpstreamCa } from './verify.js';
 
 const CONTENT_TYPE = 'application/dns-message';
 const MAX_MESSAGE = 0xffff;
@@ -35,11 +37,14 @@ export class DohClient implements UpstreamTransport {
   private session: Session | null = null;
   private connecting: Promise<Session> | null = null;
   private tlsSession: Buffer | undefined;
+  /** The CA bundle generation the saved TLS session was verified under. */
+  private sessionCa = 0;
   private readonly authority: string;
 
   constructor(
     private readonly spec: EncryptedUpstreamSpec,
     private readonly trust: ReturnType<typeof trustOptions>,
+    readonly ca: UpstreamCa,
     private readonly addresses: AddressSource,
     private readonly idleMs: number,
   ) {
@@ -67,6 +72,7 @@ export class DohClient implements UpstreamTransport {
       this.stats.queries++;
       if (s.carried++ > 0) this.stats.reused++;
       let stream: http2.ClientHttp2Stream;
+      const body = padMessage(query, QUERY_PADDING_BLOCK);
       try {
         stream = s.h2.request({
           ':method': 'POST',
@@ -74,7 +80,7 @@ export class DohClient implements UpstreamTransport {
           ':authority': this.authority,
           'content-type': CONTENT_TYPE,
           accept: CONTENT_TYPE,
-          'content-length': query.length,
+          'content-length': body.length,
         });
       } catch (err) {
         // The session went away between picking it and using it.
@@ -123,7 +129,7 @@ export class DohClient implements UpstreamTransport {
       });
       stream.on('error', (err) => fail(s.failure ?? new Error(`upstream ${this.label}: ${err.message}`)));
       stream.on('close', () => fail(s.failure ?? new Error(`upstream ${this.label} closed the stream without an answer (HTTP/2 code ${stream.rstCode})`)));
-      stream.end(query);
+      stream.end(body);
     });
   }
 
@@ -140,16 +146,21 @@ export class DohClient implements UpstreamTransport {
   private async open(): Promise<Session> {
     const addr = await this.addresses.pick();
     this.stats.connections++;
+    // A session verified under a CA bundle since replaced (SIGHUP) is not resumed: the new bundle must judge.
+    if (this.sessionCa !== this.ca.generation) this.tlsSession = undefined;
+    const caGeneration = this.ca.generation;
     const sock = tls.connect({
       host: addr.host,
       port: addr.port,
       ...(this.spec.serverName !== null ? { servername: this.spec.serverName } : {}),
       ALPNProtocols: ['h2'],
       ...this.trust,
+      ...this.ca.connectOptions(),
       ...(this.tlsSession !== undefined ? { session: this.tlsSession } : {}),
     });
     sock.on('session', (t: Buffer) => {
       this.tlsSession = t;
+      this.sessionCa = caGeneration;
     });
     return new Promise((resolve, reject) => {
       let s: Session | null = null;

@@ -1,18 +1,20 @@
 // DNS over TLS to one upstream (RFC 7858): one TLS connection, opened on the first question and
 // reused by every later one, with questions pipelined on it (RFC 7766 §6.2.1.1: answers may come
 // in any order and are matched by ID, which is unique among the questions in flight). The
-// connection closes after UPSTREAM_IDLE_MS without questions; a closed or failed connection is
+// connection closes after upstream.idleTimeoutMs without questions; a closed or failed connection is
 // replaced by the next question. Questions still waiting when the server closes the connection
 // (an idle timeout racing a new question) are sent once more on a new connection. TLS session
-// tickets are kept, so a new connection resumes the last session (RFC 7858 §3.4).
+// tickets are kept, so a new connection resumes the last session (RFC 7858 §3.4). Every question
+// is padded to a multiple of 128 octets (RFC 8467 §4.1, dns/padding.ts).
 import tls from 'node:tls';
 import type { EncryptedUpstreamSpec } from '../config/encrypted.js';
+import { padMessage, QUERY_PADDING_BLOCK } from '../dns/padding.js';
 import { checkResponse, ResponseCheck } from '../dns/relay.js';
 import type { HostPort } from './address.js';
 import { random16 } from './message.js';
 import { newStats, type AddressSource, type TransportStats, type UpstreamTransport } from './transport.js';
 import { UpstreamTimeout } from './udp.js';
-import { describeTlsError, type trustOptions } from './verify.js';
+import { describeTlsError, type trustOptions, type UpstreamCa } from './verify.js';
 
 interface Pending {
   query: Buffer;
@@ -69,9 +71,11 @@ class Connection {
       clearTimeout(this.idle);
       this.idle = null;
     }
-    const framed = Buffer.allocUnsafe(2 + p.query.length);
-    framed.writeUInt16BE(p.query.length, 0);
-    p.query.copy(framed, 2);
+    // Padded as sent; p.query stays as the caller knows it (the answer is checked against it).
+    const msg = padMessage(p.query, QUERY_PADDING_BLOCK);
+    const framed = Buffer.allocUnsafe(2 + msg.length);
+    framed.writeUInt16BE(msg.length, 0);
+    msg.copy(framed, 2);
     this.sock.write(framed);
   }
 
@@ -106,11 +110,14 @@ export class DotClient implements UpstreamTransport {
   onError: ((err: Error) => void) | null = null;
   private conn: Connection | null = null;
   private session: Buffer | undefined;
+  /** The CA bundle generation the saved session was verified under. */
+  private sessionCa = 0;
   private connecting: Promise<Connection> | null = null;
 
   constructor(
     private readonly spec: EncryptedUpstreamSpec,
     private readonly trust: ReturnType<typeof trustOptions>,
+    readonly ca: UpstreamCa,
     private readonly addresses: AddressSource,
     private readonly idleMs: number,
   ) {
@@ -177,11 +184,15 @@ export class DotClient implements UpstreamTransport {
   private async open(): Promise<Connection> {
     const addr: HostPort = await this.addresses.pick();
     this.stats.connections++;
+    // A session verified under a CA bundle since replaced (SIGHUP) is not resumed: the new bundle must judge.
+    if (this.sessionCa !== this.ca.generation) this.session = undefined;
+    const caGeneration = this.ca.generation;
     const sock = tls.connect({
       host: addr.host,
       port: addr.port,
       ...(this.spec.serverName !== null ? { servername: this.spec.serverName } : {}),
       ...this.trust,
+      ...this.ca.connectOptions(),
       ...(this.session !== undefined ? { session: this.session } : {}),
     });
     sock.unref();
@@ -189,6 +200,7 @@ export class DotClient implements UpstreamTransport {
     this.conn = c;
     sock.on('session', (s: Buffer) => {
       this.session = s;
+      this.sessionCa = caGeneration;
     });
     sock.once('secureConnect', () => {
       c.secure = true;

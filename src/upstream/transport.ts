@@ -1,14 +1,12 @@
 // An upstream transport other than plain UDP/TCP: DNS over TLS (./tls.ts) or over HTTPS
 // (./https.ts). ForwardStage asks it one question at a time; it owns its connection(s): opened
-// when first needed, reused by every later question, closed when idle, opened again after an error.
+// when first needed, reused by every later question, closed when idle (upstream.idleTimeoutMs),
+// opened again after an error.
 // Built from the configuration by ./encrypted.ts (config/encrypted.ts parses the forms).
 import type { EncryptedUpstreamSpec } from '../config/encrypted.js';
 import { parseHostPort, type HostPort } from './address.js';
 import type { BootstrapResolver } from './bootstrap.js';
-import { UpstreamTlsError } from './verify.js';
-
-/** An idle upstream connection is closed after this long (most DoT/DoH servers close sooner themselves). */
-export const UPSTREAM_IDLE_MS = 30_000;
+import { UpstreamTlsError, type UpstreamCa } from './verify.js';
 
 export interface TransportStats {
   /** Connections (TLS handshakes) started. */
@@ -25,6 +23,8 @@ export interface UpstreamTransport {
   readonly kind: 'dot' | 'doh';
   readonly label: string;
   readonly stats: TransportStats;
+  /** The CA bundle its connections are verified with (shared, reloadable). */
+  readonly ca: UpstreamCa;
   /** The last connection or protocol failure, for the operator; null once a question was answered again. */
   readonly lastError: Error | null;
   /** Called with each connection failure (not timeouts): certificate refused, pin mismatch, refused connection… */

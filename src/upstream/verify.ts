@@ -3,7 +3,8 @@
 // set, and carry the expected name (the URL's host name or the name after "#"; for a bare IP, the
 // IP). With pins (upstream.spkiPins, or spkiPin in the object form), the chain must also contain a
 // certificate whose public key hashes to one of them (RFC 7469 pin-sha256: base64 of SHA-256 over
-// the DER SubjectPublicKeyInfo). TLS 1.2 or later; verification is never switched off.
+// the DER SubjectPublicKeyInfo). TLS 1.2 or later; verification is never switched off. The CA bundle
+// is read again on SIGHUP (UpstreamCa).
 import { X509Certificate, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
@@ -59,20 +60,75 @@ export function readCaFile(path: string): string[] | string {
   return pems;
 }
 
+export type CaReloadResult = { ok: true; certificates: number } | { ok: false; error: string };
+
+/**
+ * The certificate authorities trusted for tls:// and https:// upstreams: the system store, plus
+ * upstream.caFile when set. Read at start and again on SIGHUP (reload): a file that reads well
+ * replaces the bundle for new connections (open ones keep theirs); one that does not keeps the
+ * old bundle. One secure context per bundle, shared by every connection (so the ~140 system roots
+ * are not parsed once per handshake).
+ */
+export class UpstreamCa {
+  private context: tls.SecureContext | null;
+  /** Bumped by each successful reload: a TLS session saved under an older bundle is not resumed. */
+  generation = 0;
+
+  private constructor(
+    readonly file: string | null,
+    pems: readonly string[] | null,
+  ) {
+    this.context = UpstreamCa.contextFor(pems);
+  }
+
+  /** The system store only (file null), or with the file's certificates; throws when the file cannot be used. */
+  static load(file: string | null): UpstreamCa {
+    if (file === null) return new UpstreamCa(null, null);
+    const r = readCaFile(file);
+    if (typeof r === 'string') throw new Error(`upstream.caFile: ${r}`);
+    return new UpstreamCa(file, r);
+  }
+
+  private static contextFor(pems: readonly string[] | null): tls.SecureContext | null {
+    return pems === null ? null : tls.createSecureContext({ ca: [...tls.rootCertificates, ...pems], minVersion: UPSTREAM_MIN_TLS });
+  }
+
+  /** tls.connect options for the current bundle (nothing: Node's default store). */
+  connectOptions(): Pick<tls.ConnectionOptions, 'secureContext'> {
+    return this.context === null ? {} : { secureContext: this.context };
+  }
+
+  /** Reads upstream.caFile again; null when none is configured. On failure the old bundle stays. */
+  reload(): CaReloadResult | null {
+    if (this.file === null) return null;
+    const r = readCaFile(this.file);
+    if (typeof r === 'string') return { ok: false, error: r };
+    let next: tls.SecureContext | null;
+    try {
+      next = UpstreamCa.contextFor(r);
+    } catch (err) {
+      return { ok: false, error: `${this.file}: ${(err as Error).message}` };
+    }
+    this.context = next;
+    this.generation++;
+    return { ok: true, certificates: r.length };
+  }
+}
+
 export interface TrustOptions {
-  /** Extra CA certificates (PEM) trusted besides the system store; null: the system store only. */
-  extraCa: readonly string[] | null;
   /** Accepted SPKI pins; empty: no pinning. */
   pins: readonly string[];
   /** The upstream as written, for messages. */
   label: string;
 }
 
-/** The tls.connect options that verify an upstream as described above. */
-export function trustOptions(t: TrustOptions): Pick<tls.ConnectionOptions, 'ca' | 'rejectUnauthorized' | 'minVersion' | 'checkServerIdentity'> {
+/**
+ * The tls.connect options that verify an upstream as described above, besides the CA bundle
+ * (UpstreamCa.connectOptions, taken at each connection so a reload applies to the next one).
+ */
+export function trustOptions(t: TrustOptions): Pick<tls.ConnectionOptions, 'rejectUnauthorized' | 'minVersion' | 'checkServerIdentity'> {
   const pins = new Set(t.pins);
   return {
-    ...(t.extraCa === null ? {} : { ca: [...tls.rootCertificates, ...t.extraCa] }),
     rejectUnauthorized: true,
     minVersion: UPSTREAM_MIN_TLS,
     checkServerIdentity: (host, cert) => {

@@ -2,7 +2,9 @@
 // in the test given as upstream.caFile: forwarding with verification on, one connection reused by
 // many (pipelined) queries, a reconnect after the server closed it, a wrong CA / wrong name / SPKI
 // pin mismatch refused (SERVFAIL with EDE 22, the reason logged), the right pin accepted, the
-// addresses of a named upstream after "#" or from upstream.bootstrap, and the config errors.
+// addresses of a named upstream after "#" or from upstream.bootstrap, and the config errors; queries
+// padded to 128-octet blocks (RFC 8467) on DoT/DoH and never on plain DNS; upstream.caFile read
+// again by reloadTls (SIGHUP); upstream.idleTimeoutMs.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +14,7 @@ import { startC2dns, type TestServer } from '../helpers/c2dns.js';
 import { ask } from '../helpers/client.js';
 import { startDohUpstream, startDotUpstream } from '../helpers/encrypted.js';
 import { makeCa, makeLeaf, type TestCa, type TestLeaf } from '../helpers/tls.js';
+import { paddingOf } from '../helpers/padding.js';
 import { startUpstream, zoneScript, type ScriptedReply } from '../helpers/upstream.js';
 import { edeOf, rcodeOf, T } from '../helpers/wire.js';
 
@@ -225,6 +228,118 @@ describe('encrypted upstream errors in the operational log', () => {
       upstreams: [`tls://127.0.0.1:${up.port}`],
       listen: [`127.0.0.1:${server.udp[0]!.port}`, `tls://127.0.0.1:${server.dot[0]!.port}`, `https://127.0.0.1:${server.doh[0]!.address.port}/q`],
     });
+  });
+});
+
+describe('EDNS Padding towards upstreams', () => {
+  it('DoT and DoH queries are padded to a multiple of 128 octets; plain UDP queries never are', async () => {
+    const dot = track(await startDotUpstream(script, leaf));
+    const doh = track(await startDohUpstream(script, leaf));
+    const plain = track(await startUpstream(zoneScript(ZONE)));
+    for (const [url, received] of [
+      [`tls://127.0.0.1:${dot.port}`, dot.received],
+      [`https://127.0.0.1:${doh.port}/dns-query`, doh.received],
+    ] as const) {
+      const c2 = await c2dnsWith([url]);
+      // A short name and one long enough to need a second block.
+      for (const name of ['a.example', `${'x'.repeat(60)}.${'y'.repeat(60)}.example`]) {
+        expect((await ask(c2.port, name, T.A)).packet.answers).toHaveLength(1);
+      }
+      expect(received.map((q) => q.raw.length)).toEqual([128, 256]);
+      for (const q of received) expect(paddingOf(q.raw)!.every((b) => b === 0)).toBe(true);
+    }
+    const c2 = await c2dnsWith([`127.0.0.1:${plain.port}`]);
+    await ask(c2.port, 'example.org', T.A);
+    expect(plain.received).toHaveLength(1);
+    expect(paddingOf(plain.received[0]!.raw)).toBeNull();
+  });
+});
+
+describe('upstream.caFile on SIGHUP (reloadTls)', () => {
+  it('new connections verify with the reloaded bundle, open ones keep going; a bad file keeps the old bundle and the log says why', async () => {
+    const { Writable } = await import('node:stream');
+    const pino = (await import('pino')).default;
+    const { startServer } = await import('../../src/server/app.js');
+    const up = track(await startDotUpstream(script, leaf));
+    const dir = makeCa('reload CA').dir;
+    const caFile = join(dir, 'upstream-ca.pem');
+    writeFileSync(caFile, otherCa.certPem); // not the CA that signed the upstream's certificate
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        for (const l of chunk.toString().split('\n')) if (l !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
+        cb();
+      },
+    });
+    const file = join(dir, 'c2dns.yaml');
+    writeFileSync(file, JSON.stringify({ listen: ['127.0.0.1:0'], upstreams: [`tls://127.0.0.1:${up.port}`], upstream: { caFile, timeoutMs: 1000, probeIntervalMs: 0, penaltyMs: 0 }, cache: { maxEntries: 0 }, admin: { enabled: false }, state: { dir: join(dir, 'state') }, log: { queries: 'none' } }));
+    const server = await startServer(loadConfig({ file }), pino({ level: 'info' }, sink));
+    track({ close: () => server.close(200) });
+    const port = server.udp[0]!.port;
+    const answered = async (name: string): Promise<boolean> => (await ask(port, name, T.A, { edns: {} })).packet.answers.length === 1;
+
+    expect(await answered('a.example')).toBe(false); // refused: not the right CA
+    expect(up.received).toHaveLength(0);
+
+    // The right CA in place, then SIGHUP.
+    writeFileSync(caFile, ca.certPem);
+    expect(server.reloadTls()).toBeNull(); // no DoT/DoH listener: the listeners' result
+    expect(lines.find((l) => l.msg === 'upstream CA bundle reloaded for new DoT/DoH upstream connections')).toMatchObject({ caFile, certificates: 1 });
+    expect(await answered('b.example')).toBe(true);
+
+    // A broken file: the bundle stays, the reason is logged; a new connection still verifies.
+    writeFileSync(caFile, 'not a certificate');
+    server.reloadTls();
+    expect(lines.find((l) => l.msg === 'upstream CA bundle not reloaded: keeping the previous one')).toMatchObject({ caFile, problem: expect.stringMatching(/holds no PEM certificate/) });
+    up.dropConnections();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await answered('c.example')).toBe(true);
+    expect(up.connections).toBe(2);
+
+    // Another CA: the open connection keeps working; the next one is judged by the new bundle (no resumed session).
+    writeFileSync(caFile, otherCa.certPem);
+    server.reloadTls();
+    expect(await answered('d.example')).toBe(true);
+    expect(up.connections).toBe(2);
+    up.dropConnections();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await answered('e.example')).toBe(false);
+    expect(server.forward.upstreams[0]!.transport!.lastError!.message).toMatch(/certificate refused/);
+    expect(up.received.map((q) => q.name)).toEqual(['b.example', 'c.example', 'd.example']);
+  });
+
+  it('DoH upstreams follow the reloaded bundle too', async () => {
+    const up = track(await startDohUpstream(script, leaf));
+    const caFile = join(makeCa('reload CA 2').dir, 'upstream-ca.pem');
+    writeFileSync(caFile, otherCa.certPem);
+    const c2 = await c2dnsWith([`https://127.0.0.1:${up.port}/dns-query`], { caFile, probeIntervalMs: 0, penaltyMs: 0 });
+    expect((await ask(c2.port, 'a.example', T.A, { edns: {} })).packet.answers).toHaveLength(0);
+    writeFileSync(caFile, ca.certPem);
+    c2.server.reloadTls();
+    expect((await ask(c2.port, 'b.example', T.A)).packet.answers).toHaveLength(1);
+  });
+});
+
+describe('upstream.idleTimeoutMs', () => {
+  it('closes an upstream connection idle that long; the next question opens a new one', async () => {
+    const up = track(await startDotUpstream(script, leaf));
+    const c2 = await c2dnsWith([`tls://127.0.0.1:${up.port}`], { idleTimeoutMs: 1000 });
+    await ask(c2.port, 'a.example', T.A);
+    await new Promise((r) => setTimeout(r, 500));
+    await ask(c2.port, 'b.example', T.A); // within the timeout: same connection
+    expect(up.connections).toBe(1);
+    await new Promise((r) => setTimeout(r, 1300));
+    await ask(c2.port, 'c.example', T.A);
+    expect(up.connections).toBe(2);
+    expect(c2.server.forward.upstreams[0]!.transport!.stats).toMatchObject({ connections: 2, queries: 3 });
+  });
+
+  it('defaults to 30 s and must be 1 s to 1 h', () => {
+    const file = join(ca.dir, 'idle.yaml');
+    writeFileSync(file, JSON.stringify({}));
+    expect(loadConfig({ file }).upstream.idleTimeoutMs).toBe(30_000);
+    writeFileSync(file, JSON.stringify({ upstream: { idleTimeoutMs: 10 } }));
+    expect(() => loadConfig({ file })).toThrow(/upstream\.idleTimeoutMs/);
   });
 });
 
