@@ -5,7 +5,7 @@
 // empty block list). --print writes the effective configuration, defaults included, as YAML.
 import { parseArgs } from 'node:util';
 import YAML from 'yaml';
-import { configFileOf, keySource, loadConfig } from '../config/load.js';
+import { configFileOf, envOverrides, keySource, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { FeedManager, isEmptyBlockList } from '../feeds/manager.js';
 import { createOpLog } from '../observe/oplog.js';
@@ -43,14 +43,25 @@ export async function checkConfig(cfg: Config, options: { ports: boolean }): Pro
   return { errors, warnings };
 }
 
-/** The configuration as YAML, with the secrets it may hold replaced. */
+/** The configuration as YAML, with the secrets it may hold replaced; a key the environment set says so in a comment. */
 export function printableConfig(cfg: Config): string {
   const copy = structuredClone(cfg) as Config;
   if (copy.admin.token !== null) copy.admin.token = '<redacted>';
   for (const s of copy.alerts.sinks) {
     if (s.type === 'webhook') for (const k of Object.keys(s.headers)) s.headers[k] = '<redacted>';
   }
-  return YAML.stringify(copy, { lineWidth: 0 });
+  const doc = new YAML.Document(copy);
+  for (const [key, variable] of envOverrides(cfg)) {
+    const node = doc.getIn(key.split('.'), true);
+    if (YAML.isNode(node)) node.comment = ` from ${variable}`;
+  }
+  return doc.toString({ lineWidth: 0 });
+}
+
+/** "log.destination (C2DNS_LOG_DESTINATION), ..." or null when the environment set nothing. */
+function fromEnvironment(cfg: Config): string | null {
+  const set = [...envOverrides(cfg)].map(([key, variable]) => `${key} (${variable})`);
+  return set.length === 0 ? null : `${set.length} key(s) from the environment: ${set.join(', ')}`;
 }
 
 export async function runConfig(argv: string[], io: ConfigIo): Promise<number> {
@@ -71,7 +82,8 @@ export async function runConfig(argv: string[], io: ConfigIo): Promise<number> {
     io.stderr.write(`c2dns: ${where}: ${r.errors.length} error(s): c2dns serve would not start\n`);
     return 1;
   }
-  const summary = `${where}: OK (${cfg.lists.length} list(s), listen ${cfg.listen.join(' ')}, admin ${cfg.admin.enabled ? cfg.admin.listen : 'off'}${values.ports === true ? '' : '; ports not tried, see --ports'})\n`;
+  const env = fromEnvironment(cfg);
+  const summary = `${where}: OK (${cfg.lists.length} list(s), listen ${cfg.listen.join(' ')}, admin ${cfg.admin.enabled ? cfg.admin.listen : 'off'}${values.ports === true ? '' : '; ports not tried, see --ports'})${env === null ? '' : `; ${env}`}\n`;
   // With --print, stdout is the YAML alone.
   (values.print === true ? io.stderr : io.stdout).write(values.print === true ? `c2dns: ${summary}` : summary);
   return 0;
