@@ -17,8 +17,8 @@ beforeAll(() => {
 }, 60_000);
 afterAll(() => built?.cleanup());
 
-async function cli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  const c = runCli(built.cliJs, args, 15_000);
+async function cli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; out: string; err: string }> {
+  const c = runCli(built.cliJs, args, 15_000, env);
   let out = '';
   c.child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const exit = await c.exited;
@@ -108,6 +108,26 @@ describe('c2dns config check', () => {
     const again = join(mkdtempSync(join(built.work, 'print-')), 'printed.yaml');
     writeFileSync(again, r.out.replace('<redacted>', 'a-very-secret-token-0123456789'));
     expect(loadConfig({ file: again })).toEqual(loadConfig({ file: config }));
+  });
+
+  it('--print with C2DNS_ variables: the environment applied over the file, each key it set marked with its variable; a bad value names the variable', async () => {
+    const { config } = setup(() => ({ cache: { maxEntries: 10 } }));
+    const env = { ...process.env, C2DNS_CACHE_MAX_ENTRIES: '5000', C2DNS_UPSTREAMS: '192.0.2.1,192.0.2.2', C2DNS_LOG_LEVEL: 'warn', C2DNS_LOG_LEVLE: 'x' };
+    const r = await cli(['config', 'check', '--config', config, '--print'], env);
+    expect(r.code, r.err).toBe(0);
+    const printed = YAML.parse(r.out) as Record<string, any>;
+    expect(printed.cache.maxEntries).toBe(5000);
+    expect(printed.upstreams).toEqual(['192.0.2.1', '192.0.2.2']);
+    expect(r.out).toMatch(/^ {2}maxEntries: 5000 # from C2DNS_CACHE_MAX_ENTRIES$/m);
+    expect(r.out).toMatch(/^ {2}level: warn # from C2DNS_LOG_LEVEL$/m);
+    expect(r.out).toContain('# from C2DNS_UPSTREAMS');
+    expect(r.err).toContain('3 key(s) from the environment: ');
+    expect(r.err).toContain('cache.maxEntries (C2DNS_CACHE_MAX_ENTRIES)');
+    expect(r.err).toContain('c2dns: warning: environment variable C2DNS_LOG_LEVLE ignored: no configuration key has this name; did you mean C2DNS_LOG_LEVEL?');
+
+    const bad = await cli(['config', 'check', '--config', config], { ...process.env, C2DNS_CACHE_MAX_ENTRIES: 'abc' });
+    expect(bad.code).toBe(1);
+    expect(bad.err.trim()).toBe('c2dns: config error in the environment: C2DNS_CACHE_MAX_ENTRIES=abc: expected a number');
   });
 
   it('without --config it checks the built-in defaults', async () => {

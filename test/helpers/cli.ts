@@ -40,8 +40,8 @@ export interface Cli {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>;
 }
 
-export function runCli(cliJs: string, args: string[], timeoutMs = 8000): Cli {
-  const child = spawn(process.execPath, [cliJs, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function runCli(cliJs: string, args: string[], timeoutMs = 8000, env: NodeJS.ProcessEnv = process.env): Cli {
+  const child = spawn(process.execPath, [cliJs, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   child.stdout!.resume();
