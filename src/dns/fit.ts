@@ -9,14 +9,17 @@ import { EDNS_OPTION_EDE, HEADER_LEN, RType } from './constants.js';
 import { skipName } from './names.js';
 import { findOpt, OPT_FIXED_LEN } from './opt.js';
 
-/**
- * `reply` cut to at most `limit` bytes by dropping whole sections from the end: first every
- * additional record except the OPT, then (positive answers, `dnssecOk` false) the authority
- * section. Null when even that does not fit, or the message cannot be walked.
- */
-export function fitReply(reply: Buffer, limit: number, dnssecOk: boolean): Buffer | null {
+/** Where a message's sections end, and its OPT record (start -1: none); null when it cannot be walked. */
+interface Layout {
+  questionEnd: number;
+  answerEnd: number;
+  authorityEnd: number;
+  optStart: number;
+  optEnd: number;
+}
+
+function layout(reply: Buffer): Layout | null {
   const len = reply.length;
-  if (len <= limit) return reply;
   if (len < HEADER_LEN) return null;
   const qd = reply.readUInt16BE(4);
   const an = reply.readUInt16BE(6);
@@ -28,10 +31,7 @@ export function fitReply(reply: Buffer, limit: number, dnssecOk: boolean): Buffe
     if (off < 0 || off + 4 > len) return null;
     off += 4;
   }
-  let answerEnd = off;
-  let authorityEnd = off;
-  let optStart = -1;
-  let optEnd = -1;
+  const l: Layout = { questionEnd: off, answerEnd: off, authorityEnd: off, optStart: -1, optEnd: -1 };
   const total = an + ns + ar;
   for (let i = 0; i < total; i++) {
     const start = off;
@@ -40,34 +40,54 @@ export function fitReply(reply: Buffer, limit: number, dnssecOk: boolean): Buffe
     const next = off + 10 + reply.readUInt16BE(off + 8);
     if (next > len) return null;
     if (i >= an + ns && reply.readUInt16BE(off) === RType.OPT && reply[start] === 0) {
-      optStart = start;
-      optEnd = next;
+      l.optStart = start;
+      l.optEnd = next;
     }
     off = next;
-    if (i === an - 1) answerEnd = off;
-    if (i === an + ns - 1) authorityEnd = off;
+    if (i < an) l.answerEnd = off;
+    if (i < an + ns) l.authorityEnd = off;
   }
-  const optLen = optStart < 0 ? 0 : optEnd - optStart;
-  let keepTo = authorityEnd;
-  let keepNs = ns;
-  if (keepTo + optLen > limit) {
-    if (an === 0 || dnssecOk || answerEnd + optLen > limit) return null;
-    keepTo = answerEnd;
-    keepNs = 0;
-  }
+  return l;
+}
+
+/** The message up to `keepTo` (header, question and the sections before it), then `opt` as its only additional record. */
+function cut(reply: Buffer, keepTo: number, keepAn: number, keepNs: number, opt: Buffer | null): Buffer {
+  const optLen = opt === null ? 0 : opt.length;
   const out = Buffer.allocUnsafe(keepTo + optLen);
   reply.copy(out, 0, 0, keepTo);
-  if (optLen > 0) reply.copy(out, keepTo, optStart, optEnd);
+  if (opt !== null) opt.copy(out, keepTo);
+  out.writeUInt16BE(keepAn, 6);
   out.writeUInt16BE(keepNs, 8);
   out.writeUInt16BE(optLen > 0 ? 1 : 0, 10);
   return out;
 }
 
 /**
+ * `reply` cut to at most `limit` bytes by dropping whole sections from the end: first every
+ * additional record except the OPT, then (positive answers, `dnssecOk` false) the authority
+ * section. Null when even that does not fit, or the message cannot be walked.
+ */
+export function fitReply(reply: Buffer, limit: number, dnssecOk: boolean): Buffer | null {
+  if (reply.length <= limit) return reply;
+  const l = layout(reply);
+  if (l === null) return null;
+  const an = reply.readUInt16BE(6);
+  const opt = l.optStart < 0 ? null : reply.subarray(l.optStart, l.optEnd);
+  const optLen = opt === null ? 0 : opt.length;
+  if (l.authorityEnd + optLen <= limit) return cut(reply, l.authorityEnd, an, reply.readUInt16BE(8), opt);
+  if (an === 0 || dnssecOk || l.answerEnd + optLen > limit) return null;
+  return cut(reply, l.answerEnd, an, 0, opt);
+}
+
+/**
  * `reply` cut to at most `max` bytes for a client that has not proven its address (UDP), where
- * an answer carries no data the client needs beyond its rcode: first every EDE option loses its
- * text (the info code stays, RFC 8914 §2), then the reply shrinks to header, question and OPT.
- * Used on refusals and errors so c2dns is a poor reflector (issue 10 item 14).
+ * an answer carries no data the client needs beyond its rcode and a few records: first every EDE
+ * option loses its text (the info code stays, RFC 8914 §2: a text cut short would say something
+ * else), then the additional records other than the OPT and the authority section go (a blocked
+ * answer's SOA: the client only loses the negative-caching TTL), then the answer section (header,
+ * question and OPT). Used on refusals, errors and blocked answers so c2dns is a poor reflector
+ * (issue 10 item 14). Never sets TC: the client gets the same answer over TCP, no reason to ask again.
+ * A message that cannot be walked is returned as far as it was cut.
  */
 export function capReply(reply: Buffer, max: number): Buffer {
   if (reply.length <= max) return reply;
@@ -81,19 +101,12 @@ export function capReply(reply: Buffer, max: number): Buffer {
     out = Buffer.concat([reply.subarray(0, opt.start), optBytes, reply.subarray(optEnd)]);
     if (out.length <= max) return out;
   }
-  // Header, question and OPT only.
-  let off = HEADER_LEN;
-  const qd = reply.readUInt16BE(4);
-  for (let i = 0; i < qd; i++) {
-    const next = skipName(reply, off);
-    if (next < 0 || next + 4 > reply.length) return out;
-    off = next + 4;
-  }
-  const minimal = Buffer.concat([reply.subarray(0, off), optBytes ?? Buffer.alloc(0)]);
-  minimal.writeUInt16BE(0, 6);
-  minimal.writeUInt16BE(0, 8);
-  minimal.writeUInt16BE(optBytes === null ? 0 : 1, 10);
-  return minimal;
+  const l = layout(out);
+  if (l === null) return out;
+  const optLen = optBytes === null ? 0 : optBytes.length;
+  const an = out.readUInt16BE(6);
+  if (l.answerEnd + optLen <= max) return cut(out, l.answerEnd, an, 0, optBytes);
+  return cut(out, l.questionEnd, 0, 0, optBytes);
 }
 
 /** An OPT record (owner to end of RDATA) with every EDE option cut to its info code. */

@@ -19,6 +19,14 @@ import { appendOptions, type EdnsAsk, type ServerEdns } from './edns-server.js';
 export const ERROR_REPLY_GROWTH = 6;
 
 /**
+ * Over UDP, by how many bytes a blocked answer may exceed the query: the compact synthetic SOA
+ * (58, dns/synth.ts) and one EDE info code (6). The A or AAAA record of a null or sinkhole answer
+ * is smaller than the SOA. What does not fit goes in this order: the EDE text, the SOA; the info
+ * code stays, and TC is never set (the client would retry over TCP for the same refusal).
+ */
+export const BLOCKED_REPLY_GROWTH = 64;
+
+/**
  * Delivers a reply; null = deliberately no answer (RPZ DROP), so the transport can free the slot.
  * `end`: a stream transport closes the connection after it (Answer.endConnection).
  */
@@ -151,8 +159,10 @@ export class Dispatcher {
     const limit =
       (q.transport === 'udp' ? (pq.edns ? Math.min(Math.max(pq.udpSize, MIN_UDP_SIZE), EDNS_UDP_SIZE) : MIN_UDP_SIZE) : 0xffff) - (extra?.length ?? 0);
     const act = a.action;
-    if (reply !== null && q.transport === 'udp' && (act === 'refused' || act === 'servfail' || act === 'formerr' || act === 'notimp')) {
-      reply = capReply(reply, q.msg.length + ERROR_REPLY_GROWTH);
+    if (reply !== null && q.transport === 'udp') {
+      if (act === 'refused' || act === 'servfail' || act === 'formerr' || act === 'notimp') reply = capReply(reply, q.msg.length + ERROR_REPLY_GROWTH);
+      // Capped to the UDP limit as well: a blocked answer is never TC=1.
+      else if (act === 'blocked') reply = capReply(reply, Math.min(q.msg.length + BLOCKED_REPLY_GROWTH, limit));
     }
     // Too big: drop what the client can do without (dns/fit.ts); TC=1 only if the answer itself does not fit.
     let truncated = false;

@@ -115,6 +115,14 @@ describe('capReply (item 14)', () => {
     expect(capReply(full, full.length)).toBe(full);
   });
 
+  it('then drops the authority section, keeping the answers (a blocked answer loses its SOA before anything else)', () => {
+    const { reply } = relayed('mail.example.org', T.MX, { edns: {} }, { answers: MX.slice(0, 1), authorities: [SOA], additionals: GLUE.slice(0, 1) });
+    const noText = capReply(reply, reply.length - 1);
+    const p = decode(noText);
+    expect(p.header).toMatchObject({ ancount: 1, nscount: 0, arcount: 1, tc: 0 });
+    expect(p.additionals.map((r) => r.type)).toEqual([T.OPT]);
+  });
+
   it('then keeps only header, question and OPT (a relayed SERVFAIL with records)', () => {
     const { reply } = relayed('mail.example.org', T.MX, { edns: {} }, { rcode: 2, answers: MX, additionals: GLUE });
     const out = capReply(reply, 60);

@@ -56,12 +56,14 @@ describe.skipIf(!ready && !inCi)('response inspection with NSD as the upstream',
       expect(out).toMatch(/status: NOERROR/);
       expect(out).toMatch(/^innocent\.cloak\.test\.\s+\d+\s+IN\s+A\s+0\.0\.0\.0$/m);
       expect(out).not.toContain('203.0.113.66');
-      expect(out).toContain('trigger=cname chain=innocent.cloak.test>cdn.msstorageazure.com');
+      // Over UDP the EDE text does not fit the blocked-answer amplification cap; the code does.
+      if (transport === '+tcp') expect(out).toContain('trigger=cname chain=innocent.cloak.test>cdn.msstorageazure.com');
+      else expect(out).toMatch(/EDE: 15 \(Blocked\)$/m);
     });
   }
 
   it('a DNAME into a listed zone is blocked (trigger dname)', async () => {
-    const out = await dig('x.evil.cloak.test', 'A');
+    const out = await dig('+tcp', 'x.evil.cloak.test', 'A');
     expect(out).toMatch(/^x\.evil\.cloak\.test\.\s+\d+\s+IN\s+A\s+0\.0\.0\.0$/m);
     expect(out).not.toContain('203.0.113.67');
     expect(out).toContain('trigger=dname');

@@ -1,14 +1,14 @@
 // Reflection amplification (issue 10 item 14): what c2dns sends back to a UDP source it cannot
 // verify, for the answers it writes itself, measured against the query that caused it. Refusals
 // and errors are at most the query plus one EDE code (dispatch ERROR_REPLY_GROWTH); blocked
-// answers at most the query plus their record (A 16, AAAA 28, compact SOA 58), one EDE code and
-// the EDE text. The factors are printed as a table.
+// answers at most the query plus the compact SOA and one EDE code (BLOCKED_REPLY_GROWTH, 64): the
+// EDE text goes along only where it fits, and over TCP. The factors are printed as tables.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendTcp, sendUdp } from '../helpers/client.js';
 import { startC2dns, type TestServer } from '../helpers/c2dns.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
 import { buildQuery, decode, edeOf, T, type QueryOptions } from '../helpers/wire.js';
-import { ERROR_REPLY_GROWTH } from '../../src/server/dispatch.js';
+import { BLOCKED_REPLY_GROWTH, ERROR_REPLY_GROWTH } from '../../src/server/dispatch.js';
 
 let up: Upstream;
 let dead: Upstream;
@@ -18,7 +18,13 @@ let noUpstream: TestServer;
 const rows: { case: string; query: number; reply: number; factor: string }[] = [];
 
 beforeAll(async () => {
-  up = await startUpstream((q) => ({ answers: [{ name: q.name, type: T.A, address: '192.0.2.1' }] }));
+  // cloak.example: a CNAME chain through six long names into the listed sbmsa.wiki.
+  const hops = ['cloak.example', ...Array.from({ length: 6 }, (_, i) => `${String(i).repeat(60)}.cloak.example`), 'sbmsa.wiki'];
+  up = await startUpstream((q) =>
+    q.name === 'cloak.example'
+      ? { answers: [...hops.slice(1).map((to, i) => ({ name: hops[i]!, type: T.CNAME, domain: to })), { name: 'sbmsa.wiki', type: T.A, address: '192.0.2.66' }] }
+      : { answers: [{ name: q.name, type: T.A, address: '192.0.2.1' }] },
+  );
   dead = await startUpstream(() => ({ drop: true }));
   const lists = [
     { name: 'c2', path: 'c2.txt' },
@@ -42,7 +48,6 @@ async function measure(label: string, server: TestServer, msg: Buffer): Promise<
   return { query: msg.length, reply };
 }
 
-const edeTextLen = (reply: Buffer): number => edeOf(decode(reply)).reduce((n, e) => n + Buffer.byteLength(e.text), 0);
 
 describe('refusals and errors: at most the query plus one EDE code', () => {
   const cases: { name: string; server: () => TestServer; msg: () => Buffer; rcode: number }[] = [
@@ -80,7 +85,7 @@ describe('refusals and errors: at most the query plus one EDE code', () => {
   });
 });
 
-describe('blocked answers: at most the query plus the record, one EDE code and its text', () => {
+describe('blocked answers: at most the query plus a compact SOA and one EDE code', () => {
   const cases: { name: string; qname: string; qtype: number; o: QueryOptions; record: number; rcode: number }[] = [
     { name: 'blocked A (0.0.0.0), EDNS', qname: 'sbmsa.wiki', qtype: T.A, o: { edns: {} }, record: 16, rcode: 0 },
     { name: 'blocked A (0.0.0.0), no EDNS', qname: 'sbmsa.wiki', qtype: T.A, o: {}, record: 16, rcode: 0 },
@@ -94,8 +99,66 @@ describe('blocked answers: at most the query plus the record, one EDE code and i
     it(c.name, async () => {
       const { query, reply } = await measure(c.name, c2, buildQuery(c.qname, c.qtype, c.o));
       expect(decode(reply).header.rcode).toBe(c.rcode);
-      const ede = c.o.edns ? 6 : 0;
-      expect(reply.length).toBeLessThanOrEqual(query + c.record + ede + edeTextLen(reply));
+      expect(reply.length).toBeLessThanOrEqual(query + BLOCKED_REPLY_GROWTH);
+      // What is there is all there would be uncapped, less the EDE text at most.
+      expect(reply.length).toBeGreaterThanOrEqual(query - (c.o.edns ? 11 : 0) + c.record + (c.o.edns ? 17 : 0));
     });
   }
+});
+
+// Per question type, with and without EDNS, on the blocked name sbmsa.wiki (blocking.action null:
+// A 0.0.0.0, AAAA ::, every other type NODATA with the compact SOA). "before" is what the same
+// packets got at 44b42c5, when blocked answers were not capped: the EDE text always went along.
+const BEFORE: Record<string, number> = {
+  'A/true': 102, 'A/false': 44, 'AAAA/true': 114, 'AAAA/false': 56,
+  'TXT/true': 144, 'TXT/false': 86, 'MX/true': 144, 'MX/false': 86,
+  'ANY/true': 144, 'ANY/false': 86, 'HTTPS/true': 144, 'HTTPS/false': 86,
+};
+const qtypeRows: { qtype: string; edns: boolean; query: number; before: number | undefined; after: number }[] = [];
+
+describe('blocked answers over UDP: never more than the query plus BLOCKED_REPLY_GROWTH', () => {
+  afterAll(() => {
+    const f = (n: number | undefined, q: number): string => (n === undefined ? '    -' : (n / q).toFixed(2).padStart(5));
+    console.info(
+      `blocked sbmsa.wiki over UDP, reply bytes / query bytes (cap: query + ${BLOCKED_REPLY_GROWTH}):\n` +
+        `  qtype  EDNS  query  before  after   factor before → after\n` +
+        qtypeRows
+          .map((r) => `  ${r.qtype.padEnd(6)} ${(r.edns ? 'yes' : 'no').padEnd(4)} ${String(r.query).padStart(5)}  ${String(r.before ?? '-').padStart(6)}  ${String(r.after).padStart(5)}   ${f(r.before, r.query)} → ${f(r.after, r.query)}`)
+          .join('\n'),
+    );
+  });
+  for (const qtype of ['A', 'AAAA', 'TXT', 'MX', 'ANY', 'HTTPS'] as const) {
+    for (const edns of [true, false]) {
+      it(`${qtype}, ${edns ? 'EDNS' : 'no EDNS'}: capped, TC=0, the EDE info code kept`, async () => {
+        const msg = buildQuery('sbmsa.wiki', T[qtype], edns ? { edns: {} } : {});
+        const reply = await sendUdp(c2.port, msg);
+        qtypeRows.push({ qtype, edns, query: msg.length, before: BEFORE[`${qtype}/${edns}`], after: reply.length });
+        const p = decode(reply);
+        expect(p.header.rcode).toBe(0);
+        expect(p.header.tc).toBe(0);
+        expect(reply.length).toBeLessThanOrEqual(msg.length + BLOCKED_REPLY_GROWTH);
+        expect(edeOf(p).map((e) => e.infoCode)).toEqual(edns ? [15] : []);
+        if (qtype === 'A' || qtype === 'AAAA') expect(p.answers.map((a) => a.address)).toEqual([qtype === 'A' ? '0.0.0.0' : '::']);
+        else expect(p.authorities.map((a) => a.type)).toEqual([T.SOA]); // the SOA fits: negative caching keeps working
+      });
+    }
+  }
+
+  it('a blocked CNAME chain through long names: the info code without the long text (200 bytes over TCP), TC=0', async () => {
+    const msg = buildQuery('cloak.example', T.A, { edns: { udpSize: 512 } });
+    const reply = await sendUdp(c2.port, msg);
+    const p = decode(reply);
+    expect(reply.length).toBeLessThanOrEqual(msg.length + BLOCKED_REPLY_GROWTH);
+    expect(p.header.tc).toBe(0);
+    expect(p.answers.map((a) => a.address)).toEqual(['0.0.0.0']);
+    expect(edeOf(p)).toEqual([{ infoCode: 15, text: '' }]);
+    const tcp = decode(await sendTcp(c2.port, buildQuery('cloak.example', T.A, { edns: { udpSize: 512 } })));
+    expect(edeOf(tcp)[0]!.text).toContain('trigger=cname chain=cloak.example>');
+  });
+
+  it('over TCP the same blocked answer is not capped: the EDE text goes along', async () => {
+    const p = decode(await sendTcp(c2.port, buildQuery('sbmsa.wiki', T.TXT, { edns: {} })));
+    expect(edeOf(p)).toEqual([{ infoCode: 15, text: expect.stringContaining('sbmsa.wiki') as string }]);
+    expect(p.authorities.map((a) => a.type)).toEqual([T.SOA]);
+  });
 });
