@@ -74,7 +74,8 @@ export class Guard {
   /** The same one-bit-per-hash filter for the parents. */
   private readonly parentFilter = new Int32Array(2048);
 
-  constructor(protectedNames: readonly string[]) {
+  /** `protectedNames`: as given (a worker thread builds the same guard from them). */
+  constructor(readonly protectedNames: readonly string[]) {
     for (const raw of protectedNames) {
       const n = raw.toLowerCase().replace(/\.$/, '');
       // A name with characters beyond U+00FF (or longer than a DNS name) can never equal a

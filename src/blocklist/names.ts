@@ -3,10 +3,15 @@
 // index. A million names cost about 24 bytes each (the name itself, 4 for the offset, 2 for the
 // time) plus about 8 for the index: no JS object per name.
 
+import { isMainThread, workerData } from 'node:worker_threads';
+
 // A polynomial hash, Σ c[i]·B^(n-1-i) mod 2^32, which can be computed left to right (while a
 // scanner reads a list) or right to left (a lookup extending a suffix label by label), then
 // avalanched. B is drawn at start-up: a feed or a client cannot precompute colliding names.
-export const HASH_B = (globalThis.crypto.getRandomValues(new Uint32Array(1))[0]! | 1) >>> 0;
+// A worker thread that builds tables for another thread is given that thread's B (workerData
+// `hashB`): the indexes and filters it hands back must hash as their user does.
+const inheritedB: unknown = isMainThread ? undefined : (workerData as { hashB?: unknown } | null)?.hashB;
+export const HASH_B = typeof inheritedB === 'number' ? inheritedB >>> 0 : (globalThis.crypto.getRandomValues(new Uint32Array(1))[0]! | 1) >>> 0;
 
 /** B^k mod 2^32 for k ≤ 256: the hash of a suffix from the hash of the whole and of its prefix. */
 export const HASH_POW = new Int32Array(257);
@@ -75,6 +80,21 @@ export function bloomHas(f: Int32Array, h: number): boolean {
 export const MAX_NAME = 255;
 
 /**
+ * A NameTable's whole state as typed arrays and plain values: what crosses to and from a worker
+ * thread (structured clone; `transferables` lists the buffers to move instead of copy).
+ */
+export interface NameTableParts {
+  buf: Uint8Array;
+  used: number;
+  ends: Int32Array;
+  n: number;
+  codes: Uint16Array | null;
+  full: Float64Array | null;
+  values: number[];
+  index: Int32Array | null;
+}
+
+/**
  * An append-only set of names with a first-seen time each. Ids are dense, in insertion order, and
  * never change (rollback() forgets the newest ones). Also the per-source first-seen store: a
  * name keeps the time it was first interned, across list versions.
@@ -112,6 +132,32 @@ export class NameTable {
 
   get size(): number {
     return this.n;
+  }
+
+  /** The state as parts that share this table's buffers (copy them, or hand the table over). */
+  toParts(): NameTableParts {
+    return { buf: this.buf, used: this.used, ends: this.ends, n: this.n, codes: this.codes, full: this.full, values: this.values, index: this.index };
+  }
+
+  /** A table over these parts (taken, not copied). The index must come from a thread with the same HASH_B. */
+  static fromParts(p: NameTableParts): NameTable {
+    const t = new NameTable(0, 0);
+    t.buf = p.buf;
+    t.used = p.used;
+    t.ends = p.ends;
+    t.n = p.n;
+    t.codes = p.codes;
+    t.full = p.full;
+    t.values = p.values;
+    p.values.forEach((v, code) => t.codeOf.set(v, code));
+    t.index = p.index;
+    t.mask = p.index === null ? 0 : p.index.length - 1;
+    return t;
+  }
+
+  /** The buffers of parts, for a transfer list. */
+  static transferables(p: NameTableParts): ArrayBuffer[] {
+    return [...new Set([p.buf, p.ends, p.codes, p.full, p.index].filter((a) => a !== null).map((a) => a.buffer as ArrayBuffer))];
   }
 
   /** The packed bytes; read through the table each time (an append may replace the buffer). */

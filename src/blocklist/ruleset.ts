@@ -44,6 +44,17 @@ export interface RuleSetInfo {
   maxAgeMs: number;
 }
 
+/** A RuleSet's columns and extras, to cross between threads (its names travel as the table's parts). */
+export interface RuleSetParts {
+  info: RuleSetInfo;
+  n: number;
+  nameIds: Int32Array;
+  lines: Int32Array;
+  flags: Uint8Array;
+  filter: Int32Array | null;
+  extras: Map<number, RowExtras> | null;
+}
+
 export class RuleSet implements Iterable<RuleMatch> {
   /** Per rule: the name's id in `dict`. Read-only outside this class (replaced when it grows). */
   nameIds: Int32Array;
@@ -66,6 +77,28 @@ export class RuleSet implements Iterable<RuleMatch> {
     this.nameIds = new Int32Array(c);
     this.lines = new Int32Array(c);
     this.flags = new Uint8Array(c);
+  }
+
+  /** The columns as parts sharing this set's buffers; rules already made as objects are not part of it. */
+  toParts(): RuleSetParts {
+    return { info: this.info, n: this.n, nameIds: this.nameIds, lines: this.lines, flags: this.flags, filter: this.filter, extras: this.extras };
+  }
+
+  /** A set over these parts (taken, not copied) whose names are in `dict`. */
+  static fromParts(dict: NameTable, p: RuleSetParts): RuleSet {
+    const r = new RuleSet(dict, p.info, 0);
+    r.nameIds = p.nameIds;
+    r.lines = p.lines;
+    r.flags = p.flags;
+    r.filter = p.filter;
+    r.n = p.n;
+    r.extras = p.extras;
+    return r;
+  }
+
+  /** The buffers of parts, for a transfer list. */
+  static transferables(p: RuleSetParts): ArrayBuffer[] {
+    return [...new Set([p.nameIds, p.lines, p.flags, p.filter].filter((a) => a !== null).map((a) => a.buffer as ArrayBuffer))];
   }
 
   /** Number of rules (every accepted entry, duplicates included). */

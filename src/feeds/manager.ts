@@ -9,8 +9,9 @@ import { buildGroupTables, PolicyHolder, type GroupLists, type PolicySource } fr
 import { listAction, listConfig, type Config, type ListConfig } from '../config/schema.js';
 import type { OpLogger } from '../observe/oplog.js';
 import { acquire } from './acquire.js';
-import { compileSource, compileSourceAsync, type CompiledSource } from './compile.js';
-import { decodeFeed, type DecodeOptions } from './decode.js';
+import { compileSource, type CompiledSource } from './compile.js';
+import { defaultCompiler, type Compiler } from './compile-worker.js';
+import type { DecodeOptions } from './decode.js';
 import { FeedError, type FeedFailure } from './errors.js';
 import { loadFirstSeen, saveFirstSeen } from './firstseen.js';
 import { LastGoodStore, sourceRef, sourceStem, type LastGoodMeta, type SourceRef } from './store.js';
@@ -72,6 +73,9 @@ export class FeedManager {
 
   /** Which lists each group (config `groups`) uses: one table per distinct set is built at each publish. */
   private readonly groups: readonly GroupLists[];
+
+  /** Decodes and compiles a source's bytes: in a worker thread, so answering goes on meanwhile. */
+  compiler: Compiler = defaultCompiler();
 
   /** Called after an accepted update was stored and published (cluster: tell the other workers). */
   onUpdated: () => void = () => {};
@@ -185,10 +189,17 @@ export class FeedManager {
     return m;
   }
 
+  /** An accepted compile's table, which has the source's new names, is its first-seen table from now on. */
+  private keepTable(ref: SourceRef, c: CompiledSource): void {
+    this.firstSeen.set(sourceStem(ref), c.rules.dict);
+  }
+
   private async useLastGood(s: SourceState, lg = this.store.load(sourceRef(s.config))): Promise<void> {
     if (lg === null) return;
     try {
-      s.compiled = await compileSourceAsync(decodeFeed(lg.body, this.decodeOptions(s.config)), s.config, this.guard, this.seen(sourceRef(s.config)), this.now());
+      const ref = sourceRef(s.config);
+      s.compiled = await this.compiler({ body: lg.body, decode: this.decodeOptions(s.config), config: s.config, guard: this.guard, table: this.seen(ref), now: this.now() });
+      this.keepTable(ref, s.compiled);
       s.sha256 = lg.meta.sha256;
       s.fromLastGood = true;
       s.lastSuccess = lg.meta.fetchedAt;
@@ -231,25 +242,16 @@ export class FeedManager {
         return adopted ? 'updated' : 'unchanged';
       }
       await turn();
-      const text = decodeFeed(got.body, { ...this.decodeOptions(s.config), ...(got.contentType !== undefined ? { contentType: got.contentType } : {}) });
-      await turn();
-      // The new names go into the source's first-seen table now; a rejected update takes them out.
-      const seen = this.seen(ref);
-      const mark = seen.mark();
-      let compiled: CompiledSource;
-      let count: number;
-      try {
-        compiled = await compileSourceAsync(text, s.config, this.guard, seen, this.now());
-        count = compiled.rules.length;
-        if (count === 0 && compiled.report.rejected > 0) {
-          throw new FeedError('parse', `no usable entries: ${compiled.report.rejected} lines rejected (first: line ${compiled.report.examples[0]?.line}: ${compiled.report.examples[0]?.reason})`);
-        }
-        const previous = s.compiled?.rules.length ?? lastGood?.meta.entries ?? 0;
-        checkShrink(count, previous, s.config.maxShrinkRatio);
-      } catch (err) {
-        seen.rollback(mark);
-        throw err;
+      // Compiled into a copy of the first-seen table, which becomes the source's table (with the
+      // new names) only when the update is accepted: a rejected one leaves the table as it was.
+      const decode = { ...this.decodeOptions(s.config), ...(got.contentType !== undefined ? { contentType: got.contentType } : {}) };
+      const compiled = await this.compiler({ body: got.body, decode, config: s.config, guard: this.guard, table: this.seen(ref), now: this.now() });
+      const count = compiled.rules.length;
+      if (count === 0 && compiled.report.rejected > 0) {
+        throw new FeedError('parse', `no usable entries: ${compiled.report.rejected} lines rejected (first: line ${compiled.report.examples[0]?.line}: ${compiled.report.examples[0]?.reason})`);
       }
+      checkShrink(count, s.compiled?.rules.length ?? lastGood?.meta.entries ?? 0, s.config.maxShrinkRatio);
+      this.keepTable(ref, compiled);
       // Verified and accepted: it is published whether or not the disk copy can be saved.
       if (this.persist) await this.saveCopy(s, got.body, { fetchedAt: this.now(), sha256: sha, entries: count, origin: ref.origin, ...validators(got) }, lastGood);
       s.compiled = compiled;

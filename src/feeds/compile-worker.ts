@@ -1,0 +1,162 @@
+// Compiling a list off the main thread (issue 11: reloading a 1M-name list stalled answering for
+// seconds). Decode, parse, guard and intern run in a worker thread, one per compile. The main
+// thread copies the source's bytes and first-seen table a few MiB per event-loop turn and
+// transfers the copies; the packed columns come back transferred, wrapped without a copy.
+//
+// The worker compiles into a copy of the first-seen table: the live rules keep reading the
+// original, a rejected update just drops the copy, and an accepted one makes the copy (now with
+// the new names) the source's table. This module is also the worker's entry point.
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { Guard } from '../blocklist/guard.js';
+import { HASH_B, NameTable, type NameTableParts } from '../blocklist/names.js';
+import type { ListFormat } from '../blocklist/parsers/index.js';
+import { ParseReport } from '../blocklist/parsers/report.js';
+import { RuleSet, type RuleSetParts } from '../blocklist/ruleset.js';
+import type { ListConfig } from '../config/schema.js';
+import { compileSource, compileSourceAsync, type CompiledSource, type RefusedEntry } from './compile.js';
+import { decodeFeed, type DecodeOptions } from './decode.js';
+import { FeedError, isFeedFailure } from './errors.js';
+
+export interface CompileJob {
+  /** The source's bytes as acquired; decoded by the compiler. */
+  body: Buffer;
+  decode: DecodeOptions;
+  config: ListConfig;
+  guard: Guard;
+  /** The source's first-seen table. Left as it is: the result's rules use a copy with the new names. */
+  table: NameTable;
+  now: number;
+}
+
+/** Compiles a job; the result's `rules.dict` is the table to keep when the result is accepted. */
+export type Compiler = (job: CompileJob) => Promise<CompiledSource>;
+
+interface JobMessage {
+  body: Uint8Array;
+  decode: DecodeOptions;
+  config: ListConfig;
+  protect: readonly string[];
+  table: NameTableParts;
+  now: number;
+}
+
+type ResultMessage =
+  | {
+      ok: true;
+      name: string;
+      format: ListFormat;
+      rules: RuleSetParts;
+      table: NameTableParts;
+      report: ParseReport;
+      guarded: RefusedEntry[];
+      notEnforceable: RefusedEntry[];
+    }
+  | { ok: false; reason: string | null; message: string };
+
+/** What a worker is started with: the job, and the hash seed its tables must share with ours. */
+interface StartData {
+  c2dnsCompile: true;
+  hashB: number;
+  job: JobMessage;
+}
+
+/** Same compile, same thread: decode, then compile into a copy of the table between event-loop turns. */
+export const inThreadCompiler: Compiler = async (job) => {
+  const table = NameTable.fromParts(structuredClone(job.table.toParts()));
+  return compileSourceAsync(decodeFeed(job.body, job.decode), job.config, job.guard, table, job.now);
+};
+
+/** Bytes copied per event-loop turn: about a millisecond of memcpy. */
+const COPY_CHUNK = 2 << 20;
+
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+type Column = Uint8Array | Uint16Array | Int32Array | Float64Array;
+
+/** A copy of a[0, length) in its own buffer, made a chunk per turn (a structured clone copies all at once). */
+async function copyByTurns<T extends Column>(a: T, length: number): Promise<T> {
+  const out = new (a.constructor as new (n: number) => T)(length);
+  const step = Math.max(1, Math.floor(COPY_CHUNK / a.BYTES_PER_ELEMENT));
+  for (let i = 0; i < length; i += step) {
+    out.set(a.subarray(i, Math.min(length, i + step)), i);
+    if (i + step < length) await turn();
+  }
+  return out;
+}
+
+/** The table's content copied by turns (its spare capacity left behind), for a transfer. */
+async function tableCopy(t: NameTable): Promise<NameTableParts> {
+  const p = t.toParts();
+  return {
+    ...p,
+    values: p.values.slice(),
+    buf: await copyByTurns(p.buf, p.used),
+    ends: await copyByTurns(p.ends, p.n),
+    codes: p.codes === null ? null : await copyByTurns(p.codes, p.n),
+    full: p.full === null ? null : await copyByTurns(p.full, p.n),
+    index: p.index === null ? null : await copyByTurns(p.index, p.index.length),
+  };
+}
+
+/** A compiler that runs each job in a new worker thread started from `script` (this module, built). */
+export function workerCompiler(script: URL): Compiler {
+  return async (job) => {
+    // Copies, moved to the worker: the live rules keep reading the originals.
+    const body = await copyByTurns(new Uint8Array(job.body.buffer, job.body.byteOffset, job.body.length), job.body.length);
+    const table = await tableCopy(job.table);
+    const data: StartData = { c2dnsCompile: true, hashB: HASH_B, job: { body, decode: job.decode, config: job.config, protect: job.guard.protectedNames, table, now: job.now } };
+    const transferList = [body.buffer as ArrayBuffer, ...NameTable.transferables(table)];
+    return new Promise<CompiledSource>((resolve, reject) => {
+      let settled = false;
+      const w = new Worker(script, { workerData: data, transferList, stdout: false, stderr: false });
+      w.once('message', (m: ResultMessage) => {
+        settled = true;
+        void w.terminate();
+        if (!m.ok) {
+          reject(m.reason !== null && isFeedFailure(m.reason) ? new FeedError(m.reason, m.message) : new Error(m.message));
+          return;
+        }
+        const dict = NameTable.fromParts(m.table);
+        const report = Object.assign(new ParseReport(), m.report);
+        resolve({ name: m.name, format: m.format, rules: RuleSet.fromParts(dict, m.rules), ips: report.ips, report, guarded: m.guarded, notEnforceable: m.notEnforceable });
+      });
+      w.once('error', (err) => {
+        if (settled) return;
+        settled = true;
+        reject(err);
+      });
+      w.once('exit', (code) => {
+        if (settled) return;
+        settled = true;
+        reject(new Error(`the list compile worker exited with code ${code} before answering`));
+      });
+    });
+  };
+}
+
+/**
+ * Worker threads when this module runs as built JavaScript. From the TypeScript sources (the test
+ * runner) a worker could not load it: the same compile then runs in this thread.
+ */
+export function defaultCompiler(): Compiler {
+  return import.meta.url.endsWith('.js') ? workerCompiler(new URL(import.meta.url)) : inThreadCompiler;
+}
+
+function runJob(j: JobMessage): { message: ResultMessage; transfer: ArrayBuffer[] } {
+  try {
+    const body = Buffer.from(j.body.buffer, j.body.byteOffset, j.body.byteLength);
+    const c = compileSource(decodeFeed(body, j.decode), j.config, new Guard(j.protect), NameTable.fromParts(j.table), j.now);
+    const rules = c.rules.toParts();
+    const table = c.rules.dict.toParts();
+    const message: ResultMessage = { ok: true, name: c.name, format: c.format, rules, table, report: c.report, guarded: c.guarded, notEnforceable: c.notEnforceable };
+    return { message, transfer: [...RuleSet.transferables(rules), ...NameTable.transferables(table)] };
+  } catch (err) {
+    const e = err as Error;
+    return { message: { ok: false, reason: err instanceof FeedError ? err.reason : null, message: e.message ?? String(err) }, transfer: [] };
+  }
+}
+
+if (!isMainThread && parentPort !== null && (workerData as Partial<StartData> | null)?.c2dnsCompile === true) {
+  const { message, transfer } = runJob((workerData as StartData).job);
+  parentPort.postMessage(message, transfer);
+}
