@@ -2,7 +2,7 @@
 // by one rule from its path, derived from the schema (so no two keys share one); values are typed
 // as the schema says and a bad one is an error naming the variable; precedence is defaults < file
 // < environment < flags; a C2DNS_ variable that looks like a key but is none is a warning.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -177,5 +177,16 @@ describe('C2DNS_ variables that are no key', () => {
       'environment variable C2DNS_LOG_LEVLE ignored: no configuration key has this name; did you mean C2DNS_LOG_LEVEL?',
       'environment variable C2DNS_CACHE_COLOUR ignored: no configuration key has this name (the rule and every name: README "Environment variables")',
     ]);
+  });
+});
+
+describe('the packages use real variable names', () => {
+  it('every C2DNS_ variable docker-compose.yml and the Kubernetes Deployment set is a configuration key', () => {
+    const known = new Set(envKeys().keys.map((k) => k.variable));
+    const compose = YAML.parse(readFileSync(new URL('../../docker-compose.yml', import.meta.url), 'utf8')) as { services: { c2dns: { environment: Record<string, string> } } };
+    const deployment = YAML.parse(readFileSync(new URL('../../deploy/kubernetes/deployment.yaml', import.meta.url), 'utf8')) as { spec: { template: { spec: { containers: { env: { name: string }[] }[] } } } };
+    const names = [...Object.keys(compose.services.c2dns.environment), ...deployment.spec.template.spec.containers.flatMap((c) => c.env.map((e) => e.name))];
+    expect(names).toContain('C2DNS_UPSTREAMS');
+    expect(names.filter((n) => !known.has(n))).toEqual([]);
   });
 });
