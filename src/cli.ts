@@ -81,7 +81,9 @@ async function serve(argv: string[]): Promise<number> {
     await assertPreflight(cfg, oplog, { create: true, ports: true, owner: true });
     return runPrimary(workers, oplog);
   }
-  const starting = startServer(cfg, oplog, { refresh: ownsRefresh(), role: ownsRefresh() ? 'own' : 'forward', processMetrics: true, checkPorts: !cluster.isWorker });
+  // A reload reads the same file with the same command-line overrides on top.
+  const reloadFrom = (): Config => loadConfig({ file: values.config, listen: values.listen, upstreams: values.upstream });
+  const starting = startServer(cfg, oplog, { refresh: ownsRefresh(), role: ownsRefresh() ? 'own' : 'forward', processMetrics: true, checkPorts: !cluster.isWorker, reloadFrom });
   // SIGINT/SIGTERM are handled from now on, also while starting: the stop waits for the start, then closes.
   const stopped = stopOnSignals(oplog, async (graceMs) => (await starting).close(graceMs));
   const server = await starting;
@@ -95,15 +97,19 @@ async function serve(argv: string[]): Promise<number> {
       void server.feeds.setEmergency(server.emergency.list());
       void server.feeds.reloadFromStore();
     },
-    () => void server.feeds.refresh(),
-    () => void server.reloadTls(),
+    () => void hangup(),
+    () => void server.reloadConfig('cluster'),
   );
 
-  process.on('SIGHUP', () => {
-    oplog.info('SIGHUP: refreshing every list');
-    void server.feeds.refresh();
+  // SIGHUP: the configuration file again (an invalid one keeps the running configuration; the
+  // reload logs what it did), then every list refreshed, then the DoT/DoH certificate.
+  const hangup = async (): Promise<void> => {
+    oplog.info('SIGHUP: reloading the configuration, then refreshing every list');
+    await server.reloadConfig('SIGHUP');
+    if (ownsRefresh()) void server.feeds.refresh();
     server.reloadTls(); // DoT/DoH certificate (certbot renewals); logs what it did
-  });
+  };
+  process.on('SIGHUP', () => void hangup());
   await stopped;
   oplog.info('stopped');
   // A cluster worker's IPC channel would keep it alive: let go of it so the process can end.

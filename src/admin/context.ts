@@ -100,6 +100,22 @@ export interface LogReopenResult {
   detail: string;
 }
 
+/** POST /api/reload and SIGHUP: what a configuration reload did (server/reload.ts). */
+export interface ConfigReload {
+  /** ok: applied; invalid: the file was refused, the running configuration stays; failed: valid, but a part could not be applied. */
+  result: 'ok' | 'invalid' | 'failed';
+  /** Why it was refused or what failed; null when ok. */
+  problem: string | null;
+  /** Changed keys applied to the running server. */
+  applied: string[];
+  /** Changed keys that only take effect after a restart (the running value stays until then). */
+  needsRestart: string[];
+  /** Listen entries bound and closed, as bound. */
+  listen: { added: string[]; removed: string[] };
+  /** Lists added, removed, changed, and URL lists with no copy yet; null when the lists did not change. */
+  lists: { added: string[]; removed: string[]; changed: string[]; failed: string[] } | null;
+}
+
 export interface AdminContext {
   feeds: FeedManager;
   /** The Decision c2dns would make for a name or an IP address (live lists and emergency blocks). */
@@ -121,6 +137,8 @@ export interface AdminContext {
    * Rejects when the new file cannot be opened: lines then keep going to the previous file.
    */
   reopenLog(): Awaitable<LogReopenResult>;
+  /** Reads the configuration file again and applies it (as SIGHUP does before refreshing the lists); absent: not supported. */
+  reload?(actor: string): Promise<ConfigReload>;
   /** Bearer token for mutating calls; null = mutating calls are refused (403). */
   token: string | null;
   /** Epoch ms the process started serving; default: when the admin server started. */

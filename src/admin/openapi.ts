@@ -96,6 +96,7 @@ export const OPENAPI: OpenApiDocument = {
     { name: 'lists', description: 'Block and allow lists' },
     { name: 'response', description: 'Incident response: emergency blocks, quarantine, security events' },
     { name: 'log', description: 'The query log file' },
+    { name: 'config', description: 'The running configuration' },
     { name: 'console', description: 'What the web console is drawn from: overview, live queries, clients' },
   ],
   paths: {
@@ -348,6 +349,27 @@ export const OPENAPI: OpenApiDocument = {
         },
       },
     },
+    '/api/reload': {
+      post: {
+        operationId: 'reloadConfig',
+        summary: 'Read the configuration file again and apply it without dropping queries (the same as SIGHUP, before its list refresh)',
+        description:
+          'The file the server was started with is read with the same command-line overrides and validated as at start-up (schema, ' +
+          'log destination, directories, list sources). Lists, upstreams, access, blocking, groups, clients, quarantine, rate limits, ' +
+          'local records, alert sinks, the log level and listen addresses are applied; keys that only a restart applies are listed in ' +
+          'needsRestart (the running value stays). An invalid file keeps the running configuration: 422 config_invalid with the reason. ' +
+          'A valid file of which a part could not be applied (a listen address taken): 500 reload_failed, the parts in applied are running.',
+        tags: ['config'],
+        security: bearer,
+        responses: {
+          '200': ok('Applied', ref('ConfigReload')),
+          '422': ok('The file was refused (config_invalid): error and detail say why; nothing changed', ref('ConfigReload')),
+          '500': ok('Applied in part (reload_failed)', ref('ConfigReload')),
+          '404': r('NotFound'),
+          ...api,
+        },
+      },
+    },
     '/api/console/overview': {
       get: {
         operationId: 'consoleOverview',
@@ -454,10 +476,25 @@ export const OPENAPI: OpenApiDocument = {
     schemas: {
       Error: obj({
         error: str(
-          'Short stable code: bad_request, not_found, method_not_allowed, not_acceptable, unauthorized, forbidden, misdirected_request, payload_too_large, unsupported_media_type, too_many_requests, log_reopen_failed, internal_error',
+          'Short stable code: bad_request, not_found, method_not_allowed, not_acceptable, unauthorized, forbidden, misdirected_request, payload_too_large, unsupported_media_type, too_many_requests, log_reopen_failed, config_invalid, reload_failed, internal_error',
         ),
         detail: str('What was wrong'),
       }),
+      ConfigReload: obj(
+        {
+          result: { enum: ['ok', 'invalid', 'failed'] },
+          problem: nullable('string', 'Why the file was refused or what failed; null when ok'),
+          error: nullable('string', 'null when ok; else config_invalid or reload_failed (detail says why)'),
+          applied: { type: 'array', items: str(), description: 'Changed keys applied to the running server' },
+          needsRestart: { type: 'array', items: str(), description: 'Changed keys that only take effect after a restart' },
+          listen: obj({ added: { type: 'array', items: str() }, removed: { type: 'array', items: str() } }),
+          lists: nullable('object', 'Lists added, removed, changed, and URL lists with no copy yet; null when the lists did not change', {
+            properties: { added: { type: 'array', items: str() }, removed: { type: 'array', items: str() }, changed: { type: 'array', items: str() }, failed: { type: 'array', items: str() } },
+          }),
+          detail: str('With an error: what was wrong, for humans'),
+        },
+        ['result', 'problem', 'error', 'applied', 'needsRestart', 'listen', 'lists'],
+      ),
       ListStatus: obj({
         list: str(),
         loaded: { type: 'boolean' },

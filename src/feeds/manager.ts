@@ -1,6 +1,7 @@
 // Owns every configured source: acquires, verifies, compiles and accepts (or rejects) updates,
 // keeps the last good copy on disk, and publishes a new trie with one atomic swap. A source that
 // fails keeps serving its last good rules; a restart while a feed is down loads the disk copy.
+import { isDeepStrictEqual } from 'node:util';
 import cron from 'node-cron';
 import { Guard, DEFAULT_PROTECTED } from '../blocklist/guard.js';
 import type { NameTable } from '../blocklist/names.js';
@@ -48,6 +49,14 @@ export class SourceLoadError extends Error {}
 
 const EMERGENCY_SOURCE = listConfig({ name: 'emergency', path: '(admin API)', format: 'plain', tags: ['emergency', 'c2'] });
 
+/** What a config reload did to the lists (names). `failed`: URL lists with no copy yet (retried on schedule). */
+export interface ListChanges {
+  added: string[];
+  removed: string[];
+  changed: string[];
+  failed: string[];
+}
+
 export type RefreshOutcome = 'updated' | 'unchanged' | 'failed';
 
 export class FeedManager {
@@ -55,6 +64,7 @@ export class FeedManager {
   readonly store: LastGoodStore;
   readonly guard: Guard;
   private tasks: { stop(): void }[] = [];
+  private scheduled = false;
   private queue: Promise<unknown> = Promise.resolve();
   /** Per source (sourceStem: name and location), every name it ever listed with when it was first seen; also its rules' name store. */
   private readonly firstSeen = new Map<string, NameTable>();
@@ -72,7 +82,7 @@ export class FeedManager {
   persist = true;
 
   /** Which lists each group (config `groups`) uses: one table per distinct set is built at each publish. */
-  private readonly groups: readonly GroupLists[];
+  private groups: readonly GroupLists[];
 
   /** Decodes and compiles a source's bytes: in a worker thread, so answering goes on meanwhile. */
   compiler: Compiler = defaultCompiler();
@@ -140,6 +150,7 @@ export class FeedManager {
 
   /** Scheduled refreshes (node-cron), each with random jitter and retries with backoff. */
   schedule(): void {
+    this.scheduled = true;
     for (const s of this.sources) {
       const expr = s.config.refresh ?? (s.config.url !== undefined ? '0 * * * *' : '*/5 * * * *');
       const task = cron.schedule(expr, () => {
@@ -153,6 +164,52 @@ export class FeedManager {
     for (const s of this.sources) {
       if (s.config.url !== undefined && s.fromLastGood) setTimeout(() => void this.refreshWithRetry(s.config.name, 0), Math.random() * s.config.jitterSeconds * 1000).unref();
     }
+  }
+
+  /**
+   * Config reload: the lists and groups of `cfg`. A list whose settings did not change keeps its
+   * rules; a new or changed one is loaded (disk copy of its source, then its file or URL) before
+   * anything changes, so a list that cannot be loaded leaves the running lists as they were
+   * (SourceLoadError naming it). Then the new set is published at once and the refresh schedule
+   * follows it.
+   */
+  reconfigure(cfg: Config, options: { network: boolean }): Promise<ListChanges> {
+    const run = async (): Promise<ListChanges> => {
+      const byName = new Map(this.sources.map((s) => [s.config.name, s]));
+      const next: SourceState[] = [];
+      const changes: ListChanges = { added: [], removed: [], changed: [], failed: [] };
+      for (const config of cfg.lists) {
+        const old = byName.get(config.name);
+        byName.delete(config.name);
+        if (old !== undefined && isDeepStrictEqual(old.config, config)) {
+          next.push(old);
+          continue;
+        }
+        (old === undefined ? changes.added : changes.changed).push(config.name);
+        const s: SourceState = { config, compiled: null, sha256: null, fromLastGood: false, lastSuccess: null, lastFailure: null };
+        await this.useLastGood(s);
+        if (config.path !== undefined || (options.network && s.compiled === null)) await this.attempt(s);
+        if (s.compiled === null && config.path !== undefined) throw new SourceLoadError(`list "${config.name}": cannot load ${config.path}: ${s.lastFailure?.message ?? 'unknown error'}`);
+        if (s.compiled === null) changes.failed.push(config.name);
+        next.push(s);
+      }
+      changes.removed.push(...byName.keys());
+      const groups = (cfg.groups ?? []).map((g) => ({ name: g.name, lists: g.lists ?? null }));
+      const groupsChanged = !isDeepStrictEqual(groups, this.groups);
+      if (changes.added.length + changes.removed.length + changes.changed.length === 0 && !groupsChanged) return changes;
+      this.sources.splice(0, this.sources.length, ...next); // in place: metrics and the console hold this array
+      this.groups = groups;
+      await this.publish();
+      if (this.scheduled) {
+        for (const t of this.tasks) t.stop();
+        this.tasks = [];
+        this.schedule();
+      }
+      return changes;
+    };
+    const p = this.queue.then(run, run);
+    this.queue = p.catch(() => {});
+    return p;
   }
 
   stop(): void {

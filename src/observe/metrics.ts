@@ -245,11 +245,15 @@ export class Metrics implements QueryObserver {
   private readonly failureSeenAt = new Map<string, number>();
 
   private readonly now: () => number;
+  private readonly reloads = { ok: 0, invalid: 0, failed: 0 };
+  /** Epoch ms of the start (this object's creation) or of the last successful reload. */
+  private lastConfigLoad: number;
   /** Callbacks into components that may be built after this (see provide()). */
   private readonly late: Pick<MetricsSources, LateSource>;
 
   constructor(private readonly src: MetricsSources) {
     this.now = src.now ?? Date.now;
+    this.lastConfigLoad = this.now();
     this.late = { alerts: src.alerts, quarantinedClients: src.quarantinedClients, upstreamHealth: src.upstreamHealth };
     this.version = src.version ?? packageVersion();
     const reg = this.registry;
@@ -626,12 +630,38 @@ export class Metrics implements QueryObserver {
       },
     });
 
+    new Counter({
+      name: `${P}config_reload_total`,
+      help: 'Configuration reloads (SIGHUP, POST /api/reload): ok (applied), invalid (the file was refused; the running configuration stays), failed (valid, but a part could not be applied).',
+      labelNames: ['result'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [result, n] of Object.entries(self.reloads)) this.inc({ result }, n);
+      },
+    });
+    new Gauge({
+      name: `${P}config_last_reload_success_timestamp_seconds`,
+      help: 'When the configuration was last loaded successfully (start-up or reload), Unix seconds.',
+      registers,
+      aggregator: 'max',
+      collect() {
+        this.set(self.lastConfigLoad / 1000);
+      },
+    });
+
     new Gauge({ name: `${P}build_info`, help: 'Always 1; labels carry the c2dns and Node.js versions.', labelNames: ['version', 'node'] as const, registers, aggregator: 'first' }).set(
       { version: this.version, node: process.version },
       1,
     );
 
     if (src.processMetrics === true) collectDefaultMetrics({ register: reg });
+  }
+
+  /** A configuration reload's outcome (server/reload.ts). */
+  recordReload(result: 'ok' | 'invalid' | 'failed'): void {
+    this.reloads[result]++;
+    if (result === 'ok') this.lastConfigLoad = this.now();
   }
 
   /** Per answered query: array and cell increments only, no string building, no allocation once warm. */

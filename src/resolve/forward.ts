@@ -31,11 +31,13 @@ import { newCounters, newFallbackCounters, type FallbackCounters, type UpstreamC
 import { buildUpstreamQuery, random16 } from '../upstream/message.js';
 import { tcpExchange } from '../upstream/tcp.js';
 import { UpstreamTimeout, udpExchange } from '../upstream/udp.js';
+import { UpstreamCookies } from '../upstream/cookies.js';
 import { isDown, markDown, markUp, newHealthState, orderUpstreams, PROBE_TYPE_CODES, recordLatency, type ProbeType, type UpstreamHealthState, type UpstreamStrategy } from '../upstream/health.js';
 import { parseQuery } from '../dns/query.js';
 import { encodeName } from '../dns/names.js';
 import { upstreamTargets, type TransportUpstream } from '../upstream/encrypted.js';
 import type { UpstreamTransport } from '../upstream/transport.js';
+import type { Config } from '../config/schema.js';
 import type { StageModule } from './module.js';
 import { peerIdentity, type Answer, type Query, type Stage } from './types.js';
 
@@ -47,6 +49,8 @@ export interface ForwardOptions {
   penaltyMs: number;
   /** 0x20: random letter case in the question sent upstream; answers must echo it. Default false. */
   caseRandomization?: boolean;
+  /** DNS Cookies (RFC 7873) with plain UDP upstreams (upstream/cookies.ts). Default false. */
+  cookies?: boolean;
   /** How long an upstream that failed EDNS is asked without it. Default 15 minutes. */
   ednsRetryMs?: number;
   /** How long an upstream that did not echo the letter case is asked in the client's case. Default 1 hour. */
@@ -92,32 +96,55 @@ const OVERLOADED = edeOption(Ede.OTHER, 'c2dns: overloaded');
 const UNUSABLE: Outcome = { ok: false, stored: null };
 
 export class ForwardStage implements Stage {
-  readonly upstreams: readonly Upstream[];
-  private readonly caseRandomization: boolean;
-  private readonly ednsRetryMs: number;
-  private readonly caseRetryMs: number;
-  readonly strategy: UpstreamStrategy;
-  private readonly probeIntervalMs: number;
-  private readonly probe: Query;
-  private readonly random: () => number;
+  // Not readonly: a config reload (reconfigure) replaces them; each query reads them once.
+  upstreams: readonly Upstream[];
+  private caseRandomization!: boolean;
+  private ednsRetryMs!: number;
+  private caseRetryMs!: number;
+  strategy!: UpstreamStrategy;
+  private probeIntervalMs!: number;
+  private probe!: Query;
+  private random!: () => number;
   private probeTimer: NodeJS.Timeout | null = null;
   private closed = false;
   /** Questions being asked upstream now (load shedding bounds it: maxPending). */
   pending = 0;
   /** Questions shed because `pending` was at maxPending. */
   shed = 0;
-  private readonly maxPending: number;
+  /** Our client cookies and the plain upstreams' server cookies; used while opts.cookies is on. */
+  readonly cookies = new UpstreamCookies();
+  private maxPending!: number;
 
-  constructor(private readonly opts: ForwardOptions) {
-    this.upstreams = opts.upstreams.map((x) => ({
-      ...('transport' in x ? { addr: x.addr, label: x.label, transport: x.transport } : { addr: x, label: formatHostPort(x), transport: null }),
-      counters: newCounters(),
-      fallbacks: newFallbackCounters(),
-      penalisedUntil: 0,
-      noEdnsUntil: 0,
-      noCaseUntil: 0,
-      health: newHealthState(),
-    }));
+  constructor(private opts: ForwardOptions) {
+    this.upstreams = opts.upstreams.map(newUpstream);
+    this.tune(opts);
+  }
+
+  /**
+   * Config reload: new targets and settings. An upstream still listed (same label) keeps its
+   * health, counters and connection; a removed one is closed once the questions in flight to it
+   * had their timeout to finish. Queries already started finish with the upstreams they had.
+   */
+  reconfigure(opts: ForwardOptions): void {
+    const old = new Map(this.upstreams.map((u) => [u.label, u]));
+    const next: Upstream[] = [];
+    for (const x of opts.upstreams) {
+      const fresh = newUpstream(x);
+      const kept = old.get(fresh.label);
+      if (kept === undefined) next.push(fresh);
+      else {
+        fresh.transport?.close(); // made by upstreamTargets, never used
+        old.delete(fresh.label);
+        next.push(kept);
+      }
+    }
+    this.upstreams = next;
+    this.opts = opts;
+    this.tune(opts);
+    if (old.size > 0) setTimeout(() => { for (const u of old.values()) u.transport?.close(); }, opts.timeoutMs * 2).unref();
+  }
+
+  private tune(opts: ForwardOptions): void {
     this.strategy = opts.strategy ?? 'failover';
     this.probeIntervalMs = opts.probeIntervalMs ?? PROBE_INTERVAL_MS;
     this.probe = probeQuery(opts.probeName ?? '.', PROBE_TYPE_CODES[opts.probeType ?? 'NS']);
@@ -317,7 +344,7 @@ export class ForwardStage implements Stage {
       const r = await u.transport.exchange(query, qEnd, this.opts.timeoutMs, exactCase);
       return [r, checkResponse(r, query, qEnd, exactCase)];
     }
-    let resp = await udpExchange(u.addr, query, qEnd, this.opts.timeoutMs, c, exactCase);
+    let resp = await udpExchange(u.addr, query, qEnd, this.opts.timeoutMs, c, exactCase, this.opts.cookies === true ? this.cookies : null);
     let check = checkResponse(resp, query, qEnd, exactCase);
     if (check === ResponseCheck.Truncated) {
       c.truncated++;
@@ -327,6 +354,18 @@ export class ForwardStage implements Stage {
     }
     return [resp, check];
   }
+}
+
+function newUpstream(x: HostPort | TransportUpstream): Upstream {
+  return {
+    ...('transport' in x ? { addr: x.addr, label: x.label, transport: x.transport } : { addr: x, label: formatHostPort(x), transport: null }),
+    counters: newCounters(),
+    fallbacks: newFallbackCounters(),
+    penalisedUntil: 0,
+    noEdnsUntil: 0,
+    noCaseUntil: 0,
+    health: newHealthState(),
+  };
 }
 
 /** How often a down upstream is probed by default. */
@@ -374,17 +413,22 @@ function probeQuery(name: string, qtype: number): Query {
 export const forwardStage: StageModule<ForwardStage> = {
   name: 'forward',
   enabled: () => true,
-  create: (d) =>
-    new ForwardStage({
-      upstreams: upstreamTargets(d.cfg.upstreams, d.cfg.upstream),
-      timeoutMs: d.cfg.upstream.timeoutMs,
-      penaltyMs: d.cfg.upstream.penaltyMs,
-      strategy: d.cfg.upstream.strategy,
-      probeName: d.cfg.upstream.probeName,
-      probeType: d.cfg.upstream.probeType,
-      probeIntervalMs: d.cfg.upstream.probeIntervalMs,
-      maxPending: d.cfg.upstream.maxPending,
-      overload: d.cfg.upstream.overload,
-      caseRandomization: d.cfg.upstream.caseRandomization,
-    }),
+  create: (d) => new ForwardStage(forwardOptions(d.cfg)),
 };
+
+/** The default upstreams' options from the configuration (start-up and config reload). */
+export function forwardOptions(cfg: Config): ForwardOptions {
+  return {
+    upstreams: upstreamTargets(cfg.upstreams, cfg.upstream),
+    timeoutMs: cfg.upstream.timeoutMs,
+    penaltyMs: cfg.upstream.penaltyMs,
+    strategy: cfg.upstream.strategy,
+    probeName: cfg.upstream.probeName,
+    probeType: cfg.upstream.probeType,
+    probeIntervalMs: cfg.upstream.probeIntervalMs,
+    maxPending: cfg.upstream.maxPending,
+    overload: cfg.upstream.overload,
+    caseRandomization: cfg.upstream.caseRandomization,
+    cookies: cfg.upstream.cookies,
+  };
+}

@@ -106,7 +106,7 @@ export class RateLimitStage implements Stage {
 
   constructor(
     private readonly opts: RateLimitOptions,
-    private readonly next: Stage,
+    private next: Stage,
   ) {
     this.now = opts.now ?? (() => performance.now());
     this.maxClients = opts.maxClients ?? 100_000;
@@ -116,6 +116,14 @@ export class RateLimitStage implements Stage {
       const type = isIPv4(addr) ? 'ipv4' : 'ipv6';
       this.exempt.addSubnet(addr, bits === undefined ? (type === 'ipv4' ? 32 : 128) : Number(bits), type);
     }
+  }
+
+  /**
+   * Config reload with unchanged rate limits: the stages after this one were made anew, the
+   * buckets (who is being limited) carry on.
+   */
+  relink(next: Stage): void {
+    this.next = next;
   }
 
   /** Client networks with a bucket now. */

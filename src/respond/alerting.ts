@@ -1,6 +1,7 @@
 // Wires security events to their sinks: SecurityEvents → one Spool per sink → the sink. Each
 // sink has its own spool, so a dead webhook neither delays nor loses the syslog copy.
 import { readdirSync } from 'node:fs';
+import { isDeepStrictEqual } from 'node:util';
 import { isAbsolute, join, resolve } from 'node:path';
 import { storeName } from '../feeds/store.js';
 import { sinkNameOf, type AlertsConfig, type SinkConfig } from './config.js';
@@ -17,6 +18,12 @@ export interface Alerting {
   readonly sinks: readonly Spool[];
   /** Delivery counters per sink (for metrics and the admin API). */
   stats(): SpoolStats[];
+  /**
+   * Config reload: the sinks of `sinks`. A sink configured as before keeps its spool; a removed
+   * one is flushed (a few seconds) and closed, what it could not deliver stays on disk; new ones
+   * get their spool. Events raised from now on go to the new set.
+   */
+  setSinks(sinks: readonly SinkConfig[]): Promise<{ added: string[]; removed: string[] }>;
   /**
    * Shutdown: closes open windows (their summaries are queued), waits up to `timeoutMs` for the
    * spools to drain, then closes them. Whatever is undelivered stays on disk for the next start.
@@ -66,36 +73,63 @@ export function createAlerting(cfg: AlertsConfig, stateDir: string, log: AlertLo
   });
   const root = spoolRoot(cfg, stateDir);
   const build = o.makeSink ?? makeSink;
-  const spools: Spool[] = [];
+  const spoolOf = (s: SinkConfig): Spool => {
+    const name = sinkNameOf(s);
+    return new Spool(build(s, name), {
+      dir: join(root, storeName(name)),
+      maxEvents: cfg.spool.maxEvents,
+      maxBytes: cfg.spool.maxBytes,
+      retryBaseMs: cfg.spool.retryBaseMs,
+      retryMaxMs: cfg.spool.retryMaxMs,
+      log,
+      ...(o.onSpoolTrouble !== undefined ? { onDiskTrouble: (err: unknown) => o.onSpoolTrouble!(name, err) } : {}),
+    });
+  };
+  // Replaced as a whole by setSinks (config reload); the one subscription reads the current set.
+  let spools: Spool[] = [];
+  let configs: SinkConfig[] = [];
   try {
-    for (const s of cfg.sinks) {
-      const name = sinkNameOf(s);
-      spools.push(
-        new Spool(build(s, name), {
-          dir: join(root, storeName(name)),
-          maxEvents: cfg.spool.maxEvents,
-          maxBytes: cfg.spool.maxBytes,
-          retryBaseMs: cfg.spool.retryBaseMs,
-          retryMaxMs: cfg.spool.retryMaxMs,
-          log,
-          ...(o.onSpoolTrouble !== undefined ? { onDiskTrouble: (err: unknown) => o.onSpoolTrouble!(name, err) } : {}),
-        }),
-      );
-    }
+    for (const s of cfg.sinks) spools.push(spoolOf(s));
   } catch (err) {
     // Release what was opened (locks), then fail start-up loudly: a spool in use is a setup error.
     events.stop();
     for (const sp of spools) void sp.close();
     throw err;
   }
+  configs = [...cfg.sinks];
   warnOrphans(root, new Set(spools.map((s) => storeName(s.sink.name))), log);
-  for (const sp of spools) events.subscribe((e) => sp.enqueue(e));
+  events.subscribe((e) => {
+    for (const sp of spools) sp.enqueue(e);
+  });
 
   let closing: Promise<boolean> | null = null;
   return {
     events,
-    sinks: spools,
+    get sinks() {
+      return spools;
+    },
     stats: () => spools.map((s) => s.stats()),
+    async setSinks(sinks) {
+      const oldOf = sinks.map((s) => {
+        const i = configs.findIndex((c) => isDeepStrictEqual(c, s));
+        return i < 0 ? null : spools[i]!;
+      });
+      const gone = spools.filter((sp) => !oldOf.includes(sp));
+      // Removed (or changed) sinks first: a changed sink's new spool uses the same directory and lock.
+      spools = oldOf.filter((sp) => sp !== null);
+      configs = sinks.filter((_s, i) => oldOf[i] !== null);
+      await Promise.all(
+        gone.map(async (sp) => {
+          await sp.flush(3000);
+          await sp.close();
+        }),
+      );
+      const next = sinks.map((s, i) => oldOf[i] ?? spoolOf(s)); // a locked spool directory throws: the kept sinks go on
+      const added = next.filter((sp) => !oldOf.includes(sp)).map((sp) => sp.sink.name);
+      spools = next;
+      configs = [...sinks];
+      return { added, removed: gone.map((sp) => sp.sink.name) };
+    },
     close(timeoutMs = 5000) {
       closing ??= (async () => {
         events.stop();

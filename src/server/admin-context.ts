@@ -2,7 +2,7 @@
 // blocks, quarantine, security events, metrics, readiness) to the narrow interfaces of
 // src/admin/context.ts. Kept out of app.ts so assembly stays a list of parts.
 import type { ConsoleFeed } from '../admin/console/feed.js';
-import type { AdminContext, LogReopenResult } from '../admin/context.js';
+import type { AdminContext, ConfigReload, LogReopenResult } from '../admin/context.js';
 import { AdminInputError } from '../admin/context.js';
 import { readinessReport, type UpstreamHealth } from '../admin/readiness.js';
 import { explain } from '../policy/explain.js';
@@ -22,6 +22,7 @@ import type { Alerting } from '../respond/alerting.js';
 import type { NewSecurityEvent } from '../respond/security-events.js';
 import { toEventView } from '../respond/view.js';
 
+/** Read at each call: a configuration reload replaces cfg, chain and upstreamHealth (give getters). */
 export interface AdminParts {
   cfg: Config;
   feeds: FeedManager;
@@ -46,6 +47,8 @@ export interface AdminParts {
   fleet?: Fleet | null;
   /** /readyz `degraded` lines besides the lists' (state directory, query history losses). */
   degraded?: () => readonly string[];
+  /** POST /api/reload (server/reload.ts). */
+  reload?: (actor: string) => Promise<ConfigReload>;
 }
 
 /** /api/check?group=: an unknown group is the caller's mistake (400). */
@@ -110,7 +113,9 @@ export function adminContext(p: AdminParts): AdminContext {
       },
     },
     marks: { list: () => p.marks.list().map((m) => ({ client: m.client, mark: m.mark, list: m.list, name: m.name, since: new Date(m.since).toISOString(), lastSeen: new Date(m.lastSeen).toISOString(), count: m.count })) },
-    chain: p.chain,
+    get chain() {
+      return p.chain;
+    },
     events: { since: (ms) => p.alerting?.events.since(ms).map(toEventView) ?? [] },
     metrics: p.metrics,
     readiness: () => {
@@ -123,6 +128,7 @@ export function adminContext(p: AdminParts): AdminContext {
     staleLists,
     reopenLog: () => reopenQueryLog(p.queryLog, p.cfg.log, p.oplog, 'api'),
     token: p.token,
+    ...(p.reload !== undefined ? { reload: p.reload } : {}),
     ...(p.console != null ? { console: p.console } : {}),
     ...(p.fleet != null ? { fleet: p.fleet } : {}),
   };

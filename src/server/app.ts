@@ -35,6 +35,9 @@ import { createResolver, type ResolverParts } from './assemble/resolver.js';
 import { connectHunts, createEvents, createHistory, type EventParts } from './assemble/soc.js';
 import { placeState } from './assemble/state.js';
 import type { Dispatcher } from './dispatch.js';
+import { Reloader, type ReloadTarget } from './reload.js';
+import { announceConfigReload } from './cluster.js';
+import type { ConfigReload } from '../admin/context.js';
 import { formatListen } from '../config/encrypted.js';
 import { pairWarnings, type TlsReloadResult } from './tls-material.js';
 import { reloadUpstreamCa } from '../upstream/encrypted.js';
@@ -80,6 +83,11 @@ export interface RunningServer {
    * old one. Logged either way; returns the listeners' result, null without such listeners.
    */
   reloadTls(): TlsReloadResult | null;
+  /**
+   * Reads the configuration again (StartOptions.reloadFrom) and applies it (server/reload.ts);
+   * an invalid file keeps the running one. Logged and counted either way.
+   */
+  reloadConfig(via: string): Promise<ConfigReload>;
   /** Graceful stop: no new queries, in-flight answers sent, log flushed. */
   close(graceMs?: number): Promise<void>;
 }
@@ -93,6 +101,8 @@ export interface StartOptions {
   processMetrics?: boolean;
   /** Try the listen and admin addresses before starting (default true; a cluster's primary checks them for its workers). */
   checkPorts?: boolean;
+  /** How the configuration is read again on reload (the same file and command-line overrides); without it, reloads are refused. */
+  reloadFrom?: () => Config;
 }
 
 export async function startServer(config: Config, oplog: OpLogger, options: StartOptions = { refresh: true }): Promise<RunningServer> {
@@ -121,19 +131,22 @@ export async function startServer(config: Config, oplog: OpLogger, options: Star
   observers.push(soc.alerting?.events ?? soc.forwarder!, soc.watch);
   if (history !== null) observers.push(history);
   soc.alerting?.events.watchFeeds(() => feeds.sources);
-  let listeners: Listeners | null = null;
-  const metrics = createMetrics({ feeds, r, quarantineStore, history, alerting: soc.alerting, fleet, listeners: () => listeners, processMetrics: options.processMetrics === true });
+  // What a configuration reload replaces: the configuration and the listeners.
+  const live: ReloadTarget['live'] = { loaded: config, cfg, listeners: null };
+  const metrics = createMetrics({ feeds, r, quarantineStore, history, alerting: soc.alerting, fleet, listeners: () => live.listeners, processMetrics: options.processMetrics === true });
   // Metrics are only read through the admin listener: without it, they cost nothing per query.
   if (cfg.admin.enabled) observers.push(metrics);
   // The web console's live query ring and per-minute counters, where the admin listener runs.
   const consoleFeed = owner && cfg.admin.enabled ? createConsoleFeed(history?.dir ?? null) : null;
   if (consoleFeed !== null) observers.push(consoleFeed.tail, consoleFeed.minutes);
   r.upstreamHealth.start();
+  const load = options.reloadFrom ?? ((): Config => { throw new Error('this server was started without a configuration file to read again'); });
+  const reloader = new Reloader({ load, live, owner, refresh: options.refresh, oplog, metrics, feeds, policy, quarantineStore, alerting: soc.alerting, soc, r, observers });
 
   let admin: AdminServer | null = null;
   let closing: Promise<void> | null = null;
   const close = (graceMs = 5000): Promise<void> =>
-    (closing ??= stopAll({ graceMs, feeds, r, admin, listeners, qlog, history, soc, quarantineStore, fleet, stateDir: stateFallback === null ? null : cfg.state.dir! }));
+    (closing ??= stopAll({ graceMs, feeds, r, admin, listeners: live.listeners, qlog, history, soc, quarantineStore, fleet, stateDir: stateFallback === null ? null : cfg.state.dir! }));
 
   // The admin listener first: when DNS is announced, /readyz and the API answer; when the admin
   // address cannot be had, no DNS socket was ever bound.
@@ -144,31 +157,62 @@ export async function startServer(config: Config, oplog: OpLogger, options: Star
         allow: cfg.admin.allow,
         hosts: cfg.admin.hosts,
         consoleAuth: cfg.admin.consoleAuth,
-        context: adminContext({ cfg, feeds, emergency, retro, quarantineStore, marks: soc.marks, chain: r.chain.names, alerting: soc.alerting, metrics, upstreamHealth: r.upstreamHealth, health, token, queryLog: qlog, oplog, emit: soc.emit, console: consoleFeed, fleet, degraded: () => degradedBy(stateFallback, history) }),
+        context: adminContext({
+          get cfg() {
+            return live.cfg;
+          },
+          get chain() {
+            return r.chain.names;
+          },
+          get upstreamHealth() {
+            return r.upstreamHealth;
+          },
+          ...{ feeds, emergency, retro, quarantineStore, marks: soc.marks, alerting: soc.alerting, metrics, health, token, queryLog: qlog, oplog, emit: soc.emit, console: consoleFeed, fleet },
+          degraded: () => degradedBy(stateFallback, history),
+          // In a cluster the other workers read the same file too (cluster.ts).
+          reload: async (actor) => {
+            const res = await reloader.reload(actor);
+            if (res.result !== 'invalid') announceConfigReload();
+            return res;
+          },
+        }),
         onError: (err) => oplog.error({ err }, 'admin API request failed'),
       });
     }
-    listeners = await bindListeners(cfg, r.dispatcher, (err) => oplog.warn({ err }, 'socket error'));
+    live.listeners = await bindListeners(cfg, r.dispatcher, (err) => oplog.warn({ err }, 'socket error'));
   } catch (err) {
     await close(0);
     throw err;
   }
   if (options.refresh) feeds.schedule();
-  logServing(oplog, listeners, admin, r);
-  const bound = listeners;
+  logServing(oplog, live.listeners, admin, r);
+  const bound = (): Listeners => live.listeners!;
 
   return {
-    udp: bound.udp.map((u) => u.address),
-    tcp: bound.tcp.map((t) => t.address),
-    dot: bound.dot.map((t) => t.address),
-    doh: bound.doh.map((d) => ({ address: d.address, url: formatListen({ kind: 'doh', addr: d.address, path: d.path }) })),
+    // Getters: a configuration reload re-binds changed listen entries and rebuilds the chain.
+    get udp() {
+      return bound().udp.map((u) => u.address);
+    },
+    get tcp() {
+      return bound().tcp.map((t) => t.address);
+    },
+    get dot() {
+      return bound().dot.map((t) => t.address);
+    },
+    get doh() {
+      return bound().doh.map((d) => ({ address: d.address, url: formatListen({ kind: 'doh', addr: d.address, path: d.path }) }));
+    },
     feeds,
     policy,
-    chain: r.chain.names,
+    get chain() {
+      return r.chain.names;
+    },
     dispatcher: r.dispatcher,
     forward: r.forward,
     cache: r.cache,
-    quarantine: r.quarantine,
+    get quarantine() {
+      return r.quarantine;
+    },
     quarantineStore,
     marks: soc.marks,
     observers,
@@ -176,13 +220,16 @@ export async function startServer(config: Config, oplog: OpLogger, options: Star
     queryLog: qlog,
     alerting: soc.alerting,
     admin,
-    upstreamHealth: r.upstreamHealth,
+    get upstreamHealth() {
+      return r.upstreamHealth;
+    },
     health,
     history,
     retro,
     emergency,
     fleet,
-    reloadTls: () => reloadTls(bound, cfg, oplog, r.forward),
+    reloadTls: () => reloadTls(bound(), live.cfg, oplog, r.forward),
+    reloadConfig: (via) => reloader.reload(via),
     close,
   };
 }

@@ -3,12 +3,16 @@
 // one reader) and TCP connections are distributed by the primary. Each worker has its own cache
 // and its own copy of the lists; only worker 1 fetches and verifies feed updates, and after it
 // stores a new last good copy the others reload it from the state directory.
+// SIGHUP goes to the primary, which passes it to every worker: each reloads the configuration
+// (its own chain, listeners and lists), then worker 1 refreshes the lists, then each reloads its
+// DoT/DoH certificate. POST /api/reload reaches worker 1 (it serves the admin API): the primary
+// relays it to the others, which read the same file; the API's answer is worker 1's.
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import type { OpLogger } from '../observe/oplog.js';
 import { isAlertMessage } from '../respond/cluster.js';
 
-type Message = { type: 'lists-changed' } | { type: 'refresh' } | { type: 'reload-tls' };
+type Message = { type: 'lists-changed' } | { type: 'hangup' } | { type: 'reload-config' };
 
 export function workerCount(setting: 'auto' | number): number {
   return setting === 'auto' ? availableParallelism() : setting;
@@ -28,13 +32,21 @@ export function announceListsChanged(): void {
   if (cluster.isWorker) process.send?.({ type: 'lists-changed' } satisfies Message);
 }
 
-/** Worker side: run `reload` when another worker stored new lists, `refresh` (worker 1) and `reloadTls` (every worker) on SIGHUP. */
-export function onClusterMessages(reload: () => void, refresh: () => void, reloadTls: () => void = () => {}): void {
+/** Worker side: tell the others (through the primary) to reload the configuration, as this one did (POST /api/reload). */
+export function announceConfigReload(): void {
+  if (cluster.isWorker) process.send?.({ type: 'reload-config' } satisfies Message);
+}
+
+/**
+ * Worker side: `reload` when another worker stored new lists, `hangup` (what SIGHUP does in a
+ * single process) when the primary got SIGHUP, `reloadConfig` when another worker reloaded it.
+ */
+export function onClusterMessages(reload: () => void, hangup: () => void, reloadConfig: () => void = () => {}): void {
   if (!cluster.isWorker) return;
   process.on('message', (m: Message) => {
     if (m?.type === 'lists-changed') reload();
-    else if (m?.type === 'refresh') refresh();
-    else if (m?.type === 'reload-tls') reloadTls();
+    else if (m?.type === 'hangup') hangup();
+    else if (m?.type === 'reload-config') reloadConfig();
   });
 }
 
@@ -50,7 +62,7 @@ export function runPrimary(n: number, log: OpLogger): Promise<number> {
       cluster.workers?.[1]?.send(m);
       return;
     }
-    if (m?.type !== 'lists-changed') return;
+    if (m?.type !== 'lists-changed' && m?.type !== 'reload-config') return;
     for (const w of Object.values(cluster.workers ?? {})) if (w !== undefined && w.id !== from.id) w.send(m);
   });
   cluster.on('exit', (w, code, signal) => {
@@ -61,9 +73,8 @@ export function runPrimary(n: number, log: OpLogger): Promise<number> {
   for (let i = 0; i < n; i++) fork();
   log.info({ workers: n }, 'c2dns primary: workers started');
   process.on('SIGHUP', () => {
-    cluster.workers?.[1]?.send({ type: 'refresh' } satisfies Message);
-    // Every worker has its own DoT/DoH listeners: each reads the certificate again.
-    for (const w of Object.values(cluster.workers ?? {})) w?.send({ type: 'reload-tls' } satisfies Message);
+    // Every worker has its own chain, listeners and certificate: each does what SIGHUP does.
+    for (const w of Object.values(cluster.workers ?? {})) w?.send({ type: 'hangup' } satisfies Message);
   });
   return new Promise((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {

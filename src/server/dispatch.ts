@@ -46,12 +46,20 @@ export class Dispatcher {
   readonly counters: DispatchCounters = { dropped: 0, malformed: 0, internalErrors: 0 };
 
   constructor(
-    private readonly chain: Stage,
+    private chain: Stage,
     private readonly observers: readonly QueryObserver[],
     private readonly onInternalError: (err: unknown) => void,
     /** NSID, TCP keepalive and DNS Cookies (edns-server.ts); null: none of them. */
     private readonly edns: ServerEdns | null = null,
   ) {}
+
+  /**
+   * Config reload: queries received from now on go to `head`; those already in the old chain
+   * finish there (each holds its stages), so none is lost.
+   */
+  setChain(head: Stage): void {
+    this.chain = head;
+  }
 
   /** `via`: a trusted reverse proxy that named `address` as the client (DoH X-Forwarded-For), else null. */
   handle(msg: Buffer, address: string, port: number, transport: Transport, send: Send, via: string | null = null): void {

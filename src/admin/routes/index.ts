@@ -6,11 +6,12 @@ import { fleetRoutes } from './fleet.js';
 import { listRoutes } from './lists.js';
 import { logRoutes } from './log.js';
 import { probeRoutes } from './probes.js';
+import { reloadRoutes } from './reload.js';
 import { responseRoutes } from './response.js';
 import { statusRoute } from './status.js';
 import type { Route } from './types.js';
 
-export const ROUTES: readonly Route[] = [...probeRoutes, statusRoute, ...listRoutes, ...responseRoutes, ...fleetRoutes, ...logRoutes, ...consoleRoutes];
+export const ROUTES: readonly Route[] = [...probeRoutes, statusRoute, ...listRoutes, ...responseRoutes, ...fleetRoutes, ...logRoutes, ...reloadRoutes, ...consoleRoutes];
 
 /** The routes the OpenAPI document describes. */
 export const API_ROUTES: readonly Route[] = ROUTES.filter((r) => r.openapi !== false);

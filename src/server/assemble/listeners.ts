@@ -19,6 +19,8 @@ export interface Listeners {
   readonly doh: DohListener[];
   /** The bound listen entries, as URLs ("127.0.0.1:53", "tls://127.0.0.1:853", "https://127.0.0.1:443/dns-query"). */
   readonly bound: string[];
+  /** Per `listen` entry, its sockets (a config reload re-binds the entries that changed). */
+  readonly entries: readonly ListenerEntry[];
   /** The certificate of the DoT/DoH listeners; null without any. */
   readonly tls: TlsMaterial | null;
   /** Reads tls.certFile/keyFile again; null when no listener uses TLS. */
@@ -27,44 +29,55 @@ export interface Listeners {
   close(graceMs: number): Promise<void>;
 }
 
+/** One `listen` entry as configured and what it bound: UDP+TCP, DoT or DoH. */
+export interface ListenerEntry {
+  /** The entry as written in the configuration. */
+  readonly listen: string;
+  /** As bound (the port 0 asked for resolved). */
+  readonly bound: string;
+  readonly udp: UdpListener | null;
+  readonly tcp: TcpListener | null;
+  readonly dot: TcpListener | null;
+  readonly doh: DohListener | null;
+}
+
 const PORT_ATTEMPTS = 20;
 
-export async function bindListeners(cfg: Config, dispatcher: Dispatcher, onSocketError: (err: Error) => void): Promise<Listeners> {
-  const udp: UdpListener[] = [];
-  const tcp: TcpListener[] = [];
-  const dot: TcpListener[] = [];
-  const doh: DohListener[] = [];
-  const bound: string[] = [];
-  const specs = cfg.listen.map(listenSpec);
+export interface BindOptions {
+  /** Only these `listen` entries (config reload: the new ones); default all. */
+  only?: readonly string[];
+  /** The certificate already loaded (config reload); default: read tls.certFile/keyFile when a DoT/DoH entry needs it. */
+  material?: TlsMaterial | null;
+}
+
+export async function bindListeners(cfg: Config, dispatcher: Dispatcher, onSocketError: (err: Error) => void, o: BindOptions = {}): Promise<Listeners> {
+  const entries: ListenerEntry[] = [];
+  const listen = o.only ?? cfg.listen;
+  const specs = listen.map(listenSpec);
   // Checked by preflight already; read here so the listeners get exactly what was checked.
-  const material = specs.some((s) => s.kind !== 'dns') ? TlsMaterial.load(cfg.tls.certFile!, cfg.tls.keyFile!) : null;
-  const close = async (graceMs: number): Promise<void> => {
-    await Promise.all([...udp.map((u) => u.close()), ...[...tcp, ...dot, ...doh].map((t) => t.close(graceMs))]);
-  };
+  const material = o.material ?? (specs.some((s) => s.kind !== 'dns') ? TlsMaterial.load(cfg.tls.certFile!, cfg.tls.keyFile!) : null);
+  const none = { udp: null, tcp: null, dot: null, doh: null };
   try {
-    for (const spec of specs) {
+    for (const [i, spec] of specs.entries()) {
       const a = spec.addr;
       if (spec.kind === 'dot') {
         const l = await TcpListener.start(a, dispatcher, cfg.tcp, onSocketError, material!.options());
         material!.attach(l);
-        dot.push(l);
-        bound.push(formatListen({ ...spec, addr: l.address }));
+        entries.push({ ...none, listen: listen[i]!, bound: formatListen({ ...spec, addr: l.address }), dot: l });
         continue;
       }
       if (spec.kind === 'doh') {
         const opts = { path: spec.path, idleTimeoutMs: cfg.tcp.idleTimeoutMs, maxConnections: cfg.tcp.maxConnections, maxStreams: cfg.tcp.maxInflightPerConnection, trustedProxies: cfg.tls.trustedProxies };
         const l = await DohListener.start(a, dispatcher, opts, material!.options(), onSocketError);
         material!.attach(l);
-        doh.push(l);
-        bound.push(formatListen({ ...spec, addr: l.address }));
+        entries.push({ ...none, listen: listen[i]!, bound: formatListen({ ...spec, addr: l.address }), doh: l });
         continue;
       }
       for (let attempt = 1; ; attempt++) {
         const u = await UdpListener.start(a, dispatcher, onSocketError);
         try {
-          tcp.push(await TcpListener.start({ ...a, port: u.address.port }, dispatcher, cfg.tcp, onSocketError));
-          udp.push(u);
-          bound.push(formatListen({ kind: 'dns', addr: u.address }));
+          const t = await TcpListener.start({ ...a, port: u.address.port }, dispatcher, cfg.tcp, onSocketError);
+          entries.push({ ...none, listen: listen[i]!, bound: formatListen({ kind: 'dns', addr: u.address }), udp: u, tcp: t });
           break;
         } catch (err) {
           await u.close();
@@ -73,10 +86,26 @@ export async function bindListeners(cfg: Config, dispatcher: Dispatcher, onSocke
       }
     }
   } catch (err) {
-    await close(0);
+    await listenerSet(entries, material).close(0);
     throw err;
   }
-  return { udp, tcp, dot, doh, bound, tls: material, reloadTls: () => material?.reload() ?? null, close };
+  return listenerSet(entries, material);
+}
+
+/** The Listeners view of bound entries (start-up, and a reload's kept and new ones together). */
+export function listenerSet(entries: readonly ListenerEntry[], material: TlsMaterial | null): Listeners {
+  const pick = <T>(f: (e: ListenerEntry) => T | null): T[] => entries.map(f).filter((x): x is T => x !== null);
+  const set = { udp: pick((e) => e.udp), tcp: pick((e) => e.tcp), dot: pick((e) => e.dot), doh: pick((e) => e.doh) };
+  return {
+    ...set,
+    bound: entries.map((e) => e.bound),
+    entries,
+    tls: material,
+    reloadTls: () => material?.reload() ?? null,
+    close: async (graceMs) => {
+      await Promise.all([...set.udp.map((u) => u.close()), ...[...set.tcp, ...set.dot, ...set.doh].map((t) => t.close(graceMs))]);
+    },
+  };
 }
 
 function listenSpec(s: string): ListenSpec {

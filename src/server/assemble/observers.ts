@@ -72,8 +72,11 @@ export function createMetrics(p: MetricsParts): Metrics {
   const { r } = p;
   const metrics = new Metrics({
     feeds: p.feeds,
-    // The forwarding rules' upstreams too, each labelled with its rule.
-    upstreams: r.conditional === null ? r.forward.upstreams : [...r.forward.upstreams, ...r.conditional.upstreamViews()],
+    // The forwarding rules' upstreams too, each labelled with its rule. Read at each scrape: a
+    // config reload may change the default upstreams.
+    get upstreams() {
+      return r.conditional === null ? r.forward.upstreams : [...r.forward.upstreams, ...r.conditional.upstreamViews()];
+    },
     cache: r.cache,
     dispatchCounters: () => r.dispatcher.counters,
     quarantinedClients: () => p.quarantineStore.list().length,
