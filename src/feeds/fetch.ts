@@ -294,18 +294,22 @@ export async function readLocalFeed(path: string, maxBytes: number): Promise<Buf
     const st = await fh.stat();
     if (!st.isFile()) throw new FeedError('io', `${path} is not a regular file (a directory, device or pipe); expected a list file`);
     if (st.size > maxBytes) throw new FeedError('too-large', `${path} is ${st.size} bytes; expected at most ${maxBytes} (maxBytes)`);
-    const chunks: Buffer[] = [];
+    // Read in place into one buffer of the size stat() gave, plus the byte that catches a file
+    // that grew since: no concatenation at the end (a 20 MB memcpy on the serving thread).
+    let buf = Buffer.allocUnsafe(st.size + 1);
     let total = 0;
     for (;;) {
-      // Asking for one byte past the cap is how a file that grew since stat() is caught.
-      const chunk = Buffer.allocUnsafe(Math.min(1 << 20, maxBytes + 1 - total));
-      const { bytesRead } = await fh.read(chunk, 0, chunk.length, null);
+      if (total === buf.length) {
+        const grown = Buffer.allocUnsafe(Math.min(maxBytes + 1, buf.length * 2));
+        buf.copy(grown, 0, 0, total);
+        buf = grown;
+      }
+      const { bytesRead } = await fh.read(buf, total, Math.min(1 << 20, buf.length - total), null);
       if (bytesRead === 0) break;
-      chunks.push(chunk.subarray(0, bytesRead));
       total += bytesRead;
       if (total > maxBytes) throw new FeedError('too-large', `${path} grew past ${maxBytes} bytes while being read; expected at most ${maxBytes} (maxBytes)`);
     }
-    return Buffer.concat(chunks, total);
+    return buf.subarray(0, total);
   } catch (err) {
     if (err instanceof FeedError) throw err;
     throw new FeedError('io', `cannot read ${path}: ${(err as Error).message}`, { cause: err });
