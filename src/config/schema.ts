@@ -168,6 +168,12 @@ export const configSchema = z
          * some upstreams and middleboxes do not keep the case (c2dns then falls back per upstream).
          */
         caseRandomization: z.boolean().default(false),
+        /**
+         * DNS Cookies (RFC 7873) with plain UDP upstreams: our client cookie in every EDNS query,
+         * the upstream's server cookie sent back, replies with a cookie that is not ours dropped as
+         * forged. Upstreams without cookie support keep working.
+         */
+        cookies: z.boolean().default(true),
         ...upstreamTlsKeys,
       })
       .strict()

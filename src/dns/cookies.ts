@@ -17,6 +17,8 @@ import { join } from 'node:path';
 import { parseIp } from '../blocklist/prefix-table.js';
 import { siphash24 } from './siphash.js';
 
+/** The COOKIE option's code (RFC 7873 §4). */
+export const EDNS_OPTION_COOKIE = 10;
 export const CLIENT_COOKIE_LEN = 8;
 export const SERVER_COOKIE_LEN = 16;
 /** RFC 9018 §4.3. */

@@ -1,20 +1,60 @@
 // One UDP exchange with one upstream, from a fresh socket on a random port. A datagram that is
-// not the answer (wrong source, ID or question) is ignored and counted; we keep waiting.
+// not the answer (wrong source, ID or question, or with DNS Cookies a COOKIE option that is not
+// ours) is ignored and counted; we keep waiting.
 import dgram from 'node:dgram';
+import { Rcode } from '../dns/constants.js';
+import { messageRcode } from '../dns/opt.js';
 import { checkResponse, ResponseCheck } from '../dns/relay.js';
 import type { HostPort } from './address.js';
+import { withOption, type UpstreamCookies } from './cookies.js';
 import type { UpstreamCounters } from './counters.js';
-import { randomPort } from './message.js';
+import { random16, randomPort } from './message.js';
+import { tcpExchange } from './tcp.js';
 
 export class UpstreamTimeout extends Error {}
 
-export function udpExchange(
+/**
+ * `cookies`: send our DNS Cookie with an EDNS query (./cookies.ts) and drop replies that do not
+ * echo it. On BADCOOKIE the question is asked once more with the server cookie that came with
+ * it, and after a second BADCOOKIE over TCP (RFC 7873 §5.3), all within `timeoutMs`; each retry
+ * writes a new ID into `query`, so the caller's check of the answer against it still holds.
+ */
+export async function udpExchange(
   server: HostPort,
   query: Buffer,
   qEnd: number,
   timeoutMs: number,
   counters: UpstreamCounters,
   exactCase = false,
+  cookies: UpstreamCookies | null = null,
+): Promise<Buffer> {
+  if (cookies === null || query.readUInt16BE(10) === 0) return datagram(server, query, qEnd, timeoutMs, counters, exactCase, null);
+  const deadline = performance.now() + timeoutMs;
+  const left = (): number => Math.max(1, deadline - performance.now());
+  for (let attempt = 0; ; attempt++) {
+    const option = await cookies.option(server);
+    cookies.stats.sent++;
+    const reply = await datagram(server, withOption(query, qEnd, option), qEnd, left(), counters, exactCase, (msg) => cookies.check(server, option, msg) !== 'forged');
+    if (messageRcode(reply) !== Rcode.BADCOOKIE) return reply;
+    query.writeUInt16BE(random16(), 0);
+    if (attempt === 0) {
+      cookies.stats.badcookieRetries++;
+      continue;
+    }
+    cookies.stats.tcpFallbacks++;
+    return tcpExchange(server, query, qEnd, left(), exactCase);
+  }
+}
+
+/** One datagram out, the first reply that answers it back. `accept`: a last say on a reply that matches (false: ignored). */
+function datagram(
+  server: HostPort,
+  query: Buffer,
+  qEnd: number,
+  timeoutMs: number,
+  counters: UpstreamCounters,
+  exactCase: boolean,
+  accept: ((msg: Buffer) => boolean) | null,
 ): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const type = server.family === 6 ? 'udp6' : 'udp4';
@@ -37,7 +77,7 @@ export function udpExchange(
         return;
       }
       // A case mismatch (exactCase) ends the exchange too: the forwarder decides what it means.
-      if (checkResponse(msg, query, qEnd, exactCase) === ResponseCheck.Mismatch) {
+      if (checkResponse(msg, query, qEnd, exactCase) === ResponseCheck.Mismatch || (accept !== null && !accept(msg))) {
         counters.ignoredReplies++;
         return;
       }

@@ -27,6 +27,8 @@ export interface ScriptedReply {
   raw?: Buffer;
   /** Extra datagrams to send first, e.g. spoofed answers (UDP only). */
   before?: (q: ReceivedQuery, sendRaw: (b: Buffer) => void) => void;
+  /** Rewrites the encoded reply (the ID is patched already), e.g. to add EDNS options or an extended rcode. */
+  patch?: (reply: Buffer, q: ReceivedQuery) => Buffer;
 }
 
 export type Script = (q: ReceivedQuery) => ScriptedReply | Promise<ScriptedReply>;
@@ -93,7 +95,8 @@ export async function startUpstream(script: Script, host = '127.0.0.1'): Promise
     if (r.before && transport === 'udp') r.before(q, send);
     if (r.drop) return;
     if (r.delayMs) await new Promise((res) => setTimeout(res, r.delayMs));
-    send(r.raw ?? encodeReply(q, r, transport === 'udp' ? udpLimitOf(packet) : null));
+    const reply = r.raw ?? encodeReply(q, r, transport === 'udp' ? udpLimitOf(packet) : null);
+    send(r.patch ? r.patch(reply, q) : reply);
   };
 
   const sockets = new Set<net.Socket>();

@@ -1,0 +1,214 @@
+// DNS Cookies towards plain UDP upstreams (RFC 7873 §5.1 and §5.3; the upstream's server cookie,
+// RFC 9018 or its own format, is opaque to us). Each query carries our client cookie, and the
+// server cookie this upstream last gave us for it; a reply whose COOKIE option is malformed or
+// does not echo our client cookie is a forgery and is dropped; a reply without a COOKIE option is
+// accepted (the upstream does not speak cookies). BADCOOKIE (the upstream wants a fresh server
+// cookie) is handled by the caller (./udp.ts): one retry with the new one, then TCP.
+//
+// Client cookie = SipHash-2-4(secret, server IP | server port | our source IP)[8 bytes]: one per
+// upstream and per source address, so upstreams cannot link our queries to each other. The
+// secret is random, kept in memory only and replaced every rotateMs (a new client cookie makes
+// the upstreams issue new server cookies, the one round trip RFC 7873 §7.1 expects); our source
+// address towards an upstream is learnt from a connected socket (no packet sent) and looked up
+// again with each new secret.
+import { randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
+import { isIP } from 'node:net';
+import { addressBytes } from '../dns/address.js';
+import { CLIENT_COOKIE_LEN, EDNS_OPTION_COOKIE } from '../dns/cookies.js';
+import { HEADER_LEN } from '../dns/constants.js';
+import { findOpt, OPT_FIXED_LEN } from '../dns/opt.js';
+import { siphash24 } from '../dns/siphash.js';
+import type { HostPort } from './address.js';
+
+/** How long a client secret is used by default: a day, like the server side's default rotation. */
+export const CLIENT_SECRET_ROTATE_MS = 24 * 3_600_000;
+/** RFC 7873 §4: a server cookie is 8 to 32 bytes. */
+const SERVER_COOKIE_MIN = 8;
+const SERVER_COOKIE_MAX = 32;
+
+/** What a reply's COOKIE option says about it. */
+export type ReplyCookie =
+  /** Echoes our client cookie (its server cookie is kept). */
+  | 'ok'
+  /** No COOKIE option: an upstream without cookie support; accepted. */
+  | 'none'
+  /** A COOKIE option that is malformed or names another client cookie: a forgery, dropped (RFC 7873 §5.3). */
+  | 'forged';
+
+export interface UpstreamCookieStats {
+  /** Queries that carried our cookie. */
+  sent: number;
+  /** Replies that echoed it. */
+  echoed: number;
+  /** Replies without a COOKIE option. */
+  none: number;
+  /** Replies dropped: malformed COOKIE option or a client cookie that is not ours. */
+  forged: number;
+  /** BADCOOKIE answers retried with the new server cookie. */
+  badcookieRetries: number;
+  /** Questions asked over TCP after a second BADCOOKIE. */
+  tcpFallbacks: number;
+}
+
+interface ServerState {
+  /** Our source address towards this upstream, bytes; null until learnt. */
+  source: Buffer | null;
+  /** The secret generation `client` was made with. */
+  generation: number;
+  client: Buffer;
+  /** The upstream's last server cookie for `client`, or null. */
+  server: Buffer | null;
+  /** A source lookup in progress. */
+  learning: Promise<void> | null;
+}
+
+export interface UpstreamCookiesOptions {
+  rotateMs?: number;
+  /** Milliseconds; tests pass their own clock. */
+  now?: () => number;
+}
+
+export class UpstreamCookies {
+  readonly stats: UpstreamCookieStats = { sent: 0, echoed: 0, none: 0, forged: 0, badcookieRetries: 0, tcpFallbacks: 0 };
+  private secret: Buffer = randomBytes(16);
+  private generation = 0;
+  private secretSince: number;
+  private readonly servers = new Map<string, ServerState>();
+  private readonly rotateMs: number;
+  private readonly now: () => number;
+
+  constructor(o: UpstreamCookiesOptions = {}) {
+    this.rotateMs = o.rotateMs ?? CLIENT_SECRET_ROTATE_MS;
+    this.now = o.now ?? Date.now;
+    this.secretSince = this.now();
+  }
+
+  /**
+   * The COOKIE option (code, length, client cookie, server cookie if we hold one) for the next
+   * query to `server`. Asynchronous only the first time per upstream and secret (source lookup).
+   */
+  async option(server: HostPort): Promise<Buffer> {
+    const s = await this.state(server);
+    const data = s.server === null ? s.client : Buffer.concat([s.client, s.server]);
+    const out = Buffer.allocUnsafe(4 + data.length);
+    out.writeUInt16BE(EDNS_OPTION_COOKIE, 0);
+    out.writeUInt16BE(data.length, 2);
+    data.copy(out, 4);
+    return out;
+  }
+
+  /**
+   * Judges a reply to a query that carried `sent` (the option from option()); keeps the upstream's
+   * new server cookie when the reply is ours.
+   */
+  check(server: HostPort, sent: Buffer, reply: Buffer): ReplyCookie {
+    const got = cookieOf(reply);
+    if (got === null) {
+      this.stats.none++;
+      return 'none';
+    }
+    const sentClient = sent.subarray(4, 4 + CLIENT_COOKIE_LEN);
+    const len = got.length - CLIENT_COOKIE_LEN;
+    if (got.length < CLIENT_COOKIE_LEN || len < SERVER_COOKIE_MIN || len > SERVER_COOKIE_MAX || !got.subarray(0, CLIENT_COOKIE_LEN).equals(sentClient)) {
+      this.stats.forged++;
+      return 'forged';
+    }
+    this.stats.echoed++;
+    const s = this.servers.get(keyOf(server));
+    // Kept only while the client cookie it belongs to is still the current one.
+    if (s !== undefined && s.client.equals(sentClient)) s.server = Buffer.from(got.subarray(CLIENT_COOKIE_LEN));
+    return 'ok';
+  }
+
+  private async state(server: HostPort): Promise<ServerState> {
+    if (this.now() - this.secretSince >= this.rotateMs) {
+      this.secret = randomBytes(16);
+      this.generation++;
+      this.secretSince = this.now();
+    }
+    const key = keyOf(server);
+    let s = this.servers.get(key);
+    if (s === undefined) {
+      s = { source: null, generation: -1, client: Buffer.alloc(CLIENT_COOKIE_LEN), server: null, learning: null };
+      this.servers.set(key, s);
+    }
+    if (s.generation !== this.generation) {
+      const st = s;
+      st.learning ??= sourceAddress(server).then((src) => {
+        st.source = src;
+        st.learning = null;
+      });
+      await st.learning;
+      if (st.generation !== this.generation) {
+        const client = this.clientCookie(server, st.source!);
+        if (!client.equals(st.client)) st.server = null; // a server cookie is bound to its client cookie
+        st.client = client;
+        st.generation = this.generation;
+      }
+    }
+    return s;
+  }
+
+  private clientCookie(server: HostPort, source: Buffer): Buffer {
+    const ip = addressBytes(server.host);
+    const input = Buffer.allocUnsafe(ip.length + 2 + source.length);
+    ip.copy(input, 0);
+    input.writeUInt16BE(server.port, ip.length);
+    source.copy(input, ip.length + 2);
+    return siphash24(this.secret, input);
+  }
+}
+
+function keyOf(server: HostPort): string {
+  return `${server.host}|${server.port}`;
+}
+
+/** The source address the kernel picks towards `server` (a connected UDP socket sends nothing). */
+function sourceAddress(server: HostPort): Promise<Buffer> {
+  const unspecified = Buffer.alloc(server.family === 6 ? 16 : 4);
+  return new Promise((resolve) => {
+    const sock = dgram.createSocket(server.family === 6 ? 'udp6' : 'udp4');
+    const done = (b: Buffer): void => {
+      sock.close();
+      resolve(b);
+    };
+    sock.on('error', () => done(unspecified));
+    sock.connect(server.port, server.host, () => {
+      const a = sock.address().address;
+      done(isIP(a) === 0 ? unspecified : addressBytes(a));
+    });
+  });
+}
+
+/**
+ * The COOKIE option's data in a reply's OPT, or null when there is no OPT or no COOKIE option.
+ * An OPT whose options overrun its RDATA yields an empty buffer (malformed).
+ */
+export function cookieOf(reply: Buffer): Buffer | null {
+  if (reply.length < HEADER_LEN || reply.readUInt16BE(10) === 0) return null;
+  const opt = findOpt(reply);
+  if (opt === null) return null;
+  const start = opt.start + OPT_FIXED_LEN;
+  const end = start + reply.readUInt16BE(opt.start + 9);
+  for (let off = start; off < end; ) {
+    if (off + 4 > end) return Buffer.alloc(0);
+    const code = reply.readUInt16BE(off);
+    const len = reply.readUInt16BE(off + 2);
+    if (off + 4 + len > end) return Buffer.alloc(0);
+    if (code === EDNS_OPTION_COOKIE) return reply.subarray(off + 4, off + 4 + len);
+    off += 4 + len;
+  }
+  return null;
+}
+
+/**
+ * `query` (built by ./message.ts: OPT last, right after the question) with `option` added to its
+ * OPT; `query` itself when it has no OPT (no EDNS: no cookie).
+ */
+export function withOption(query: Buffer, qEnd: number, option: Buffer): Buffer {
+  if (query.readUInt16BE(10) !== 1 || query.length < qEnd + OPT_FIXED_LEN) return query;
+  const out = Buffer.concat([query, option]);
+  out.writeUInt16BE(out.readUInt16BE(qEnd + 9) + option.length, qEnd + 9);
+  return out;
+}
