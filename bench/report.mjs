@@ -117,7 +117,7 @@ function pairedDiff(n, w, a, b) {
   return { med: median(d), min: min(d), max: max(d), n: finite(d).length };
 }
 
-const WL = { cached: 'cached', blocked: 'blocked', mixed: 'mixed 80/15/5', miss: '100 % miss' };
+const WL = { cached: 'cached', blocked: 'blocked', mixed: 'mixed 80/15/5', miss: '100 % miss', dot: 'cached over DoT', doh: 'cached over DoH' };
 
 // ------------------------------------------------------------------ main table: µs/query, ratio to Unbound
 const mainHeader = ['list', 'workload', ...TARGETS.map(labelOf)];
@@ -368,7 +368,8 @@ md.push(
   `- Upstream: ${s.upstream_version}, authoritative for \`bench.test.\` (100,000 A + 10,000 AAAA + a wildcard that answers the misses), one worker.`,
   '- Lists: the 3CX names of blocklists/3cx.txt plus synthetic names; c2dns reads the plain list, Unbound one `local-zone: "NAME." always_null` per name. Both answer 0.0.0.0 / :: for the name and its subdomains.',
   '- Workloads (bench/README.md): **cached**: 10,000 zone names looped, caches warmed by 2 passes first; **blocked**: 100,000 queries on listed names (45% exact, 55% subdomains, 10% 3CX names, 10% AAAA); ' +
-    '**mixed**: per 20 queries 16 cached / 3 blocked / 1 unique miss; **100 % miss**: every query a name never asked before, answered by the upstream\'s wildcard. Miss names are unique per round, so no miss is ever a cache hit.',
+    '**mixed**: per 20 queries 16 cached / 3 blocked / 1 unique miss; **100 % miss**: every query a name never asked before, answered by the upstream\'s wildcard. Miss names are unique per round, so no miss is ever a cache hit. ' +
+    '**cached over DoT**: the cached names over DNS over TLS (dnsperf `-m dot`, one TLS connection per client); **cached over DoH**: the same as RFC 8484 GET requests over HTTP/2 (h2load through bench/doh-load.mjs, streams per connection = outstanding / clients); a per-run certificate; a target without the listener (dnsmasq) shows –.',
   '',
 );
 const firstList = SIZES.find((n) => [...info.values()].some((i) => i.list === n));

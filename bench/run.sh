@@ -3,6 +3,7 @@
 #
 #   npm run bench            (= bash bench/run.sh; settings through BENCH_* variables, see bench/README.md)
 #   npm run bench -- --misses     adds the 100 %-miss workload when BENCH_WORKLOADS leaves it out
+#   npm run bench -- --encrypted  adds the DoT and DoH workloads (cached, over TLS) when BENCH_WORKLOADS leaves them out
 #
 # For each list size (BENCH_LIST_SIZES): start every target (BENCH_TARGETS: Unbound local-zone, c2dns
 # "full" = the defaults, c2dns "lean" = query log, history and admin off, optionally a c2dns baseline
@@ -43,7 +44,7 @@ LAT_SECS="${BENCH_LAT_SECONDS:-5}"
 LAT_FRAC="${BENCH_LAT_FRACTION:-0.5}"
 CLIENTS="${BENCH_CLIENTS:-20}"
 OUTST="${BENCH_OUTSTANDING:-100}"
-WORKLOADS="${BENCH_WORKLOADS:-cached blocked mixed miss}"
+WORKLOADS="${BENCH_WORKLOADS:-cached blocked mixed miss dot doh}"
 SIZES="${BENCH_LIST_SIZES:-10000 1000000}"
 TARGETS="${BENCH_TARGETS:-unbound full lean}"
 BASELINE="${BENCH_BASELINE:-}"
@@ -64,10 +65,11 @@ LIST_TAGS="${BENCH_LIST_TAGS-c2}"
 for a in "$@"; do
   case "$a" in
     --misses) [[ " $WORKLOADS " == *" miss "* ]] || WORKLOADS="$WORKLOADS miss" ;;
+    --encrypted) for e in dot doh; do [[ " $WORKLOADS " == *" $e "* ]] || WORKLOADS="$WORKLOADS $e"; done ;;
     --peers) [[ " $TARGETS " == *" unbound "* ]] || TARGETS="unbound $TARGETS" ;;
     --reload) die "--reload (reload under load) is not part of this harness yet" ;;
-    -h|--help) sed -n '2,14p' "${BASH_SOURCE[0]}"; exit 0 ;;
-    *) die "unknown argument '$a' (known: --misses, --peers; settings are BENCH_* variables, see bench/README.md)" ;;
+    -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    *) die "unknown argument '$a' (known: --misses, --encrypted, --peers; settings are BENCH_* variables, see bench/README.md)" ;;
   esac
 done
 
@@ -86,7 +88,11 @@ done
   die "BENCH_LAT_FRACTION must be in (0, 1], got '$LAT_FRAC'"
 for b in DO_CEILING DO_INSTALL DO_BUILD; do case "${!b}" in 0|1) ;; *) die "BENCH_${b#DO_} must be 0 or 1, got '${!b}'" ;; esac; done
 [ -n "${WORKLOADS// /}" ] || die "BENCH_WORKLOADS is empty"
-for w in $WORKLOADS; do case "$w" in cached|blocked|mixed|miss) ;; *) die "unknown workload '$w' in BENCH_WORKLOADS (cached blocked mixed miss)" ;; esac; done
+for w in $WORKLOADS; do case "$w" in cached|blocked|mixed|miss|dot|doh) ;; *) die "unknown workload '$w' in BENCH_WORKLOADS (cached blocked mixed miss dot doh)" ;; esac; done
+# dot, doh: the cached workload over DNS over TLS (dnsperf -m dot) / HTTPS (h2load, GET), to each target's own
+# DoT and DoH listener (from BENCH_PORT + 50: two ports per target) with a certificate made per run.
+ENCRYPTED_WL=0
+for w in $WORKLOADS; do case "$w" in dot|doh) ENCRYPTED_WL=1 ;; esac; done
 [ "$(tr ' ' '\n' <<<"$WORKLOADS" | grep . | sort | uniq -d)" = "" ] || die "BENCH_WORKLOADS names a workload twice: '$WORKLOADS'"
 [ -n "${SIZES// /}" ] || die "BENCH_LIST_SIZES is empty"
 for n in $SIZES; do
@@ -118,6 +124,10 @@ i=0
 for t in $TARGETS; do T_PORT[$t]=$((PORT0 + i)); T_ADMIN[$t]=$((ADMIN0 + i)); i=$((i + 1)); done
 ALL_PORTS="$UP_PORT"
 for t in $TARGETS; do ALL_PORTS="$ALL_PORTS ${T_PORT[$t]}"; [ "$t" = unbound ] || ALL_PORTS="$ALL_PORTS ${T_ADMIN[$t]}"; done
+declare -A T_DOT T_DOH
+j=0
+for t in $TARGETS; do T_DOT[$t]=$((PORT0 + 50 + 2 * j)); T_DOH[$t]=$((PORT0 + 51 + 2 * j)); j=$((j + 1)); done
+[ "$ENCRYPTED_WL" = 0 ] || for t in $TARGETS; do ALL_PORTS="$ALL_PORTS ${T_DOT[$t]} ${T_DOH[$t]}"; done
 for p in $ALL_PORTS; do [ "$p" -ge 1024 ] && [ "$p" -le 65535 ] || die "port $p out of range 1024..65535 (BENCH_PORT, BENCH_UPSTREAM_PORT, BENCH_ADMIN_PORT)"; done
 [ "$(tr ' ' '\n' <<<"$ALL_PORTS" | sort | uniq -d)" = "" ] ||
   die "ports overlap: upstream $UP_PORT, resolvers from $PORT0, admin from $ADMIN0 (one of each per target); move BENCH_PORT / BENCH_ADMIN_PORT / BENCH_UPSTREAM_PORT"
@@ -191,6 +201,7 @@ missing=()
 [ -n "$(find_bin taskset)" ] || missing+=(util-linux)
 if [ "$UPSTREAM" = nsd ]; then [ -n "$(find_bin nsd)" ] || missing+=(nsd); else [ -n "$(find_bin named)" ] || missing+=(bind9); fi
 [[ " $TARGETS " != *" unbound "* ]] || [ -n "$(find_bin unbound)" ] || missing+=(unbound)
+[[ " $WORKLOADS " != *" doh "* ]] || [ -n "$(find_bin h2load)" ] || missing+=(nghttp2-client)
 if [ "${#missing[@]}" -gt 0 ]; then
   [ "$DO_INSTALL" = 1 ] || die "missing packages: ${missing[*]} (BENCH_INSTALL=0)"
   install_pkgs "${missing[@]}"
@@ -199,6 +210,10 @@ DNSPERF="$(find_bin dnsperf)"
 NSD="$(find_bin nsd)"
 NAMED="$(find_bin named)"
 UNBOUND="$(find_bin unbound)"
+H2LOAD="$(find_bin h2load)"
+# Unbound serves DoH only when built with nghttp2 (Debian's is: --with-libnghttp2).
+UNBOUND_DOH=0
+[ -z "$UNBOUND" ] || ! "$UNBOUND" -V 2>&1 | grep -q nghttp2 || UNBOUND_DOH=1
 
 LOADAVG_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 STARTED="$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
@@ -258,6 +273,32 @@ node "$B/gen-data.mjs" --sizes "$(echo $SIZES | tr ' ' ',')" --runs "$RUNS" --mi
 
 node "$B/probe.mjs" free $ALL_PORTS || die "a port is in use (set BENCH_PORT / BENCH_ADMIN_PORT / BENCH_UPSTREAM_PORT)"
 
+# The DoT/DoH workloads: a throwaway CA and a certificate it signs for 127.0.0.1 (EC P-256, 2 days),
+# in bench/out/tls. dnsperf does not verify it; the targets serve it.
+if [ "$ENCRYPTED_WL" = 1 ]; then
+  command -v openssl >/dev/null || die "openssl is needed for the dot/doh workloads' certificate (apt-get install openssl)"
+  mkdir -p "$O/tls"
+  (
+    cd "$O/tls" &&
+      openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=c2dns bench CA" \
+        -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign -keyout ca.key -out ca.pem &&
+      openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 -keyout key.pem -out leaf.csr &&
+      printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >leaf.ext &&
+      openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -sha256 -extfile leaf.ext -out cert.pem
+  ) >"$O/tls/openssl.log" 2>&1 || die "making the DoT/DoH certificate failed, see $O/tls/openssl.log"
+fi
+# Whether TARGET answers WORKLOAD: every target the UDP ones; DoT and DoH c2dns (a baseline from
+# before DoT/DoH does not) and Unbound (DoH when built with nghttp2), not dnsmasq.
+serves() { # TARGET WORKLOAD
+  case "$2" in dot|doh) ;; *) return 0 ;; esac
+  case "$1" in
+    full|lean) return 0 ;;
+    baseline) [ -f "$BD/src/config/encrypted.ts" ] ;;
+    unbound) [ "$2" = dot ] || [ "$UNBOUND_DOH" = 1 ] ;;
+    *) return 1 ;;
+  esac
+}
+
 # ------------------------------------------------------------------ measurement helpers
 HZ="$(getconf CLK_TCK)"
 now() { date +%s.%N; }
@@ -303,7 +344,7 @@ settle() { # PID QUERYLOG|""
 
 qfile() { # WORKLOAD LIST ROUND|lat
   case "$1" in
-    cached|ceiling) echo "$D/queries-cached.txt" ;;
+    cached|ceiling|dot|doh) echo "$D/queries-cached.txt" ;;
     blocked) echo "$D/queries-blocked-$2.txt" ;;
     mixed) echo "$D/queries-mixed-$2-$3.txt" ;;
     miss) echo "$D/queries-miss-$3.txt" ;;
@@ -323,9 +364,16 @@ measure() { # LIST TARGET WORKLOAD ROUND PHASE RATE DURATION
   qf="$(qfile "$w" "$n" "$run")"
   out="$O/$n/dnsperf-$t-$w-$phase-$run.txt"
   if [ "$t" = ceiling ]; then cpu="$SCPU"; port="$UP_PORT"; pid="$UP_PID"; else cpu="$GCPU"; port="${T_PORT[$t]}"; pid="${T_PID[$t]}"; fi
+  local mode=() # dot: dnsperf's own TLS connections (one per client); doh: h2load, see doh-load.mjs
+  case "$w" in
+    dot) port="${T_DOT[$t]}"; mode=(-m dot) ;;
+    doh) port="${T_DOH[$t]}" ;;
+  esac
   qlog="$(qlog_of "$t" "$n")"
-  local cmd=(taskset -c "$cpu" "$DNSPERF" -s 127.0.0.1 -p "$port" -d "$qf" -c "$CLIENTS" -q "$OUTST" -l "$dur")
+  local cmd=(taskset -c "$cpu" "$DNSPERF" "${mode[@]}" -s 127.0.0.1 -p "$port" -d "$qf" -c "$CLIENTS" -q "$OUTST" -l "$dur")
   [ "$rate" -gt 0 ] && cmd+=(-Q "$rate" -v)
+  [ "$w" != doh ] || cmd=(taskset -c "$cpu" node "$B/doh-load.mjs" --h2load "$H2LOAD" --url "https://127.0.0.1:$port/dns-query" --queries "$qf"
+    --clients "$CLIENTS" --outstanding "$OUTST" --seconds "$dur" --rate "$rate" --work "$O/tls")
   [ -n "$qlog" ] && : >"$qlog"
   l0="$(load1)"
   t0="$(proc_ticks "$pid")"; rq0="$(rq_wait_ns "$pid")"; read -r cb0 ct0 cs0 < <(core_ticks "$SCPU"); w0="$(now)"
@@ -416,7 +464,7 @@ fi
 # events as they do out of the box), a state directory under bench/out, the query log to a file instead
 # of stdout, and a free loopback port for the admin listener. "lean" also switches off the query log,
 # the history and the admin API.
-c2dns_config() { # PROFILE DIR LIST_FILE ADMIN_PORT
+c2dns_config() { # PROFILE DIR LIST_FILE ADMIN_PORT [tls: the DoT/DoH certificate]
   local profile="$1" dir="$2" list="$3" admin="$4"
   cat <<EOF
 # generated by bench/run.sh: c2dns "$profile" (listen and upstream come from the command line)
@@ -431,6 +479,7 @@ log:
   queries: $([ "$profile" = lean ] && echo none || echo all)
   destination: "$dir/query.log"
 EOF
+  [ "${5:-}" != tls ] || printf 'tls:\n  certFile: "%s"\n  keyFile: "%s"\n' "$O/tls/cert.pem" "$O/tls/key.pem"
   if [ "$profile" = lean ]; then
     printf 'history:\n  enabled: false\nadmin:\n  enabled: false\n'
   else
@@ -441,7 +490,16 @@ EOF
 # Unbound as a filtering forwarder: every blocked name a local-zone always_null (0.0.0.0 / ::, like
 # c2dns's default action), everything else forwarded to the upstream; one thread, no validator,
 # remote control off. Caches sized to hold well over 100,000 answers (c2dns: cache.maxEntries 100,000).
-unbound_config() { # DIR PORT LIST_SIZE
+# Unbound's DoT (tls-port) and DoH (https-port) listeners for the dot/doh workloads, with 100 TCP
+# connections per thread (its default of 10 would turn dnsperf's 20 clients away).
+unbound_tls() { # DOT_PORT DOH_PORT
+  [ "$ENCRYPTED_WL" = 1 ] || return 0
+  printf '    interface: 127.0.0.1@%s\n    tls-port: %s\n' "$1" "$1"
+  [ "$UNBOUND_DOH" = 0 ] || printf '    interface: 127.0.0.1@%s\n    https-port: %s\n    http-endpoint: "/dns-query"\n' "$2" "$2"
+  printf '    tls-service-key: "%s"\n    tls-service-pem: "%s"\n    incoming-num-tcp: 100\n' "$O/tls/key.pem" "$O/tls/cert.pem"
+}
+
+unbound_config() { # DIR PORT LIST_SIZE DOT_PORT DOH_PORT
   cat <<EOF
 # generated by bench/run.sh: Unbound local-zone, $3 blocked names
 server:
@@ -473,6 +531,7 @@ server:
     # test. is one of Unbound's default local zones (RFC 6761); the benchmark zone lives under it
     local-zone: "test." nodefault
     include: "$D/unbound-$3.conf"
+$(unbound_tls "$4" "$5")
 remote-control:
     control-enable: no
 forward-zone:
@@ -490,18 +549,24 @@ version_of() { # TARGET
 }
 
 start_target() { # TARGET LIST_SIZE
+  local enc=() tls="" # c2dns's DoT/DoH listeners, when a workload uses them
+  if [ "$ENCRYPTED_WL" = 1 ]; then
+    serves "$1" dot && enc+=(--listen "tls://127.0.0.1:${T_DOT[$1]}")
+    serves "$1" doh && enc+=(--listen "https://127.0.0.1:${T_DOH[$1]}/dns-query")
+    [ "${#enc[@]}" = 0 ] || tls=tls
+  fi
   local t="$1" n="$2" dir="$O/$2/$1" cmd ready_s rss last armed word=""
   mkdir -p "$dir"
   case "$t" in
     unbound)
-      unbound_config "$dir" "${T_PORT[$t]}" "$n" >"$dir/unbound.conf"
+      unbound_config "$dir" "${T_PORT[$t]}" "$n" "${T_DOT[$t]}" "${T_DOH[$t]}" >"$dir/unbound.conf"
       cmd=(taskset -c "$SCPU" "$UNBOUND" -d -p -c "$dir/unbound.conf") ;;
     full|lean)
-      c2dns_config "$t" "$dir" "$D/blocklist-$n.txt" "${T_ADMIN[$t]}" >"$dir/c2dns.yaml"
-      cmd=(taskset -c "$SCPU" node "$ROOT/dist/src/cli.js" serve --config "$dir/c2dns.yaml" --listen "127.0.0.1:${T_PORT[$t]}" --upstream "127.0.0.1:$UP_PORT") ;;
+      c2dns_config "$t" "$dir" "$D/blocklist-$n.txt" "${T_ADMIN[$t]}" $tls >"$dir/c2dns.yaml"
+      cmd=(taskset -c "$SCPU" node "$ROOT/dist/src/cli.js" serve --config "$dir/c2dns.yaml" --listen "127.0.0.1:${T_PORT[$t]}" "${enc[@]}" --upstream "127.0.0.1:$UP_PORT") ;;
     baseline)
-      c2dns_config "$BASE_PROFILE" "$dir" "$D/blocklist-$n.txt" "${T_ADMIN[$t]}" >"$dir/c2dns.yaml"
-      cmd=(taskset -c "$SCPU" node "$BD/dist/src/cli.js" serve --config "$dir/c2dns.yaml" --listen "127.0.0.1:${T_PORT[$t]}" --upstream "127.0.0.1:$UP_PORT") ;;
+      c2dns_config "$BASE_PROFILE" "$dir" "$D/blocklist-$n.txt" "${T_ADMIN[$t]}" $tls >"$dir/c2dns.yaml"
+      cmd=(taskset -c "$SCPU" node "$BD/dist/src/cli.js" serve --config "$dir/c2dns.yaml" --listen "127.0.0.1:${T_PORT[$t]}" "${enc[@]}" --upstream "127.0.0.1:$UP_PORT") ;;
   esac
   last="$(tail -n 1 "$D/blocklist-$n.txt")"
   # Ready: an allowed name answered through the upstream, and two blocked names answered 0.0.0.0: a
@@ -533,7 +598,7 @@ start_target() { # TARGET LIST_SIZE
   rss="$(rss_kb "${T_PID[$t]}")"
   log "list $n: $t ready in $ready_s s (pid ${T_PID[$t]}, RSS $((rss / 1024)) MB)"
   # Warm the cache with the 10,000 allowed names: two gentle passes; the second is all cache hits.
-  if [[ " $WORKLOADS " == *" cached "* || " $WORKLOADS " == *" mixed "* ]]; then
+  if [[ " $WORKLOADS " == *" cached "* || " $WORKLOADS " == *" mixed "* || "$ENCRYPTED_WL" = 1 ]]; then
     for i in 1 2; do
       taskset -c "$GCPU" "$DNSPERF" -s 127.0.0.1 -p "${T_PORT[$t]}" -d "$D/queries-cached.txt" -n 1 -c 4 -q 50 >"$dir/warmup-$i.txt" 2>&1
     done
@@ -583,6 +648,7 @@ for n in $SIZES; do
     for w in $WORKLOADS; do
       line=""
       for t in "${order[@]}"; do
+        serves "$t" "$w" || continue
         measure "$n" "$t" "$w" "$r" sat 0 "$SECS"
         QPS["$n $w $t"]+="$LAST_QPS "
         line="$line  $t ${LAST_QPS%.*}"
@@ -596,12 +662,14 @@ for n in $SIZES; do
     for w in $WORKLOADS; do
       slow=""
       for t in $TARGETS; do
+        serves "$t" "$w" || continue
         m="$(tr ' ' '\n' <<<"${QPS["$n $w $t"]}" | grep . | median)"
         if [ -z "$slow" ] || awk -v a="$m" -v b="$slow" 'BEGIN {exit !(a < b)}'; then slow="$m"; fi
       done
       rate="$(awk -v m="$slow" -v f="$LAT_FRAC" 'BEGIN {r = int(m * f); print (r < 1 ? 1 : r)}')"
       line=""
       for t in $TARGETS; do
+        serves "$t" "$w" || continue
         measure "$n" "$t" "$w" lat lat "$rate" "$LAT_SECS"
         line="$line  $t ${LAST_QPS%.*}"
       done

@@ -3,7 +3,7 @@
 // message the scripted upstream received.
 import { isIPv4 } from 'node:net';
 import { parseQuery } from '../../src/dns/query.js';
-import { buildQuery, ipBytes, type QueryOptions } from './wire.js';
+import { buildQuery, ipBytes, parseMessage, T, type QueryOptions } from './wire.js';
 
 export function option(code: number, data: Buffer): Buffer {
   const head = Buffer.alloc(4);
@@ -56,4 +56,13 @@ export function optionsOf(msg: Buffer): { code: number; data: Buffer }[] {
     off += 4 + len;
   }
   return out;
+}
+
+/** The data of the first option with this code in any message's OPT (a query or a reply), or null. */
+export function optionIn(msg: Buffer, code: number): Buffer | null {
+  const opt = parseMessage(msg).additionals.find((r) => r.type === T.OPT);
+  for (let off = 0, d = opt?.rdata ?? Buffer.alloc(0); off + 4 <= d.length; off += 4 + d.readUInt16BE(off + 2)) {
+    if (d.readUInt16BE(off) === code) return d.subarray(off + 4, off + 4 + d.readUInt16BE(off + 2));
+  }
+  return null;
 }

@@ -7,6 +7,7 @@ import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startC2dns, type TestServer } from '../helpers/c2dns.js';
 import { sendUdp } from '../helpers/client.js';
+import { optionIn } from '../helpers/edns-options.js';
 import { findNamed, startNamed, type NamedOptions } from '../helpers/named.js';
 import { buildQuery, decode, parseMessage, T } from '../helpers/wire.js';
 
@@ -51,13 +52,7 @@ async function relay(port: number): Promise<{ port: number; seen: Seen[]; close(
   };
 }
 
-function cookieIn(msg: Buffer): Buffer | null {
-  const opt = parseMessage(msg).additionals.find((r) => r.type === T.OPT);
-  for (let off = 0, d = opt?.rdata ?? Buffer.alloc(0); off + 4 <= d.length; off += 4 + d.readUInt16BE(off + 2)) {
-    if (d.readUInt16BE(off) === COOKIE) return d.subarray(off + 4, off + 4 + d.readUInt16BE(off + 2));
-  }
-  return null;
-}
+const cookieIn = (msg: Buffer): Buffer | null => optionIn(msg, COOKIE);
 
 /** The full rcode: header bits and the OPT's upper 8. */
 function rcodeOf(msg: Buffer): number {

@@ -5,9 +5,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startC2dns, type TestServer } from '../helpers/c2dns.js';
 import { sendUdp } from '../helpers/client.js';
-import { option, optionsOf, queryWith } from '../helpers/edns-options.js';
+import { option, optionIn, optionsOf, queryWith } from '../helpers/edns-options.js';
 import { encodeReply, startUpstream, type ReceivedQuery, type ScriptedReply, type Upstream } from '../helpers/upstream.js';
-import { buildQuery, decode, parseMessage, T } from '../helpers/wire.js';
+import { buildQuery, decode, T } from '../helpers/wire.js';
 import { UpstreamCookies } from '../../src/upstream/cookies.js';
 
 const COOKIE = 10;
@@ -18,14 +18,7 @@ afterEach(async () => {
   for (const x of open.splice(0)) await x.close();
 });
 
-/** The COOKIE option's data in a query or reply, or null. */
-function cookieIn(msg: Buffer): Buffer | null {
-  const opt = parseMessage(msg).additionals.find((r) => r.type === T.OPT);
-  for (let off = 0, d = opt?.rdata ?? Buffer.alloc(0); off + 4 <= d.length; off += 4 + d.readUInt16BE(off + 2)) {
-    if (d.readUInt16BE(off) === COOKIE) return d.subarray(off + 4, off + 4 + d.readUInt16BE(off + 2));
-  }
-  return null;
-}
+const cookieIn = (msg: Buffer): Buffer | null => optionIn(msg, COOKIE);
 
 /** A reply as the scripted upstream encoded it (OPT last, empty), with `options` in its OPT and an extended rcode. */
 function withOptions(reply: Buffer, options: Buffer[], rcode?: number): Buffer {
