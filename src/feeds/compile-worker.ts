@@ -6,6 +6,7 @@
 // The worker compiles into a copy of the first-seen table: the live rules keep reading the
 // original, a rejected update just drops the copy, and an accepted one makes the copy (now with
 // the new names) the source's table. This module is also the worker's entry point.
+import { setPriority } from 'node:os';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { Guard } from '../blocklist/guard.js';
 import { HASH_B, NameTable, type NameTableParts } from '../blocklist/names.js';
@@ -157,6 +158,17 @@ function runJob(j: JobMessage): { message: ResultMessage; transfer: ArrayBuffer[
 }
 
 if (!isMainThread && parentPort !== null && (workerData as Partial<StartData> | null)?.c2dnsCompile === true) {
+  // The compile takes what CPU answering leaves: on a core the process shares with it (pinned, or
+  // a busy machine), a thread of equal priority would take half the core from the main thread.
+  // Nice 19 for this thread only: Linux applies setpriority(PRIO_PROCESS, 0) to the calling
+  // thread (elsewhere it would renice the whole process, so it is left there).
+  if (process.platform === 'linux') {
+    try {
+      setPriority(19);
+    } catch {
+      // not allowed (a seccomp profile): the compile runs at normal priority
+    }
+  }
   const { message, transfer } = runJob((workerData as StartData).job);
   parentPort.postMessage(message, transfer);
 }

@@ -16,7 +16,7 @@ import type { DecodeOptions } from './decode.js';
 import { FeedError, type FeedFailure } from './errors.js';
 import { loadFirstSeen, saveFirstSeen } from './firstseen.js';
 import { LastGoodStore, sourceRef, sourceStem, type LastGoodMeta, type SourceRef } from './store.js';
-import { checkShrink, sha256Hex } from './verify.js';
+import { checkShrink, sha256HexByTurns } from './verify.js';
 
 export interface SourceState {
   config: ListConfig;
@@ -289,8 +289,7 @@ export class FeedManager {
       }
       // Each synchronous step of a big update gets its own turn of the event loop, so queries
       // are answered between them rather than after all of them.
-      await turn();
-      const sha = sha256Hex(got.body);
+      const sha = await sha256HexByTurns(got.body);
       if (sha === s.sha256 && s.compiled !== null) {
         // The disk copy could not be saved last time: try again with the same bytes.
         if (s.diskStale != null && this.persist) await this.saveCopy(s, got.body, { fetchedAt: this.now(), sha256: sha, entries: s.compiled.rules.length, origin: ref.origin, ...validators(got) }, lastGood);

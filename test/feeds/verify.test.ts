@@ -4,7 +4,7 @@ import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { FeedError } from '../../src/feeds/errors.js';
 import { generateKeyPair, signFeed } from '../../src/feeds/sign.js';
-import { checkGrowth, checkShrink, parsePublicKey, sha256Hex, verifyPin, verifySignature } from '../../src/feeds/verify.js';
+import { checkGrowth, checkShrink, parsePublicKey, sha256Hex, sha256HexByTurns, verifyPin, verifySignature } from '../../src/feeds/verify.js';
 import { throwsFeed } from './vectors.js';
 
 const BODY = Buffer.from('msstorageazure.com\nmsstorageboxes.com\n');
@@ -122,5 +122,14 @@ describe('FeedError', () => {
     expect(e).toBeInstanceOf(Error);
     expect(e.name).toBe('FeedError');
     expect(e.reason).toBe('html');
+  });
+});
+
+describe('sha256HexByTurns', () => {
+  it('gives sha256Hex of a body hashed in 1 MiB pieces between event-loop turns (empty, one piece, several, a ragged end)', async () => {
+    for (const size of [0, 1000, 1 << 20, 3 * (1 << 20) + 17]) {
+      const body = Buffer.alloc(size, 'c2-list\n');
+      expect(await sha256HexByTurns(body)).toBe(sha256Hex(body));
+    }
   });
 });
