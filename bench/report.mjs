@@ -256,8 +256,8 @@ for (const i of info.values()) {
   const problems = new Map();
   for (const line of readFileSync(errPath, 'utf8').split('\n').filter(Boolean)) {
     let key = null;
-    if (i.target === 'unbound') {
-      if (/\b(error|warning|fatal):/i.test(line)) key = line.replace(/^\[\d+\]\s*/, '').replace(/^\S+\[\d+:\d+\]\s*/, '').slice(0, 160);
+    if (i.target === 'unbound' || i.target === 'dnsmasq') {
+      if (/\b(error|warning|fatal)\b:?/i.test(line)) key = line.replace(/^\[\d+\]\s*/, '').replace(/^\S+\[\d+:\d+\]\s*/, '').slice(0, 160);
     } else {
       let rec;
       try {
@@ -376,7 +376,7 @@ const firstList = SIZES.find((n) => [...info.values()].some((i) => i.list === n)
 for (const t of TARGETS) {
   const i = info.get(`${firstList} ${t}`);
   if (!i?.dir) continue;
-  const cfg = t === 'unbound' ? join(i.dir, 'unbound.conf') : join(i.dir, 'c2dns.yaml');
+  const cfg = join(i.dir, t === 'unbound' || t === 'dnsmasq' ? `${t}.conf` : 'c2dns.yaml');
   if (!existsSync(cfg)) continue;
   md.push(`<details><summary>${i.label}: configuration (${fmtSize(firstList)} list)</summary>`, '', '```', strip(readFileSync(cfg, 'utf8')).trimEnd(), '```', '', '</details>', '');
 }

@@ -4,6 +4,9 @@
 #   npm run bench            (= bash bench/run.sh; settings through BENCH_* variables, see bench/README.md)
 #   npm run bench -- --misses     adds the 100 %-miss workload when BENCH_WORKLOADS leaves it out
 #   npm run bench -- --encrypted  adds the DoT and DoH workloads (cached, over TLS) when BENCH_WORKLOADS leaves them out
+#   npm run bench -- --peers      adds the peers Unbound local-zone and dnsmasq when BENCH_TARGETS leaves them out
+#   npm run bench -- --reload     adds the reload-under-load scenario (bench/reload.mjs) after the runs
+#   npm run bench -- --reload-only   only that scenario (its section of RESULTS.md is replaced, the rest kept)
 #
 # For each list size (BENCH_LIST_SIZES): start every target (BENCH_TARGETS: Unbound local-zone, c2dns
 # "full" = the defaults, c2dns "lean" = query log, history and admin off, optionally a c2dns baseline
@@ -23,12 +26,13 @@ O="$B/out"
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
+is_peer() { [ "$1" = unbound ] || [ "$1" = dnsmasq ]; }
 
 # ------------------------------------------------------------------ settings
 KNOWN_VARS=" BENCH_RUNS BENCH_SECONDS BENCH_LAT_SECONDS BENCH_LAT_FRACTION BENCH_CLIENTS BENCH_OUTSTANDING BENCH_WORKLOADS
  BENCH_LIST_SIZES BENCH_TARGETS BENCH_BASELINE BENCH_BASELINE_PROFILE BENCH_CEILING BENCH_UPSTREAM BENCH_PORT
  BENCH_UPSTREAM_PORT BENCH_ADMIN_PORT BENCH_SERVER_CPU BENCH_GEN_CPU BENCH_MAX_QPS BENCH_INSTALL BENCH_BUILD
- BENCH_READY_TIMEOUT BENCH_LIST_TAGS"
+ BENCH_READY_TIMEOUT BENCH_LIST_TAGS BENCH_RELOAD_NAMES BENCH_RELOAD_RATE BENCH_RELOAD_SECONDS"
 KNOWN_VARS=" $(echo $KNOWN_VARS) "
 for v in $(compgen -e | grep '^BENCH_' || true); do
   case "$v" in
@@ -61,21 +65,29 @@ DO_INSTALL="${BENCH_INSTALL:-1}"
 DO_BUILD="${BENCH_BUILD:-1}"
 READY_TIMEOUT="${BENCH_READY_TIMEOUT:-600}"
 LIST_TAGS="${BENCH_LIST_TAGS-c2}"
+RELOAD=0 # 1: the reload scenario after the runs; 2: only it
+RELOAD_NAMES="${BENCH_RELOAD_NAMES:-1000000}"
+RELOAD_RATE="${BENCH_RELOAD_RATE:-0}" # 0: 80 % of the capacity dnsperf measures just before
+RELOAD_SECS="${BENCH_RELOAD_SECONDS:-30}"
 
 for a in "$@"; do
   case "$a" in
     --misses) [[ " $WORKLOADS " == *" miss "* ]] || WORKLOADS="$WORKLOADS miss" ;;
     --encrypted) for e in dot doh; do [[ " $WORKLOADS " == *" $e "* ]] || WORKLOADS="$WORKLOADS $e"; done ;;
-    --peers) [[ " $TARGETS " == *" unbound "* ]] || TARGETS="unbound $TARGETS" ;;
-    --reload) die "--reload (reload under load) is not part of this harness yet" ;;
-    -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}"; exit 0 ;;
-    *) die "unknown argument '$a' (known: --misses, --encrypted, --peers; settings are BENCH_* variables, see bench/README.md)" ;;
+    --peers)
+      [[ " $TARGETS " == *" dnsmasq "* ]] || TARGETS="dnsmasq $TARGETS"
+      [[ " $TARGETS " == *" unbound "* ]] || TARGETS="unbound $TARGETS" ;;
+    --reload) [ "$RELOAD" = 2 ] || RELOAD=1 ;;
+    --reload-only) RELOAD=2 ;;
+    -h|--help) sed -n '2,19p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    *) die "unknown argument '$a' (known: --misses, --encrypted, --peers, --reload, --reload-only; settings are BENCH_* variables, see bench/README.md)" ;;
   esac
 done
 
 for pair in BENCH_RUNS:RUNS BENCH_SECONDS:SECS BENCH_LAT_SECONDS:LAT_SECS BENCH_CLIENTS:CLIENTS BENCH_OUTSTANDING:OUTST \
     BENCH_PORT:PORT0 BENCH_UPSTREAM_PORT:UP_PORT BENCH_ADMIN_PORT:ADMIN0 BENCH_SERVER_CPU:SCPU BENCH_GEN_CPU:GCPU \
-    BENCH_MAX_QPS:MAX_QPS BENCH_READY_TIMEOUT:READY_TIMEOUT; do
+    BENCH_MAX_QPS:MAX_QPS BENCH_READY_TIMEOUT:READY_TIMEOUT BENCH_RELOAD_NAMES:RELOAD_NAMES BENCH_RELOAD_RATE:RELOAD_RATE \
+    BENCH_RELOAD_SECONDS:RELOAD_SECS; do
   v="${pair#*:}"
   is_uint "${!v}" || die "${pair%%:*} must be a non-negative integer, got '${!v}'"
 done
@@ -84,6 +96,8 @@ done
 [ "$CLIENTS" -ge 1 ] && [ "$OUTST" -ge 1 ] || die "BENCH_CLIENTS and BENCH_OUTSTANDING must be >= 1"
 [ "$MAX_QPS" -ge 1000 ] || die "BENCH_MAX_QPS must be >= 1000, got $MAX_QPS"
 [ "$READY_TIMEOUT" -ge 1 ] || die "BENCH_READY_TIMEOUT must be >= 1"
+{ [ "$RELOAD_NAMES" -ge 100 ] && [ "$RELOAD_NAMES" -le 10000000 ]; } || die "BENCH_RELOAD_NAMES must be a list size from 100 to 10000000, got $RELOAD_NAMES"
+[ "$RELOAD_SECS" -ge 20 ] || die "BENCH_RELOAD_SECONDS must be >= 20 (SIGHUP at 5 s and 15 s), got $RELOAD_SECS"
 [[ "$LAT_FRAC" =~ ^(0?\.[0-9]+|1(\.0*)?)$ ]] && awk -v f="$LAT_FRAC" 'BEGIN {exit !(f > 0)}' ||
   die "BENCH_LAT_FRACTION must be in (0, 1], got '$LAT_FRAC'"
 for b in DO_CEILING DO_INSTALL DO_BUILD; do case "${!b}" in 0|1) ;; *) die "BENCH_${b#DO_} must be 0 or 1, got '${!b}'" ;; esac; done
@@ -101,9 +115,9 @@ done
 [ "$(tr ' ' '\n' <<<"$SIZES" | grep . | sort | uniq -d)" = "" ] || die "BENCH_LIST_SIZES names a size twice: '$SIZES'"
 for t in $TARGETS; do
   case "$t" in
-    unbound|full|lean) ;;
+    unbound|dnsmasq|full|lean) ;;
     baseline) die "BENCH_TARGETS: 'baseline' is added by BENCH_BASELINE=<git ref>, do not list it" ;;
-    *) die "unknown target '$t' in BENCH_TARGETS (unbound full lean)" ;;
+    *) die "unknown target '$t' in BENCH_TARGETS (unbound dnsmasq full lean)" ;;
   esac
 done
 [ "$(tr ' ' '\n' <<<"$TARGETS" | grep . | sort | uniq -d)" = "" ] || die "BENCH_TARGETS names a target twice: '$TARGETS'"
@@ -122,8 +136,10 @@ case "$UPSTREAM" in nsd|bind) ;; *) die "BENCH_UPSTREAM must be nsd or bind, got
 declare -A T_PORT T_ADMIN T_PID T_LABEL
 i=0
 for t in $TARGETS; do T_PORT[$t]=$((PORT0 + i)); T_ADMIN[$t]=$((ADMIN0 + i)); i=$((i + 1)); done
+RELOAD_PORT=$((PORT0 + i)); RELOAD_ADMIN=$((ADMIN0 + i)) # the reload scenario's own c2dns
 ALL_PORTS="$UP_PORT"
-for t in $TARGETS; do ALL_PORTS="$ALL_PORTS ${T_PORT[$t]}"; [ "$t" = unbound ] || ALL_PORTS="$ALL_PORTS ${T_ADMIN[$t]}"; done
+for t in $TARGETS; do ALL_PORTS="$ALL_PORTS ${T_PORT[$t]}"; is_peer "$t" || ALL_PORTS="$ALL_PORTS ${T_ADMIN[$t]}"; done
+[ "$RELOAD" = 0 ] || ALL_PORTS="$ALL_PORTS $RELOAD_PORT $RELOAD_ADMIN"
 declare -A T_DOT T_DOH
 j=0
 for t in $TARGETS; do T_DOT[$t]=$((PORT0 + 50 + 2 * j)); T_DOH[$t]=$((PORT0 + 51 + 2 * j)); j=$((j + 1)); done
@@ -202,6 +218,7 @@ missing=()
 if [ "$UPSTREAM" = nsd ]; then [ -n "$(find_bin nsd)" ] || missing+=(nsd); else [ -n "$(find_bin named)" ] || missing+=(bind9); fi
 [[ " $TARGETS " != *" unbound "* ]] || [ -n "$(find_bin unbound)" ] || missing+=(unbound)
 [[ " $WORKLOADS " != *" doh "* ]] || [ -n "$(find_bin h2load)" ] || missing+=(nghttp2-client)
+[[ " $TARGETS " != *" dnsmasq "* ]] || [ -n "$(find_bin dnsmasq)" ] || missing+=(dnsmasq-base)
 if [ "${#missing[@]}" -gt 0 ]; then
   [ "$DO_INSTALL" = 1 ] || die "missing packages: ${missing[*]} (BENCH_INSTALL=0)"
   install_pkgs "${missing[@]}"
@@ -214,6 +231,7 @@ H2LOAD="$(find_bin h2load)"
 # Unbound serves DoH only when built with nghttp2 (Debian's is: --with-libnghttp2).
 UNBOUND_DOH=0
 [ -z "$UNBOUND" ] || ! "$UNBOUND" -V 2>&1 | grep -q nghttp2 || UNBOUND_DOH=1
+DNSMASQ="$(find_bin dnsmasq)"
 
 LOADAVG_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 STARTED="$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
@@ -262,14 +280,30 @@ if [ -n "$BASELINE" ]; then
 fi
 
 T_LABEL[unbound]="Unbound"
+T_LABEL[dnsmasq]="dnsmasq"
 T_LABEL[full]="c2dns full"
 T_LABEL[lean]="c2dns lean"
 T_LABEL[baseline]="baseline ${BASE_SHA:0:7} ($BASE_PROFILE)"
 
 # ------------------------------------------------------------------ data
 log "generating data in bench/data/ (kept between runs while the parameters do not change)"
-node "$B/gen-data.mjs" --sizes "$(echo $SIZES | tr ' ' ',')" --runs "$RUNS" --mixed-lines $((SECS * MAX_QPS)) \
-  --lat-lines $((LAT_SECS * MAX_QPS + 20)) >&2 || die "data generation failed"
+DATA_SIZES="$SIZES"
+[ "$RELOAD" = 0 ] || [[ " $SIZES " == *" $RELOAD_NAMES "* ]] || DATA_SIZES="$SIZES $RELOAD_NAMES"
+[ "$RELOAD" != 2 ] || DATA_SIZES="$RELOAD_NAMES"
+# The reload scenario sends its mixed queries from the latency file: enough lines for its run at up to 30,000 q/s.
+LAT_LINES=$((LAT_SECS * MAX_QPS + 20))
+[ "$RELOAD" = 0 ] || [ "$LAT_LINES" -ge $((RELOAD_SECS * 30000)) ] || LAT_LINES=$((RELOAD_SECS * 30000))
+node "$B/gen-data.mjs" --sizes "$(echo $DATA_SIZES | tr ' ' ',')" --runs "$RUNS" --mixed-lines $((SECS * MAX_QPS)) \
+  --lat-lines "$LAT_LINES" >&2 || die "data generation failed"
+# dnsmasq: every listed name an address=/NAME/# line (0.0.0.0 and :: for the name and its subdomains,
+# like Unbound's always_null), made from the plain list when it is newer than the last conversion.
+if [[ " $TARGETS " == *" dnsmasq "* ]] && [ "$RELOAD" != 2 ]; then
+  for n in $SIZES; do
+    [ "$D/dnsmasq-$n.conf" -nt "$D/blocklist-$n.txt" ] ||
+      { grep -v '^#' "$D/blocklist-$n.txt" | sed 's|.*|address=/&/#|' >"$D/dnsmasq-$n.conf.tmp" && mv "$D/dnsmasq-$n.conf.tmp" "$D/dnsmasq-$n.conf"; } ||
+      die "writing $D/dnsmasq-$n.conf failed"
+  done
+fi
 
 node "$B/probe.mjs" free $ALL_PORTS || die "a port is in use (set BENCH_PORT / BENCH_ADMIN_PORT / BENCH_UPSTREAM_PORT)"
 
@@ -540,9 +574,31 @@ forward-zone:
 EOF
 }
 
+# dnsmasq as a filtering forwarder: the list as address=/NAME/# lines, everything else forwarded to
+# the upstream; no /etc/hosts or resolv.conf, a cache of 100,000 names like c2dns's
+# (cache.maxEntries), up to 4,096 queries forwarded at once (the default 150 drops dnsperf bursts).
+dnsmasq_config() { # DIR PORT LIST_SIZE
+  cat <<EOF
+# generated by bench/run.sh: dnsmasq, $3 blocked names
+port=$2
+listen-address=127.0.0.1
+bind-interfaces
+user=$(id -un)
+pid-file=$1/dnsmasq.pid
+no-resolv
+no-hosts
+no-poll
+server=127.0.0.1#$UP_PORT
+cache-size=100000
+dns-forward-max=4096
+conf-file=$D/dnsmasq-$3.conf
+EOF
+}
+
 version_of() { # TARGET
   case "$1" in
     unbound) "$UNBOUND" -V 2>&1 | head -1 ;;
+    dnsmasq) "$DNSMASQ" --version 2>&1 | head -1 ;;
     baseline) echo "c2dns ${BASE_SHA:0:7} ($BASELINE), profile $BASE_PROFILE" ;;
     *) echo "c2dns $HEAD_REV$([ "$HEAD_DIRTY" = 1 ] && echo ' + uncommitted changes in src/'), profile $1" ;;
   esac
@@ -561,6 +617,9 @@ start_target() { # TARGET LIST_SIZE
     unbound)
       unbound_config "$dir" "${T_PORT[$t]}" "$n" "${T_DOT[$t]}" "${T_DOH[$t]}" >"$dir/unbound.conf"
       cmd=(taskset -c "$SCPU" "$UNBOUND" -d -p -c "$dir/unbound.conf") ;;
+    dnsmasq)
+      dnsmasq_config "$dir" "${T_PORT[$t]}" "$n" >"$dir/dnsmasq.conf"
+      cmd=(taskset -c "$SCPU" "$DNSMASQ" --keep-in-foreground --log-facility=- --conf-file="$dir/dnsmasq.conf") ;;
     full|lean)
       c2dns_config "$t" "$dir" "$D/blocklist-$n.txt" "${T_ADMIN[$t]}" $tls >"$dir/c2dns.yaml"
       cmd=(taskset -c "$SCPU" node "$ROOT/dist/src/cli.js" serve --config "$dir/c2dns.yaml" --listen "127.0.0.1:${T_PORT[$t]}" "${enc[@]}" --upstream "127.0.0.1:$UP_PORT") ;;
@@ -631,6 +690,7 @@ EOF
 # ------------------------------------------------------------------ per list size: start, rounds, latency, stop
 NT="$(wc -w <<<"$TARGETS")"
 declare -A QPS
+[ "$RELOAD" != 2 ] || SIZES="" # --reload-only: no side-by-side runs
 for n in $SIZES; do
   mkdir -p "$O/$n"
   for t in $TARGETS; do start_target "$t" "$n"; done
@@ -680,8 +740,23 @@ for n in $SIZES; do
   for t in $TARGETS; do stop_target "$t" "$n"; done
 done
 
+# Reload under load: its own c2dns "full" (the defaults) serving a copy of the list that reload.mjs
+# replaces before each SIGHUP; the load generator on the generator CPU, c2dns on the server CPU.
+if [ "$RELOAD" != 0 ]; then
+  RD="$O/reload"
+  mkdir -p "$RD"
+  c2dns_config full "$RD" "$RD/list.txt" "$RELOAD_ADMIN" >"$RD/c2dns.yaml"
+  log "reload under load: $RELOAD_NAMES names, $([ "$RELOAD_RATE" = 0 ] && echo '80 % of capacity' || echo "$RELOAD_RATE q/s"), $RELOAD_SECS s, SIGHUP at 5 s and 15 s"
+  taskset -c "$GCPU" node "$B/reload.mjs" run --config "$RD/c2dns.yaml" --list "$RD/list.txt" --source "$D/blocklist-$RELOAD_NAMES.txt" \
+    --queries "$(qfile mixed "$RELOAD_NAMES" lat)" --capacity-queries "$(qfile mixed "$RELOAD_NAMES" 1)" --dnsperf "$DNSPERF" \
+    --port "$RELOAD_PORT" --upstream "127.0.0.1:$UP_PORT" --cpu "$SCPU" --rate "$RELOAD_RATE" --seconds "$RELOAD_SECS" --out "$RD" \
+    >"$RD/stdout.log" 2>"$RD/stderr.log" || { tail -20 "$RD/stderr.log" >&2; die "the reload scenario failed (logs: $RD/)"; }
+  cat "$RD/stdout.log" >&2
+fi
+
 stop_pid "$UP_PID" upstream; UP_PID=""
 printf '{"loadavg_end":%s,"finished":"%s"}\n' "$(json_str "$(cut -d' ' -f1-3 /proc/loadavg)")" "$(date -u '+%Y-%m-%d %H:%M:%S UTC')" >"$O/end.json"
 
-node "$B/report.mjs" "$O" "$B/RESULTS.md" || die "report failed"
+[ "$RELOAD" = 2 ] || node "$B/report.mjs" "$O" "$B/RESULTS.md" || die "report failed"
+[ "$RELOAD" = 0 ] || node "$B/reload.mjs" insert "$O/reload/reload.md" "$B/RESULTS.md" || die "adding the reload section to RESULTS.md failed"
 log "done: $B/RESULTS.md (raw output in $O/)"
