@@ -5,10 +5,11 @@
 // replies sent to the forwarder's source ports before the real answer, one upstream silent. Per
 // phase: queries sent, answered, lost (no answer within 5 s), SERVFAIL ratio, REFUSED (shed),
 // stale answers (EDE 3), poisoned answers, p50/p99; the recovery time after each fault; the RSS of
-// c2dns every 30 s. Pass (the issue's criteria): RSS within ±15 % of its value after warm-up,
+// c2dns every 30 s (scaled with a shorter run, as the phases and the upstream timeout are). Pass (the issue's criteria): RSS within ±15 % of its value after warm-up,
 // recovery within 5 s of each fault ending, and no query lost or failed while at least one
 // upstream or the stale cache could answer it (queries for names never cached, asked while both
-// upstreams are silent, cannot be answered and are reported apart).
+// upstreams are silent, cannot be answered and are reported apart). A run shorter than 10 minutes
+// has less than the minute of warm-up the RSS criterion needs: its RSS is shown, not judged.
 //
 //   npm run soak                                   # 10 minutes at 5,000 q/s
 //   npm run soak -- --duration 60 --rate 1000      # a smoke run: the same phases, scaled down
@@ -28,7 +29,7 @@ const { values: args } = parseArgs({
   options: {
     duration: { type: 'string', default: '600' },
     rate: { type: 'string', default: '5000' },
-    'rss-every': { type: 'string', default: '30' },
+    'rss-every': { type: 'string' },
     'query-log': { type: 'boolean', default: true },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -40,7 +41,9 @@ if (args.help) {
 }
 const DURATION = Number(args.duration);
 const RATE = Number(args.rate);
-const RSS_EVERY = Number(args['rss-every']);
+// Every 30 s in the 10-minute run; a shorter run samples as often relative to its length (else a
+// smoke run would compare the RSS after warm-up with itself).
+const RSS_EVERY = args['rss-every'] === undefined ? Math.max(1, (30 * DURATION) / 600) : Number(args['rss-every']);
 if (!(DURATION >= 30 && RATE >= 10 && RSS_EVERY >= 1)) {
   console.error('soak: --duration >= 30, --rate >= 10 and --rss-every >= 1 expected');
   process.exit(2);
@@ -134,6 +137,8 @@ parentPort.on('message', (m) => {
 });
 `;
 
+const UPSTREAM_TIMEOUT_MS = Math.min(1500, Math.max(100, Math.round((PHASES[1].s * 1000) / 4)));
+
 // Popular names live 20 s (scaled with the run, at least 2 s): they expire during the run, so
 // when both upstreams are silent only the stale cache can answer them.
 const POPULAR_TTL = Math.max(2, Math.round(20 * SCALE));
@@ -147,7 +152,9 @@ writeFileSync(join(work, 'c2.txt'), Array.from({ length: 100 }, (_, i) => `c2-${
 const config = {
   listen: ['127.0.0.1:0'],
   upstreams: ports.map((p) => `127.0.0.1:${p}`),
-  upstream: { timeoutMs: 1500, penaltyMs: 10_000, probeIntervalMs: 1000 },
+  // 1.5 s, or less in a short run: a quarter of the "both silent" phase, so that queries asked
+  // in it time out on both upstreams within it and the stale cache is what answers them.
+  upstream: { timeoutMs: UPSTREAM_TIMEOUT_MS, penaltyMs: 10_000, probeIntervalMs: 1000 },
   admin: { listen: '127.0.0.1:0' },
   state: { dir: join(work, 'state') },
   lists: [{ name: 'c2', path: join(work, 'c2.txt'), tags: ['c2'] }],
@@ -378,9 +385,12 @@ PHASES.forEach((ph, i) => {
 });
 const warm = rss.find((x) => x.t >= PHASES[0].s) ?? rss[0];
 const rssDev = Math.max(...rss.filter((x) => x.t >= warm.t).map((x) => Math.abs(x.rss - warm.rss) / warm.rss));
+// The RSS criterion needs the full minute of warm-up: after a few seconds c2dns is still filling
+// its cache and compiling, so a scaled-down run reports the RSS but does not judge it (null).
+const RSS_JUDGED = PHASES[0].s >= 60;
 const failedAnswerable = rows.reduce((n, r) => n + r.failedAnswerable, 0);
 const pass = {
-  rss: rssDev <= 0.15,
+  rss: RSS_JUDGED ? rssDev <= 0.15 : null,
   recovery: recovery.every((r) => r.seconds <= 5),
   answerable: failedAnswerable === 0,
   poisoned: rows.every((r) => r.poisoned === 0),
@@ -401,6 +411,6 @@ for (const r of rows) {
 console.log(`\nRecovery after each fault (last failure after its end): ${recovery.map((r) => `${r.fault} ${r.seconds} s`).join(', ')}`);
 console.log(`RSS of c2dns (MiB, every ${RSS_EVERY} s): ${rss.map((x) => `${x.t}s ${mb(x.rss)}`).join(', ')}; after warm-up ${mb(warm.rss)}, largest deviation ${(rssDev * 100).toFixed(1)} %`);
 console.log(`Forged replies sent to c2dns's ports: ${forged}; stale answers served (c2dns_cache_stale_served_total): ${out.metrics.staleServed}; shed: ${out.metrics.shed}; internal errors: ${out.metrics.internalErrors}`);
-console.log(`\nPass: RSS within ±15 % ${pass.rss ? 'yes' : 'NO'}; recovery within 5 s ${pass.recovery ? 'yes' : 'NO'}; no answerable query lost or failed ${pass.answerable ? 'yes' : `NO (${failedAnswerable})`}; no poisoned answer ${pass.poisoned ? 'yes' : 'NO'}`);
+console.log(`\nPass: RSS within ±15 % ${pass.rss === null ? `not judged (warm-up ${PHASES[0].s} s, needs 60)` : pass.rss ? 'yes' : 'NO'}; recovery within 5 s ${pass.recovery ? 'yes' : 'NO'}; no answerable query lost or failed ${pass.answerable ? 'yes' : `NO (${failedAnswerable})`}; no poisoned answer ${pass.poisoned ? 'yes' : 'NO'}`);
 console.log(`Figures: ${file}`);
-process.exit(Object.values(pass).every(Boolean) ? 0 : 1);
+process.exit(Object.values(pass).every((v) => v !== false) ? 0 : 1);
