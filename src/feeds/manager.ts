@@ -1,6 +1,7 @@
 // Owns every configured source: acquires, verifies, compiles and accepts (or rejects) updates,
 // keeps the last good copy on disk, and publishes a new trie with one atomic swap. A source that
 // fails keeps serving its last good rules; a restart while a feed is down loads the disk copy.
+import { statSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import cron from 'node-cron';
 import { Guard, DEFAULT_PROTECTED } from '../blocklist/guard.js';
@@ -11,7 +12,7 @@ import { listAction, listConfig, type Config, type ListConfig } from '../config/
 import type { OpLogger } from '../observe/oplog.js';
 import { acquire } from './acquire.js';
 import { compileSource, type CompiledSource } from './compile.js';
-import { defaultCompiler, type Compiler } from './compile-worker.js';
+import { defaultCompiler, inThreadCompiler, type Compiler } from './compile-worker.js';
 import type { DecodeOptions } from './decode.js';
 import { FeedError, type FeedFailure } from './errors.js';
 import { loadFirstSeen, saveFirstSeen } from './firstseen.js';
@@ -187,8 +188,15 @@ export class FeedManager {
         }
         (old === undefined ? changes.added : changes.changed).push(config.name);
         const s: SourceState = { config, compiled: null, sha256: null, fromLastGood: false, lastSuccess: null, lastFailure: null };
-        await this.useLastGood(s);
-        if (config.path !== undefined || (options.network && s.compiled === null)) await this.attempt(s);
+        // A local file is read at once (one compile: a list added by reload blocks within a
+        // second); its disk copy only if the file cannot be. A URL list starts from its disk copy.
+        if (config.path !== undefined) {
+          await this.withCompiler(smallFile(config.path) ? inThreadCompiler : this.compiler, () => this.attempt(s));
+          if (s.compiled === null) await this.useLastGood(s);
+        } else {
+          await this.useLastGood(s);
+          if (options.network && s.compiled === null) await this.attempt(s);
+        }
         if (s.compiled === null && config.path !== undefined) throw new SourceLoadError(`list "${config.name}": cannot load ${config.path}: ${s.lastFailure?.message ?? 'unknown error'}`);
         if (s.compiled === null) changes.failed.push(config.name);
         next.push(s);
@@ -210,6 +218,21 @@ export class FeedManager {
     const p = this.queue.then(run, run);
     this.queue = p.catch(() => {});
     return p;
+  }
+
+  /**
+   * Runs `f` (inside the queue) with `compiler`. A compile worker takes a few hundred
+   * milliseconds to start, more on a busy machine: a small list added by reload compiles in this
+   * thread (milliseconds) so it blocks within a second.
+   */
+  private async withCompiler<T>(compiler: Compiler, f: () => Promise<T>): Promise<T> {
+    const saved = this.compiler;
+    this.compiler = compiler;
+    try {
+      return await f();
+    } finally {
+      this.compiler = saved;
+    }
   }
 
   stop(): void {
@@ -417,6 +440,17 @@ export class FeedManager {
     this.policy.publish(await buildGroupTables(parts, this.groups, turn));
   }
 
+}
+
+/** Compiled in the serving thread on reload: a stall of a few milliseconds at most. */
+const SMALL_LIST_BYTES = 256 * 1024;
+
+function smallFile(path: string): boolean {
+  try {
+    return statSync(path).size <= SMALL_LIST_BYTES;
+  } catch {
+    return false; // the attempt says why
+  }
 }
 
 /** The HTTP validators of a fetched body, for its last good copy's meta. */

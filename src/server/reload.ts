@@ -176,6 +176,7 @@ export class Reloader {
 
   private async run(via: string): Promise<ConfigReload> {
     const { t } = this;
+    const started = performance.now();
     let next: Config;
     try {
       next = t.load();
@@ -230,7 +231,7 @@ export class Reloader {
       report.problem = (err as Error).message;
     }
     t.metrics.recordReload(report.result);
-    this.logOutcome(via, report);
+    this.logOutcome(via, report, Math.round(performance.now() - started));
     return report;
   }
 
@@ -240,9 +241,9 @@ export class Reloader {
     return { result: 'invalid', problem: why, applied: [], needsRestart: [], listen: { added: [], removed: [] }, lists: null };
   }
 
-  private logOutcome(via: string, r: ConfigReload): void {
+  private logOutcome(via: string, r: ConfigReload, ms: number): void {
     const { oplog } = this.t;
-    const fields = { via, applied: r.applied, lists: r.lists, listen: r.listen };
+    const fields = { via, ms, applied: r.applied, lists: r.lists, listen: r.listen };
     if (r.result === 'failed') oplog.error({ ...fields, problem: r.problem }, 'configuration reload failed part-way: the parts listed as applied are running');
     else oplog.info(fields, r.applied.length === 0 ? 'configuration reloaded: nothing to apply' : 'configuration reloaded');
     if (r.needsRestart.length > 0) oplog.warn({ via, needsRestart: r.needsRestart }, 'configuration reload: these keys changed but only take effect after a restart');
