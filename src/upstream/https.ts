@@ -158,6 +158,7 @@ export class DohClient implements UpstreamTransport {
       ...this.ca.connectOptions(),
       ...(this.tlsSession !== undefined ? { session: this.tlsSession } : {}),
     });
+    sock.setNoDelay(true); // each question as soon as it is written (several streams are open at once)
     sock.on('session', (t: Buffer) => {
       this.tlsSession = t;
       this.sessionCa = caGeneration;
