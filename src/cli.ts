@@ -15,7 +15,8 @@ import { fileErrorMessage } from './commands/errors.js';
 import { formatFleet, propagationLine } from './commands/fleet.js';
 import type { FleetView, Propagation } from './fleet/types.js';
 import { runConfig } from './commands/config.js';
-import { commandUsage, UsageError, version } from './commands/usage.js';
+import { commandUsage, optionsOf, UsageError, version } from './commands/usage.js';
+import { runCompletion } from './commands/completion.js';
 import { adminListen } from './admin/config.js';
 import { formatHostPort } from './upstream/address.js';
 import { Guard, DEFAULT_PROTECTED } from './blocklist/guard.js';
@@ -45,6 +46,7 @@ const USAGE = `usage:
   c2dns sign FILE --key KEYFILE                    writes FILE.sig
   c2dns config check [--config FILE] [--print]     validate the configuration as serve would, without serving
   c2dns help COMMAND                               COMMAND's own usage, flags and examples (or: c2dns COMMAND --help)
+  c2dns completion bash|zsh                        shell completion script (source <(c2dns completion bash))
   c2dns --version
 
   --config FILE        YAML configuration (see config/c2dns.example.yaml); optional
@@ -55,12 +57,10 @@ const USAGE = `usage:
 /** The command being run, for the usage shown with a usage error. */
 let command: string | undefined;
 
-const common = { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' } } as const;
-
 async function serve(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { ...common, listen: { type: 'string', multiple: true, short: 'l' }, upstream: { type: 'string', multiple: true, short: 'u' } },
+    options: optionsOf('serve'),
     strict: true,
     allowPositionals: false,
   });
@@ -153,7 +153,7 @@ async function main(): Promise<number> {
     case 'serve':
       return serve(rest);
     case 'check': {
-      const { values, positionals } = parseArgs({ args: rest, options: { ...common, group: { type: 'string' } }, allowPositionals: true });
+      const { values, positionals } = parseArgs({ args: rest, options: optionsOf('check'), allowPositionals: true });
       if (values.help) return usage(0);
       if (positionals.length !== 1) throw new UsageError('check takes exactly one NAME');
       const cfg = loadConfig({ file: values.config });
@@ -163,7 +163,7 @@ async function main(): Promise<number> {
       return r.decision === 'blocked' ? 0 : r.decision === 'invalid' ? 2 : 1;
     }
     case 'lists': {
-      const { values, positionals } = parseArgs({ args: rest, options: common, allowPositionals: true });
+      const { values, positionals } = parseArgs({ args: rest, options: optionsOf('lists'), allowPositionals: true });
       if (values.help) return usage(0);
       const cfg = loadConfig({ file: values.config });
       const feeds = await offlineFeeds(cfg, positionals[0] === 'update');
@@ -181,7 +181,7 @@ async function main(): Promise<number> {
       return 0;
     }
     case 'convert': {
-      const { values, positionals } = parseArgs({ args: rest, options: { ...common, to: { type: 'string' }, format: { type: 'string' } }, allowPositionals: true });
+      const { values, positionals } = parseArgs({ args: rest, options: optionsOf('convert'), allowPositionals: true });
       if (values.help) return usage(0);
       const to = values.to as ConvertTarget | undefined;
       if (positionals.length !== 1 || !to || !['domains', 'hosts', 'rpz'].includes(to)) throw new UsageError('convert takes FILE and --to domains|hosts|rpz');
@@ -195,7 +195,7 @@ async function main(): Promise<number> {
       return 0;
     }
     case 'sign': {
-      const { values, positionals } = parseArgs({ args: rest, options: { out: { type: 'string' }, key: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true });
+      const { values, positionals } = parseArgs({ args: rest, options: optionsOf('sign'), allowPositionals: true });
       if (values.help) return usage(0);
       if (positionals[0] === 'keygen') {
         if (!values.out) throw new UsageError('sign keygen needs --out KEYFILE');
@@ -210,13 +210,16 @@ async function main(): Promise<number> {
       return runHunt(rest, { stdout: process.stdout, stderr: process.stderr });
     case 'config':
       return runConfig(rest, { stdout: process.stdout, stderr: process.stderr });
+    case 'completion':
+      return runCompletion(rest, { stdout: process.stdout });
     case 'quarantine':
     case 'block':
     case 'unblock':
     case 'fleet': {
       const { values, positionals } = parseArgs({
         args: rest,
-        options: { ...common, admin: { type: 'string' }, token: { type: 'string' }, reason: { type: 'string' }, expires: { type: 'string' }, wait: { type: 'boolean' } },
+        // Each command's own flags (a --reason to quarantine is a usage error), typed as all four's.
+        options: optionsOf(cmd as 'quarantine' | 'block' | 'unblock' | 'fleet'),
         allowPositionals: true,
       });
       if (values.help) return usage(0);

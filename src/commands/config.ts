@@ -10,7 +10,7 @@ import type { Config } from '../config/schema.js';
 import { FeedManager, isEmptyBlockList } from '../feeds/manager.js';
 import { createOpLog } from '../observe/oplog.js';
 import { preflight } from '../server/assemble/preflight.js';
-import { UsageError } from './usage.js';
+import { optionsOf, UsageError } from './usage.js';
 
 export interface ConfigIo {
   stdout: { write(s: string): unknown };
@@ -67,7 +67,7 @@ function fromEnvironment(cfg: Config): string | null {
 export async function runConfig(argv: string[], io: ConfigIo): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { config: { type: 'string', short: 'c' }, print: { type: 'boolean' }, ports: { type: 'boolean' } },
+    options: optionsOf('config'),
     allowPositionals: true,
     strict: true,
   });

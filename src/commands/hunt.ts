@@ -12,6 +12,7 @@ import { resolveHistoryConfig, type HistoryConfigHost } from '../history/config.
 import { huntDetailed, type HuntHit, type HuntProgress } from '../history/hunt.js';
 import { addListNames, IndicatorSet, parseIndicator, readNamesFile, type NamesFile } from '../history/indicators.js';
 import { createOpLog } from '../observe/oplog.js';
+import { commandUsage, optionsOf } from './usage.js';
 
 export interface HuntIo {
   stdout: { write(s: string): unknown };
@@ -19,20 +20,8 @@ export interface HuntIo {
   now?: () => number;
 }
 
-export const HUNT_USAGE = `usage: c2dns hunt [--since 30d|12h|ISO] [--until 1h|ISO] [--list NAME]... [--names FILE]... [--name NAME]...
-                  [--dir DIR] [--config FILE] [--json]
-  searches the query history for the names and their subdomains; without --list/--names/--name,
-  every configured block list. Exit 0: hits found, 1: none, 2: usage error.
-  --since AGE|ISO   from this time (default 30d); AGE in s, m, h, d or w
-  --until AGE|ISO   up to this time (exclusive; default now)
-  --list NAME       the names of a configured list, as last loaded (repeatable)
-  --names FILE      one name per line, # comments, read as a plain list (as an ioc-text list
-                    when it is defanged: evil[.]com, hxxps://...); lines that give no name are
-                    reported (repeatable)
-  --name NAME       one name; defanged and URLs accepted (repeatable)
-  --dir DIR         history directory (default: history.dir, or <state.dir>/history)
-  --json            one JSON document instead of the table
-`;
+/** The hunt command's usage (commands/usage.ts, from the command table). */
+const HUNT_USAGE = commandUsage('hunt')!;
 
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 
@@ -57,17 +46,7 @@ interface RejectedInput {
 function parseHuntArgs(argv: string[]) {
   return parseArgs({
     args: argv,
-    options: {
-      config: { type: 'string', short: 'c' },
-      help: { type: 'boolean', short: 'h' },
-      json: { type: 'boolean' },
-      since: { type: 'string' },
-      until: { type: 'string' },
-      list: { type: 'string', multiple: true },
-      names: { type: 'string', multiple: true },
-      name: { type: 'string', multiple: true },
-      dir: { type: 'string' },
-    },
+    options: optionsOf('hunt'),
     strict: true,
     allowPositionals: false,
   }).values;
