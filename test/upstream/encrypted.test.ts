@@ -7,9 +7,12 @@
 // again by reloadTls (SIGHUP); upstream.idleTimeoutMs.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { parseUpstream } from '../../src/config/encrypted.js';
+import { startServer, type RunningServer } from '../../src/server/app.js';
 import { startC2dns, type TestServer } from '../helpers/c2dns.js';
 import { ask } from '../helpers/client.js';
 import { startDohUpstream, startDotUpstream } from '../helpers/encrypted.js';
@@ -45,6 +48,22 @@ beforeAll(() => {
 
 function c2dnsWith(upstreams: unknown[], upstream: Record<string, unknown> = {}): Promise<TestServer> {
   return startC2dns({ upstreams, upstream: { timeoutMs: 1500, caFile: ca.certFile, ...upstream }, cache: { maxEntries: 0 } }).then(track);
+}
+
+/** c2dns started from a config file in `dir`, its operational log (info and up) kept as parsed lines. */
+async function startWithOplog(dir: string, doc: Record<string, unknown>): Promise<{ server: RunningServer; lines: Record<string, unknown>[] }> {
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString().split('\n')) if (l !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
+      cb();
+    },
+  });
+  const file = join(dir, 'c2dns.yaml');
+  writeFileSync(file, JSON.stringify({ admin: { enabled: false }, state: { dir: join(dir, 'state') }, log: { queries: 'none' }, ...doc }));
+  const server = await startServer(loadConfig({ file }), pino({ level: 'info' }, sink));
+  track({ close: () => server.close(200) });
+  return { server, lines };
 }
 
 describe('DoT upstream (tls://)', () => {
@@ -202,22 +221,9 @@ describe('encrypted upstream health', () => {
 
 describe('encrypted upstream errors in the operational log', () => {
   it('logs a refused certificate once per reason, with the upstream and the verification code; the start-up line lists every listener', async () => {
-    const { Writable } = await import('node:stream');
-    const pino = (await import('pino')).default;
-    const { startServer } = await import('../../src/server/app.js');
     const up = track(await startDotUpstream(script, leaf));
-    const lines: Record<string, unknown>[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        for (const l of chunk.toString().split('\n')) if (l !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
-        cb();
-      },
-    });
     const dir = makeCa('log CA').dir;
-    const file = join(dir, 'c2dns.yaml');
-    writeFileSync(file, JSON.stringify({ listen: ['127.0.0.1:0', 'tls://127.0.0.1:0', 'https://127.0.0.1:0/q'], tls: { certFile: leaf.certFile, keyFile: leaf.keyFile }, upstreams: [`tls://127.0.0.1:${up.port}`], upstream: { caFile: otherCa.certFile, timeoutMs: 1000 }, admin: { enabled: false }, state: { dir: join(dir, 'state') }, log: { queries: 'none' } }));
-    const server = await startServer(loadConfig({ file }), pino({ level: 'info' }, sink));
-    track({ close: () => server.close(200) });
+    const { server, lines } = await startWithOplog(dir, { listen: ['127.0.0.1:0', 'tls://127.0.0.1:0', 'https://127.0.0.1:0/q'], tls: { certFile: leaf.certFile, keyFile: leaf.keyFile }, upstreams: [`tls://127.0.0.1:${up.port}`], upstream: { caFile: otherCa.certFile, timeoutMs: 1000 } });
     await ask(server.udp[0]!.port, 'a.example', T.A);
     await ask(server.udp[0]!.port, 'b.example', T.A);
     const errs = lines.filter((l) => l.msg === 'encrypted upstream connection failed');
@@ -257,24 +263,11 @@ describe('EDNS Padding towards upstreams', () => {
 
 describe('upstream.caFile on SIGHUP (reloadTls)', () => {
   it('new connections verify with the reloaded bundle, open ones keep going; a bad file keeps the old bundle and the log says why', async () => {
-    const { Writable } = await import('node:stream');
-    const pino = (await import('pino')).default;
-    const { startServer } = await import('../../src/server/app.js');
     const up = track(await startDotUpstream(script, leaf));
     const dir = makeCa('reload CA').dir;
     const caFile = join(dir, 'upstream-ca.pem');
     writeFileSync(caFile, otherCa.certPem); // not the CA that signed the upstream's certificate
-    const lines: Record<string, unknown>[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        for (const l of chunk.toString().split('\n')) if (l !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
-        cb();
-      },
-    });
-    const file = join(dir, 'c2dns.yaml');
-    writeFileSync(file, JSON.stringify({ listen: ['127.0.0.1:0'], upstreams: [`tls://127.0.0.1:${up.port}`], upstream: { caFile, timeoutMs: 1000, probeIntervalMs: 0, penaltyMs: 0 }, cache: { maxEntries: 0 }, admin: { enabled: false }, state: { dir: join(dir, 'state') }, log: { queries: 'none' } }));
-    const server = await startServer(loadConfig({ file }), pino({ level: 'info' }, sink));
-    track({ close: () => server.close(200) });
+    const { server, lines } = await startWithOplog(dir, { listen: ['127.0.0.1:0'], upstreams: [`tls://127.0.0.1:${up.port}`], upstream: { caFile, timeoutMs: 1000, probeIntervalMs: 0, penaltyMs: 0 }, cache: { maxEntries: 0 } });
     const port = server.udp[0]!.port;
     const answered = async (name: string): Promise<boolean> => (await ask(port, name, T.A, { edns: {} })).packet.answers.length === 1;
 
