@@ -27,6 +27,11 @@ export interface CompileJob {
   /** The source's first-seen table. Left as it is: the result's rules use a copy with the new names. */
   table: NameTable;
   now: number;
+  /**
+   * An update compiled while queries are answered: it takes only the CPU answering leaves. The
+   * first load, with nothing to answer yet, runs at full priority (a busy machine would slow it).
+   */
+  background: boolean;
 }
 
 /** Compiles a job; the result's `rules.dict` is the table to keep when the result is accepted. */
@@ -39,6 +44,7 @@ interface JobMessage {
   protect: readonly string[];
   table: NameTableParts;
   now: number;
+  background: boolean;
 }
 
 type ResultMessage =
@@ -105,7 +111,7 @@ export function workerCompiler(script: URL): Compiler {
     // Copies, moved to the worker: the live rules keep reading the originals.
     const body = await copyByTurns(new Uint8Array(job.body.buffer, job.body.byteOffset, job.body.length), job.body.length);
     const table = await tableCopy(job.table);
-    const data: StartData = { c2dnsCompile: true, hashB: HASH_B, job: { body, decode: job.decode, config: job.config, protect: job.guard.protectedNames, table, now: job.now } };
+    const data: StartData = { c2dnsCompile: true, hashB: HASH_B, job: { body, decode: job.decode, config: job.config, protect: job.guard.protectedNames, table, now: job.now, background: job.background } };
     const transferList = [body.buffer as ArrayBuffer, ...NameTable.transferables(table)];
     return new Promise<CompiledSource>((resolve, reject) => {
       let settled = false;
@@ -158,11 +164,11 @@ function runJob(j: JobMessage): { message: ResultMessage; transfer: ArrayBuffer[
 }
 
 if (!isMainThread && parentPort !== null && (workerData as Partial<StartData> | null)?.c2dnsCompile === true) {
-  // The compile takes what CPU answering leaves: on a core the process shares with it (pinned, or
-  // a busy machine), a thread of equal priority would take half the core from the main thread.
+  // An update takes what CPU answering leaves: on a core the process shares with it (pinned, or a
+  // busy machine), a thread of equal priority would take half the core from the main thread.
   // Nice 19 for this thread only: Linux applies setpriority(PRIO_PROCESS, 0) to the calling
   // thread (elsewhere it would renice the whole process, so it is left there).
-  if (process.platform === 'linux') {
+  if ((workerData as StartData).job.background && process.platform === 'linux') {
     try {
       setPriority(19);
     } catch {

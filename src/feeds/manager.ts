@@ -88,6 +88,9 @@ export class FeedManager {
   /** Decodes and compiles a source's bytes: in a worker thread, so answering goes on meanwhile. */
   compiler: Compiler = defaultCompiler();
 
+  /** The first load is done: later compiles run in the background of answering (CompileJob.background). */
+  private serving = false;
+
   /** Called after an accepted update was stored and published (cluster: tell the other workers). */
   onUpdated: () => void = () => {};
 
@@ -114,6 +117,7 @@ export class FeedManager {
       if (s.config.path !== undefined || (options.network && s.compiled === null)) await this.attempt(s);
     }
     await this.publish();
+    this.serving = true;
   }
 
   /** Refreshes the named sources (all when none named); the trie is rebuilt once at the end. */
@@ -278,7 +282,7 @@ export class FeedManager {
     if (lg === null) return;
     try {
       const ref = sourceRef(s.config);
-      s.compiled = await this.compiler({ body: lg.body, decode: this.decodeOptions(s.config), config: s.config, guard: this.guard, table: this.seen(ref), now: this.now() });
+      s.compiled = await this.compiler({ body: lg.body, decode: this.decodeOptions(s.config), config: s.config, guard: this.guard, table: this.seen(ref), now: this.now(), background: this.serving });
       this.keepTable(ref, s.compiled);
       s.sha256 = lg.meta.sha256;
       s.fromLastGood = true;
@@ -324,7 +328,7 @@ export class FeedManager {
       // Compiled into a copy of the first-seen table, which becomes the source's table (with the
       // new names) only when the update is accepted: a rejected one leaves the table as it was.
       const decode = { ...this.decodeOptions(s.config), ...(got.contentType !== undefined ? { contentType: got.contentType } : {}) };
-      const compiled = await this.compiler({ body: got.body, decode, config: s.config, guard: this.guard, table: this.seen(ref), now: this.now() });
+      const compiled = await this.compiler({ body: got.body, decode, config: s.config, guard: this.guard, table: this.seen(ref), now: this.now(), background: this.serving });
       const count = compiled.rules.length;
       if (count === 0 && compiled.report.rejected > 0) {
         throw new FeedError('parse', `no usable entries: ${compiled.report.rejected} lines rejected (first: line ${compiled.report.examples[0]?.line}: ${compiled.report.examples[0]?.reason})`);
