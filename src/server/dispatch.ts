@@ -167,7 +167,8 @@ export class Dispatcher {
     const limit =
       (q.transport === 'udp' ? (pq.edns ? Math.min(Math.max(pq.udpSize, MIN_UDP_SIZE), EDNS_UDP_SIZE) : MIN_UDP_SIZE) : 0xffff) - (extra?.length ?? 0);
     const act = a.action;
-    if (reply !== null && q.transport === 'udp') {
+    // A valid DNS server cookie proves the address as a stream does (RFC 7873 §1): no cap then.
+    if (reply !== null && q.transport === 'udp' && q.cookie !== 'valid') {
       if (act === 'refused' || act === 'servfail' || act === 'formerr' || act === 'notimp') reply = capReply(reply, q.msg.length + ERROR_REPLY_GROWTH);
       // Capped to the UDP limit as well: a blocked answer is never TC=1.
       else if (act === 'blocked') reply = capReply(reply, Math.min(q.msg.length + BLOCKED_REPLY_GROWTH, limit));

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendTcp, sendUdp } from '../helpers/client.js';
 import { startC2dns, type TestServer } from '../helpers/c2dns.js';
+import { option, optionIn, queryWith } from '../helpers/edns-options.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
 import { buildQuery, decode, edeOf, T, type QueryOptions } from '../helpers/wire.js';
 import { BLOCKED_REPLY_GROWTH, ERROR_REPLY_GROWTH } from '../../src/server/dispatch.js';
@@ -154,6 +155,17 @@ describe('blocked answers over UDP: never more than the query plus BLOCKED_REPLY
     expect(edeOf(p)).toEqual([{ infoCode: 15, text: '' }]);
     const tcp = decode(await sendTcp(c2.port, buildQuery('cloak.example', T.A, { edns: { udpSize: 512 } })));
     expect(edeOf(tcp)[0]!.text).toContain('trigger=cname chain=cloak.example>');
+  });
+
+  it('a valid DNS server cookie proves the address as TCP does: the blocked answer is not capped', async () => {
+    const first = await sendUdp(c2.port, queryWith('sbmsa.wiki', T.TXT, [option(10, Buffer.from('clientck'))]));
+    const cookie = optionIn(first, 10)!;
+    expect(cookie).toHaveLength(24); // the client cookie and our server cookie
+    expect(edeOf(decode(first))).toEqual([{ infoCode: 15, text: '' }]); // a client cookie alone proves nothing
+    const msg = queryWith('sbmsa.wiki', T.TXT, [option(10, cookie)]);
+    const reply = await sendUdp(c2.port, msg);
+    expect(edeOf(decode(reply))).toEqual([{ infoCode: 15, text: expect.stringContaining('sbmsa.wiki') as string }]);
+    expect(reply.length).toBeGreaterThan(msg.length + BLOCKED_REPLY_GROWTH);
   });
 
   it('over TCP the same blocked answer is not capped: the EDE text goes along', async () => {
