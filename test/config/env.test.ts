@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { checkConfig } from '../../src/commands/config.js';
 import { envKeys, envName, walkSchema } from '../../src/config/env.js';
 import { keySource, loadConfig, type ConfigInput } from '../../src/config/load.js';
 import { configSchema } from '../../src/config/schema.js';
@@ -154,6 +155,13 @@ describe('precedence: defaults < file < environment < command-line flags', () =>
     expect(keySource(cfg, 'listen[0]')).toBe('environment variable C2DNS_LISTEN');
     expect(keySource(cfg, 'upstreams[0]')).toBe('command-line flag --upstream');
     expect(keySource(cfg, 'cache.minTtl')).toBe(file);
+  });
+
+  it('checks made after loading (the preflight of serve and config check) name the variable too', async () => {
+    const file = configFile({ lists: [] });
+    const { cfg } = load({ C2DNS_LOG_DESTINATION: '/proc/c2dns/queries.log', C2DNS_STATE_DIR: 'state' }, { file });
+    const r = await checkConfig(cfg, { ports: false });
+    expect(r.errors).toContainEqual(expect.stringMatching(/^config error in environment variable C2DNS_LOG_DESTINATION: key "log\.destination": \/proc\/c2dns\/queries\.log is under \/proc/));
   });
 
   it('a relative path from the environment is relative to the configuration file, as in the file', () => {
