@@ -132,3 +132,47 @@ describe('c2dns serve reloads its configuration on SIGHUP', () => {
     expect(await blocked('c-c2.example')).toBe(true);
   }, 30_000);
 });
+
+describe('with workers: 2, every worker reloads', () => {
+  const TOKEN = 'reload-cluster-token-0123456789ab';
+  it('SIGHUP reaches both workers; POST /api/reload in worker 1 is passed on to worker 2', async () => {
+    const cdir = mkdtempSync(join(built.work, 'reload-cluster-'));
+    const cfile = join(cdir, 'c2dns.yaml');
+    const cwrite = (lists: string[]): void =>
+      writeFileSync(cfile, YAML.stringify({ workers: 2, state: { dir: join(cdir, 'state') }, admin: { listen: '127.0.0.1:0', token: TOKEN }, log: { queries: 'none' }, lists: lists.map(list) }));
+    cwrite(['a']);
+    const cport = 20000 + Math.floor(Math.random() * 20000);
+    const c = runCli(built.cliJs, ['serve', '--config', cfile, '--listen', `127.0.0.1:${cport}`, '--upstream', `127.0.0.1:${up.port}`], 60_000);
+    try {
+      const servingLines = await until('two workers serving', () => opLines(c.stderr()).filter((l) => l.msg === 'c2dns serving'), (l) => l.length === 2, 20_000);
+      const adminUrl = servingLines.map((l) => l.admin).find((a) => typeof a === 'string') as string;
+      const blockedHere = async (name: string): Promise<boolean> => ((await ask(cport, name, T.A)).packet.answers[0] as { address?: string } | undefined)?.address === '0.0.0.0';
+      // 20 in a row: the kernel spreads datagrams over both workers.
+      const allBlock = async (name: string): Promise<number> => {
+        let n = 0;
+        for (let i = 0; i < 20; i++) if (await blockedHere(name)) n++;
+        return n;
+      };
+      cwrite(['a', 'b']);
+      c.child.kill('SIGHUP');
+      expect(await until('b blocked by both workers', () => allBlock('b-c2.example'), (n) => n === 20, 5000)).toBe(20);
+      cwrite(['a', 'b', 'c']);
+      const answer = await new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
+        request(`${adminUrl}/api/reload`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } }, (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }));
+        })
+          .on('error', reject)
+          .end();
+      });
+      expect(answer).toMatchObject({ status: 200, body: { result: 'ok', lists: { added: ['c'] } } });
+      expect(await until('c blocked by both workers', () => allBlock('c-c2.example'), (n) => n === 20, 5000)).toBe(20);
+      const pids = new Set(opLines(c.stderr()).filter((l) => l.msg === 'configuration reloaded').map((l) => l.pid));
+      expect(pids.size).toBe(2);
+    } finally {
+      c.child.kill('SIGTERM');
+      await c.exited;
+    }
+  }, 60_000);
+});

@@ -1,7 +1,7 @@
 // Configuration reload (server/reload.ts): what changed and who applies it, then a running server
 // reloading its file through POST /api/reload: lists, upstreams, access, listen addresses, an
 // invalid file, the token, the metrics.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -199,5 +199,45 @@ describe('a running server reloads its file (POST /api/reload)', () => {
     expect(server.udp.map((a) => a.port)).toEqual([newPort]);
     await new Promise((res) => setTimeout(res, 2200)); // the removed UDP socket closes after its grace
     await expect(ask(before[0]!, 'www.example', T.A, { timeoutMs: 300 })).rejects.toThrow();
+  });
+});
+
+describe('alert sinks follow the file (alerts.sinks)', () => {
+  let server: RunningServer;
+  let up: Upstream;
+  const file = join(dir, 'sinks.yaml');
+  const sinkFile = join(dir, 'alerts.jsonl');
+  const write = (sinks: unknown[]): void =>
+    writeFileSync(
+      file,
+      YAML.stringify({ listen: ['127.0.0.1:0'], upstreams: [`127.0.0.1:${up.port}`], state: { dir: join(dir, 'state-sinks') }, admin: { listen: '127.0.0.1:0' }, log: { queries: 'none' }, lists: [{ name: 'a', path: join(dir, 'a.txt'), tags: ['c2'] }], alerts: { sinks } }),
+    );
+
+  beforeAll(async () => {
+    up = await startUpstream(zoneScript({}));
+    write([]);
+    server = await startServer(loadConfig({ file }), pino({ level: 'silent' }), { refresh: true, reloadFrom: () => loadConfig({ file }) });
+  });
+  afterAll(async () => {
+    await server?.close(200);
+    await up?.close();
+  });
+
+  it('a sink added by reload receives the next C2 hit; a removed one is closed', async () => {
+    expect(server.alerting!.sinks).toHaveLength(0);
+    write([{ type: 'file', path: sinkFile }]);
+    expect(await server.reloadConfig('test')).toMatchObject({ result: 'ok', applied: ['alerts.sinks'] });
+    expect(server.alerting!.sinks.map((s) => s.sink.name)).toHaveLength(1);
+    await ask(server.udp[0]!.port, 'a-c2.example', T.A);
+    const end = Date.now() + 3000;
+    let text = '';
+    while (Date.now() < end && !text.includes('c2-hit')) {
+      await new Promise((res) => setTimeout(res, 50));
+      text = existsSync(sinkFile) ? readFileSync(sinkFile, 'utf8') : '';
+    }
+    expect(JSON.parse(text.trim().split('\n')[0]!)).toMatchObject({ type: 'c2-hit', client: '127.0.0.1' });
+    write([]);
+    expect(await server.reloadConfig('test')).toMatchObject({ result: 'ok', applied: ['alerts.sinks'] });
+    expect(server.alerting!.sinks).toHaveLength(0);
   });
 });
