@@ -65,8 +65,11 @@ async function serve(argv: string[]): Promise<number> {
     allowPositionals: false,
   });
   if (values.help) return usage(0);
-  const cfg = loadConfig({ file: values.config, listen: values.listen, upstreams: values.upstream });
+  // C2DNS_ variables that look like keys but are none: in the operational log, once it exists.
+  const envWarnings: string[] = [];
+  const cfg = loadConfig({ file: values.config, listen: values.listen, upstreams: values.upstream, warn: (w) => envWarnings.push(w) });
   const oplog = createOpLog(cfg.log.level);
+  for (const w of envWarnings) oplog.warn(w);
   const workers = workerCount(cfg.workers);
   let running: RunningServer | null = null;
   // SIGUSR1 (logrotate): reopen the query log; the primary of a cluster passes it to its workers.
@@ -82,7 +85,7 @@ async function serve(argv: string[]): Promise<number> {
     return runPrimary(workers, oplog);
   }
   // A reload reads the same file with the same command-line overrides on top.
-  const reloadFrom = (): Config => loadConfig({ file: values.config, listen: values.listen, upstreams: values.upstream });
+  const reloadFrom = (): Config => loadConfig({ file: values.config, listen: values.listen, upstreams: values.upstream, warn: (w) => oplog.warn(w) });
   const starting = startServer(cfg, oplog, { refresh: ownsRefresh(), role: ownsRefresh() ? 'own' : 'forward', processMetrics: true, checkPorts: !cluster.isWorker, reloadFrom });
   // SIGINT/SIGTERM are handled from now on, also while starting: the stop waits for the start, then closes.
   const stopped = stopOnSignals(oplog, async (graceMs) => (await starting).close(graceMs));

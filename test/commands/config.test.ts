@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { ADMIN_DEFAULT_LISTEN } from '../../src/admin/config.js';
 import { loadConfig } from '../../src/config/load.js';
-import { buildCli, runCli, type BuiltCli } from '../helpers/cli.js';
+import { buildCli, opLines, runCli, type BuiltCli } from '../helpers/cli.js';
 
 let built: BuiltCli;
 beforeAll(() => {
@@ -128,6 +128,21 @@ describe('c2dns config check', () => {
     const bad = await cli(['config', 'check', '--config', config], { ...process.env, C2DNS_CACHE_MAX_ENTRIES: 'abc' });
     expect(bad.code).toBe(1);
     expect(bad.err.trim()).toBe('c2dns: config error in the environment: C2DNS_CACHE_MAX_ENTRIES=abc: expected a number');
+  });
+
+  it('serve takes the C2DNS_ variables too, and logs a look-alike one in its operational log', async () => {
+    const { config } = setup(() => ({ admin: { enabled: false } }));
+    const c = runCli(built.cliJs, ['serve', '--config', config], 15_000, { ...process.env, C2DNS_LISTEN: '127.0.0.1:0', C2DNS_UPSTREAMS: '127.0.0.1:9', C2DNS_LOG_LEVLE: 'debug' });
+    try {
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline && !opLines(c.stderr()).some((l) => l.msg === 'c2dns serving')) await new Promise((r) => setTimeout(r, 100));
+      const lines = opLines(c.stderr());
+      expect(lines.find((l) => l.msg === 'c2dns serving')?.listen, c.stderr()).toEqual([expect.stringMatching(/^127\.0\.0\.1:\d+$/)]);
+      expect(lines).toContainEqual(expect.objectContaining({ level: 40, msg: 'environment variable C2DNS_LOG_LEVLE ignored: no configuration key has this name; did you mean C2DNS_LOG_LEVEL?' }));
+    } finally {
+      c.child.kill('SIGTERM');
+      await c.exited;
+    }
   });
 
   it('without --config it checks the built-in defaults', async () => {
