@@ -81,8 +81,11 @@ export const COMMANDS = {
     summary: 'answer DNS, blocking what the lists name',
     synopsis: ['serve [--config FILE] [--listen ADDR:PORT]... [--upstream ADDR[:PORT]]...'],
     about: `Answers DNS on the listen addresses, blocking what the lists name. Everything that can fail is
-checked before anything binds (see \`c2dns config check\`). Signals: SIGHUP refreshes every list
-(and loads a newer copy stored by \`c2dns lists update\`), SIGUSR1 reopens the query log,
+checked before anything binds (see \`c2dns config check\`). Signals: SIGHUP reads the
+configuration file again with the same flags and applies it without dropping queries (an invalid
+file keeps the running configuration and the log says why; keys such as state.dir or workers are
+named as needing a restart; also POST /api/reload), then refreshes every list (and loads a newer
+copy stored by \`c2dns lists update\`) and re-reads the TLS certificate; SIGUSR1 reopens the query log,
 SIGINT/SIGTERM stop within 5 s. Exit 1: configuration or start-up error. Configuration keys can
 also be set by C2DNS_ environment variables (README "Environment variables").`,
     flags: ['config', 'listen', 'upstream'],
