@@ -63,7 +63,7 @@ export const PARTS: { readonly [K in keyof Config]-?: Rule | SectionRules } = {
   forwarding: 'restart', // its upstreams' connections and health live in the cache's next stage
   localRecords: 'chain',
   blocking: 'chain',
-  lists: 'lists',
+  lists: ['lists', 'chain'], // the quarantine stage reads which watch lists quarantine
   guard: 'restart',
   quarantine: 'chain',
   admin: 'restart',
@@ -200,6 +200,7 @@ export class Reloader {
           if (err instanceof SourceLoadError) return this.refused(via, err.message);
           throw err;
         }
+        setWatchMarks(t.soc.watchMarks, cfg);
         applied('lists');
       }
       if (has('upstreams')) {
@@ -218,18 +219,26 @@ export class Reloader {
         t.oplog.level = cfg.log.level;
         applied('log');
       }
-      // The running configuration is the new one from here: a listener that cannot be bound
-      // is reported, the rest stays applied.
+      // The running configuration is the new one from here. A listen entry that cannot be
+      // bound is reported and left out, so the next reload tries it again.
       t.live.loaded = eff;
       t.live.cfg = cfg;
       if (has('listen')) {
-        report.listen = await this.rebind(cfg, changes.listen);
+        const listen = t.live.listeners!.entries.map((e) => e.listen);
+        try {
+          report.listen = await this.rebind(cfg, changes.listen);
+        } catch (err) {
+          t.live.loaded = { ...eff, listen };
+          t.live.cfg = { ...cfg, listen };
+          throw err;
+        }
         applied('listen');
       }
     } catch (err) {
       report.result = 'failed';
       report.problem = (err as Error).message;
     }
+    report.applied = [...new Set(report.applied)];
     t.metrics.recordReload(report.result);
     this.logOutcome(via, report, Math.round(performance.now() - started));
     return report;
@@ -315,6 +324,12 @@ export class Reloader {
     }, LISTENER_GRACE_MS).unref();
     return { added: fresh.bound, removed: gone.map((e) => e.bound) };
   }
+}
+
+/** Marks of the watch lists (action: monitor), replaced in place: the watch observer holds the map. */
+function setWatchMarks(marks: Map<string, string>, cfg: Config): void {
+  marks.clear();
+  for (const l of cfg.lists) if (l.action === 'monitor') marks.set(l.name, l.mark ?? `watch:${l.name}`);
 }
 
 /** What the rate limiter is made from (its exempt list includes the trusted forwarders). */

@@ -37,7 +37,7 @@ const listB = { name: 'b', path: join(dir, 'b.txt') };
 describe('configChanges: each changed key goes to the part that applies it, or is named as needing a restart', () => {
   const cases: { what: string; from: Record<string, unknown>; to: Record<string, unknown>; parts: Partial<Record<Part, string[]>> }[] = [
     { what: 'nothing', from: {}, to: {}, parts: {} },
-    { what: 'a list added', from: { lists: [listA] }, to: { lists: [listA, listB] }, parts: { lists: ['lists'] } },
+    { what: 'a list added', from: { lists: [listA] }, to: { lists: [listA, listB] }, parts: { lists: ['lists'], chain: ['lists'] } },
     { what: 'upstreams and upstream.*', from: { upstreams: ['192.0.2.1'] }, to: { upstreams: ['192.0.2.2'], upstream: { timeoutMs: 900 } }, parts: { upstreams: ['upstreams', 'upstream'] } },
     { what: 'access.allow', from: {}, to: { access: { allow: ['10.0.0.0/8'] } }, parts: { chain: ['access'] } },
     { what: 'blocking and rate limits', from: {}, to: { blocking: { action: 'nxdomain' }, rateLimit: { qps: 7 } }, parts: { chain: ['rateLimit', 'blocking'] } },
@@ -199,6 +199,21 @@ describe('a running server reloads its file (POST /api/reload)', () => {
     expect(server.udp.map((a) => a.port)).toEqual([newPort]);
     await new Promise((res) => setTimeout(res, 2200)); // the removed UDP socket closes after its grace
     await expect(ask(before[0]!, 'www.example', T.A, { timeoutMs: 300 })).rejects.toThrow();
+  });
+
+  it('a listen address already taken: 500 reload_failed, the other parts applied, the address tried again next time', async () => {
+    const before = server.udp.map((a) => a.port);
+    const taken = `127.0.0.1:${up.port}`; // the test upstream holds it
+    write({ listen: [...before.map((p) => `127.0.0.1:${p}`), taken], upstreams: [`127.0.0.1:${up2.port}`], blocking: { action: 'nxdomain' }, lists: [{ name: 'a', path: join(dir, 'a.txt') }] });
+    const r = await post(adminPort(), '/api/reload', TOKEN);
+    expect(r.status).toBe(500);
+    expect(r.body).toMatchObject({ result: 'failed', error: 'reload_failed', applied: ['blocking'] });
+    expect(String(r.body.problem)).toMatch(/EADDRINUSE/);
+    expect(server.udp.map((a) => a.port)).toEqual(before);
+    expect(await rcode('a-c2.example')).toBe(NXDOMAIN);
+    const again = await post(adminPort(), '/api/reload', TOKEN);
+    expect(again.body).toMatchObject({ result: 'failed', applied: [] });
+    expect(await metricsText(adminPort())).toMatch(/c2dns_config_reload_total\{result="failed"\} 2/);
   });
 });
 

@@ -85,6 +85,8 @@ export interface EventParts {
   emit(e: NewSecurityEvent): void;
   marks: ClientMarks;
   watch: WatchObserver;
+  /** Watch list name → the mark it gives (a config reload replaces the entries in place). */
+  watchMarks: Map<string, string>;
   /** Logs and raises a client's quarantine. */
   quarantined(e: QuarantineEntry): void;
 }
@@ -102,7 +104,7 @@ export function createEvents(cfg: Config, oplog: OpLogger, owner: boolean, healt
   };
   const marks = new ClientMarks(cfg.state.dir!, (err) => oplog.error({ err }, 'client marks could not be saved'));
   if (marks.damaged) oplog.error({ file: `${cfg.state.dir}/marks.json` }, 'client marks file was damaged and could not be read');
-  const watchMarks = new Map(cfg.lists.filter((l) => l.action === 'monitor').map((l) => [l.name, l.mark ?? `watch:${l.name}`] as const));
+  const watchMarks: Map<string, string> = new Map(cfg.lists.filter((l) => l.action === 'monitor').map((l) => [l.name, l.mark ?? `watch:${l.name}`] as const));
   const watch = new WatchObserver(marks, emit, { marks: watchMarks, windowMs: cfg.alerts.windowSeconds * 1000 });
   return {
     alerting,
@@ -110,6 +112,7 @@ export function createEvents(cfg: Config, oplog: OpLogger, owner: boolean, healt
     emit,
     marks,
     watch,
+    watchMarks,
     quarantined: (e) => {
       // `client` is the address, as in every event; a client quarantined by MAC also has `mac`.
       oplog.warn({ client: e.address, mac: e.mac, clientName: e.name, via: e.via, reason: e.reason, until: new Date(e.until).toISOString() }, 'client quarantined');
