@@ -55,6 +55,33 @@ interface Res {
   on(event: 'close', cb: () => void): unknown;
 }
 
+/** An HTTP/2 stream as the Req/Res pair onRequest serves (what node's compatibility layer would make of it). */
+function h2Exchange(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): [Req, Res] {
+  // A stream reset by the client errors; the request is abandoned with it (res 'close').
+  stream.on('error', () => stream.destroy());
+  const socket = stream.session?.socket as tls.TLSSocket;
+  const req: Req = {
+    method: headers[':method'],
+    url: headers[':path'],
+    headers: headers as Record<string, string | string[] | undefined>,
+    httpVersionMajor: 2,
+    socket,
+    on: (event: string, cb: (chunk: Buffer) => void) => stream.on(event, cb),
+    pause: () => stream.pause(),
+    destroy: (err?: Error) => stream.destroy(err),
+  };
+  const res: Res = {
+    writeHead: (status, h) => {
+      if (!stream.destroyed && !stream.headersSent) stream.respond({ ':status': status, ...h });
+    },
+    end: (body) => {
+      if (!stream.destroyed) stream.end(body);
+    },
+    on: (event, cb) => stream.on(event, cb),
+  };
+  return [req, res];
+}
+
 class ProxyTrust {
   private readonly list = new BlockList();
   readonly empty: boolean;
@@ -209,7 +236,15 @@ export class DohListener {
         server.on('tlsClientError', () => {
           l.handshakeFailures++;
         });
+        // HTTP/1.1 through node's request/response objects; HTTP/2 streams straight (h2Exchange):
+        // the compatibility objects node would wrap every stream in cost more than the DNS answer.
+        const compat = new Set(server.listeners('stream'));
         server.on('request', (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => l.onRequest(req as unknown as Req, res as unknown as Res));
+        for (const f of server.listeners('stream')) if (!compat.has(f)) server.off('stream', f as (...args: unknown[]) => void);
+        server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
+          const [req, res] = h2Exchange(stream, headers);
+          l.onRequest(req, res);
+        });
         resolve(l);
       });
     });

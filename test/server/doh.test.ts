@@ -249,6 +249,25 @@ describe('DoH: other clients, reload, idle', () => {
     }
   });
 
+  it('an RPZ DROP ends the HTTP/2 stream without a response (as a dropped UDP query goes unanswered); the session goes on serving', async () => {
+    const c = await startC2dns(
+      { listen: ['127.0.0.1:0', 'https://127.0.0.1:0'], tls: { certFile: leaf.certFile, keyFile: leaf.keyFile }, upstreams: [`127.0.0.1:${up.port}`], lists: [{ name: 'rpz', path: 'rpz.zone', format: 'rpz' }] },
+      { 'rpz.zone': '$ORIGIN rpz.local.\ndropped.example CNAME rpz-drop.\n' },
+    );
+    const client = await H2Client.connect(c.server.doh[0]!.address.port, ca.certPem);
+    try {
+      // The stream ends without a response: no status, no body.
+      const dropped = await client.request({ path: `/dns-query?dns=${b64url(buildQuery('dropped.example', T.A, { id: 0 }))}` });
+      expect(dropped).toMatchObject({ status: 0, body: Buffer.alloc(0) });
+      const r = await client.request({ path: `/dns-query?dns=${b64url(buildQuery('example.org', T.A, { id: 0 }))}` });
+      expect(r.status).toBe(200);
+      expect(decode(r.body).answers[0]).toMatchObject({ address: '192.0.2.10' });
+    } finally {
+      client.close();
+      await c.close();
+    }
+  });
+
   it('closes idle HTTP/2 sessions after tcp.idleTimeoutMs, and stops within the grace time', async () => {
     const c = await startC2dns({ listen: ['127.0.0.1:0', 'https://127.0.0.1:0'], tls: { certFile: leaf.certFile, keyFile: leaf.keyFile }, upstreams: [`127.0.0.1:${up.port}`], tcp: { idleTimeoutMs: 300 } });
     try {
