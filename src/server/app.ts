@@ -186,10 +186,35 @@ export async function startServer(config: Config, oplog: OpLogger, options: Star
   }
   if (options.refresh) feeds.schedule();
   logServing(oplog, live.listeners, admin, r);
-  const bound = (): Listeners => live.listeners!;
+  return liveView(live, r, {
+    feeds,
+    policy,
+    dispatcher: r.dispatcher,
+    forward: r.forward,
+    cache: r.cache,
+    quarantineStore,
+    marks: soc.marks,
+    observers,
+    metrics,
+    queryLog: qlog,
+    alerting: soc.alerting,
+    admin,
+    health,
+    history,
+    retro,
+    emergency,
+    fleet,
+    reloadTls: () => reloadTls(live.listeners!, live.cfg, oplog, r.forward),
+    reloadConfig: (via) => reloader.reload(via),
+    close,
+  });
+}
 
+/** What a configuration reload replaces, read at each access: the listeners and the chain's parts. */
+function liveView(live: ReloadTarget['live'], r: ResolverParts, fixed: Omit<RunningServer, 'udp' | 'tcp' | 'dot' | 'doh' | 'chain' | 'quarantine' | 'upstreamHealth'>): RunningServer {
+  const bound = (): Listeners => live.listeners!;
   return {
-    // Getters: a configuration reload re-binds changed listen entries and rebuilds the chain.
+    ...fixed,
     get udp() {
       return bound().udp.map((u) => u.address);
     },
@@ -202,35 +227,15 @@ export async function startServer(config: Config, oplog: OpLogger, options: Star
     get doh() {
       return bound().doh.map((d) => ({ address: d.address, url: formatListen({ kind: 'doh', addr: d.address, path: d.path }) }));
     },
-    feeds,
-    policy,
     get chain() {
       return r.chain.names;
     },
-    dispatcher: r.dispatcher,
-    forward: r.forward,
-    cache: r.cache,
     get quarantine() {
       return r.quarantine;
     },
-    quarantineStore,
-    marks: soc.marks,
-    observers,
-    metrics,
-    queryLog: qlog,
-    alerting: soc.alerting,
-    admin,
     get upstreamHealth() {
       return r.upstreamHealth;
     },
-    health,
-    history,
-    retro,
-    emergency,
-    fleet,
-    reloadTls: () => reloadTls(bound(), live.cfg, oplog, r.forward),
-    reloadConfig: (via) => reloader.reload(via),
-    close,
   };
 }
 
