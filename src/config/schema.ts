@@ -129,10 +129,7 @@ const listSchema = z
 
 export type ListConfig = z.infer<typeof listSchema>;
 
-/** The answer action a list gives its rules: none for a watch list, which answers normally. */
-export function listAction(l: ListConfig): (typeof BLOCK_ACTIONS)[number] | null {
-  return l.action === undefined || l.action === 'monitor' ? null : l.action;
-}
+export { listAction } from './list-action.js';
 
 /** A list source with every default filled in, for sources c2dns makes itself (convert, emergency blocks). */
 export function listConfig(fields: z.input<typeof listSchema>): ListConfig {

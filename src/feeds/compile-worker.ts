@@ -142,11 +142,20 @@ export function workerCompiler(script: URL): Compiler {
 }
 
 /**
- * Worker threads when this module runs as built JavaScript. From the TypeScript sources (the test
- * runner) a worker could not load it: the same compile then runs in this thread.
+ * Below this many bytes a list is compiled in this thread: starting a worker (a new isolate loading
+ * the parsers) costs more than the compile, which is a few slices of the event loop at most.
+ */
+export const WORKER_MIN_BYTES = 1 << 20;
+
+/**
+ * Worker threads for lists of WORKER_MIN_BYTES or more when this module runs as built JavaScript.
+ * From the TypeScript sources (the test runner) a worker could not load it: every compile then
+ * runs in this thread.
  */
 export function defaultCompiler(): Compiler {
-  return import.meta.url.endsWith('.js') ? workerCompiler(new URL(import.meta.url)) : inThreadCompiler;
+  if (!import.meta.url.endsWith('.js')) return inThreadCompiler;
+  const worker = workerCompiler(new URL(import.meta.url));
+  return (job) => (job.body.length < WORKER_MIN_BYTES ? inThreadCompiler(job) : worker(job));
 }
 
 function runJob(j: JobMessage): { message: ResultMessage; transfer: ArrayBuffer[] } {

@@ -6,7 +6,8 @@
 // The rules come out in columns (a RuleSet over the source's NameTable), never one object per
 // entry. Plain and hosts lists are scanned in place: a name already in normalised form goes from
 // the text to the guard and the table without an entry object.
-import { listAction, type ListConfig } from '../config/schema.js';
+import { listAction } from '../config/list-action.js';
+import type { ListConfig } from '../config/schema.js';
 import type { Guard } from '../blocklist/guard.js';
 import { hashRange, NameTable } from '../blocklist/names.js';
 import { detectFormat, PARSERS, type ListFormat } from '../blocklist/parsers/index.js';
