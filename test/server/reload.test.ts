@@ -256,3 +256,47 @@ describe('alert sinks follow the file (alerts.sinks)', () => {
     expect(server.alerting!.sinks).toHaveLength(0);
   });
 });
+
+describe('the rate limiter across reloads', () => {
+  let server: RunningServer;
+  let up: Upstream;
+  const file = join(dir, 'ratelimit.yaml');
+  const write = (o: Record<string, unknown>): void =>
+    writeFileSync(
+      file,
+      YAML.stringify({ listen: ['127.0.0.1:0'], upstreams: [`127.0.0.1:${up.port}`], state: { dir: join(dir, 'state-rl') }, admin: { enabled: false }, log: { queries: 'none' }, lists: [{ name: 'a', path: join(dir, 'a.txt') }], rateLimit: { qps: 0.1, burst: 3, slip: 0, exempt: [] }, ...o }),
+    );
+  // A blocked name: answered by c2dns itself, so only the rate limiter can drop it.
+  const answered = async (n: number): Promise<number> => {
+    let ok = 0;
+    for (let i = 0; i < n; i++) {
+      try {
+        await ask(server.udp[0]!.port, 'a-c2.example', T.A, { timeoutMs: 300 });
+        ok++;
+      } catch {
+        // dropped: over the rate
+      }
+    }
+    return ok;
+  };
+
+  beforeAll(async () => {
+    up = await startUpstream(zoneScript({}));
+    write({});
+    server = await startServer(loadConfig({ file }), pino({ level: 'silent' }), { refresh: true, reloadFrom: () => loadConfig({ file }) });
+  });
+  afterAll(async () => {
+    await server?.close(200);
+    await up?.close();
+  });
+
+  it('unchanged limits keep their buckets when the chain is rebuilt; changed limits start afresh', async () => {
+    expect(await answered(5)).toBe(3); // the burst, then dropped
+    write({ blocking: { action: 'nxdomain' } });
+    expect(await server.reloadConfig('test')).toMatchObject({ result: 'ok', applied: ['blocking'] });
+    expect(await answered(2)).toBe(0); // still limited: the same buckets
+    write({ blocking: { action: 'nxdomain' }, rateLimit: { qps: 0.1, burst: 4, slip: 0, exempt: [] } });
+    expect(await server.reloadConfig('test')).toMatchObject({ result: 'ok', applied: ['rateLimit'] });
+    expect(await answered(5)).toBe(4);
+  });
+});
