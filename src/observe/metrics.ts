@@ -77,6 +77,8 @@ export interface MetricsSources {
   cookies?: () => Readonly<Record<string, number>> | null;
   /** Rate limiting (resolve/ratelimit.ts); null or absent when it is off. */
   rateLimit?: () => Readonly<{ dropped: number; slipped: number; refused: number }> | null;
+  /** DNS Cookies towards the default plain upstreams (upstream/cookies.ts stats), by outcome. */
+  upstreamCookies?: () => Readonly<Record<string, number>>;
   /** Questions shed by the upstream pending bound (upstream.maxPending). */
   shed?: () => number;
   /** TCP and DoT connections closed or refused to protect the listener, by reason (server/tcp.ts). */
@@ -374,6 +376,16 @@ export class Metrics implements QueryObserver {
       collect() {
         this.reset();
         for (const [verdict, n] of Object.entries(src.cookies?.() ?? {})) this.inc({ verdict }, n);
+      },
+    });
+    new Counter({
+      name: `${P}upstream_cookies_total`,
+      help: 'DNS Cookies with the plain upstreams (upstream.cookies, RFC 7873), by outcome: "sent" (queries that carried ours), "echoed" (replies with our client cookie), "none" (replies without a cookie), "forged" (replies dropped: a cookie not ours or malformed), "badcookieRetries", "tcpFallbacks".',
+      labelNames: ['outcome'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [outcome, n] of Object.entries(src.upstreamCookies?.() ?? {})) this.inc({ outcome }, n);
       },
     });
     new Counter({

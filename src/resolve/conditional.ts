@@ -103,6 +103,7 @@ export function ruleForwarder(cfg: Config): (domain: string, upstreams: readonly
       maxPending: u.maxPending,
       overload: u.overload,
       caseRandomization: (u as { caseRandomization?: boolean }).caseRandomization ?? false,
+      cookies: u.cookies,
     });
 }
 

@@ -107,6 +107,9 @@ describe('DNS Cookies towards a plain UDP upstream', () => {
     expect((await ask(c2, 'target.example')).answers.map((a) => a.address)).toEqual(['192.0.2.7']);
     expect(c2.server.forward.cookies.stats.forged).toBe(2);
     expect(c2.server.forward.upstreams[0]!.counters.ignoredReplies).toBe(2);
+    const scraped = await c2.server.metrics.registry.getSingleMetricAsString('c2dns_upstream_cookies_total');
+    expect(scraped).toContain('c2dns_upstream_cookies_total{outcome="forged"} 2');
+    expect(scraped).toContain('c2dns_upstream_cookies_total{outcome="echoed"} 1');
   });
 
   it('BADCOOKIE: asks once more with the server cookie that came with it, and takes that answer', async () => {
