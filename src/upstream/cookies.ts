@@ -151,13 +151,19 @@ export class UpstreamCookies {
   }
 
   private clientCookie(server: HostPort, source: Buffer): Buffer {
-    const ip = addressBytes(server.host);
+    const ip = ipBytes(server.host);
     const input = Buffer.allocUnsafe(ip.length + 2 + source.length);
     ip.copy(input, 0);
     input.writeUInt16BE(server.port, ip.length);
     source.copy(input, ip.length + 2);
     return siphash24(this.secret, input);
   }
+}
+
+/** An address as the hash takes it: its 4 or 16 bytes, without an IPv6 zone ("fe80::1%eth0"). */
+function ipBytes(host: string): Buffer {
+  const pct = host.indexOf('%');
+  return addressBytes(pct < 0 ? host : host.slice(0, pct));
 }
 
 function keyOf(server: HostPort): string {
@@ -176,7 +182,7 @@ function sourceAddress(server: HostPort): Promise<Buffer> {
     sock.on('error', () => done(unspecified));
     sock.connect(server.port, server.host, () => {
       const a = sock.address().address;
-      done(isIP(a) === 0 ? unspecified : addressBytes(a));
+      done(isIP(a) === 0 ? unspecified : ipBytes(a));
     });
   });
 }

@@ -181,6 +181,13 @@ describe('client cookies (upstream/cookies.ts)', () => {
     expect((await jar.option(b)).subarray(4).equals(ca)).toBe(false);
   });
 
+  it('an IPv6 upstream, also one written with a zone, gets its cookie (never an error that would fail the question)', async () => {
+    const jar = new UpstreamCookies();
+    const v6 = (await jar.option({ host: '::1', port: 53, family: 6 })).subarray(4);
+    expect(v6).toHaveLength(8);
+    expect((await jar.option({ host: 'fe80::1%lo', port: 53, family: 6 })).subarray(4)).toHaveLength(8);
+  });
+
   it('a new secret makes a new client cookie and forgets the server cookie that belonged to the old one', async () => {
     let now = 0;
     const jar = new UpstreamCookies({ rotateMs: 1000, now: () => now });
