@@ -310,6 +310,10 @@ export class Reloader {
   private async rebind(cfg: Config, change: ConfigChanges['listen']): Promise<{ added: string[]; removed: string[] }> {
     const { t } = this;
     const current = t.live.listeners!;
+    const encrypted = change.added.filter((l) => /^(tls|https):\/\//.test(l));
+    if (encrypted.length > 0 && current.tls === null && (cfg.tls.certFile === undefined || cfg.tls.keyFile === undefined)) {
+      throw new Error(`listen ${encrypted.join(', ')}: needs tls.certFile and tls.keyFile, which only a restart applies`);
+    }
     const fresh = await bindListeners(cfg, t.r.dispatcher, (err) => t.oplog.warn({ err }, 'socket error'), { only: change.added, material: current.tls });
     const byEntry = new Map([...current.entries, ...fresh.entries].map((e) => [e.listen, e]));
     const entries = cfg.listen.map((l) => byEntry.get(l)).filter((e) => e !== undefined);

@@ -14,6 +14,7 @@ import { startServer, type RunningServer } from '../../src/server/app.js';
 import { configChanges, effectiveConfig, type Part } from '../../src/server/reload.js';
 import { ask } from '../helpers/client.js';
 import { startUpstream, zoneScript, type Upstream } from '../helpers/upstream.js';
+import { makeCa, makeLeaf } from '../helpers/tls.js';
 import { rcodeOf, T } from '../helpers/wire.js';
 
 const NXDOMAIN = 3;
@@ -214,6 +215,16 @@ describe('a running server reloads its file (POST /api/reload)', () => {
     const again = await post(adminPort(), '/api/reload', TOKEN);
     expect(again.body).toMatchObject({ result: 'failed', applied: [] });
     expect(await metricsText(adminPort())).toMatch(/c2dns_config_reload_total\{result="failed"\} 2/);
+  });
+
+  it('a DoT listener added with a first certificate: the certificate needs a restart, so the listener is not bound and the answer says why', async () => {
+    const leaf = makeLeaf(makeCa());
+    const listen = server.udp.map((a) => `127.0.0.1:${a.port}`);
+    write({ listen: [...listen, 'tls://127.0.0.1:0'], tls: { certFile: leaf.certFile, keyFile: leaf.keyFile }, upstreams: [`127.0.0.1:${up2.port}`], blocking: { action: 'nxdomain' }, lists: [{ name: 'a', path: join(dir, 'a.txt') }] });
+    const r = await post(adminPort(), '/api/reload', TOKEN);
+    expect(r.body).toMatchObject({ result: 'failed', needsRestart: ['tls'] });
+    expect(String(r.body.problem)).toMatch(/tls:\/\/127\.0\.0\.1:0: needs tls\.certFile and tls\.keyFile, which only a restart applies/);
+    expect(server.dot).toEqual([]);
   });
 });
 
