@@ -148,7 +148,7 @@ function zshValue(f: FlagName): string {
   if (s.type === 'boolean') return '';
   const message = (s.arg ?? 'VALUE').replace(/:/g, '\\:');
   const c = s.complete;
-  const action = c === undefined ? ' ' : c === 'file' ? '_files' : c === 'dir' ? '_files -/' : c === 'list' || c === 'group' ? `_c2dns_names ${c}s` : `(${c.join(' ')})`;
+  const action = c === undefined ? ' ' : c === 'file' ? '_files' : c === 'dir' ? '_files -/' : c === 'list' || c === 'group' ? `{_c2dns_names ${c}s}` : `(${c.join(' ')})`;
   return `:${message}:${action}`;
 }
 
@@ -169,8 +169,10 @@ function zshOperands(c: CommandName): string[] {
   const words = o.words ?? [];
   if (words.length > 0 && o.files === true) out.push(`'1: :_alternative "subcommands:subcommand:(${words.join(' ')})" "files:file:_files"'`);
   else if (words.length > 0) out.push(`'1:subcommand:(${words.join(' ')})'`);
-  if (o.listsAfter !== undefined) out.push(`'*:list:_c2dns_names lists'`);
+  if (o.listsAfter !== undefined) out.push(`'*:list:{_c2dns_names lists}'`);
   else if (o.files === true) out.push(`'*:file:_files'`);
+  // Other operands (a NAME, a CLIENT) are free text: declared, so flags after them still complete.
+  else out.push(`'*:argument: '`);
   return out;
 }
 
@@ -188,8 +190,9 @@ function zshScript(): string {
 # The configuration's list or group names ($1: lists or groups), from the --config on the line.
 _c2dns_names() {
   local cfg=\${opt_args[--config]:-\${opt_args[-c]}}
-  local -a names
-  names=(\${(f)"$(\${_c2dns_cmd:-c2dns} completion $1 \${cfg:+--config "\${~cfg}"} 2>/dev/null)"})
+  local -a names config
+  [[ -n $cfg ]] && config=(--config \${~cfg}) # two words (zsh does not split \${cfg:+--config $cfg})
+  names=(\${(f)"$(\${_c2dns_cmd:-c2dns} completion $1 $config 2>/dev/null)"})
   _describe -t $1 \${1%s} names
 }
 

@@ -1,10 +1,12 @@
 // Shell completion, made from the command table the parser and the usage come from: the bash
 // script is sourced into a real bash and its function called as bash calls it (COMP_WORDS,
-// COMP_CWORD), with list and group names asked of the real CLI; zsh is not installed on these
-// machines, so its script is checked for structure (unless zsh is found, then it is also parsed).
+// COMP_CWORD), with list and group names asked of the real CLI. The zsh script is checked for
+// structure everywhere, and where zsh is installed (not on every machine: those say so in the
+// test name) it is also loaded into an interactive zsh (zpty) and completed for real.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { completionScript, runCompletion } from '../../src/commands/completion.js';
@@ -150,12 +152,41 @@ describe('zsh', () => {
     }
     const branchOf = (cmd: string): string => new RegExp(`\\n  \\(${cmd}\\)\\n([\\s\\S]*?)\\n    ;;`).exec(script)![1]!;
     expect(branchOf('serve')).toMatch(/\{--config,-c\}'\[[^\n]*\]:FILE:_files'/);
-    expect(branchOf('hunt')).toMatch(/'\*--list\[[^\n]*\]:NAME:_c2dns_names lists'/);
+    expect(branchOf('hunt')).toContain(':NAME:{_c2dns_names lists}');
     expect(branchOf('lists')).toContain(`'1:subcommand:(update)'`);
-    expect(branchOf('lists')).toContain(`'*:list:_c2dns_names lists'`);
+    expect(branchOf('lists')).toContain(`'*:list:{_c2dns_names lists}'`);
     expect(branchOf('convert')).toContain(':domains|hosts|rpz:(domains hosts rpz)');
     expect(branchOf('hunt')).toContain(':DIR:_files -/');
   });
+});
+
+describe('zsh, completing for real', () => {
+  const zsh = (() => {
+    try {
+      return execFileSync('sh', ['-c', 'command -v zsh'], { encoding: 'utf8' }).trim();
+    } catch {
+      return null;
+    }
+  })();
+  const title = zsh === null ? 'skipped: zsh is not installed here (the structure checks above stand)' : 'commands, flags, fixed words and list names from the real CLI';
+  it.skipIf(zsh === null)(title, () => {
+    const script = join(dir, '_c2dns');
+    writeFileSync(script, completionScript('zsh'));
+    const driver = fileURLToPath(new URL('zsh-complete.zsh', import.meta.url));
+    let n = 0;
+    const zshComplete = (line: string): string[] => {
+      const out = join(dir, `zsh-${n++}.out`);
+      execFileSync(zsh!, ['-f', driver, script, dir, out, line], { cwd: join(dir, 'files'), timeout: 60_000 });
+      return [...new Set(readFileSync(out, 'utf8').split('\n').filter((l) => l !== ''))].sort();
+    };
+    expect(zshComplete('c2dns li')).toEqual(['lists']);
+    expect(zshComplete('c2dns serve --')).toEqual(parsed('serve').filter((f) => f.startsWith('--')));
+    expect(zshComplete('c2dns convert x.txt --to ')).toEqual(['domains', 'hosts', 'rpz']);
+    expect(zshComplete(`c2dns lists --config ${config} update `)).toEqual(['third-party', 'threatfox', 'urlhaus']);
+    expect(zshComplete(`c2dns check x.example --config ${config} --group `)).toEqual(['default', 'kids']);
+    expect(zshComplete('c2dns block evil.example --')).toEqual(parsed('block').filter((f) => f.startsWith('--')));
+    expect(zshComplete('c2dns quarantine ')).toEqual(['list', 'release']);
+  }, 240_000);
 });
 
 describe('the table is what the usage documents', () => {
