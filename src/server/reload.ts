@@ -108,7 +108,7 @@ export function configChanges(running: Config, next: Config): ConfigChanges {
     }
   }
   // The forwarding rules' upstreams are made with upstream.* once: they keep it until a restart.
-  if (byPart.has('upstreams') && running.upstream !== next.upstream && !isDeepStrictEqual(running.upstream, next.upstream) && running.forwarding.length > 0) {
+  if (running.forwarding.length > 0 && !isDeepStrictEqual(running.upstream, next.upstream)) {
     note('restart', 'upstream (for the forwarding rules)');
   }
   return {
