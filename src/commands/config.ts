@@ -52,8 +52,13 @@ export function printableConfig(cfg: Config): string {
   }
   const doc = new YAML.Document(copy);
   for (const [key, variable] of envOverrides(cfg)) {
-    const node = doc.getIn(key.split('.'), true);
-    if (YAML.isNode(node)) node.comment = ` from ${variable}`;
+    const path = key.split('.');
+    const node = doc.getIn(path, true);
+    // A list: on its key's line ("upstreams: # from C2DNS_UPSTREAMS"), not after its last item.
+    const parent = doc.getIn(path.slice(0, -1), true) ?? doc.contents;
+    const pair = YAML.isMap(parent) ? parent.items.find((p) => YAML.isScalar(p.key) && p.key.value === path[path.length - 1]) : undefined;
+    if (YAML.isCollection(node) && pair !== undefined && YAML.isScalar(pair.key)) pair.key.comment = ` from ${variable}`;
+    else if (YAML.isNode(node)) node.comment = ` from ${variable}`;
   }
   return doc.toString({ lineWidth: 0 });
 }

@@ -120,7 +120,7 @@ describe('c2dns config check', () => {
     expect(printed.upstreams).toEqual(['192.0.2.1', '192.0.2.2']);
     expect(r.out).toMatch(/^ {2}maxEntries: 5000 # from C2DNS_CACHE_MAX_ENTRIES$/m);
     expect(r.out).toMatch(/^ {2}level: warn # from C2DNS_LOG_LEVEL$/m);
-    expect(r.out).toContain('# from C2DNS_UPSTREAMS');
+    expect(r.out).toMatch(/^upstreams: # from C2DNS_UPSTREAMS\n  - 192\.0\.2\.1\n/m);
     expect(r.err).toContain('3 key(s) from the environment: ');
     expect(r.err).toContain('cache.maxEntries (C2DNS_CACHE_MAX_ENTRIES)');
     expect(r.err).toContain('c2dns: warning: environment variable C2DNS_LOG_LEVLE ignored: no configuration key has this name; did you mean C2DNS_LOG_LEVEL?');
