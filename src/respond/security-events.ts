@@ -144,12 +144,18 @@ export interface C2HitInput {
   line: number;
 }
 
+/** One of `tags` is among `wanted` (a loop: no closure per blocked query). */
+function hasTag(tags: readonly string[], wanted: ReadonlySet<string>): boolean {
+  for (let i = 0; i < tags.length; i++) if (wanted.has(tags[i]!)) return true;
+  return false;
+}
+
 /** The c2-hit of a blocked query whose rule carries one of `c2Tags`, else null. */
 export function c2HitOf(e: QueryEvent, c2Tags: ReadonlySet<string>): C2HitInput | null {
   const d = e.decision;
   if (e.action !== 'blocked' || d === null) return null;
   const m = d.rule;
-  if (m === null || m.kind !== 'block' || !m.tags.some((t) => c2Tags.has(t))) return null;
+  if (m === null || m.kind !== 'block' || !hasTag(m.tags, c2Tags)) return null;
   return { client: e.client, clientPort: e.clientPort, via: e.via, mac: e.mac, clientName: e.clientName, transport: e.transport, qname: e.qname, qtype: e.qtype, list: m.list, rule: m.rule, trigger: d.trigger, chain: d.chain, tags: m.tags, ref: m.ref, line: m.line };
 }
 
@@ -232,6 +238,9 @@ interface Window {
   /** Distinct qnames after the first, capped. */
   qnames: string[] | null;
   readonly key: string;
+  /** The key's parts: the host (MAC, else client address) and the rule. */
+  readonly host: string;
+  readonly rule: string;
 }
 
 const MAX_QNAMES = 8;
@@ -248,6 +257,13 @@ export class SecurityEvents implements QueryObserver {
   private readonly now: () => number;
   /** Insertion order is opening order, so the oldest window is always first. */
   private readonly windows = new Map<string, Window>();
+  /**
+   * The same windows by host, then rule: a repeat (nearly every blocked query) is found with two
+   * lookups of strings whose hashes are known, not by building the key text and hashing it.
+   */
+  private readonly byHost = new Map<string, Map<string, Window>>();
+  /** Where eviction goes on from (oldestWindow). */
+  private evictFrom: MapIterator<[string, Window]> = this.windows.entries();
   /** Ring of recent events with their epoch ms, oldest at `recentHead`. */
   private readonly recent: { at: number; e: SecurityEvent }[] = [];
   private recentHead = 0;
@@ -284,8 +300,35 @@ export class SecurityEvents implements QueryObserver {
   onQuery(e: QueryEvent): void {
     // The hot path: every answered query comes through here, almost none are blocks.
     if (e.action !== 'blocked') return;
+    const d = e.decision;
+    if (d === null) return;
+    const m = d.rule;
+    if (m === null || m.kind !== 'block' || !hasTag(m.tags, this.c2Tags)) return;
+    // A repeat of an open window's hit is only counted: no C2HitInput is made for it.
+    if (this.repeated(e.mac ?? e.client, m.rule, e.qname, this.now())) return;
     const h = c2HitOf(e, this.c2Tags);
     if (h !== null) this.recordHit(h);
+  }
+
+  /** Counts a hit into its host's open window for the rule; false when there is none (or it ended). */
+  private repeated(host: string, rule: string, qname: string, now: number): boolean {
+    const w = this.byHost.get(host)?.get(rule);
+    if (w === undefined || now >= w.openedAt + this.windowMs) return false;
+    w.count++;
+    w.lastSeen = now;
+    this.counters.aggregated++;
+    if (qname !== w.hit.qname && (w.qnames === null || (w.qnames.length < MAX_QNAMES && !w.qnames.includes(qname)))) (w.qnames ??= []).push(qname);
+    this.shared?.repeated(w.key);
+    return true;
+  }
+
+  /** Removes a window from both maps. */
+  private forget(w: Window): void {
+    this.windows.delete(w.key);
+    const rules = this.byHost.get(w.host);
+    if (rules === undefined) return;
+    rules.delete(w.rule);
+    if (rules.size === 0) this.byHost.delete(w.host);
   }
 
   /**
@@ -294,25 +337,19 @@ export class SecurityEvents implements QueryObserver {
    */
   recordHit(h: C2HitInput): void {
     const now = this.now();
-    const key = `${h.mac ?? h.client} ${h.rule}`; // one window per host: behind a router without ECS, hosts differ by MAC
-    const w = this.windows.get(key);
+    const host = h.mac ?? h.client; // one window per host: behind a router without ECS, hosts differ by MAC
+    if (this.repeated(host, h.rule, h.qname, now)) return;
+    const key = `${host} ${h.rule}`;
+    const w = this.byHost.get(host)?.get(h.rule);
     if (w !== undefined) {
-      if (now < w.openedAt + this.windowMs) {
-        w.count++;
-        w.lastSeen = now;
-        this.counters.aggregated++;
-        if (h.qname !== w.hit.qname && (w.qnames === null || (w.qnames.length < MAX_QNAMES && !w.qnames.includes(h.qname)))) (w.qnames ??= []).push(h.qname);
-        this.shared?.repeated(key);
-        return;
-      }
       // The window ended but the sweep has not run yet: close it here, then open a new one.
-      this.windows.delete(key);
+      this.forget(w);
       this.close(w, 'window');
     }
     if (this.windows.size >= this.maxTracked) {
-      const oldest = this.windows.entries().next().value;
+      const oldest = this.oldestWindow();
       if (oldest !== undefined) {
-        this.windows.delete(oldest[0]);
+        this.forget(oldest[1]);
         this.counters.evicted++;
         this.close(oldest[1], 'evicted');
       }
@@ -345,8 +382,11 @@ export class SecurityEvents implements QueryObserver {
       count: 1,
       windowSeconds: this.windowSeconds,
     };
-    const opened: Window = { hit, openedAt: now, count: 1, lastSeen: now, qnames: null, key };
+    const opened: Window = { hit, openedAt: now, count: 1, lastSeen: now, qnames: null, key, host, rule: h.rule };
     this.windows.set(key, opened);
+    let rules = this.byHost.get(host);
+    if (rules === undefined) this.byHost.set(host, (rules = new Map()));
+    rules.set(h.rule, opened);
     if (this.shared === null) {
       this.counters.c2Hits++;
       this.publish(hit, now);
@@ -364,15 +404,31 @@ export class SecurityEvents implements QueryObserver {
     });
   }
 
+  /**
+   * The first window in opening order. A Map keeps deleted entries as holes until it is rehashed,
+   * and a new iterator walks them from the start: with the table full and the oldest evicted per
+   * hit, that walk cost microseconds a query. One iterator kept across evictions walks each hole
+   * once: every entry before its position has been evicted or deleted, and entries (re)opened go
+   * to the end, so its next entry is the oldest, as a new iterator's would be.
+   */
+  private oldestWindow(): [string, Window] | undefined {
+    let r = this.evictFrom.next();
+    if (r.done === true) {
+      this.evictFrom = this.windows.entries();
+      r = this.evictFrom.next();
+    }
+    return r.done === true ? undefined : r.value;
+  }
+
   /** Closes every window that has ended; the timer calls this, tests call it directly. */
   sweep(now: number = this.now()): void {
-    for (const [key, w] of this.windows) {
+    for (const w of this.windows.values()) {
       // Opening order: the rest are younger (in a fleet a window may be aligned to an earlier start, so all are looked at).
       if (now < w.openedAt + this.windowMs) {
         if (this.shared === null) break;
         continue;
       }
-      this.windows.delete(key);
+      this.forget(w);
       this.close(w, 'window');
     }
   }
@@ -385,6 +441,7 @@ export class SecurityEvents implements QueryObserver {
     this.feedTimer = null;
     for (const w of this.windows.values()) this.close(w, 'shutdown');
     this.windows.clear();
+    this.byHost.clear();
   }
 
   /**

@@ -3,6 +3,9 @@
 // (as Unbound's so-rcvbuf advice; Linux caps it at net.core.rmem_max): the default 208 KiB holds
 // only ~250 small datagrams, a few milliseconds of a flood, and a full buffer drops every
 // client's queries alike, before the rate limiter can tell the flooding client from the others.
+// The socket resolves addresses with an identity lookup: every address it sees is already an IP
+// literal (the bound host, a client's rinfo.address), and Node's default (dns.lookup) would cost
+// each answer a validation pass and a deferral to the next tick before the send.
 import dgram from 'node:dgram';
 import type { HostPort } from '../upstream/address.js';
 import type { Dispatcher } from './dispatch.js';
@@ -19,7 +22,7 @@ export class UdpListener {
   ) {}
 
   static start(addr: HostPort, dispatcher: Dispatcher, onError: (err: Error) => void): Promise<UdpListener> {
-    const socket = dgram.createSocket({ type: addr.family === 6 ? 'udp6' : 'udp4', ipv6Only: addr.family === 6 });
+    const socket = dgram.createSocket({ type: addr.family === 6 ? 'udp6' : 'udp4', ipv6Only: addr.family === 6, lookup: literalLookup });
     return new Promise((resolve, reject) => {
       socket.once('error', reject);
       socket.bind(addr.port, addr.host, () => {
@@ -54,4 +57,9 @@ export class UdpListener {
   close(): Promise<void> {
     return new Promise((resolve) => this.socket.close(() => resolve()));
   }
+}
+
+/** dgram's lookup for addresses that are IP literals (HostPort.host, rinfo.address): answered at once. */
+function literalLookup(address: string, family: unknown, callback: (err: Error | null, address: string, family: number) => void): void {
+  callback(null, address, typeof family === 'number' ? family : address.includes(':') ? 6 : 4);
 }

@@ -123,6 +123,43 @@ describe('c2 hits', () => {
     expect(se.counters.c2Hits).toBe(1000);
   });
 
+  it('counts into an open window only blocks by C2 rules: the same name blocked by another list, or allowed, is not a repeat', () => {
+    const { se, got } = setup();
+    se.onQuery(query('10.0.0.5', 'msstorageazure.com', r));
+    se.onQuery(query('10.0.0.5', 'msstorageazure.com', rule('msstorageazure.com', ['ads'], 'ads')));
+    se.onQuery(query('10.0.0.5', 'msstorageazure.com', r, 'allowed'));
+    se.onQuery(query('10.0.0.5', 'www.msstorageazure.com', r));
+    expect(se.counters.aggregated).toBe(1);
+    se.stop();
+    expect(got.filter(isC2HitSummary)).toMatchObject([{ count: 2, qnames: ['msstorageazure.com', 'www.msstorageazure.com'] }]);
+  });
+
+  it('evicts in opening order while windows are reopened, swept and evicted in turns', () => {
+    const { clock, se, got } = setup({ maxTracked: 3, windowSeconds: 10 });
+    const hit2 = (client: string): void => {
+      se.onQuery(query(client, 'msstorageazure.com', r));
+      se.onQuery(query(client, 'msstorageazure.com', r)); // a repeat: closing the window raises its summary
+    };
+    const closed = (): string[] => got.filter(isC2HitSummary).map((e) => `${e.client} ${e.closedBy}`);
+    hit2('10.0.0.1');
+    clock.advance(1000);
+    hit2('10.0.0.2');
+    clock.advance(1000);
+    hit2('10.0.0.3');
+    clock.advance(9000); // 10.0.0.1's window has ended, the sweep has not run: its next hit reopens it last
+    hit2('10.0.0.1');
+    hit2('10.0.0.4');
+    hit2('10.0.0.5');
+    hit2('10.0.0.6');
+    expect(closed()).toEqual(['10.0.0.1 window', '10.0.0.2 evicted', '10.0.0.3 evicted', '10.0.0.1 evicted']);
+    clock.advance(20_000);
+    se.sweep(); // every window ends: the table is empty, eviction starts afresh
+    expect(se.tracked).toBe(0);
+    for (const c of ['10.0.1.1', '10.0.1.2', '10.0.1.3', '10.0.1.4']) hit2(c);
+    expect(closed().slice(-4)).toEqual(['10.0.0.4 window', '10.0.0.5 window', '10.0.0.6 window', '10.0.1.1 evicted']);
+    expect(se.tracked).toBe(3);
+  });
+
   it('stop() summarises open windows (nothing counted is lost at shutdown)', () => {
     const { se, got } = setup();
     se.onQuery(query('10.0.0.5', 'msstorageazure.com', r));

@@ -89,6 +89,7 @@ export class QueryTail implements QueryObserver {
   private head = 0;
   private seq = 0;
   private readonly clients = new Map<string, ClientIdentity>();
+  private evictFrom: MapIterator<string> = this.clients.keys();
   private readonly listeners = new Set<Listener>();
   /** Listener calls that threw (a bug in a stream; never allowed to reach the answering path). */
   listenerErrors = 0;
@@ -214,8 +215,15 @@ export class QueryTail implements QueryObserver {
       return;
     }
     if (this.clients.size >= this.clientCapacity) {
-      // Full: forget the client inserted first (Map order), the one most likely long gone.
-      const first = this.clients.keys().next();
+      // Full: forget the client inserted first (Map order), the one most likely long gone. One
+      // iterator kept across evictions: a new one would walk every hole the evictions left in the
+      // Map from its start (microseconds each with a full table); every entry before this one's
+      // position has been evicted, so its next entry is the first inserted.
+      let first = this.evictFrom.next();
+      if (first.done === true) {
+        this.evictFrom = this.clients.keys();
+        first = this.evictFrom.next();
+      }
       if (first.done !== true) this.clients.delete(first.value);
     }
     this.clients.set(r.client, { client: r.client, mac: r.mac, clientName: r.clientName, via: r.via, firstSeen: r.time, lastSeen: r.time, queries: 1, blocked });
