@@ -16,7 +16,7 @@
 # c2dns ~50x slower; a lost query makes the figure unreliable) and only that window is counted. Prints one line:
 #   profile=full workload=cached list=10000 answered=1500 lost=0 instructions_per_query=N (...)
 # (callgrind: the main thread, which runs JS, GC and libuv (node --single-threaded), without V8's
-# compiling, major GC and the timers' idle rate; the libuv pool's share of the query log's writes
+# compiling, GC (reported beside it) and the timers' idle rate; the libuv pool's share of the query log's writes
 # is a few instructions a query; outputs kept in bench/out/profile for callgrind_annotate) or the
 # .cpuprofile path (cpuprof; node bench/cpuprof-top.mjs FILE --last=SECONDS shows where it went), or
 # CPU µs per query of three windows (cputime: plain node, for A/B runs taken in turns; it moves with
@@ -187,12 +187,12 @@ if [ "$TOOL" = callgrind ]; then
   # Dumps are named OUT.PART-THREAD; thread 01 is the main thread.
   tot() { cat "$@" 2>/dev/null | awk '/^totals:/ {s += $2} END {print s + 0}'; }
   # Taken off and reported beside the figure, as their timing varies run to run: V8 compiling
-  # (tiering a function up, lazily compiling one: a one-off, not a per-query cost) and major GC
-  # (incremental marking and mark-compact: whether one falls into a short window is chance; its
-  # share grows with what is allocated and kept). Minor GC (scavenges) stays in the figure.
+  # (tiering a function up, lazily compiling one: a one-off, not a per-query cost) and GC (a
+  # scavenge or a mark-compact falls into a 1,500-query window or not: up to ±10,000 a query; its
+  # share grows with what is allocated and kept, so compare it over several windows and runs).
   incl() { callgrind_annotate --inclusive=yes --threshold=100 "$2" 2>/dev/null | awk -v re="$1" '$0 ~ re {gsub(",", "", $1); s += $1} END {print s + 0}'; }
   JIT_RE='v8::internal::Runtime_Compile[A-Za-z]*\('
-  GC_RE='v8::internal::(IncrementalMarking::Step|Heap::MarkCompact)\('
+  GC_RE='v8::internal::(IncrementalMarking::Step|Heap::CollectGarbage)\('
   IP=$((WINDOWS + 1))
   I_MAIN="$(tot "$OUTF.out.$IP-01")"; I_JIT="$(incl "$JIT_RE" "$OUTF.out.$IP-01")"; I_GC="$(incl "$GC_RE" "$OUTF.out.$IP-01")"
   [ -n "$ANSWERED" ] && [ "$ANSWERED" -gt 0 ] || die "no answers (see $RUN/measure.txt)"
@@ -205,8 +205,8 @@ if [ "$TOOL" = callgrind ]; then
 "
   done
   echo "$RESULTS" | awk -v head="profile=$PROFILE workload=$WORKLOAD list=$LIST answered=$ANSWERED/window lost=$LOST" -v idle="$(awk -v im="$I_MAIN" -v ij="$I_JIT" -v ig="$I_GC" -v idle="$IDLE" 'BEGIN {print int((im - ij - ig) / idle)}')" '
-    NF == 4 { if (best == "" || $1 < best) best = $1; w = w sprintf("%s%d (JIT %d, major GC %d, %.1f s)", (w == "" ? "" : "; "), $1, $2, $3, $4) }
-    END { printf "%s instructions_per_query=%d (main thread, the lower of the windows: %s; taken off per window: JIT compiling, major GC and the idle rate %d/s)\n", head, best, w, idle }'
+    NF == 4 { if (best == "" || $1 < best) best = $1; w = w sprintf("%s%d (JIT %d, GC %d, %.1f s)", (w == "" ? "" : "; "), $1, $2, $3, $4) }
+    END { printf "%s instructions_per_query=%d (main thread, the lower of the windows: %s; taken off per window: JIT compiling, GC and the idle rate %d/s)\n", head, best, w, idle }'
 elif [ "$TOOL" = cpuprof ]; then
   echo "profile=$PROFILE workload=$WORKLOAD list=$LIST answered=$ANSWERED cpuprofile=$(ls "$OUTF.d"/*.cpuprofile)"
 else
