@@ -169,14 +169,16 @@ describe('zsh, completing for real', () => {
     }
   })();
   const title = zsh === null ? 'skipped: zsh is not installed here (the structure checks above stand)' : 'commands, flags, fixed words and list names from the real CLI';
-  it.skipIf(zsh === null)(title, () => {
+  // CI installs zsh (.ci/run): there a missing zsh fails the test instead of skipping it.
+  it.skipIf(zsh === null && process.env.CI !== 'true')(title, () => {
+    if (zsh === null) throw new Error('zsh is not installed (.ci/run installs it)');
     const script = join(dir, '_c2dns');
     writeFileSync(script, completionScript('zsh'));
     const driver = fileURLToPath(new URL('zsh-complete.zsh', import.meta.url));
     let n = 0;
     const zshComplete = (line: string): string[] => {
       const out = join(dir, `zsh-${n++}.out`);
-      execFileSync(zsh!, ['-f', driver, script, dir, out, line], { cwd: join(dir, 'files'), timeout: 60_000 });
+      execFileSync(zsh, ['-f', driver, script, dir, out, line], { cwd: join(dir, 'files'), timeout: 60_000 });
       return [...new Set(readFileSync(out, 'utf8').split('\n').filter((l) => l !== ''))].sort();
     };
     expect(zshComplete('c2dns li')).toEqual(['lists']);

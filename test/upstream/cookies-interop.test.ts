@@ -78,9 +78,11 @@ async function setUp(o: NamedOptions): Promise<{ c2: TestServer; seen: Seen[] }>
 const ask = async (c2: TestServer, name: string) => decode(await sendUdp(c2.port, buildQuery(name, T.A, { edns: {} })));
 
 const named = findNamed();
-if (named === null) console.warn('cookies-interop: named (bind9) is not installed, skipped (Debian: apt-get install bind9)');
+// CI installs bind9 (.ci/run): there a missing named fails the test instead of skipping it.
+const skip = named === null && process.env.CI !== 'true';
+if (skip) console.warn('cookies-interop: named (bind9) is not installed, skipped (Debian: apt-get install bind9)');
 
-describe.skipIf(named === null)('DNS Cookies with BIND 9 as the upstream', () => {
+describe.skipIf(skip)('DNS Cookies with BIND 9 as the upstream', () => {
   it('named echoes our client cookie with its server cookie, which we send back with the next question', async () => {
     const { c2, seen } = await setUp({});
     expect((await ask(c2, 'www.cookie.test')).answers.map((a) => a.address)).toEqual(['192.0.2.80']);
