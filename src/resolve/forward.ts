@@ -77,6 +77,8 @@ export interface Upstream {
   label: string;
   /** tls:// and https://: the connection it is asked through; null for plain DNS (UDP, then TCP). */
   transport: UpstreamTransport | null;
+  /** What the transport was made with (TransportUpstream.settings); '' for plain DNS. */
+  settings: string;
   counters: UpstreamCounters;
   fallbacks: FallbackCounters;
   penalisedUntil: number;
@@ -131,7 +133,8 @@ export class ForwardStage implements Stage {
     for (const x of opts.upstreams) {
       const fresh = newUpstream(x);
       const kept = old.get(fresh.label);
-      if (kept === undefined) next.push(fresh);
+      // An encrypted upstream whose CA file, pins or timeouts changed gets its new transport.
+      if (kept === undefined || kept.settings !== fresh.settings) next.push(fresh);
       else {
         fresh.transport?.close(); // made by upstreamTargets, never used
         old.delete(fresh.label);
@@ -358,7 +361,7 @@ export class ForwardStage implements Stage {
 
 function newUpstream(x: HostPort | TransportUpstream): Upstream {
   return {
-    ...('transport' in x ? { addr: x.addr, label: x.label, transport: x.transport } : { addr: x, label: formatHostPort(x), transport: null }),
+    ...('transport' in x ? { addr: x.addr, label: x.label, transport: x.transport, settings: x.settings } : { addr: x, label: formatHostPort(x), transport: null, settings: '' }),
     counters: newCounters(),
     fallbacks: newFallbackCounters(),
     penalisedUntil: 0,

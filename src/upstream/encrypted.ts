@@ -52,6 +52,12 @@ export interface TransportUpstream {
   addr: HostPort;
   label: string;
   transport: UpstreamTransport;
+  /**
+   * The settings the transport was made with (CA file, pins, bootstrap servers, timeouts): a
+   * config reload keeps a running transport only when these are the same, so a changed pin or
+   * CA file is not left to the next restart.
+   */
+  settings: string;
 }
 
 /** What ForwardStage needs from `upstream`. */
@@ -79,9 +85,11 @@ export function upstreamTargets(entries: readonly UpstreamEntry[], u: UpstreamTl
     const spec = parseUpstream(e);
     if (typeof spec === 'string') throw new Error(`upstream "${upstreamText(e)}": ${spec}`); // the schema validated it already
     if (spec.kind === 'dns') return spec.addr;
-    const pins = u.spkiPins[upstreamText(e)];
-    const transport = encryptedUpstream(spec, { ca, pins: pins === undefined ? [] : Array.isArray(pins) ? pins : [pins], bootstrap, idleMs: u.idleTimeoutMs });
+    const given = u.spkiPins[upstreamText(e)];
+    const pins = given === undefined ? [] : Array.isArray(given) ? given : [given];
+    const transport = encryptedUpstream(spec, { ca, pins, bootstrap, idleMs: u.idleTimeoutMs });
     const addr = spec.addresses[0] ?? { host: spec.host, port: spec.port, family: 4 as const };
-    return { addr, label: spec.label, transport };
+    const settings = JSON.stringify({ caFile: u.caFile, pins, bootstrap: u.bootstrap, timeoutMs: u.timeoutMs, idleMs: u.idleTimeoutMs });
+    return { addr, label: spec.label, transport, settings };
   });
 }
