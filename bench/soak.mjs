@@ -168,17 +168,24 @@ child.stderr.on('data', (c) => {
   stderr += c;
   if (stderr.length > 1_000_000) stderr = stderr.slice(-500_000);
 });
-const cleanup = () => {
+// c2dns flushes its history and query log while it stops: the work directory is removed only
+// after it exited (removing it under a stopping server failed with ENOTEMPTY after a 10-minute run).
+const exited = new Promise((r) => child.once('exit', r));
+const cleanup = async () => {
   try {
     child.kill('SIGTERM');
   } catch {}
   upstream.postMessage({ stop: true });
   void upstream.terminate();
-  rmSync(work, { recursive: true, force: true });
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+  try {
+    rmSync(work, { recursive: true, force: true, maxRetries: 5 });
+  } catch (err) {
+    console.error(`soak: could not remove ${work}: ${err.message}`);
+  }
 };
 process.on('SIGINT', () => {
-  cleanup();
-  process.exit(130);
+  void cleanup().then(() => process.exit(130));
 });
 const port = await new Promise((resolve, reject) => {
   const t = setTimeout(() => reject(new Error(`c2dns did not start:\n${stderr}`)), 30_000);
@@ -328,7 +335,7 @@ rss.push({ t: Math.round((performance.now() - t0) / 1000), rss: rssOf() });
 upstream.postMessage({ stats: true });
 const forged = await new Promise((r) => upstream.on('message', (m) => m.forged !== undefined && r(m.forged)));
 const metrics = await fetch(`${JSON.parse(stderr.split('\n').find((l) => l.includes('"c2dns serving"'))).admin}/metrics`).then((r) => r.text()).catch(() => '');
-cleanup();
+await cleanup();
 
 // ---- report ----
 const metric = (name) => {
