@@ -3,6 +3,7 @@
 import { isIP } from 'node:net';
 import cron from 'node-cron';
 import { z } from 'zod';
+import { normalizeDomain } from '../blocklist/domain.js';
 import { LIST_FORMATS } from '../blocklist/parsers/index.js';
 import { normalizeMac } from '../dns/client-options.js';
 import { checkEncryptedConfig, listenEntry, tlsSchema, upstreamEntry, upstreamTlsKeys } from './encrypted.js';
@@ -19,6 +20,41 @@ const cidr = z.string().superRefine((s, ctx) => {
   const max = fam === 4 ? 32 : 128;
   const ok = fam !== 0 && extra === undefined && (bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= max));
   if (!ok) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'expected an IP network such as 192.168.0.0/16 or fd00::/8' });
+  // 192.168.1.77/24 is most likely a typo for one of two different things: say which, don't guess.
+  else if (bits !== undefined && hostBitsSet(addressBytes(addr!, fam), Number(bits)))
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `expected a network address: ${s} has host bits set (the network is ${networkText(addr!, fam, Number(bits))}; one address is ${addr}/${max})` });
+});
+
+/** The address's bytes (4 or 16), for the host-bits check. */
+function addressBytes(addr: string, fam: number): number[] {
+  if (fam === 4) return addr.split('.').map(Number);
+  // The URL parser writes any IPv6 form (::, an embedded IPv4 tail) as eight hex groups or with ::.
+  const norm = new URL(`http://[${addr}]/`).hostname.slice(1, -1);
+  const [head = '', tail] = norm.split('::');
+  const h = head === '' ? [] : head.split(':');
+  const t = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  return groups.flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 0xff]);
+}
+
+/** The part of byte i that is host bits under a /bits prefix. */
+const hostMask = (i: number, bits: number): number => 0xff >> Math.min(8, Math.max(0, bits - i * 8));
+
+function hostBitsSet(bytes: number[], bits: number): boolean {
+  return bytes.some((b, i) => (b & hostMask(i, bits)) !== 0);
+}
+
+function networkText(addr: string, fam: number, bits: number): string {
+  const bytes = addressBytes(addr, fam).map((b, i) => b & ~hostMask(i, bits) & 0xff);
+  if (fam === 4) return `${bytes.join('.')}/${bits}`;
+  const groups = Array.from({ length: 8 }, (_, i) => ((bytes[2 * i]! << 8) | bytes[2 * i + 1]!).toString(16));
+  return `${new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1)}/${bits}`;
+}
+
+/** A domain name as lists hold them (guard.protect, quarantine.allow): a typo or a wildcard would otherwise never match. */
+const domainName = z.string().superRefine((s, ctx) => {
+  const n = normalizeDomain(s);
+  if (!n.ok) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `expected a domain name such as windowsupdate.com (names under it are included): ${n.reason}` });
 });
 
 /**
@@ -242,7 +278,7 @@ export const configSchema = z
     guard: z
       .object({
         /** Extra names never to block (nor their parents, nor names under them). */
-        protect: z.array(z.string().min(1)).default([]),
+        protect: z.array(domainName).default([]),
         /** false drops the built-in list of shared platforms (not recommended). */
         builtinProtected: z.boolean().default(true),
       })
@@ -256,7 +292,7 @@ export const configSchema = z
         /** A blocked query on a rule carrying one of these tags quarantines the client. */
         tags: z.array(z.string().min(1)).default(['c2']),
         /** Remediation allowlist: names (and their subdomains) a quarantined host may still resolve. */
-        allow: z.array(z.string().min(1)).default([]),
+        allow: z.array(domainName).default([]),
         /** Clients quarantined at most; when full, the entry closest to expiry makes room for a new one. */
         maxClients: int(1, 10_000_000).default(10_000),
       })

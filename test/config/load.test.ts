@@ -48,6 +48,11 @@ describe('config defaults', () => {
     expect(loadConfig({ file }).lists[0]!.path).toBe(join(file, '..', 'lists', 'c2.txt'));
   });
 
+  it('accepts networks written with their network address, and single addresses', () => {
+    const allow = ['10.0.0.0/8', '192.168.1.1/32', '192.168.1.1', '0.0.0.0/0', 'fd00::/8', '::1/128', '::/0', '::ffff:10.0.0.0/104', '2001:db8:0:0:8000::/65'];
+    expect(loadConfig({ file: configFile(`access:\n  allow: ${JSON.stringify(allow)}\n`) }).access.allow).toEqual(allow);
+  });
+
   it('accepts the documented example file as it is', () => {
     const cfg = loadConfig({ file: bundledPath('config', 'c2dns.example.yaml') });
     expect(cfg.lists.length).toBeGreaterThan(0);
@@ -65,6 +70,11 @@ describe('config errors name the file, the key, the value and what was expected'
     { name: 'bad listen address', yaml: 'listen: ["localhost:53"]\n', expect: [/key "listen\[0\]"/, /ADDR\[:PORT\]/, /got "localhost:53"/] },
     { name: 'upstream port 0', yaml: 'upstreams: ["127.0.0.1:0"]\n', expect: [/key "upstreams\[0\]"/, /port must be 1-65535/] },
     { name: 'bad network', yaml: 'access:\n  allow: ["10.0.0.0/33"]\n', expect: [/key "access\.allow\[0\]"/, /IP network/, /got "10\.0\.0\.0\/33"/] },
+    { name: 'network with host bits (IPv4)', yaml: 'access:\n  allow: ["192.168.1.77/24"]\n', expect: [/key "access\.allow\[0\]"/, /host bits set \(the network is 192\.168\.1\.0\/24; one address is 192\.168\.1\.77\/32\)/] },
+    { name: 'network with host bits (IPv6)', yaml: 'rateLimit:\n  exempt: ["fd00::1/64"]\n', expect: [/key "rateLimit\.exempt\[0\]"/, /the network is fd00::\/64; one address is fd00::1\/128/] },
+    { name: 'network with host bits at a /0', yaml: 'clients:\n  trustedForwarders: ["10.1.2.3/0"]\n', expect: [/the network is 0\.0\.0\.0\/0/] },
+    { name: 'wildcard in guard.protect', yaml: 'guard:\n  protect: ["*.example.com"]\n', expect: [/key "guard\.protect\[0\]"/, /expected a domain name/, /got "\*\.example\.com"/] },
+    { name: 'words in quarantine.allow', yaml: 'quarantine:\n  allow: ["windows update"]\n', expect: [/key "quarantine\.allow\[0\]"/, /expected a domain name/, /got "windows update"/] },
     { name: 'duplicate list names', yaml: 'lists:\n  - {name: a, path: x}\n  - {name: a, path: y}\n', expect: [/key "lists\[1\]\.name"/, /unique list name/] },
     { name: 'sinkhole without addresses', yaml: 'blocking:\n  action: sinkhole\n', expect: [/key "blocking\.sinkhole"/, /ipv4 and\/or ipv6/] },
     { name: 'YAML syntax', yaml: 'listen: [\n', expect: [/YAML/] },
