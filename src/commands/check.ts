@@ -38,6 +38,10 @@ export function formatCheck(r: CheckResult): string {
     lines.push(`  as a client: ${r.ipRules.client === null ? 'no rule' : String(r.ipRules.client.reason)}`);
   }
   if (r.watch) lines.push(`  watch list "${r.watch.list}" (rule "${r.watch.rule}"): answered normally, reported and the client marked`);
-  for (const g of r.guard) lines.push(`  guard: list "${g.list}" entry "${g.entry}"${g.line ? ` (line ${g.line})` : ''} refused: ${g.reason}${g.fromUrl ? ` [URL ${g.fromUrl}]` : ''}`);
+  for (const g of r.guard) {
+    // '(guard)' is the guard's own verdict on the name (no list asked to block it): not a list.
+    if (g.list === '(guard)') lines.push(`  guard: "${g.entry}" is never blocked: ${g.reason}`);
+    else lines.push(`  guard: list "${g.list}" entry "${g.entry}"${g.line ? ` (line ${g.line})` : ''} refused: ${g.reason}${g.fromUrl ? ` [URL ${g.fromUrl}]` : ''}`);
+  }
   return lines.join('\n') + '\n';
 }

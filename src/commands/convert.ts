@@ -17,7 +17,7 @@ export function render(c: CompiledSource, to: ConvertTarget): string {
   const rs = c.rules;
   const blocks: number[] = [];
   for (let i = 0; i < rs.length; i++) if (rs.kind(i) === 'block') blocks.push(i);
-  const head = `# converted by c2dns from a ${c.format} source: ${blocks.length} block rules, ${c.report.rejected} rejected lines, ${c.guarded.length} guarded, ${c.notEnforceable.length} not enforceable by DNS\n`;
+  const head = `# converted by c2dns from ${/^[aeiou]/.test(c.format) ? 'an' : 'a'} ${c.format} source: ${blocks.length} block rules, ${c.report.rejected} rejected lines, ${c.guarded.length} guarded, ${c.notEnforceable.length} not enforceable by DNS\n`;
   if (to === 'domains') return head + blocks.map((i) => `${rs.matchMode(i) === 'below' ? '*.' : ''}${rs.name(i)}\n`).join('');
   if (to === 'hosts') return head + blocks.filter((i) => rs.matchMode(i) !== 'below').map((i) => `0.0.0.0 ${rs.name(i)}\n`).join('');
   return rpz(c, head.replace(/^#/, ';'));

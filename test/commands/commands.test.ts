@@ -53,6 +53,10 @@ describe('c2dns check', () => {
     const raw = check('raw.githubusercontent.com', feeds, cfg);
     expect(raw.guard[0]).toMatchObject({ list: 'vendor', fromUrl: expect.stringContaining('IconStorages') as unknown, reason: expect.stringMatching(/not enforceable by DNS/) as unknown });
     expect(formatCheck(raw)).toMatch(/guard: list "vendor" entry "raw.githubusercontent.com" \(line 3\) refused: not enforceable by DNS/);
+    // The guard's own verdict is not shown as if it came from a list.
+    const text = formatCheck(check('github.com', feeds, cfg));
+    expect(text).toMatch(/guard: "github.com" is never blocked: .*protected shared infrastructure/);
+    expect(text).not.toContain('(guard)');
   });
 
   it('reports an unlisted and an invalid name', () => {
@@ -78,6 +82,9 @@ describe('c2dns convert', () => {
   it('writes what c2dns understood as domains, hosts and RPZ', () => {
     const c = convertFile(join(dir, 'c2.csv'), 'csv', new Guard(DEFAULT_PROTECTED));
     expect(render(c, 'domains')).toMatch(/\nmsstorageazure\.com\n$/);
+    expect(render(c, 'domains')).toMatch(/^# converted by c2dns from a csv source:/);
+    writeFileSync(join(dir, 'ads.txt'), '||ads.example^\n');
+    expect(render(convertFile(join(dir, 'ads.txt'), 'adblock', new Guard(DEFAULT_PROTECTED)), 'domains')).toMatch(/^# converted by c2dns from an adblock source: 1 block rules/);
     expect(render(c, 'hosts')).toMatch(/\n0\.0\.0\.0 msstorageazure\.com\n$/);
     const rpz = render(c, 'rpz');
     expect(rpz).toMatch(/^msstorageazure\.com CNAME \.$/m);
