@@ -5,10 +5,9 @@
 // free port, retries when the port is taken, and is ready once it has answered a query.
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
 import { buildQuery, T } from './wire.js';
 import { freePort } from './ports.js';
+import { findProgram } from './programs.js';
 
 export interface Dnsmasq {
   /** UDP and TCP port on every listen address. */
@@ -30,25 +29,11 @@ export interface DnsmasqOptions {
   readyTimeoutMs?: number;
 }
 
-const SBIN_DIRS = ['/usr/sbin', '/usr/local/sbin', '/sbin'];
 const MAX_PORT_TRIES = 5;
-
-const isExecutable = (path: string): boolean => {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** The dnsmasq binary (PATH first, then the sbin directories a non-root PATH often lacks), or null. */
 export function findDnsmasq(): string | null {
-  for (const d of [...(process.env.PATH ?? '').split(delimiter).filter((x) => x !== ''), ...SBIN_DIRS]) {
-    const p = join(d, 'dnsmasq');
-    if (isExecutable(p)) return p;
-  }
-  return null;
+  return findProgram('dnsmasq');
 }
 
 export async function startDnsmasq(o: DnsmasqOptions): Promise<Dnsmasq> {

@@ -4,10 +4,12 @@
 // BADCOOKIE to UDP queries without a valid one. Needs named (Debian: apt-get install bind9).
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildQuery } from './wire.js';
+import { freePort } from './ports.js';
+import { findProgram } from './programs.js';
 
 export interface Named {
   port: number;
@@ -21,23 +23,7 @@ export interface NamedOptions {
 }
 
 export function findNamed(): string | null {
-  for (const p of ['/usr/sbin/named', '/usr/local/sbin/named']) {
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {
-      // not here
-    }
-  }
-  return null;
-}
-
-async function freePort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
+  return findProgram('named');
 }
 
 /** Starts named serving `origin` from `zone` (zone file text); resolves once it answers the zone's SOA. */

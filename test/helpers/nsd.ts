@@ -3,11 +3,12 @@
 // zone file writing). Needs nsd (Debian: apt-get install nsd; .ci/run installs it).
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { buildQuery, decode, rcodeOf, T } from './wire.js';
 import { freePort } from './ports.js';
+import { findProgram, isExecutable } from './programs.js';
 
 export interface Nsd {
   /** UDP and TCP port on 127.0.0.1. */
@@ -25,26 +26,11 @@ export interface NsdOptions {
   readyTimeoutMs?: number;
 }
 
-const SBIN_DIRS = ['/usr/sbin', '/usr/local/sbin', '/sbin'];
 const MAX_PORT_TRIES = 5;
-
-const isExecutable = (path: string): boolean => {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** The nsd binary (PATH first, then the sbin directories a non-root PATH often lacks), or null. */
 export function findNsd(): string | null {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter).filter((d) => d !== ''), ...SBIN_DIRS];
-  for (const d of dirs) {
-    const p = join(d, 'nsd');
-    if (isExecutable(p)) return p;
-  }
-  return null;
+  return findProgram('nsd');
 }
 
 /** Starts nsd serving `zones` (origin → zone file text) and resolves once every zone answers its SOA over UDP. */

@@ -4,10 +4,12 @@
 // .ci/run installs it).
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildQuery } from './wire.js';
+import { freePort } from './ports.js';
+import { findProgram } from './programs.js';
 
 export interface Unbound {
   port: number;
@@ -15,23 +17,7 @@ export interface Unbound {
 }
 
 export function findUnbound(): string | null {
-  for (const p of ['/usr/sbin/unbound', '/usr/local/sbin/unbound']) {
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {
-      // not here
-    }
-  }
-  return null;
-}
-
-async function freePort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
+  return findProgram('unbound');
 }
 
 /** Starts unbound forwarding "." to 127.0.0.1:`upstreamPort`; resolves once it answers. */
