@@ -27,6 +27,12 @@ export const ERROR_REPLY_GROWTH = 6;
 export const BLOCKED_REPLY_GROWTH = 64;
 
 /**
+ * What a server cookie may add on top of either cap: the reply's COOKIE option (client cookie
+ * and our 16-byte server cookie, RFC 9018) is 16 bytes longer than a query's client-only one.
+ */
+export const COOKIE_REPLY_GROWTH = 16;
+
+/**
  * Delivers a reply; null = deliberately no answer (RPZ DROP), so the transport can free the slot.
  * `end`: a stream transport closes the connection after it (Answer.endConnection).
  */
@@ -169,9 +175,20 @@ export class Dispatcher {
     const act = a.action;
     // A valid DNS server cookie proves the address as a stream does (RFC 7873 §1): no cap then.
     if (reply !== null && q.transport === 'udp' && q.cookie !== 'valid') {
-      if (act === 'refused' || act === 'servfail' || act === 'formerr' || act === 'notimp') reply = capReply(reply, q.msg.length + ERROR_REPLY_GROWTH);
+      // The options count against the cap: only the server cookie has an allowance of its own
+      // (a BADCOOKIE answer exists to carry it); NSID goes only where it fits.
+      const cookie = ask !== null && ask.cookie !== null ? COOKIE_REPLY_GROWTH : 0;
+      let budget = -1;
+      if (act === 'refused' || act === 'servfail' || act === 'formerr' || act === 'notimp') budget = q.msg.length + ERROR_REPLY_GROWTH + cookie;
       // Capped to the UDP limit as well: a blocked answer is never TC=1.
-      else if (act === 'blocked') reply = capReply(reply, Math.min(q.msg.length + BLOCKED_REPLY_GROWTH, limit));
+      else if (act === 'blocked') budget = Math.min(q.msg.length + BLOCKED_REPLY_GROWTH + cookie, limit + (extra?.length ?? 0));
+      if (budget >= 0) {
+        reply = capReply(reply, budget - (extra?.length ?? 0));
+        if (extra !== null && ask!.nsid && reply.length + extra.length > budget) {
+          extra = this.edns!.options(ask!, q.clientAddress, false);
+          reply = capReply(a.reply!, budget - (extra?.length ?? 0));
+        }
+      }
     }
     // Too big: drop what the client can do without (dns/fit.ts); TC=1 only if the answer itself does not fit.
     let truncated = false;

@@ -124,10 +124,10 @@ export class ServerEdns {
     return ask;
   }
 
-  /** The options to add to the reply (raw option bytes), or null. */
-  options(ask: EdnsAsk, address: string): Buffer | null {
+  /** The options to add to the reply (raw option bytes), or null; `nsid` false: without NSID (a capped reply it does not fit). */
+  options(ask: EdnsAsk, address: string, nsid = true): Buffer | null {
     const parts: Buffer[] = [];
-    if (ask.nsid && this.o.nsid !== null) parts.push(option(OPTION_NSID, this.o.nsid));
+    if (nsid && ask.nsid && this.o.nsid !== null) parts.push(option(OPTION_NSID, this.o.nsid));
     if (ask.keepalive) parts.push(this.keepalive);
     if (ask.cookie !== null && this.o.cookies !== null) {
       const server = ask.cookie.reuse ?? makeServerCookie(this.o.cookies, ask.cookie.client, address, this.now());

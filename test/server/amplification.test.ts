@@ -9,13 +9,15 @@ import { startC2dns, type TestServer } from '../helpers/c2dns.js';
 import { option, optionIn, queryWith } from '../helpers/edns-options.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
 import { buildQuery, decode, edeOf, T, type QueryOptions } from '../helpers/wire.js';
-import { BLOCKED_REPLY_GROWTH, ERROR_REPLY_GROWTH } from '../../src/server/dispatch.js';
+import { BLOCKED_REPLY_GROWTH, COOKIE_REPLY_GROWTH, ERROR_REPLY_GROWTH } from '../../src/server/dispatch.js';
 
 let up: Upstream;
 let dead: Upstream;
 let c2: TestServer;
 let offAcl: TestServer;
 let noUpstream: TestServer;
+let withNsid: TestServer;
+const NSID = 'resolver-'.padEnd(60, 'x');
 const rows: { case: string; query: number; reply: number; factor: string }[] = [];
 
 beforeAll(async () => {
@@ -35,10 +37,12 @@ beforeAll(async () => {
   c2 = await startC2dns({ upstreams: [`127.0.0.1:${up.port}`], cache: { maxEntries: 0 }, lists }, files);
   offAcl = await startC2dns({ upstreams: [`127.0.0.1:${up.port}`], access: { allow: ['10.0.0.0/8'] } });
   noUpstream = await startC2dns({ upstreams: [`127.0.0.1:${dead.port}`], upstream: { timeoutMs: 100 }, cache: { maxEntries: 0 } });
+  // A 60-byte NSID: larger than what either cap leaves over, so it must give way.
+  withNsid = await startC2dns({ upstreams: [`127.0.0.1:${up.port}`], server: { nsid: NSID }, lists: [{ name: 'c2', path: 'c2.txt' }] }, { 'c2.txt': 'sbmsa.wiki\n' });
 });
 afterAll(async () => {
   console.info(`amplification factors (UDP, reply bytes / query bytes):\n${rows.map((r) => `  ${r.case.padEnd(58)} ${String(r.query).padStart(4)} → ${String(r.reply).padStart(4)}  ${r.factor}×`).join('\n')}`);
-  for (const s of [c2, offAcl, noUpstream]) await s?.close();
+  for (const s of [c2, offAcl, noUpstream, withNsid]) await s?.close();
   await up?.close();
   await dead?.close();
 });
@@ -172,5 +176,43 @@ describe('blocked answers over UDP: never more than the query plus BLOCKED_REPLY
     const p = decode(await sendTcp(c2.port, buildQuery('sbmsa.wiki', T.TXT, { edns: {} })));
     expect(edeOf(p)).toEqual([{ infoCode: 15, text: expect.stringContaining('sbmsa.wiki') as string }]);
     expect(p.authorities.map((a) => a.type)).toEqual([T.SOA]);
+  });
+});
+
+// The options c2dns adds itself (NSID, the server cookie) count against the caps too: NSID goes
+// only where it fits; the server cookie has a fixed allowance (COOKIE_REPLY_GROWTH) because a
+// BADCOOKIE or first-contact answer exists to carry it.
+describe('added options count against the caps', () => {
+  const nsidAsk = option(3, Buffer.alloc(0));
+  const clientCookie = option(10, Buffer.from('clientck'));
+
+  it('a blocked TXT asking NSID: capped with the NSID left out; the same over TCP carries it', async () => {
+    const msg = queryWith('sbmsa.wiki', T.TXT, [nsidAsk]);
+    const { query, reply } = await measure('blocked TXT asking NSID (60-byte NSID set)', withNsid, msg);
+    expect(reply.length).toBeLessThanOrEqual(query + BLOCKED_REPLY_GROWTH);
+    expect(optionIn(reply, 3)).toBeNull();
+    expect(edeOf(decode(reply)).map((e) => e.infoCode)).toEqual([15]);
+    expect(optionIn(await sendTcp(withNsid.port, msg), 3)?.toString()).toBe(NSID);
+  });
+
+  it('an allowed answer asking NSID is not capped: it carries the NSID', async () => {
+    const reply = await sendUdp(withNsid.port, queryWith('example.org', T.A, [nsidAsk]));
+    expect(optionIn(reply, 3)?.toString()).toBe(NSID);
+  });
+
+  it('REFUSED (version.bind) asking NSID and sending a client cookie: the cookie comes back, NSID does not, within the cap', async () => {
+    const msg = queryWith('version.bind', T.TXT, [nsidAsk, clientCookie], { qclass: 3 });
+    const { query, reply } = await measure('REFUSED asking NSID, with a client cookie', withNsid, msg);
+    expect(decode(reply).header.rcode).toBe(5);
+    expect(reply.length).toBeLessThanOrEqual(query + ERROR_REPLY_GROWTH + COOKIE_REPLY_GROWTH);
+    expect(optionIn(reply, 3)).toBeNull();
+    expect(optionIn(reply, 10)).toHaveLength(24);
+  });
+
+  it('a blocked TXT with a client cookie: within the cap plus the cookie allowance, the cookie kept', async () => {
+    const msg = queryWith('sbmsa.wiki', T.TXT, [clientCookie, nsidAsk]);
+    const { query, reply } = await measure('blocked TXT with a client cookie, asking NSID', withNsid, msg);
+    expect(reply.length).toBeLessThanOrEqual(query + BLOCKED_REPLY_GROWTH + COOKIE_REPLY_GROWTH);
+    expect(optionIn(reply, 10)).toHaveLength(24);
   });
 });
