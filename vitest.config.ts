@@ -6,5 +6,6 @@ export default defineConfig({
     testTimeout: 15_000,
     hookTimeout: 15_000,
     pool: 'forks',
+    setupFiles: ['test/helpers/clean-env.ts'],
   },
 });
