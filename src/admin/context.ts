@@ -116,6 +116,18 @@ export interface ConfigReload {
   lists: { added: string[]; removed: string[]; changed: string[]; failed: string[] } | null;
 }
 
+/** /api/status `udp`: `batch` = the native recvmmsg/sendmmsg addon (counters summed over its sockets), `js` = node:dgram. */
+export interface UdpStatus {
+  path: 'batch' | 'js';
+  /** Native path only: datagrams received, batches (calls into JavaScript), answers sent, sendmmsg calls, answers dropped on a full send buffer, send errors. */
+  received?: number;
+  batches?: number;
+  sent?: number;
+  sendCalls?: number;
+  dropped?: number;
+  errors?: number;
+}
+
 export interface AdminContext {
   feeds: FeedManager;
   /** The Decision c2dns would make for a name or an IP address (live lists and emergency blocks). */
@@ -126,6 +138,8 @@ export interface AdminContext {
   marks: Marks;
   /** The stage chain's names, in the order a query meets them. */
   chain: readonly string[];
+  /** Which UDP implementation serves (server.udpBatch) and, for the native one, its counters; absent or null: not known. */
+  udp?: () => UdpStatus | null;
   events: SecurityEvents;
   metrics: Metrics;
   /** See readiness.ts: readinessReport(feeds, upstreamHealth, staleLists). */

@@ -341,9 +341,14 @@ export const configSchema = z
       })
       .strict()
       .default({}),
-    /** What c2dns says about itself in EDNS (README "Server identity, cookies and keepalive"). */
+    /** What c2dns says about itself in EDNS (README "Server identity, cookies and keepalive"), and how UDP is served. */
     server: z
       .object({
+        /**
+         * UDP I/O through the native recvmmsg/sendmmsg addon (native/, built at npm install when it can be):
+         * auto = when it is built and workers is 1; on = required (start-up error without it); off = node:dgram.
+         */
+        udpBatch: z.enum(['auto', 'on', 'off']).default('auto'),
         /** RFC 5001 NSID returned to clients that ask for it: text (up to 128 bytes), or "hex:…"; empty = none. */
         nsid: z
           .string()

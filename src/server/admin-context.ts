@@ -2,7 +2,7 @@
 // blocks, quarantine, security events, metrics, readiness) to the narrow interfaces of
 // src/admin/context.ts. Kept out of app.ts so assembly stays a list of parts.
 import type { ConsoleFeed } from '../admin/console/feed.js';
-import type { AdminContext, ConfigReload, LogReopenResult } from '../admin/context.js';
+import type { AdminContext, ConfigReload, LogReopenResult, UdpStatus } from '../admin/context.js';
 import { AdminInputError } from '../admin/context.js';
 import { readinessReport, type UpstreamHealth } from '../admin/readiness.js';
 import { explain } from '../policy/explain.js';
@@ -32,6 +32,8 @@ export interface AdminParts {
   marks: ClientMarks;
   /** The stage chain's names, in order. */
   chain: readonly string[];
+  /** /api/status `udp`: the UDP path serving and its counters (the listeners are replaced by a reload: read at each call). */
+  udp?: () => UdpStatus | null;
   alerting: Alerting | null;
   metrics: Metrics;
   upstreamHealth: UpstreamHealth;
@@ -116,6 +118,7 @@ export function adminContext(p: AdminParts): AdminContext {
     get chain() {
       return p.chain;
     },
+    udp: () => p.udp?.() ?? null,
     events: { since: (ms) => p.alerting?.events.since(ms).map(toEventView) ?? [] },
     metrics: p.metrics,
     readiness: () => {

@@ -45,6 +45,8 @@ import { reloadUpstreamCa } from '../upstream/encrypted.js';
 export interface RunningServer {
   /** Bound addresses (ports resolved when 0 was asked for). */
   readonly udp: HostPort[];
+  /** Which UDP implementation serves (server.udpBatch): the native batch addon or node:dgram; null without UDP listeners. */
+  readonly udpPath: 'batch' | 'js' | null;
   readonly tcp: HostPort[];
   /** DNS over TLS listeners (tls://). */
   readonly dot: HostPort[];
@@ -164,6 +166,7 @@ export async function startServer(config: Config, oplog: OpLogger, options: Star
           get chain() {
             return r.chain.names;
           },
+          udp: () => live.listeners?.udpStatus() ?? null,
           get upstreamHealth() {
             return r.upstreamHealth;
           },
@@ -211,12 +214,15 @@ export async function startServer(config: Config, oplog: OpLogger, options: Star
 }
 
 /** What a configuration reload replaces, read at each access: the listeners and the chain's parts. */
-function liveView(live: ReloadTarget['live'], r: ResolverParts, fixed: Omit<RunningServer, 'udp' | 'tcp' | 'dot' | 'doh' | 'chain' | 'quarantine' | 'upstreamHealth'>): RunningServer {
+function liveView(live: ReloadTarget['live'], r: ResolverParts, fixed: Omit<RunningServer, 'udp' | 'udpPath' | 'tcp' | 'dot' | 'doh' | 'chain' | 'quarantine' | 'upstreamHealth'>): RunningServer {
   const bound = (): Listeners => live.listeners!;
   return {
     ...fixed,
     get udp() {
       return bound().udp.map((u) => u.address);
+    },
+    get udpPath() {
+      return bound().udpPath;
     },
     get tcp() {
       return bound().tcp.map((t) => t.address);
@@ -243,6 +249,8 @@ function logServing(oplog: OpLogger, listeners: Listeners, admin: AdminServer | 
   oplog.info(
     {
       listen: listeners.bound,
+      // server.udpBatch: "batch" = the native recvmmsg/sendmmsg addon, "js" = node:dgram.
+      udp: listeners.udpPath,
       admin: admin === null ? null : admin.url,
       upstreams: r.forward.upstreams.map((u) => u.label),
       ...(r.conditional !== null ? { forwarding: r.conditional.rules.map((f) => `${f.domain} → ${f.forward.upstreams.map((u) => u.label).join(', ')}`) } : {}),

@@ -13,7 +13,17 @@ import type { Dispatcher } from './dispatch.js';
 /** The receive buffer each UDP listener asks for. */
 export const RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
 
-export class UdpListener {
+/** What the server needs of a UDP listener, on either path (udp.ts, udp-batch.ts). */
+export interface UdpServing {
+  /** Which implementation: `js` (node:dgram) or `batch` (the native recvmmsg/sendmmsg addon). */
+  readonly path: 'js' | 'batch';
+  readonly address: HostPort;
+  stopAccepting(): void;
+  close(): Promise<void>;
+}
+
+export class UdpListener implements UdpServing {
+  readonly path = 'js';
   private accepting = true;
 
   private constructor(

@@ -15,6 +15,7 @@ export const statusRoute: Route = {
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
       ready: r.ready,
       chain: ctx.chain,
+      udp: ctx.udp?.() ?? null,
       problems: r.problems,
       queries: { total: m.queries, byAction: m.byAction, byRcode: m.byRcode, truncated: m.truncated },
       packets: { malformed: m.malformed, dropped: m.dropped, internalErrors: m.internalErrors },

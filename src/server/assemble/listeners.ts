@@ -4,14 +4,21 @@
 // the one UDP got, which another socket may hold for TCP; then another is tried.
 import { formatListen, parseListen, type ListenSpec } from '../../config/encrypted.js';
 import type { Config } from '../../config/schema.js';
+import type { UdpStatus } from '../../admin/context.js';
+import type { HostPort } from '../../upstream/address.js';
 import type { Dispatcher } from '../dispatch.js';
 import { DohListener } from '../doh.js';
 import { TcpListener } from '../tcp.js';
 import { TlsMaterial, type TlsReloadResult } from '../tls-material.js';
-import { UdpListener } from '../udp.js';
+import { UdpListener, type UdpServing } from '../udp.js';
+import { BatchUdpListener, chooseUdpPath, loadUdpBatchAddon, type UdpPath } from '../udp-batch.js';
 
 export interface Listeners {
-  readonly udp: UdpListener[];
+  readonly udp: UdpServing[];
+  /** Which UDP implementation serves (server.udpBatch): the native batch addon or node:dgram; null without UDP listeners. */
+  readonly udpPath: UdpPath | null;
+  /** /api/status `udp`: the path and, on the native one, its counters summed over the sockets. */
+  udpStatus(): UdpStatus | null;
   readonly tcp: TcpListener[];
   /** DNS over TLS (tls://). */
   readonly dot: TcpListener[];
@@ -35,7 +42,7 @@ export interface ListenerEntry {
   readonly listen: string;
   /** As bound (the port 0 asked for resolved). */
   readonly bound: string;
-  readonly udp: UdpListener | null;
+  readonly udp: UdpServing | null;
   readonly tcp: TcpListener | null;
   readonly dot: TcpListener | null;
   readonly doh: DohListener | null;
@@ -57,6 +64,12 @@ export async function bindListeners(cfg: Config, dispatcher: Dispatcher, onSocke
   // Checked by preflight already; read here so the listeners get exactly what was checked.
   const material = o.material ?? (specs.some((s) => s.kind !== 'dns') ? TlsMaterial.load(cfg.tls.certFile!, cfg.tls.keyFile!) : null);
   const none = { udp: null, tcp: null, dot: null, doh: null };
+  // Preflight reported a `server.udpBatch: on` that cannot be had; checked again for the reload path.
+  const addon = loadUdpBatchAddon();
+  const choice = chooseUdpPath(cfg.server.udpBatch, cfg.workers, addon);
+  if ('error' in choice) throw new Error(`server.udpBatch: ${choice.error}`);
+  const startUdp = (a: HostPort): Promise<UdpServing> =>
+    choice.path === 'batch' ? BatchUdpListener.start(addon!, a, dispatcher, onSocketError) : UdpListener.start(a, dispatcher, onSocketError);
   try {
     for (const [i, spec] of specs.entries()) {
       const a = spec.addr;
@@ -74,7 +87,7 @@ export async function bindListeners(cfg: Config, dispatcher: Dispatcher, onSocke
         continue;
       }
       for (let attempt = 1; ; attempt++) {
-        const u = await UdpListener.start(a, dispatcher, onSocketError);
+        const u = await startUdp(a);
         try {
           const t = await TcpListener.start({ ...a, port: u.address.port }, dispatcher, cfg.tcp, onSocketError);
           entries.push({ ...none, listen: listen[i]!, bound: formatListen({ kind: 'dns', addr: u.address }), udp: u, tcp: t });
@@ -98,6 +111,8 @@ export function listenerSet(entries: readonly ListenerEntry[], material: TlsMate
   const set = { udp: pick((e) => e.udp), tcp: pick((e) => e.tcp), dot: pick((e) => e.dot), doh: pick((e) => e.doh) };
   return {
     ...set,
+    udpPath: set.udp[0]?.path ?? null,
+    udpStatus: () => udpStatus(set.udp),
     bound: entries.map((e) => e.bound),
     entries,
     tls: material,
@@ -106,6 +121,23 @@ export function listenerSet(entries: readonly ListenerEntry[], material: TlsMate
       await Promise.all([...set.udp.map((u) => u.close()), ...[...set.tcp, ...set.dot, ...set.doh].map((t) => t.close(graceMs))]);
     },
   };
+}
+
+function udpStatus(udp: readonly UdpServing[]): UdpStatus | null {
+  if (udp.length === 0) return null;
+  const batch = udp.filter((u): u is BatchUdpListener => u instanceof BatchUdpListener);
+  if (batch.length === 0) return { path: 'js' };
+  const sum = { path: 'batch' as const, received: 0, batches: 0, sent: 0, sendCalls: 0, dropped: 0, errors: 0 };
+  for (const u of batch) {
+    const s = u.stats();
+    sum.received += s.received;
+    sum.batches += s.batches;
+    sum.sent += s.sent;
+    sum.sendCalls += s.sendCalls;
+    sum.dropped += s.dropped;
+    sum.errors += s.errors;
+  }
+  return sum;
 }
 
 function listenSpec(s: string): ListenSpec {

@@ -11,6 +11,7 @@
 //     appendable;
 //   - every local list: readable, or else a disk copy of the same source to start from (warning);
 //   - the DoT/DoH certificate and key, upstream.caFile (./tls-preflight.ts);
+//   - server.udpBatch: on needs the native addon built and workers: 1;
 //   - listen addresses (UDP and TCP; TCP only for tls:// and https://) and admin.listen: bindable
 //     now (each released at once).
 // Cron expressions are checked by the schema (config/schema.ts) when the file is read.
@@ -30,6 +31,7 @@ import { spoolRoot } from '../../respond/alerting.js';
 import { formatHostPort, type HostPort } from '../../upstream/address.js';
 import { parseListen } from '../../config/encrypted.js';
 import { tlsPreflight } from './tls-preflight.js';
+import { chooseUdpPath, loadUdpBatchAddon } from '../udp-batch.js';
 
 /** One or more preflight errors, one line each. A ConfigError: the CLI reports it and exits 1. */
 export class PreflightError extends ConfigError {}
@@ -115,6 +117,8 @@ export async function preflight(cfg: Config, o: PreflightOptions): Promise<Prefl
   for (const e of tlsChecks.errors) fail(e.key, e.problem);
   warnings.push(...tlsChecks.warnings);
 
+  const udp = chooseUdpPath(cfg.server.udpBatch, cfg.workers, loadUdpBatchAddon());
+  if ('error' in udp) fail('server.udpBatch', udp.error);
   if (o.ports) errors.push(...(await portProblems(cfg, o.owner)));
   return { errors, warnings, stateDirUnusable: stateProblem };
 }

@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "c2dns_udp_batch",
+      "sources": ["native/udp_batch.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "defines": ["NAPI_VERSION=8"]
+    }
+  ]
+}

@@ -1,0 +1,177 @@
+// UDP listener on the native batch addon (native/udp_batch.c, issue 11): the addon reads up to 64
+// datagrams per recvmmsg and enters JavaScript once per batch; the answers the batch produces at
+// once (cached, blocked, local, errors) are collected and leave in one sendmmsg when the batch
+// ends. Answers that come later (upstream misses) are queued and flushed together at setImmediate:
+// every upstream reply that arrived in the same event-loop turn goes out in one call, for at most
+// one loop phase of delay (queueMicrotask would flush inside each reply's own promise drain, i.e.
+// one sendmmsg per answer, the cost this path exists to remove).
+// Behaviour matches udp.ts: 4 MiB receive buffer, IPv6 sockets are IPv6-only, datagrams from
+// port 0 are dropped (in the addon). A full send buffer (EAGAIN) drops the rest of that send and
+// counts it (`stats().dropped`) instead of holding answers: the client's retry is the UDP remedy.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import type { HostPort } from '../upstream/address.js';
+import type { Dispatcher } from './dispatch.js';
+import { RECEIVE_BUFFER_BYTES, type UdpServing } from './udp.js';
+
+/** The addon's functions (native/udp_batch.c). */
+export interface UdpBatchAddon {
+  open(host: string, port: number, family: 4 | 6, rcvbuf: number, onBatch: (count: number, buffers: Buffer[], addresses: string[], ports: Int32Array) => void): NativeSocket;
+  port(s: NativeSocket): number;
+  /** Returns how many datagrams were not sent (refused by the kernel, or dropped on EAGAIN). */
+  send(s: NativeSocket, count: number, buffers: Buffer[], addresses: string[], ports: number[]): number;
+  stats(s: NativeSocket): UdpBatchStats;
+  close(s: NativeSocket, done: () => void): void;
+}
+
+export interface UdpBatchStats {
+  received: number;
+  /** recvmmsg calls that returned datagrams (each one call into JavaScript). */
+  batches: number;
+  sent: number;
+  sendCalls: number;
+  /** Answers not sent because the socket's send buffer was full. */
+  dropped: number;
+  errors: number;
+  /** The last errno name seen (EPERM, EAGAIN, ...), or null. */
+  lastError: string | null;
+}
+
+declare const nativeSocket: unique symbol;
+export type NativeSocket = { readonly [nativeSocket]: true };
+
+/** Where node-gyp puts the addon, from src/server (tests) and from dist/src/server (built). */
+const ADDON_CANDIDATES = ['../../build/Release/c2dns_udp_batch.node', '../../../build/Release/c2dns_udp_batch.node'].map((p) => fileURLToPath(new URL(p, import.meta.url)));
+
+let loaded: UdpBatchAddon | null | undefined;
+
+/** The addon, or null when it was not built (npm install prints why) or cannot load here. */
+export function loadUdpBatchAddon(candidates: readonly string[] = ADDON_CANDIDATES): UdpBatchAddon | null {
+  if (candidates === ADDON_CANDIDATES && loaded !== undefined) return loaded;
+  let addon: UdpBatchAddon | null = null;
+  const file = candidates.find((f) => existsSync(f));
+  if (file !== undefined) {
+    try {
+      addon = createRequire(import.meta.url)(file) as UdpBatchAddon;
+    } catch {
+      addon = null; // built for another Node ABI or platform: the JS path serves
+    }
+  }
+  if (candidates === ADDON_CANDIDATES) loaded = addon;
+  return addon;
+}
+
+/** Which UDP implementation serves: `batch` (the addon) or `js` (udp.ts). */
+export type UdpPath = 'batch' | 'js';
+
+/**
+ * server.udpBatch → the path, or a start-up error. `auto` takes the addon when it is built and one
+ * process serves (cluster workers share one socket through the primary; the addon owns its own).
+ */
+export function chooseUdpPath(mode: 'auto' | 'on' | 'off', workers: number | 'auto', addon: UdpBatchAddon | null): { path: UdpPath } | { error: string } {
+  if (mode === 'off') return { path: 'js' };
+  if (mode === 'auto') return { path: addon !== null && workers === 1 ? 'batch' : 'js' };
+  if (addon === null) return { error: 'expected the native UDP batch addon (build/Release/c2dns_udp_batch.node), which is not built: run `node native/install.mjs` in the c2dns directory (needs python3, make and a C compiler; it prints why it cannot build), or set server.udpBatch to auto or off' };
+  if (workers !== 1) return { error: `expected workers: 1 with server.udpBatch: on (workers is ${workers}; cluster workers share the primary's UDP socket, which the addon cannot); set server.udpBatch to auto or off` };
+  return { path: 'batch' };
+}
+
+export class BatchUdpListener implements UdpServing {
+  readonly path = 'batch';
+  private accepting = true;
+  private closed = false;
+  private inBatch = false;
+  private flushScheduled = false;
+  // The answers waiting for the next sendmmsg (reused arrays; `pending` entries are live).
+  private pending = 0;
+  private readonly outBuffers: Buffer[] = [];
+  private readonly outAddresses: string[] = [];
+  private readonly outPorts: number[] = [];
+  private socket!: NativeSocket;
+
+  private constructor(
+    private readonly addon: UdpBatchAddon,
+    private readonly dispatcher: Dispatcher,
+    private readonly onError: (err: Error) => void,
+    public address: HostPort,
+  ) {}
+
+  /** Binds at once (the addon's bind is synchronous); errors carry .code like dgram's (EADDRINUSE). */
+  static start(addon: UdpBatchAddon, addr: HostPort, dispatcher: Dispatcher, onError: (err: Error) => void): Promise<BatchUdpListener> {
+    try {
+      const l = new BatchUdpListener(addon, dispatcher, onError, addr);
+      l.socket = addon.open(addr.host, addr.port, addr.family, RECEIVE_BUFFER_BYTES, l.onBatch);
+      l.address = { ...addr, port: addon.port(l.socket) };
+      return Promise.resolve(l);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
+  private readonly onBatch = (count: number, buffers: Buffer[], addresses: string[], ports: Int32Array): void => {
+    if (!this.accepting) return;
+    this.inBatch = true;
+    try {
+      for (let i = 0; i < count; i++) this.handle(buffers[i]!, addresses[i]!, ports[i]!);
+    } finally {
+      this.inBatch = false;
+    }
+    this.flush();
+  };
+
+  private handle(msg: Buffer, address: string, port: number): void {
+    this.dispatcher.handle(msg, address, port, 'udp', (reply) => {
+      if (reply !== null) this.queue(reply, address, port);
+    });
+  }
+
+  private queue(reply: Buffer, address: string, port: number): void {
+    if (this.closed) return;
+    const i = this.pending++;
+    this.outBuffers[i] = reply;
+    this.outAddresses[i] = address;
+    this.outPorts[i] = port;
+    if (!this.inBatch && !this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushLater);
+    }
+  }
+
+  private readonly flushLater = (): void => {
+    this.flushScheduled = false;
+    this.flush();
+  };
+
+  private flush(): void {
+    const n = this.pending;
+    if (n === 0) return;
+    this.pending = 0;
+    let failed = 0;
+    if (!this.closed) failed = this.addon.send(this.socket, n, this.outBuffers, this.outAddresses, this.outPorts);
+    this.outBuffers.fill(undefined as unknown as Buffer, 0, n); // let the answers be collected
+    if (failed > 0) {
+      const code = this.addon.stats(this.socket).lastError ?? 'EIO';
+      // A full send buffer under a flood: counted (stats().dropped), not logged per batch.
+      if (code === 'EAGAIN' || code === 'ENOBUFS') return;
+      this.onError(Object.assign(new Error(`send ${code}: ${failed} UDP answer(s) not sent from ${this.address.host}:${this.address.port}`), { code }));
+    }
+  }
+
+  /** Counters of the native socket (received, batches, sent, sendCalls, dropped, errors). */
+  stats(): UdpBatchStats {
+    return this.addon.stats(this.socket);
+  }
+
+  /** Stop taking new queries; answers still in flight are still sent until close(). */
+  stopAccepting(): void {
+    this.accepting = false;
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.flush();
+    this.closed = true;
+    return new Promise((resolve) => this.addon.close(this.socket, resolve));
+  }
+}
