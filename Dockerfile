@@ -5,18 +5,25 @@
 #     -v c2dns-state:/var/lib/c2dns -v c2dns-log:/var/log/c2dns c2dns
 # Configuration: /etc/c2dns/c2dns.yaml (deploy/docker/c2dns.yaml; mount your own folder over /etc/c2dns).
 FROM node:22-bookworm-slim AS build
+# The native UDP batch addon (native/, issue 11) is compiled by npm ci's install script against the
+# image's Node headers; the build tools stay in this stage. Should it not build, the install line
+# says why and c2dns serves UDP with the pure-JS path (server.udpBatch: auto).
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends python3 make g++ >/dev/null && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-COPY package.json package-lock.json ./
+COPY package.json package-lock.json binding.gyp ./
+COPY native ./native
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
-RUN npm run build && npm prune --omit=dev
+# build/ exists even when the addon did not build, for the COPY below.
+RUN npm run build && npm prune --omit=dev && mkdir -p build
 
 FROM node:22-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/build ./build
 COPY package.json ./
 COPY blocklists ./blocklists
 COPY config ./config
