@@ -148,14 +148,16 @@ export function workerCompiler(script: URL): Compiler {
 export const WORKER_MIN_BYTES = 1 << 20;
 
 /**
- * Worker threads for lists of WORKER_MIN_BYTES or more when this module runs as built JavaScript.
- * From the TypeScript sources (the test runner) a worker could not load it: every compile then
- * runs in this thread.
+ * Worker threads for updates of WORKER_MIN_BYTES or more when this module runs as built
+ * JavaScript. The first load (not `background`: nothing is answered yet) compiles in this thread:
+ * a worker would only add its start and the copies to the time until c2dns answers. From the
+ * TypeScript sources (the test runner) a worker could not load it: every compile then runs in
+ * this thread.
  */
 export function defaultCompiler(): Compiler {
   if (!import.meta.url.endsWith('.js')) return inThreadCompiler;
   const worker = workerCompiler(new URL(import.meta.url));
-  return (job) => (job.body.length < WORKER_MIN_BYTES ? inThreadCompiler(job) : worker(job));
+  return (job) => (job.body.length < WORKER_MIN_BYTES || !job.background ? inThreadCompiler(job) : worker(job));
 }
 
 function runJob(j: JobMessage): { message: ResultMessage; transfer: ArrayBuffer[] } {

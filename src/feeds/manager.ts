@@ -91,8 +91,15 @@ export class FeedManager {
   /** The first load is done: later compiles run in the background of answering (CompileJob.background). */
   private serving = false;
 
-  /** Called after an accepted update was stored and published (cluster: tell the other workers). */
+  /** Called after an accepted update was published (cluster: tell the other workers). */
   onUpdated: () => void = () => {};
+
+  /**
+   * Disk copies and first-seen tables of accepted updates, written after the publish that serves
+   * them: blocking starts without waiting for the disk, and writing a big list's copy (hash, body,
+   * a million first-seen lines) never delays the swap.
+   */
+  private pendingSaves: (() => Promise<void>)[] = [];
 
   constructor(
     cfg: Config,
@@ -111,30 +118,53 @@ export class FeedManager {
    * Start-up: every source from its disk copy first (so blocking starts at once), then a fresh
    * attempt for local files (cheap) and for URL sources that have no disk copy yet.
    */
-  async loadInitial(options: { network: boolean } = { network: true }): Promise<void> {
+  async loadInitial(options: { network: boolean; saveInBackground?: boolean } = { network: true }): Promise<void> {
     for (const s of this.sources) {
       await this.useLastGood(s);
       if (s.config.path !== undefined || (options.network && s.compiled === null)) await this.attempt(s);
     }
     await this.publish();
     this.serving = true;
+    // The server answers as soon as the lists are published; the disk copies follow (idle()).
+    if (options.saveInBackground === true) this.enqueue(() => this.flushSaves());
+    else await this.flushSaves();
+  }
+
+  /** Resolves when every refresh, reload and save queued so far is done. */
+  idle(): Promise<void> {
+    return this.queue.then(() => {});
+  }
+
+  /** Runs `run` after everything queued before it; one at a time. */
+  private enqueue<T>(run: () => Promise<T>): Promise<T> {
+    const p = this.queue.then(run, run);
+    this.queue = p.catch(() => {});
+    return p;
+  }
+
+  /** Writes the saves pending since the last publish (each reports its own failure: never throws). */
+  private async flushSaves(): Promise<void> {
+    const saves = this.pendingSaves.splice(0);
+    for (const save of saves) await save();
   }
 
   /** Refreshes the named sources (all when none named); the trie is rebuilt once at the end. */
   refresh(names?: readonly string[]): Promise<Map<string, RefreshOutcome>> {
     const run = async (): Promise<Map<string, RefreshOutcome>> => {
-      const out = new Map<string, RefreshOutcome>();
-      for (const s of this.sources) if (names === undefined || names.length === 0 || names.includes(s.config.name)) out.set(s.config.name, await this.attempt(s));
-      if ([...out.values()].includes('updated') || this.unpublished) {
-        this.unpublished = false;
-        await this.publish();
-        this.onUpdated();
+      try {
+        const out = new Map<string, RefreshOutcome>();
+        for (const s of this.sources) if (names === undefined || names.length === 0 || names.includes(s.config.name)) out.set(s.config.name, await this.attempt(s));
+        if ([...out.values()].includes('updated') || this.unpublished) {
+          this.unpublished = false;
+          await this.publish();
+          this.onUpdated();
+        }
+        return out;
+      } finally {
+        await this.flushSaves();
       }
-      return out;
     };
-    const p = this.queue.then(run, run); // one refresh at a time
-    this.queue = p.catch(() => {});
-    return p;
+    return this.enqueue(run); // one refresh at a time
   }
 
   /** Reloads every source whose last good copy on disk changed (another process stored it). */
@@ -142,15 +172,13 @@ export class FeedManager {
     const run = async (): Promise<void> => {
       let changed = false;
       for (const s of this.sources) {
-        if (this.store.load(sourceRef(s.config))?.meta.sha256 === s.sha256) continue;
+        if (this.store.loadMeta(sourceRef(s.config))?.sha256 === s.sha256) continue;
         await this.useLastGood(s);
         changed = true;
       }
       if (changed) await this.publish();
     };
-    const p = this.queue.then(run, run);
-    this.queue = p.catch(() => {});
-    return p;
+    return this.enqueue(run);
   }
 
   /** Scheduled refreshes (node-cron), each with random jitter and retries with backoff. */
@@ -180,48 +208,55 @@ export class FeedManager {
    */
   reconfigure(cfg: Config, options: { network: boolean }): Promise<ListChanges> {
     const run = async (): Promise<ListChanges> => {
-      const byName = new Map(this.sources.map((s) => [s.config.name, s]));
-      const next: SourceState[] = [];
-      const changes: ListChanges = { added: [], removed: [], changed: [], failed: [] };
-      for (const config of cfg.lists) {
-        const old = byName.get(config.name);
-        byName.delete(config.name);
-        if (old !== undefined && isDeepStrictEqual(old.config, config)) {
-          next.push(old);
-          continue;
-        }
-        (old === undefined ? changes.added : changes.changed).push(config.name);
-        const s: SourceState = { config, compiled: null, sha256: null, fromLastGood: false, lastSuccess: null, lastFailure: null };
-        // A local file is read at once (one compile: a list added by reload blocks within a
-        // second); its disk copy only if the file cannot be. A URL list starts from its disk copy.
-        if (config.path !== undefined) {
-          await this.withCompiler(smallFile(config.path) ? inThreadCompiler : this.compiler, () => this.attempt(s));
-          if (s.compiled === null) await this.useLastGood(s);
-        } else {
-          await this.useLastGood(s);
-          if (options.network && s.compiled === null) await this.attempt(s);
-        }
-        if (s.compiled === null && config.path !== undefined) throw new SourceLoadError(`list "${config.name}": cannot load ${config.path}: ${s.lastFailure?.message ?? 'unknown error'}`);
-        if (s.compiled === null) changes.failed.push(config.name);
-        next.push(s);
+      try {
+        return await this.applyLists(cfg, options);
+      } finally {
+        await this.flushSaves();
       }
-      changes.removed.push(...byName.keys());
-      const groups = (cfg.groups ?? []).map((g) => ({ name: g.name, lists: g.lists ?? null }));
-      const groupsChanged = !isDeepStrictEqual(groups, this.groups);
-      if (changes.added.length + changes.removed.length + changes.changed.length === 0 && !groupsChanged) return changes;
-      this.sources.splice(0, this.sources.length, ...next); // in place: metrics and the console hold this array
-      this.groups = groups;
-      await this.publish();
-      if (this.scheduled) {
-        for (const t of this.tasks) t.stop();
-        this.tasks = [];
-        this.schedule();
-      }
-      return changes;
     };
-    const p = this.queue.then(run, run);
-    this.queue = p.catch(() => {});
-    return p;
+    return this.enqueue(run);
+  }
+
+  /** reconfigure() inside the queue. */
+  private async applyLists(cfg: Config, options: { network: boolean }): Promise<ListChanges> {
+    const byName = new Map(this.sources.map((s) => [s.config.name, s]));
+    const next: SourceState[] = [];
+    const changes: ListChanges = { added: [], removed: [], changed: [], failed: [] };
+    for (const config of cfg.lists) {
+      const old = byName.get(config.name);
+      byName.delete(config.name);
+      if (old !== undefined && isDeepStrictEqual(old.config, config)) {
+        next.push(old);
+        continue;
+      }
+      (old === undefined ? changes.added : changes.changed).push(config.name);
+      const s: SourceState = { config, compiled: null, sha256: null, fromLastGood: false, lastSuccess: null, lastFailure: null };
+      // A local file is read at once (one compile: a list added by reload blocks within a
+      // second); its disk copy only if the file cannot be. A URL list starts from its disk copy.
+      if (config.path !== undefined) {
+        await this.withCompiler(smallFile(config.path) ? inThreadCompiler : this.compiler, () => this.attempt(s));
+        if (s.compiled === null) await this.useLastGood(s);
+      } else {
+        await this.useLastGood(s);
+        if (options.network && s.compiled === null) await this.attempt(s);
+      }
+      if (s.compiled === null && config.path !== undefined) throw new SourceLoadError(`list "${config.name}": cannot load ${config.path}: ${s.lastFailure?.message ?? 'unknown error'}`);
+      if (s.compiled === null) changes.failed.push(config.name);
+      next.push(s);
+    }
+    changes.removed.push(...byName.keys());
+    const groups = (cfg.groups ?? []).map((g) => ({ name: g.name, lists: g.lists ?? null }));
+    const groupsChanged = !isDeepStrictEqual(groups, this.groups);
+    if (changes.added.length + changes.removed.length + changes.changed.length === 0 && !groupsChanged) return changes;
+    this.sources.splice(0, this.sources.length, ...next); // in place: metrics and the console hold this array
+    this.groups = groups;
+    await this.publish();
+    if (this.scheduled) {
+      for (const t of this.tasks) t.stop();
+      this.tasks = [];
+      this.schedule();
+    }
+    return changes;
   }
 
   /**
@@ -296,17 +331,23 @@ export class FeedManager {
   private async attempt(s: SourceState): Promise<RefreshOutcome> {
     const name = s.config.name;
     const ref = sourceRef(s.config);
-    const lastGood = this.store.load(ref);
+    // The meta alone (no body read and hashed on every attempt): the body only when it is adopted.
+    const meta = this.store.loadMeta(ref);
+    let lastGood: { meta: LastGoodMeta } | null = meta === null ? null : { meta };
     // Another process (`c2dns lists update`) stored a copy this one does not serve yet: serve it
     // first. Its validators are what the conditional request below sends, so a 304 must mean
     // "the stored copy is current", never "keep serving an older one".
     let adopted = false;
     // Not the copy this process failed to replace (a full disk): that one is older than what it serves.
-    if (lastGood !== null && lastGood.meta.sha256 !== s.sha256 && lastGood.meta.sha256 !== s.diskStale?.diskSha256) {
-      const before = s.sha256;
-      await this.useLastGood(s, lastGood);
-      adopted = s.sha256 !== before;
-      if (adopted) this.log.info({ list: name, entries: s.compiled?.rules.length ?? 0, fetchedAt: new Date(lastGood.meta.fetchedAt).toISOString() }, 'list loaded from a newer disk copy');
+    if (meta !== null && meta.sha256 !== s.sha256 && meta.sha256 !== s.diskStale?.diskSha256) {
+      const copy = this.store.load(ref); // verified; null (reported) when the body is damaged
+      lastGood = copy;
+      if (copy !== null) {
+        const before = s.sha256;
+        await this.useLastGood(s, copy);
+        adopted = s.sha256 !== before;
+        if (adopted) this.log.info({ list: name, entries: s.compiled?.rules.length ?? 0, fetchedAt: new Date(copy.meta.fetchedAt).toISOString() }, 'list loaded from a newer disk copy');
+      }
     }
     try {
       const got = await acquire(s.config, s.compiled !== null && s.sha256 === lastGood?.meta.sha256 ? lastGood.meta : null);
@@ -335,8 +376,12 @@ export class FeedManager {
       }
       checkShrink(count, s.compiled?.rules.length ?? lastGood?.meta.entries ?? 0, s.config.maxShrinkRatio);
       this.keepTable(ref, compiled);
-      // Verified and accepted: it is published whether or not the disk copy can be saved.
-      if (this.persist) await this.saveCopy(s, got.body, { fetchedAt: this.now(), sha256: sha, entries: count, origin: ref.origin, ...validators(got) }, lastGood);
+      // Verified and accepted: it is published whether or not the disk copy can be saved, and
+      // saved after the publish (pendingSaves).
+      if (this.persist) {
+        const copyMeta: LastGoodMeta = { fetchedAt: this.now(), sha256: sha, entries: count, origin: ref.origin, ...validators(got) };
+        this.pendingSaves.push(() => this.saveCopy(s, got.body, copyMeta, lastGood));
+      }
       s.compiled = compiled;
       s.sha256 = sha;
       s.fromLastGood = false;
@@ -413,9 +458,7 @@ export class FeedManager {
       if (Number.isFinite(next)) this.emergencyTimer = setTimeout(() => void this.setEmergency(live), Math.min(next - now + 10, 2 ** 31 - 1)).unref();
       await this.publish();
     };
-    const p = this.queue.then(run, run);
-    this.queue = p.catch(() => {});
-    return p;
+    return this.enqueue(run);
   }
 
   /** Guard refusals and not-enforceable entries for the name or one of its parents, per list. */

@@ -21,7 +21,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path';
 import { z } from 'zod';
 import { FeedError, isFeedFailure, type FeedFailure } from './errors.js';
-import { sha256Hex } from './verify.js';
+import { sha256Hex, sha256HexByTurns } from './verify.js';
 import { syncDir, writeFileAtomic, writeFileAtomicAsync } from '../storage/atomic.js';
 
 /** A source: a list name and where it comes from (its configured URL or absolute path). */
@@ -112,9 +112,9 @@ export class LastGoodStore {
     this.sweep(w.name, w.sha);
   }
 
-  /** save() with the writes done asynchronously, so a big copy does not hold up answering queries. */
+  /** save() with the hash and the writes done a piece per event-loop turn, so a big copy does not hold up answering queries. */
   async saveAsync(source: SourceRef, body: Buffer, meta: LastGoodMeta): Promise<void> {
-    const w = this.prepare(source, body, meta);
+    const w = this.prepare(source, body, meta, await sha256HexByTurns(body));
     try {
       await writeFileAtomicAsync(w.bodyPath, body);
       await writeFileAtomicAsync(w.metaPath, w.metaText);
@@ -126,9 +126,8 @@ export class LastGoodStore {
   }
 
   /** What a save writes: the body under its sha256, then the meta that names it (the switch-over). */
-  private prepare(source: SourceRef, body: Buffer, meta: LastGoodMeta): { name: string; sha: string; bodyPath: string; metaPath: string; metaText: string } {
+  private prepare(source: SourceRef, body: Buffer, meta: LastGoodMeta, sha = sha256Hex(body)): { name: string; sha: string; bodyPath: string; metaPath: string; metaText: string } {
     const name = sourceStem(source);
-    const sha = sha256Hex(body);
     if (meta.sha256.toLowerCase() !== sha) throw new Error(`last good copy of "${source.name}": meta.sha256 ${meta.sha256} is not the body's sha256 ${sha}`);
     const record = { format: META_FORMAT, source: source.name, bytes: body.length, ...meta, origin: source.origin, sha256: sha };
     try {
@@ -145,6 +144,33 @@ export class LastGoodStore {
 
   /** The last good copy, verified against its meta; null when there is none or it is damaged (reported). */
   load(source: SourceRef): { body: Buffer; meta: LastGoodMeta } | null {
+    const rec = this.readMeta(source);
+    if (rec === null) return null;
+    const { m, bodyPath, metaPath } = rec;
+    let body: Buffer;
+    try {
+      body = readFileSync(bodyPath);
+    } catch (err) {
+      return this.bad(source.name, `cannot read ${bodyPath}, the body ${metaPath} names (${(err as Error).message}); ignoring the disk copy`);
+    }
+    const got = sha256Hex(body);
+    if (body.length !== m.bytes || got !== m.sha256) {
+      return this.bad(source.name, `${bodyPath} is ${body.length} bytes with sha256 ${got}; its meta says ${m.bytes} bytes with sha256 ${m.sha256}: damaged, ignoring the disk copy`);
+    }
+    return { body, meta: rec.meta };
+  }
+
+  /**
+   * The meta of the last good copy, without reading its body (a big list's body takes tens of
+   * milliseconds to read and hash): enough to tell whether the copy is the one already served.
+   * Null when there is none or its meta is unusable (reported); a damaged body is found by load().
+   */
+  loadMeta(source: SourceRef): LastGoodMeta | null {
+    return this.readMeta(source)?.meta ?? null;
+  }
+
+  /** The current meta record of `source` and where its body is; null when absent or unusable (reported). */
+  private readMeta(source: SourceRef): { m: z.infer<typeof metaFileSchema>; meta: LastGoodMeta; bodyPath: string; metaPath: string } | null {
     const name = sourceStem(source);
     const metaPath = this.metaPath(name);
     let json = this.readJson(source.name, metaPath);
@@ -162,22 +188,11 @@ export class LastGoodStore {
     const m = parsed.data;
     if (m.source !== source.name) return this.bad(source.name, `${metaPath} belongs to list "${m.source}"; ignoring it`);
     if (m.origin !== source.origin) return this.bad(source.name, `${metaPath} is a copy of ${m.origin}, not of ${source.origin}; ignoring it`);
-    const bodyPath = join(this.dir, bodyFile(stem, m.sha256));
-    let body: Buffer;
-    try {
-      body = readFileSync(bodyPath);
-    } catch (err) {
-      return this.bad(source.name, `cannot read ${bodyPath}, the body ${metaPath} names (${(err as Error).message}); ignoring the disk copy`);
-    }
-    const got = sha256Hex(body);
-    if (body.length !== m.bytes || got !== m.sha256) {
-      return this.bad(source.name, `${bodyPath} is ${body.length} bytes with sha256 ${got}; its meta says ${m.bytes} bytes with sha256 ${m.sha256}: damaged, ignoring the disk copy`);
-    }
     const meta: LastGoodMeta = { fetchedAt: m.fetchedAt, sha256: m.sha256, entries: m.entries, origin: m.origin };
     if (m.etag !== undefined) meta.etag = m.etag;
     if (m.lastModified !== undefined) meta.lastModified = m.lastModified;
     if (m.finalUrl !== undefined) meta.finalUrl = m.finalUrl;
-    return { body, meta };
+    return { m, meta, bodyPath: join(this.dir, bodyFile(stem, m.sha256)), metaPath };
   }
 
   /** Replaces the status of `source`. Never throws: a status that cannot be written is reported. */

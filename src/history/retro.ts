@@ -10,7 +10,7 @@ import { readFile, mkdir } from 'node:fs/promises';
 import { writeFileAtomicAsync } from '../storage/atomic.js';
 import { join } from 'node:path';
 import type { SourceState } from '../feeds/manager.js';
-import { huntDetailed, type HuntHit } from './hunt.js';
+import { huntDetailed, listSegments, type HuntHit } from './hunt.js';
 import { IndicatorSet, newBlockNames } from './indicators.js';
 
 export interface RetroHuntEvent extends HuntHit {
@@ -54,8 +54,9 @@ export class RetroHunter {
    * hunt. Resolves to the number of events raised.
    */
   onRulesPublished(sources: readonly SourceState[]): Promise<number> {
+    const calledAt = this.now();
     return this.serial(async () => {
-      const wm = await this.loadWatermark();
+      const wm = await this.loadWatermark(calledAt);
       const { set, newest } = await newBlockNames(sources, wm, { turn });
       const n = set.size === 0 ? 0 : await this.run(set);
       await this.saveWatermark(newest);
@@ -101,16 +102,28 @@ export class RetroHunter {
   /**
    * No state yet (first run with history): names first seen since this hunter was created are
    * new, so create it before the FeedManager loads; names c2dns knew from earlier runs are not.
+   * When the history holds no query either (a first start), nothing can have asked for the names
+   * published so far before they were blocked: the first hunt's call (`calledAt`, which comes
+   * before c2dns answers: connectHunts) is the watermark, so a first start with a million-name
+   * list does not copy and hunt a million names through an empty history.
    */
-  private async loadWatermark(): Promise<number> {
+  private async loadWatermark(calledAt: number): Promise<number> {
     if (this.watermark !== null) return this.watermark;
     try {
       const j = JSON.parse(await readFile(join(this.dir, STATE_FILE), 'utf8')) as { watermark?: unknown };
-      this.watermark = typeof j.watermark === 'number' ? j.watermark : this.startedAt;
+      this.watermark = typeof j.watermark === 'number' ? j.watermark : await this.firstWatermark(calledAt);
     } catch {
-      this.watermark = this.startedAt;
+      this.watermark = await this.firstWatermark(calledAt);
     }
     return this.watermark;
+  }
+
+  private async firstWatermark(calledAt: number): Promise<number> {
+    const empty = await listSegments(this.dir).then(
+      (segments) => segments.length === 0,
+      () => false, // unreadable: hunt as if it held queries (the hunt reports the problem)
+    );
+    return empty ? Math.max(this.startedAt, calledAt) : this.startedAt;
   }
 
   private async saveWatermark(wm: number): Promise<void> {

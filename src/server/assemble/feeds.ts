@@ -22,7 +22,8 @@ export async function loadFeeds(cfg: Config, oplog: OpLogger, policy: PolicyHold
   // In a cluster only the refreshing worker writes the state directory or fetches feeds at start;
   // the others read local files and the disk copies, and reload when told.
   feeds.persist = refresh;
-  await feeds.loadInitial({ network: refresh });
+  // Answering starts once the lists are published; their disk copies are written meanwhile.
+  await feeds.loadInitial({ network: refresh, saveInBackground: true });
   for (const s of feeds.sources) {
     const c = s.compiled;
     const unenforced = c?.report.unsupported ?? 0;
