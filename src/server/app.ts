@@ -37,7 +37,7 @@ import { placeState } from './assemble/state.js';
 import type { Dispatcher } from './dispatch.js';
 import { Reloader, type ReloadTarget } from './reload.js';
 import { announceConfigReload } from './cluster.js';
-import type { ConfigReload } from '../admin/context.js';
+import type { ConfigReload, UdpStatus } from '../admin/context.js';
 import { formatListen } from '../config/encrypted.js';
 import { pairWarnings, type TlsReloadResult } from './tls-material.js';
 import { reloadUpstreamCa } from '../upstream/encrypted.js';
@@ -45,8 +45,8 @@ import { reloadUpstreamCa } from '../upstream/encrypted.js';
 export interface RunningServer {
   /** Bound addresses (ports resolved when 0 was asked for). */
   readonly udp: HostPort[];
-  /** Which UDP implementation serves (server.udpBatch): the native batch addon or node:dgram; null without UDP listeners. */
-  readonly udpPath: 'batch' | 'js' | null;
+  /** Which UDP implementation serves (server.udpBatch) and the native one's counters; null without UDP listeners. */
+  udpStatus(): UdpStatus | null;
   readonly tcp: HostPort[];
   /** DNS over TLS listeners (tls://). */
   readonly dot: HostPort[];
@@ -214,16 +214,14 @@ export async function startServer(config: Config, oplog: OpLogger, options: Star
 }
 
 /** What a configuration reload replaces, read at each access: the listeners and the chain's parts. */
-function liveView(live: ReloadTarget['live'], r: ResolverParts, fixed: Omit<RunningServer, 'udp' | 'udpPath' | 'tcp' | 'dot' | 'doh' | 'chain' | 'quarantine' | 'upstreamHealth'>): RunningServer {
+function liveView(live: ReloadTarget['live'], r: ResolverParts, fixed: Omit<RunningServer, 'udp' | 'udpStatus' | 'tcp' | 'dot' | 'doh' | 'chain' | 'quarantine' | 'upstreamHealth'>): RunningServer {
   const bound = (): Listeners => live.listeners!;
   return {
     ...fixed,
     get udp() {
       return bound().udp.map((u) => u.address);
     },
-    get udpPath() {
-      return bound().udpPath;
-    },
+    udpStatus: () => bound().udpStatus(),
     get tcp() {
       return bound().tcp.map((t) => t.address);
     },
