@@ -4,9 +4,16 @@
 //
 // Which upstream first (upstream.strategy, upstream/health.ts): `failover` asks them in the
 // configured order; `fastest` draws the first by measured latency; `parallel` asks the first two
-// at once and takes the first good answer, then the others in turn. In every strategy an upstream
-// that timed out or failed is down: asked last for penaltyMs, and probed (probeName, probeType)
-// every probeIntervalMs until it answers, when it is up again.
+// at once and takes the first good answer, then the others in turn (one more each time one of
+// those in flight fails). In every strategy an upstream that timed out or failed is down: asked
+// last for penaltyMs, and probed (probeName, probeType) every probeIntervalMs until it answers,
+// when it is up again.
+// Stalls (upstream/health.ts): an upstream on which two or more questions have waited its stall
+// time with no reply is marked down at that moment, not at the first timeout, and the questions
+// waiting on it are asked of the next upstream at once (hedged): the first good answer wins, the
+// stalled upstream's own attempt goes on and its late reply or timeout counts only in its health
+// and counters. So a silent or garbage-sending first upstream costs its clients about 200 ms,
+// not upstream.timeoutMs, and does not fill upstream.maxPending. One timer serves every upstream.
 //
 // Per upstream, two fallbacks are learnt and remembered for a while:
 // - EDNS (RFC 6891 §7): FORMERR or NOTIMP to a query with an OPT means the upstream may not speak
@@ -32,7 +39,7 @@ import { buildUpstreamQuery, random16 } from '../upstream/message.js';
 import { tcpExchange } from '../upstream/tcp.js';
 import { UpstreamTimeout, udpExchange } from '../upstream/udp.js';
 import { UpstreamCookies } from '../upstream/cookies.js';
-import { isDown, markDown, markUp, newHealthState, orderUpstreams, PROBE_TYPE_CODES, recordLatency, type ProbeType, type UpstreamHealthState, type UpstreamStrategy } from '../upstream/health.js';
+import { isDown, markDown, markUp, newHealthState, orderUpstreams, PROBE_TYPE_CODES, recordLatency, stallAt, STALL_MIN_WAITING, type ProbeType, type UpstreamHealthState, type UpstreamStrategy } from '../upstream/health.js';
 import { parseQuery } from '../dns/query.js';
 import { encodeName } from '../dns/names.js';
 import { upstreamTargets, type TransportUpstream } from '../upstream/encrypted.js';
@@ -88,6 +95,18 @@ export interface Upstream {
   noCaseUntil: number;
   /** Up or down, why, probes, latency average (upstream/health.ts). Down = penalisedUntil in the future. */
   health: UpstreamHealthState;
+  /** Questions waiting on it that have not counted towards a stall yet, oldest first (insertion order). */
+  waiting: Set<Waiter>;
+}
+
+/** A question waiting on an upstream: when it was sent, and what to do if the upstream stalls. */
+interface Waiter {
+  sentAt: number;
+  onStall: () => void;
+}
+
+function* sentTimes(ws: Iterable<Waiter>): Iterable<number> {
+  for (const w of ws) yield w.sentAt;
 }
 
 /** What one upstream made of the question: an answer, a relayable failure, or nothing usable. */
@@ -108,6 +127,9 @@ export class ForwardStage implements Stage {
   private probe!: Query;
   private random!: () => number;
   private probeTimer: NodeJS.Timeout | null = null;
+  /** The next stall check (one for all upstreams), and when it is due (performance.now()). */
+  private stallTimer: NodeJS.Timeout | null = null;
+  private stallTimerAt = 0;
   private closed = false;
   /** Questions being asked upstream now (load shedding bounds it: maxPending). */
   pending = 0;
@@ -116,6 +138,8 @@ export class ForwardStage implements Stage {
   /** Our client cookies and the plain upstreams' server cookies; used while opts.cookies is on. */
   readonly cookies = new UpstreamCookies();
   private maxPending!: number;
+  /** `pending` from which stalls are judged by STALL_FLOOR_MS alone: half of maxPending. */
+  private pressureAt!: number;
 
   constructor(private opts: ForwardOptions) {
     this.upstreams = opts.upstreams.map(newUpstream);
@@ -156,6 +180,7 @@ export class ForwardStage implements Stage {
     this.ednsRetryMs = opts.ednsRetryMs ?? EDNS_RETRY_MS;
     this.caseRetryMs = opts.caseRetryMs ?? CASE_RETRY_MS;
     this.maxPending = opts.maxPending ?? Infinity;
+    this.pressureAt = Math.ceil(this.maxPending / 2);
   }
 
   resolve(q: Query): Answer | Promise<Answer> {
@@ -165,7 +190,8 @@ export class ForwardStage implements Stage {
       const reply = this.opts.overload === 'drop' ? null : errorReply(q.msg, q.pq, Rcode.REFUSED, OVERLOADED);
       return { action: 'refused', reply, stored: null, upstream: null, unlogged: true };
     }
-    this.pending++;
+    // Crossing into pressure shortens every upstream's stall time (upstream/health.ts).
+    if (++this.pending === this.pressureAt) for (const u of this.upstreams) this.watchStalls(u, true);
     return this.forward(q).finally(() => {
       this.pending--;
     });
@@ -176,50 +202,120 @@ export class ForwardStage implements Stage {
     this.closed = true;
     if (this.probeTimer !== null) clearTimeout(this.probeTimer);
     this.probeTimer = null;
+    if (this.stallTimer !== null) clearTimeout(this.stallTimer);
+    this.stallTimer = null;
     for (const u of this.upstreams) u.transport?.close();
   }
 
-  private async forward(q: Query): Promise<Answer> {
-    let failed: { stored: StoredAnswer; label: string } | null = null;
+  /**
+   * Asks the upstreams in order: the next one when the one before ended without a good answer or
+   * stalled (it keeps going: the first good answer wins, a later one only counts in its
+   * upstream's health). `parallel` starts with two in flight when both are up.
+   */
+  private forward(q: Query): Promise<Answer> {
     const now = performance.now();
     const order = orderUpstreams(this.upstreams, this.strategy, now, this.random);
-    let next = 0;
     // Two at once only when both are up: a down one is asked last, as in failover.
-    if (this.strategy === 'parallel' && order.length >= 2 && !isDown(order[1]!, now)) {
-      next = 2;
-      const [a, b] = await firstGood(this.attempt(order[0]!, q), this.attempt(order[1]!, q));
-      if (a !== null && a.o.ok) return answerFrom(q, a.o.stored, a.u);
-      for (const r of [a, b]) if (r !== null && r.o.stored !== null) failed = { stored: r.o.stored, label: r.u.label };
-    }
-    for (; next < order.length; next++) {
-      const r = await this.attempt(order[next]!, q);
-      if (r === null) continue;
-      if (r.o.ok) return answerFrom(q, r.o.stored, r.u);
-      if (r.o.stored !== null) failed = { stored: r.o.stored, label: r.u.label };
-    }
-    if (failed !== null) {
-      // Every upstream refused or failed: relay the last such answer as it was, uncached.
-      const reply = replay(failed.stored, q.msg, q.pq, failed.stored.storedAt);
-      return { action: failed.stored.rcode === Rcode.REFUSED ? 'refused' : 'servfail', reply, stored: null, upstream: failed.label };
-    }
-    return { action: 'servfail', reply: errorReply(q.msg, q.pq, Rcode.SERVFAIL, ALL_FAILED), stored: null, upstream: null };
+    const width = this.strategy === 'parallel' && order.length >= 2 && !isDown(order[1]!, now) ? 2 : 1;
+    return new Promise((resolve) => {
+      let next = 0;
+      let running = 0;
+      let done = false;
+      let failed: { stored: StoredAnswer; label: string } | null = null;
+      const launch = (): void => {
+        if (done || next >= order.length) return;
+        const u = order[next++]!;
+        running++;
+        let movedOn = false;
+        const moveOn = (): void => {
+          if (movedOn) return;
+          movedOn = true;
+          launch();
+        };
+        const onStall = (): void => {
+          if (movedOn || next >= order.length) return;
+          u.health.hedged++;
+          moveOn();
+        };
+        void this.attempt(u, q, onStall).then((r) => {
+          running--;
+          if (done) return;
+          if (r !== null && r.o.ok) {
+            done = true;
+            resolve(answerFrom(q, r.o.stored, r.u));
+            return;
+          }
+          if (r !== null && r.o.stored !== null) failed = { stored: r.o.stored, label: r.u.label };
+          moveOn();
+          if (running === 0 && next >= order.length) {
+            done = true;
+            resolve(allFailed(q, failed));
+          }
+        });
+      };
+      for (let i = 0; i < width; i++) launch();
+    });
   }
 
   /**
    * ask() with the upstream's health kept: any reply marks it up and is a latency sample; a
    * timeout or network error marks it down (and starts the probes). Null when nothing came.
+   * While it waits, the question counts towards a stall of `u`, when `onStall` is called (once).
    */
-  private async attempt(u: Upstream, q: Query): Promise<Attempt | null> {
+  private async attempt(u: Upstream, q: Query, onStall: () => void): Promise<Attempt | null> {
     const start = performance.now();
+    const waiter: Waiter = { sentAt: start, onStall };
+    u.waiting.add(waiter);
+    this.watchStalls(u);
     try {
       const o = await this.ask(u, q);
-      recordLatency(u.health, performance.now() - start);
+      const now = performance.now();
+      recordLatency(u.health, now - start);
+      u.health.lastReplyAt = now;
       markUp(u);
       return { u, o };
     } catch (err) {
       this.failed(u, err, start, 'query');
       return null;
+    } finally {
+      u.waiting.delete(waiter);
     }
+  }
+
+  /** Arms the stall check for the moment `u` would count as stalled, unless one is due earlier. */
+  private watchStalls(u: Upstream, force = false): void {
+    if (u.waiting.size < STALL_MIN_WAITING || this.closed) return;
+    // Only the STALL_MIN_WAITING-th oldest question sets the moment: a later one changes nothing.
+    if (!force && this.stallTimer !== null && u.waiting.size > STALL_MIN_WAITING) return;
+    const at = stallAt(u.health, sentTimes(u.waiting), this.opts.timeoutMs, this.pending >= this.pressureAt);
+    if (at === null || (this.stallTimer !== null && this.stallTimerAt <= at)) return;
+    if (this.stallTimer !== null) clearTimeout(this.stallTimer);
+    this.stallTimerAt = at;
+    this.stallTimer = setTimeout(() => this.checkStalls(), Math.max(0, at - performance.now()));
+    this.stallTimer.unref();
+  }
+
+  /**
+   * Marks each stalled upstream down (unless it is already) and has its waiting questions asked
+   * of the next upstream too; then arms the next check. Each question counts towards one stall.
+   */
+  private checkStalls(): void {
+    this.stallTimer = null;
+    const now = performance.now();
+    for (const u of this.upstreams) {
+      const at = stallAt(u.health, sentTimes(u.waiting), this.opts.timeoutMs, this.pending >= this.pressureAt);
+      if (at === null || at > now) continue;
+      const waiters = [...u.waiting];
+      u.waiting.clear();
+      u.health.stalls++;
+      if (!isDown(u, now)) {
+        const quiet = Math.round(now - Math.max(waiters[0]!.sentAt, u.health.lastReplyAt));
+        markDown(u, now, this.opts.penaltyMs, `no reply for ${quiet} ms while ${waiters.length} questions waited`);
+        this.scheduleProbes();
+      }
+      for (const w of waiters) w.onStall();
+    }
+    for (const u of this.upstreams) this.watchStalls(u);
   }
 
   /** Counts a timeout or network error and marks the upstream down. */
@@ -267,6 +363,7 @@ export class ForwardStage implements Stage {
       const o = await this.ask(u, this.probe);
       const now = performance.now();
       recordLatency(h, now - start);
+      h.lastReplyAt = now;
       h.lastProbeAt = now;
       if (o.ok || (o.stored !== null && o.stored.rcode !== Rcode.SERVFAIL)) {
         h.probes.ok++;
@@ -368,6 +465,7 @@ function newUpstream(x: HostPort | TransportUpstream): Upstream {
     noEdnsUntil: 0,
     noCaseUntil: 0,
     health: newHealthState(),
+    waiting: new Set(),
   };
 }
 
@@ -383,22 +481,11 @@ function answerFrom(q: Query, stored: StoredAnswer, u: Upstream): Answer {
   return { action: 'allowed', reply: replay(stored, q.msg, q.pq, stored.storedAt), stored, upstream: u.label };
 }
 
-/**
- * Waits for two attempts: as soon as one has a good answer it comes first (the other goes on, its
- * outcome only kept in the upstream's health); else both, once both are done.
- */
-function firstGood(a: Promise<Attempt | null>, b: Promise<Attempt | null>): Promise<[Attempt | null, Attempt | null]> {
-  return new Promise((resolve) => {
-    let left = 2;
-    const results: (Attempt | null)[] = [null, null];
-    const done = (i: number) => (r: Attempt | null) => {
-      results[i] = r;
-      if (r !== null && r.o.ok) resolve([r, results[1 - i] ?? null]);
-      else if (--left === 0) resolve([results[0] ?? null, results[1] ?? null]);
-    };
-    a.then(done(0), () => done(0)(null));
-    b.then(done(1), () => done(1)(null));
-  });
+/** Every upstream refused or failed: the last such answer relayed as it was (uncached), or SERVFAIL with EDE 22. */
+function allFailed(q: Query, failed: { stored: StoredAnswer; label: string } | null): Answer {
+  if (failed === null) return { action: 'servfail', reply: errorReply(q.msg, q.pq, Rcode.SERVFAIL, ALL_FAILED), stored: null, upstream: null };
+  const reply = replay(failed.stored, q.msg, q.pq, failed.stored.storedAt);
+  return { action: failed.stored.rcode === Rcode.REFUSED ? 'refused' : 'servfail', reply, stored: null, upstream: failed.label };
 }
 
 /** The probe question as a query from nobody: RD=1, no EDNS of its own (the upstream's EDNS state applies). */

@@ -3,6 +3,20 @@
 // Passive health: an exchange that times out or fails at the network level marks the upstream
 // down for upstream.penaltyMs; any reply (whatever its rcode) marks it up again. A down upstream
 // is asked last, never skipped: when every upstream is down, queries still reach them.
+// Stalls: waiting for the first timeout is too slow under load (at 5,000 q/s, 1.5 s of questions
+// to a silent upstream is 7,500 pending, far past upstream.maxPending, so answerable questions
+// were shed). An upstream is *stalled* when at least STALL_MIN_WAITING questions have each waited
+// stallMs() and no usable reply came from it meanwhile; it is then marked down ("no reply for N
+// ms while M questions waited") and the questions waiting on it are also asked of the next
+// upstream (resolve/forward.ts). stallMs = max(STALL_FLOOR_MS, STALL_LATENCY_FACTOR × its latency
+// average), never above upstream.timeoutMs: no new setting. A slow-but-healthy upstream (a
+// recursive resolver whose cold names take 300+ ms) is judged by its own average, and a single
+// slow question is never a stall (two must wait). Under pressure (half of upstream.maxPending
+// questions pending) it is STALL_FLOOR_MS whatever the average, which may be inflated by a burst
+// of slow replies: shedding answerable questions costs more than a false stall. A false stall costs little: it only reorders
+// (and asks the next upstream the waiting questions too); the stalled upstream's next reply, late
+// or not, marks it up, and the slow replies raise its average and so its stallMs. Each question
+// counts towards one stall at most, so a slow upstream cannot flap faster than its questions come.
 // Active health: while an upstream is down it is asked upstream.probeName/probeType every
 // probeIntervalMs; a reply other than SERVFAIL (NOERROR, NXDOMAIN, or REFUSED from a server
 // that does not serve that name) brings it back at once, a timeout or SERVFAIL keeps it down for
@@ -37,10 +51,15 @@ export interface UpstreamHealthState {
   lastProbeOk: boolean | null;
   /** A probe is in flight. */
   probing: boolean;
+  /** performance.now() of the last usable reply (to a question or a probe); 0 before any. */
+  lastReplyAt: number;
+  /** Times it was marked down for a stall, and questions then asked of the next upstream too. */
+  stalls: number;
+  hedged: number;
 }
 
 export function newHealthState(): UpstreamHealthState {
-  return { latencyMs: 0, samples: 0, downSince: null, downReason: null, probes: { sent: 0, ok: 0, failed: 0 }, lastProbeAt: null, lastProbeOk: null, probing: false };
+  return { latencyMs: 0, samples: 0, downSince: null, downReason: null, probes: { sent: 0, ok: 0, failed: 0 }, lastProbeAt: null, lastProbeOk: null, probing: false, lastReplyAt: 0, stalls: 0, hedged: 0 };
 }
 
 /** What the order needs to know of an upstream (ForwardStage's Upstream has more). */
@@ -64,6 +83,29 @@ export function markUp(u: Ranked): void {
   u.penalisedUntil = 0;
   u.health.downSince = null;
   u.health.downReason = null;
+}
+
+/** A stall needs a reply missing for at least this long, whatever the latency average. */
+export const STALL_FLOOR_MS = 200;
+/** ...and this many times the upstream's latency average. */
+export const STALL_LATENCY_FACTOR = 4;
+/** Questions that must have waited stallMs each: one slow name is not a stall. */
+export const STALL_MIN_WAITING = 2;
+
+/** How long an upstream with questions waiting may go without a usable reply before it counts as stalled. */
+export function stallMs(h: UpstreamHealthState, timeoutMs: number, pressed = false): number {
+  return Math.min(timeoutMs, pressed ? STALL_FLOOR_MS : Math.max(STALL_FLOOR_MS, STALL_LATENCY_FACTOR * h.latencyMs));
+}
+
+/**
+ * When the upstream counts as stalled, given the send times of the questions waiting on it, oldest
+ * first: once the STALL_MIN_WAITING-th oldest has waited stallMs with no reply since. Null while
+ * fewer are waiting. `pressed`: half of upstream.maxPending are pending.
+ */
+export function stallAt(h: UpstreamHealthState, sentAt: Iterable<number>, timeoutMs: number, pressed = false): number | null {
+  let n = 0;
+  for (const t of sentAt) if (++n === STALL_MIN_WAITING) return Math.max(t, h.lastReplyAt) + stallMs(h, timeoutMs, pressed);
+  return null;
 }
 
 export function recordLatency(h: UpstreamHealthState, ms: number): void {
