@@ -5,10 +5,11 @@
 #
 #   bash bench/profile.sh [--profile full|lean] [--workload cached|blocked|mixed] [--list 10000]
 #                         [--queries N=1500] [--rate QPS=100] [--tool callgrind|cpuprof|cputime]
-#                         [--no-build | --dist DIR]
+#                         [--no-build | --dist DIR] [--udp-batch auto|on|off]
 #
 # Builds the working tree into bench/out/profile/dist (not dist/, which others may be building;
-# --dist DIR: measure another build, e.g. an older commit's, instead),
+# --dist DIR: measure another build, e.g. an older commit's, instead; the native UDP batch addon of
+# build/ is linked into it, and --udp-batch sets server.udpBatch: on = the addon, off = node:dgram),
 # starts NSD on the bench zone (bench/data from bench/gen-data.mjs, the files bench/run.sh uses), then
 # c2dns with the same "full" (the npm start defaults with the query log to a file) or "lean" (query
 # log, history and admin off) configuration as bench/run.sh, on one core, under the tool. A warm-up
@@ -32,7 +33,7 @@ O="$B/out/profile"
 log() { printf '[profile %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-DIST="$O/dist" PROFILE=full WORKLOAD=cached LIST=10000 QUERIES=1500 RATE=100 TOOL=callgrind BUILD=1
+DIST="$O/dist" PROFILE=full WORKLOAD=cached LIST=10000 QUERIES=1500 RATE=100 TOOL=callgrind BUILD=1 UDP_BATCH=auto
 PORT="${PROFILE_PORT:-5490}" UP_PORT="${PROFILE_UPSTREAM_PORT:-5481}" ADMIN="${PROFILE_ADMIN_PORT:-9490}"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -43,14 +44,16 @@ while [ $# -gt 0 ]; do
     --rate) RATE="${2:-}"; shift 2 ;;
     --tool) TOOL="${2:-}"; shift 2 ;;
     --no-build) BUILD=0; shift ;;
+    --udp-batch) UDP_BATCH="${2:-}"; shift 2 ;;
     --dist) DIST="${2:-}"; BUILD=0; shift 2 ;;
-    -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
 case "$PROFILE" in full|lean) ;; *) die "--profile must be full or lean, got '$PROFILE'" ;; esac
 case "$WORKLOAD" in cached|blocked|mixed) ;; *) die "--workload must be cached, blocked or mixed, got '$WORKLOAD'" ;; esac
 case "$TOOL" in callgrind|cpuprof|cputime) ;; *) die "--tool must be callgrind, cpuprof or cputime, got '$TOOL'" ;; esac
+case "$UDP_BATCH" in auto|on|off) ;; *) die "--udp-batch must be auto, on or off, got '$UDP_BATCH'" ;; esac
 for v in LIST QUERIES RATE PORT UP_PORT ADMIN; do [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"; done
 for b in dnsperf nsd valgrind taskset; do command -v "$b" >/dev/null || [ -x "/usr/sbin/$b" ] || die "$b is not installed"; done
 NSD="$(command -v nsd || echo /usr/sbin/nsd)"
@@ -71,6 +74,8 @@ if [ "$BUILD" = 1 ]; then
   rm -rf "$O/dist"
   (cd "$ROOT" && npx tsc -p tsconfig.json --outDir "$O/dist") || die "build failed"
   cp -r "$ROOT/src/admin/console/assets" "$O/dist/src/admin/console/assets"
+  # The addon is looked up beside dist/ (src/server/udp-batch.ts): dist/build -> build.
+  ln -sfn "$ROOT/build" "$O/dist/build"
 fi
 [ -f "$DIST/src/cli.js" ] || die "no build in $DIST (run without --no-build)"
 case "$WORKLOAD" in
@@ -107,9 +112,10 @@ rm -rf "$RUN" && mkdir -p "$RUN"
   printf 'lists:\n  - name: bench\n    path: "%s"\n    format: plain\n    tags: [c2]\n' "$D/blocklist-$LIST.txt"
   printf 'state:\n  dir: "%s/state"\nlog:\n  queries: %s\n  destination: "%s/query.log"\n' "$RUN" "$([ "$PROFILE" = lean ] && echo none || echo all)" "$RUN"
   if [ "$PROFILE" = lean ]; then printf 'history:\n  enabled: false\nadmin:\n  enabled: false\n'; else printf 'admin:\n  listen: "127.0.0.1:%s"\n' "$ADMIN"; fi
+  printf 'server:\n  udpBatch: %s\n' "$UDP_BATCH"
 } >"$RUN/c2dns.yaml"
 CLI=(node "$DIST/src/cli.js" serve --config "$RUN/c2dns.yaml" --listen "127.0.0.1:$PORT" --upstream "127.0.0.1:$UP_PORT")
-OUTF="$O/$TOOL-$PROFILE-$WORKLOAD-$LIST-$(basename "$(dirname "$DIST/x")")"
+OUTF="$O/$TOOL-$PROFILE-$WORKLOAD-$LIST-udp$UDP_BATCH-$(basename "$(dirname "$DIST/x")")"
 rm -f "$OUTF".*
 if [ "$TOOL" = callgrind ]; then
   # Counting starts switched off (start-up and warm-up are not counted); --smc-check for V8's JIT code.
@@ -204,7 +210,7 @@ if [ "$TOOL" = callgrind ]; then
       printf "%d %d %d %.1f\n", (wm - wj - wg - (im - ij - ig) / idle * secs) / n, wj / n, wg / n, secs }')
 "
   done
-  echo "$RESULTS" | awk -v head="profile=$PROFILE workload=$WORKLOAD list=$LIST answered=$ANSWERED/window lost=$LOST" -v idle="$(awk -v im="$I_MAIN" -v ij="$I_JIT" -v ig="$I_GC" -v idle="$IDLE" 'BEGIN {print int((im - ij - ig) / idle)}')" '
+  echo "$RESULTS" | awk -v head="profile=$PROFILE workload=$WORKLOAD list=$LIST udp_batch=$UDP_BATCH answered=$ANSWERED/window lost=$LOST" -v idle="$(awk -v im="$I_MAIN" -v ij="$I_JIT" -v ig="$I_GC" -v idle="$IDLE" 'BEGIN {print int((im - ij - ig) / idle)}')" '
     NF == 4 { if (best == "" || $1 < best) best = $1; w = w sprintf("%s%d (JIT %d, GC %d, %.1f s)", (w == "" ? "" : "; "), $1, $2, $3, $4) }
     END { printf "%s instructions_per_query=%d (main thread, the lower of the windows: %s; taken off per window: JIT compiling, GC and the idle rate %d/s)\n", head, best, w, idle }'
 elif [ "$TOOL" = cpuprof ]; then
@@ -212,7 +218,7 @@ elif [ "$TOOL" = cpuprof ]; then
 else
   ALLW="$(printf '%s\n' "${CPU[@]}" | awk -v hz="$(getconf CLK_TCK)" -v n="$ANSWERED" '{printf "%s%.1f", (NR > 1 ? " " : ""), $1 / hz * 1e6 / n}')"
   MED="$(tr ' ' '\n' <<<"$ALLW" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')"
-  echo "profile=$PROFILE workload=$WORKLOAD list=$LIST answered=$ANSWERED/window lost=$LOST cpu_us_per_query=$MED (median of windows: $ALLW; user+system, all threads)"
+  echo "profile=$PROFILE workload=$WORKLOAD list=$LIST udp_batch=$UDP_BATCH answered=$ANSWERED/window lost=$LOST cpu_us_per_query=$MED (median of windows: $ALLW; user+system, all threads)"
 fi
 [ "$TOOL" != callgrind ] || log "callgrind output: $OUTF.out.1-01 (the window, main thread; callgrind_annotate)"
 exit 0

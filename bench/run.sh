@@ -5,6 +5,9 @@
 #   npm run bench -- --misses     adds the 100 %-miss workload when BENCH_WORKLOADS leaves it out
 #   npm run bench -- --encrypted  adds the DoT and DoH workloads (cached, over TLS) when BENCH_WORKLOADS leaves them out
 #   npm run bench -- --peers      adds the peers Unbound local-zone and dnsmasq when BENCH_TARGETS leaves them out
+#   npm run bench -- --js-udp     adds "c2dns full (JS UDP)" and "c2dns lean (JS UDP)" (targets full-js, lean-js:
+#                                 server.udpBatch off, node:dgram) beside full and lean, which then must use the
+#                                 native UDP batch addon (udpBatch on): both UDP paths in the same run (issue 11)
 #   npm run bench -- --reload     adds the reload-under-load scenario (bench/reload.mjs) after the runs
 #   npm run bench -- --reload-only   only that scenario (its section of RESULTS.md is replaced, the rest kept)
 #
@@ -77,6 +80,7 @@ for a in "$@"; do
     --peers)
       [[ " $TARGETS " == *" dnsmasq "* ]] || TARGETS="dnsmasq $TARGETS"
       [[ " $TARGETS " == *" unbound "* ]] || TARGETS="unbound $TARGETS" ;;
+    --js-udp) for t in full-js lean-js; do [[ " $TARGETS " == *" $t "* ]] || TARGETS="$TARGETS $t"; done ;;
     --reload) [ "$RELOAD" = 2 ] || RELOAD=1 ;;
     --reload-only) RELOAD=2 ;;
     -h|--help) sed -n '2,19p' "${BASH_SOURCE[0]}"; exit 0 ;;
@@ -115,9 +119,9 @@ done
 [ "$(tr ' ' '\n' <<<"$SIZES" | grep . | sort | uniq -d)" = "" ] || die "BENCH_LIST_SIZES names a size twice: '$SIZES'"
 for t in $TARGETS; do
   case "$t" in
-    unbound|dnsmasq|full|lean) ;;
+    unbound|dnsmasq|full|lean|full-js|lean-js) ;;
     baseline) die "BENCH_TARGETS: 'baseline' is added by BENCH_BASELINE=<git ref>, do not list it" ;;
-    *) die "unknown target '$t' in BENCH_TARGETS (unbound dnsmasq full lean)" ;;
+    *) die "unknown target '$t' in BENCH_TARGETS (unbound dnsmasq full lean full-js lean-js)" ;;
   esac
 done
 [ "$(tr ' ' '\n' <<<"$TARGETS" | grep . | sort | uniq -d)" = "" ] || die "BENCH_TARGETS names a target twice: '$TARGETS'"
@@ -253,7 +257,16 @@ if [ "$DO_BUILD" = 1 ]; then
   fi
   log "building c2dns (npm run build)"
   npm run build >"$O/build.log" 2>&1 || die "npm run build failed, see $O/build.log"
+  # The native UDP batch addon (npm ci builds it; again here so that it matches native/ as it is now).
+  node native/install.mjs >>"$O/build.log" 2>&1
+  log "$(grep '^c2dns: native UDP' "$O/build.log" | tail -n 1)"
 fi
+ADDON="$ROOT/build/Release/c2dns_udp_batch.node"
+# With JS UDP targets, full and lean must really run the addon (udpBatch on), or both columns would measure node:dgram.
+JS_UDP=0
+[[ " $TARGETS " != *" full-js "* && " $TARGETS " != *" lean-js "* ]] || JS_UDP=1
+[ "$JS_UDP" = 0 ] || [ -f "$ADDON" ] || die "the JS UDP targets compare against the native UDP batch addon, which is not built: node native/install.mjs says why"
+
 [ -f "$ROOT/dist/src/cli.js" ] || die "dist/src/cli.js missing: run npm run build"
 HEAD_REV="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 HEAD_DIRTY=0
@@ -283,6 +296,8 @@ T_LABEL[unbound]="Unbound"
 T_LABEL[dnsmasq]="dnsmasq"
 T_LABEL[full]="c2dns full"
 T_LABEL[lean]="c2dns lean"
+T_LABEL[full-js]="c2dns full (JS UDP)"
+T_LABEL[lean-js]="c2dns lean (JS UDP)"
 T_LABEL[baseline]="baseline ${BASE_SHA:0:7} ($BASE_PROFILE)"
 
 # ------------------------------------------------------------------ data
@@ -326,7 +341,7 @@ fi
 serves() { # TARGET WORKLOAD
   case "$2" in dot|doh) ;; *) return 0 ;; esac
   case "$1" in
-    full|lean) return 0 ;;
+    full|lean|full-js|lean-js) return 0 ;;
     baseline) [ -f "$BD/src/config/encrypted.ts" ] ;;
     unbound) [ "$2" = dot ] || [ "$UNBOUND_DOH" = 1 ] ;;
     *) return 1 ;;
@@ -385,7 +400,9 @@ qfile() { # WORKLOAD LIST ROUND|lat
   esac
 }
 # The c2dns profile a target runs ("" for Unbound and the ceiling), and its query log when it writes one.
-profile_of() { case "$1" in full|lean) echo "$1" ;; baseline) echo "$BASE_PROFILE" ;; esac; }
+profile_of() { case "$1" in full|lean) echo "$1" ;; full-js|lean-js) echo "${1%-js}" ;; baseline) echo "$BASE_PROFILE" ;; esac; }
+# server.udpBatch of a c2dns target: off for the JS UDP targets; on for full and lean beside them (issue 11).
+udp_batch_of() { case "$1" in *-js) echo off ;; full|lean) [ "$JS_UDP" = 1 ] && echo on || echo auto ;; *) echo auto ;; esac; }
 qlog_of() { [ "$(profile_of "$1")" = full ] && echo "$O/$2/$1/query.log"; }
 
 # One dnsperf run against TARGET (or "ceiling": dnsperf on the server CPU straight to the upstream).
@@ -600,7 +617,7 @@ version_of() { # TARGET
     unbound) "$UNBOUND" -V 2>&1 | head -1 ;;
     dnsmasq) "$DNSMASQ" --version 2>&1 | head -1 ;;
     baseline) echo "c2dns ${BASE_SHA:0:7} ($BASELINE), profile $BASE_PROFILE" ;;
-    *) echo "c2dns $HEAD_REV$([ "$HEAD_DIRTY" = 1 ] && echo ' + uncommitted changes in src/'), profile $1" ;;
+    *) echo "c2dns $HEAD_REV$([ "$HEAD_DIRTY" = 1 ] && echo ' + uncommitted changes in src/'), profile $(profile_of "$1"), server.udpBatch $(udp_batch_of "$1")" ;;
   esac
 }
 
@@ -620,8 +637,8 @@ start_target() { # TARGET LIST_SIZE
     dnsmasq)
       dnsmasq_config "$dir" "${T_PORT[$t]}" "$n" >"$dir/dnsmasq.conf"
       cmd=(taskset -c "$SCPU" "$DNSMASQ" --keep-in-foreground --log-facility=- --conf-file="$dir/dnsmasq.conf") ;;
-    full|lean)
-      c2dns_config "$t" "$dir" "$D/blocklist-$n.txt" "${T_ADMIN[$t]}" $tls >"$dir/c2dns.yaml"
+    full|lean|full-js|lean-js)
+      { c2dns_config "$(profile_of "$t")" "$dir" "$D/blocklist-$n.txt" "${T_ADMIN[$t]}" $tls; printf 'server:\n  udpBatch: %s\n' "$(udp_batch_of "$t")"; } >"$dir/c2dns.yaml"
       cmd=(taskset -c "$SCPU" node "$ROOT/dist/src/cli.js" serve --config "$dir/c2dns.yaml" --listen "127.0.0.1:${T_PORT[$t]}" "${enc[@]}" --upstream "127.0.0.1:$UP_PORT") ;;
     baseline)
       c2dns_config "$BASE_PROFILE" "$dir" "$D/blocklist-$n.txt" "${T_ADMIN[$t]}" $tls >"$dir/c2dns.yaml"
