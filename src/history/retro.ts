@@ -6,11 +6,13 @@
 // watermark kept in the history directory, so a restart neither re-reports old names nor misses
 // names that arrived while c2dns was down. Finding the new names costs in proportion to them, not
 // to the lists (newBlockNames), and gives the event loop turns: answering goes on meanwhile.
+import { readdirSync } from 'node:fs';
 import { readFile, mkdir } from 'node:fs/promises';
 import { writeFileAtomicAsync } from '../storage/atomic.js';
 import { join } from 'node:path';
 import type { SourceState } from '../feeds/manager.js';
-import { huntDetailed, listSegments, type HuntHit } from './hunt.js';
+import { parseSegmentNames } from './format.js';
+import { huntDetailed, type HuntHit } from './hunt.js';
 import { IndicatorSet, newBlockNames } from './indicators.js';
 
 export interface RetroHuntEvent extends HuntHit {
@@ -39,6 +41,8 @@ export class RetroHunter {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly now: () => number;
   private readonly startedAt: number;
+  /** The history directory held no segment when this hunter was created (before anything was recorded). */
+  private readonly emptyAtStart: boolean;
 
   constructor(
     readonly dir: string,
@@ -47,6 +51,7 @@ export class RetroHunter {
   ) {
     this.now = opts.now ?? Date.now;
     this.startedAt = this.now();
+    this.emptyAtStart = noSegments(dir);
   }
 
   /**
@@ -102,28 +107,25 @@ export class RetroHunter {
   /**
    * No state yet (first run with history): names first seen since this hunter was created are
    * new, so create it before the FeedManager loads; names c2dns knew from earlier runs are not.
-   * When the history holds no query either (a first start), nothing can have asked for the names
-   * published so far before they were blocked: the first hunt's call (`calledAt`, which comes
-   * before c2dns answers: connectHunts) is the watermark, so a first start with a million-name
-   * list does not copy and hunt a million names through an empty history.
+   * When the history held no query either when this hunter was created (a first start), nothing
+   * can have asked for the names published before c2dns answered: the first hunt's call
+   * (`calledAt`, before c2dns answers: connectHunts) is the watermark, so a first start with a
+   * million-name list does not copy and hunt a million names through an empty history.
    */
   private async loadWatermark(calledAt: number): Promise<number> {
     if (this.watermark !== null) return this.watermark;
     try {
       const j = JSON.parse(await readFile(join(this.dir, STATE_FILE), 'utf8')) as { watermark?: unknown };
-      this.watermark = typeof j.watermark === 'number' ? j.watermark : await this.firstWatermark(calledAt);
+      this.watermark = typeof j.watermark === 'number' ? j.watermark : this.firstWatermark(calledAt);
     } catch {
-      this.watermark = await this.firstWatermark(calledAt);
+      this.watermark = this.firstWatermark(calledAt);
     }
     return this.watermark;
   }
 
-  private async firstWatermark(calledAt: number): Promise<number> {
-    const empty = await listSegments(this.dir).then(
-      (segments) => segments.length === 0,
-      () => false, // unreadable: hunt as if it held queries (the hunt reports the problem)
-    );
-    return empty ? Math.max(this.startedAt, calledAt) : this.startedAt;
+  private firstWatermark(calledAt: number): number {
+    // One past the call: the names published by then were first seen at or before it.
+    return this.emptyAtStart ? Math.max(this.startedAt, calledAt + 1) : this.startedAt;
   }
 
   private async saveWatermark(wm: number): Promise<void> {
@@ -135,5 +137,14 @@ export class RetroHunter {
     } catch (err) {
       this.opts.onError?.(err);
     }
+  }
+}
+
+/** No history segment in `dir` (absent counts as none; unreadable does not: the hunt reports it). */
+function noSegments(dir: string): boolean {
+  try {
+    return parseSegmentNames(readdirSync(dir)).length === 0;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT';
   }
 }

@@ -197,6 +197,30 @@ describe('a damaged store is reported and never used', () => {
     expect(store.load(src('l'))?.body.equals(V2)).toBe(true);
   });
 
+  it('loadMeta reads the meta alone: the same checks on it, the body left to load()', () => {
+    expect(store.loadMeta(src('l'))).toEqual(meta(V1));
+    writeFileSync(bodyPath(), V1.subarray(0, 5));
+    // What a refresh asks on every attempt ("is the stored copy the one served?") costs no read
+    // of a body that may be tens of megabytes; serving a copy still goes through load().
+    expect(store.loadMeta(src('l'))).toEqual(meta(V1));
+    expect(problems).toEqual([]);
+    expect(store.load(src('l'))).toBeNull();
+    expect(problems[0]).toMatch(/5 bytes/);
+    const m = JSON.parse(readFileSync(metaPath(), 'utf8')) as Record<string, unknown>;
+    writeFileSync(metaPath(), JSON.stringify({ ...m, source: 'other' }));
+    expect(store.loadMeta(src('l'))).toBeNull();
+    expect(problems[1]).toMatch(/belongs to list "other"/);
+    expect(store.loadMeta(src('never-saved'))).toBeNull();
+    expect(problems).toHaveLength(2);
+  });
+
+  it('saveAsync (hashing a piece per turn) refuses a meta whose sha256 is not the body\'s, and keeps the old copy', async () => {
+    await expect(store.saveAsync(src('l'), V2, meta(V1))).rejects.toThrow(/is not the body's sha256/);
+    expect(store.load(src('l'))?.body.equals(V1)).toBe(true);
+    await store.saveAsync(src('l'), V2, meta(V2));
+    expect(store.load(src('l'))?.body.equals(V2)).toBe(true);
+  });
+
   it('without a reporter, a damaged copy becomes a process warning', async () => {
     writeFileSync(metaPath(), 'garbage');
     const warned = new Promise<Error>((resolve) => process.once('warning', resolve));

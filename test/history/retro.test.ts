@@ -1,6 +1,6 @@
 // The retro-hunt hook: names a list gains are searched for in the history before their block
 // time; one event per (client, name); a restart does not report them again.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -32,6 +32,8 @@ describe('RetroHunter', () => {
     // c2dns knew the list before the history existed.
     await new FeedManager(cfg, pino({ level: 'silent' }), new PolicyHolder(), () => now - 120 * MIN).loadInitial({ network: false });
 
+    await rec.flush(); // the history is on disk when c2dns starts
+
     const events: RetroHuntEvent[] = [];
     const hunter = new RetroHunter(histDir, (e) => events.push(e), { beforeHunt: () => rec.flush(), now: () => now });
     const feeds = new FeedManager(cfg, pino({ level: 'silent' }), new PolicyHolder(), () => now);
@@ -57,6 +59,37 @@ describe('RetroHunter', () => {
     // An emergency block hunts at once.
     expect(await again.huntNames(['old-c2.example'], now)).toBe(1);
     expect(events[2]).toMatchObject({ client: '10.0.0.1', name: 'old-c2.example', blockedAt: now });
+    await rec.close();
+  });
+
+  it('on a first start with no history, takes the names published before answering as known, and hunts the ones added later', async () => {
+    const base = mkdtempSync(join(tmpdir(), 'c2dns-retro-'));
+    const histDir = join(base, 'history');
+    const names = Array.from({ length: 2000 }, (_, i) => `c2-${i}.example`);
+    writeFileSync(join(base, 'c2.txt'), names.join('\n') + '\n');
+    writeFileSync(join(base, 'c2dns.yaml'), YAML.stringify({ state: { dir: join(base, 'state') }, lists: [{ name: 'c2', path: 'c2.txt' }] }));
+    const cfg = loadConfig({ file: join(base, 'c2dns.yaml') });
+
+    let now = Date.now();
+    const rec = new HistoryRecorder({ dir: histDir });
+    const events: RetroHuntEvent[] = [];
+    const hunter = new RetroHunter(histDir, (e) => events.push(e), { beforeHunt: () => rec.flush(), now: () => now });
+    const feeds = new FeedManager(cfg, pino({ level: 'silent' }), new PolicyHolder(), () => now);
+    await feeds.loadInitial({ network: false });
+    // Every name is first seen now, yet none can have been asked for before it was blocked: not
+    // one is copied into a hunt, and the watermark (the first call) needs no state file yet.
+    expect(await hunter.onRulesPublished(feeds.sources)).toBe(0);
+    expect(existsSync(join(histDir, 'retrohunt.json'))).toBe(false);
+
+    // Answering: a client asks for a name no list has yet; a refresh then adds it.
+    now += MIN;
+    rec.record(now, '10.0.0.9', 'late.example', 1, 'allowed', 0, new Uint8Array([192, 0, 2, 9]));
+    now += MIN;
+    writeFileSync(join(base, 'c2.txt'), [...names, 'late.example'].join('\n') + '\n');
+    expect((await feeds.refresh()).get('c2')).toBe('updated');
+    expect(await hunter.onRulesPublished(feeds.sources)).toBe(1);
+    expect(events).toEqual([expect.objectContaining({ client: '10.0.0.9', name: 'late.example', blockedAt: now })]);
+    expect(existsSync(join(histDir, 'retrohunt.json'))).toBe(true);
     await rec.close();
   });
 });
