@@ -5,10 +5,14 @@
 //
 // JavaScript API (src/server/udp-batch.ts is the only caller):
 //   open(host, port, family, rcvbuf, onBatch) -> handle    throws an Error with .code (EADDRINUSE, ...)
-//     onBatch(count, buffers[], addresses[], ports Int32Array) is called per received batch; the
-//     arrays are reused between calls (only the first `count` entries are this batch's).
+//     onBatch(count, data Buffer, addresses[], meta Int32Array) is called per received batch: the
+//     batch's datagrams one after the other in `data` (one allocation per batch, not per datagram);
+//     for datagram i, meta[4i..4i+3] = offset in data, length, source port, index in addresses
+//     (each distinct source once per batch). `addresses` and `meta` are reused between calls.
 //   port(handle) -> the bound port
-//   send(handle, count, buffers[], addresses[], ports[]) -> datagrams not sent
+//   send(handle, count, buffers[], slots Int32Array, addresses[], ports[]) -> datagrams not sent
+//     reply i goes to the source of datagram slots[i] of the batch being handled (no address to
+//     parse), or, when slots[i] < 0 (an answer that came later), to addresses[i]:ports[i].
 //   stats(handle) -> { received, batches, sent, sendCalls, dropped, errors, lastError }
 //   close(handle, callback)                                 the fd is closed after uv_close
 #define _GNU_SOURCE
@@ -33,6 +37,7 @@
 // as each datagram reaches, so the 4 MiB of slots cost a few pages of memory per socket.
 #define SLOT 65536
 #define SEND_MAX 1024
+#define META 4
 
 typedef struct {
   napi_env env;
@@ -43,11 +48,12 @@ typedef struct {
   int refs; // the JS handle (finalizer) and the uv handle (close callback): freed at 0
   napi_ref on_batch;
   napi_ref close_cb;
-  napi_ref buffers;   // Array reused for every batch
   napi_ref addresses; // Array reused for every batch
-  napi_ref ports;     // Int32Array over port_data
+  napi_ref meta;      // Int32Array over meta_data
+  napi_ref last_text; // the text of last_addr: a client asking again costs no new string
+  struct sockaddr_storage last_addr;
   napi_async_context async;
-  int32_t *port_data;
+  int32_t *meta_data;
   unsigned char *slots;
   struct mmsghdr in[BATCH];
   struct iovec in_iov[BATCH];
@@ -57,6 +63,8 @@ typedef struct {
   struct sockaddr_storage out_addr[SEND_MAX];
   double received, batches, sent, send_calls, dropped, errors;
   int last_error;
+  int in_used; // entries of in[] the last recvmmsg filled: only their msg_namelen needs resetting
+  int slot_of[BATCH]; // datagram k as JavaScript numbers them (port 0 ones left out) -> its entry of in[]
 } sock_t;
 
 #define CHECK(call)                                                   \
@@ -100,10 +108,20 @@ static sock_t *get_sock(napi_env env, napi_value v) {
 
 // The text form of an address as Node's dgram gives it (rinfo.address): a link-local IPv6 source
 // carries its zone ("fe80::1%eth0") so that the answer goes back out of the same interface.
+// IPv4 by hand: glibc's inet_ntop formats it with sprintf, ~1,000 instructions per datagram.
 static size_t format_addr(const struct sockaddr_storage *ss, char *out, size_t cap) {
   if (ss->ss_family == AF_INET) {
-    inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, out, cap);
-    return strlen(out);
+    const unsigned char *b = (const unsigned char *)&((const struct sockaddr_in *)ss)->sin_addr;
+    size_t n = 0;
+    for (int i = 0; i < 4; i++) {
+      unsigned v = b[i];
+      if (v >= 100) out[n++] = (char)('0' + v / 100);
+      if (v >= 10) out[n++] = (char)('0' + v / 10 % 10);
+      out[n++] = (char)('0' + v % 10);
+      out[n++] = '.';
+    }
+    out[--n] = 0;
+    return n;
   }
   const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)ss;
   inet_ntop(AF_INET6, &a6->sin6_addr, out, cap);
@@ -147,36 +165,71 @@ static socklen_t parse_addr(int family, const char *text, int port, struct socka
   return inet_pton(AF_INET6, text, &a->sin6_addr) == 1 ? sizeof *a : 0;
 }
 
+static int same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b) {
+  if (a->ss_family != b->ss_family) return 0;
+  if (a->ss_family == AF_INET) return ((const struct sockaddr_in *)a)->sin_addr.s_addr == ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+  const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)a, *y = (const struct sockaddr_in6 *)b;
+  return x->sin6_scope_id == y->sin6_scope_id && memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
+}
+
 static void deliver(sock_t *s, int count) {
   napi_env env = s->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value fn, buffers, addresses, ports;
-  napi_get_reference_value(env, s->on_batch, &fn);
-  napi_get_reference_value(env, s->buffers, &buffers);
-  napi_get_reference_value(env, s->addresses, &addresses);
-  napi_get_reference_value(env, s->ports, &ports);
+  size_t total = 0;
   int kept = 0;
+  for (int i = 0; i < count; i++) {
+    // A datagram from port 0 cannot be answered (udp.ts drops it the same way).
+    if (port_of(&s->in_addr[i]) != 0) total += s->in[i].msg_len;
+  }
+  napi_value fn, addresses, meta, data;
+  void *bytes = NULL;
+  napi_get_reference_value(env, s->on_batch, &fn);
+  napi_get_reference_value(env, s->addresses, &addresses);
+  napi_get_reference_value(env, s->meta, &meta);
+  if (napi_create_buffer(env, total, &bytes, &data) != napi_ok) {
+    napi_close_handle_scope(env, scope);
+    return;
+  }
+  size_t off = 0;
+  int distinct = 0;
+  const struct sockaddr_storage *prev = NULL;
   char text[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
   for (int i = 0; i < count; i++) {
-    int port = port_of(&s->in_addr[i]);
-    // A datagram from port 0 cannot be answered (udp.ts drops it the same way).
+    const struct sockaddr_storage *from = &s->in_addr[i];
+    int port = port_of(from);
     if (port == 0) continue;
-    napi_value buf, addr;
-    napi_create_buffer_copy(env, s->in[i].msg_len, s->slots + (size_t)i * SLOT, NULL, &buf);
-    size_t n = format_addr(&s->in_addr[i], text, sizeof text);
-    napi_create_string_latin1(env, text, n, &addr);
-    napi_set_element(env, buffers, (uint32_t)kept, buf);
-    napi_set_element(env, addresses, (uint32_t)kept, addr);
-    s->port_data[kept] = port;
+    unsigned len = s->in[i].msg_len;
+    memcpy((char *)bytes + off, s->slots + (size_t)i * SLOT, len);
+    if (prev == NULL || !same_addr(prev, from)) {
+      napi_value addr;
+      if (s->last_text != NULL && same_addr(&s->last_addr, from)) {
+        napi_get_reference_value(env, s->last_text, &addr);
+      } else {
+        size_t n = format_addr(from, text, sizeof text);
+        napi_create_string_latin1(env, text, n, &addr);
+        if (s->last_text != NULL) napi_delete_reference(env, s->last_text);
+        napi_create_reference(env, addr, 1, &s->last_text);
+        s->last_addr = *from;
+      }
+      napi_set_element(env, addresses, (uint32_t)distinct++, addr);
+      prev = from;
+    }
+    int32_t *m = s->meta_data + (size_t)kept * META;
+    m[0] = (int32_t)off;
+    m[1] = (int32_t)len;
+    m[2] = port;
+    m[3] = distinct - 1;
+    s->slot_of[kept] = i;
+    off += len;
     kept++;
   }
   if (kept > 0) {
     napi_value argv[4], result, global;
     napi_create_int32(env, kept, &argv[0]);
-    argv[1] = buffers;
+    argv[1] = data;
     argv[2] = addresses;
-    argv[3] = ports;
+    argv[3] = meta;
     napi_get_global(env, &global);
     // make_callback: the microtasks the batch queued (promise continuations) run when it returns.
     if (napi_make_callback(env, s->async, global, fn, 4, argv, &result) == napi_pending_exception) {
@@ -193,11 +246,8 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   (void)events;
   if (status < 0 || s->closing) return;
   for (int round = 0; round < BATCHES_PER_EVENT && !s->closing; round++) {
-    for (int i = 0; i < BATCH; i++) {
-      s->in[i].msg_hdr.msg_namelen = sizeof s->in_addr[i];
-      s->in[i].msg_hdr.msg_flags = 0;
-      s->in[i].msg_len = 0;
-    }
+    for (int i = 0; i < s->in_used; i++) s->in[i].msg_hdr.msg_namelen = sizeof s->in_addr[i];
+    s->in_used = 0;
     int n = recvmmsg(s->fd, s->in, BATCH, MSG_DONTWAIT, NULL);
     if (n <= 0) {
       if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
@@ -206,6 +256,7 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
       }
       return;
     }
+    s->in_used = n;
     s->received += n;
     s->batches++;
     deliver(s, n);
@@ -222,9 +273,9 @@ static void on_closed(uv_handle_t *handle) {
   napi_value cb = NULL;
   if (s->close_cb != NULL) napi_get_reference_value(env, s->close_cb, &cb);
   napi_delete_reference(env, s->on_batch);
-  napi_delete_reference(env, s->buffers);
   napi_delete_reference(env, s->addresses);
-  napi_delete_reference(env, s->ports);
+  napi_delete_reference(env, s->meta);
+  if (s->last_text != NULL) napi_delete_reference(env, s->last_text);
   if (s->close_cb != NULL) napi_delete_reference(env, s->close_cb);
   napi_async_destroy(env, s->async);
   if (cb != NULL) {
@@ -306,23 +357,22 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     s->in[i].msg_hdr.msg_iov = &s->in_iov[i];
     s->in[i].msg_hdr.msg_iovlen = 1;
     s->in[i].msg_hdr.msg_name = &s->in_addr[i];
+    s->in[i].msg_hdr.msg_namelen = sizeof s->in_addr[i];
   }
   for (int i = 0; i < SEND_MAX; i++) {
     s->out[i].msg_hdr.msg_iov = &s->out_iov[i];
     s->out[i].msg_hdr.msg_iovlen = 1;
     s->out[i].msg_hdr.msg_name = &s->out_addr[i];
   }
-  napi_value buffers, addresses, ab, ports, name, handle;
+  napi_value addresses, ab, meta, name, handle;
   void *pd;
-  CHECK(napi_create_array_with_length(env, BATCH, &buffers));
   CHECK(napi_create_array_with_length(env, BATCH, &addresses));
-  CHECK(napi_create_arraybuffer(env, BATCH * sizeof(int32_t), &pd, &ab));
-  s->port_data = (int32_t *)pd;
-  CHECK(napi_create_typedarray(env, napi_int32_array, BATCH, ab, 0, &ports));
+  CHECK(napi_create_arraybuffer(env, BATCH * META * sizeof(int32_t), &pd, &ab));
+  s->meta_data = (int32_t *)pd;
+  CHECK(napi_create_typedarray(env, napi_int32_array, BATCH * META, ab, 0, &meta));
   CHECK(napi_create_reference(env, argv[4], 1, &s->on_batch));
-  CHECK(napi_create_reference(env, buffers, 1, &s->buffers));
   CHECK(napi_create_reference(env, addresses, 1, &s->addresses));
-  CHECK(napi_create_reference(env, ports, 1, &s->ports));
+  CHECK(napi_create_reference(env, meta, 1, &s->meta));
   CHECK(napi_create_string_utf8(env, "c2dns:udp-batch", NAPI_AUTO_LENGTH, &name));
   CHECK(napi_async_init(env, NULL, name, &s->async));
   uv_loop_t *loop;
@@ -376,27 +426,46 @@ static int send_prepared(sock_t *s, int count) {
 }
 
 static napi_value js_send(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5], out;
+  size_t argc = 6;
+  napi_value argv[6], out;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   sock_t *s = get_sock(env, argv[0]);
   if (s == NULL) return NULL;
   int32_t count;
+  int32_t *slots;
+  size_t nslots;
+  napi_typedarray_type type;
   CHECK(napi_get_value_int32(env, argv[1], &count));
+  CHECK(napi_get_typedarray_info(env, argv[3], &type, &nslots, (void **)&slots, NULL, NULL));
+  if (type != napi_int32_array || (size_t)count > nslots) {
+    napi_throw_type_error(env, NULL, "udp_batch.send: slots must be an Int32Array of at least count entries");
+    return NULL;
+  }
   int failed = 0, prepared = 0;
   char text[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
   for (int32_t i = 0; i < count && !s->closing; i++) {
-    napi_value b, a, p;
-    void *data;
-    size_t len, tlen;
-    int32_t port;
-    CHECK(napi_get_element(env, argv[2], (uint32_t)i, &b));
-    CHECK(napi_get_element(env, argv[3], (uint32_t)i, &a));
-    CHECK(napi_get_element(env, argv[4], (uint32_t)i, &p));
+    napi_value b;
+    void *data = NULL;
+    size_t len = 0;
     socklen_t alen = 0;
-    if (napi_get_buffer_info(env, b, &data, &len) == napi_ok && napi_get_value_string_latin1(env, a, text, sizeof text, &tlen) == napi_ok &&
-        napi_get_value_int32(env, p, &port) == napi_ok && port > 0 && port < 65536)
-      alen = parse_addr(s->family, text, port, &s->out_addr[prepared]);
+    CHECK(napi_get_element(env, argv[2], (uint32_t)i, &b));
+    if (napi_get_buffer_info(env, b, &data, &len) == napi_ok) {
+      int32_t slot = slots[i];
+      if (slot >= 0 && slot < s->in_used) {
+        // An answer produced while its query's batch is handled: back to where the datagram came from.
+        const struct sockaddr_storage *from = &s->in_addr[s->slot_of[slot]];
+        alen = from->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+        memcpy(&s->out_addr[prepared], from, alen);
+      } else if (slot < 0) {
+        napi_value a, p;
+        size_t tlen;
+        int32_t port;
+        CHECK(napi_get_element(env, argv[4], (uint32_t)i, &a));
+        CHECK(napi_get_element(env, argv[5], (uint32_t)i, &p));
+        if (napi_get_value_string_latin1(env, a, text, sizeof text, &tlen) == napi_ok && napi_get_value_int32(env, p, &port) == napi_ok && port > 0 && port < 65536)
+          alen = parse_addr(s->family, text, port, &s->out_addr[prepared]);
+      }
+    }
     if (alen == 0) {
       s->errors++;
       s->last_error = EINVAL;

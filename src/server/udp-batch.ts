@@ -17,10 +17,17 @@ import { RECEIVE_BUFFER_BYTES, type UdpServing } from './udp.js';
 
 /** The addon's functions (native/udp_batch.c). */
 export interface UdpBatchAddon {
-  open(host: string, port: number, family: 4 | 6, rcvbuf: number, onBatch: (count: number, buffers: Buffer[], addresses: string[], ports: Int32Array) => void): NativeSocket;
+  /**
+   * onBatch: the batch's datagrams one after the other in `data`; datagram i is meta[4i] (offset),
+   * meta[4i+1] (length), meta[4i+2] (source port), addresses[meta[4i+3]] (source address).
+   */
+  open(host: string, port: number, family: 4 | 6, rcvbuf: number, onBatch: (count: number, data: Buffer, addresses: string[], meta: Int32Array) => void): NativeSocket;
   port(s: NativeSocket): number;
-  /** Returns how many datagrams were not sent (refused by the kernel, or dropped on EAGAIN). */
-  send(s: NativeSocket, count: number, buffers: Buffer[], addresses: string[], ports: number[]): number;
+  /**
+   * Reply i goes back to the source of datagram slots[i] of the batch being handled, or (slots[i] < 0)
+   * to addresses[i]:ports[i]. Returns how many were not sent (refused by the kernel, or dropped on EAGAIN).
+   */
+  send(s: NativeSocket, count: number, buffers: Buffer[], slots: Int32Array, addresses: string[], ports: number[]): number;
   stats(s: NativeSocket): UdpBatchStats;
   close(s: NativeSocket, done: () => void): void;
 }
@@ -82,10 +89,14 @@ export class BatchUdpListener implements UdpServing {
   private accepting = true;
   private closed = false;
   private inBatch = false;
+  /** Counts batches, so that a reply knows whether its query's batch is still the one being handled. */
+  private batchSeq = 0;
   private flushScheduled = false;
   // The answers waiting for the next sendmmsg (reused arrays; `pending` entries are live).
   private pending = 0;
   private readonly outBuffers: Buffer[] = [];
+  // The datagram of the current batch a reply answers (its source address needs no parsing), or -1.
+  private outSlots = new Int32Array(256);
   private readonly outAddresses: string[] = [];
   private readonly outPorts: number[] = [];
   private socket!: NativeSocket;
@@ -109,27 +120,39 @@ export class BatchUdpListener implements UdpServing {
     }
   }
 
-  private readonly onBatch = (count: number, buffers: Buffer[], addresses: string[], ports: Int32Array): void => {
+  private readonly onBatch = (count: number, data: Buffer, addresses: string[], meta: Int32Array): void => {
     if (!this.accepting) return;
+    this.batchSeq++;
     this.inBatch = true;
     try {
-      for (let i = 0; i < count; i++) this.handle(buffers[i]!, addresses[i]!, ports[i]!);
+      for (let i = 0, m = 0; i < count; i++, m += 4) {
+        const off = meta[m]!;
+        this.handle(data.subarray(off, off + meta[m + 1]!), addresses[meta[m + 3]!]!, meta[m + 2]!, i);
+      }
     } finally {
       this.inBatch = false;
     }
     this.flush();
   };
 
-  private handle(msg: Buffer, address: string, port: number): void {
+  private handle(msg: Buffer, address: string, port: number, slot: number): void {
+    const batch = this.batchSeq;
     this.dispatcher.handle(msg, address, port, 'udp', (reply) => {
-      if (reply !== null) this.queue(reply, address, port);
+      // Answered while its batch is handled: sent by slot; later, the batch's addresses are gone.
+      if (reply !== null) this.queue(reply, this.inBatch && this.batchSeq === batch ? slot : -1, address, port);
     });
   }
 
-  private queue(reply: Buffer, address: string, port: number): void {
+  private queue(reply: Buffer, slot: number, address: string, port: number): void {
     if (this.closed) return;
     const i = this.pending++;
+    if (i === this.outSlots.length) {
+      const grown = new Int32Array(i * 2);
+      grown.set(this.outSlots);
+      this.outSlots = grown;
+    }
     this.outBuffers[i] = reply;
+    this.outSlots[i] = slot;
     this.outAddresses[i] = address;
     this.outPorts[i] = port;
     if (!this.inBatch && !this.flushScheduled) {
@@ -148,7 +171,7 @@ export class BatchUdpListener implements UdpServing {
     if (n === 0) return;
     this.pending = 0;
     let failed = 0;
-    if (!this.closed) failed = this.addon.send(this.socket, n, this.outBuffers, this.outAddresses, this.outPorts);
+    if (!this.closed) failed = this.addon.send(this.socket, n, this.outBuffers, this.outSlots, this.outAddresses, this.outPorts);
     this.outBuffers.fill(undefined as unknown as Buffer, 0, n); // let the answers be collected
     if (failed > 0) {
       const code = this.addon.stats(this.socket).lastError ?? 'EIO';
