@@ -7,11 +7,11 @@
 // Fills a CacheStage (with the response stage above it, as in the server) with N distinct
 // one-question answers of --answers A records each, through a synchronous stub upstream, and
 // reports per entry: the bytes the cache counts (entrySize: wire + TTL offsets + key + the fixed
-// ENTRY_OVERHEAD), the answer bytes alone, and what stayed allocated after gc (V8 heap plus
-// ArrayBuffer memory) against a baseline taken before. RSS is shown but not compared: it
+// ENTRY_OVERHEAD + RECORD_OVERHEAD per record), the answer bytes alone, and what stayed
+// allocated after gc (V8 heap plus ArrayBuffer memory) against a baseline taken before. RSS is shown but not compared: it
 // includes whatever the allocator keeps for later.
 import { parseArgs } from 'node:util';
-import { CacheStage, ENTRY_OVERHEAD } from '../dist/src/resolve/cache.js';
+import { CacheStage, ENTRY_OVERHEAD, RECORD_OVERHEAD } from '../dist/src/resolve/cache.js';
 import { ResponseStage } from '../dist/src/resolve/response.js';
 import { BlockAnswers } from '../dist/src/resolve/block-answer.js';
 import { PolicyHolder } from '../dist/src/policy/snapshot.js';
@@ -66,6 +66,9 @@ gc();
 gc();
 const m0 = process.memoryUsage();
 for (let i = 0; i < N; i++) top.resolve(queryFor(`host-${i}.zone-${i % 97}.example`, i & 0xffff));
+// Held until measured: the response stage's memo per stored answer (ResponseStage.facts and
+// verdicts, WeakMaps keyed by the answer) lives as long as the cache entry does, in the server too.
+globalThis.measured = { cache, top, policy };
 gc();
 gc();
 const m1 = process.memoryUsage();
@@ -73,6 +76,6 @@ let wire = 0;
 for (const [, , w] of cache.sizes()) wire += w;
 const kept = m1.heapUsed - m0.heapUsed + (m1.arrayBuffers - m0.arrayBuffers);
 const per = (n) => (n / N).toFixed(0).padStart(6);
-console.log(`entries ${cache.size} (${A} A record${A === 1 ? '' : 's'} each), ENTRY_OVERHEAD ${ENTRY_OVERHEAD}`);
+console.log(`entries ${cache.size} (${A} A record${A === 1 ? '' : 's'} each), ENTRY_OVERHEAD ${ENTRY_OVERHEAD}, RECORD_OVERHEAD ${RECORD_OVERHEAD}`);
 console.log(`per entry, bytes: counted ${per(cache.bytes)}  answer ${per(wire)}  heap+arrayBuffers kept ${per(kept)}  rss ${per(m1.rss - m0.rss)}`);
 console.log(`counted / kept: ${(cache.bytes / kept).toFixed(2)}`);

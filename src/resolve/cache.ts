@@ -16,7 +16,8 @@
 // - Prefetch: a hit in the last 10 % of the TTL the entry was stored with starts one background
 //   refresh, so popular names never expire (entries stored for less than 10 s are not prefetched).
 // - Memory: maxBytes bounds the sum of the entries' sizes (wire bytes, TTL offsets, key and a
-//   fixed per-entry overhead for the objects and the LRU's bookkeeping), besides maxEntries.
+//   measured overhead per entry and per record for the objects, the LRU's bookkeeping and the
+//   response stage's memo of the answer), besides maxEntries: 64 MiB counted is 64 MiB used.
 import { LRUCache } from 'lru-cache';
 import { Flag, Rcode } from '../dns/constants.js';
 import { clampTtls, replay, replayStale, storeResponse, type StoredAnswer } from '../dns/relay.js';
@@ -49,10 +50,16 @@ export const PREFETCH_MIN_TTL_MS = 10_000;
 /**
  * Bytes an entry costs besides its wire, TTL offsets and key: the Entry and StoredAnswer objects,
  * the ArrayBuffer and its two views, the key string's own overhead, the LRU's slots and map
- * entry. Measured with Node 20: 100,000 one-record answers (59 wire bytes, 37-character keys)
- * took 886 bytes each of heap and external memory (bench/cache-memory.mjs).
+ * entry, and the response stage's memo for the answer (dns/inspect.ts's AnswerFacts and the
+ * verdict, in WeakMaps keyed by the stored answer: they live as long as the entry). Measured with
+ * Node 20, bench/cache-memory.mjs: 75,000 answers with 1 A record (60 wire bytes, 37-character
+ * keys) kept 1,245 bytes each of heap and ArrayBuffer memory; with 4 A records, 1,707.
+ * Without the response stage (blocking.inspectResponses: false) an entry costs ~450 bytes less:
+ * the count errs on the safe side.
  */
-export const ENTRY_OVERHEAD = 800;
+export const ENTRY_OVERHEAD = 1000;
+/** Bytes per record besides its wire bytes: the response stage's memo of its owner and address (see ENTRY_OVERHEAD). */
+export const RECORD_OVERHEAD = 140;
 
 interface Entry {
   stored: StoredAnswer;
@@ -123,9 +130,11 @@ export class CacheStage implements Stage {
 
   resolve(q: Query): Answer | Promise<Answer> {
     const pq = q.pq;
-    let key = `${pq.name}|${pq.qtype}|${pq.qclass}|${pq.dnssecOk ? 1 : 0}${pq.flags & Flag.CD ? 1 : 0}${pq.flags & Flag.AD ? 1 : 0}`;
+    const bits = `${pq.dnssecOk ? 1 : 0}${pq.flags & Flag.CD ? 1 : 0}${pq.flags & Flag.AD ? 1 : 0}`;
+    // join, not + or a template: it makes one flat string, where concatenation leaves a chain of
+    // V8 cons strings (about 250 bytes for a 40-character key) held for as long as the entry.
     // clients.forwardEcs: the upstream saw this client's subnet, so its answer is that subnet's alone.
-    if (q.forwardOptions !== null) key += `|${q.forwardOptions.toString('hex')}`;
+    const key = q.forwardOptions === null ? [pq.name, pq.qtype, pq.qclass, bits].join('|') : [pq.name, pq.qtype, pq.qclass, bits, q.forwardOptions.toString('hex')].join('|');
     const now = this.now();
     const hit = this.lru.get(key);
     if (hit !== undefined) {
@@ -293,7 +302,7 @@ function compact(s: StoredAnswer): void {
 
 /** What an entry counts against cache.maxBytes. */
 export function entrySize(key: string, s: StoredAnswer): number {
-  return ENTRY_OVERHEAD + key.length + s.wire.length + s.ttlOffsets.byteLength + (s.ede === null ? 0 : s.ede.length);
+  return ENTRY_OVERHEAD + key.length + s.wire.length + s.ttlOffsets.length * (2 + RECORD_OVERHEAD) + (s.ede === null ? 0 : s.ede.length);
 }
 
 export const cacheStage: StageModule<CacheStage> = {
