@@ -8,7 +8,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { RuleMatch } from '../../src/blocklist/rule.js';
 import type { QueryEvent } from '../../src/observe/query-event.js';
 import { QueryLog } from '../../src/observe/querylog.js';
-import { ruleDecision } from '../../src/policy/decision.js';
+import { reasonText, ruleDecision, type Decision } from '../../src/policy/decision.js';
+import { rcodeName, typeName } from '../../src/dns/constants.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -82,6 +83,71 @@ describe('query log file', () => {
     for (const ms of [0, 0.0004, 0.0005, 0.001, 0.01, 0.1, 0.1234, 1, 1.5, 12.345678, 999.9995, 1234.56, 5e9]) {
       expect(JSON.parse(log.line(event(1, { latencyMs: ms }))).latencyMs).toBe(Math.round(ms * 1000) / 1000);
       expect(log.line(event(1, { latencyMs: ms }))).toContain(`"latencyMs":${Math.round(ms * 1000) / 1000},`);
+    }
+  });
+});
+
+/** The documented line (README "Query log"), built the slow, obvious way: what the fast writer must give byte for byte. */
+function reference(e: QueryEvent): string {
+  const d: Decision | null = e.decision;
+  const m = d?.rule ?? null;
+  return `${JSON.stringify({
+    level: 30,
+    time: new Date(e.time).toISOString(),
+    client: e.client,
+    clientPort: e.clientPort,
+    via: e.via,
+    mac: e.mac,
+    clientName: e.clientName,
+    group: e.group ?? 'default',
+    transport: e.transport,
+    qname: e.qname,
+    qtype: typeName(e.qtype),
+    action: e.action,
+    list: m?.list ?? null,
+    rule: m?.rule ?? null,
+    ruleKind: m?.kind ?? null,
+    decidedBy: d?.by ?? null,
+    trigger: d?.trigger ?? null,
+    chain: d?.chain ?? null,
+    reason: d === null ? null : reasonText(d),
+    tags: d?.tags ?? [],
+    rcode: e.rcode < 0 ? null : rcodeName(e.rcode),
+    latencyMs: Math.round(e.latencyMs * 1000) / 1000,
+    upstream: e.upstream,
+    truncated: e.truncated,
+    msg: 'query',
+  })}\n`;
+}
+
+describe('query log line', () => {
+  const odd: RuleMatch = { ...rule, list: 'list "with" \\ quotes', rule: 'tab\there.example', tags: ['c2', 'q"t'] };
+  const allow: RuleMatch = { ...rule, kind: 'allow', list: 'allowed', tags: [] };
+  const decisions: [string, Decision | null][] = [
+    ['no decision', null],
+    ['a qname rule', ruleDecision(rule, 'qname', ['cdn.msstorageazure.com'])],
+    ['the same rule seen by a watch list', ruleDecision(rule, 'qname', ['cdn.msstorageazure.com'], true)],
+    ['the same rule again, as a list', ruleDecision(rule, 'qname', ['x.msstorageazure.com'])],
+    ['a rule whose names need escaping', ruleDecision(odd, 'qname', ['a.tab\there.example'])],
+    ['an allow rule', ruleDecision(allow, 'qname', ['ok.example'])],
+    ['a CNAME chain', ruleDecision(rule, 'cname', ['innocent.example', 'cdn.msstorageazure.com'])],
+    ['a client rule', ruleDecision(rule, 'client-ip', ['10.0.0.5'])],
+    ['quarantine (no rule)', { by: 'quarantine', verdict: 'block', trigger: 'client-ip', rule: null, chain: ['10.0.0.5'], note: 'quarantined since 2026-12-01', tags: ['quarantine'] }],
+    ['decision tags beyond the rule', { ...ruleDecision(rule, 'qname', ['cdn.msstorageazure.com']), tags: ['c2', '3cx', 'extra'] }],
+  ];
+  it.each(decisions)('is the documented JSON for %s, every time the rule comes back', (_what, decision) => {
+    const log = new QueryLog('none', 'stdout');
+    for (let i = 0; i < 3; i++) {
+      const e = event(i + 3, { decision, action: decision === null ? 'allowed' : 'blocked', rcode: i === 2 ? -1 : 3, truncated: i === 1 });
+      expect(log.line(e)).toBe(reference(e));
+    }
+  });
+  it('is the documented JSON for every identity, transport and type', () => {
+    const log = new QueryLog('none', 'stdout');
+    const over: Partial<QueryEvent>[] = [{}, { via: '10.0.0.1' }, { mac: 'aa:bb:cc:dd:ee:ff' }, { clientName: 'kids-tablet' }, { group: 'kids' }, { group: undefined }, { transport: 'tcp' }, { transport: 'dot' }, { transport: 'doh' }, { qtype: 28 }, { qtype: 65 }, { qtype: 4242 }, { upstream: null }];
+    for (const o of over) {
+      const e = event(6, o);
+      expect(log.line(e)).toBe(reference(e));
     }
   });
 });
