@@ -235,7 +235,12 @@ export class Metrics implements QueryObserver {
   private readonly duration: HistogramCell;
   private readonly upstreamDuration = new Map<string, HistogramCell>();
   private readonly upstreamDurationFamily: HistogramFamily;
-  private readonly blockCellsByRule = new WeakMap<RuleMatch, BlockCell[]>();
+  /**
+   * A block's cells by its rule's list, then its tags array: the rules of one source share both,
+   * so this holds an entry per source (and per rule with tags of its own), not one per rule: a
+   * 1M-name list blocked name by name grew a per-rule table by 1M entries that every major GC walked.
+   */
+  private readonly blockCellsByTags = new Map<string, WeakMap<readonly string[], BlockCell[]>>();
   private readonly blockCells = new Map<string, Map<string, BlockCell>>();
   private readonly unattributedBlock: BlockCell = { n: 0, list: '', tag: '' };
   /** Blocks by a decision without a list rule (quarantine), by who decided. */
@@ -706,7 +711,7 @@ export class Metrics implements QueryObserver {
         if (d === null) this.unattributedBlock.n++;
         else this.ruleless(d.by, d.tags).n++;
       } else {
-        let cells = this.blockCellsByRule.get(m);
+        let cells = this.blockCellsByTags.get(m.list)?.get(m.tags);
         if (cells === undefined) cells = this.newRule(m);
         for (let i = 0; i < cells.length; i++) cells[i]!.n++;
       }
@@ -807,8 +812,10 @@ export class Metrics implements QueryObserver {
       if (c === undefined) byTag.set(tag, (c = { n: 0, list: m.list, tag }));
       if (!cells.includes(c)) cells.push(c); // several overflow tags share the one "other" cell
     }
-    // A rule is a shared object: the cells are found again with one WeakMap lookup per block.
-    this.blockCellsByRule.set(m, cells);
+    // The same list and tags give the same cells (a tag once over the limit stays "other").
+    let byTags = this.blockCellsByTags.get(m.list);
+    if (byTags === undefined) this.blockCellsByTags.set(m.list, (byTags = new WeakMap()));
+    byTags.set(m.tags, cells);
     return cells;
   }
 }
