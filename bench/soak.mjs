@@ -13,11 +13,13 @@
 //
 //   npm run soak                                   # 10 minutes at 5,000 q/s
 //   npm run soak -- --duration 60 --rate 1000      # a smoke run: the same phases, scaled down
+//   npm run soak -- --memory                       # with each RSS sample, where the memory is (from /metrics)
+//   npm run soak -- --node-flags="--trace-gc"      # node/V8 flags for c2dns; its stdout goes to bench/out/soak-c2dns-stdout.txt
 //
 // Writes bench/out/soak-<time>.json (every figure) and prints a Markdown report; exit 0 = pass.
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,12 +33,14 @@ const { values: args } = parseArgs({
     rate: { type: 'string', default: '5000' },
     'rss-every': { type: 'string' },
     'query-log': { type: 'boolean', default: true },
+    memory: { type: 'boolean', default: false },
+    'node-flags': { type: 'string', default: '' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   allowNegative: true,
 });
 if (args.help) {
-  console.log('usage: npm run soak -- [--duration SECONDS] [--rate QPS] [--rss-every SECONDS] [--no-query-log]');
+  console.log('usage: npm run soak -- [--duration SECONDS] [--rate QPS] [--rss-every SECONDS] [--no-query-log] [--memory] [--node-flags="--trace-gc ..."]');
   process.exit(0);
 }
 const DURATION = Number(args.duration);
@@ -162,7 +166,10 @@ const config = {
 };
 // YAML is a superset of JSON: the config file is written as JSON.
 writeFileSync(join(work, 'c2dns.yaml'), JSON.stringify(config, null, 1));
-const child = spawn(process.execPath, [join(root, 'dist/src/cli.js'), 'serve', '--config', join(work, 'c2dns.yaml')], { stdio: ['ignore', 'ignore', 'pipe'] });
+const nodeFlags = args['node-flags'].split(' ').filter((f) => f !== '');
+mkdirSync(join(root, 'bench/out'), { recursive: true });
+const childOut = nodeFlags.length === 0 ? 'ignore' : openSync(join(root, 'bench/out/soak-c2dns-stdout.txt'), 'w');
+const child = spawn(process.execPath, [...nodeFlags, join(root, 'dist/src/cli.js'), 'serve', '--config', join(work, 'c2dns.yaml')], { stdio: ['ignore', childOut, 'pipe'] });
 let stderr = '';
 child.stderr.on('data', (c) => {
   stderr += c;
@@ -200,6 +207,15 @@ const port = await new Promise((resolve, reject) => {
 const rssOf = () => {
   try {
     return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))[1]) * 1024;
+  } catch {
+    return NaN;
+  }
+};
+/** CPU seconds (user + system) c2dns used so far; Linux clock ticks are 1/100 s. */
+const cpuOf = () => {
+  try {
+    const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
   } catch {
     return NaN;
   }
@@ -287,6 +303,28 @@ function onReply(sockIndex, m) {
 }
 socks.forEach((s, i) => s.on('message', (m) => onReply(i, m)));
 
+// --memory: with each RSS sample, c2dns's own account of its memory (prom-client's nodejs_* and
+// the cache's gauges), to tell V8 heap, Buffers outside it and the allocator's share apart.
+const adminUrl = JSON.parse(stderr.split('\n').find((l) => l.includes('"c2dns serving"'))).admin;
+const MEMORY_METRICS = {
+  heapUsed: 'nodejs_heap_size_used_bytes',
+  heapTotal: 'nodejs_heap_size_total_bytes',
+  external: 'nodejs_external_memory_bytes',
+  cacheEntries: 'c2dns_cache_entries',
+  cacheBytes: 'c2dns_cache_bytes',
+};
+function sampleMemory(sample) {
+  fetch(`${adminUrl}/metrics`)
+    .then((r) => r.text())
+    .then((text) => {
+      for (const [k, name] of Object.entries(MEMORY_METRICS)) {
+        const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+        if (line !== undefined) sample[k] = Number(line.split(' ').pop());
+      }
+    })
+    .catch(() => undefined);
+}
+
 const rss = [];
 let lastRss = 0;
 let lastTick = performance.now();
@@ -307,7 +345,9 @@ await new Promise((resolve) => {
     }
     if (t - lastRss >= RSS_EVERY * 1000 || rss.length === 0) {
       lastRss = t;
-      rss.push({ t: Math.round(t / 1000), rss: rssOf() });
+      const sample = { t: Math.round(t / 1000), rss: rssOf() };
+      rss.push(sample);
+      if (args.memory) sampleMemory(sample);
     }
     due += ((now - lastTick) * RATE) / 1000;
     lastTick = now;
@@ -332,9 +372,10 @@ await new Promise((resolve) => {
 setModes('ok', 'ok');
 await new Promise((r) => setTimeout(r, TIMEOUT_MS + 200));
 rss.push({ t: Math.round((performance.now() - t0) / 1000), rss: rssOf() });
+const cpuSeconds = cpuOf();
 upstream.postMessage({ stats: true });
 const forged = await new Promise((r) => upstream.on('message', (m) => m.forged !== undefined && r(m.forged)));
-const metrics = await fetch(`${JSON.parse(stderr.split('\n').find((l) => l.includes('"c2dns serving"'))).admin}/metrics`).then((r) => r.text()).catch(() => '');
+const metrics = await fetch(`${adminUrl}/metrics`).then((r) => r.text()).catch(() => '');
 await cleanup();
 
 // ---- report ----
@@ -402,13 +443,13 @@ const pass = {
   answerable: failedAnswerable === 0,
   poisoned: rows.every((r) => r.poisoned === 0),
 };
-const out = { when: new Date().toISOString(), duration: DURATION, rate: RATE, queryLog: args['query-log'], phases: rows, recovery, rss, forged, metrics: { staleServed: metric('c2dns_cache_stale_served_total'), shed: metric('c2dns_overload_shed_total'), internalErrors: metric('c2dns_internal_errors_total') }, pass };
+const out = { when: new Date().toISOString(), duration: DURATION, rate: RATE, queryLog: args['query-log'], nodeFlags, cpuSeconds, phases: rows, recovery, rss, forged, metrics: { staleServed: metric('c2dns_cache_stale_served_total'), shed: metric('c2dns_overload_shed_total'), internalErrors: metric('c2dns_internal_errors_total') }, pass };
 mkdirSync(join(root, 'bench/out'), { recursive: true });
 const file = join(root, 'bench/out', `soak-${out.when.replace(/[:.]/g, '-')}.json`);
 writeFileSync(file, JSON.stringify(out, null, 1));
 
 const mb = (b) => Math.round(b / 1048576);
-console.log(`## c2dns soak: ${DURATION} s at ${RATE} q/s (${records.length.toLocaleString('en')} queries${DURATION < 600 ? '; a scaled-down run, not the 10-minute soak' : ''})\n`);
+console.log(`## c2dns soak: ${DURATION} s at ${RATE} q/s (${records.length.toLocaleString('en')} queries${DURATION < 600 ? '; a scaled-down run, not the 10-minute soak' : ''}${nodeFlags.length > 0 ? `; c2dns run with node ${nodeFlags.join(' ')}` : ''})\n`);
 console.log('| phase | s | sent | answered | lost | SERVFAIL | REFUSED (shed) | stale | poisoned | p50 ms | p99 ms | failed, answerable | failed, < 5 s after a fault | failed, unanswerable |');
 console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
@@ -417,6 +458,11 @@ for (const r of rows) {
 }
 console.log(`\nRecovery after each fault (last failure after its end): ${recovery.map((r) => `${r.fault} ${r.seconds} s`).join(', ')}`);
 console.log(`RSS of c2dns (MiB, every ${RSS_EVERY} s): ${rss.map((x) => `${x.t}s ${mb(x.rss)}`).join(', ')}; after warm-up ${mb(warm.rss)}, largest deviation ${(rssDev * 100).toFixed(1)} %`);
+if (args.memory) {
+  console.log(`\nMemory of c2dns (MiB; heap = V8 heap used/total, external = Buffers and other memory outside the heap, cache = entries and bytes as counted against cache.maxBytes):`);
+  for (const x of rss) console.log(`  ${x.t}s rss ${mb(x.rss)} heap ${mb(x.heapUsed)}/${mb(x.heapTotal)} external ${mb(x.external)} cache ${x.cacheEntries} entries ${mb(x.cacheBytes)}`);
+}
+console.log(`CPU of c2dns: ${cpuSeconds.toFixed(1)} s user+system, ${((cpuSeconds * 1e6) / records.length).toFixed(1)} µs per query sent (start-up included; wall-clock CPU, so it varies with what else runs)`);
 console.log(`Forged replies sent to c2dns's ports: ${forged}; stale answers served (c2dns_cache_stale_served_total): ${out.metrics.staleServed}; shed: ${out.metrics.shed}; internal errors: ${out.metrics.internalErrors}`);
 console.log(`\nPass: RSS within ±15 % ${pass.rss === null ? `not judged (warm-up ${PHASES[0].s} s, needs 60)` : pass.rss ? 'yes' : 'NO'}; recovery within 5 s ${pass.recovery ? 'yes' : 'NO'}; no answerable query lost or failed ${pass.answerable ? 'yes' : `NO (${failedAnswerable})`}; no poisoned answer ${pass.poisoned ? 'yes' : 'NO'}`);
 console.log(`Figures: ${file}`);
