@@ -237,11 +237,15 @@ interface Window {
   lastSeen: number;
   /** Distinct qnames after the first, capped. */
   qnames: string[] | null;
-  readonly key: string;
-  /** The key's parts: the host (MAC, else client address) and the rule. */
+  /** The window's key: the host (MAC, else client address) and the rule. */
   readonly host: string;
   readonly rule: string;
+  /** Still open (closed ones stay in `order` until the oldest open one is past them). */
+  open: boolean;
 }
+
+/** The window's key as the fleet knows it (only fleet mode builds it). */
+const keyOf = (w: Window): string => `${w.host} ${w.rule}`;
 
 const MAX_QNAMES = 8;
 
@@ -255,23 +259,30 @@ export class SecurityEvents implements QueryObserver {
   private readonly staleDefault: number;
   private readonly staleOverrides: Readonly<Record<string, number>>;
   private readonly now: () => number;
-  /** Insertion order is opening order, so the oldest window is always first. */
-  private readonly windows = new Map<string, Window>();
   /**
-   * The same windows by host, then rule: a repeat (nearly every blocked query) is found with two
-   * lookups of strings whose hashes are known, not by building the key text and hashing it.
+   * The open windows by host, then rule: a window is found with two lookups of strings whose
+   * hashes are known. No table is keyed by "host rule" text: with a 1M-name list nearly every
+   * block opens a window, and building and hashing that key per window, and keeping it, cost
+   * about a µs a block (bench/observer-cost.mjs, blocked-1M).
    */
   private readonly byHost = new Map<string, Map<string, Window>>();
-  /** Where eviction goes on from (oldestWindow). */
-  private evictFrom: MapIterator<[string, Window]> = this.windows.entries();
-  /** Ring of recent events with their epoch ms, oldest at `recentHead`. */
-  private readonly recent: { at: number; e: SecurityEvent }[] = [];
+  /** Windows in opening order from `orderHead` on; closed ones are skipped (and dropped as the head passes). */
+  private order: Window[] = [];
+  private orderHead = 0;
+  /** Open windows. */
+  private live = 0;
+  /** Ring of recent events and their epoch ms, oldest at `recentHead`. */
+  private readonly recent: SecurityEvent[] = [];
+  private readonly recentAt: number[] = [];
   private recentHead = 0;
   private readonly listeners: SecurityEventListener[] = [];
   private readonly stale = new Map<string, StaleList>();
   private readonly startedAt: number;
   private sweepTimer: NodeJS.Timeout | null = null;
   private feedTimer: NodeJS.Timeout | null = null;
+  /** The ISO text of the last millisecond an event was raised in (hits come in bursts). */
+  private isoMs = -1;
+  private iso = '';
   /** Fleet mode: windows shared through Redis (set before traffic by src/fleet); null for a single instance. */
   shared: SharedWindows | null = null;
 
@@ -294,7 +305,7 @@ export class SecurityEvents implements QueryObserver {
 
   /** Open (client, rule) windows right now. */
   get tracked(): number {
-    return this.windows.size;
+    return this.live;
   }
 
   onQuery(e: QueryEvent): void {
@@ -318,13 +329,15 @@ export class SecurityEvents implements QueryObserver {
     w.lastSeen = now;
     this.counters.aggregated++;
     if (qname !== w.hit.qname && (w.qnames === null || (w.qnames.length < MAX_QNAMES && !w.qnames.includes(qname)))) (w.qnames ??= []).push(qname);
-    this.shared?.repeated(w.key);
+    if (this.shared !== null) this.shared.repeated(keyOf(w));
     return true;
   }
 
-  /** Removes a window from both maps. */
+  /** Removes a window from the open ones. */
   private forget(w: Window): void {
-    this.windows.delete(w.key);
+    if (!w.open) return;
+    w.open = false;
+    this.live--;
     const rules = this.byHost.get(w.host);
     if (rules === undefined) return;
     rules.delete(w.rule);
@@ -339,22 +352,21 @@ export class SecurityEvents implements QueryObserver {
     const now = this.now();
     const host = h.mac ?? h.client; // one window per host: behind a router without ECS, hosts differ by MAC
     if (this.repeated(host, h.rule, h.qname, now)) return;
-    const key = `${host} ${h.rule}`;
     const w = this.byHost.get(host)?.get(h.rule);
     if (w !== undefined) {
       // The window ended but the sweep has not run yet: close it here, then open a new one.
       this.forget(w);
       this.close(w, 'window');
     }
-    if (this.windows.size >= this.maxTracked) {
+    if (this.live >= this.maxTracked) {
       const oldest = this.oldestWindow();
       if (oldest !== undefined) {
-        this.forget(oldest[1]);
+        this.forget(oldest);
         this.counters.evicted++;
-        this.close(oldest[1], 'evicted');
+        this.close(oldest, 'evicted');
       }
     }
-    const iso = new Date(now).toISOString();
+    const iso = this.isoOf(now);
     const hit: C2HitEvent = {
       id: randomUUID(),
       type: 'c2-hit',
@@ -373,8 +385,10 @@ export class SecurityEvents implements QueryObserver {
       list: h.list,
       rule: h.rule,
       trigger: h.trigger,
-      chain: [...h.chain],
-      tags: [...h.tags],
+      // The decision's own arrays, not copies: both are read-only (Decision, RuleMatch) and made
+      // for this query or shared by the rule's whole list, so the event keeps nothing new.
+      chain: h.chain,
+      tags: h.tags,
       ref: h.ref,
       line: h.line,
       firstSeen: iso,
@@ -382,8 +396,9 @@ export class SecurityEvents implements QueryObserver {
       count: 1,
       windowSeconds: this.windowSeconds,
     };
-    const opened: Window = { hit, openedAt: now, count: 1, lastSeen: now, qnames: null, key, host, rule: h.rule };
-    this.windows.set(key, opened);
+    const opened: Window = { hit, openedAt: now, count: 1, lastSeen: now, qnames: null, host, rule: h.rule, open: true };
+    this.order.push(opened);
+    this.live++;
     let rules = this.byHost.get(host);
     if (rules === undefined) this.byHost.set(host, (rules = new Map()));
     rules.set(h.rule, opened);
@@ -392,7 +407,7 @@ export class SecurityEvents implements QueryObserver {
       this.publish(hit, now);
       return;
     }
-    this.shared.opened(key, hit, this.windowMs, {
+    this.shared.opened(keyOf(opened), hit, this.windowMs, {
       raise: (extra) => {
         opened.hit = { ...hit, ...extra, id: hit.id };
         this.counters.c2Hits++;
@@ -404,25 +419,43 @@ export class SecurityEvents implements QueryObserver {
     });
   }
 
-  /**
-   * The first window in opening order. A Map keeps deleted entries as holes until it is rehashed,
-   * and a new iterator walks them from the start: with the table full and the oldest evicted per
-   * hit, that walk cost microseconds a query. One iterator kept across evictions walks each hole
-   * once: every entry before its position has been evicted or deleted, and entries (re)opened go
-   * to the end, so its next entry is the oldest, as a new iterator's would be.
-   */
-  private oldestWindow(): [string, Window] | undefined {
-    let r = this.evictFrom.next();
-    if (r.done === true) {
-      this.evictFrom = this.windows.entries();
-      r = this.evictFrom.next();
+  private isoOf(ms: number): string {
+    if (ms !== this.isoMs) {
+      this.isoMs = ms;
+      this.iso = new Date(ms).toISOString();
     }
-    return r.done === true ? undefined : r.value;
+    return this.iso;
+  }
+
+  /** The oldest open window. */
+  private oldestWindow(): Window | undefined {
+    this.compact();
+    return this.order[this.orderHead];
+  }
+
+  /**
+   * Moves the head past closed windows, and drops the closed ones from `order` once they are
+   * more than half of it: each window is copied O(1) times, and `order` stays within about twice
+   * the open windows.
+   */
+  private compact(): void {
+    const order = this.order;
+    let i = this.orderHead;
+    while (i < order.length && !order[i]!.open) i++;
+    this.orderHead = i;
+    const closed = order.length - this.live;
+    if (closed > 1024 && closed * 2 > order.length) {
+      this.order = order.filter((w) => w.open);
+      this.orderHead = 0;
+    }
   }
 
   /** Closes every window that has ended; the timer calls this, tests call it directly. */
   sweep(now: number = this.now()): void {
-    for (const w of this.windows.values()) {
+    const order = this.order;
+    for (let i = this.orderHead; i < order.length; i++) {
+      const w = order[i]!;
+      if (!w.open) continue;
       // Opening order: the rest are younger (in a fleet a window may be aligned to an earlier start, so all are looked at).
       if (now < w.openedAt + this.windowMs) {
         if (this.shared === null) break;
@@ -431,6 +464,7 @@ export class SecurityEvents implements QueryObserver {
       this.forget(w);
       this.close(w, 'window');
     }
+    this.compact();
   }
 
   /** Stops the timers and closes every open window (summaries for those with repeats). */
@@ -439,8 +473,15 @@ export class SecurityEvents implements QueryObserver {
     if (this.feedTimer !== null) clearInterval(this.feedTimer);
     this.sweepTimer = null;
     this.feedTimer = null;
-    for (const w of this.windows.values()) this.close(w, 'shutdown');
-    this.windows.clear();
+    for (let i = this.orderHead; i < this.order.length; i++) {
+      const w = this.order[i]!;
+      if (!w.open) continue;
+      w.open = false;
+      this.close(w, 'shutdown');
+    }
+    this.order = [];
+    this.orderHead = 0;
+    this.live = 0;
     this.byHost.clear();
   }
 
@@ -530,8 +571,8 @@ export class SecurityEvents implements QueryObserver {
     const n = this.recent.length;
     const out: SecurityEvent[] = [];
     for (let i = 0; i < n; i++) {
-      const r = this.recent[(this.recentHead + i) % n]!;
-      if (r.at >= epochMs) out.push(r.e);
+      const k = (this.recentHead + i) % n;
+      if (this.recentAt[k]! >= epochMs) out.push(this.recent[k]!);
     }
     return out;
   }
@@ -563,7 +604,7 @@ export class SecurityEvents implements QueryObserver {
       this.counters.summaries++;
       this.publish(s, now);
     };
-    if (this.shared !== null) this.shared.closed(w.key, w.count, summarise);
+    if (this.shared !== null) this.shared.closed(keyOf(w), w.count, summarise);
     else if (w.count > 1) summarise(w.count, {});
   }
 
@@ -571,9 +612,12 @@ export class SecurityEvents implements QueryObserver {
     Object.freeze(e); // shared by the ring, every spool and the caller: nobody may change it
     this.counters.emitted++;
     if (this.maxRecent > 0) {
-      if (this.recent.length < this.maxRecent) this.recent.push({ at, e });
-      else {
-        this.recent[this.recentHead] = { at, e };
+      if (this.recent.length < this.maxRecent) {
+        this.recent.push(e);
+        this.recentAt.push(at);
+      } else {
+        this.recent[this.recentHead] = e;
+        this.recentAt[this.recentHead] = at;
         this.recentHead = (this.recentHead + 1) % this.maxRecent;
       }
     }

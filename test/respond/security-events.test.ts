@@ -160,6 +160,31 @@ describe('c2 hits', () => {
     expect(se.tracked).toBe(3);
   });
 
+  it('keeps opening order over thousands of windows closed out of turn (reopened, swept, evicted)', () => {
+    const { clock, se, got } = setup({ maxTracked: 3000, windowSeconds: 10 });
+    const hit2 = (client: string): void => {
+      se.onQuery(query(client, 'msstorageazure.com', r));
+      se.onQuery(query(client, 'msstorageazure.com', r));
+    };
+    const ip = (i: number): string => `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`;
+    for (let i = 0; i < 2500; i++) hit2(ip(i));
+    clock.advance(10_000); // all 2,500 have ended; every other one is hit again before a sweep: closed and reopened at the end
+    for (let i = 0; i < 2500; i += 2) hit2(ip(i));
+    se.sweep(); // the 1,250 not reopened close; the reopened ones are 0 s old
+    expect(se.tracked).toBe(1250);
+    const closedBy = (): string[] => got.filter(isC2HitSummary).map((e) => `${e.client} ${e.closedBy}`);
+    expect(closedBy()).toHaveLength(2500);
+    for (let i = 0; i < 2000; i++) hit2(ip(100_000 + i)); // 3,250 wanted, 3,000 kept: the 250 oldest (reopened 0, 2, 4…) go
+    expect(se.tracked).toBe(3000);
+    expect(closedBy().slice(2500)).toEqual(Array.from({ length: 250 }, (_, k) => `${ip(2 * k)} evicted`));
+    clock.advance(10_000);
+    se.sweep();
+    expect(se.tracked).toBe(0);
+    expect(closedBy()).toHaveLength(2500 + 250 + 3000);
+    se.stop();
+    expect(closedBy()).toHaveLength(5750);
+  });
+
   it('stop() summarises open windows (nothing counted is lost at shutdown)', () => {
     const { se, got } = setup();
     se.onQuery(query('10.0.0.5', 'msstorageazure.com', r));
