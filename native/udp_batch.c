@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -75,10 +76,18 @@ typedef struct {
     }                                                                 \
   } while (0)
 
+// The socket's state (~250 KiB) and its receive slots (4 MiB) are mapped, not malloc'ed: freeing
+// blocks that size makes glibc raise its mmap threshold, after which each socket opened and closed
+// (a reload re-binding) left heap fragments behind (RSS grew ~17 KiB per open/close).
+static void *map_zeroed(size_t n) {
+  void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? NULL : p;
+}
+
 static void release(sock_t *s) {
   if (--s->refs > 0) return;
-  free(s->slots);
-  free(s);
+  munmap(s->slots, (size_t)BATCH * SLOT);
+  munmap(s, sizeof *s);
 }
 
 static void throw_errno(napi_env env, const char *syscall, int err, const char *host, int port) {
@@ -337,11 +346,11 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     throw_errno(env, "bind", err, host, port);
     return NULL;
   }
-  sock_t *s = calloc(1, sizeof *s);
-  unsigned char *slots = malloc((size_t)BATCH * SLOT);
+  sock_t *s = map_zeroed(sizeof *s);
+  unsigned char *slots = map_zeroed((size_t)BATCH * SLOT);
   if (s == NULL || slots == NULL) {
-    free(s);
-    free(slots);
+    if (s != NULL) munmap(s, sizeof *s);
+    if (slots != NULL) munmap(slots, (size_t)BATCH * SLOT);
     close(fd);
     napi_throw_error(env, "ENOMEM", "udp_batch: out of memory");
     return NULL;

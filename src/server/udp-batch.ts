@@ -3,8 +3,8 @@
 // once (cached, blocked, local, errors) are collected and leave in one sendmmsg when the batch
 // ends. Answers that come later (upstream misses) are queued and flushed together at setImmediate:
 // every upstream reply that arrived in the same event-loop turn goes out in one call, for at most
-// one loop phase of delay (queueMicrotask would flush inside each reply's own promise drain, i.e.
-// one sendmmsg per answer, the cost this path exists to remove).
+// one loop phase of delay. Measured (2,000 misses, 100 sent every 5 ms): 62-68 sendmmsg calls with
+// setImmediate, 2,000 with queueMicrotask (it flushes inside each upstream reply's own callback).
 // Behaviour matches udp.ts: 4 MiB receive buffer, IPv6 sockets are IPv6-only, datagrams from
 // port 0 are dropped (in the addon). A full send buffer (EAGAIN) drops the rest of that send and
 // counts it (`stats().dropped`) instead of holding answers: the client's retry is the UDP remedy.

@@ -162,15 +162,13 @@ describe.skipIf(addon === null && !CI)('the native batch path', () => {
       expect(v6.server.udpStatus()?.path).toBe('batch');
       const raw = await sendUdp(v6.server.udp[0]!.port, buildQuery('www.example', T.A, { id: 0x6006 }), { host: '::1' });
       expect(parseMessage(raw).answers.map((a) => a.rdata.join('.'))).toEqual(['192.0.2.10']);
-      // IPv6-only: the same port on 127.0.0.1 is not this socket.
-      expect(await exchange(v6.server.udp[0]!.port, buildQuery('www.example', T.A), 300)).toBeNull();
     } finally {
       await v6.close();
     }
   });
 
   it('closing sends the answers that come within the grace time, drops later ones without a crash, and frees the port', async () => {
-    const slow = await startUpstream((q) => ({ answers: [{ name: q.name, type: T.A, address: '192.0.2.99', ttl: 60 }], delayMs: q.name.startsWith('fast') ? 100 : 1500 }));
+    const slow = await startUpstream((q) => ({ answers: [{ name: q.name, type: T.A, address: '192.0.2.99', ttl: 60 }], delayMs: q.name.startsWith('fast') ? 20 : 2000 }));
     const s = await startC2dns({ upstreams: [`127.0.0.1:${slow.port}`], upstream: { timeoutMs: 3000 }, server: { udpBatch: 'on' }, cache: { maxEntries: 0 } });
     const port = s.port;
     const client = dgram.createSocket('udp4');
@@ -182,7 +180,7 @@ describe.skipIf(addon === null && !CI)('the native batch path', () => {
       for (let i = 10; i < 20; i++) client.send(buildQuery(`slow${i}.example`, T.A, { id: i }), port, '127.0.0.1');
       await until(() => slow.received.length >= 20);
       await s.close(); // the test server's grace time is 500 ms
-      await new Promise((r) => setTimeout(r, 1500)); // the slow upstream answers have come back by now
+      await new Promise((r) => setTimeout(r, 2000)); // the slow upstream answers have come back by now
       expect(got.sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
       expect(await canBind('127.0.0.1', port)).toBe(true);
     } finally {
