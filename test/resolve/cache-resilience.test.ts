@@ -23,18 +23,22 @@ class Clock {
   }
 }
 
-/** An upstream answer for `q`: one A record with this address and TTL, stored at the clock's time (bytes built by hand, fast). */
-function answerFor(q: Query, address: number, ttl: number, at: number): StoredAnswer {
-  const rr = Buffer.alloc(16);
-  rr.writeUInt16BE(0xc00c, 0); // the question's name
-  rr.writeUInt16BE(T.A, 2);
-  rr.writeUInt16BE(1, 4);
-  rr.writeUInt32BE(ttl, 6);
-  rr.writeUInt16BE(4, 10);
-  rr.writeUInt32BE(address, 12);
-  const wire = Buffer.concat([q.msg.subarray(0, q.pq.qEnd), rr]);
+/** An upstream answer for `q`: `records` A records (address, address + 1, ...) with this TTL, stored at the clock's time (bytes built by hand, fast). */
+function answerFor(q: Query, address: number, ttl: number, at: number, records = 1): StoredAnswer {
+  const rrs: Buffer[] = [];
+  for (let i = 0; i < records; i++) {
+    const rr = Buffer.alloc(16);
+    rr.writeUInt16BE(0xc00c, 0); // the question's name
+    rr.writeUInt16BE(T.A, 2);
+    rr.writeUInt16BE(1, 4);
+    rr.writeUInt32BE(ttl, 6);
+    rr.writeUInt16BE(4, 10);
+    rr.writeUInt32BE(address + i, 12);
+    rrs.push(rr);
+  }
+  const wire = Buffer.concat([q.msg.subarray(0, q.pq.qEnd), ...rrs]);
   wire.writeUInt16BE(0x8180, 2);
-  wire.writeUInt16BE(1, 6);
+  wire.writeUInt16BE(records, 6);
   wire.writeUInt16BE(0, 10);
   const s = storeResponse(wire, q.pq.qEnd, at);
   if (s === null) throw new Error('bad test answer');
@@ -322,6 +326,16 @@ describe('byte bound (cache.maxBytes)', () => {
     expect(m.bytes).toBeLessThanOrEqual(128 * 1024 * 1024);
     expect(m.bytes - m.wire).toBeGreaterThanOrEqual(100_000 * (ENTRY_OVERHEAD + RECORD_OVERHEAD));
   }, 60_000);
+
+  it('counts every record besides the entry: four A records weigh three records (wire, TTL offset, memo) more than one', () => {
+    const counted = (records: number): number => {
+      const cache = new CacheStage(OPTS, { resolve: (q) => allowed(q, answerFor(q, 0xc0000201, 3600, performance.now(), records)) });
+      void cache.resolve(query('www.example.org', T.A));
+      expect(cache.size).toBe(1);
+      return cache.bytes;
+    };
+    expect(counted(4) - counted(1)).toBe(3 * (16 + 2 + RECORD_OVERHEAD));
+  });
 
   it('stores an answer in one allocation of its own (no slice of the shared pool)', async () => {
     const { cache } = await filled({});
