@@ -291,7 +291,9 @@ export class ForwardStage implements Stage {
     if (at === null || (this.stallTimer !== null && this.stallTimerAt <= at)) return;
     if (this.stallTimer !== null) clearTimeout(this.stallTimer);
     this.stallTimerAt = at;
-    this.stallTimer = setTimeout(() => this.checkStalls(), Math.max(0, at - performance.now()));
+    // Judged after the poll phase (setImmediate): when our own event loop ran late, the replies
+    // waiting in the sockets are read first, so our lag is never taken for the upstream's stall.
+    this.stallTimer = setTimeout(() => setImmediate(() => this.checkStalls()), Math.max(0, at - performance.now()));
     this.stallTimer.unref();
   }
 
@@ -301,6 +303,7 @@ export class ForwardStage implements Stage {
    */
   private checkStalls(): void {
     this.stallTimer = null;
+    if (this.closed) return;
     const now = performance.now();
     for (const u of this.upstreams) {
       const at = stallAt(u.health, sentTimes(u.waiting), this.opts.timeoutMs, this.pending >= this.pressureAt);

@@ -6,6 +6,7 @@
 // garbage 302 of 1,588 (every one answerable by B). Every question must be answered (by B meanwhile), none shed as
 // REFUSED, and A must be first again once it answers.
 import dgram from 'node:dgram';
+import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ask } from '../helpers/client.js';
 import { startC2dns } from '../helpers/c2dns.js';
@@ -24,6 +25,9 @@ afterEach(async () => {
   for (const x of open.splice(0).reverse()) await x.close();
 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function until(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((r) => setImmediate(r));
+}
 
 const answer = (address: string): Script => (q) => ({ answers: [{ name: q.name, type: T.A, address, ttl: 60 }] });
 const silent: Script = () => ({ drop: true });
@@ -184,4 +188,47 @@ describe('stall detection without load: a slow upstream is not a stalled one', (
     delayMs = 0;
     expect(addressOf(await (f.resolve(query('again.example', T.A)) as Promise<Answer>))).toBe('192.0.2.1');
   });
+});
+
+/**
+ * An upstream in a worker thread, so it answers while our own event loop is blocked: NOERROR, no
+ * records (the question echoed, our OPT dropped), 100 ms after the question. `counts` (shared
+ * memory, readable while we block): [questions received, answers sent].
+ */
+function workerUpstream(): Promise<{ port: number; counts: Int32Array; close(): Promise<void> }> {
+  const code = `
+    const dgram = require('node:dgram');
+    const { parentPort, workerData } = require('node:worker_threads');
+    const counts = new Int32Array(workerData);
+    const s = dgram.createSocket('udp4');
+    s.on('message', (q, r) => {
+      Atomics.add(counts, 0, 1);
+      let o = 12;
+      while (q[o] !== 0) o += q[o] + 1;
+      const a = Buffer.from(q.subarray(0, o + 5));
+      a[2] |= 0x80; a[3] = 0x80; a.writeUInt16BE(0, 10);
+      setTimeout(() => s.send(a, r.port, r.address, () => Atomics.add(counts, 1, 1)), 100);
+    });
+    s.bind(0, '127.0.0.1', () => parentPort.postMessage(s.address().port));`;
+  const shared = new SharedArrayBuffer(8);
+  const w = new Worker(code, { eval: true, workerData: shared });
+  return new Promise((resolve) => w.once('message', (port: number) => resolve({ port, counts: new Int32Array(shared), close: async () => void (await w.terminate()) })));
+}
+
+it("our own event loop running late is not the upstream's stall: replies already in the socket are read first", async () => {
+  const a = track(await workerUpstream());
+  const b = track(await startUpstream(answer('192.0.2.2')));
+  const f = new ForwardStage({ upstreams: [a, b].map((u) => ({ host: '127.0.0.1', port: u.port, family: 4 as const })), timeoutMs: 1500, penaltyMs: 60_000, probeIntervalMs: 0 });
+  open.push({ close: async () => f.close() });
+  await f.resolve(query('warm.example', T.A));
+  const all = Promise.all(Array.from({ length: 10 }, (_, i) => f.resolve(query(`n${i}.example`, T.A)) as Promise<Answer>));
+  // Once the worker has the questions, we block for 800 ms (a GC pause, a busy machine) while it
+  // answers them (in 100 ms), and the stall check (400 ms: 4 × 100 ms) falls due.
+  await until(() => Atomics.load(a.counts, 0) === 11);
+  const end = performance.now() + 800;
+  while (performance.now() < end || Atomics.load(a.counts, 1) < 11);
+  const answers = await all;
+  expect(answers.map((x) => x.upstream)).toEqual(Array(10).fill(`127.0.0.1:${a.port}`));
+  expect(f.upstreams[0]!.health.stalls).toBe(0);
+  expect(b.received).toHaveLength(0);
 });
