@@ -1,9 +1,14 @@
 // DNS Cookies towards plain UDP upstreams (RFC 7873 §5.1 and §5.3; the upstream's server cookie,
 // RFC 9018 or its own format, is opaque to us). Each query carries our client cookie, and the
 // server cookie this upstream last gave us for it; a reply whose COOKIE option is malformed or
-// does not echo our client cookie is a forgery and is dropped; a reply without a COOKIE option is
-// accepted (the upstream does not speak cookies). BADCOOKIE (the upstream wants a fresh server
-// cookie) is handled by the caller (./udp.ts): one retry with the new one, then TCP.
+// does not echo our client cookie is a forgery and is dropped. A reply without a COOKIE option is
+// accepted from an upstream that never gave us a server cookie (it does not speak cookies), and
+// dropped as forged once it has (RFC 7873 §5.3: an off-path forger need not guess our cookie if
+// leaving it out were enough). Should the upstream really stop speaking cookies, its answers are
+// dropped until a question to it times out; then its server cookie is forgotten (forget(), by
+// ./udp.ts) and it is treated as one without cookies until it sends one again: one question
+// lost, never an upstream lost for good. BADCOOKIE (the upstream wants a fresh server cookie) is
+// handled by the caller (./udp.ts): one retry with the new one, then TCP.
 //
 // Client cookie = SipHash-2-4(secret, server IP | server port | our source IP)[8 bytes]: one per
 // upstream and per source address, so upstreams cannot link our queries to each other. The
@@ -31,8 +36,10 @@ const SERVER_COOKIE_MAX = 32;
 export type ReplyCookie =
   /** Echoes our client cookie (its server cookie is kept). */
   | 'ok'
-  /** No COOKIE option: an upstream without cookie support; accepted. */
+  /** No COOKIE option from an upstream that never gave us a server cookie (no cookie support); accepted. */
   | 'none'
+  /** No COOKIE option from an upstream that has given us a server cookie: a forgery, dropped (counted as forged). */
+  | 'missing'
   /** A COOKIE option that is malformed or names another client cookie: a forgery, dropped (RFC 7873 §5.3). */
   | 'forged';
 
@@ -43,7 +50,7 @@ export interface UpstreamCookieStats {
   echoed: number;
   /** Replies without a COOKIE option. */
   none: number;
-  /** Replies dropped: malformed COOKIE option or a client cookie that is not ours. */
+  /** Replies dropped: malformed COOKIE option, a client cookie that is not ours, or none from an upstream that has given us one. */
   forged: number;
   /** BADCOOKIE answers retried with the new server cookie. */
   badcookieRetries: number;
@@ -59,6 +66,8 @@ interface ServerState {
   client: Buffer;
   /** The upstream's last server cookie for `client`, or null. */
   server: Buffer | null;
+  /** It has echoed our cookie with a server cookie (under any secret), and not been forgotten since. */
+  speaks: boolean;
   /** A source lookup in progress. */
   learning: Promise<void> | null;
 }
@@ -104,7 +113,13 @@ export class UpstreamCookies {
    */
   check(server: HostPort, sent: Buffer, reply: Buffer): ReplyCookie {
     const got = cookieOf(reply);
+    const s = this.servers.get(keyOf(server));
     if (got === null) {
+      // It has given us a server cookie (perhaps for another question in flight, or under the last secret).
+      if (sent.length > 4 + CLIENT_COOKIE_LEN || s?.speaks === true) {
+        this.stats.forged++;
+        return 'missing';
+      }
       this.stats.none++;
       return 'none';
     }
@@ -115,10 +130,21 @@ export class UpstreamCookies {
       return 'forged';
     }
     this.stats.echoed++;
-    const s = this.servers.get(keyOf(server));
+    if (s !== undefined) s.speaks = true;
     // Kept only while the client cookie it belongs to is still the current one.
     if (s !== undefined && s.client.equals(sentClient)) s.server = Buffer.from(got.subarray(CLIENT_COOKIE_LEN));
     return 'ok';
+  }
+
+  /**
+   * Forgets `server`'s server cookie: a question timed out after replies without a cookie were
+   * dropped, so the upstream may have stopped speaking cookies; its next cookie-less reply is taken.
+   */
+  forget(server: HostPort): void {
+    const s = this.servers.get(keyOf(server));
+    if (s === undefined) return;
+    s.server = null;
+    s.speaks = false;
   }
 
   private async state(server: HostPort): Promise<ServerState> {
@@ -130,7 +156,7 @@ export class UpstreamCookies {
     const key = keyOf(server);
     let s = this.servers.get(key);
     if (s === undefined) {
-      s = { source: null, generation: -1, client: Buffer.alloc(CLIENT_COOKIE_LEN), server: null, learning: null };
+      s = { source: null, generation: -1, client: Buffer.alloc(CLIENT_COOKIE_LEN), server: null, speaks: false, learning: null };
       this.servers.set(key, s);
     }
     if (s.generation !== this.generation) {

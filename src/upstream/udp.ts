@@ -15,7 +15,7 @@ export class UpstreamTimeout extends Error {}
 
 /**
  * `cookies`: send our DNS Cookie with an EDNS query (./cookies.ts) and drop replies that do not
- * echo it. On BADCOOKIE the question is asked once more with the server cookie that came with
+ * echo it (or carry none, once the upstream has given us a server cookie). On BADCOOKIE the question is asked once more with the server cookie that came with
  * it, and after a second BADCOOKIE over TCP (RFC 7873 §5.3), all within `timeoutMs`; each retry
  * writes a new ID into `query`, so the caller's check of the answer against it still holds.
  */
@@ -31,10 +31,23 @@ export async function udpExchange(
   if (cookies === null || query.readUInt16BE(10) === 0) return datagram(server, query, qEnd, timeoutMs, counters, exactCase, null);
   const deadline = performance.now() + timeoutMs;
   const left = (): number => Math.max(1, deadline - performance.now());
+  let missing = false;
+  const accept = (option: Buffer) => (msg: Buffer): boolean => {
+    const v = cookies.check(server, option, msg);
+    if (v === 'missing') missing = true;
+    return v === 'ok' || v === 'none';
+  };
   for (let attempt = 0; ; attempt++) {
     const option = await cookies.option(server);
     cookies.stats.sent++;
-    const reply = await datagram(server, withOption(query, qEnd, option), qEnd, left(), counters, exactCase, (msg) => cookies.check(server, option, msg) !== 'forged');
+    let reply: Buffer;
+    try {
+      reply = await datagram(server, withOption(query, qEnd, option), qEnd, left(), counters, exactCase, accept(option));
+    } catch (err) {
+      // Only cookie-less answers came: the upstream may have stopped speaking cookies (./cookies.ts).
+      if (missing && err instanceof UpstreamTimeout) cookies.forget(server);
+      throw err;
+    }
     if (messageRcode(reply) !== Rcode.BADCOOKIE) return reply;
     query.writeUInt16BE(random16(), 0);
     if (attempt === 0) {

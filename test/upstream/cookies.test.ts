@@ -1,12 +1,12 @@
 // DNS Cookies towards plain UDP upstreams (RFC 7873 §5.1, §5.3; issue 10): c2dns sends its own
 // client cookie, returns the server cookie the upstream gave it, drops replies whose cookie is not
-// its own, retries once on BADCOOKIE and then asks over TCP, and keeps working with upstreams that
-// ignore cookies. Real packets between c2dns and a scripted upstream that speaks cookies.
+// its own (or carry none once the upstream has given it one), retries once on BADCOOKIE and then
+// asks over TCP, and keeps working with upstreams that ignore cookies. Real packets between c2dns and a scripted upstream that speaks cookies.
 import { afterEach, describe, expect, it } from 'vitest';
 import { startC2dns, type TestServer } from '../helpers/c2dns.js';
 import { sendUdp } from '../helpers/client.js';
 import { option, optionIn, optionsOf, queryWith } from '../helpers/edns-options.js';
-import { encodeReply, startUpstream, type ReceivedQuery, type ScriptedReply, type Upstream } from '../helpers/upstream.js';
+import { encodeReply, startUpstream, type ReceivedQuery, type Script, type ScriptedReply, type Upstream } from '../helpers/upstream.js';
 import { buildQuery, decode, T } from '../helpers/wire.js';
 import { UpstreamCookies } from '../../src/upstream/cookies.js';
 
@@ -39,17 +39,18 @@ const answer = (q: ReceivedQuery, address = '192.0.2.7'): ScriptedReply => ({ an
  * its client cookie with the server cookie `current`; with `require`, a UDP query without that
  * server cookie gets BADCOOKIE (with the cookie to use), `badcookieAlways`: every UDP query does.
  */
-async function cookieUpstream(o: { require?: boolean; badcookieAlways?: boolean } = {}): Promise<Upstream & { current: Buffer }> {
+async function cookieUpstream(o: { require?: boolean; badcookieAlways?: boolean } = {}): Promise<Upstream & { current: Buffer; script: Script }> {
   const state = { current: Buffer.from('server-cookie-01') };
-  const up = await startUpstream((q) => {
+  const script: Script = (q) => {
     const c = cookieIn(q.raw);
     if (c === null) return answer(q);
     const mine = Buffer.concat([c.subarray(0, 8), state.current]);
     const bad = q.transport === 'udp' && (o.badcookieAlways === true || (o.require === true && !c.equals(mine)));
     return { ...(bad ? {} : answer(q)), patch: (r) => withOptions(r, [option(COOKIE, mine)], bad ? BADCOOKIE : undefined) };
-  });
+  };
+  const up = await startUpstream(script);
   open.push(up);
-  return Object.assign(up, state);
+  return Object.assign(up, state, { script });
 }
 
 async function c2dnsFor(up: Upstream, upstream: Record<string, unknown> = {}): Promise<TestServer> {
@@ -112,6 +113,40 @@ describe('DNS Cookies towards a plain UDP upstream', () => {
     expect(scraped).toContain('c2dns_upstream_cookies_total{outcome="echoed"} 1');
   });
 
+  it('once the upstream has given a server cookie, a reply without any cookie is forged: dropped, the real answer taken (RFC 7873 §5.3)', async () => {
+    const up = await cookieUpstream();
+    const c2 = await c2dnsFor(up);
+    expect((await ask(c2, 'learn.example')).answers[0]!.address).toBe('192.0.2.7');
+    up.setScript((q) => {
+      const c = cookieIn(q.raw)!;
+      return {
+        ...answer(q),
+        delayMs: 50,
+        patch: (r) => withOptions(r, [option(COOKIE, Buffer.concat([c.subarray(0, 8), up.current]))]),
+        // Right ID, question and source port, an OPT but no COOKIE option: what an off-path forger who cannot see our cookie sends.
+        before: (_q, sendRaw) => sendRaw(encodeReply(q, answer(q, '203.0.113.66'), null)),
+      };
+    });
+    expect((await ask(c2, 'target.example')).answers.map((a) => a.address)).toEqual(['192.0.2.7']);
+    expect(c2.server.forward.cookies.stats).toMatchObject({ echoed: 2, none: 0, forged: 1 });
+    expect(c2.server.forward.upstreams[0]!.counters.ignoredReplies).toBe(1);
+  });
+
+  it('an upstream that stops speaking cookies loses one question (it times out), then is asked as one without cookies', async () => {
+    const up = await cookieUpstream();
+    const c2 = await c2dnsFor(up, { timeoutMs: 300, probeIntervalMs: 0 });
+    expect((await ask(c2, 'learn.example')).answers[0]!.address).toBe('192.0.2.7');
+    up.setScript((q) => answer(q)); // no COOKIE option any more
+    expect((await ask(c2, 'dropped.example')).header.rcode).toBe(2);
+    expect(c2.server.forward.cookies.stats.forged).toBe(1);
+    expect((await ask(c2, 'taken.example')).answers[0]!.address).toBe('192.0.2.7');
+    expect(c2.server.forward.cookies.stats).toMatchObject({ forged: 1, none: 1 });
+    // Its next cookie marks it as speaking cookies again.
+    up.setScript(up.script);
+    await ask(c2, 'again.example');
+    expect(c2.server.forward.cookies.stats.echoed).toBe(2);
+  });
+
   it('BADCOOKIE: asks once more with the server cookie that came with it, and takes that answer', async () => {
     const up = await cookieUpstream({ require: true });
     const c2 = await c2dnsFor(up);
@@ -156,7 +191,11 @@ describe('DNS Cookies towards a plain UDP upstream', () => {
     // c2dns asks upstream with EDNS of its own even for a plain client: the cookie goes along.
     expect(cookieIn(up.received[0]!.raw)).toHaveLength(8);
     expect(up.received[0]!.packet.additionals.some((r) => r.type === T.OPT)).toBe(true);
-    up.setScript(() => ({ rcode: 1 })); // FORMERR to EDNS: the fallback asks without
+    // FORMERR to EDNS (with its cookie, as an upstream that has given one must): the fallback asks without.
+    up.setScript((q) => {
+      const c = cookieIn(q.raw);
+      return c === null ? { rcode: 1 } : { rcode: 1, patch: (r) => withOptions(r, [option(COOKIE, Buffer.concat([c.subarray(0, 8), up.current]))]) };
+    });
     await ask(c2, 'formerr.example');
     expect(up.received.slice(1).map((q) => cookieIn(q.raw)?.length ?? null)).toEqual([24, null]);
   });
