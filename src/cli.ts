@@ -26,7 +26,7 @@ import { FeedManager, SourceLoadError } from './feeds/manager.js';
 import { createOpLog } from './observe/oplog.js';
 import { startServer, type RunningServer } from './server/app.js';
 import { assertPreflight } from './server/assemble/preflight.js';
-import { exitOnUncaughtException, exitSoon, stopOnSignals } from './server/process.js';
+import { boundHeapGrowth, exitOnUncaughtException, exitSoon, stopOnSignals } from './server/process.js';
 import { reopenQueryLog } from './server/admin-context.js';
 import { receiveAlert } from './respond/cluster.js';
 import { announceListsChanged, isPrimaryOfMany, onClusterMessages, ownsRefresh, runPrimary, workerCount } from './server/cluster.js';
@@ -65,6 +65,7 @@ async function serve(argv: string[]): Promise<number> {
     allowPositionals: false,
   });
   if (values.help) return usage(0);
+  boundHeapGrowth();
   // C2DNS_ variables that look like keys but are none: in the operational log, once it exists.
   const envWarnings: string[] = [];
   const cfg = loadConfig({ file: values.config, listen: values.listen, upstreams: values.upstream, warn: (w) => envWarnings.push(w) });
