@@ -109,10 +109,10 @@ export function loadFirstSeen(dir: string, source: SourceRef, options: { migrate
 }
 
 /**
- * Writes the table (temp file + rename), yielding to the event loop every 16k names: a 1M-name
+ * Writes the table (temp file + rename), yielding to the event loop every 8k names: a 1M-name
  * list takes ~0.25 s of CPU, a few milliseconds per slice.
  */
-const YIELD_EVERY = 16_384;
+const YIELD_EVERY = 8192;
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export async function saveFirstSeen(dir: string, source: SourceRef, m: NameTable): Promise<void> {

@@ -91,7 +91,7 @@ export class FeedManager {
   /** The first load is done: later compiles run in the background of answering (CompileJob.background). */
   private serving = false;
 
-  /** Called after an accepted update was published (cluster: tell the other workers). */
+  /** Called after an accepted update was published and stored (cluster: tell the other workers). */
   onUpdated: () => void = () => {};
 
   /**
@@ -151,17 +151,20 @@ export class FeedManager {
   /** Refreshes the named sources (all when none named); the trie is rebuilt once at the end. */
   refresh(names?: readonly string[]): Promise<Map<string, RefreshOutcome>> {
     const run = async (): Promise<Map<string, RefreshOutcome>> => {
+      let published = false;
       try {
         const out = new Map<string, RefreshOutcome>();
         for (const s of this.sources) if (names === undefined || names.length === 0 || names.includes(s.config.name)) out.set(s.config.name, await this.attempt(s));
         if ([...out.values()].includes('updated') || this.unpublished) {
           this.unpublished = false;
           await this.publish();
-          this.onUpdated();
+          published = true;
         }
         return out;
       } finally {
         await this.flushSaves();
+        // Only now: the other workers of a cluster load what was stored (reloadFromStore).
+        if (published) this.onUpdated();
       }
     };
     return this.enqueue(run); // one refresh at a time

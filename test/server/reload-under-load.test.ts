@@ -66,11 +66,13 @@ describe('reloading a 200,000-name list while a client asks', () => {
     });
     let id = 0;
     let sent = 0;
+    const sentTimes: number[] = [];
     const timer = setInterval(() => {
       id = (id + 1) & 0xffff;
       const q = buildQuery(name((id * 7919) % (NAMES - fresh.length)), T.A);
       q.writeUInt16BE(id, 0);
       sentAt.set(id, performance.now());
+      sentTimes.push(performance.now());
       sent++;
       sock.send(q, c2.port, '127.0.0.1');
     }, EVERY_MS);
@@ -87,6 +89,7 @@ describe('reloading a 200,000-name list while a client asks', () => {
     sock.close();
 
     const during = answeredAt.filter((t) => t >= started && t <= finished);
+    const sentDuring = sentTimes.filter((t) => t >= started && t <= finished).length;
     let pause = 0;
     for (let i = 1; i < answeredAt.length; i++) if (answeredAt[i]! >= started && answeredAt[i - 1]! <= finished) pause = Math.max(pause, answeredAt[i]! - answeredAt[i - 1]!);
     const worst = Math.max(...waits);
@@ -98,8 +101,10 @@ describe('reloading a 200,000-name list while a client asks', () => {
     expect(notBlocked).toBe(0);
     expect(worst).toBeLessThan(MAX_WAIT_MS);
     expect(pause).toBeLessThan(MAX_WAIT_MS);
-    // Answering went on while the update was compiled and published, not only around it.
-    expect(during.length).toBeGreaterThan(((finished - started) / EVERY_MS) * 0.5);
+    // Answering went on while the update was compiled, published and stored, not only around it
+    // (measured against what the client managed to send: on a busy machine its timer slips too).
+    expect(sentDuring).toBeGreaterThan(0);
+    expect(during.length).toBeGreaterThanOrEqual(sentDuring * 0.5);
 
     expect(blockedA((await ask(c2.port, fresh[0]!, T.A)).raw)).toBe(true);
     expect(c2.server.policy.current.tables.names.match(name(NAMES - 1))).toBeNull(); // dropped by the update
