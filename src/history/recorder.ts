@@ -57,7 +57,7 @@ export interface HistoryRecorderOptions {
   compress?: boolean;
   /** Rotate a segment after this many records even inside its time slot (bounds a hunt's memory per segment). */
   maxSegmentRecords?: number;
-  /** …or this many distinct names: the name table is the recorder's main memory (about 100 bytes a name). */
+  /** …or this many distinct names: the name table is the recorder's main memory (a name's bytes and 16 bytes of index). */
   maxSegmentNames?: number;
 }
 
@@ -76,7 +76,7 @@ interface Segment {
   readonly slotEnd: number;
   readonly tag: string;
   readonly path: string;
-  readonly names: Map<string, number>;
+  readonly names: NameTable;
   readonly clients: Map<string, number>;
   /** IPv4 as a signed 32-bit number (a small integer to V8: no allocation), IPv6 as 16 latin1 characters: no per-query formatting. */
   readonly answers: Map<number | string, number>;
@@ -94,7 +94,9 @@ interface Batch {
   readonly planes: Buffer;
   readonly cap: number;
   n: number;
-  readonly newNames: string[];
+  /** Names first seen in this batch: ids [namesFrom, namesTo) of the segment's table. */
+  readonly namesFrom: number;
+  namesTo: number;
   readonly newClients: string[];
   readonly newAnswers: Uint8Array[];
   readonly newActions: string[];
@@ -229,12 +231,8 @@ export class HistoryRecorder implements QueryObserver {
     let b = this.batch;
     if (b === null) b = this.batch = this.newBatch(seg);
 
-    let nameId = seg.names.get(qname);
-    if (nameId === undefined) {
-      nameId = seg.names.size;
-      seg.names.set(qname, nameId);
-      b.newNames.push(qname);
-    }
+    const nameId = seg.names.id(qname);
+    if (nameId >= b.namesTo) b.namesTo = nameId + 1;
     let clientId = seg.clients.get(client);
     if (clientId === undefined) {
       clientId = seg.clients.size;
@@ -291,7 +289,8 @@ export class HistoryRecorder implements QueryObserver {
 
   private newBatch(seg: Segment): Batch {
     const cap = this.batchRecords;
-    return { seg, planes: Buffer.allocUnsafe(cap * RECORD_LEN), cap, n: 0, newNames: [], newClients: [], newAnswers: [], newActions: [], closeAfter: false };
+    const n = seg.names.size;
+    return { seg, planes: Buffer.allocUnsafe(cap * RECORD_LEN), cap, n: 0, namesFrom: n, namesTo: n, newClients: [], newAnswers: [], newActions: [], closeAfter: false };
   }
 
   private startSegment(t: number): Segment {
@@ -303,7 +302,7 @@ export class HistoryRecorder implements QueryObserver {
       slotEnd: start + this.slotMs,
       tag,
       path: join(this.dir, openSegmentName(start, tag)),
-      names: new Map(),
+      names: new NameTable(),
       clients: new Map(),
       answers: new Map(),
       actions: new Map(),
@@ -390,7 +389,7 @@ export class HistoryRecorder implements QueryObserver {
         seg.fh = await open(seg.path, 'a');
         bufs.push(encodeHeader(seg.start));
       }
-      if (b.newNames.length > 0) bufs.push(stringsFrame(KIND_NAME, b.newNames));
+      if (b.namesTo > b.namesFrom) bufs.push(seg.names.frame(KIND_NAME, b.namesFrom, b.namesTo));
       if (b.newClients.length > 0) bufs.push(stringsFrame(KIND_CLIENT, b.newClients));
       if (b.newActions.length > 0) bufs.push(stringsFrame(KIND_ACTION, b.newActions));
       if (b.newAnswers.length > 0) bufs.push(bytesFrame(KIND_ANSWER, b.newAnswers));
@@ -530,9 +529,147 @@ export class HistoryRecorder implements QueryObserver {
   }
 }
 
+/** DNS names are far shorter; the cap only keeps a length that fits in u16 whatever comes in. */
+const MAX_STRING = 16_000;
+
+/**
+ * A segment's query names, interned with no JS object per name: each name's bytes (as the
+ * strings frame writes them: UTF-8, capped at MAX_STRING) in one buffer, found again through an
+ * open-addressing table of 32-bit hashes. With a Map, every new name kept its string and a Map
+ * entry, and a 1M-name list blocked name by name cost ~2 µs a query in the growing Map and the
+ * GC (bench/observer-cost.mjs). Names with a character beyond ASCII, or longer than
+ * LONG_NAME (neither occurs in DNS names as the parser gives them), go through a Map instead.
+ */
+export class NameTable {
+  size = 0;
+  /** Per slot: id + 1, 0 when empty; a power of two, at most half full. */
+  private slots: Int32Array = new Int32Array(1024);
+  /** Per id: the name's hash, and where its bytes start (ends[id] where they end). */
+  private hashes: Int32Array = new Int32Array(512);
+  private starts: Int32Array = new Int32Array(512);
+  private ends: Int32Array = new Int32Array(512);
+  private bytes = Buffer.allocUnsafe(16 * 1024);
+  private used = 0;
+  private other: Map<string, number> | null = null;
+
+  /** The name's id: the one it has, or the next one (== size before the call) when it is new. */
+  id(s: string): number {
+    const n = s.length;
+    let h = 0x811c9dc5 | 0; // int32, as the table stores it (the empty name keeps it as is)
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 0x7f || n > LONG_NAME) return this.otherId(s);
+      h = Math.imul(h ^ c, 0x01000193);
+    }
+    const slots = this.slots;
+    const mask = slots.length - 1;
+    for (let k = h & mask; ; k = (k + 1) & mask) {
+      const v = slots[k]!;
+      if (v === 0) {
+        const id = this.add(s, h, n);
+        this.slots[this.slotOf(h)] = id + 1; // slotOf: the table may have grown in add()
+        return id;
+      }
+      const id = v - 1;
+      if (this.hashes[id] === h && this.equals(id, s)) return id;
+    }
+  }
+
+  /** The strings frame of names [from, to), as stringsFrame would write them. */
+  frame(kind: number, from: number, to: number): Buffer {
+    let len = 10;
+    for (let id = from; id < to; id++) len += 2 + this.ends[id]! - this.starts[id]!;
+    const out = Buffer.allocUnsafe(len);
+    out[0] = FRAME_STRINGS;
+    out.writeUInt32LE(len - 5, 1);
+    out[5] = kind;
+    out.writeUInt32LE(to - from, 6);
+    let off = 10;
+    for (let id = from; id < to; id++) {
+      const a = this.starts[id]!;
+      const z = this.ends[id]!;
+      out.writeUInt16LE(z - a, off);
+      this.bytes.copy(out, off + 2, a, z);
+      off += 2 + z - a;
+    }
+    return out;
+  }
+
+  private equals(id: number, s: string): boolean {
+    const a = this.starts[id]!;
+    if (this.ends[id]! - a !== s.length) return false;
+    const b = this.bytes;
+    for (let i = 0; i < s.length; i++) if (b[a + i] !== s.charCodeAt(i)) return false;
+    return true;
+  }
+
+  private otherId(s: string): number {
+    const m = (this.other ??= new Map());
+    const id = m.get(s);
+    if (id !== undefined) return id;
+    const next = this.add(s, 0, -1);
+    m.set(s, next);
+    return next;
+  }
+
+  /** Appends the name's bytes (`ascii` its length when it is plain ASCII, else -1). */
+  private add(s: string, h: number, ascii: number): number {
+    const id = this.size;
+    if (id === this.hashes.length) {
+      this.hashes = grown(this.hashes);
+      this.starts = grown(this.starts);
+      this.ends = grown(this.ends);
+    }
+    const text = ascii < 0 && s.length > MAX_STRING ? s.slice(0, MAX_STRING) : s;
+    const max = ascii < 0 ? text.length * 3 : ascii;
+    if (this.used + max > this.bytes.length) {
+      const next = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.used + max));
+      this.bytes.copy(next, 0, 0, this.used);
+      this.bytes = next;
+    }
+    const b = this.bytes;
+    let p = this.used;
+    if (ascii >= 0) for (let i = 0; i < ascii; i++) b[p++] = s.charCodeAt(i);
+    else p += b.write(text, p, 'utf8');
+    this.hashes[id] = h;
+    this.starts[id] = this.used;
+    this.ends[id] = p;
+    this.used = p;
+    this.size = id + 1;
+    if (ascii >= 0 && this.size * 2 > this.slots.length) this.rehash();
+    return id;
+  }
+
+  /** The empty slot a hash goes to. */
+  private slotOf(h: number): number {
+    const mask = this.slots.length - 1;
+    let k = h & mask;
+    while (this.slots[k] !== 0) k = (k + 1) & mask;
+    return k;
+  }
+
+  private rehash(): void {
+    const old = this.slots;
+    this.slots = new Int32Array(old.length * 2);
+    for (let k = 0; k < old.length; k++) {
+      const v = old[k]!;
+      if (v !== 0) this.slots[this.slotOf(this.hashes[v - 1]!)] = v;
+    }
+  }
+}
+
+/** Names longer than this go through NameTable's Map (DNS names have at most 253 characters, escapes aside). */
+const LONG_NAME = 1024;
+
+function grown(a: Int32Array): Int32Array {
+  const b = new Int32Array(a.length * 2);
+  b.set(a);
+  return b;
+}
+
 function stringsFrame(kind: number, items: readonly string[]): Buffer {
   let max = 10;
-  for (const s of items) max += 2 + Math.min(s.length, 16_000) * 3;
+  for (const s of items) max += 2 + Math.min(s.length, MAX_STRING) * 3;
   const out = Buffer.allocUnsafe(max);
   out[0] = FRAME_STRINGS;
   out[5] = kind;
@@ -540,7 +677,7 @@ function stringsFrame(kind: number, items: readonly string[]): Buffer {
   let off = 10;
   for (const s of items) {
     // DNS names are far shorter; the cap only keeps a length that fits in u16 whatever comes in.
-    const len = out.write(s.length > 16_000 ? s.slice(0, 16_000) : s, off + 2, 'utf8');
+    const len = out.write(s.length > MAX_STRING ? s.slice(0, MAX_STRING) : s, off + 2, 'utf8');
     out.writeUInt16LE(len, off);
     off += 2 + len;
   }
