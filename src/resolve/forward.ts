@@ -264,11 +264,17 @@ export class ForwardStage implements Stage {
    */
   private async attempt(u: Upstream, q: Query, onStall: () => void): Promise<Attempt | null> {
     const start = performance.now();
-    const waiter: Waiter = { sentAt: start, onStall };
-    u.waiting.add(waiter);
-    this.watchStalls(u);
+    // It waits from when it left, not from when it was made: a backlog of our own (a socket not
+    // bound yet, the first cookie's source lookup) is no upstream stall.
+    const waiter: Waiter = { sentAt: 0, onStall };
+    const sent = (): void => {
+      if (waiter.sentAt !== 0) return;
+      waiter.sentAt = performance.now();
+      u.waiting.add(waiter);
+      this.watchStalls(u);
+    };
     try {
-      const o = await this.ask(u, q);
+      const o = await this.ask(u, q, sent);
       const now = performance.now();
       recordLatency(u.health, now - start);
       u.health.lastReplyAt = now;
@@ -293,8 +299,9 @@ export class ForwardStage implements Stage {
     this.stallTimerAt = at;
     // Judged after the poll phase (setImmediate): when our own event loop ran late, the replies
     // waiting in the sockets are read first, so our lag is never taken for the upstream's stall.
-    this.stallTimer = setTimeout(() => setImmediate(() => this.checkStalls()), Math.max(0, at - performance.now()));
-    this.stallTimer.unref();
+    const timer = setTimeout(() => setImmediate(() => this.stallTimer === timer && this.checkStalls()), Math.max(0, at - performance.now()));
+    timer.unref();
+    this.stallTimer = timer;
   }
 
   /**
@@ -388,7 +395,7 @@ export class ForwardStage implements Stage {
   }
 
   /** One upstream's outcome for the question, after its EDNS and 0x20 fallbacks. Throws on timeout or network error. */
-  private async ask(u: Upstream, q: Query): Promise<Outcome> {
+  private async ask(u: Upstream, q: Query, sent: (() => void) | null = null): Promise<Outcome> {
     const c = u.counters;
     const qEnd = q.pq.qEnd;
     const start = performance.now();
@@ -400,7 +407,7 @@ export class ForwardStage implements Stage {
     for (;;) {
       const query = buildUpstreamQuery(q.msg, q.pq, q.forwardOptions, edns);
       if (caps) randomizeCase(query, HEADER_LEN, qEnd - 4, random16);
-      const [resp, check] = await this.exchange(u, query, qEnd, caps);
+      const [resp, check] = await this.exchange(u, query, qEnd, caps, sent);
       c.responses++;
       if (check === ResponseCheck.CaseMismatch) {
         u.fallbacks.caseMismatches++;
@@ -438,16 +445,17 @@ export class ForwardStage implements Stage {
   }
 
   /** One question to one upstream over UDP, then over TCP when the UDP answer was truncated. */
-  private async exchange(u: Upstream, query: Buffer, qEnd: number, exactCase: boolean): Promise<[Buffer, ResponseCheck]> {
+  private async exchange(u: Upstream, query: Buffer, qEnd: number, exactCase: boolean, sent: (() => void) | null): Promise<[Buffer, ResponseCheck]> {
     const c = u.counters;
     query.writeUInt16BE(random16(), 0);
     c.requests++;
     if (u.transport !== null) {
       // DNS over TLS or HTTPS: one exchange on the upstream's own (reused) connection, no truncation.
+      sent?.(); // queued on the connection: as good as sent
       const r = await u.transport.exchange(query, qEnd, this.opts.timeoutMs, exactCase);
       return [r, checkResponse(r, query, qEnd, exactCase)];
     }
-    let resp = await udpExchange(u.addr, query, qEnd, this.opts.timeoutMs, c, exactCase, this.opts.cookies === true ? this.cookies : null);
+    let resp = await udpExchange(u.addr, query, qEnd, this.opts.timeoutMs, c, exactCase, this.opts.cookies === true ? this.cookies : null, sent);
     let check = checkResponse(resp, query, qEnd, exactCase);
     if (check === ResponseCheck.Truncated) {
       c.truncated++;

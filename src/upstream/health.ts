@@ -6,7 +6,8 @@
 // Stalls: waiting for the first timeout is too slow under load (at 5,000 q/s, 1.5 s of questions
 // to a silent upstream is 7,500 pending, far past upstream.maxPending, so answerable questions
 // were shed). An upstream is *stalled* when at least STALL_MIN_WAITING questions have each waited
-// stallMs() and no usable reply came from it meanwhile; it is then marked down ("no reply for N
+// stallMs() since they left (our own backlog is not its stall) and no usable reply came from it
+// meanwhile; it is then marked down ("no reply for N
 // ms while M questions waited") and the questions waiting on it are also asked of the next
 // upstream (resolve/forward.ts). stallMs = max(STALL_FLOOR_MS, STALL_LATENCY_FACTOR × its latency
 // average), never above upstream.timeoutMs: no new setting. A slow-but-healthy upstream (a

@@ -18,6 +18,7 @@ export class UpstreamTimeout extends Error {}
  * echo it (or carry none, once the upstream has given us a server cookie). On BADCOOKIE the question is asked once more with the server cookie that came with
  * it, and after a second BADCOOKIE over TCP (RFC 7873 §5.3), all within `timeoutMs`; each retry
  * writes a new ID into `query`, so the caller's check of the answer against it still holds.
+ * `onSent`: called as each datagram leaves (stall detection counts a question from then).
  */
 export async function udpExchange(
   server: HostPort,
@@ -27,8 +28,9 @@ export async function udpExchange(
   counters: UpstreamCounters,
   exactCase = false,
   cookies: UpstreamCookies | null = null,
+  onSent: (() => void) | null = null,
 ): Promise<Buffer> {
-  if (cookies === null || query.readUInt16BE(10) === 0) return datagram(server, query, qEnd, timeoutMs, counters, exactCase, null);
+  if (cookies === null || query.readUInt16BE(10) === 0) return datagram(server, query, qEnd, timeoutMs, counters, exactCase, null, onSent);
   const deadline = performance.now() + timeoutMs;
   const left = (): number => Math.max(1, deadline - performance.now());
   let missing = false;
@@ -42,7 +44,7 @@ export async function udpExchange(
     cookies.stats.sent++;
     let reply: Buffer;
     try {
-      reply = await datagram(server, withOption(query, qEnd, option), qEnd, left(), counters, exactCase, accept(option));
+      reply = await datagram(server, withOption(query, qEnd, option), qEnd, left(), counters, exactCase, accept(option), onSent);
     } catch (err) {
       // Only cookie-less answers came: the upstream may have stopped speaking cookies (./cookies.ts).
       if (missing && err instanceof UpstreamTimeout) cookies.forget(server);
@@ -68,6 +70,7 @@ function datagram(
   counters: UpstreamCounters,
   exactCase: boolean,
   accept: ((msg: Buffer) => boolean) | null,
+  onSent: (() => void) | null,
 ): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const type = server.family === 6 ? 'udp6' : 'udp4';
@@ -100,6 +103,7 @@ function datagram(
       socket.on('message', onMessage);
       socket.send(query, server.port, server.host, (err) => {
         if (err) finish(err);
+        else onSent?.();
       });
     };
     // Bind an explicit random port; on a collision try another, then let the kernel choose.
