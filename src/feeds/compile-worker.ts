@@ -80,9 +80,12 @@ const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve)
 
 type Column = Uint8Array | Uint16Array | Int32Array | Float64Array;
 
-/** A copy of a[0, length) in its own buffer, made a chunk per turn (a structured clone copies all at once). */
-async function copyByTurns<T extends Column>(a: T, length: number): Promise<T> {
-  const out = new (a.constructor as new (n: number) => T)(length);
+/**
+ * A copy of a[0, length) in its own buffer of `capacity` elements, made a chunk per turn (a
+ * structured clone copies all at once).
+ */
+async function copyByTurns<T extends Column>(a: T, length: number, capacity = length): Promise<T> {
+  const out = new (a.constructor as new (n: number) => T)(capacity);
   const step = Math.max(1, Math.floor(COPY_CHUNK / a.BYTES_PER_ELEMENT));
   for (let i = 0; i < length; i += step) {
     out.set(a.subarray(i, Math.min(length, i + step)), i);
@@ -91,16 +94,21 @@ async function copyByTurns<T extends Column>(a: T, length: number): Promise<T> {
   return out;
 }
 
-/** The table's content copied by turns (its spare capacity left behind), for a transfer. */
+/**
+ * The table's content copied by turns, for a transfer, with room for an update's new names
+ * (1/32 more): an update that adds a few percent of names then does not regrow (copy) every
+ * column in the worker, which held the old and the grown columns at once.
+ */
 async function tableCopy(t: NameTable): Promise<NameTableParts> {
   const p = t.toParts();
+  const names = p.n + Math.max(1024, p.n >>> 5);
   return {
     ...p,
     values: p.values.slice(),
-    buf: await copyByTurns(p.buf, p.used),
-    ends: await copyByTurns(p.ends, p.n),
-    codes: p.codes === null ? null : await copyByTurns(p.codes, p.n),
-    full: p.full === null ? null : await copyByTurns(p.full, p.n),
+    buf: await copyByTurns(p.buf, p.used, p.used + Math.max(64 << 10, p.used >>> 5)),
+    ends: await copyByTurns(p.ends, p.n, names),
+    codes: p.codes === null ? null : await copyByTurns(p.codes, p.n, names),
+    full: p.full === null ? null : await copyByTurns(p.full, p.n, names),
     index: p.index === null ? null : await copyByTurns(p.index, p.index.length),
   };
 }
