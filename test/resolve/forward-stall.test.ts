@@ -15,6 +15,7 @@ import { buildQuery, decode, T } from '../helpers/wire.js';
 import { query } from '../helpers/stage.js';
 import { ForwardStage } from '../../src/resolve/forward.js';
 import type { Answer } from '../../src/resolve/types.js';
+import { newHealthState, stallAt, stallMs } from '../../src/upstream/health.js';
 
 const open: { close(): Promise<void> }[] = [];
 const track = <X extends { close(): Promise<void> }>(x: X): X => {
@@ -231,4 +232,24 @@ it("our own event loop running late is not the upstream's stall: replies already
   expect(answers.map((x) => x.upstream)).toEqual(Array(10).fill(`127.0.0.1:${a.port}`));
   expect(f.upstreams[0]!.health.stalls).toBe(0);
   expect(b.received).toHaveLength(0);
+});
+
+describe('the stall time (upstream/health.ts)', () => {
+  const h = (latencyMs: number, lastReplyAt = 0) => ({ ...newHealthState(), latencyMs, lastReplyAt });
+  it.each([
+    { latency: 0, timeout: 1500, pressed: false, ms: 200, why: 'the floor before any answer' },
+    { latency: 20, timeout: 1500, pressed: false, ms: 200, why: 'a fast upstream: the floor' },
+    { latency: 150, timeout: 1500, pressed: false, ms: 600, why: '4 × a slow upstream average' },
+    { latency: 900, timeout: 1500, pressed: false, ms: 1500, why: 'never above timeoutMs' },
+    { latency: 0, timeout: 100, pressed: false, ms: 100, why: 'a timeoutMs under the floor' },
+    { latency: 150, timeout: 1500, pressed: true, ms: 200, why: 'under pressure: the floor whatever the average' },
+  ])('$why: $ms ms', ({ latency, timeout, pressed, ms }) => {
+    expect(stallMs(h(latency), timeout, pressed)).toBe(ms);
+  });
+
+  it('counts from the second oldest waiting question, or the last reply if later; one question is never a stall', () => {
+    expect(stallAt(h(0), [1000], 1500)).toBeNull();
+    expect(stallAt(h(0), [1000, 1100, 1200], 1500)).toBe(1300);
+    expect(stallAt(h(0, 1150), [1000, 1100, 1200], 1500)).toBe(1350);
+  });
 });
