@@ -555,13 +555,17 @@ export class NameTable {
   /** The name's id: the one it has, or the next one (== size before the call) when it is new. */
   id(s: string): number {
     const n = s.length;
+    if (n > LONG_NAME) return this.otherId(s);
     let h = 0x811c9dc5 | 0; // int32, as the table stores it (the empty name keeps it as is)
+    let high = 0;
     for (let i = 0; i < n; i++) {
       const c = s.charCodeAt(i);
-      if (c > 0x7f || n > LONG_NAME) return this.otherId(s);
+      high |= c;
       h = Math.imul(h ^ c, 0x01000193);
     }
+    if (high > 0x7f) return this.otherId(s);
     const slots = this.slots;
+    const hashes = this.hashes;
     const mask = slots.length - 1;
     for (let k = h & mask; ; k = (k + 1) & mask) {
       const v = slots[k]!;
@@ -570,8 +574,7 @@ export class NameTable {
         this.slots[this.slotOf(h)] = id + 1; // slotOf: the table may have grown in add()
         return id;
       }
-      const id = v - 1;
-      if (this.hashes[id] === h && this.equals(id, s)) return id;
+      if (hashes[v - 1] === h && this.equals(v - 1, s)) return v - 1;
     }
   }
 
@@ -597,9 +600,10 @@ export class NameTable {
 
   private equals(id: number, s: string): boolean {
     const a = this.starts[id]!;
-    if (this.ends[id]! - a !== s.length) return false;
+    const n = s.length;
+    if (this.ends[id]! - a !== n) return false;
     const b = this.bytes;
-    for (let i = 0; i < s.length; i++) if (b[a + i] !== s.charCodeAt(i)) return false;
+    for (let i = 0; i < n; i++) if (b[a + i] !== s.charCodeAt(i)) return false;
     return true;
   }
 
