@@ -27,10 +27,11 @@ export const ERROR_REPLY_GROWTH = 6;
 export const BLOCKED_REPLY_GROWTH = 64;
 
 /**
- * What a server cookie may add on top of either cap: the reply's COOKIE option (client cookie
- * and our 16-byte server cookie, RFC 9018) is 16 bytes longer than a query's client-only one.
+ * What a reply's COOKIE option may add on top of either cap: all of it (the client cookie and our
+ * 16-byte server cookie, RFC 9018), so a query's own cookie bytes still pay for the EDE text as
+ * its other bytes do (dig sends a cookie by default: its blocked answers keep their text).
  */
-export const COOKIE_REPLY_GROWTH = 16;
+export const COOKIE_REPLY_GROWTH = 28;
 
 /**
  * Delivers a reply; null = deliberately no answer (RPZ DROP), so the transport can free the slot.
