@@ -176,7 +176,7 @@ export class FeedManager {
       let changed = false;
       for (const s of this.sources) {
         if (this.store.loadMeta(sourceRef(s.config))?.sha256 === s.sha256) continue;
-        await this.useLastGood(s);
+        await this.useLastGood(s, await this.loadCopy(sourceRef(s.config)));
         changed = true;
       }
       if (changed) await this.publish();
@@ -316,7 +316,13 @@ export class FeedManager {
     this.firstSeen.set(sourceStem(ref), c.rules.dict);
   }
 
-  private async useLastGood(s: SourceState, lg = this.store.load(sourceRef(s.config))): Promise<void> {
+  /** The verified disk copy; read and hashed by turns once queries are answered. */
+  private async loadCopy(ref: SourceRef): Promise<{ body: Buffer; meta: LastGoodMeta } | null> {
+    return this.serving ? this.store.loadAsync(ref) : this.store.load(ref);
+  }
+
+  private async useLastGood(s: SourceState, lg?: { body: Buffer; meta: LastGoodMeta } | null): Promise<void> {
+    if (lg === undefined) lg = await this.loadCopy(sourceRef(s.config));
     if (lg === null) return;
     try {
       const ref = sourceRef(s.config);
@@ -343,7 +349,7 @@ export class FeedManager {
     let adopted = false;
     // Not the copy this process failed to replace (a full disk): that one is older than what it serves.
     if (meta !== null && meta.sha256 !== s.sha256 && meta.sha256 !== s.diskStale?.diskSha256) {
-      const copy = this.store.load(ref); // verified; null (reported) when the body is damaged
+      const copy = await this.loadCopy(ref); // verified; null (reported) when the body is damaged
       lastGood = copy;
       if (copy !== null) {
         const before = s.sha256;

@@ -18,6 +18,7 @@
 // One writer per state directory is assumed; stray files are only swept once they are old, so a
 // second process (`c2dns lists update` beside the server) does not lose a file mid-save.
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { FeedError, isFeedFailure, type FeedFailure } from './errors.js';
@@ -91,6 +92,14 @@ const statusFileSchema = z.object({
   rejectedLines: z.number().int().nonnegative(),
 });
 
+/** A source's current meta record as read, and where its body and meta are. */
+interface MetaRecord {
+  m: z.infer<typeof metaFileSchema>;
+  meta: LastGoodMeta;
+  bodyPath: string;
+  metaPath: string;
+}
+
 const warn: StoreProblemReporter = (source, problem) => process.emitWarning(`state of list "${source}": ${problem}`, { code: 'C2DNS_STATE' });
 
 export class LastGoodStore {
@@ -146,14 +155,35 @@ export class LastGoodStore {
   load(source: SourceRef): { body: Buffer; meta: LastGoodMeta } | null {
     const rec = this.readMeta(source);
     if (rec === null) return null;
-    const { m, bodyPath, metaPath } = rec;
     let body: Buffer;
     try {
-      body = readFileSync(bodyPath);
+      body = readFileSync(rec.bodyPath);
     } catch (err) {
-      return this.bad(source.name, `cannot read ${bodyPath}, the body ${metaPath} names (${(err as Error).message}); ignoring the disk copy`);
+      return this.unreadable(source, rec, err);
     }
-    const got = sha256Hex(body);
+    return this.verified(source, rec, body, sha256Hex(body));
+  }
+
+  /** load() with the body read and hashed a piece per event-loop turn: for a process that answers meanwhile. */
+  async loadAsync(source: SourceRef): Promise<{ body: Buffer; meta: LastGoodMeta } | null> {
+    const rec = this.readMeta(source);
+    if (rec === null) return null;
+    let body: Buffer;
+    try {
+      body = await readFile(rec.bodyPath);
+    } catch (err) {
+      return this.unreadable(source, rec, err);
+    }
+    return this.verified(source, rec, body, await sha256HexByTurns(body));
+  }
+
+  private unreadable(source: SourceRef, { bodyPath, metaPath }: MetaRecord, err: unknown): null {
+    return this.bad(source.name, `cannot read ${bodyPath}, the body ${metaPath} names (${(err as Error).message}); ignoring the disk copy`);
+  }
+
+  /** The copy when `body` (whose sha256 is `got`) is the one its meta names; null (reported) when not. */
+  private verified(source: SourceRef, rec: MetaRecord, body: Buffer, got: string): { body: Buffer; meta: LastGoodMeta } | null {
+    const { m, bodyPath } = rec;
     if (body.length !== m.bytes || got !== m.sha256) {
       return this.bad(source.name, `${bodyPath} is ${body.length} bytes with sha256 ${got}; its meta says ${m.bytes} bytes with sha256 ${m.sha256}: damaged, ignoring the disk copy`);
     }
@@ -170,7 +200,7 @@ export class LastGoodStore {
   }
 
   /** The current meta record of `source` and where its body is; null when absent or unusable (reported). */
-  private readMeta(source: SourceRef): { m: z.infer<typeof metaFileSchema>; meta: LastGoodMeta; bodyPath: string; metaPath: string } | null {
+  private readMeta(source: SourceRef): MetaRecord | null {
     const name = sourceStem(source);
     const metaPath = this.metaPath(name);
     let json = this.readJson(source.name, metaPath);

@@ -214,6 +214,16 @@ describe('a damaged store is reported and never used', () => {
     expect(problems).toHaveLength(2);
   });
 
+  it('loadAsync (reading and hashing a piece per turn) verifies the body as load() does', async () => {
+    expect((await store.loadAsync(src('l')))?.body.equals(V1)).toBe(true);
+    writeFileSync(bodyPath(), Buffer.from(V1).fill(0x41, 0, 1));
+    expect(await store.loadAsync(src('l'))).toBeNull();
+    expect(problems[0]).toMatch(/damaged, ignoring the disk copy/);
+    rmSync(bodyPath());
+    expect(await store.loadAsync(src('l'))).toBeNull();
+    expect(problems[1]).toMatch(/cannot read .*ENOENT/);
+  });
+
   it('saveAsync (hashing a piece per turn) refuses a meta whose sha256 is not the body\'s, and keeps the old copy', async () => {
     await expect(store.saveAsync(src('l'), V2, meta(V1))).rejects.toThrow(/is not the body's sha256/);
     expect(store.load(src('l'))?.body.equals(V1)).toBe(true);
