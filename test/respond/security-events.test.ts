@@ -2,7 +2,7 @@
 // repeats folded into one summary when the window closes, bounded memory; stale feeds once per
 // episode; the open event type and the recent-events ring.
 import { describe, expect, it } from 'vitest';
-import { SecurityEvents, isC2Hit, isC2HitSummary, type C2HitEvent, type C2HitSummaryEvent, type SecurityEvent, type StaleFeedEvent } from '../../src/respond/security-events.js';
+import { SecurityEvents, newId, isC2Hit, isC2HitSummary, type C2HitEvent, type C2HitSummaryEvent, type SecurityEvent, type StaleFeedEvent } from '../../src/respond/security-events.js';
 import { Clock, query, rule } from './helpers.js';
 
 function setup(o: { windowSeconds?: number; maxTracked?: number; recentEvents?: number; c2Tags?: string[] } = {}) {
@@ -291,5 +291,15 @@ describe('emit and since', () => {
     se.emit({ type: 'x' });
     expect(got).toEqual(['x']);
     expect(se.counters.subscriberErrors).toBe(1);
+  });
+});
+
+describe('event ids', () => {
+  it('are random version 4 UUIDs, unique over many batches of random bytes', () => {
+    const ids = Array.from({ length: 5000 }, () => newId());
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(new Set(ids).size).toBe(ids.length);
+    // Every random hex digit position takes many values (not a counter, not a constant).
+    for (const pos of [0, 7, 9, 15, 20, 35]) expect(new Set(ids.map((id) => id[pos])).size).toBeGreaterThan(12);
   });
 });
