@@ -307,6 +307,9 @@ async function stopAll(p: Running): Promise<void> {
   await p.history?.close();
   await p.soc.marks.flush();
   await p.quarantineStore.flush();
+  // A list's disk copy and first-seen table are written after its publish: let that write finish
+  // (within the grace), so the next start loads the copy instead of compiling the file again.
+  await Promise.race([p.feeds.idle(), new Promise((res) => setTimeout(res, Math.max(0, deadline - performance.now())).unref())]);
   p.fleet?.alerts.stop();
   p.soc.alerting?.events.stop();
   await p.soc.alerting?.close(Math.min(graceMs, 3000));
