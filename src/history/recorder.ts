@@ -59,8 +59,9 @@ export interface HistoryRecorderOptions {
   maxSegmentRecords?: number;
   /**
    * …or this many distinct names (default 100,000): the name table is the recorder's main memory
-   * (~78 bytes a name in V8, measured), ~8 MiB at most; at 500,000 it grew by up to 37 MiB within
-   * a segment under a stream of new names (the soak) and fell only when one closed.
+   * (a name's bytes plus ~24 bytes of index), ~5 MiB at most. It grows through a segment and is
+   * freed only when the segment closes, so a stream of new names (the soak) would otherwise make
+   * memory climb for the segment's whole hour.
    */
   maxSegmentNames?: number;
 }
