@@ -32,7 +32,7 @@ export interface UpstreamView {
   readonly label: string;
   readonly counters: Readonly<UpstreamCounters>;
   /** Latency average and probes (ForwardStage's upstreams have them). */
-  readonly health?: Readonly<Pick<UpstreamHealthState, 'latencyMs' | 'samples' | 'probes'>>;
+  readonly health?: Readonly<Pick<UpstreamHealthState, 'latencyMs' | 'samples' | 'probes' | 'stalls' | 'hedged'>>;
 }
 
 export interface AlertSinkCounts {
@@ -453,6 +453,26 @@ export class Metrics implements QueryObserver {
           this.inc({ upstream: u.label, result: 'ok' }, u.health.probes.ok);
           this.inc({ upstream: u.label, result: 'failed' }, u.health.probes.failed);
         }
+      },
+    });
+    new Counter({
+      name: `${P}upstream_stalls_total`,
+      help: 'Times the upstream was marked down for a stall: questions waited past its stall time (4x its latency average, 200 ms at least) with no usable reply.',
+      labelNames: ['upstream'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const u of src.upstreams) if (u.health !== undefined) this.inc({ upstream: u.label }, u.health.stalls);
+      },
+    });
+    new Counter({
+      name: `${P}upstream_hedged_total`,
+      help: 'Questions re-asked of the next upstream at once because the upstream they waited on stalled.',
+      labelNames: ['upstream'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const u of src.upstreams) if (u.health !== undefined) this.inc({ upstream: u.label }, u.health.hedged);
       },
     });
     new Gauge({

@@ -259,6 +259,14 @@ describe('Metrics with synthetic events', () => {
     return new Metrics({ feeds: { sources: [] }, upstreams: [{ label: '192.0.2.53:53', counters }], cache: null, dispatchCounters: () => ({ dropped: 0, malformed: 0, internalErrors: 0 }), version: '9.9.9', ...extra });
   }
 
+  it('exports stalls and hedged questions per upstream from its health', async () => {
+    const health = { latencyMs: 3, samples: 9, probes: { sent: 1, ok: 1, failed: 0 }, stalls: 2, hedged: 37 };
+    const f = await scrape(make({ upstreams: [{ label: '192.0.2.53:53', counters, health }, { label: '192.0.2.54:53', counters }] }));
+    expect(sample(f, 'c2dns_upstream_stalls_total', { upstream: '192.0.2.53:53' })).toBe(2);
+    expect(sample(f, 'c2dns_upstream_hedged_total', { upstream: '192.0.2.53:53' })).toBe(37);
+    expect(sample(f, 'c2dns_upstream_stalls_total', { upstream: '192.0.2.54:53' })).toBeUndefined(); // no health: nothing made up
+  });
+
   it('puts each latency in the first bucket whose bound is not below it', async () => {
     const m = make();
     for (const ms of [0.01, 0.05, 0.051, 1, 2000, 2001]) m.onQuery(ev({ latencyMs: ms, action: 'cached' }));
