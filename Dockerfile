@@ -4,7 +4,7 @@
 #     -e C2DNS_ADMIN_TOKEN="$(openssl rand -hex 24)" -p 53:53/udp -p 53:53/tcp -p 127.0.0.1:9553:9553 \
 #     -v c2dns-state:/var/lib/c2dns -v c2dns-log:/var/log/c2dns c2dns
 # Configuration: /etc/c2dns/c2dns.yaml (deploy/docker/c2dns.yaml; mount your own folder over /etc/c2dns).
-FROM node:20-bookworm-slim AS build
+FROM node:22-bookworm-slim AS build
 # The native UDP batch addon (native/, issue 11) is compiled by npm ci's install script against the
 # image's Node headers; the build tools stay in this stage. Should it not build, the install line
 # says why and c2dns serves UDP with the pure-JS path (server.udpBatch: auto).
@@ -18,7 +18,7 @@ COPY src ./src
 # build/ exists even when the addon did not build, for the COPY below.
 RUN npm run build && npm prune --omit=dev && mkdir -p build
 
-FROM node:20-bookworm-slim
+FROM node:22-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
