@@ -22,6 +22,7 @@
 # .cpuprofile path (cpuprof; node bench/cpuprof-top.mjs FILE --last=SECONDS shows where it went), or
 # CPU µs per query of three windows (cputime: plain node, for A/B runs taken in turns; it moves with
 # the machine's load).
+# Two runs at once: give each its own PROFILE_OUT, PROFILE_PORT, PROFILE_UPSTREAM_PORT and PROFILE_ADMIN_PORT.
 # Every process it starts is stopped by its PID on exit.
 set -uo pipefail
 { # read whole before it runs: editing this file during a run does not change the run
@@ -29,7 +30,7 @@ set -uo pipefail
 B="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "$B")"
 D="$B/data"
-O="$B/out/profile"
+O="${PROFILE_OUT:-$B/out/profile}" # PROFILE_OUT: a directory of its own for a second profile run at the same time
 log() { printf '[profile %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
