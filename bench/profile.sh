@@ -3,7 +3,7 @@
 # instructions per query counted by Valgrind (callgrind), or a V8 CPU profile (--cpu-prof) to see
 # where they go. Wall-clock and CPU-time figures depend on what else runs; instruction counts do not.
 #
-#   bash bench/profile.sh [--profile full|lean] [--workload cached|blocked|mixed] [--list 10000]
+#   bash bench/profile.sh [--profile full|lean] [--workload cached|blocked|mixed|miss] [--list 10000]
 #                         [--queries N=1500] [--rate QPS=100] [--tool callgrind|cpuprof|cputime]
 #                         [--no-build | --dist DIR] [--udp-batch auto|on|off]
 #
@@ -14,7 +14,10 @@
 # c2dns with the same "full" (the npm start defaults with the query log to a file) or "lean" (query
 # log, history and admin off) configuration as bench/run.sh, on one core, under the tool. A warm-up
 # pass fills the cache; then dnsperf sends --queries queries at --rate q/s (modest: Valgrind runs
-# c2dns ~50x slower; a lost query makes the figure unreliable) and only that window is counted. Prints one line:
+# c2dns ~50x slower; a lost query makes the figure unreliable) and only that window is counted.
+# --workload miss: every query is an upstream miss, as bench/run.sh's 100 %-miss workload (names
+# under the zone's wildcard, TAG-NNNNNNNN.wild.bench.test A), each pass and window with names of its
+# own, so the warm-up takes the miss path and never fills the cache with what is measured. Prints one line:
 #   profile=full workload=cached list=10000 answered=1500 lost=0 instructions_per_query=N (...)
 # (callgrind: the main thread, which runs JS, GC and libuv (node --single-threaded), without V8's
 # compiling, GC (reported beside it) and the timers' idle rate; the libuv pool's share of the query log's writes
@@ -47,12 +50,12 @@ while [ $# -gt 0 ]; do
     --no-build) BUILD=0; shift ;;
     --udp-batch) UDP_BATCH="${2:-}"; shift 2 ;;
     --dist) DIST="${2:-}"; BUILD=0; shift 2 ;;
-    -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
 case "$PROFILE" in full|lean) ;; *) die "--profile must be full or lean, got '$PROFILE'" ;; esac
-case "$WORKLOAD" in cached|blocked|mixed) ;; *) die "--workload must be cached, blocked or mixed, got '$WORKLOAD'" ;; esac
+case "$WORKLOAD" in cached|blocked|mixed|miss) ;; *) die "--workload must be cached, blocked, mixed or miss, got '$WORKLOAD'" ;; esac
 case "$TOOL" in callgrind|cpuprof|cputime) ;; *) die "--tool must be callgrind, cpuprof or cputime, got '$TOOL'" ;; esac
 case "$UDP_BATCH" in auto|on|off) ;; *) die "--udp-batch must be auto, on or off, got '$UDP_BATCH'" ;; esac
 for v in LIST QUERIES RATE PORT UP_PORT ADMIN; do [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"; done
@@ -83,10 +86,11 @@ case "$WORKLOAD" in
   cached) QF="$D/queries-cached.txt" ;;
   blocked) QF="$D/queries-blocked-$LIST.txt" ;;
   mixed) QF="$D/queries-mixed-$LIST-lat.txt" ;;
+  miss) QF="" ;; # written per pass (never-cached names, below)
 esac
 # bench/run.sh's files are used as they are (gen-data rewrites them when its parameters differ from
 # the last run's); made with run.sh's default parameters only when missing.
-if [ ! -f "$QF" ] || [ ! -f "$D/blocklist-$LIST.txt" ] || [ ! -f "$D/bench.test.zone" ]; then
+if { [ -n "$QF" ] && [ ! -f "$QF" ]; } || [ ! -f "$D/blocklist-$LIST.txt" ] || [ ! -f "$D/bench.test.zone" ]; then
   node "$B/gen-data.mjs" --sizes "$LIST" --runs 3 --mixed-lines 2000000 --lat-lines 1000020 >&2 || die "data generation failed"
 fi
 node "$B/probe.mjs" free "$PORT" "$UP_PORT" "$ADMIN" || die "a port is in use (PROFILE_PORT, PROFILE_UPSTREAM_PORT, PROFILE_ADMIN_PORT)"
@@ -140,7 +144,9 @@ node "$B/probe.mjs" wait "$PORT" 600 "$C_PID" h000001.bench.test=10.0.0.1 www.za
   { tail -5 "$RUN/stderr.log" >&2; die "c2dns did not become ready"; }
 
 # dnsperf sends exactly QUERIES queries (the first lines of the file, once) at RATE q/s at most.
-head -n "$QUERIES" "$QF" >"$RUN/queries.txt"
+[ -z "$QF" ] || head -n "$QUERIES" "$QF" >"$RUN/queries.txt"
+# miss: QUERIES names this c2dns has never seen, tagged by pass (bench/gen-data.mjs's miss names).
+fresh() { [ -n "$QF" ] || awk -v n="$QUERIES" -v tag="$1" 'BEGIN {for (i = 0; i < n; i++) printf "%s-%08d.wild.bench.test A\n", tag, i}' >"$RUN/queries.txt"; }
 perf() { # RATE -> dnsperf output
   taskset -c 1 dnsperf -s 127.0.0.1 -p "$PORT" -d "$RUN/queries.txt" -n 1 -c 4 -q 50 -Q "$1" -l 600 -t 30 2>&1
 }
@@ -149,7 +155,7 @@ perf() { # RATE -> dnsperf output
 # do not matter here). A path first taken in the measured window would count its compilation.
 PASSES=$(( (6000 + QUERIES - 1) / QUERIES )); [ "$PASSES" -ge 3 ] || PASSES=3
 log "warm-up: $PASSES passes of $QUERIES queries at $((RATE * 2)) q/s"
-for _ in $(seq 1 "$PASSES"); do perf $((RATE * 2)) >>"$RUN/warm.txt"; done
+for p in $(seq 1 "$PASSES"); do fresh "w$p"; perf $((RATE * 2)) >>"$RUN/warm.txt"; done
 sleep 1
 IDLE=5
 WINDOWS=2
@@ -171,6 +177,7 @@ CPU=()
 SECS=()
 for w in $(seq 1 "$WINDOWS"); do
   log "measuring (window $w): $QUERIES queries at $RATE q/s"
+  fresh "m$w"
   K0=$(ticks)
   T0=$(date +%s.%N)
   perf "$RATE" >"$RUN/measure.txt"
