@@ -7,6 +7,7 @@ import pino from 'pino';
 import { rcodeName, typeName } from '../dns/constants.js';
 import { reasonText, type Decision } from '../policy/decision.js';
 import type { Transport } from '../resolve/types.js';
+import { IsoSeconds, MILLIS } from './iso-time.js';
 import type { QueryEvent, QueryObserver } from './query-event.js';
 
 export type QueryLogMode = 'all' | 'blocked' | 'none';
@@ -26,8 +27,7 @@ const MAX_PENDING = 16 * 1024 * 1024;
 
 export class QueryLog implements QueryObserver {
   private readonly dest: Destination | null;
-  private lastMs = -1;
-  private lastIso = '';
+  private readonly clock = new IsoSeconds();
   private timer: NodeJS.Timeout | null = null;
   // Each line is written byte by byte straight into the chunk (LineWriter), and the chunk is
   // handed to the destination whole: one write per ~800 lines, no string built per line.
@@ -105,12 +105,14 @@ export class QueryLog implements QueryObserver {
 
   /** Writes the line for `r` (the bytes of its latin1 text, as line() returns it). */
   private write(w: LineWriter, r: QueryEvent): void {
-    if (r.time !== this.lastMs) {
-      this.lastMs = r.time;
-      this.lastIso = new Date(r.time).toISOString();
-    }
     w.ascii('{"level":30,"time":"');
-    w.ascii(this.lastIso);
+    const second = this.clock.secondOf(r.time);
+    if (second === null) w.ascii(new Date(r.time).toISOString());
+    else {
+      w.ascii(second);
+      w.ascii(MILLIS[r.time - Math.floor(r.time / 1000) * 1000]!);
+      w.ascii('Z');
+    }
     w.ascii('","client":');
     w.json(r.client);
     w.ascii(',"clientPort":');

@@ -8,6 +8,7 @@
 // for the admin API.
 import { randomFillSync } from 'node:crypto';
 import type { QueryEvent, QueryObserver } from '../observe/query-event.js';
+import { IsoSeconds } from '../observe/iso-time.js';
 import { typeName } from '../dns/constants.js';
 
 /** Random UUIDs made per batch of random bytes. */
@@ -314,6 +315,7 @@ export class SecurityEvents implements QueryObserver {
   /** The ISO text of the last millisecond an event was raised in (hits come in bursts). */
   private isoMs = -1;
   private iso = '';
+  private readonly clock = new IsoSeconds();
   /** Fleet mode: windows shared through Redis (set before traffic by src/fleet); null for a single instance. */
   shared: SharedWindows | null = null;
 
@@ -453,7 +455,7 @@ export class SecurityEvents implements QueryObserver {
   private isoOf(ms: number): string {
     if (ms !== this.isoMs) {
       this.isoMs = ms;
-      this.iso = new Date(ms).toISOString();
+      this.iso = this.clock.text(ms);
     }
     return this.iso;
   }

@@ -142,6 +142,13 @@ describe('query log line', () => {
       expect(log.line(e)).toBe(reference(e));
     }
   });
+  it('has toISOString()\'s time for any time: the next millisecond, the next second, back in time, a fraction, year 10000', () => {
+    const log = new QueryLog('none', 'stdout');
+    for (const time of [1_764_000_000_999, 1_764_000_001_000, 1_764_000_000_000, -1, 1_764_000_000_000.25, 253_402_300_800_000, 1_764_000_000_007]) {
+      const e = event(6, { time });
+      expect(log.line(e)).toBe(reference(e));
+    }
+  });
   it('is the documented JSON for every identity, transport and type', () => {
     const log = new QueryLog('none', 'stdout');
     const over: Partial<QueryEvent>[] = [{}, { via: '10.0.0.1' }, { mac: 'aa:bb:cc:dd:ee:ff' }, { clientName: 'kids-tablet' }, { group: 'kids' }, { group: undefined }, { transport: 'tcp' }, { transport: 'dot' }, { transport: 'doh' }, { qtype: 28 }, { qtype: 65 }, { qtype: 4242 }, { upstream: null }];
