@@ -203,6 +203,8 @@ for (const n of SIZES) {
       `**${fmtQps(mb(i.rss_ready_kb))}**`,
       fmtQps(mb(i.rss_end_kb)),
       i.stop_s != null ? `${fmt(i.stop_s, 2)}${clean ? '' : i.killed ? ' (SIGKILL)' : ` (exit ${i.exit})`}` : '–',
+      i.restart_s != null ? `**${fmt(i.restart_s, 2)}**` : '–',
+      i.rss_restart_kb != null ? fmtQps(mb(i.rss_restart_kb)) : '–',
     ]);
   }
 }
@@ -320,10 +322,11 @@ md.push(
 md.push('## Ready time and memory', '');
 md.push(
   'Ready: from the start of the process to the first moment it answers, in one pass, an allowed name through the upstream and two blocked names ' +
-    '(a 3CX subdomain and the last name of the list) with 0.0.0.0 (polled every 20 ms). RSS of the process 1 s after it became ready, and after the runs.',
+    '(a 3CX subdomain and the last name of the list) with 0.0.0.0 (polled every 20 ms). RSS of the process 1 s after it became ready, and after the runs. ' +
+      '"restart": c2dns started again after its runs, alone, on the state directory they left (last good copy, first-seen table, history): the same ready time and RSS.',
   '',
 );
-md.push(...table(['list', 'target', 'ready s', 'RSS after load MB', 'RSS after the runs MB', 'stop s'], loadRows, ['l', 'l']), '');
+md.push(...table(['list', 'target', 'ready s', 'RSS after load MB', 'RSS after the runs MB', 'stop s', 'restart: ready s', 'restart: RSS MB'], loadRows, ['l', 'l']), '');
 md.push('## Spread, throughput and CPU share per target', '');
 md.push(
   '"resolver CPU %" near 100 means the resolver was the limit; lower means dnsperf or the upstream on the other core was (then qps is a lower bound and µs/query is still valid). ' +
@@ -420,7 +423,7 @@ const out = [];
 out.push('', `c2dns benchmark, ${s.started} (${cpuModel}, ${ncpu} CPUs, node ${process.version}, dnsperf ${dnsperfVersion}); load average before ${s.loadavg_start}, after ${end.loadavg_end ?? '?'}`, '');
 out.push('CPU µs per query, median over rounds (ratio to Unbound, same run):', ...table(mainHeader, mainRows), '');
 out.push('Spread over rounds:', ...table(['list', 'workload', 'target', 'µs/query median', 'µs/query min–max', 'qps median', 'qps min–max', 'resolver CPU %', 'other load %', 'lost', 'rounds'], detailRows, ['l', 'l', 'l']), '');
-out.push('Ready time and memory:', ...table(['list', 'target', 'ready s', 'RSS after load MB', 'RSS after the runs MB', 'stop s'], loadRows, ['l', 'l']), '');
+out.push('Ready time and memory:', ...table(['list', 'target', 'ready s', 'RSS after load MB', 'RSS after the runs MB', 'stop s', 'restart: ready s', 'restart: RSS MB'], loadRows, ['l', 'l']), '');
 if (latRows.length) out.push('Latency at a common rate, p50 / p99 ms (achieved qps, µs/query):', ...table(['list', 'workload', '-Q rate', ...TARGETS.map(labelOf)], latRows), '');
 out.push('Rounds:', ...table(['list', 'round', 'rig ceiling qps', 'load average (1 min) min–max', 'other load % (median)'], roundRows, ['l', 'l']), '');
 if (checks.length) out.push('Checks:', ...checks.map((c) => `  - ${c}`), '');

@@ -621,14 +621,14 @@ version_of() { # TARGET
   esac
 }
 
-start_target() { # TARGET LIST_SIZE
+start_target() { # TARGET LIST_SIZE [restart: started again on the state its first run left]
   local enc=() tls="" # c2dns's DoT/DoH listeners, when a workload uses them
   if [ "$ENCRYPTED_WL" = 1 ]; then
     serves "$1" dot && enc+=(--listen "tls://127.0.0.1:${T_DOT[$1]}")
     serves "$1" doh && enc+=(--listen "https://127.0.0.1:${T_DOH[$1]}/dns-query")
     [ "${#enc[@]}" = 0 ] || tls=tls
   fi
-  local t="$1" n="$2" dir="$O/$2/$1" cmd ready_s rss last armed word=""
+  local t="$1" n="$2" dir="$O/$2/$1" cmd ready_s rss last armed word="" again="${3:-}"
   mkdir -p "$dir"
   case "$t" in
     unbound)
@@ -672,7 +672,11 @@ start_target() { # TARGET LIST_SIZE
   fi
   sleep 1 # let allocations right after the load settle before reading RSS
   rss="$(rss_kb "${T_PID[$t]}")"
-  log "list $n: $t ready in $ready_s s (pid ${T_PID[$t]}, RSS $((rss / 1024)) MB)"
+  log "list $n: $t ${again:+re}started, ready in $ready_s s (pid ${T_PID[$t]}, RSS $((rss / 1024)) MB)"
+  if [ -n "$again" ]; then
+    printf '{"event":"restarted","list":%s,"target":"%s","restart_s":%s,"rss_restart_kb":%s}\n' "$n" "$t" "$ready_s" "$rss" >>"$O/targets.jsonl"
+    return
+  fi
   # Warm the cache with the 10,000 allowed names: two gentle passes; the second is all cache hits.
   if [[ " $WORKLOADS " == *" cached "* || " $WORKLOADS " == *" mixed "* || "$ENCRYPTED_WL" = 1 ]]; then
     for i in 1 2; do
@@ -684,13 +688,14 @@ start_target() { # TARGET LIST_SIZE
     "$ready_s" "$rss" >>"$O/targets.jsonl"
 }
 
-stop_target() { # TARGET LIST_SIZE
+stop_target() { # TARGET LIST_SIZE [restart: the stop after the restart, not recorded]
   local t="$1" n="$2" pid="${T_PID[$1]}" rss t0 stop_s
   rss="$(rss_kb "$pid")"
   t0="$(now)"
   stop_pid "$pid" "$t"
   stop_s="$(elapsed "$t0" "$(now)")"
   unset "T_PID[$t]"
+  [ -z "${3:-}" ] || return 0
   printf '{"event":"stopped","list":%s,"target":"%s","rss_end_kb":%s,"stop_s":%s,"exit":%s,"killed":%s}\n' \
     "$n" "$t" "$rss" "$stop_s" "${LAST_EXIT:-null}" "$LAST_KILLED" >>"$O/targets.jsonl"
 }
@@ -755,6 +760,13 @@ for n in $SIZES; do
   fi
 
   for t in $TARGETS; do stop_target "$t" "$n"; done
+  # Restart with state (issue 11 target 3): each c2dns target started again, alone, on the state
+  # directory its run left (last good copy, first-seen table, history), and stopped.
+  for t in $TARGETS; do
+    case "$t" in unbound|dnsmasq) continue ;; esac
+    start_target "$t" "$n" restart
+    stop_target "$t" "$n" restart
+  done
 done
 
 # Reload under load: its own c2dns "full" (the defaults) serving a copy of the list that reload.mjs
