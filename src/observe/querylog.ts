@@ -6,7 +6,7 @@
 import pino from 'pino';
 import { rcodeName, typeName } from '../dns/constants.js';
 import { reasonText, type Decision } from '../policy/decision.js';
-import type { Transport } from '../resolve/types.js';
+import type { Action, Transport } from '../resolve/types.js';
 import { IsoSeconds, MILLIS } from './iso-time.js';
 import type { QueryEvent, QueryObserver } from './query-event.js';
 
@@ -28,6 +28,9 @@ const MAX_PENDING = 16 * 1024 * 1024;
 export class QueryLog implements QueryObserver {
   private readonly dest: Destination | null;
   private readonly clock = new IsoSeconds();
+  /** The current second's time text (IsoSeconds.secondOf) and its bytes. */
+  private second = '';
+  private secondBytes = Buffer.alloc(0);
   private timer: NodeJS.Timeout | null = null;
   // Each line is written byte by byte straight into the chunk (LineWriter), and the chunk is
   // handed to the destination whole: one write per ~800 lines, no string built per line.
@@ -105,17 +108,24 @@ export class QueryLog implements QueryObserver {
 
   /** Writes the line for `r` (the bytes of its latin1 text, as line() returns it). */
   private write(w: LineWriter, r: QueryEvent): void {
-    w.ascii('{"level":30,"time":"');
+    // Fixed text goes in as pre-encoded bytes (one memmove each): written a character at a time,
+    // the ~250 fixed bytes of a line cost more than everything else in it.
+    w.bytes(K_TIME);
     const second = this.clock.secondOf(r.time);
-    if (second === null) w.ascii(new Date(r.time).toISOString());
-    else {
-      w.ascii(second);
-      w.ascii(MILLIS[r.time - Math.floor(r.time / 1000) * 1000]!);
-      w.ascii('Z');
+    if (second === null) {
+      w.ascii(new Date(r.time).toISOString());
+      w.bytes(K_QUOTE);
+    } else {
+      if (second !== this.second) {
+        this.second = second;
+        this.secondBytes = Buffer.from(second, 'latin1');
+      }
+      w.bytes(this.secondBytes);
+      w.bytes(MILLIS_Z[r.time - Math.floor(r.time / 1000) * 1000]!);
     }
-    w.ascii('","client":');
-    w.json(r.client);
-    w.ascii(',"clientPort":');
+    w.bytes(K_CLIENT);
+    w.jsonInner(r.client);
+    w.bytes(K_CLIENT_PORT);
     w.ascii(String(r.clientPort));
     if (r.via === null && r.mac === null && r.clientName === null && (r.group === undefined || r.group === 'default')) {
       // Nobody spoke for the client and it has no name: the common case, one fixed text per transport.
@@ -133,27 +143,29 @@ export class QueryLog implements QueryObserver {
       w.ascii(r.transport);
       w.ascii('",');
     }
-    w.ascii('"qname":');
-    w.json(r.qname);
-    w.ascii(',"qtype":"');
+    w.bytes(K_QNAME);
+    w.jsonInner(r.qname);
+    w.bytes(K_QTYPE);
     w.ascii(typeName(r.qtype));
-    w.ascii('","action":"');
-    w.ascii(r.action);
-    w.ascii('",');
+    w.bytes(K_ACTION);
+    w.bytes(ACTION_BYTES[r.action]);
     const d = r.decision;
     if (d === null) w.bytes(NO_DECISION);
     else this.decisionFields(w, d);
-    if (r.rcode < 0) w.ascii('"rcode":null');
+    if (r.rcode < 0) w.bytes(K_RCODE_NULL);
     else {
-      w.ascii('"rcode":"');
+      w.bytes(K_RCODE);
       w.ascii(rcodeName(r.rcode));
-      w.ascii('"');
+      w.bytes(K_LATENCY);
     }
-    w.ascii(',"latencyMs":');
     latency(w, r.latencyMs);
-    w.ascii(',"upstream":');
-    w.jsonOrNull(r.upstream);
-    w.ascii(r.truncated ? ',"truncated":true,"msg":"query"}\n' : ',"truncated":false,"msg":"query"}\n');
+    if (r.upstream === null) w.bytes(K_UPSTREAM_NULL);
+    else {
+      w.bytes(K_UPSTREAM);
+      w.jsonInner(r.upstream);
+      w.bytes(K_QUOTE);
+    }
+    w.bytes(r.truncated ? K_END_TRUNCATED : K_END);
   }
 
   /**
@@ -164,35 +176,33 @@ export class QueryLog implements QueryObserver {
    */
   private decisionFields(w: LineWriter, d: Decision): void {
     const m = d.rule;
-    if (m === null) w.ascii('"list":null,"rule":null,"ruleKind":null,"decidedBy":"');
+    if (m === null) w.bytes(K_NO_RULE);
     else {
-      w.ascii('"list":');
-      w.json(m.list);
-      w.ascii(',"rule":');
-      w.json(m.rule);
-      w.ascii(',"ruleKind":"');
-      w.ascii(m.kind);
-      w.ascii('","decidedBy":"');
+      w.bytes(K_LIST);
+      w.jsonInner(m.list);
+      w.bytes(K_RULE);
+      w.jsonInner(m.rule);
+      w.bytes(m.kind === 'block' ? K_KIND_BLOCK : K_KIND_ALLOW);
     }
     w.ascii(d.by);
-    w.ascii('","trigger":"');
+    w.bytes(K_TRIGGER);
     w.ascii(d.trigger);
-    w.ascii('","chain":[');
+    w.bytes(K_CHAIN);
     w.strings(d.chain);
     if (m !== null && d.trigger === 'qname') {
       // reasonText()'s qname form, written in place: list=LIST rule=RULE
-      w.ascii('],"reason":"list=');
+      w.bytes(K_REASON_LIST);
       w.jsonInner(m.list);
-      w.ascii(' rule=');
+      w.bytes(K_REASON_RULE);
       w.jsonInner(m.rule);
-      w.ascii('","tags":[');
+      w.bytes(K_TAGS_AFTER_REASON);
     } else {
-      w.ascii('],"reason":');
+      w.bytes(K_REASON);
       w.json(reasonText(d));
-      w.ascii(',"tags":[');
+      w.bytes(K_TAGS);
     }
     w.strings(d.tags);
-    w.ascii('],');
+    w.bytes(K_DECISION_END);
   }
 
   /**
@@ -267,6 +277,50 @@ function nextOpen(dest: SonicBoomLike, timeoutMs: number, start: () => void): Pr
   });
 }
 
+const latin1 = (s: string): Buffer => Buffer.from(s, 'latin1');
+// The line's fixed text, in order. A string value's quotes belong to the fixed text around it.
+const K_TIME = latin1('{"level":30,"time":"');
+/** Each millisecond's digits, the Z and the closing quote. */
+const MILLIS_Z = MILLIS.map((m) => latin1(`${m}Z"`));
+const K_CLIENT = latin1(',"client":"');
+const K_CLIENT_PORT = latin1('","clientPort":');
+const K_QNAME = latin1('"qname":"');
+const K_QTYPE = latin1('","qtype":"');
+const K_ACTION = latin1('","action":"');
+/** Each action's text and the quote and comma after it (a new Action must be added here: the type says so). */
+const ACTION_BYTES: Readonly<Record<Action, Buffer>> = {
+  blocked: latin1('blocked",'),
+  'local-data': latin1('local-data",'),
+  allowed: latin1('allowed",'),
+  cached: latin1('cached",'),
+  refused: latin1('refused",'),
+  servfail: latin1('servfail",'),
+  formerr: latin1('formerr",'),
+  notimp: latin1('notimp",'),
+  local: latin1('local",'),
+};
+const K_NO_RULE = latin1('"list":null,"rule":null,"ruleKind":null,"decidedBy":"');
+const K_LIST = latin1('"list":"');
+const K_RULE = latin1('","rule":"');
+const K_KIND_BLOCK = latin1('","ruleKind":"block","decidedBy":"');
+const K_KIND_ALLOW = latin1('","ruleKind":"allow","decidedBy":"');
+const K_TRIGGER = latin1('","trigger":"');
+const K_CHAIN = latin1('","chain":[');
+const K_REASON_LIST = latin1('],"reason":"list=');
+const K_REASON_RULE = latin1(' rule=');
+const K_TAGS_AFTER_REASON = latin1('","tags":[');
+const K_REASON = latin1('],"reason":');
+const K_TAGS = latin1(',"tags":[');
+const K_DECISION_END = latin1('],');
+const K_RCODE_NULL = latin1('"rcode":null,"latencyMs":');
+const K_RCODE = latin1('"rcode":"');
+const K_LATENCY = latin1('","latencyMs":');
+const K_UPSTREAM_NULL = latin1(',"upstream":null');
+const K_UPSTREAM = latin1(',"upstream":"');
+const K_QUOTE = latin1('"');
+const K_END = latin1(',"truncated":false,"msg":"query"}\n');
+const K_END_TRUNCATED = latin1(',"truncated":true,"msg":"query"}\n');
+
 const NO_DECISION = Buffer.from('"list":null,"rule":null,"ruleKind":null,"decidedBy":null,"trigger":null,"chain":null,"reason":null,"tags":[],', 'latin1');
 
 const plainIdentity = (t: Transport): Buffer => Buffer.from(`,"via":null,"mac":null,"clientName":null,"group":"default","transport":"${t}",`, 'latin1');
@@ -328,14 +382,16 @@ class LineWriter {
     this.pos = p;
   }
 
-  /** Pre-encoded text. */
+  /**
+   * Pre-encoded text, by TypedArray#set (one memmove): callgrind, full, blocked, per query: 4,800
+   * instructions this way against 6,600 copying short pieces byte by byte and ~9,000 writing
+   * the fixed text as strings a character at a time.
+   */
   bytes(src: Uint8Array): void {
     const n = src.length;
     if (this.pos + n > this.buf.length) this.grow(n);
-    const b = this.buf;
-    let p = this.pos;
-    for (let i = 0; i < n; i++) b[p++] = src[i]!;
-    this.pos = p;
+    this.buf.set(src, this.pos);
+    this.pos += n;
   }
 
   /** A JSON string literal. */
