@@ -4,7 +4,7 @@
 # where they go. Wall-clock and CPU-time figures depend on what else runs; instruction counts do not.
 #
 #   bash bench/profile.sh [--profile full|lean] [--workload cached|blocked|mixed|miss] [--list 10000]
-#                         [--queries N=1500] [--rate QPS=100] [--tool callgrind|cpuprof|cputime]
+#                         [--queries N=1500] [--rate QPS=100] [--tool callgrind|cpuprof|cputime|syscalls]
 #                         [--no-build | --dist DIR] [--udp-batch auto|on|off]
 #
 # Builds the working tree into bench/out/profile/dist (not dist/, which others may be building;
@@ -24,7 +24,8 @@
 # is a few instructions a query; outputs kept in bench/out/profile for callgrind_annotate) or the
 # .cpuprofile path (cpuprof; node bench/cpuprof-top.mjs FILE --last=SECONDS shows where it went), or
 # CPU µs per query of three windows (cputime: plain node, for A/B runs taken in turns; it moves with
-# the machine's load).
+# the machine's load), or system calls per query (syscalls: strace -c on every thread over one
+# window, plain node: the kernel's side, which callgrind does not count, free of the machine's load).
 # Two runs at once: give each its own PROFILE_OUT, PROFILE_PORT, PROFILE_UPSTREAM_PORT and PROFILE_ADMIN_PORT.
 # Every process it starts is stopped by its PID on exit.
 set -uo pipefail
@@ -56,10 +57,10 @@ while [ $# -gt 0 ]; do
 done
 case "$PROFILE" in full|lean) ;; *) die "--profile must be full or lean, got '$PROFILE'" ;; esac
 case "$WORKLOAD" in cached|blocked|mixed|miss) ;; *) die "--workload must be cached, blocked, mixed or miss, got '$WORKLOAD'" ;; esac
-case "$TOOL" in callgrind|cpuprof|cputime) ;; *) die "--tool must be callgrind, cpuprof or cputime, got '$TOOL'" ;; esac
+case "$TOOL" in callgrind|cpuprof|cputime|syscalls) ;; *) die "--tool must be callgrind, cpuprof, cputime or syscalls, got '$TOOL'" ;; esac
 case "$UDP_BATCH" in auto|on|off) ;; *) die "--udp-batch must be auto, on or off, got '$UDP_BATCH'" ;; esac
 for v in LIST QUERIES RATE PORT UP_PORT ADMIN; do [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"; done
-for b in dnsperf nsd valgrind taskset; do command -v "$b" >/dev/null || [ -x "/usr/sbin/$b" ] || die "$b is not installed"; done
+for b in dnsperf nsd valgrind taskset $([ "$TOOL" = syscalls ] && echo strace); do command -v "$b" >/dev/null || [ -x "/usr/sbin/$b" ] || die "$b is not installed"; done
 NSD="$(command -v nsd || echo /usr/sbin/nsd)"
 
 UP_PID="" C_PID=""
@@ -165,7 +166,7 @@ if [ "$TOOL" = callgrind ]; then
   # sweeps) run whether queries come or not: an idle stretch after them (part 3) measures them per
   # second, and that share of each window is taken off.
   callgrind_control -i on "$C_PID" >/dev/null || die "callgrind_control failed"
-elif [ "$TOOL" = cpuprof ]; then
+elif [ "$TOOL" = cpuprof ] || [ "$TOOL" = syscalls ]; then
   WINDOWS=1
 else
   WINDOWS=3
@@ -180,8 +181,15 @@ for w in $(seq 1 "$WINDOWS"); do
   fresh "m$w"
   K0=$(ticks)
   T0=$(date +%s.%N)
+  S_PID=""
+  if [ "$TOOL" = syscalls ]; then
+    strace -f -c -p "$C_PID" -o "$OUTF.strace" 2>/dev/null &
+    S_PID=$!
+    sleep 1 # attached to every thread
+  fi
   perf "$RATE" >"$RUN/measure.txt"
   sleep 1 # the query log's and history's deferred writes of this window
+  [ -z "$S_PID" ] || { kill -INT "$S_PID"; wait "$S_PID" 2>/dev/null; }
   T1=$(date +%s.%N)
   CPU+=($(( $(ticks) - K0 )))
   SECS+=("$(awk -v a="$T0" -v b="$T1" 'BEGIN {print b - a}')")
@@ -223,6 +231,13 @@ if [ "$TOOL" = callgrind ]; then
     END { printf "%s instructions_per_query=%d (main thread, the lower of the windows: %s; taken off per window: JIT compiling, GC and the idle rate %d/s)\n", head, best, w, idle }'
 elif [ "$TOOL" = cpuprof ]; then
   echo "profile=$PROFILE workload=$WORKLOAD list=$LIST answered=$ANSWERED cpuprofile=$(ls "$OUTF.d"/*.cpuprofile)"
+elif [ "$TOOL" = syscalls ]; then
+  # strace -c's table: % time, seconds, usecs/call, calls, [errors,] syscall; "total" last.
+  awk -v n="$ANSWERED" -v head="profile=$PROFILE workload=$WORKLOAD list=$LIST udp_batch=$UDP_BATCH answered=$ANSWERED lost=$LOST" '
+    $1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" { c[$NF] = $4; order[++k] = $NF }
+    $NF == "total" { total = $4 }
+    END { for (i = 1; i <= k; i++) if (c[order[i]] / n >= 0.05) top = top sprintf("%s%s %.2f", (top == "" ? "" : ", "), order[i], c[order[i]] / n)
+          printf "%s syscalls_per_query=%.2f (every thread, one window, strace -c; those at 0.05 a query or more: %s)\n", head, total / n, top }' "$OUTF.strace"
 else
   ALLW="$(printf '%s\n' "${CPU[@]}" | awk -v hz="$(getconf CLK_TCK)" -v n="$ANSWERED" '{printf "%s%.1f", (NR > 1 ? " " : ""), $1 / hz * 1e6 / n}')"
   MED="$(tr ' ' '\n' <<<"$ALLW" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')"

@@ -37,7 +37,7 @@ import { formatHostPort, type HostPort } from '../upstream/address.js';
 import { newCounters, newFallbackCounters, type FallbackCounters, type UpstreamCounters } from '../upstream/counters.js';
 import { buildUpstreamQuery, random16 } from '../upstream/message.js';
 import { tcpExchange } from '../upstream/tcp.js';
-import { UpstreamTimeout, udpExchange } from '../upstream/udp.js';
+import { UdpPool, UpstreamTimeout, udpExchange } from '../upstream/udp.js';
 import { UpstreamCookies } from '../upstream/cookies.js';
 import { isDown, markDown, markUp, newHealthState, orderUpstreams, PROBE_TYPE_CODES, recordLatency, stallAt, STALL_MIN_WAITING, type ProbeType, type UpstreamHealthState, type UpstreamStrategy } from '../upstream/health.js';
 import { parseQuery } from '../dns/query.js';
@@ -84,6 +84,8 @@ export interface Upstream {
   label: string;
   /** tls:// and https://: the connection it is asked through; null for plain DNS (UDP, then TCP). */
   transport: UpstreamTransport | null;
+  /** Plain DNS: the UDP sockets it is asked through; null for tls:// and https://. */
+  udp: UdpPool | null;
   /** What the transport was made with (TransportUpstream.settings); '' for plain DNS. */
   settings: string;
   counters: UpstreamCounters;
@@ -161,6 +163,7 @@ export class ForwardStage implements Stage {
       if (kept === undefined || kept.settings !== fresh.settings) next.push(fresh);
       else {
         fresh.transport?.close(); // made by upstreamTargets, never used
+        fresh.udp?.close();
         old.delete(fresh.label);
         next.push(kept);
       }
@@ -168,7 +171,7 @@ export class ForwardStage implements Stage {
     this.upstreams = next;
     this.opts = opts;
     this.tune(opts);
-    if (old.size > 0) setTimeout(() => { for (const u of old.values()) u.transport?.close(); }, opts.timeoutMs * 2).unref();
+    if (old.size > 0) setTimeout(() => { for (const u of old.values()) closeUpstream(u); }, opts.timeoutMs * 2).unref();
   }
 
   private tune(opts: ForwardOptions): void {
@@ -204,7 +207,7 @@ export class ForwardStage implements Stage {
     this.probeTimer = null;
     if (this.stallTimer !== null) clearTimeout(this.stallTimer);
     this.stallTimer = null;
-    for (const u of this.upstreams) u.transport?.close();
+    for (const u of this.upstreams) closeUpstream(u);
   }
 
   /**
@@ -447,15 +450,15 @@ export class ForwardStage implements Stage {
   /** One question to one upstream over UDP, then over TCP when the UDP answer was truncated. */
   private async exchange(u: Upstream, query: Buffer, qEnd: number, exactCase: boolean, sent: (() => void) | null): Promise<[Buffer, ResponseCheck]> {
     const c = u.counters;
-    query.writeUInt16BE(random16(), 0);
     c.requests++;
     if (u.transport !== null) {
+      query.writeUInt16BE(random16(), 0);
       // DNS over TLS or HTTPS: one exchange on the upstream's own (reused) connection, no truncation.
       sent?.(); // queued on the connection: as good as sent
       const r = await u.transport.exchange(query, qEnd, this.opts.timeoutMs, exactCase);
       return [r, checkResponse(r, query, qEnd, exactCase)];
     }
-    let resp = await udpExchange(u.addr, query, qEnd, this.opts.timeoutMs, c, exactCase, this.opts.cookies === true ? this.cookies : null, sent);
+    let resp = await udpExchange(u.udp!, query, qEnd, this.opts.timeoutMs, exactCase, this.opts.cookies === true ? this.cookies : null, sent);
     let check = checkResponse(resp, query, qEnd, exactCase);
     if (check === ResponseCheck.Truncated) {
       c.truncated++;
@@ -468,9 +471,10 @@ export class ForwardStage implements Stage {
 }
 
 function newUpstream(x: HostPort | TransportUpstream): Upstream {
+  const counters = newCounters();
   return {
-    ...('transport' in x ? { addr: x.addr, label: x.label, transport: x.transport, settings: x.settings } : { addr: x, label: formatHostPort(x), transport: null, settings: '' }),
-    counters: newCounters(),
+    ...('transport' in x ? { addr: x.addr, label: x.label, transport: x.transport, settings: x.settings, udp: null } : { addr: x, label: formatHostPort(x), transport: null, settings: '', udp: new UdpPool(x, counters) }),
+    counters,
     fallbacks: newFallbackCounters(),
     penalisedUntil: 0,
     noEdnsUntil: 0,
@@ -478,6 +482,11 @@ function newUpstream(x: HostPort | TransportUpstream): Upstream {
     health: newHealthState(),
     waiting: new Set(),
   };
+}
+
+function closeUpstream(u: Upstream): void {
+  u.transport?.close();
+  u.udp?.close();
 }
 
 /** How often a down upstream is probed by default. */

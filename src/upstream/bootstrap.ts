@@ -8,9 +8,8 @@ import { Flag, HEADER_LEN, RType } from '../dns/constants.js';
 import { encodeName, skipName } from '../dns/names.js';
 import { checkResponse, ResponseCheck } from '../dns/relay.js';
 import type { HostPort } from './address.js';
-import { newCounters } from './counters.js';
 import { random16 } from './message.js';
-import { udpExchange } from './udp.js';
+import { udpExchangeOnce } from './udp.js';
 
 const MIN_TTL_S = 60;
 const MAX_TTL_S = 86_400;
@@ -122,7 +121,7 @@ export class BootstrapResolver {
 
   private async ask(server: HostPort, name: string, qtype: number): Promise<{ addresses: string[]; ttl: number }> {
     const { query, qEnd } = addressQuery(name, qtype);
-    const resp = await udpExchange(server, query, qEnd, this.timeoutMs, newCounters());
+    const resp = await udpExchangeOnce(server, query, qEnd, this.timeoutMs);
     const chk = checkResponse(resp, query, qEnd);
     if (chk !== ResponseCheck.Ok) throw new Error(chk === ResponseCheck.Truncated ? 'truncated answer' : 'unusable answer');
     const rcode = resp[3]! & 0x0f;

@@ -1,36 +1,270 @@
-// One UDP exchange with one upstream, from a fresh socket on a random port. A datagram that is
-// not the answer (wrong source, ID or question, or with DNS Cookies a COOKIE option that is not
-// ours) is ignored and counted; we keep waiting.
+// Plain UDP exchanges with one upstream over a small pool of long-lived sockets (RFC 5452): each
+// socket is bound to a random port and connected to the upstream, so the kernel delivers it only
+// datagrams from the upstream's address and port; each question goes out on a socket drawn at
+// random, with a random ID not in use on that socket, and a reply is taken when its ID and question
+// match (and, with DNS Cookies, its COOKIE option). Anything else is ignored and counted, and we
+// keep waiting. A socket is replaced after MAX_USES questions or MAX_AGE_MS, whichever comes first,
+// so a port an attacker may have learnt is soon worth nothing; it is closed once the questions
+// still waiting on it are done. Opening a socket per question (bind, close and Node's handle per
+// miss) cost more than the rest of a miss's work; a pool of 8 on random ports, rotated every few
+// seconds under load, exposes about as many open ports at a time.
 import dgram from 'node:dgram';
 import { Rcode } from '../dns/constants.js';
 import { messageRcode } from '../dns/opt.js';
 import { checkResponse, ResponseCheck } from '../dns/relay.js';
 import type { HostPort } from './address.js';
 import { withOption, type UpstreamCookies } from './cookies.js';
-import type { UpstreamCounters } from './counters.js';
+import { newCounters, type UpstreamCounters } from './counters.js';
 import { random16, randomPort } from './message.js';
 import { tcpExchange } from './tcp.js';
 
 export class UpstreamTimeout extends Error {}
 
+/** Sockets per upstream. */
+export const POOL_SIZE = 8;
+/** Questions a socket carries before it is replaced. */
+export const MAX_USES = 1000;
+/** How long a socket takes new questions. */
+export const MAX_AGE_MS = 10_000;
+/** Receive buffer asked for each socket (the kernel caps it at net.core.rmem_max): replies that arrive while the event loop is busy wait there. */
+const RECEIVE_BUFFER_BYTES = 1024 * 1024;
+
+export interface UdpPoolOptions {
+  size?: number;
+  maxUses?: number;
+  maxAgeMs?: number;
+}
+
+export interface UdpPoolStats {
+  /** Sockets opened (each on a new random port). */
+  opened: number;
+  /** Sockets closed (replaced, failed, or the pool closed). */
+  closed: number;
+}
+
+/** A question waiting for its reply on one socket. */
+interface Waiting {
+  /** What was sent (its ID is the key in the socket's map). */
+  query: Buffer;
+  qEnd: number;
+  exactCase: boolean;
+  accept: ((msg: Buffer) => boolean) | null;
+  onSent: (() => void) | null;
+  resolve: (msg: Buffer) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout | null;
+  /** performance.now() by which it times out. */
+  deadline: number;
+}
+
+interface Pooled {
+  socket: dgram.Socket;
+  /** Bound and connected: sends go out at once; until then they wait in `queued`. */
+  ready: boolean;
+  queued: Waiting[];
+  /** Questions sent and not answered yet, by ID. */
+  waiting: Map<number, Waiting>;
+  uses: number;
+  openedAt: number;
+  /** Replaced (or failed): takes no new question and closes when `waiting` empties. */
+  retired: boolean;
+  closed: boolean;
+}
+
+export class UdpPool {
+  readonly stats: UdpPoolStats = { opened: 0, closed: 0 };
+  private readonly slots: (Pooled | null)[];
+  /** Replaced sockets still waiting for replies. */
+  private readonly draining = new Set<Pooled>();
+  private readonly maxUses: number;
+  private readonly maxAgeMs: number;
+  private closed = false;
+
+  constructor(
+    readonly server: HostPort,
+    /** ignoredReplies counts here. */
+    private readonly counters: UpstreamCounters,
+    o: UdpPoolOptions = {},
+  ) {
+    this.slots = new Array<Pooled | null>(o.size ?? POOL_SIZE).fill(null);
+    this.maxUses = o.maxUses ?? MAX_USES;
+    this.maxAgeMs = o.maxAgeMs ?? MAX_AGE_MS;
+  }
+
+  /** Sockets open now (taking questions, or draining). */
+  get sockets(): number {
+    let n = this.draining.size;
+    for (const s of this.slots) if (s !== null) n++;
+    return n;
+  }
+
+  /**
+   * Sends `query` with a fresh ID (written into it) and resolves with the first reply that answers
+   * it (checkResponse not Mismatch; a case mismatch with `exactCase` ends it too, for the caller to
+   * judge) and that `accept`, when given, takes. Rejects with UpstreamTimeout after `timeoutMs`,
+   * or with the socket's error. `onSent`: called when the datagram leaves.
+   */
+  send(query: Buffer, qEnd: number, timeoutMs: number, exactCase: boolean, accept: ((msg: Buffer) => boolean) | null, onSent: (() => void) | null): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      if (this.closed) {
+        reject(new Error(`upstream ${this.server.host}:${this.server.port}: closed`));
+        return;
+      }
+      const s = this.pick();
+      const w: Waiting = { query, qEnd, exactCase, accept, onSent, resolve, reject, timer: null, deadline: performance.now() + timeoutMs };
+      let id = random16();
+      while (s.waiting.has(id)) id = random16();
+      query.writeUInt16BE(id, 0);
+      s.waiting.set(id, w);
+      w.timer = setTimeout(() => this.settle(s, w, new UpstreamTimeout(`no answer from ${this.server.host}:${this.server.port} in ${timeoutMs} ms`), null), timeoutMs);
+      if (s.ready) this.transmit(s, w);
+      else s.queued.push(w);
+    });
+  }
+
+  /** Closes every socket; questions still waiting fail. */
+  close(): void {
+    this.closed = true;
+    for (let i = 0; i < this.slots.length; i++) {
+      const s = this.slots[i];
+      if (s != null) this.fail(s, new Error(`upstream ${this.server.host}:${this.server.port}: closed`));
+      this.slots[i] = null;
+    }
+    for (const s of [...this.draining]) this.fail(s, new Error(`upstream ${this.server.host}:${this.server.port}: closed`));
+  }
+
+  /** A socket drawn at random; one that has served its uses or its time is replaced first. */
+  private pick(): Pooled {
+    const i = random16() % this.slots.length;
+    let s = this.slots[i] ?? null;
+    if (s !== null && (s.uses >= this.maxUses || performance.now() - s.openedAt >= this.maxAgeMs)) {
+      this.retire(s);
+      s = null;
+    }
+    if (s === null) {
+      s = this.open();
+      this.slots[i] = s;
+    }
+    s.uses++;
+    return s;
+  }
+
+  private open(): Pooled {
+    const type = this.server.family === 6 ? 'udp6' : 'udp4';
+    const s: Pooled = { socket: dgram.createSocket(type), ready: false, queued: [], waiting: new Map(), uses: 0, openedAt: performance.now(), retired: false, closed: false };
+    this.stats.opened++;
+    let attempts = 0;
+    const onMessage = (msg: Buffer): void => this.receive(s, msg);
+    // Bind an explicit random port (the whole unprivileged range, not the kernel's ephemeral
+    // one); on a collision try another, then let the kernel choose.
+    const bind = (): void => {
+      const port = attempts++ < 4 ? randomPort() : 0;
+      s.socket.once('error', (err: NodeJS.ErrnoException) => {
+        if (s.closed) return;
+        if (err.code === 'EADDRINUSE' && attempts <= 4) {
+          s.socket.close();
+          s.socket = dgram.createSocket(type);
+          bind();
+        } else this.fail(s, err);
+      });
+      s.socket.bind(port, () => {
+        s.socket.connect(this.server.port, this.server.host, () => {
+          if (s.closed) return;
+          s.socket.removeAllListeners('error');
+          // Sending or receiving failed (e.g. ICMP port unreachable): the upstream cannot be reached this way.
+          s.socket.on('error', (err) => this.fail(s, err));
+          s.socket.on('message', onMessage);
+          try {
+            s.socket.setRecvBufferSize(RECEIVE_BUFFER_BYTES);
+          } catch {
+            // The kernel's default buffer still works; only bursts beyond it are lost.
+          }
+          s.socket.unref(); // an idle pool does not keep the process alive
+          s.ready = true;
+          for (const w of s.queued.splice(0)) this.transmit(s, w);
+        });
+      });
+    };
+    bind();
+    return s;
+  }
+
+  private transmit(s: Pooled, w: Waiting): void {
+    s.socket.send(w.query, (err) => {
+      if (err) this.settle(s, w, err, null);
+      else w.onSent?.();
+    });
+  }
+
+  private receive(s: Pooled, msg: Buffer): void {
+    // The socket is connected: the kernel dropped datagrams from any other address or port.
+    const w = msg.length >= 2 ? s.waiting.get(msg.readUInt16BE(0)) : undefined;
+    if (w === undefined || checkResponse(msg, w.query, w.qEnd, w.exactCase) === ResponseCheck.Mismatch || (w.accept !== null && !w.accept(msg))) {
+      this.counters.ignoredReplies++;
+      return;
+    }
+    this.settle(s, w, null, msg);
+  }
+
+  private settle(s: Pooled, w: Waiting, err: Error | null, msg: Buffer | null): void {
+    const id = w.query.readUInt16BE(0);
+    if (s.waiting.get(id) !== w) return; // settled already
+    s.waiting.delete(id);
+    if (w.timer !== null) clearTimeout(w.timer);
+    if (err !== null) w.reject(err);
+    else w.resolve(msg!);
+    if (s.retired && s.waiting.size === 0) this.shut(s);
+  }
+
+  /** Takes no new question; closes once those waiting are done. */
+  private retire(s: Pooled): void {
+    s.retired = true;
+    if (s.waiting.size === 0) this.shut(s);
+    else this.draining.add(s);
+  }
+
+  /** The socket failed: every question on it fails with `err`, and it is replaced at the next pick. */
+  private fail(s: Pooled, err: Error): void {
+    const i = this.slots.indexOf(s);
+    if (i >= 0) this.slots[i] = null;
+    s.retired = true;
+    s.queued.length = 0;
+    for (const w of [...s.waiting.values()]) this.settle(s, w, err, null);
+    this.shut(s);
+  }
+
+  private shut(s: Pooled): void {
+    this.draining.delete(s);
+    if (s.closed) return;
+    s.closed = true;
+    this.stats.closed++;
+    try {
+      s.socket.close();
+    } catch {
+      // Closed already (a failed bind closes nothing else).
+    }
+  }
+}
+
 /**
- * `cookies`: send our DNS Cookie with an EDNS query (./cookies.ts) and drop replies that do not
- * echo it (or carry none, once the upstream has given us a server cookie). On BADCOOKIE the question is asked once more with the server cookie that came with
- * it, and after a second BADCOOKIE over TCP (RFC 7873 §5.3), all within `timeoutMs`; each retry
- * writes a new ID into `query`, so the caller's check of the answer against it still holds.
+ * One question over `pool`. `cookies`: send our DNS Cookie with an EDNS query (./cookies.ts) and
+ * drop replies that do not echo it (or carry none, once the upstream has given us a server
+ * cookie). On BADCOOKIE the question is asked once more with the server cookie that came with it,
+ * and after a second BADCOOKIE over TCP (RFC 7873 §5.3), all within `timeoutMs`. Each datagram
+ * gets a new ID, written into `query` too, so the caller's check of the answer against it holds.
  * `onSent`: called as each datagram leaves (stall detection counts a question from then).
  */
 export async function udpExchange(
-  server: HostPort,
+  pool: UdpPool,
   query: Buffer,
   qEnd: number,
   timeoutMs: number,
-  counters: UpstreamCounters,
   exactCase = false,
   cookies: UpstreamCookies | null = null,
   onSent: (() => void) | null = null,
 ): Promise<Buffer> {
-  if (cookies === null || query.readUInt16BE(10) === 0) return datagram(server, query, qEnd, timeoutMs, counters, exactCase, null, onSent);
+  if (cookies === null || query.readUInt16BE(10) === 0) return pool.send(query, qEnd, timeoutMs, exactCase, null, onSent);
+  const server = pool.server;
   const deadline = performance.now() + timeoutMs;
   const left = (): number => Math.max(1, deadline - performance.now());
   let missing = false;
@@ -42,87 +276,34 @@ export async function udpExchange(
   for (let attempt = 0; ; attempt++) {
     const option = await cookies.option(server);
     cookies.stats.sent++;
+    const datagram = withOption(query, qEnd, option);
     let reply: Buffer;
     try {
-      reply = await datagram(server, withOption(query, qEnd, option), qEnd, left(), counters, exactCase, accept(option), onSent);
+      reply = await pool.send(datagram, qEnd, left(), exactCase, accept(option), onSent);
     } catch (err) {
       // Only cookie-less answers came: the upstream may have stopped speaking cookies (./cookies.ts).
       if (missing && err instanceof UpstreamTimeout) cookies.forget(server);
       throw err;
+    } finally {
+      if (datagram !== query) datagram.copy(query, 0, 0, 2); // its ID
     }
     if (messageRcode(reply) !== Rcode.BADCOOKIE) return reply;
-    query.writeUInt16BE(random16(), 0);
     if (attempt === 0) {
       cookies.stats.badcookieRetries++;
       continue;
     }
     cookies.stats.tcpFallbacks++;
+    query.writeUInt16BE(random16(), 0);
     return tcpExchange(server, query, qEnd, left(), exactCase);
   }
 }
 
-/** One datagram out, the first reply that answers it back. `accept`: a last say on a reply that matches (false: ignored). */
-function datagram(
-  server: HostPort,
-  query: Buffer,
-  qEnd: number,
-  timeoutMs: number,
-  counters: UpstreamCounters,
-  exactCase: boolean,
-  accept: ((msg: Buffer) => boolean) | null,
-  onSent: (() => void) | null,
-): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const type = server.family === 6 ? 'udp6' : 'udp4';
-    let socket = dgram.createSocket(type);
-    let attempts = 0;
-    let done = false;
-    const finish = (err: Error | null, msg?: Buffer): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      socket.close();
-      if (err) reject(err);
-      else resolve(msg!);
-    };
-    const timer = setTimeout(() => finish(new UpstreamTimeout(`no answer from ${server.host}:${server.port} in ${timeoutMs} ms`)), timeoutMs);
-
-    const onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
-      if (rinfo.port !== server.port || rinfo.address !== server.host) {
-        counters.ignoredReplies++;
-        return;
-      }
-      // A case mismatch (exactCase) ends the exchange too: the forwarder decides what it means.
-      if (checkResponse(msg, query, qEnd, exactCase) === ResponseCheck.Mismatch || (accept !== null && !accept(msg))) {
-        counters.ignoredReplies++;
-        return;
-      }
-      finish(null, msg);
-    };
-    const send = (): void => {
-      socket.on('message', onMessage);
-      socket.send(query, server.port, server.host, (err) => {
-        if (err) finish(err);
-        else onSent?.();
-      });
-    };
-    // Bind an explicit random port; on a collision try another, then let the kernel choose.
-    const bind = (): void => {
-      const port = attempts++ < 4 ? randomPort() : 0;
-      socket.once('error', (err: NodeJS.ErrnoException) => {
-        if (done) return;
-        if (err.code === 'EADDRINUSE' && attempts <= 4) {
-          socket.close();
-          socket = dgram.createSocket(type);
-          bind();
-        } else finish(err);
-      });
-      socket.bind(port, () => {
-        socket.removeAllListeners('error');
-        socket.on('error', (err) => finish(err));
-        send();
-      });
-    };
-    bind();
-  });
+/** One question to `server` from a socket of its own, closed after (the bootstrap's rare lookups). */
+export async function udpExchangeOnce(server: HostPort, query: Buffer, qEnd: number, timeoutMs: number): Promise<Buffer> {
+  const pool = new UdpPool(server, newCounters(), { size: 1 });
+  try {
+    return await udpExchange(pool, query, qEnd, timeoutMs);
+  } finally {
+    pool.close();
+  }
 }

@@ -1,0 +1,182 @@
+// The pool of UDP sockets c2dns asks a plain upstream through (RFC 5452): long-lived sockets on
+// random ports, connected to the upstream; a random ID unused on its socket for each question;
+// replies matched by ID and question; sockets replaced after a number of questions or an age, the
+// replaced ones kept until the questions waiting on them are done. Real packets with a scripted
+// upstream on 127.0.0.1.
+import dgram from 'node:dgram';
+import { afterEach, describe, expect, it } from 'vitest';
+import { encodeReply, startUpstream, type ReceivedQuery, type Script, type Upstream } from '../helpers/upstream.js';
+import { buildQuery, decode, Packet, T } from '../helpers/wire.js';
+import { newCounters } from '../../src/upstream/counters.js';
+import { POOL_SIZE, UdpPool, udpExchange, UpstreamTimeout, type UdpPoolOptions } from '../../src/upstream/udp.js';
+
+const open: { close(): unknown }[] = [];
+afterEach(async () => {
+  for (const x of open.splice(0).reverse()) await x.close();
+});
+
+async function upstream(script: Script): Promise<Upstream> {
+  const up = await startUpstream(script);
+  open.push(up);
+  return up;
+}
+
+function poolFor(up: Upstream, o: UdpPoolOptions = {}): UdpPool {
+  const pool = new UdpPool({ host: '127.0.0.1', port: up.port, family: 4 }, newCounters(), o);
+  open.push(pool);
+  return pool;
+}
+
+/** The answer for `name`: an address made from its first label, so a mixed-up reply shows. */
+const addressFor = (name: string): string => `10.0.0.${Number(/^n(\d+)\./.exec(name)?.[1] ?? 0) % 250}`;
+const answering: Script = (q) => ({ answers: [{ name: q.name, type: T.A, address: addressFor(q.name) }] });
+
+/** Asks `name` A through the pool; resolves with the answer's address. */
+async function ask(pool: UdpPool, name: string, timeoutMs = 1000): Promise<string> {
+  const query = buildQuery(name, T.A, { id: 0 });
+  const reply = await udpExchange(pool, query, query.length, timeoutMs);
+  const p = decode(reply);
+  expect(p.questions[0]!.name).toBe(name);
+  return p.answers[0]!.address!;
+}
+
+const portsOf = (qs: ReceivedQuery[]): Set<number> => new Set(qs.map((q) => q.from.port));
+
+describe('UDP socket pool', () => {
+  it('asks through at most POOL_SIZE long-lived sockets on random ports, each question with its own ID', async () => {
+    const up = await upstream(answering);
+    const pool = poolFor(up);
+    for (let i = 0; i < 60; i++) expect(await ask(pool, `n${i}.example.org`)).toBe(addressFor(`n${i}.example.org`));
+    const ports = portsOf(up.received);
+    expect(ports.size).toBeGreaterThanOrEqual(4); // 60 draws over 8 sockets
+    expect(ports.size).toBeLessThanOrEqual(POOL_SIZE);
+    expect(pool.stats.opened).toBe(ports.size);
+    expect(new Set(up.received.map((q) => q.packet.header.id)).size).toBeGreaterThanOrEqual(55);
+  });
+
+  it('gives questions waiting on one socket distinct IDs and hands each reply to its own question', async () => {
+    // Every reply is held until all 100 questions have come (more could overflow the scripted upstream's receive buffer), then sent in reverse order.
+    const held: (() => void)[] = [];
+    const up = await upstream(
+      (q) =>
+        new Promise((resolve) => {
+          held.push(() => resolve(answering(q)));
+          if (held.length === 100) for (const r of held.reverse()) r();
+        }),
+    );
+    const pool = poolFor(up, { size: 1, maxUses: 10_000 });
+    const names = Array.from({ length: 100 }, (_, i) => `n${i}.example.org`);
+    const got = await Promise.all(names.map((n) => ask(pool, n, 5000)));
+    expect(got).toEqual(names.map(addressFor));
+    expect(portsOf(up.received).size).toBe(1);
+    expect(new Set(up.received.map((q) => q.packet.header.id)).size).toBe(100);
+  });
+
+  it('replaces a socket after maxUses questions, on a new random port', async () => {
+    const up = await upstream(answering);
+    const pool = poolFor(up, { size: 1, maxUses: 5 });
+    for (let i = 0; i < 20; i++) await ask(pool, `n${i}.example.org`);
+    const byPort = new Map<number, number>();
+    for (const q of up.received) byPort.set(q.from.port, (byPort.get(q.from.port) ?? 0) + 1);
+    expect([...byPort.values()]).toEqual([5, 5, 5, 5]);
+    expect(pool.stats).toEqual({ opened: 4, closed: 3 });
+    expect(pool.sockets).toBe(1);
+  });
+
+  it('replaces a socket older than maxAgeMs', async () => {
+    const up = await upstream(answering);
+    const pool = poolFor(up, { size: 1, maxAgeMs: 60 });
+    await ask(pool, 'n1.example.org');
+    await ask(pool, 'n2.example.org');
+    await new Promise((r) => setTimeout(r, 100));
+    await ask(pool, 'n3.example.org');
+    const ports = up.received.map((q) => q.from.port);
+    expect(ports[1]).toBe(ports[0]);
+    expect(ports[2]).not.toBe(ports[0]);
+  });
+
+  it('keeps a replaced socket until the question waiting on it is answered, then closes it', async () => {
+    const up = await upstream((q) => ({ ...answering(q), delayMs: q.name.startsWith('n1.') ? 150 : 0 }));
+    const pool = poolFor(up, { size: 1, maxUses: 1 });
+    const slow = ask(pool, 'n1.example.org');
+    await new Promise((r) => setTimeout(r, 30));
+    expect(await ask(pool, 'n2.example.org')).toBe('10.0.0.2');
+    expect(pool.sockets).toBe(2); // the first still waits for its answer
+    expect(await slow).toBe('10.0.0.1');
+    expect(pool.sockets).toBe(1);
+    expect(portsOf(up.received).size).toBe(2);
+  });
+
+  it('ignores replies with a wrong ID or a wrong question, and takes the real answer after them', async () => {
+    const up = await upstream((q) => ({
+      ...answering(q),
+      delayMs: 30,
+      before: (q2, sendRaw) => {
+        const evil = { answers: [{ name: q2.name, type: T.A, address: '6.6.6.6' }] };
+        const wrongId = encodeReply(q2, evil, null);
+        wrongId.writeUInt16BE((q2.packet.header.id + 1) & 0xffff, 0);
+        sendRaw(wrongId);
+        const other = { ...q2, packet: Packet.parse(q2.raw) };
+        other.packet.questions[0]!.name = 'evil.example.org';
+        sendRaw(encodeReply(other, evil, null));
+        sendRaw(Buffer.from([1])); // a runt
+      },
+    }));
+    const counters = newCounters();
+    const pool = new UdpPool({ host: '127.0.0.1', port: up.port, family: 4 }, counters);
+    open.push(pool);
+    expect(await ask(pool, 'n7.example.org')).toBe('10.0.0.7');
+    expect(counters.ignoredReplies).toBe(3);
+  });
+
+  it('never hands a question a datagram from another address or port: the socket is connected', async () => {
+    const spoofer = dgram.createSocket('udp4');
+    await new Promise<void>((r) => spoofer.bind(0, '127.0.0.1', () => r()));
+    open.push({ close: () => new Promise<void>((r) => spoofer.close(() => r())) });
+    const up = await upstream((q) => ({
+      ...answering(q),
+      delayMs: 50,
+      before: (q2) => spoofer.send(encodeReply(q2, { answers: [{ name: q2.name, type: T.A, address: '6.6.6.6' }] }, null), q2.from.port, q2.from.address),
+    }));
+    const counters = newCounters();
+    const pool = new UdpPool({ host: '127.0.0.1', port: up.port, family: 4 }, counters);
+    open.push(pool);
+    expect(await ask(pool, 'n3.example.org')).toBe('10.0.0.3');
+    expect(counters.ignoredReplies).toBe(0); // dropped by the kernel, never seen
+  });
+
+  it('times out a question nobody answers, and the socket goes on serving', async () => {
+    const up = await upstream((q) => (q.name.startsWith('n1.') ? { drop: true } : answering(q)));
+    const pool = poolFor(up, { size: 1 });
+    const t0 = performance.now();
+    await expect(ask(pool, 'n1.example.org', 120)).rejects.toBeInstanceOf(UpstreamTimeout);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(110);
+    expect(await ask(pool, 'n2.example.org')).toBe('10.0.0.2');
+    expect(portsOf(up.received).size).toBe(1);
+  });
+
+  it('fails the questions at once when the upstream port is unreachable (ICMP), then opens a new socket', async () => {
+    const probe = dgram.createSocket('udp4');
+    await new Promise<void>((r) => probe.bind(0, '127.0.0.1', () => r()));
+    const port = probe.address().port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const pool = new UdpPool({ host: '127.0.0.1', port, family: 4 }, newCounters(), { size: 1 });
+    open.push(pool);
+    const t0 = performance.now();
+    await expect(ask(pool, 'n1.example.org', 2000)).rejects.toThrow(/ECONNREFUSED/);
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(pool.stats.closed).toBe(1);
+  });
+
+  it('close() fails the questions still waiting and closes every socket', async () => {
+    const up = await upstream(() => ({ drop: true }));
+    const pool = poolFor(up, { size: 2 });
+    const waiting = [ask(pool, 'n1.example.org', 5000), ask(pool, 'n2.example.org', 5000), ask(pool, 'n3.example.org', 5000)];
+    await new Promise((r) => setTimeout(r, 50));
+    pool.close();
+    for (const w of waiting) await expect(w).rejects.toThrow(/closed/);
+    expect(pool.sockets).toBe(0);
+    expect(pool.stats.closed).toBe(pool.stats.opened);
+    await expect(ask(pool, 'n4.example.org')).rejects.toThrow(/closed/);
+  });
+});
