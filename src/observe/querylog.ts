@@ -144,14 +144,16 @@ export class QueryLog implements QueryObserver {
       w.ascii('",');
     }
     w.bytes(K_QNAME);
+    const qname = w.mark() - 1; // from its opening quote
     w.jsonInner(r.qname);
+    const qnameEnd = w.mark() + 1; // to its closing quote, the first byte of K_QTYPE
     w.bytes(K_QTYPE);
     w.ascii(typeName(r.qtype));
     w.bytes(K_ACTION);
     w.bytes(ACTION_BYTES[r.action]);
     const d = r.decision;
     if (d === null) w.bytes(NO_DECISION);
-    else this.decisionFields(w, d);
+    else this.decisionFields(w, d, r.qname, qname, qnameEnd);
     if (r.rcode < 0) w.bytes(K_RCODE_NULL);
     else {
       w.bytes(K_RCODE);
@@ -174,27 +176,36 @@ export class QueryLog implements QueryObserver {
    * a 1M-name list has 1M rules, and a per-rule cache of their text grew with each one and made
    * every major GC walk it (observer-cost, 1M names, blocked-1M: ~5 µs a line).
    */
-  private decisionFields(w: LineWriter, d: Decision): void {
+  private decisionFields(w: LineWriter, d: Decision, qname: string, qnameFrom: number, qnameTo: number): void {
     const m = d.rule;
+    // Where the list's and the rule's text went: the reason repeats them, copied from there.
+    let list = 0;
+    let rule = 0;
+    let ruleEnd = 0;
     if (m === null) w.bytes(K_NO_RULE);
     else {
       w.bytes(K_LIST);
+      list = w.mark();
       w.jsonInner(m.list);
       w.bytes(K_RULE);
+      rule = w.mark();
       w.jsonInner(m.rule);
+      ruleEnd = w.mark();
       w.bytes(m.kind === 'block' ? K_KIND_BLOCK : K_KIND_ALLOW);
     }
     w.ascii(d.by);
     w.bytes(K_TRIGGER);
     w.ascii(d.trigger);
     w.bytes(K_CHAIN);
-    w.strings(d.chain);
+    // A qname decision's chain is the question's name (the very string): the qname field's bytes again.
+    if (d.chain.length === 1 && d.chain[0] === qname) w.repeat(qnameFrom, qnameTo);
+    else w.strings(d.chain);
     if (m !== null && d.trigger === 'qname') {
       // reasonText()'s qname form, written in place: list=LIST rule=RULE
       w.bytes(K_REASON_LIST);
-      w.jsonInner(m.list);
+      w.repeat(list, rule - K_RULE.length);
       w.bytes(K_REASON_RULE);
-      w.jsonInner(m.rule);
+      w.repeat(rule, ruleEnd);
       w.bytes(K_TAGS_AFTER_REASON);
     } else {
       w.bytes(K_REASON);
@@ -391,6 +402,19 @@ class LineWriter {
     const n = src.length;
     if (this.pos + n > this.buf.length) this.grow(n);
     this.buf.set(src, this.pos);
+    this.pos += n;
+  }
+
+  /** Where the line being written is now: an offset from its start (repeat() takes two). */
+  mark(): number {
+    return this.pos - this.start;
+  }
+
+  /** Writes again the line's bytes [from, to) (marks): a text the line holds already. */
+  repeat(from: number, to: number): void {
+    const n = to - from;
+    if (this.pos + n > this.buf.length) this.grow(n); // moves the line: marks stay valid
+    this.buf.copyWithin(this.pos, this.start + from, this.start + to);
     this.pos += n;
   }
 

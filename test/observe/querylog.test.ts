@@ -66,6 +66,10 @@ describe('query log file', () => {
     for (let i = 0; i < 3000; i++) events.push(event(i));
     // 300,000 bytes of client name: longer than a whole chunk; then identities that are not the plain one.
     events.splice(1500, 0, event(1500, { clientName: 'n'.repeat(300_000) }), event(1501, { via: '10.0.0.1', mac: 'aa:bb:cc:dd:ee:ff', group: 'kids', transport: 'dot' }));
+    // A rule longer than a chunk: the reason repeats its text (copied within the line) across a chunk end.
+    const long = { ...rule, rule: `${'r'.repeat(300_000)}.example` };
+    const longName = `x.${long.rule}`;
+    events.splice(1600, 0, event(1600, { decision: ruleDecision(long, 'qname', [longName]), qname: longName }));
     events.push(event(3001, { clientName: 'quote " and \\ and \u0001' }));
     for (const e of events) log.onQuery(e);
     log.flush();
@@ -74,6 +78,7 @@ describe('query log file', () => {
     for (let i = 0; i < events.length; i++) expect(`${lines[i]}\n`).toBe(log.line(events[i]!));
     expect(JSON.parse(lines[1500]!).clientName).toHaveLength(300_000);
     expect(JSON.parse(lines.at(-1)!).clientName).toBe('quote " and \\ and \u0001');
+    expect(JSON.parse(lines[1600]!)).toMatchObject({ rule: long.rule, reason: `list=3cx rule=${long.rule}`, chain: [longName] });
     expect(JSON.parse(lines[0]!)).toMatchObject({ qname: 'cdn0.msstorageazure.com', action: 'blocked', list: '3cx', rule: 'msstorageazure.com', ruleKind: 'block', decidedBy: 'list', trigger: 'qname', chain: ['cdn0.msstorageazure.com'], reason: 'list=3cx rule=msstorageazure.com', tags: ['c2', '3cx'], latencyMs: 0 });
     expect(JSON.parse(lines[1]!)).toMatchObject({ qname: 'h1.example.org', list: null, decidedBy: null, chain: null, tags: [], latencyMs: 0.143, upstream: '192.0.2.53:53' });
   });
@@ -146,6 +151,13 @@ describe('query log line', () => {
     const log = new QueryLog('none', 'stdout');
     for (const time of [1_764_000_000_999, 1_764_000_001_000, 1_764_000_000_000, -1, 1_764_000_000_000.25, 253_402_300_800_000, 1_764_000_000_007]) {
       const e = event(6, { time });
+      expect(log.line(e)).toBe(reference(e));
+    }
+  });
+  it('is the documented JSON when the chain is the question name itself, escaped or not', () => {
+    const log = new QueryLog('none', 'stdout');
+    for (const [qname, m] of [['cdn.msstorageazure.com', rule], ['a.tab\there.example', odd], ['q"uote\\.example', odd]] as const) {
+      const e = event(9, { qname, decision: ruleDecision(m, 'qname', [qname]), action: 'blocked' });
       expect(log.line(e)).toBe(reference(e));
     }
   });
