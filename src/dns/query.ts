@@ -56,8 +56,8 @@ export function parseQuery(msg: Buffer): ParsedQuery {
     out.status = ParseStatus.Drop;
     return out;
   }
-  out.id = msg.readUInt16BE(0);
-  const flags = msg.readUInt16BE(2);
+  out.id = u16(msg, 0);
+  const flags = u16(msg, 2);
   out.flags = flags;
   if (flags & 0x8000) {
     out.status = ParseStatus.Ignore;
@@ -67,7 +67,7 @@ export function parseQuery(msg: Buffer): ParsedQuery {
     out.status = ParseStatus.NotImp;
     return out;
   }
-  const qd = msg.readUInt16BE(4);
+  const qd = u16(msg, 4);
   if (qd !== 1) {
     out.status = ParseStatus.FormErr;
     return out;
@@ -99,29 +99,29 @@ export function parseQuery(msg: Buffer): ParsedQuery {
   }
   out.name = plain ? scratch.toString('latin1', 0, n) : escapedName(msg, HEADER_LEN);
   if (off + 4 > len) return formErr(out);
-  out.qtype = msg.readUInt16BE(off);
-  out.qclass = msg.readUInt16BE(off + 2);
+  out.qtype = u16(msg, off);
+  out.qclass = u16(msg, off + 2);
   off += 4;
   out.qEnd = off;
 
   // Look for OPT among the remaining records (a query normally has only AR=1, the OPT).
-  const an = msg.readUInt16BE(6);
-  const ns = msg.readUInt16BE(8);
-  const ar = msg.readUInt16BE(10);
+  const an = u16(msg, 6);
+  const ns = u16(msg, 8);
+  const ar = u16(msg, 10);
   const total = an + ns + ar;
   for (let i = 0; i < total; i++) {
     const nameStart = off;
     off = skipName(msg, off);
     if (off < 0 || off + 10 > len) return formErr(out);
-    const type = msg.readUInt16BE(off);
-    const rdlen = msg.readUInt16BE(off + 8);
+    const type = u16(msg, off);
+    const rdlen = u16(msg, off + 8);
     const next = off + 10 + rdlen;
     if (next > len) return formErr(out);
     if (type === RType.OPT) {
       // RFC 6891 §6.1.1: OPT only in the additional section, owner root, at most one.
       if (i < an + ns || out.edns || msg[nameStart] !== 0) return formErr(out);
       out.edns = true;
-      out.udpSize = msg.readUInt16BE(off + 2);
+      out.udpSize = u16(msg, off + 2);
       const version = msg[off + 5]!;
       out.dnssecOk = (msg[off + 6]! & 0x80) !== 0;
       out.ednsOptions = off + 10;
@@ -131,6 +131,11 @@ export function parseQuery(msg: Buffer): ParsedQuery {
     off = next;
   }
   return out;
+}
+
+/** A big-endian u16 at `off`, known to be in bounds (Buffer#readUInt16BE checks its argument on every call). */
+function u16(msg: Buffer, off: number): number {
+  return (msg[off]! << 8) | msg[off + 1]!;
 }
 
 function formErr(out: ParsedQuery): ParsedQuery {
