@@ -5,7 +5,7 @@
 // destination (sonic-boom) does the writing, so logging never blocks answering.
 import pino from 'pino';
 import { rcodeName, typeName } from '../dns/constants.js';
-import { reasonText, type Decision } from '../policy/decision.js';
+import { reasonText, type DecidedBy, type Decision, type Trigger } from '../policy/decision.js';
 import type { Action, Transport } from '../resolve/types.js';
 import { IsoSeconds, MILLIS } from './iso-time.js';
 import type { QueryEvent, QueryObserver } from './query-event.js';
@@ -147,18 +147,13 @@ export class QueryLog implements QueryObserver {
     const qname = w.mark() - 1; // from its opening quote
     w.jsonInner(r.qname);
     const qnameEnd = w.mark() + 1; // to its closing quote, the first byte of K_QTYPE
-    w.bytes(K_QTYPE);
-    w.ascii(typeName(r.qtype));
-    w.bytes(K_ACTION);
-    w.bytes(ACTION_BYTES[r.action]);
+    w.bytes(typeAndAction(r.qtype, r.action));
     const d = r.decision;
     if (d === null) w.bytes(NO_DECISION);
     else this.decisionFields(w, d, r.qname, qname, qnameEnd);
     if (r.rcode < 0) w.bytes(K_RCODE_NULL);
     else {
-      w.bytes(K_RCODE);
-      w.ascii(rcodeName(r.rcode));
-      w.bytes(K_LATENCY);
+      w.bytes(rcodeBytes(r.rcode));
     }
     latency(w, r.latencyMs);
     if (r.upstream === null) w.bytes(K_UPSTREAM_NULL);
@@ -193,10 +188,7 @@ export class QueryLog implements QueryObserver {
       ruleEnd = w.mark();
       w.bytes(m.kind === 'block' ? K_KIND_BLOCK : K_KIND_ALLOW);
     }
-    w.ascii(d.by);
-    w.bytes(K_TRIGGER);
-    w.ascii(d.trigger);
-    w.bytes(K_CHAIN);
+    w.bytes(byAndTrigger(d.by, d.trigger));
     // A qname decision's chain is the question's name (the very string): the qname field's bytes again.
     if (d.chain.length === 1 && d.chain[0] === qname) w.repeat(qnameFrom, qnameTo);
     else w.strings(d.chain);
@@ -296,27 +288,36 @@ const MILLIS_Z = MILLIS.map((m) => latin1(`${m}Z"`));
 const K_CLIENT = latin1(',"client":"');
 const K_CLIENT_PORT = latin1('","clientPort":');
 const K_QNAME = latin1('"qname":"');
-const K_QTYPE = latin1('","qtype":"');
-const K_ACTION = latin1('","action":"');
-/** Each action's text and the quote and comma after it (a new Action must be added here: the type says so). */
-const ACTION_BYTES: Readonly<Record<Action, Buffer>> = {
-  blocked: latin1('blocked",'),
-  'local-data': latin1('local-data",'),
-  allowed: latin1('allowed",'),
-  cached: latin1('cached",'),
-  refused: latin1('refused",'),
-  servfail: latin1('servfail",'),
-  formerr: latin1('formerr",'),
-  notimp: latin1('notimp",'),
-  local: latin1('local",'),
-};
+/** `","qtype":"A","action":"blocked",` per type (below 256: the common ones, made when first seen) and action. */
+const TYPE_ACTION: (Partial<Record<Action, Buffer>> | undefined)[] = new Array<undefined>(256).fill(undefined);
+function typeAndAction(qtype: number, action: Action): Buffer {
+  const known = qtype < 256 ? TYPE_ACTION[qtype] : undefined;
+  const b = known?.[action];
+  if (b !== undefined) return b;
+  const made = latin1(`","qtype":"${typeName(qtype)}","action":"${action}",`);
+  if (qtype < 256) (TYPE_ACTION[qtype] ??= {})[action] = made;
+  return made;
+}
+/** `"rcode":"NOERROR","latencyMs":` per rcode (all 4,096 extended ones are at most 4,096 small pieces, made when first seen). */
+const RCODE_BYTES: (Buffer | undefined)[] = new Array<undefined>(4096).fill(undefined);
+function rcodeBytes(rcode: number): Buffer {
+  const b = RCODE_BYTES[rcode];
+  if (b !== undefined) return b;
+  const made = latin1(`"rcode":"${rcodeName(rcode)}","latencyMs":`);
+  if (rcode < 4096) RCODE_BYTES[rcode] = made;
+  return made;
+}
+/** `list","trigger":"qname","chain":[` per decider and trigger (the text after `"decidedBy":"`). */
+const BY_TRIGGER: Partial<Record<DecidedBy, Partial<Record<Trigger, Buffer>>>> = {};
+function byAndTrigger(by: DecidedBy, trigger: Trigger): Buffer {
+  const known = BY_TRIGGER[by];
+  return known?.[trigger] ?? ((BY_TRIGGER[by] ??= {})[trigger] = latin1(`${by}","trigger":"${trigger}","chain":[`));
+}
 const K_NO_RULE = latin1('"list":null,"rule":null,"ruleKind":null,"decidedBy":"');
 const K_LIST = latin1('"list":"');
 const K_RULE = latin1('","rule":"');
 const K_KIND_BLOCK = latin1('","ruleKind":"block","decidedBy":"');
 const K_KIND_ALLOW = latin1('","ruleKind":"allow","decidedBy":"');
-const K_TRIGGER = latin1('","trigger":"');
-const K_CHAIN = latin1('","chain":[');
 const K_REASON_LIST = latin1('],"reason":"list=');
 const K_REASON_RULE = latin1(' rule=');
 const K_TAGS_AFTER_REASON = latin1('","tags":[');
@@ -324,8 +325,6 @@ const K_REASON = latin1('],"reason":');
 const K_TAGS = latin1(',"tags":[');
 const K_DECISION_END = latin1('],');
 const K_RCODE_NULL = latin1('"rcode":null,"latencyMs":');
-const K_RCODE = latin1('"rcode":"');
-const K_LATENCY = latin1('","latencyMs":');
 const K_UPSTREAM_NULL = latin1(',"upstream":null');
 const K_UPSTREAM = latin1(',"upstream":"');
 const K_QUOTE = latin1('"');
