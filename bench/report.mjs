@@ -416,6 +416,10 @@ md.push(
     `(/proc/PID/schedstat): other jobs, the other targets' housekeeping, or the resolver's own helper threads. "core busy %": CPU ${s.server_cpu} as a whole incl. softirq, the hypervisor's steal in brackets (/proc/stat).`,
   '',
 );
+// The soak's section (npm run soak, written by hand from its report) is not this run's: kept as it was.
+const previous = existsSync(resultsPath) ? readFileSync(resultsPath, 'utf8') : '';
+const soak = /<!-- soak: start -->[\s\S]*?<!-- soak: end -->/.exec(previous);
+if (soak !== null) md.push('', soak[0], '');
 writeFileSync(resultsPath, md.join('\n'));
 
 // ------------------------------------------------------------------ stdout
