@@ -37,7 +37,7 @@ import { formatHostPort, type HostPort } from '../upstream/address.js';
 import { newCounters, newFallbackCounters, type FallbackCounters, type UpstreamCounters } from '../upstream/counters.js';
 import { buildUpstreamQuery, random16 } from '../upstream/message.js';
 import { tcpExchange } from '../upstream/tcp.js';
-import { UdpPool, UpstreamTimeout, udpExchange } from '../upstream/udp.js';
+import { UdpPool, UpstreamTimeout, udpExchange, type UdpReply } from '../upstream/udp.js';
 import { UpstreamCookies } from '../upstream/cookies.js';
 import { isDown, markDown, markUp, newHealthState, orderUpstreams, PROBE_TYPE_CODES, recordLatency, stallAt, STALL_MIN_WAITING, type ProbeType, type UpstreamHealthState, type UpstreamStrategy } from '../upstream/health.js';
 import { parseQuery } from '../dns/query.js';
@@ -195,9 +195,7 @@ export class ForwardStage implements Stage {
     }
     // Crossing into pressure shortens every upstream's stall time (upstream/health.ts).
     if (++this.pending === this.pressureAt) for (const u of this.upstreams) this.watchStalls(u, true);
-    return this.forward(q).finally(() => {
-      this.pending--;
-    });
+    return this.forward(q);
   }
 
   /** Closes the connections of tls:// and https:// upstreams (shutdown). */
@@ -213,7 +211,8 @@ export class ForwardStage implements Stage {
   /**
    * Asks the upstreams in order: the next one when the one before ended without a good answer or
    * stalled (it keeps going: the first good answer wins, a later one only counts in its
-   * upstream's health). `parallel` starts with two in flight when both are up.
+   * upstream's health). `parallel` starts with two in flight when both are up. The question
+   * stops counting in `pending` when its answer is settled.
    */
   private forward(q: Query): Promise<Answer> {
     const now = performance.now();
@@ -245,6 +244,7 @@ export class ForwardStage implements Stage {
           if (done) return;
           if (r !== null && r.o.ok) {
             done = true;
+            this.pending--;
             resolve(answerFrom(q, r.o.stored, r.u));
             return;
           }
@@ -252,6 +252,7 @@ export class ForwardStage implements Stage {
           moveOn();
           if (running === 0 && next >= order.length) {
             done = true;
+            this.pending--;
             resolve(allFailed(q, failed));
           }
         });
@@ -410,7 +411,14 @@ export class ForwardStage implements Stage {
     for (;;) {
       const query = buildUpstreamQuery(q.msg, q.pq, q.forwardOptions, edns);
       if (caps) randomizeCase(query, HEADER_LEN, qEnd - 4, random16);
-      const [resp, check] = await this.exchange(u, query, qEnd, caps, sent);
+      c.requests++;
+      let r = u.transport !== null ? await this.viaTransport(u.transport, query, qEnd, caps, sent) : await udpExchange(u.udp!, query, qEnd, this.opts.timeoutMs, caps, this.opts.cookies === true ? this.cookies : null, sent);
+      if (r.check === ResponseCheck.Truncated) {
+        c.truncated++;
+        r = await this.viaTcp(u, query, qEnd, caps);
+      }
+      const resp = r.msg;
+      const check = r.check;
       c.responses++;
       if (check === ResponseCheck.CaseMismatch) {
         u.fallbacks.caseMismatches++;
@@ -447,26 +455,19 @@ export class ForwardStage implements Stage {
     }
   }
 
-  /** One question to one upstream over UDP, then over TCP when the UDP answer was truncated. */
-  private async exchange(u: Upstream, query: Buffer, qEnd: number, exactCase: boolean, sent: (() => void) | null): Promise<[Buffer, ResponseCheck]> {
-    const c = u.counters;
-    c.requests++;
-    if (u.transport !== null) {
-      query.writeUInt16BE(random16(), 0);
-      // DNS over TLS or HTTPS: one exchange on the upstream's own (reused) connection, no truncation.
-      sent?.(); // queued on the connection: as good as sent
-      const r = await u.transport.exchange(query, qEnd, this.opts.timeoutMs, exactCase);
-      return [r, checkResponse(r, query, qEnd, exactCase)];
-    }
-    let resp = await udpExchange(u.udp!, query, qEnd, this.opts.timeoutMs, exactCase, this.opts.cookies === true ? this.cookies : null, sent);
-    let check = checkResponse(resp, query, qEnd, exactCase);
-    if (check === ResponseCheck.Truncated) {
-      c.truncated++;
-      query.writeUInt16BE(random16(), 0);
-      resp = await tcpExchange(u.addr, query, qEnd, this.opts.timeoutMs, exactCase);
-      check = checkResponse(resp, query, qEnd, exactCase);
-    }
-    return [resp, check];
+  /** DNS over TLS or HTTPS: one exchange on the upstream's own (reused) connection, no truncation. */
+  private async viaTransport(t: UpstreamTransport, query: Buffer, qEnd: number, exactCase: boolean, sent: (() => void) | null): Promise<UdpReply> {
+    query.writeUInt16BE(random16(), 0);
+    sent?.(); // queued on the connection: as good as sent
+    const msg = await t.exchange(query, qEnd, this.opts.timeoutMs, exactCase);
+    return { msg, check: checkResponse(msg, query, qEnd, exactCase) };
+  }
+
+  /** The question again over TCP: the UDP answer was truncated. */
+  private async viaTcp(u: Upstream, query: Buffer, qEnd: number, exactCase: boolean): Promise<UdpReply> {
+    query.writeUInt16BE(random16(), 0);
+    const msg = await tcpExchange(u.addr, query, qEnd, this.opts.timeoutMs, exactCase);
+    return { msg, check: checkResponse(msg, query, qEnd, exactCase) };
   }
 }
 

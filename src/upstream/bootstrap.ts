@@ -6,7 +6,7 @@
 // lookup fails (a stale address beats none).
 import { Flag, HEADER_LEN, RType } from '../dns/constants.js';
 import { encodeName, skipName } from '../dns/names.js';
-import { checkResponse, ResponseCheck } from '../dns/relay.js';
+import { ResponseCheck } from '../dns/relay.js';
 import type { HostPort } from './address.js';
 import { random16 } from './message.js';
 import { udpExchangeOnce } from './udp.js';
@@ -121,8 +121,7 @@ export class BootstrapResolver {
 
   private async ask(server: HostPort, name: string, qtype: number): Promise<{ addresses: string[]; ttl: number }> {
     const { query, qEnd } = addressQuery(name, qtype);
-    const resp = await udpExchangeOnce(server, query, qEnd, this.timeoutMs);
-    const chk = checkResponse(resp, query, qEnd);
+    const { msg: resp, check: chk } = await udpExchangeOnce(server, query, qEnd, this.timeoutMs);
     if (chk !== ResponseCheck.Ok) throw new Error(chk === ResponseCheck.Truncated ? 'truncated answer' : 'unusable answer');
     const rcode = resp[3]! & 0x0f;
     if (rcode !== 0 && rcode !== 3) throw new Error(`rcode ${rcode}`);

@@ -68,6 +68,8 @@ interface ServerState {
   server: Buffer | null;
   /** It has echoed our cookie with a server cookie (under any secret), and not been forgotten since. */
   speaks: boolean;
+  /** The COOKIE option made of `client` and `server`; null until asked for after either changed. */
+  option: Buffer | null;
   /** A source lookup in progress. */
   learning: Promise<void> | null;
 }
@@ -84,6 +86,9 @@ export class UpstreamCookies {
   private generation = 0;
   private secretSince: number;
   private readonly servers = new Map<string, ServerState>();
+  /** The last server looked up, and its state: most questions go to the same upstream as the one before. */
+  private lastServer: HostPort | null = null;
+  private lastState: ServerState | null = null;
   private readonly rotateMs: number;
   private readonly now: () => number;
 
@@ -98,13 +103,14 @@ export class UpstreamCookies {
    * query to `server`. Asynchronous only the first time per upstream and secret (source lookup).
    */
   async option(server: HostPort): Promise<Buffer> {
-    const s = await this.state(server);
-    const data = s.server === null ? s.client : Buffer.concat([s.client, s.server]);
-    const out = Buffer.allocUnsafe(4 + data.length);
-    out.writeUInt16BE(EDNS_OPTION_COOKIE, 0);
-    out.writeUInt16BE(data.length, 2);
-    data.copy(out, 4);
-    return out;
+    return optionOf(await this.state(server));
+  }
+
+  /** option(), when it needs no source lookup; null when it does. The buffer is shared: not to be changed. */
+  optionNow(server: HostPort): Buffer | null {
+    this.rotate();
+    const s = this.stateOf(server);
+    return s.generation === this.generation ? optionOf(s) : null;
   }
 
   /**
@@ -112,27 +118,32 @@ export class UpstreamCookies {
    * new server cookie when the reply is ours.
    */
   check(server: HostPort, sent: Buffer, reply: Buffer): ReplyCookie {
-    const got = cookieOf(reply);
-    const s = this.servers.get(keyOf(server));
-    if (got === null) {
+    const at = cookieAt(reply);
+    const s = this.stateOf(server);
+    if (at === NO_COOKIE) {
       // It has given us a server cookie (perhaps for another question in flight, or under the last secret).
-      if (sent.length > 4 + CLIENT_COOKIE_LEN || s?.speaks === true) {
+      if (sent.length > 4 + CLIENT_COOKIE_LEN || s.speaks) {
         this.stats.forged++;
         return 'missing';
       }
       this.stats.none++;
       return 'none';
     }
-    const sentClient = sent.subarray(4, 4 + CLIENT_COOKIE_LEN);
-    const len = got.length - CLIENT_COOKIE_LEN;
-    if (got.length < CLIENT_COOKIE_LEN || len < SERVER_COOKIE_MIN || len > SERVER_COOKIE_MAX || !got.subarray(0, CLIENT_COOKIE_LEN).equals(sentClient)) {
+    // Compared where they lie: a reply costs no copy unless its server cookie is new.
+    const start = Math.floor(at / 0x10000);
+    const len = at % 0x10000 - CLIENT_COOKIE_LEN;
+    if (at === BAD_COOKIE || len < SERVER_COOKIE_MIN || len > SERVER_COOKIE_MAX || reply.compare(sent, 4, 4 + CLIENT_COOKIE_LEN, start, start + CLIENT_COOKIE_LEN) !== 0) {
       this.stats.forged++;
       return 'forged';
     }
     this.stats.echoed++;
-    if (s !== undefined) s.speaks = true;
+    s.speaks = true;
     // Kept only while the client cookie it belongs to is still the current one.
-    if (s !== undefined && s.client.equals(sentClient)) s.server = Buffer.from(got.subarray(CLIENT_COOKIE_LEN));
+    const from = start + CLIENT_COOKIE_LEN;
+    if (s.client.compare(sent, 4, 4 + CLIENT_COOKIE_LEN) === 0 && (s.server === null || s.server.compare(reply, from, from + len) !== 0)) {
+      s.server = Buffer.from(reply.subarray(from, from + len));
+      s.option = null;
+    }
     return 'ok';
   }
 
@@ -141,24 +152,37 @@ export class UpstreamCookies {
    * dropped, so the upstream may have stopped speaking cookies; its next cookie-less reply is taken.
    */
   forget(server: HostPort): void {
-    const s = this.servers.get(keyOf(server));
-    if (s === undefined) return;
+    const s = this.stateOf(server);
     s.server = null;
     s.speaks = false;
+    s.option = null;
   }
 
-  private async state(server: HostPort): Promise<ServerState> {
+  private rotate(): void {
     if (this.now() - this.secretSince >= this.rotateMs) {
       this.secret = randomBytes(16);
       this.generation++;
       this.secretSince = this.now();
     }
+  }
+
+  /** The state kept for `server` (by address and port: a reconfigured upstream keeps it). */
+  private stateOf(server: HostPort): ServerState {
+    if (server === this.lastServer) return this.lastState!;
     const key = keyOf(server);
     let s = this.servers.get(key);
     if (s === undefined) {
-      s = { source: null, generation: -1, client: Buffer.alloc(CLIENT_COOKIE_LEN), server: null, speaks: false, learning: null };
+      s = { source: null, generation: -1, client: Buffer.alloc(CLIENT_COOKIE_LEN), server: null, speaks: false, option: null, learning: null };
       this.servers.set(key, s);
     }
+    this.lastServer = server;
+    this.lastState = s;
+    return s;
+  }
+
+  private async state(server: HostPort): Promise<ServerState> {
+    this.rotate();
+    const s = this.stateOf(server);
     if (s.generation !== this.generation) {
       const st = s;
       st.learning ??= sourceAddress(server).then((src) => {
@@ -170,6 +194,7 @@ export class UpstreamCookies {
         const client = this.clientCookie(server, st.source!);
         if (!client.equals(st.client)) st.server = null; // a server cookie is bound to its client cookie
         st.client = client;
+        st.option = null;
         st.generation = this.generation;
       }
     }
@@ -213,25 +238,39 @@ function sourceAddress(server: HostPort): Promise<Buffer> {
   });
 }
 
-/**
- * The COOKIE option's data in a reply's OPT, or null when there is no OPT or no COOKIE option.
- * An OPT whose options overrun its RDATA yields an empty buffer (malformed).
- */
-export function cookieOf(reply: Buffer): Buffer | null {
-  if (reply.length < HEADER_LEN || reply.readUInt16BE(10) === 0) return null;
+function optionOf(s: ServerState): Buffer {
+  if (s.option !== null) return s.option;
+  const len = CLIENT_COOKIE_LEN + (s.server === null ? 0 : s.server.length);
+  const out = Buffer.allocUnsafe(4 + len);
+  out.writeUInt16BE(EDNS_OPTION_COOKIE, 0);
+  out.writeUInt16BE(len, 2);
+  s.client.copy(out, 4);
+  s.server?.copy(out, 4 + CLIENT_COOKIE_LEN);
+  s.option = out;
+  return out;
+}
+
+/** cookieAt: the reply has no OPT or no COOKIE option. */
+const NO_COOKIE = -1;
+/** cookieAt: its OPT's options overrun the RDATA (malformed). */
+const BAD_COOKIE = -2;
+
+/** Where the COOKIE option's data lies in a reply: its offset × 0x10000 + its length, or NO_COOKIE or BAD_COOKIE. */
+function cookieAt(reply: Buffer): number {
+  if (reply.length < HEADER_LEN || (reply[10] === 0 && reply[11] === 0)) return NO_COOKIE;
   const opt = findOpt(reply);
-  if (opt === null) return null;
+  if (opt === null) return NO_COOKIE;
   const start = opt.start + OPT_FIXED_LEN;
-  const end = start + reply.readUInt16BE(opt.start + 9);
+  const end = start + ((reply[opt.start + 9]! << 8) | reply[opt.start + 10]!);
   for (let off = start; off < end; ) {
-    if (off + 4 > end) return Buffer.alloc(0);
-    const code = reply.readUInt16BE(off);
-    const len = reply.readUInt16BE(off + 2);
-    if (off + 4 + len > end) return Buffer.alloc(0);
-    if (code === EDNS_OPTION_COOKIE) return reply.subarray(off + 4, off + 4 + len);
+    if (off + 4 > end) return BAD_COOKIE;
+    const code = (reply[off]! << 8) | reply[off + 1]!;
+    const len = (reply[off + 2]! << 8) | reply[off + 3]!;
+    if (off + 4 + len > end) return BAD_COOKIE;
+    if (code === EDNS_OPTION_COOKIE) return (off + 4) * 0x10000 + len;
     off += 4 + len;
   }
-  return null;
+  return NO_COOKIE;
 }
 
 /**
@@ -239,8 +278,12 @@ export function cookieOf(reply: Buffer): Buffer | null {
  * OPT; `query` itself when it has no OPT (no EDNS: no cookie).
  */
 export function withOption(query: Buffer, qEnd: number, option: Buffer): Buffer {
-  if (query.readUInt16BE(10) !== 1 || query.length < qEnd + OPT_FIXED_LEN) return query;
-  const out = Buffer.concat([query, option]);
-  out.writeUInt16BE(out.readUInt16BE(qEnd + 9) + option.length, qEnd + 9);
+  if (query[10] !== 0 || query[11] !== 1 || query.length < qEnd + OPT_FIXED_LEN) return query;
+  const out = Buffer.allocUnsafe(query.length + option.length);
+  query.copy(out, 0);
+  option.copy(out, query.length);
+  const rdlen = ((query[qEnd + 9]! << 8) | query[qEnd + 10]!) + option.length;
+  out[qEnd + 9] = rdlen >>> 8;
+  out[qEnd + 10] = rdlen & 0xff;
   return out;
 }

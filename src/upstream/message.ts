@@ -15,12 +15,15 @@ import type { ParsedQuery } from '../dns/query.js';
 export function buildUpstreamQuery(msg: Buffer, pq: ParsedQuery, options: Buffer | null = null, edns = true): Buffer {
   const optLen = edns ? OPT_FIXED_LEN + (options === null ? 0 : options.length) : 0;
   const out = Buffer.allocUnsafe(pq.qEnd + optLen);
-  out.writeUInt16BE(0, 0);
-  out.writeUInt16BE(Flag.RD | (pq.flags & (Flag.CD | Flag.AD)), 2);
-  out.writeUInt16BE(1, 4);
-  out.writeUInt16BE(0, 6);
-  out.writeUInt16BE(0, 8);
-  out.writeUInt16BE(edns ? 1 : 0, 10);
+  // Byte by byte: Buffer#writeUInt16BE's argument checks cost more than the header.
+  const flags = Flag.RD | (pq.flags & (Flag.CD | Flag.AD));
+  out[0] = out[1] = 0; // the ID: the UDP pool or the caller writes it
+  out[2] = flags >>> 8;
+  out[3] = flags & 0xff;
+  out[4] = 0;
+  out[5] = 1;
+  out[6] = out[7] = out[8] = out[9] = out[10] = 0;
+  out[11] = edns ? 1 : 0;
   msg.copy(out, HEADER_LEN, HEADER_LEN, pq.qEnd);
   if (edns) writeOpt(out, pq.qEnd, 0, pq.dnssecOk, options);
   return out;

@@ -42,19 +42,24 @@ export interface UdpPoolStats {
   closed: number;
 }
 
+/** A reply that answers the question, and how it does (never Mismatch). */
+export interface UdpReply {
+  msg: Buffer;
+  check: ResponseCheck;
+}
+
 /** A question waiting for its reply on one socket. */
 interface Waiting {
-  /** What was sent (its ID is the key in the socket's map). */
+  id: number;
+  /** What was sent. */
   query: Buffer;
   qEnd: number;
   exactCase: boolean;
   accept: ((msg: Buffer) => boolean) | null;
   onSent: (() => void) | null;
-  resolve: (msg: Buffer) => void;
+  resolve: (r: UdpReply) => void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout | null;
-  /** performance.now() by which it times out. */
-  deadline: number;
 }
 
 interface Pooled {
@@ -62,8 +67,13 @@ interface Pooled {
   /** Bound and connected: sends go out at once; until then they wait in `queued`. */
   ready: boolean;
   queued: Waiting[];
-  /** Questions sent and not answered yet, by ID. */
-  waiting: Map<number, Waiting>;
+  /**
+   * Questions sent and not answered yet, at index ID & (length - 1): IDs are drawn until that
+   * slot is free, so no two share one (a Map keyed by ID cost a rehash as it went 0 -> 1 -> 0).
+   */
+  byId: (Waiting | undefined)[];
+  /** Questions in byId. */
+  waiting: number;
   uses: number;
   openedAt: number;
   /** Replaced (or failed): takes no new question and closes when `waiting` empties. */
@@ -98,24 +108,37 @@ export class UdpPool {
     return n;
   }
 
+  /** Questions waiting for a reply. */
+  get waiting(): number {
+    let n = 0;
+    for (const s of this.draining) n += s.waiting;
+    for (const s of this.slots) if (s !== null) n += s.waiting;
+    return n;
+  }
+
   /**
    * Sends `query` with a fresh ID (written into it) and resolves with the first reply that answers
    * it (checkResponse not Mismatch; a case mismatch with `exactCase` ends it too, for the caller to
    * judge) and that `accept`, when given, takes. Rejects with UpstreamTimeout after `timeoutMs`,
    * or with the socket's error. `onSent`: called when the datagram leaves.
    */
-  send(query: Buffer, qEnd: number, timeoutMs: number, exactCase: boolean, accept: ((msg: Buffer) => boolean) | null, onSent: (() => void) | null): Promise<Buffer> {
+  send(query: Buffer, qEnd: number, timeoutMs: number, exactCase: boolean, accept: ((msg: Buffer) => boolean) | null, onSent: (() => void) | null): Promise<UdpReply> {
     return new Promise((resolve, reject) => {
       if (this.closed) {
         reject(new Error(`upstream ${this.server.host}:${this.server.port}: closed`));
         return;
       }
       const s = this.pick();
-      const w: Waiting = { query, qEnd, exactCase, accept, onSent, resolve, reject, timer: null, deadline: performance.now() + timeoutMs };
+      const w: Waiting = { id: 0, query, qEnd, exactCase, accept, onSent, resolve, reject, timer: null };
+      if (2 * (s.waiting + 1) > s.byId.length && s.byId.length < 65536) grow(s);
+      const mask = s.byId.length - 1;
       let id = random16();
-      while (s.waiting.has(id)) id = random16();
-      query.writeUInt16BE(id, 0);
-      s.waiting.set(id, w);
+      while (s.byId[id & mask] !== undefined) id = random16();
+      w.id = id;
+      query[0] = id >>> 8;
+      query[1] = id & 0xff;
+      s.byId[id & mask] = w;
+      s.waiting++;
       w.timer = setTimeout(() => this.settle(s, w, new UpstreamTimeout(`no answer from ${this.server.host}:${this.server.port} in ${timeoutMs} ms`), null), timeoutMs);
       if (s.ready) this.transmit(s, w);
       else s.queued.push(w);
@@ -151,7 +174,7 @@ export class UdpPool {
 
   private open(): Pooled {
     const type = this.server.family === 6 ? 'udp6' : 'udp4';
-    const s: Pooled = { socket: dgram.createSocket(type), ready: false, queued: [], waiting: new Map(), uses: 0, openedAt: performance.now(), retired: false, closed: false };
+    const s: Pooled = { socket: dgram.createSocket(type), ready: false, queued: [], byId: new Array<Waiting | undefined>(64).fill(undefined), waiting: 0, uses: 0, openedAt: performance.now(), retired: false, closed: false };
     this.stats.opened++;
     let attempts = 0;
     const onMessage = (msg: Buffer): void => this.receive(s, msg);
@@ -198,28 +221,31 @@ export class UdpPool {
 
   private receive(s: Pooled, msg: Buffer): void {
     // The socket is connected: the kernel dropped datagrams from any other address or port.
-    const w = msg.length >= 2 ? s.waiting.get(msg.readUInt16BE(0)) : undefined;
-    if (w === undefined || checkResponse(msg, w.query, w.qEnd, w.exactCase) === ResponseCheck.Mismatch || (w.accept !== null && !w.accept(msg))) {
+    const id = msg.length >= 2 ? (msg[0]! << 8) | msg[1]! : -1;
+    const w = id < 0 ? undefined : s.byId[id & (s.byId.length - 1)];
+    const check = w === undefined || w.id !== id ? ResponseCheck.Mismatch : checkResponse(msg, w.query, w.qEnd, w.exactCase);
+    if (check === ResponseCheck.Mismatch || (w!.accept !== null && !w!.accept(msg))) {
       this.counters.ignoredReplies++;
       return;
     }
-    this.settle(s, w, null, msg);
+    this.settle(s, w!, null, { msg, check });
   }
 
-  private settle(s: Pooled, w: Waiting, err: Error | null, msg: Buffer | null): void {
-    const id = w.query.readUInt16BE(0);
-    if (s.waiting.get(id) !== w) return; // settled already
-    s.waiting.delete(id);
+  private settle(s: Pooled, w: Waiting, err: Error | null, reply: UdpReply | null): void {
+    const at = w.id & (s.byId.length - 1);
+    if (s.byId[at] !== w) return; // settled already
+    s.byId[at] = undefined;
+    s.waiting--;
     if (w.timer !== null) clearTimeout(w.timer);
     if (err !== null) w.reject(err);
-    else w.resolve(msg!);
-    if (s.retired && s.waiting.size === 0) this.shut(s);
+    else w.resolve(reply!);
+    if (s.retired && s.waiting === 0) this.shut(s);
   }
 
   /** Takes no new question; closes once those waiting are done. */
   private retire(s: Pooled): void {
     s.retired = true;
-    if (s.waiting.size === 0) this.shut(s);
+    if (s.waiting === 0) this.shut(s);
     else this.draining.add(s);
   }
 
@@ -229,7 +255,7 @@ export class UdpPool {
     if (i >= 0) this.slots[i] = null;
     s.retired = true;
     s.queued.length = 0;
-    for (const w of [...s.waiting.values()]) this.settle(s, w, err, null);
+    for (const w of s.byId) if (w !== undefined) this.settle(s, w, err, null);
     this.shut(s);
   }
 
@@ -246,6 +272,14 @@ export class UdpPool {
   }
 }
 
+/** Doubles the ID table; distinct low bits stay distinct under the wider mask. */
+function grow(s: Pooled): void {
+  const next = new Array<Waiting | undefined>(s.byId.length * 2).fill(undefined);
+  const mask = next.length - 1;
+  for (const w of s.byId) if (w !== undefined) next[w.id & mask] = w;
+  s.byId = next;
+}
+
 /**
  * One question over `pool`. `cookies`: send our DNS Cookie with an EDNS query (./cookies.ts) and
  * drop replies that do not echo it (or carry none, once the upstream has given us a server
@@ -254,7 +288,7 @@ export class UdpPool {
  * gets a new ID, written into `query` too, so the caller's check of the answer against it holds.
  * `onSent`: called as each datagram leaves (stall detection counts a question from then).
  */
-export async function udpExchange(
+export function udpExchange(
   pool: UdpPool,
   query: Buffer,
   qEnd: number,
@@ -262,44 +296,51 @@ export async function udpExchange(
   exactCase = false,
   cookies: UpstreamCookies | null = null,
   onSent: (() => void) | null = null,
-): Promise<Buffer> {
-  if (cookies === null || query.readUInt16BE(10) === 0) return pool.send(query, qEnd, timeoutMs, exactCase, null, onSent);
+): Promise<UdpReply> {
+  if (cookies === null || query[11] === 0) return pool.send(query, qEnd, timeoutMs, exactCase, null, onSent);
+  return withCookies(pool, query, qEnd, timeoutMs, exactCase, cookies, onSent);
+}
+
+async function withCookies(pool: UdpPool, query: Buffer, qEnd: number, timeoutMs: number, exactCase: boolean, cookies: UpstreamCookies, onSent: (() => void) | null): Promise<UdpReply> {
   const server = pool.server;
   const deadline = performance.now() + timeoutMs;
-  const left = (): number => Math.max(1, deadline - performance.now());
   let missing = false;
-  const accept = (option: Buffer) => (msg: Buffer): boolean => {
-    const v = cookies.check(server, option, msg);
-    if (v === 'missing') missing = true;
-    return v === 'ok' || v === 'none';
-  };
   for (let attempt = 0; ; attempt++) {
-    const option = await cookies.option(server);
+    // Ready at once but for the first question to an upstream under each secret (source lookup).
+    const option = cookies.optionNow(server) ?? (await cookies.option(server));
     cookies.stats.sent++;
     const datagram = withOption(query, qEnd, option);
-    let reply: Buffer;
+    const accept = (msg: Buffer): boolean => {
+      const v = cookies.check(server, option, msg);
+      if (v === 'missing') missing = true;
+      return v === 'ok' || v === 'none';
+    };
+    let reply: UdpReply;
     try {
-      reply = await pool.send(datagram, qEnd, left(), exactCase, accept(option), onSent);
+      reply = await pool.send(datagram, qEnd, Math.max(1, deadline - performance.now()), exactCase, accept, onSent);
     } catch (err) {
       // Only cookie-less answers came: the upstream may have stopped speaking cookies (./cookies.ts).
       if (missing && err instanceof UpstreamTimeout) cookies.forget(server);
       throw err;
     } finally {
-      if (datagram !== query) datagram.copy(query, 0, 0, 2); // its ID
+      query[0] = datagram[0]!; // its ID
+      query[1] = datagram[1]!;
     }
-    if (messageRcode(reply) !== Rcode.BADCOOKIE) return reply;
+    // BADCOOKIE (23) has 7 in the header's rcode bits: only then is the OPT looked for.
+    if ((reply.msg[3]! & 0x0f) !== (Rcode.BADCOOKIE & 0x0f) || messageRcode(reply.msg) !== Rcode.BADCOOKIE) return reply;
     if (attempt === 0) {
       cookies.stats.badcookieRetries++;
       continue;
     }
     cookies.stats.tcpFallbacks++;
     query.writeUInt16BE(random16(), 0);
-    return tcpExchange(server, query, qEnd, left(), exactCase);
+    const msg = await tcpExchange(server, query, qEnd, Math.max(1, deadline - performance.now()), exactCase);
+    return { msg, check: checkResponse(msg, query, qEnd, exactCase) };
   }
 }
 
 /** One question to `server` from a socket of its own, closed after (the bootstrap's rare lookups). */
-export async function udpExchangeOnce(server: HostPort, query: Buffer, qEnd: number, timeoutMs: number): Promise<Buffer> {
+export async function udpExchangeOnce(server: HostPort, query: Buffer, qEnd: number, timeoutMs: number): Promise<UdpReply> {
   const pool = new UdpPool(server, newCounters(), { size: 1 });
   try {
     return await udpExchange(pool, query, qEnd, timeoutMs);

@@ -7,6 +7,7 @@ import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeReply, startUpstream, type ReceivedQuery, type Script, type Upstream } from '../helpers/upstream.js';
 import { buildQuery, decode, Packet, T } from '../helpers/wire.js';
+import { ResponseCheck } from '../../src/dns/relay.js';
 import { newCounters } from '../../src/upstream/counters.js';
 import { POOL_SIZE, UdpPool, udpExchange, UpstreamTimeout, type UdpPoolOptions } from '../../src/upstream/udp.js';
 
@@ -34,8 +35,9 @@ const answering: Script = (q) => ({ answers: [{ name: q.name, type: T.A, address
 /** Asks `name` A through the pool; resolves with the answer's address. */
 async function ask(pool: UdpPool, name: string, timeoutMs = 1000): Promise<string> {
   const query = buildQuery(name, T.A, { id: 0 });
-  const reply = await udpExchange(pool, query, query.length, timeoutMs);
-  const p = decode(reply);
+  const { msg, check } = await udpExchange(pool, query, query.length, timeoutMs);
+  expect(check).toBe(ResponseCheck.Ok);
+  const p = decode(msg);
   expect(p.questions[0]!.name).toBe(name);
   return p.answers[0]!.address!;
 }
