@@ -28,9 +28,9 @@ const MAX_PENDING = 16 * 1024 * 1024;
 export class QueryLog implements QueryObserver {
   private readonly dest: Destination | null;
   private readonly clock = new IsoSeconds();
-  /** The current second's time text (IsoSeconds.secondOf) and its bytes. */
+  /** The current second's time text (IsoSeconds.secondOf), and the line's start up to it as bytes. */
   private second = '';
-  private secondBytes = Buffer.alloc(0);
+  private secondBytes: Buffer = Buffer.alloc(0);
   private timer: NodeJS.Timeout | null = null;
   // Each line is written byte by byte straight into the chunk (LineWriter), and the chunk is
   // handed to the destination whole: one write per ~800 lines, no string built per line.
@@ -110,26 +110,25 @@ export class QueryLog implements QueryObserver {
   private write(w: LineWriter, r: QueryEvent): void {
     // Fixed text goes in as pre-encoded bytes (one memmove each): written a character at a time,
     // the ~250 fixed bytes of a line cost more than everything else in it.
-    w.bytes(K_TIME);
     const second = this.clock.secondOf(r.time);
     if (second === null) {
+      w.bytes(K_TIME);
       w.ascii(new Date(r.time).toISOString());
-      w.bytes(K_QUOTE);
+      w.bytes(K_TIME_END);
     } else {
       if (second !== this.second) {
         this.second = second;
-        this.secondBytes = Buffer.from(second, 'latin1');
+        this.secondBytes = latin1(`{"level":30,"time":"${second}`);
       }
       w.bytes(this.secondBytes);
       w.bytes(MILLIS_Z[r.time - Math.floor(r.time / 1000) * 1000]!);
     }
-    w.bytes(K_CLIENT);
     w.jsonInner(r.client);
     w.bytes(K_CLIENT_PORT);
     w.ascii(String(r.clientPort));
     if (r.via === null && r.mac === null && r.clientName === null && (r.group === undefined || r.group === 'default')) {
       // Nobody spoke for the client and it has no name: the common case, one fixed text per transport.
-      w.bytes(PLAIN_IDENTITY[r.transport]);
+      w.bytes(PLAIN_IDENTITY_QNAME[r.transport]);
     } else {
       w.ascii(',"via":');
       w.jsonOrNull(r.via);
@@ -142,8 +141,8 @@ export class QueryLog implements QueryObserver {
       w.ascii(',"transport":"');
       w.ascii(r.transport);
       w.ascii('",');
+      w.bytes(K_QNAME);
     }
-    w.bytes(K_QNAME);
     const qname = w.mark() - 1; // from its opening quote
     w.jsonInner(r.qname);
     const qnameEnd = w.mark() + 1; // to its closing quote, the first byte of K_QTYPE
@@ -151,18 +150,14 @@ export class QueryLog implements QueryObserver {
     const d = r.decision;
     if (d === null) w.bytes(NO_DECISION);
     else this.decisionFields(w, d, r.qname, qname, qnameEnd);
-    if (r.rcode < 0) w.bytes(K_RCODE_NULL);
-    else {
-      w.bytes(rcodeBytes(r.rcode));
-    }
+    w.bytes(r.rcode < 0 ? K_RCODE_NULL : rcodeBytes(r.rcode));
     latency(w, r.latencyMs);
-    if (r.upstream === null) w.bytes(K_UPSTREAM_NULL);
+    if (r.upstream === null) w.bytes(r.truncated ? K_NULL_END_TRUNCATED : K_NULL_END);
     else {
       w.bytes(K_UPSTREAM);
       w.jsonInner(r.upstream);
-      w.bytes(K_QUOTE);
+      w.bytes(r.truncated ? K_QUOTE_END_TRUNCATED : K_QUOTE_END);
     }
-    w.bytes(r.truncated ? K_END_TRUNCATED : K_END);
   }
 
   /**
@@ -283,9 +278,9 @@ function nextOpen(dest: SonicBoomLike, timeoutMs: number, start: () => void): Pr
 const latin1 = (s: string): Buffer => Buffer.from(s, 'latin1');
 // The line's fixed text, in order. A string value's quotes belong to the fixed text around it.
 const K_TIME = latin1('{"level":30,"time":"');
-/** Each millisecond's digits, the Z and the closing quote. */
-const MILLIS_Z = MILLIS.map((m) => latin1(`${m}Z"`));
-const K_CLIENT = latin1(',"client":"');
+const K_TIME_END = latin1('","client":"');
+/** Each millisecond's digits, the Z and the text up to the client's address. */
+const MILLIS_Z = MILLIS.map((m) => latin1(`${m}Z","client":"`));
 const K_CLIENT_PORT = latin1('","clientPort":');
 const K_QNAME = latin1('"qname":"');
 /** `","qtype":"A","action":"blocked",` per type (below 256: the common ones, made when first seen) and action. */
@@ -325,16 +320,18 @@ const K_REASON = latin1('],"reason":');
 const K_TAGS = latin1(',"tags":[');
 const K_DECISION_END = latin1('],');
 const K_RCODE_NULL = latin1('"rcode":null,"latencyMs":');
-const K_UPSTREAM_NULL = latin1(',"upstream":null');
+const END = ',"msg":"query"}\n';
+const K_NULL_END = latin1(`,"upstream":null,"truncated":false${END}`);
+const K_NULL_END_TRUNCATED = latin1(`,"upstream":null,"truncated":true${END}`);
 const K_UPSTREAM = latin1(',"upstream":"');
-const K_QUOTE = latin1('"');
-const K_END = latin1(',"truncated":false,"msg":"query"}\n');
-const K_END_TRUNCATED = latin1(',"truncated":true,"msg":"query"}\n');
+const K_QUOTE_END = latin1(`","truncated":false${END}`);
+const K_QUOTE_END_TRUNCATED = latin1(`","truncated":true${END}`);
 
 const NO_DECISION = Buffer.from('"list":null,"rule":null,"ruleKind":null,"decidedBy":null,"trigger":null,"chain":null,"reason":null,"tags":[],', 'latin1');
 
-const plainIdentity = (t: Transport): Buffer => Buffer.from(`,"via":null,"mac":null,"clientName":null,"group":"default","transport":"${t}",`, 'latin1');
-const PLAIN_IDENTITY: Readonly<Record<Transport, Buffer>> = { udp: plainIdentity('udp'), tcp: plainIdentity('tcp'), dot: plainIdentity('dot'), doh: plainIdentity('doh') };
+const plainIdentity = (t: Transport): Buffer => latin1(`,"via":null,"mac":null,"clientName":null,"group":"default","transport":"${t}","qname":"`);
+/** The identity nobody spoke for, per transport, and the text up to the query name. */
+const PLAIN_IDENTITY_QNAME: Readonly<Record<Transport, Buffer>> = { udp: plainIdentity('udp'), tcp: plainIdentity('tcp'), dot: plainIdentity('dot'), doh: plainIdentity('doh') };
 
 /** Thousandths as JavaScript prints them after the decimal point (no trailing zeros): 5 → "005", 10 → "01", 100 → "1". */
 const THOUSANDTHS = Array.from({ length: 1000 }, (_, f) => String(f).padStart(3, '0').replace(/0+$/, ''));
