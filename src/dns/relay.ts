@@ -50,9 +50,9 @@ export enum ResponseCheck {
 export function checkResponse(resp: Buffer, sent: Buffer, sentQEnd: number, exactCase = false): ResponseCheck {
   if (resp.length < 12) return ResponseCheck.Mismatch;
   if (resp[0] !== sent[0] || resp[1] !== sent[1]) return ResponseCheck.Mismatch;
-  const flags = resp.readUInt16BE(2);
+  const flags = (resp[2]! << 8) | resp[3]!;
   if ((flags & Flag.QR) === 0 || ((flags >>> 11) & 0xf) !== 0) return ResponseCheck.Mismatch;
-  const qd = resp.readUInt16BE(4);
+  const qd = (resp[4]! << 8) | resp[5]!;
   if (qd === 0) {
     // RFC 1035 lets a server that could not parse the query answer without echoing it.
     const rc = flags & 0x0f;
@@ -64,14 +64,22 @@ export function checkResponse(resp: Buffer, sent: Buffer, sentQEnd: number, exac
   return flags & Flag.TC ? ResponseCheck.Truncated : ResponseCheck.Ok;
 }
 
-/** Indexes a checked response. Returns null when its records are malformed. */
+// TTL offsets of the message being stored (a record takes at least 11 bytes of a 64 KiB message).
+const ttls = new Uint16Array(65536 / 11);
+
+/**
+ * Indexes a checked response (fields read as bytes: Buffer#readUInt* checks its arguments on
+ * every call). Returns null when its records are malformed. The wire and its TTL
+ * offsets share one allocation of their own (not a slice of Node's pool, which a cached answer
+ * would keep alive whole): what the cache keeps, made once (resolve/cache.ts).
+ */
 export function storeResponse(resp: Buffer, qEnd: number, now: number): StoredAnswer | null {
   const len = resp.length;
-  const an = resp.readUInt16BE(6);
-  const ns = resp.readUInt16BE(8);
-  const ar = resp.readUInt16BE(10);
+  const an = (resp[6]! << 8) | resp[7]!;
+  const ns = (resp[8]! << 8) | resp[9]!;
+  const ar = (resp[10]! << 8) | resp[11]!;
   const total = an + ns + ar;
-  const ttls: number[] = [];
+  let nTtls = 0;
   let off = qEnd;
   let minTtl = -1;
   let negativeTtl = -1;
@@ -83,8 +91,8 @@ export function storeResponse(resp: Buffer, qEnd: number, now: number): StoredAn
     const start = off;
     off = skipName(resp, off);
     if (off < 0 || off + 10 > len) return null;
-    const type = resp.readUInt16BE(off);
-    const rdlen = resp.readUInt16BE(off + 8);
+    const type = (resp[off]! << 8) | resp[off + 1]!;
+    const rdlen = (resp[off + 8]! << 8) | resp[off + 9]!;
     const rdata = off + 10;
     const next = rdata + rdlen;
     if (next > len) return null;
@@ -95,12 +103,12 @@ export function storeResponse(resp: Buffer, qEnd: number, now: number): StoredAn
       extRcode = resp[off + 4]!;
       ede = pickEdeOptions(resp.subarray(rdata, next));
     } else {
-      const raw = resp.readUInt32BE(off + 4);
+      const raw = resp[off + 4]! * 0x1000000 + ((resp[off + 5]! << 16) | (resp[off + 6]! << 8) | resp[off + 7]!);
       const ttl = raw > 0x7fffffff ? 0 : raw; // RFC 2181 §8: a TTL with the top bit set means zero
-      ttls.push(off + 4);
+      ttls[nTtls++] = off + 4;
       if (i < an + ns && (minTtl < 0 || ttl < minTtl)) minTtl = ttl;
       if (type === RType.SOA && i >= an && i < an + ns && rdlen >= 22) {
-        const minimum = resp.readUInt32BE(next - 4);
+        const minimum = resp[next - 4]! * 0x1000000 + ((resp[next - 3]! << 16) | (resp[next - 2]! << 8) | resp[next - 1]!);
         const neg = Math.min(ttl, minimum);
         if (negativeTtl < 0 || neg < negativeTtl) negativeTtl = neg;
       }
@@ -111,17 +119,24 @@ export function storeResponse(resp: Buffer, qEnd: number, now: number): StoredAn
   // dropped). Additional records after a mid-section OPT go with it: their compression pointers
   // may point past the OPT, and closing the gap would make them name the wrong owners.
   const end = optStart < 0 ? off : optStart;
+  if (end > 0xffff) return null;
   let kept = 0;
-  while (kept < ttls.length && ttls[kept]! < end) kept++;
-  const wire = Buffer.from(resp.subarray(0, end));
-  if (optStart >= 0) wire.writeUInt16BE(optIndex - an - ns, 10);
-  const ttlOffsets = new Uint16Array(kept);
+  while (kept < nTtls && ttls[kept]! < end) kept++;
+  const at = (end + 1) & ~1; // Uint16Array views need an even byte offset
+  const own = Buffer.allocUnsafeSlow(at + kept * 2);
+  resp.copy(own, 0, 0, end);
+  const wire = own.subarray(0, end);
+  if (optStart >= 0) {
+    const count = optIndex - an - ns;
+    wire[10] = count >>> 8;
+    wire[11] = count & 0xff;
+  }
+  const ttlOffsets = new Uint16Array(own.buffer, own.byteOffset + at, kept);
   for (let i = 0; i < kept; i++) {
     const o = ttls[i]!;
     ttlOffsets[i] = o;
-    if (wire.readUInt32BE(o) > 0x7fffffff) wire.writeUInt32BE(0, o);
+    if (wire[o]! > 0x7f) wire[o] = wire[o + 1] = wire[o + 2] = wire[o + 3] = 0;
   }
-  if (wire.length > 0xffff) return null;
   return {
     wire,
     ttlOffsets,

@@ -264,7 +264,7 @@ export class CacheStage implements Stage {
     if (clampTtls(s, positive ? this.opts.minTtl : 0, positive ? this.opts.maxTtl : this.opts.negativeMaxTtl)) {
       a.reply = replay(s, q.msg, q.pq, s.storedAt);
     }
-    compact(s);
+    // The answer has its own allocation, wire and TTL offsets together (storeResponse): kept as it is.
     this.lru.set(key, { stored: s, expiresAt: s.storedAt + ttl * 1000, ttlMs: ttl * 1000, prefetched: false, failedAt: -Infinity });
   }
 
@@ -280,24 +280,6 @@ export class CacheStage implements Stage {
     }
     return 0;
   }
-}
-
-/**
- * Gives a stored answer its own memory: one allocation for the wire and the TTL offsets. Fresh
- * from the forward stage, the wire is a slice of Node's shared 8 KiB allocation pool (kept, it
- * would keep the whole slab alive, with every short-lived buffer allocated next to it) and the
- * offsets a typed array of their own (about 200 bytes of objects for a few bytes of data).
- */
-function compact(s: StoredAnswer): void {
-  if (s.wire.buffer === s.ttlOffsets.buffer) return; // already done (a replaced entry's answer)
-  const len = s.wire.length;
-  const at = (len + 1) & ~1; // Uint16Array views need an even byte offset
-  const own = Buffer.allocUnsafeSlow(at + s.ttlOffsets.byteLength);
-  s.wire.copy(own, 0);
-  const offsets = new Uint16Array(own.buffer, own.byteOffset + at, s.ttlOffsets.length);
-  offsets.set(s.ttlOffsets);
-  s.wire = own.subarray(0, len);
-  s.ttlOffsets = offsets;
 }
 
 /** What an entry counts against cache.maxBytes. */
