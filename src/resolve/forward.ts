@@ -239,16 +239,16 @@ export class ForwardStage implements Stage {
           u.health.hedged++;
           moveOn();
         };
-        void this.attempt(u, q, onStall).then((r) => {
+        void this.attempt(u, q, onStall).then((o) => {
           running--;
           if (done) return;
-          if (r !== null && r.o.ok) {
+          if (o !== null && o.ok) {
             done = true;
             this.pending--;
-            resolve(answerFrom(q, r.o.stored, r.u));
+            resolve(answerFrom(q, o.stored, u));
             return;
           }
-          if (r !== null && r.o.stored !== null) failed = { stored: r.o.stored, label: r.u.label };
+          if (o !== null && o.stored !== null) failed = { stored: o.stored, label: u.label };
           moveOn();
           if (running === 0 && next >= order.length) {
             done = true;
@@ -266,7 +266,7 @@ export class ForwardStage implements Stage {
    * timeout or network error marks it down (and starts the probes). Null when nothing came.
    * While it waits, the question counts towards a stall of `u`, when `onStall` is called (once).
    */
-  private async attempt(u: Upstream, q: Query, onStall: () => void): Promise<Attempt | null> {
+  private async attempt(u: Upstream, q: Query, onStall: () => void): Promise<Outcome | null> {
     const start = performance.now();
     // It waits from when it left, not from when it was made: a backlog of our own (a socket not
     // bound yet, the first cookie's source lookup) is no upstream stall.
@@ -283,7 +283,7 @@ export class ForwardStage implements Stage {
       recordLatency(u.health, now - start);
       u.health.lastReplyAt = now;
       markUp(u);
-      return { u, o };
+      return o;
     } catch (err) {
       this.failed(u, err, start, 'query');
       return null;
@@ -492,11 +492,6 @@ function closeUpstream(u: Upstream): void {
 
 /** How often a down upstream is probed by default. */
 export const PROBE_INTERVAL_MS = 5_000;
-
-interface Attempt {
-  u: Upstream;
-  o: Outcome;
-}
 
 function answerFrom(q: Query, stored: StoredAnswer, u: Upstream): Answer {
   return { action: 'allowed', reply: replay(stored, q.msg, q.pq, stored.storedAt), stored, upstream: u.label };

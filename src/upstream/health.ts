@@ -121,7 +121,13 @@ export function recordLatency(h: UpstreamHealthState, ms: number): void {
  * measured goes first, so each is measured; a 10× slower one still gets 1 % of the first tries,
  * so its average stays current), the others follow by average latency.
  */
-export function orderUpstreams<U extends Ranked>(ups: readonly U[], strategy: UpstreamStrategy, now: number, random: () => number = Math.random): U[] {
+export function orderUpstreams<U extends Ranked>(ups: readonly U[], strategy: UpstreamStrategy, now: number, random: () => number = Math.random): readonly U[] {
+  // The usual case, every upstream up in failover or parallel: the configured order itself, no copy.
+  if (strategy !== 'fastest' || ups.length < 2) {
+    let allUp = true;
+    for (const u of ups) if (isDown(u, now)) allUp = false;
+    if (allUp) return ups;
+  }
   const up: U[] = [];
   const down: U[] = [];
   for (const u of ups) (isDown(u, now) ? down : up).push(u);

@@ -174,7 +174,17 @@ export class UdpPool {
 
   private open(): Pooled {
     const type = this.server.family === 6 ? 'udp6' : 'udp4';
-    const s: Pooled = { socket: dgram.createSocket(type), ready: false, queued: [], byId: new Array<Waiting | undefined>(64).fill(undefined), waiting: 0, uses: 0, openedAt: performance.now(), retired: false, closed: false };
+    const s: Pooled = {
+      socket: dgram.createSocket(type),
+      ready: false,
+      queued: [],
+      byId: new Array<Waiting | undefined>(64).fill(undefined),
+      waiting: 0,
+      uses: 0,
+      openedAt: performance.now(),
+      retired: false,
+      closed: false,
+    };
     this.stats.opened++;
     let attempts = 0;
     const onMessage = (msg: Buffer): void => this.receive(s, msg);

@@ -72,6 +72,16 @@ export function encodeReply(q: ReceivedQuery, r: ScriptedReply, udpLimit: number
   return buf;
 }
 
+/** Forged answers to `q` with `address`: one with the ID off by one, one for another question (evil.example.org). */
+export function forgedReplies(q: ReceivedQuery, address: string): Buffer[] {
+  const evil = { answers: [{ name: q.name, type: T.A, address }] };
+  const wrongId = encodeReply(q, evil, null);
+  wrongId.writeUInt16BE((q.packet.header.id + 1) & 0xffff, 0);
+  const other = { ...q, packet: Packet.parse(q.raw) };
+  other.packet.questions[0]!.name = 'evil.example.org';
+  return [wrongId, encodeReply(other, evil, null)];
+}
+
 function udpLimitOf(p: DecodedPacket): number {
   const opt = p.additionals.find((a) => a.type === T.OPT);
   return opt ? Math.max(512, opt.class) : 512;

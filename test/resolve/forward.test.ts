@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ask } from '../helpers/client.js';
 import { startC2dns, type TestServer } from '../helpers/c2dns.js';
 import { query } from '../helpers/stage.js';
-import { encodeReply, startUpstream, zoneScript, type ReceivedQuery, type Upstream } from '../helpers/upstream.js';
+import { encodeReply, forgedReplies, startUpstream, zoneScript, type ReceivedQuery, type Upstream } from '../helpers/upstream.js';
 import { decode, edeOf, parseMessage, T, Packet } from '../helpers/wire.js';
 import { ForwardStage } from '../../src/resolve/forward.js';
 import { POOL_SIZE } from '../../src/upstream/udp.js';
@@ -87,14 +87,8 @@ describe('forwarding', () => {
         answers: [{ name: q.name, type: T.A, address: '192.0.2.10' }],
         delayMs: 50,
         before: (q2, sendRaw) => {
-          const evil = { answers: [{ name: q2.name, type: T.A, address: '6.6.6.6' }] };
-          const wrongId = encodeReply(q2, evil, null);
-          wrongId.writeUInt16BE((q2.packet.header.id + 1) & 0xffff, 0);
-          sendRaw(wrongId);
-          const other = { ...q2, packet: Packet.parse(q2.raw) };
-          other.packet.questions[0]!.name = 'evil.example.org';
-          sendRaw(encodeReply(other, evil, null));
-          spoofer.send(encodeReply(q2, evil, null), q2.from.port, q2.from.address);
+          for (const forged of forgedReplies(q2, '6.6.6.6')) sendRaw(forged);
+          spoofer.send(encodeReply(q2, { answers: [{ name: q2.name, type: T.A, address: '6.6.6.6' }] }, null), q2.from.port, q2.from.address);
         },
       })),
     );

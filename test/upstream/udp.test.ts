@@ -5,8 +5,8 @@
 // upstream on 127.0.0.1.
 import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
-import { encodeReply, startUpstream, type ReceivedQuery, type Script, type Upstream } from '../helpers/upstream.js';
-import { buildQuery, decode, Packet, T } from '../helpers/wire.js';
+import { encodeReply, forgedReplies, startUpstream, type ReceivedQuery, type Script, type Upstream } from '../helpers/upstream.js';
+import { buildQuery, decode, T } from '../helpers/wire.js';
 import { ResponseCheck } from '../../src/dns/relay.js';
 import { newCounters } from '../../src/upstream/counters.js';
 import { POOL_SIZE, UdpPool, udpExchange, UpstreamTimeout, type UdpPoolOptions } from '../../src/upstream/udp.js';
@@ -114,13 +114,7 @@ describe('UDP socket pool', () => {
       ...answering(q),
       delayMs: 30,
       before: (q2, sendRaw) => {
-        const evil = { answers: [{ name: q2.name, type: T.A, address: '6.6.6.6' }] };
-        const wrongId = encodeReply(q2, evil, null);
-        wrongId.writeUInt16BE((q2.packet.header.id + 1) & 0xffff, 0);
-        sendRaw(wrongId);
-        const other = { ...q2, packet: Packet.parse(q2.raw) };
-        other.packet.questions[0]!.name = 'evil.example.org';
-        sendRaw(encodeReply(other, evil, null));
+        for (const forged of forgedReplies(q2, '6.6.6.6')) sendRaw(forged);
         sendRaw(Buffer.from([1])); // a runt
       },
     }));
