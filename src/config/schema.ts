@@ -196,6 +196,12 @@ export const configSchema = z
         /** What a shed question gets: REFUSED at once, or no answer (the client retries later). */
         overload: z.enum(['refuse', 'drop']).default('refuse'),
         /**
+         * While every upstream is down (timed out, stalled or failed, and not back since), one
+         * question per this many ms is still asked (any reply ends the outage) and the others get
+         * SERVFAIL (EDE 22) at once, or a stale answer from the cache; 0 = ask every question.
+         */
+        allDownScoutMs: int(0, 60_000).default(250),
+        /**
          * 0x20: ask plain upstreams in random letter case and accept only answers that echo it (a
          * forged reply must guess the case too). Off by default, like Unbound's use-caps-for-id:
          * some upstreams and middleboxes do not keep the case (c2dns then falls back per upstream).

@@ -81,6 +81,8 @@ export interface MetricsSources {
   upstreamCookies?: () => Readonly<Record<string, number>>;
   /** Questions shed by the upstream pending bound (upstream.maxPending). */
   shed?: () => number;
+  /** Questions answered SERVFAIL at once because every upstream was down (upstream.allDownScoutMs). */
+  allDown?: () => number;
   /** TCP and DoT connections closed or refused to protect the listener, by reason (server/tcp.ts). */
   tcpDefences?: () => Readonly<Record<string, number>>;
   /** Default: package.json's version. */
@@ -400,6 +402,15 @@ export class Metrics implements QueryObserver {
       collect() {
         this.reset();
         this.inc(src.shed?.() ?? 0);
+      },
+    });
+    new Counter({
+      name: `${P}upstream_all_down_total`,
+      help: 'Queries answered SERVFAIL (EDE 22) at once because every upstream was down; one question per upstream.allDownScoutMs was still asked. Those the cache could answer stale are counted in c2dns_cache_stale_served_total instead of reaching the client as SERVFAIL.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(src.allDown?.() ?? 0);
       },
     });
     new Counter({

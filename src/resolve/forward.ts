@@ -8,6 +8,13 @@
 // those in flight fails). In every strategy an upstream that timed out or failed is down: asked
 // last for penaltyMs, and probed (probeName, probeType) every probeIntervalMs until it answers,
 // when it is up again.
+// Every upstream down (upstream.allDownScoutMs, like Unbound once its servers' timeouts reach the
+// top): one question per allDownScoutMs is still asked (a scout: its answer, any reply at all, marks
+// its upstream up and ends the outage for everyone within that interval); the others are answered
+// SERVFAIL with EDE 22 at once, so the cache stage serves them stale at once (RFC 8767) instead of
+// each waiting upstream.timeoutMs. Without it, an outage of every upstream at 5,000 q/s kept
+// upstream.maxPending questions pending for seconds, shed the rest, and grew the heap by 40 MB that
+// V8 kept for good (the soak, issue 10). Probes go on as before.
 // Stalls (upstream/health.ts): an upstream on which two or more questions have waited its stall
 // time with no reply is marked down at that moment, not at the first timeout, and the questions
 // waiting on it are asked of the next upstream at once (hedged): the first good answer wins, the
@@ -72,6 +79,8 @@ export interface ForwardOptions {
   random?: () => number;
   /** Load shedding: questions asked upstream at once, at most (default unbounded); beyond it new ones get `overload`. */
   maxPending?: number;
+  /** While every upstream is down, one question per this many ms is asked and the others get SERVFAIL at once; 0 or absent: every question is asked. */
+  allDownScoutMs?: number;
   /** A shed question: REFUSED (default) or no answer. */
   overload?: 'refuse' | 'drop';
 }
@@ -116,6 +125,7 @@ type Outcome = { ok: true; stored: StoredAnswer } | { ok: false; stored: StoredA
 
 const ALL_FAILED = edeOption(Ede.NO_REACHABLE_AUTHORITY, 'c2dns: no upstream answered');
 const OVERLOADED = edeOption(Ede.OTHER, 'c2dns: overloaded');
+const ALL_DOWN = edeOption(Ede.NO_REACHABLE_AUTHORITY, 'c2dns: every upstream is down');
 const UNUSABLE: Outcome = { ok: false, stored: null };
 
 export class ForwardStage implements Stage {
@@ -137,6 +147,11 @@ export class ForwardStage implements Stage {
   pending = 0;
   /** Questions shed because `pending` was at maxPending. */
   shed = 0;
+  /** Questions answered SERVFAIL at once because every upstream was down (allDownScoutMs). */
+  allDown = 0;
+  /** performance.now() from which the next question may scout while every upstream is down. */
+  private nextScoutAt = 0;
+  private allDownScoutMs!: number;
   /** Our client cookies and the plain upstreams' server cookies; used while opts.cookies is on. */
   readonly cookies = new UpstreamCookies();
   private maxPending!: number;
@@ -184,6 +199,7 @@ export class ForwardStage implements Stage {
     this.caseRetryMs = opts.caseRetryMs ?? CASE_RETRY_MS;
     this.maxPending = opts.maxPending ?? Infinity;
     this.pressureAt = Math.ceil(this.maxPending / 2);
+    this.allDownScoutMs = opts.allDownScoutMs ?? 0;
   }
 
   resolve(q: Query): Answer | Promise<Answer> {
@@ -193,9 +209,22 @@ export class ForwardStage implements Stage {
       const reply = this.opts.overload === 'drop' ? null : errorReply(q.msg, q.pq, Rcode.REFUSED, OVERLOADED);
       return { action: 'refused', reply, stored: null, upstream: null, unlogged: true };
     }
+    const now = performance.now();
+    if (this.allDownScoutMs > 0 && this.everyUpstreamDown(now)) {
+      if (now < this.nextScoutAt) {
+        this.allDown++;
+        return { action: 'servfail', reply: errorReply(q.msg, q.pq, Rcode.SERVFAIL, ALL_DOWN), stored: null, upstream: null };
+      }
+      this.nextScoutAt = now + this.allDownScoutMs;
+    }
     // Crossing into pressure shortens every upstream's stall time (upstream/health.ts).
     if (++this.pending === this.pressureAt) for (const u of this.upstreams) this.watchStalls(u, true);
-    return this.forward(q);
+    return this.forward(q, now);
+  }
+
+  private everyUpstreamDown(now: number): boolean {
+    for (const u of this.upstreams) if (!isDown(u, now)) return false;
+    return true;
   }
 
   /** Closes the connections of tls:// and https:// upstreams (shutdown). */
@@ -214,8 +243,7 @@ export class ForwardStage implements Stage {
    * upstream's health). `parallel` starts with two in flight when both are up. The question
    * stops counting in `pending` when its answer is settled.
    */
-  private forward(q: Query): Promise<Answer> {
-    const now = performance.now();
+  private forward(q: Query, now: number): Promise<Answer> {
     const order = orderUpstreams(this.upstreams, this.strategy, now, this.random);
     // Two at once only when both are up: a down one is asked last, as in failover.
     const width = this.strategy === 'parallel' && order.length >= 2 && !isDown(order[1]!, now) ? 2 : 1;
@@ -534,6 +562,7 @@ export function forwardOptions(cfg: Config): ForwardOptions {
     probeIntervalMs: cfg.upstream.probeIntervalMs,
     maxPending: cfg.upstream.maxPending,
     overload: cfg.upstream.overload,
+    allDownScoutMs: cfg.upstream.allDownScoutMs,
     caseRandomization: cfg.upstream.caseRandomization,
     cookies: cfg.upstream.cookies,
   };

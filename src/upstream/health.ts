@@ -2,7 +2,8 @@
 //
 // Passive health: an exchange that times out or fails at the network level marks the upstream
 // down for upstream.penaltyMs; any reply (whatever its rcode) marks it up again. A down upstream
-// is asked last, never skipped: when every upstream is down, queries still reach them.
+// is asked last, never skipped; when every upstream is down, resolve/forward.ts lets one question
+// per upstream.allDownScoutMs through and answers the others at once.
 // Stalls: waiting for the first timeout is too slow under load (at 5,000 q/s, 1.5 s of questions
 // to a silent upstream is 7,500 pending, far past upstream.maxPending, so answerable questions
 // were shed). An upstream is *stalled* when at least STALL_MIN_WAITING questions have each waited

@@ -84,6 +84,7 @@ export function createMetrics(p: MetricsParts): Metrics {
     upstreamHealth: () => r.upstreamHealth.status(),
     rateLimit: () => r.rateLimit?.counters ?? null,
     shed: () => r.forward.shed,
+    allDown: () => r.forward.allDown,
     upstreamCookies: () => ({ ...r.forward.cookies.stats }),
     tcpDefences: () => tcpDefenceTotals(p.listeners()),
     history: () => p.history?.stats() ?? null,
