@@ -11,7 +11,7 @@
 import type { Config } from '../config/schema.js';
 import { parseHostPort, type HostPort } from '../upstream/address.js';
 import type { UpstreamView } from '../observe/metrics.js';
-import { ForwardStage } from './forward.js';
+import { ForwardStage, forwardSettings } from './forward.js';
 import { requireNext, type StageModule } from './module.js';
 import type { Answer, Query, Stage } from './types.js';
 
@@ -90,21 +90,8 @@ export function ruleUpstreams(entries: readonly string[]): HostPort[] {
 
 /** One ForwardStage per rule, configured as the default upstreams are (upstream.*), probed with "DOMAIN SOA". */
 export function ruleForwarder(cfg: Config): (domain: string, upstreams: readonly HostPort[]) => ForwardStage {
-  const u = cfg.upstream;
-  return (domain, upstreams) =>
-    new ForwardStage({
-      upstreams,
-      timeoutMs: u.timeoutMs,
-      penaltyMs: u.penaltyMs,
-      strategy: u.strategy,
-      probeName: domain,
-      probeType: 'SOA',
-      probeIntervalMs: u.probeIntervalMs,
-      maxPending: u.maxPending,
-      overload: u.overload,
-      caseRandomization: (u as { caseRandomization?: boolean }).caseRandomization ?? false,
-      cookies: u.cookies,
-    });
+  const settings = forwardSettings(cfg);
+  return (domain, upstreams) => new ForwardStage({ ...settings, upstreams, probeName: domain, probeType: 'SOA' });
 }
 
 export const conditionalStage: StageModule<ConditionalStage> = {

@@ -552,18 +552,23 @@ export const forwardStage: StageModule<ForwardStage> = {
 
 /** The default upstreams' options from the configuration (start-up and config reload). */
 export function forwardOptions(cfg: Config): ForwardOptions {
+  return { upstreams: upstreamTargets(cfg.upstreams, cfg.upstream), ...forwardSettings(cfg) };
+}
+
+/** upstream.* as every ForwardStage takes it: the default upstreams' and each forwarding rule's. */
+export function forwardSettings(cfg: Config): Omit<ForwardOptions, 'upstreams'> {
+  const u = cfg.upstream;
   return {
-    upstreams: upstreamTargets(cfg.upstreams, cfg.upstream),
-    timeoutMs: cfg.upstream.timeoutMs,
-    penaltyMs: cfg.upstream.penaltyMs,
-    strategy: cfg.upstream.strategy,
-    probeName: cfg.upstream.probeName,
-    probeType: cfg.upstream.probeType,
-    probeIntervalMs: cfg.upstream.probeIntervalMs,
-    maxPending: cfg.upstream.maxPending,
-    overload: cfg.upstream.overload,
-    allDownScoutMs: cfg.upstream.allDownScoutMs,
-    caseRandomization: cfg.upstream.caseRandomization,
-    cookies: cfg.upstream.cookies,
+    timeoutMs: u.timeoutMs,
+    penaltyMs: u.penaltyMs,
+    strategy: u.strategy,
+    probeName: u.probeName,
+    probeType: u.probeType,
+    probeIntervalMs: u.probeIntervalMs,
+    maxPending: u.maxPending,
+    overload: u.overload,
+    allDownScoutMs: u.allDownScoutMs,
+    caseRandomization: u.caseRandomization,
+    cookies: u.cookies,
   };
 }
