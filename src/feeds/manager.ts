@@ -12,10 +12,10 @@ import { listAction, listConfig, type Config, type ListConfig } from '../config/
 import type { OpLogger } from '../observe/oplog.js';
 import { acquire } from './acquire.js';
 import { compileSource, type CompiledSource } from './compile.js';
-import { defaultCompiler, inThreadCompiler, type Compiler } from './compile-worker.js';
+import { defaultCompiler, inThreadCompiler, type Compiler, type TableFile } from './compile-worker.js';
 import type { DecodeOptions } from './decode.js';
 import { FeedError, type FeedFailure } from './errors.js';
-import { loadFirstSeen, saveFirstSeen } from './firstseen.js';
+import { firstSeenFile, loadFirstSeen, saveFirstSeen } from './firstseen.js';
 import { LastGoodStore, sourceRef, sourceStem, type LastGoodMeta, type SourceRef } from './store.js';
 import { checkShrink, sha256HexByTurns } from './verify.js';
 
@@ -311,6 +311,16 @@ export class FeedManager {
     return m;
   }
 
+  /**
+   * The table for a compile: the one in memory, or (a restart, not read yet) its file, which the
+   * compile reads where it runs; the table read becomes the source's when the result is accepted.
+   */
+  private tableFor(ref: SourceRef): NameTable | TableFile {
+    if (this.firstSeen.has(sourceStem(ref))) return this.seen(ref);
+    const file = firstSeenFile(this.store.dir, ref, { migrate: this.persist });
+    return file === null ? this.seen(ref) : { file };
+  }
+
   /** An accepted compile's table, which has the source's new names, is its first-seen table from now on. */
   private keepTable(ref: SourceRef, c: CompiledSource): void {
     this.firstSeen.set(sourceStem(ref), c.rules.dict);
@@ -326,7 +336,7 @@ export class FeedManager {
     if (lg === null) return;
     try {
       const ref = sourceRef(s.config);
-      s.compiled = await this.compiler({ body: lg.body, decode: this.decodeOptions(s.config), config: s.config, guard: this.guard, table: this.seen(ref), now: this.now(), background: this.serving });
+      s.compiled = await this.compiler({ body: lg.body, decode: this.decodeOptions(s.config), config: s.config, guard: this.guard, table: this.tableFor(ref), now: this.now(), background: this.serving });
       this.keepTable(ref, s.compiled);
       s.sha256 = lg.meta.sha256;
       s.fromLastGood = true;
@@ -378,7 +388,7 @@ export class FeedManager {
       // Compiled into a copy of the first-seen table, which becomes the source's table (with the
       // new names) only when the update is accepted: a rejected one leaves the table as it was.
       const decode = { ...this.decodeOptions(s.config), ...(got.contentType !== undefined ? { contentType: got.contentType } : {}) };
-      const compiled = await this.compiler({ body: got.body, decode, config: s.config, guard: this.guard, table: this.seen(ref), now: this.now(), background: this.serving });
+      const compiled = await this.compiler({ body: got.body, decode, config: s.config, guard: this.guard, table: this.tableFor(ref), now: this.now(), background: this.serving });
       const count = compiled.rules.length;
       if (count === 0 && compiled.report.rejected > 0) {
         throw new FeedError('parse', `no usable entries: ${compiled.report.rejected} lines rejected (first: line ${compiled.report.examples[0]?.line}: ${compiled.report.examples[0]?.reason})`);

@@ -3,6 +3,9 @@
 // rules, reports and tables that come back equal the ones compileSource makes on this thread,
 // and they work here (the index and filter hash with this thread's seed). The source's own
 // table is left as it was; a bad body fails the same way.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_PROTECTED, Guard } from '../../src/blocklist/guard.js';
 import { bloomHas, hashRange, NameTable } from '../../src/blocklist/names.js';
@@ -10,6 +13,7 @@ import type { CompiledSource } from '../../src/feeds/compile.js';
 import { compileSource } from '../../src/feeds/compile.js';
 import { inThreadCompiler, type CompileJob, type Compiler } from '../../src/feeds/compile-worker.js';
 import { FeedError } from '../../src/feeds/errors.js';
+import { firstSeenFile, saveFirstSeen } from '../../src/feeds/firstseen.js';
 import { DomainTrie } from '../../src/blocklist/trie.js';
 import { listConfig, type ListConfig } from '../../src/config/schema.js';
 import { bundledWorkerCompiler } from '../helpers/compile-worker.js';
@@ -50,7 +54,7 @@ function knownTable(): NameTable {
 
 const cfgOf = (p: Partial<ListConfig> & { name: string }): ListConfig => listConfig({ path: `/lists/${p.name}`, ...p } as Parameters<typeof listConfig>[0]);
 
-function job(cfg: ListConfig, text: string, table: NameTable): CompileJob {
+function job(cfg: ListConfig, text: string, table: CompileJob['table']): CompileJob {
   return { body: Buffer.from(text), decode: { ...decode, lineFormat: cfg.format !== 'stix' && cfg.format !== 'misp' }, config: cfg, guard, table, now: NOW, background: false };
 }
 
@@ -114,6 +118,20 @@ describe('compiling in a worker thread', () => {
     dict.intern('later.example', 0, 13, NOW + 1);
     expect(dict.get('later.example')).toBe(NOW + 1);
     expect(dict.get('n123.bulk26.example')).toBe(NOW);
+  });
+
+  it("reads a restart's table from its file where it compiles: the same rules and times as with the table read here", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'c2dns-compile-table-'));
+    const ref = { name: 'bulk', origin: '/lists/bulk' };
+    await saveFirstSeen(dir, ref, knownTable());
+    const file = firstSeenFile(dir, ref)!;
+    const cfg = cfgOf({ name: 'bulk', format: 'plain' });
+    const here = compileSource(many + plain, cfg, guard, knownTable(), NOW);
+    const there = await worker(job(cfg, many + plain, { file }));
+    const inThread = await inThreadCompiler(job(cfg, many + plain, { file }));
+    expect(facts(there)).toEqual(facts(here));
+    expect(facts(inThread)).toEqual(facts(here));
+    expect(there.rules.dict.get('gone.example')).toBe(NOW - 100 * DAY);
   });
 
   it('fails a body that cannot be decoded with the same FeedError as this thread', async () => {
