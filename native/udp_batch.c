@@ -15,6 +15,11 @@
 //     parse), or, when slots[i] < 0 (an answer that came later), to addresses[i]:ports[i].
 //   stats(handle) -> { received, batches, sent, sendCalls, dropped, errors, lastError }
 //   close(handle, callback)                                 the fd is closed after uv_close
+// For the upstream UDP pool (src/upstream/native-udp.ts), a socket can serve as a client instead:
+//   connect(handle, host, port, onError)   connects it (the kernel then delivers only that peer's
+//     datagrams), lets it not keep the loop alive (uv_unref), and has receive errors (ICMP port
+//     unreachable: ECONNREFUSED) reported as onError(code) instead of only counted
+//   write(handle, buffer) -> 0, or the errno name   one datagram to the connected peer, at once
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -52,6 +57,7 @@ typedef struct {
   napi_ref addresses; // Array reused for every batch
   napi_ref meta;      // Int32Array over meta_data
   napi_ref last_text; // the text of last_addr: a client asking again costs no new string
+  napi_ref on_error;  // connect()'s onError, or NULL: receive errors are only counted
   struct sockaddr_storage last_addr;
   napi_async_context async;
   int32_t *meta_data;
@@ -250,10 +256,37 @@ static void deliver(sock_t *s, int count) {
   napi_close_handle_scope(env, scope);
 }
 
+// A connected socket's receive error (its peer's ICMP unreachable, ...) to connect()'s onError.
+static void report_error(sock_t *s, int err) {
+  napi_env env = s->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value fn, code, global, result;
+  napi_get_reference_value(env, s->on_error, &fn);
+  napi_create_string_utf8(env, uv_err_name(-err), NAPI_AUTO_LENGTH, &code);
+  napi_get_global(env, &global);
+  if (napi_make_callback(env, s->async, global, fn, 1, &code, &result) == napi_pending_exception) {
+    napi_value e;
+    napi_get_and_clear_last_exception(env, &e);
+    napi_fatal_exception(env, e);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
 static void on_readable(uv_poll_t *handle, int status, int events) {
   sock_t *s = (sock_t *)handle->data;
   (void)events;
-  if (status < 0 || s->closing) return;
+  if (s->closing) return;
+  if (status < 0) {
+    // libuv stops the poll on POLLERR (a connected socket's pending ICMP error): the socket is done.
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err == 0) err = -status;
+    s->errors++;
+    s->last_error = err;
+    if (s->on_error != NULL) report_error(s, err);
+    return;
+  }
   for (int round = 0; round < BATCHES_PER_EVENT && !s->closing; round++) {
     for (int i = 0; i < s->in_used; i++) s->in[i].msg_hdr.msg_namelen = sizeof s->in_addr[i];
     s->in_used = 0;
@@ -262,6 +295,7 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
       if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
         s->errors++;
         s->last_error = errno;
+        if (s->on_error != NULL) report_error(s, errno);
       }
       return;
     }
@@ -285,6 +319,7 @@ static void on_closed(uv_handle_t *handle) {
   napi_delete_reference(env, s->addresses);
   napi_delete_reference(env, s->meta);
   if (s->last_text != NULL) napi_delete_reference(env, s->last_text);
+  if (s->on_error != NULL) napi_delete_reference(env, s->on_error);
   if (s->close_cb != NULL) napi_delete_reference(env, s->close_cb);
   napi_async_destroy(env, s->async);
   if (cb != NULL) {
@@ -494,6 +529,65 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
   return out;
 }
 
+static napi_value js_connect(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  sock_t *s = get_sock(env, argv[0]);
+  if (s == NULL) return NULL;
+  char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+  size_t hostlen;
+  int32_t port;
+  napi_valuetype fn_type = napi_undefined;
+  if (argc < 4 || napi_get_value_string_utf8(env, argv[1], host, sizeof host, &hostlen) != napi_ok || napi_get_value_int32(env, argv[2], &port) != napi_ok ||
+      napi_typeof(env, argv[3], &fn_type) != napi_ok || fn_type != napi_function || port <= 0 || port > 65535 || s->on_error != NULL) {
+    napi_throw_type_error(env, NULL, "udp_batch.connect(handle, host, port 1-65535, onError), once");
+    return NULL;
+  }
+  struct sockaddr_storage ss;
+  socklen_t len = parse_addr(s->family, host, port, &ss);
+  if (len == 0 || connect(s->fd, (struct sockaddr *)&ss, len) < 0) {
+    throw_errno(env, "connect", len == 0 ? EINVAL : errno, host, port);
+    return NULL;
+  }
+  CHECK(napi_create_reference(env, argv[3], 1, &s->on_error));
+  uv_unref((uv_handle_t *)&s->poll);
+  return NULL;
+}
+
+// One datagram to the connected peer with send(2), no address to pass or parse.
+static napi_value js_write(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], out;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  sock_t *s = get_sock(env, argv[0]);
+  if (s == NULL) return NULL;
+  void *data = NULL;
+  size_t len = 0;
+  if (argc < 2 || napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "udp_batch.write(handle, buffer)");
+    return NULL;
+  }
+  int err = 0;
+  if (s->closing) err = EBADF;
+  else {
+    ssize_t n;
+    do n = send(s->fd, data, len, MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) err = errno;
+  }
+  s->send_calls++;
+  if (err == 0) {
+    s->sent++;
+    CHECK(napi_create_int32(env, 0, &out));
+  } else {
+    s->errors++;
+    s->last_error = err;
+    CHECK(napi_create_string_utf8(env, uv_err_name(-err), NAPI_AUTO_LENGTH, &out));
+  }
+  return out;
+}
+
 static napi_value js_stats(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], out, v;
@@ -541,6 +635,8 @@ static napi_value init(napi_env env, napi_value exports) {
     {"send", NULL, js_send, NULL, NULL, NULL, napi_enumerable, NULL},
     {"stats", NULL, js_stats, NULL, NULL, NULL, napi_enumerable, NULL},
     {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"connect", NULL, js_connect, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"write", NULL, js_write, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

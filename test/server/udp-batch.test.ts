@@ -43,7 +43,7 @@ describe('choosing the UDP path (server.udpBatch)', () => {
 describe('the native addon', () => {
   it.runIf(CI || addon !== null)('is built (npm ci builds it; under CI=true a missing addon fails here)', () => {
     expect(addon, 'build/Release/c2dns_udp_batch.node is missing: `node native/install.mjs` says why').not.toBeNull();
-    expect(Object.keys(addon!).sort()).toEqual(['close', 'open', 'port', 'send', 'stats']);
+    expect(Object.keys(addon!).sort()).toEqual(['close', 'connect', 'open', 'port', 'send', 'stats', 'write']);
   });
 });
 

@@ -2,14 +2,15 @@
 // random ports, connected to the upstream; a random ID unused on its socket for each question;
 // replies matched by ID and question; sockets replaced after a number of questions or an age, the
 // replaced ones kept until the questions waiting on them are done. Real packets with a scripted
-// upstream on 127.0.0.1.
+// upstream on 127.0.0.1; every behaviour holds on both socket paths: node:dgram and the native
+// addon (native/udp_batch.c, when built).
 import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeReply, forgedReplies, startUpstream, type ReceivedQuery, type Script, type Upstream } from '../helpers/upstream.js';
 import { buildQuery, decode, T } from '../helpers/wire.js';
 import { ResponseCheck } from '../../src/dns/relay.js';
 import { newCounters } from '../../src/upstream/counters.js';
-import { POOL_SIZE, UdpPool, udpExchange, UpstreamTimeout, type UdpPoolOptions } from '../../src/upstream/udp.js';
+import { clientAddon, POOL_SIZE, UdpPool, udpExchange, UpstreamTimeout, type ClientAddon, type UdpPoolOptions } from '../../src/upstream/udp.js';
 
 const open: { close(): unknown }[] = [];
 afterEach(async () => {
@@ -20,12 +21,6 @@ async function upstream(script: Script): Promise<Upstream> {
   const up = await startUpstream(script);
   open.push(up);
   return up;
-}
-
-function poolFor(up: Upstream, o: UdpPoolOptions = {}): UdpPool {
-  const pool = new UdpPool({ host: '127.0.0.1', port: up.port, family: 4 }, newCounters(), o);
-  open.push(pool);
-  return pool;
 }
 
 /** The answer for `name`: an address made from its first label, so a mixed-up reply shows. */
@@ -44,7 +39,18 @@ async function ask(pool: UdpPool, name: string, timeoutMs = 1000): Promise<strin
 
 const portsOf = (qs: ReceivedQuery[]): Set<number> => new Set(qs.map((q) => q.from.port));
 
-describe('UDP socket pool', () => {
+const addon = clientAddon();
+const paths: [string, ClientAddon | null][] = [['node:dgram', null]];
+if (addon !== null) paths.push(['the native addon', addon]);
+else it.skip('the native addon path (not built: node native/install.mjs)', () => undefined);
+
+describe.each(paths)('UDP socket pool on %s', (_path, native) => {
+  function poolFor(up: Upstream, o: UdpPoolOptions = {}): UdpPool {
+    const pool = new UdpPool({ host: '127.0.0.1', port: up.port, family: 4 }, newCounters(), { native, ...o });
+    open.push(pool);
+    return pool;
+  }
+
   it('asks through at most POOL_SIZE long-lived sockets on random ports, each question with its own ID', async () => {
     const up = await upstream(answering);
     const pool = poolFor(up);
@@ -119,7 +125,7 @@ describe('UDP socket pool', () => {
       },
     }));
     const counters = newCounters();
-    const pool = new UdpPool({ host: '127.0.0.1', port: up.port, family: 4 }, counters);
+    const pool = new UdpPool({ host: '127.0.0.1', port: up.port, family: 4 }, counters, { native });
     open.push(pool);
     expect(await ask(pool, 'n7.example.org')).toBe('10.0.0.7');
     expect(counters.ignoredReplies).toBe(3);
@@ -135,7 +141,7 @@ describe('UDP socket pool', () => {
       before: (q2) => spoofer.send(encodeReply(q2, { answers: [{ name: q2.name, type: T.A, address: '6.6.6.6' }] }, null), q2.from.port, q2.from.address),
     }));
     const counters = newCounters();
-    const pool = new UdpPool({ host: '127.0.0.1', port: up.port, family: 4 }, counters);
+    const pool = new UdpPool({ host: '127.0.0.1', port: up.port, family: 4 }, counters, { native });
     open.push(pool);
     expect(await ask(pool, 'n3.example.org')).toBe('10.0.0.3');
     expect(counters.ignoredReplies).toBe(0); // dropped by the kernel, never seen
@@ -156,7 +162,7 @@ describe('UDP socket pool', () => {
     await new Promise<void>((r) => probe.bind(0, '127.0.0.1', () => r()));
     const port = probe.address().port;
     await new Promise<void>((r) => probe.close(() => r()));
-    const pool = new UdpPool({ host: '127.0.0.1', port, family: 4 }, newCounters(), { size: 1 });
+    const pool = new UdpPool({ host: '127.0.0.1', port, family: 4 }, newCounters(), { size: 1, native });
     open.push(pool);
     const t0 = performance.now();
     await expect(ask(pool, 'n1.example.org', 2000)).rejects.toThrow(/ECONNREFUSED/);
