@@ -26,7 +26,8 @@ export function readFirstSeen(f: string): NameTable {
   };
   for (let pos = 0; pos < len; ) {
     let eol = b.indexOf(10, pos);
-    if (eol < 0) eol = len;
+    // Every line is written with its newline: one without is an append cut short (saveFirstSeen).
+    if (eol < 0) break;
     let end = eol;
     if (end > pos && b[end - 1] === 13) end--;
     // name: hash it while looking for the tab

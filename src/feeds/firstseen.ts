@@ -1,12 +1,14 @@
 // When c2dns first saw each name of a source: provenance for `c2dns check`, and the clock for
-// per-source maxAgeDays. One "name<TAB>epoch-ms" line per name, written atomically. In memory a
+// per-source maxAgeDays. One "name<TAB>epoch-ms" line per name, written whole atomically, later
+// saves appending the names added since. In memory a
 // NameTable (packed names, a time each), which the source's compiled rules use as their name
 // store. Read and written as bytes, a million names in a fraction of a second.
 // Keyed like the last good copies (store.ts): by list name AND location, in STEM.first-seen.tsv, so
 // a list re-pointed to another feed starts its own clock instead of inheriting the old feed's
 // times (an early maxAgeDays expiry, wrong provenance). Tables written before that (NAME.first-
 // seen.tsv) are migrated to the source they were written for: the one whose copy was saved last.
-import { existsSync, renameSync } from 'node:fs';
+import { existsSync, renameSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { writeFileAtomicAsync } from '../storage/atomic.js';
 import { join } from 'node:path';
 import { NameTable } from '../blocklist/names.js';
@@ -64,15 +66,55 @@ export function firstSeenFile(dir: string, source: SourceRef, options: { migrate
   return tableFile(dir, source, options.migrate);
 }
 
+/** What a save left on disk: the file holds the table's first `names` names and is `bytes` long. */
+export interface SavedTable {
+  names: number;
+  bytes: number;
+}
+
 /**
- * Writes the table (temp file + rename), yielding to the event loop every 8k names: a 1M-name
- * list takes ~0.25 s of CPU, a few milliseconds per slice.
+ * Writes the table, yielding to the event loop every 8k names (a 1M-name table is ~0.2 s of CPU,
+ * a millisecond or so per slice). Given what the last save of this table left (`saved`) and the
+ * file still that size, only the names added since are appended (an update's few new names,
+ * not its million: names are only ever added to a table, and a name's time never changes);
+ * otherwise the whole table is written (temp file + rename). Resolves to what is on disk now.
  */
+export async function saveFirstSeen(dir: string, source: SourceRef, m: NameTable, saved: SavedTable | null = null): Promise<SavedTable> {
+  const f = file(dir, source);
+  if (saved !== null && saved.names <= m.size && sizeOf(f) === saved.bytes) {
+    const more = await render(m, saved.names);
+    if (more.length > 0) await appendDurably(f, more);
+    return { names: m.size, bytes: saved.bytes + more.length };
+  }
+  const out = await render(m, 0);
+  await writeFileAtomicAsync(f, out);
+  return { names: m.size, bytes: out.length };
+}
+
 const YIELD_EVERY = 8192;
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-export async function saveFirstSeen(dir: string, source: SourceRef, m: NameTable): Promise<void> {
-  const f = file(dir, source);
+function sizeOf(f: string): number {
+  try {
+    return statSync(f).size;
+  } catch {
+    return -1;
+  }
+}
+
+/** One write, then fsync; a write cut short (a full disk) leaves a last line without its newline, which readFirstSeen skips. */
+async function appendDurably(f: string, data: Buffer): Promise<void> {
+  const fh = await open(f, 'a');
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The lines of names `from`..size-1. */
+async function render(m: NameTable, from: number): Promise<Buffer> {
   let size = 0;
   let lastTime = NaN;
   let digits = new Uint8Array(0);
@@ -83,14 +125,14 @@ export async function saveFirstSeen(dir: string, source: SourceRef, m: NameTable
     }
     return digits;
   };
-  for (let id = 0; id < m.size; id++) {
+  for (let id = from; id < m.size; id++) {
     size += m.end(id) - m.start(id) + timeBytes(m.time(id)).length + 2;
     if (id % YIELD_EVERY === YIELD_EVERY - 1) await turn();
   }
   const out = Buffer.allocUnsafe(size);
   const names = m.bytes;
   let p = 0;
-  for (let id = 0; id < m.size; id++) {
+  for (let id = from; id < m.size; id++) {
     for (let i = m.start(id), e = m.end(id); i < e; i++) out[p++] = names[i]!;
     out[p++] = 9;
     const d = timeBytes(m.time(id));
@@ -98,5 +140,5 @@ export async function saveFirstSeen(dir: string, source: SourceRef, m: NameTable
     out[p++] = 10;
     if (id % YIELD_EVERY === YIELD_EVERY - 1) await turn();
   }
-  await writeFileAtomicAsync(f, out);
+  return out;
 }

@@ -15,7 +15,7 @@ import { compileSource, type CompiledSource } from './compile.js';
 import { defaultCompiler, inThreadCompiler, type Compiler, type TableFile } from './compile-worker.js';
 import type { DecodeOptions } from './decode.js';
 import { FeedError, type FeedFailure } from './errors.js';
-import { firstSeenFile, loadFirstSeen, saveFirstSeen } from './firstseen.js';
+import { firstSeenFile, loadFirstSeen, saveFirstSeen, type SavedTable } from './firstseen.js';
 import { LastGoodStore, sourceRef, sourceStem, type LastGoodMeta, type SourceRef } from './store.js';
 import { checkShrink, sha256HexByTurns } from './verify.js';
 
@@ -69,6 +69,8 @@ export class FeedManager {
   private queue: Promise<unknown> = Promise.resolve();
   /** Per source (sourceStem: name and location), every name it ever listed with when it was first seen; also its rules' name store. */
   private readonly firstSeen = new Map<string, NameTable>();
+  /** What this process's last save of each first-seen table left on disk: the next save appends to it. */
+  private readonly savedTables = new Map<string, SavedTable>();
 
   /** A source changed rules outside a successful update (a newer disk copy adopted before a failed attempt). */
   private unpublished = false;
@@ -432,7 +434,11 @@ export class FeedManager {
       const ref = sourceRef(s.config);
       await this.store.saveAsync(ref, body, meta);
       await turn();
-      await saveFirstSeen(this.store.dir, ref, this.seen(ref));
+      // Forgotten until this save is done: one that fails part way leaves a file to write whole.
+      const stem = sourceStem(ref);
+      const saved = this.savedTables.get(stem) ?? null;
+      this.savedTables.delete(stem);
+      this.savedTables.set(stem, await saveFirstSeen(this.store.dir, ref, this.seen(ref), saved));
       if (s.diskStale != null) this.log.warn({ list: name, since: new Date(s.diskStale.at).toISOString() }, 'the disk copy of the list is current again');
       s.diskStale = null;
     } catch (err) {

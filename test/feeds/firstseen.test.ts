@@ -2,7 +2,7 @@
 // store), written as "name<TAB>epoch-ms" lines, and untouched by an update that is rejected. A
 // list re-pointed to another location starts its own clock; tables written under the list name
 // alone by earlier versions are migrated to the source they were written for.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -37,6 +37,53 @@ describe('first-seen store', () => {
       ['b.org', 200],
     ]);
     expect(loadFirstSeen(dir, { name: 'missing', origin: '/lists/missing.txt' }).size).toBe(0);
+  });
+});
+
+describe('saving again appends the names added since', () => {
+  const source = { name: 'grows', origin: '/lists/grows.txt' };
+  const tableOf = (n: number): NameTable => {
+    const t = new NameTable();
+    for (let i = 0; i < n; i++) t.set(`g${i}.example.net`, 1_700_000_000_000 + (i % 5) * 1000);
+    return t;
+  };
+  /** The file a whole write of `t` makes. */
+  const whole = async (t: NameTable): Promise<Buffer> => {
+    const dir = mkdtempSync(join(tmpdir(), 'c2dns-fs-'));
+    await saveFirstSeen(dir, source, t);
+    return readFileSync(join(dir, `${sourceStem(source)}.first-seen.tsv`));
+  };
+
+  it('in place (the same file, not a new one renamed over it), with the bytes a whole write has', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'c2dns-fs-'));
+    const f = join(dir, `${sourceStem(source)}.first-seen.tsv`);
+    const t = tableOf(20_000);
+    const first = await saveFirstSeen(dir, source, t);
+    expect(first).toEqual({ names: 20_000, bytes: statSync(f).size });
+    const inode = statSync(f).ino;
+    for (let i = 0; i < 300; i++) t.set(`new${i}.example.org`, 1_800_000_000_000);
+    const second = await saveFirstSeen(dir, source, t, first);
+    expect(statSync(f).ino).toBe(inode);
+    expect(second).toEqual({ names: 20_300, bytes: statSync(f).size });
+    expect(readFileSync(f).equals(await whole(t))).toBe(true);
+    expect([...loadFirstSeen(dir, source).entries()]).toEqual([...t.entries()]);
+  });
+
+  it('a file changed since that save (edited, or an append cut short) is written whole', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'c2dns-fs-'));
+    const f = join(dir, `${sourceStem(source)}.first-seen.tsv`);
+    const t = tableOf(1000);
+    const first = await saveFirstSeen(dir, source, t);
+    writeFileSync(f, 'g1.example.net\t5\n', { flag: 'a' });
+    t.set('later.example.org', 1_800_000_000_000);
+    await saveFirstSeen(dir, source, t, first);
+    expect(readFileSync(f).equals(await whole(t))).toBe(true);
+  });
+
+  it('a last line without its newline (an append cut short by a full disk or a crash) is not read', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'c2dns-fs-'));
+    writeFileSync(join(dir, `${sourceStem(source)}.first-seen.tsv`), 'a.com\t100\nb.org\t17');
+    expect([...loadFirstSeen(dir, source).entries()]).toEqual([['a.com', 100]]);
   });
 });
 
