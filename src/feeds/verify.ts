@@ -10,11 +10,14 @@ export function sha256Hex(body: Buffer | string): string {
   return createHash('sha256').update(body).digest('hex');
 }
 
-/** sha256Hex of a big body, 1 MiB per event-loop turn (hashing 20 MB at once holds answering for tens of ms). */
+/** Bytes hashed per event-loop turn: ~1 ms on an idle core (1 MiB turns took 14 ms on a busy one). */
+const HASH_CHUNK = 256 << 10;
+
+/** sha256Hex of a big body, HASH_CHUNK per event-loop turn (hashing 20 MB at once holds answering for tens of ms). */
 export async function sha256HexByTurns(body: Buffer): Promise<string> {
   const h = createHash('sha256');
-  for (let i = 0; i < body.length; i += 1 << 20) {
-    h.update(body.subarray(i, Math.min(body.length, i + (1 << 20))));
+  for (let i = 0; i < body.length; i += HASH_CHUNK) {
+    h.update(body.subarray(i, Math.min(body.length, i + HASH_CHUNK)));
     await new Promise((resolve) => setImmediate(resolve));
   }
   return h.digest('hex');
