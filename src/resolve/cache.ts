@@ -73,16 +73,16 @@ interface Entry {
   failedAt: number;
 }
 
-/** The outcome of one upstream question, shared by every query that waited for it. */
-interface Flight {
-  readonly answer: Answer;
-  /** A failure's reply in stored form, for replaying it to the other waiters; null otherwise. */
-  readonly failure: StoredAnswer | null;
-}
 
 export class CacheStage implements Stage {
   private readonly lru: LRUCache<string, Entry>;
-  private readonly inflight = new Map<string, Promise<Flight>>();
+  /**
+   * The upstream question per key, as the answer its first query gets: the others wait on the same
+   * promise (the first query's own answer comes one promise hop after the upstream's, not two).
+   */
+  private readonly inflight = new Map<string, Promise<Answer>>();
+  /** A failure's reply (SERVFAIL, REFUSED) in stored form, for replaying it to the other waiters. */
+  private readonly failures = new WeakMap<Answer, StoredAnswer>();
   private readonly now: () => number;
   private readonly staleMaxMs: number;
   private readonly staleTimeoutMs: number;
@@ -159,17 +159,16 @@ export class CacheStage implements Stage {
     const flying = this.inflight.get(key);
     if (flying !== undefined) {
       this.coalesced++;
-      return flying.then((f) => this.forClient(f, q));
+      return flying.then((a) => this.forClient(a, q));
     }
-    const res = this.ask(key, q);
-    return res instanceof Promise ? res.then((f) => f.answer) : res.answer;
+    return this.ask(key, q);
   }
 
   /**
    * Asks `next` (the upstreams) for `q`, stores what may be stored and registers the question as
    * in flight until then. Synchronous when `next` is (tests' stub stages).
    */
-  private ask(key: string, q: Query): Flight | Promise<Flight> {
+  private ask(key: string, q: Query): Answer | Promise<Answer> {
     let res: Answer | Promise<Answer>;
     try {
       res = this.next.resolve(q);
@@ -191,7 +190,7 @@ export class CacheStage implements Stage {
     return p;
   }
 
-  private settle(key: string, q: Query, a: Answer): Flight {
+  private settle(key: string, q: Query, a: Answer): Answer {
     if (a.stored !== null) this.keep(key, q, a);
     else {
       // No answer to store (SERVFAIL, REFUSED, nothing reached): an expired entry waits 30 s for the next try.
@@ -201,15 +200,16 @@ export class CacheStage implements Stage {
     // A failure c2dns wrote or relayed (SERVFAIL with EDE 22, an upstream's REFUSED) is read back
     // now, before the first waiter's later stages see the reply, for replaying to the others.
     const failure = a.stored === null && a.reply !== null && a.reply.length >= q.pq.qEnd ? storeResponse(a.reply, q.pq.qEnd, this.now()) : null;
-    return { answer: a, failure };
+    if (failure !== null) this.failures.set(a, failure);
+    return a;
   }
 
-  /** `f`'s answer for another query of the same key: the same bytes with its ID, case, flags and EDNS. */
-  private forClient(f: Flight, q: Query): Answer {
-    const a = f.answer;
+  /** The first query's answer `a` for another query of the same key: the same bytes with its ID, case, flags and EDNS. */
+  private forClient(a: Answer, q: Query): Answer {
     let reply: Buffer | null = null;
+    const failure = a.stored === null ? this.failures.get(a) : undefined;
     if (a.stored !== null) reply = replay(a.stored, q.msg, q.pq, this.now());
-    else if (f.failure !== null) reply = replay(f.failure, q.msg, q.pq, f.failure.storedAt);
+    else if (failure !== undefined) reply = replay(failure, q.msg, q.pq, failure.storedAt);
     return { action: a.action, reply, stored: a.stored, upstream: a.upstream };
   }
 
@@ -222,12 +222,12 @@ export class CacheStage implements Stage {
       if (flying === undefined) Promise.resolve(this.ask(key, q)).catch(() => undefined);
       return this.stale(e, q);
     }
-    let f: Flight | Promise<Flight>;
+    let f: Answer | Promise<Answer>;
     if (flying !== undefined) {
       this.coalesced++;
       f = flying;
     } else f = this.ask(key, q);
-    if (!(f instanceof Promise)) return f.answer.stored !== null ? f.answer : this.stale(e, q);
+    if (!(f instanceof Promise)) return f.stored !== null ? f : this.stale(e, q);
     const waited = f;
     return new Promise<Answer>((resolve) => {
       let done = false;
@@ -239,7 +239,7 @@ export class CacheStage implements Stage {
         (fl) => {
           if (done) return;
           clearTimeout(timer);
-          resolve(fl.answer.stored !== null ? this.forClient(fl, q) : this.stale(e, q));
+          resolve(fl.stored !== null ? this.forClient(fl, q) : this.stale(e, q));
         },
         () => {
           if (done) return;
