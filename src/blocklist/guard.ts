@@ -1,14 +1,9 @@
 // The shared-infrastructure guard: a feed may list a public suffix (the whole of `wiki` or
 // `github.io`) or a platform the attack abused (raw.githubusercontent.com, od.lk); blocking
 // those would take down far more than the attacker. Such entries are refused and reported.
-import { getPublicSuffix } from 'tldts';
 import { DOT_END, DOT_HASH, scanName, scanned } from './domain.js';
 import { hashFinish, hashRange, HASH_B, HASH_POW, NameTable } from './names.js';
-
-// The names checked are normalised already (lower-case LDH labels, no trailing dot, never an
-// address): tldts need not extract a host from a URL, validate it or look for an IP, which is
-// most of its cost. For such names the answer is the same as with the default options.
-const PSL_OPTIONS = { allowPrivateDomains: true, extractHostname: false, detectIp: false, validateHostname: false, mixedInputs: false } as const;
+import { isPublicSuffix } from './public-suffix.js';
 
 /**
  * Platforms and vendors that must never be blocked by name, nor any name under them, nor a
@@ -142,7 +137,7 @@ export class Guard {
 
   /** `parent`: whether the name may be a parent of a protected name (false: it certainly is not). */
   private refusal(name: string, hit: number, parent: boolean): GuardRefusal | null {
-    if (getPublicSuffix(name, PSL_OPTIONS) === name) {
+    if (isPublicSuffix(name)) {
       return { kind: 'public-suffix', reason: `"${name}" is a public suffix: blocking it would block every domain registered under it` };
     }
     // The name itself or one of its parents is protected: it is that platform or inside it.
