@@ -3,7 +3,7 @@
 // rules, reports and tables that come back equal the ones compileSource makes on this thread,
 // and they work here (the index and filter hash with this thread's seed). The source's own
 // table is left as it was; a bad body fails the same way.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -132,6 +132,43 @@ describe('compiling in a worker thread', () => {
     expect(facts(there)).toEqual(facts(here));
     expect(facts(inThread)).toEqual(facts(here));
     expect(there.rules.dict.get('gone.example')).toBe(NOW - 100 * DAY);
+  });
+
+  it.runIf(process.platform === 'linux')('compiles an update (background) in a thread at nice 19, leaving this thread as it was; a first load at normal priority', async () => {
+    /** The nice value of each of this process's threads now (field 19 of /proc/self/task/T/stat). */
+    const nices = (): Map<string, number> => {
+      const out = new Map<string, number>();
+      for (const t of readdirSync('/proc/self/task')) {
+        try {
+          const stat = readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
+          out.set(t, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]));
+        } catch {
+          // the thread ended meanwhile
+        }
+      }
+      return out;
+    };
+    const self = String(process.pid); // the main thread's id is the process id
+    const niceDuring = async (background: boolean): Promise<{ highest: number; main: number }> => {
+      const cfg = cfgOf({ name: 'bulk', format: 'plain' });
+      const big = Array.from({ length: 150_000 }, (_, i) => `p${i}.prio${i % 89}.example`).join('\n');
+      let highest = -20;
+      let main = 0;
+      const poll = setInterval(() => {
+        const n = nices();
+        main = n.get(self) ?? main;
+        for (const [t, v] of n) if (t !== self) highest = Math.max(highest, v);
+      }, 2);
+      try {
+        await worker({ ...job(cfg, big, new NameTable()), background });
+      } finally {
+        clearInterval(poll);
+      }
+      return { highest, main };
+    };
+    const before = nices().get(self);
+    expect(await niceDuring(true)).toEqual({ highest: 19, main: before });
+    expect((await niceDuring(false)).highest).toBeLessThan(19);
   });
 
   it('fails a body that cannot be decoded with the same FeedError as this thread', async () => {
