@@ -17,10 +17,10 @@
 // (qtype, rcode, action, the high bytes of ids and times): a record gzips to ~5.4 bytes instead of
 // ~9.7 as rows (measured on the benchmark's history).
 //
-// Size (bench/hunt.mjs, 10M queries from 2,000 clients over 200,000 distinct names): 11-14 bytes
-// a query once gzip'ed, i.e. 110-141 MB per 10M queries (1 to 7 days of it); 26-35 bytes a query
-// in the open, uncompressed segment. The name tables are most of it: a name is stored once per
-// segment that saw it.
+// Size (bench/hunt.mjs, 10M queries from 2,000 clients over 200,000 distinct names): 12-15 bytes
+// a query once gzip'ed (level 1; 11-14 at level 6), i.e. ~120-153 MB per 10M queries (1 to 7 days
+// of it); 26-35 bytes a query in the open, uncompressed segment. The name tables are most of it:
+// a name is stored once per segment that saw it.
 //
 // Names: open segment  q-<slotStart>-<tag>.c2h
 //        closed        q-<slotStart>-<tag>-<lastRecordTime>.c2h.gz   (gzip of the same bytes)
