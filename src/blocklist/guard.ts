@@ -3,7 +3,7 @@
 // those would take down far more than the attacker. Such entries are refused and reported.
 import { DOT_END, DOT_HASH, scanName, scanned } from './domain.js';
 import { hashFinish, hashRange, HASH_B, HASH_POW, NameTable } from './names.js';
-import { isPublicSuffix } from './public-suffix.js';
+import { deepSuffixes, isPublicSuffix } from './public-suffix.js';
 
 /**
  * Platforms and vendors that must never be blocked by name, nor any name under them, nor a
@@ -69,8 +69,26 @@ export class Guard {
   /** The same one-bit-per-hash filter for the parents. */
   private readonly parentFilter = new Int32Array(2048);
 
+  /**
+   * The PSL's "label.tld" nodes and wildcard TLDs (public-suffix.ts), hashed as the protected
+   * names are: a scanned name that hits none of them is no public suffix, found from the hashes
+   * scanName() left (tldts or a string walk per name was most of the guard's cost). null: ask isPublicSuffix.
+   */
+  private readonly deep: NameTable | null;
+  private readonly deepFilter = new Int32Array(2048);
+
   /** `protectedNames`: as given (a worker thread builds the same guard from them). */
   constructor(readonly protectedNames: readonly string[]) {
+    const d = deepSuffixes();
+    this.deep = d === null ? null : new NameTable();
+    if (d !== null) {
+      for (const n of [...d.pairs, ...d.wildTlds]) {
+        if (/[^\x00-\xff]/.test(n)) continue; // a U-label: never equal to a normalised (A-label) name
+        this.deep!.intern(n, 0, n.length, 0);
+        const h = hashRange(n, 0, n.length);
+        this.deepFilter[(h >>> 5) & 2047] |= 1 << (h & 31);
+      }
+    }
     for (const raw of protectedNames) {
       const n = raw.toLowerCase().replace(/\.$/, '');
       // A name with characters beyond U+00FF (or longer than a DNS name) can never equal a
@@ -92,13 +110,31 @@ export class Guard {
   /** Why `name` must not be blocked, or null when blocking it is fine. */
   check(name: string): GuardRefusal | null {
     const scannable = name.length <= 253 && scanName(name, 0, name.length) === name.length;
-    return this.refusal(name, scannable ? this.protectedSuffix(name) : this.protectedSuffixSlow(name), true);
+    return this.refusal(name, isPublicSuffix(name), scannable ? this.protectedSuffix(name) : this.protectedSuffixSlow(name), true);
   }
 
   /** check() for a name that scanName() has just scanned to its end (its hashes are in `scanned`). */
   checkScanned(name: string): GuardRefusal | null {
     const h = scanned.hash;
-    return this.refusal(name, this.protectedSuffix(name), (this.parentFilter[(h >>> 5) & 2047]! & (1 << (h & 31))) !== 0);
+    const ps = this.mayBePublicSuffix(name) && isPublicSuffix(name);
+    return this.refusal(name, ps, this.protectedSuffix(name), (this.parentFilter[(h >>> 5) & 2047]! & (1 << (h & 31))) !== 0);
+  }
+
+  /** false when the scanned name's last two labels (or its TLD) are no PSL node that a public suffix of 2+ labels needs. */
+  private mayBePublicSuffix(name: string): boolean {
+    const dots = scanned.dots;
+    if (this.deep === null || dots === 0 || dots > 127) return true;
+    const len = name.length;
+    const raw = scanned.raw;
+    // The TLD (name[DOT_END[dots - 1], len)) with a `*` below it, then the last two labels.
+    let j = DOT_END[dots - 1]!;
+    if (this.isDeep(hashFinish((raw - Math.imul(DOT_HASH[dots - 1]!, HASH_POW[len - j]!)) | 0), name, j)) return true;
+    j = dots === 1 ? 0 : DOT_END[dots - 2]!;
+    return this.isDeep(j === 0 ? hashFinish(raw) : hashFinish((raw - Math.imul(DOT_HASH[dots - 2]!, HASH_POW[len - j]!)) | 0), name, j);
+  }
+
+  private isDeep(f: number, name: string, from: number): boolean {
+    return (this.deepFilter[(f >>> 5) & 2047]! & (1 << (f & 31))) !== 0 && this.deep!.findHashed(f, name, from, name.length) >= 0;
   }
 
   /**
@@ -136,8 +172,8 @@ export class Guard {
   }
 
   /** `parent`: whether the name may be a parent of a protected name (false: it certainly is not). */
-  private refusal(name: string, hit: number, parent: boolean): GuardRefusal | null {
-    if (isPublicSuffix(name)) {
+  private refusal(name: string, publicSuffix: boolean, hit: number, parent: boolean): GuardRefusal | null {
+    if (publicSuffix) {
       return { kind: 'public-suffix', reason: `"${name}" is a public suffix: blocking it would block every domain registered under it` };
     }
     // The name itself or one of its parents is protected: it is that platform or inside it.

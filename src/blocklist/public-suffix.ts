@@ -105,21 +105,46 @@ interface Shortcut {
   readonly wildTlds: SuffixSet;
 }
 
-/** null: nothing is ruled out (every name goes to tldts). */
-function loadShortcut(): Shortcut | null {
+/** What rules names out, as text: the pairs and the wildcard TLDs. */
+export interface DeepSuffixes {
+  /** "label.tld" for every second-level node of the PSL's rules. */
+  readonly pairs: readonly string[];
+  /** TLDs with a `*` rule below them. */
+  readonly wildTlds: readonly string[];
+}
+
+let deep: DeepSuffixes | null | undefined;
+
+/**
+ * A name of 2+ labels whose last two labels are none of `pairs` and whose TLD is none of
+ * `wildTlds` is no public suffix. null: nothing can be ruled out (another tldts layout).
+ */
+export function deepSuffixes(): DeepSuffixes | null {
+  if (deep !== undefined) return deep;
+  deep = null;
   const r = loadRules();
   if (r === null) return null;
-  const pairs = new SuffixSet();
-  const wildTlds = new SuffixSet();
+  const pairs: string[] = [];
+  const wildTlds: string[] = [];
   for (const e of r.edges(r.t.rulesRoot)) {
     const tld = r.label(e);
     if (tld === '*') return null; // a rule `*.x` at the top: any TLD may go deeper
     for (const c of r.edges(r.t.edgeChild[e]!)) {
       const second = r.label(c);
-      if (second === '*') wildTlds.add(tld);
-      else pairs.add(`${second}.${tld}`);
+      if (second === '*') wildTlds.push(tld);
+      else pairs.push(`${second}.${tld}`);
     }
   }
+  return (deep = { pairs, wildTlds });
+}
+
+function loadShortcut(): Shortcut | null {
+  const d = deepSuffixes();
+  if (d === null) return null;
+  const pairs = new SuffixSet();
+  const wildTlds = new SuffixSet();
+  for (const p of d.pairs) pairs.add(p);
+  for (const t of d.wildTlds) wildTlds.add(t);
   return { pairs, wildTlds };
 }
 

@@ -2,9 +2,21 @@
 // domains allowed), though it asks tldts only for names the PSL could cover.
 import { getPublicSuffix } from 'tldts';
 import { describe, expect, it } from 'vitest';
+import { scanName } from '../../src/blocklist/domain.js';
+import { Guard } from '../../src/blocklist/guard.js';
 import { isPublicSuffix, pslRuleNames } from '../../src/blocklist/public-suffix.js';
 
 const tldts = (name: string): boolean => getPublicSuffix(name, { allowPrivateDomains: true }) === name;
+
+/** Every PSL node as a name, the name one label below and one above it, and its siblings' shapes. */
+function aroundRules(): string[] {
+  const out: string[] = [];
+  for (const r of pslRuleNames()) {
+    const dot = r.indexOf('.');
+    out.push(r, `zz9.${r}`, `www.${r}`, dot < 0 ? 'zz9' : r.slice(dot + 1), dot < 0 ? `zz9.${r}` : `zz9${r.slice(dot)}`);
+  }
+  return out;
+}
 
 describe('isPublicSuffix', () => {
   it('says what tldts says for every rule of the PSL, one label below it and one above it', () => {
@@ -13,13 +25,7 @@ describe('isPublicSuffix', () => {
     expect(rules.length).toBeGreaterThan(5000);
     expect(rules).toContain('co.uk');
     expect(rules).toContain('github.io');
-    const wrong: string[] = [];
-    for (const r of rules) {
-      const dot = r.indexOf('.');
-      for (const name of [r, `zz9.${r}`, `www.${r}`, dot < 0 ? 'zz9' : r.slice(dot + 1), dot < 0 ? `zz9.${r}` : `zz9${r.slice(dot)}`]) {
-        if (isPublicSuffix(name) !== tldts(name)) wrong.push(name);
-      }
-    }
+    const wrong = aroundRules().filter((name) => isPublicSuffix(name) !== tldts(name));
     expect(wrong).toEqual([]);
   });
 
@@ -40,5 +46,20 @@ describe('isPublicSuffix', () => {
   ])('%s: %s', (name, expected) => {
     expect(isPublicSuffix(name)).toBe(expected);
     expect(tldts(name)).toBe(expected);
+  });
+});
+
+describe('Guard refuses public suffixes, exactly those tldts names', () => {
+  const guard = new Guard([]);
+  it('through checkScanned (a list being compiled: the hashes of its scan) and check', () => {
+    const wrong: string[] = [];
+    for (const name of aroundRules()) {
+      if (scanName(name, 0, name.length) !== name.length) continue; // U-labels: no list name looks like that
+      const scannedKind = guard.checkScanned(name)?.kind ?? null;
+      const checkedKind = guard.check(name)?.kind ?? null;
+      const expected = tldts(name) ? 'public-suffix' : null;
+      if (scannedKind !== expected || checkedKind !== expected) wrong.push(`${name}: ${scannedKind} ${checkedKind}`);
+    }
+    expect(wrong).toEqual([]);
   });
 });
