@@ -129,11 +129,14 @@ async function tableCopy(t: NameTable): Promise<NameTableParts> {
 /** A compiler that runs each job in a new worker thread started from `script` (this module, built). */
 export function workerCompiler(script: URL): Compiler {
   return async (job) => {
-    // Copies, moved to the worker: the live rules keep reading the originals.
-    const body = await copyByTurns(new Uint8Array(job.body.buffer, job.body.byteOffset, job.body.length), job.body.length);
+    // Copies, moved to the worker: the live rules keep reading the originals. A body in shared
+    // memory (a local list: readLocalFeed) is read there as it is; nothing writes to it.
+    const view = new Uint8Array(job.body.buffer, job.body.byteOffset, job.body.length);
+    const shared = view.buffer instanceof SharedArrayBuffer;
+    const body = shared ? view : await copyByTurns(view, view.length);
     const table = job.table instanceof NameTable ? await tableCopy(job.table) : job.table;
     const data: StartData = { c2dnsCompile: true, hashB: HASH_B, job: { body, decode: job.decode, config: job.config, protect: job.guard.protectedNames, table, now: job.now, background: job.background } };
-    const transferList = [body.buffer as ArrayBuffer, ...('file' in table ? [] : NameTable.transferables(table))];
+    const transferList = [...(shared ? [] : [body.buffer as ArrayBuffer]), ...('file' in table ? [] : NameTable.transferables(table))];
     return new Promise<CompiledSource>((resolve, reject) => {
       let settled = false;
       const w = new Worker(script, { workerData: data, transferList, stdout: false, stderr: false });

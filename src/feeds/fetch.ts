@@ -282,6 +282,10 @@ export function display(u: URL): string {
  * Reads a local feed file, refusing anything but a regular file (a FIFO or /dev/zero would
  * block or never end) and anything over the cap, even if the file grows while being read.
  */
+function sharedBuffer(size: number): Buffer {
+  return Buffer.from(new SharedArrayBuffer(size));
+}
+
 export async function readLocalFeed(path: string, maxBytes: number): Promise<Buffer> {
   let fh: FileHandle;
   try {
@@ -295,12 +299,14 @@ export async function readLocalFeed(path: string, maxBytes: number): Promise<Buf
     if (!st.isFile()) throw new FeedError('io', `${path} is not a regular file (a directory, device or pipe); expected a list file`);
     if (st.size > maxBytes) throw new FeedError('too-large', `${path} is ${st.size} bytes; expected at most ${maxBytes} (maxBytes)`);
     // Read in place into one buffer of the size stat() gave, plus the byte that catches a file
-    // that grew since: no concatenation at the end (a 20 MB memcpy on the serving thread).
-    let buf = Buffer.allocUnsafe(st.size + 1);
+    // that grew since: no concatenation at the end (a 20 MB memcpy on the serving thread). Shared
+    // memory, which the list compile worker reads as it is instead of the serving thread copying
+    // it over (nothing writes to a body once read).
+    let buf = sharedBuffer(st.size + 1);
     let total = 0;
     for (;;) {
       if (total === buf.length) {
-        const grown = Buffer.allocUnsafe(Math.min(maxBytes + 1, buf.length * 2));
+        const grown = sharedBuffer(Math.min(maxBytes + 1, buf.length * 2));
         buf.copy(grown, 0, 0, total);
         buf = grown;
       }

@@ -171,6 +171,17 @@ describe('compiling in a worker thread', () => {
     expect((await niceDuring(false)).highest).toBeLessThan(19);
   });
 
+  it('reads a body in shared memory (a local list as readLocalFeed reads it) where it is: the same result, the body left as it was', async () => {
+    const cfg = cfgOf({ name: 'bulk', format: 'plain' });
+    const text = Buffer.from(many + plain);
+    const body = Buffer.from(new SharedArrayBuffer(text.length));
+    text.copy(body);
+    const there = await worker({ ...job(cfg, '', knownTable()), body });
+    expect(facts(there)).toEqual(facts(compileSource(many + plain, cfg, guard, knownTable(), NOW)));
+    expect(body.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(body.equals(text)).toBe(true);
+  });
+
   it('fails a body that cannot be decoded with the same FeedError as this thread', async () => {
     const cfg = cfgOf({ name: 'bin', format: 'plain' });
     const bin = Buffer.alloc(4096, 0);

@@ -305,6 +305,14 @@ describe('readLocalFeed', () => {
     await rejectsFeed(readLocalFeed(f, LIST.length - 1), 'too-large');
   });
 
+  it('into shared memory, which the list compile worker reads without a copy', async () => {
+    const f = join(dir, 'shared.txt');
+    writeFileSync(f, LIST);
+    const body = await readLocalFeed(f, MiB);
+    expect(body.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(body.toString()).toBe(LIST);
+  });
+
   it('a missing file or a directory → io', async () => {
     await rejectsFeed(readLocalFeed(join(dir, 'missing.txt'), MiB), 'io', /missing\.txt/);
     const sub = join(dir, 'sub');
