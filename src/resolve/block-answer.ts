@@ -1,6 +1,6 @@
 // Writes the answer a blocking Decision gives the client's question, whatever triggered it (the
 // name, a CNAME target, an answer IP, the client, quarantine): one table of actions, one EDE.
-import { CLASS_IN, Ede, Rcode, RType } from '../dns/constants.js';
+import { CLASS_IN, Ede, EDNS_OPTION_EDE, Rcode, RType } from '../dns/constants.js';
 import { addressBytes } from '../dns/address.js';
 import { encodeName } from '../dns/names.js';
 import { edeOption } from '../dns/opt.js';
@@ -20,12 +20,15 @@ export interface BlockAnswerOptions {
 }
 
 const NONE: readonly SynthRecord[] = [];
+/** edeText()'s form for a qname rule, in two pieces around the list's name. */
+const QNAME_EDE_PREFIX = 'blocked by c2dns: list=';
+const QNAME_EDE_RULE = ' rule=';
+/** The EDE being written (option header + at most 200 UTF-16 units as UTF-8); copied into each reply. */
+const edeScratch = Buffer.alloc(6 + 3 * 200);
 const ZERO_A: readonly SynthRecord[] = [{ type: RType.A, rdata: Buffer.alloc(4) }];
 const ZERO_AAAA: readonly SynthRecord[] = [{ type: RType.AAAA, rdata: Buffer.alloc(16) }];
 
 export class BlockAnswers {
-  /** EDE per rule for qname decisions (the text depends on the rule only): built once. */
-  private readonly edeByRule = new WeakMap<RuleMatch, Buffer>();
   private readonly localByRule = new WeakMap<RuleMatch, SynthRecord[]>();
   private readonly sinkA: readonly SynthRecord[];
   private readonly sinkAAAA: readonly SynthRecord[];
@@ -75,7 +78,8 @@ export class BlockAnswers {
 
   private reply(q: Query, d: Decision, action: Exclude<EntryAction, 'drop' | 'tcp-only'>, soaLabels: number): Buffer {
     const pq = q.pq;
-    const ede = this.ede(d);
+    // The EDE travels in the OPT record: a query without EDNS gets none, so none is made.
+    const ede = pq.edns ? this.ede(d) : null;
     // Sinkhole addresses and the synthetic SOA are IN-class data: a listed name asked in another
     // class (CH, HS, ANY…) is refused, as Unbound does, never answered with IN records.
     if (action === 'refused' || pq.qclass !== CLASS_IN) return errorReply(q.msg, pq, Rcode.REFUSED, ede);
@@ -92,15 +96,26 @@ export class BlockAnswers {
     });
   }
 
+  /**
+   * The EDE option. A qname rule's text ("blocked by c2dns: list=L rule=R", what edeText says) is
+   * written into a scratch buffer that the reply then copies: nothing is made or kept per rule
+   * (with a 1M-name list nearly every blocked name is a rule of its own, and a per-rule cache
+   * grew a WeakMap that each GC walked).
+   */
   private ede(d: Decision): Buffer {
     const r = d.rule;
-    if (r === null || d.trigger !== 'qname') return edeOption(Ede.BLOCKED, edeText(d));
-    let ede = this.edeByRule.get(r);
-    if (ede === undefined) {
-      ede = edeOption(Ede.BLOCKED, edeText(d));
-      this.edeByRule.set(r, ede);
-    }
-    return ede;
+    if (r === null || d.trigger !== 'qname' || (d.verdict !== 'block' && d.verdict !== 'local-data')) return edeOption(Ede.BLOCKED, edeText(d));
+    // edeOption caps the text at 200 UTF-16 units before encoding: longer ones take its path.
+    if (QNAME_EDE_PREFIX.length + r.list.length + QNAME_EDE_RULE.length + r.rule.length > 200) return edeOption(Ede.BLOCKED, edeText(d));
+    const b = edeScratch;
+    let off = 6 + b.write(QNAME_EDE_PREFIX, 6, 'latin1');
+    off += b.write(r.list, off, 'utf8');
+    off += b.write(QNAME_EDE_RULE, off, 'latin1');
+    off += b.write(r.rule, off, 'utf8');
+    b.writeUInt16BE(EDNS_OPTION_EDE, 0);
+    b.writeUInt16BE(off - 4, 2);
+    b.writeUInt16BE(Ede.BLOCKED, 4);
+    return b.subarray(0, off);
   }
 
   /** RPZ local data: a CNAME answers every type; otherwise the records of the asked type. */
