@@ -620,25 +620,27 @@ export class SecurityEvents implements QueryObserver {
   }
 
   private close(w: Window, closedBy: C2HitSummaryEvent['closedBy']): void {
-    const summarise = (count: number, extra: Record<string, unknown>): void => {
-      const now = this.now();
-      const s: C2HitSummaryEvent = {
-        ...w.hit,
-        ...extra,
-        id: newId(),
-        type: 'c2-hit-summary',
-        time: new Date(now).toISOString(),
-        lastSeen: new Date(w.lastSeen).toISOString(),
-        count,
-        summaryOf: w.hit.id,
-        qnames: w.qnames === null ? [w.hit.qname] : [w.hit.qname, ...w.qnames],
-        closedBy,
-      };
-      this.counters.summaries++;
-      this.publish(s, now);
+    // No closure per close: with a 1M-name list nearly every block evicts a one-hit window.
+    if (this.shared !== null) this.shared.closed(keyOf(w), w.count, (count, extra) => this.summarise(w, closedBy, count, extra));
+    else if (w.count > 1) this.summarise(w, closedBy, w.count, {});
+  }
+
+  private summarise(w: Window, closedBy: C2HitSummaryEvent['closedBy'], count: number, extra: Record<string, unknown>): void {
+    const now = this.now();
+    const s: C2HitSummaryEvent = {
+      ...w.hit,
+      ...extra,
+      id: newId(),
+      type: 'c2-hit-summary',
+      time: new Date(now).toISOString(),
+      lastSeen: new Date(w.lastSeen).toISOString(),
+      count,
+      summaryOf: w.hit.id,
+      qnames: w.qnames === null ? [w.hit.qname] : [w.hit.qname, ...w.qnames],
+      closedBy,
     };
-    if (this.shared !== null) this.shared.closed(keyOf(w), w.count, summarise);
-    else if (w.count > 1) summarise(w.count, {});
+    this.counters.summaries++;
+    this.publish(s, now);
   }
 
   private publish(e: SecurityEvent, at: number): void {

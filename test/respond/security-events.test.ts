@@ -71,6 +71,25 @@ describe('c2 hits', () => {
     expect(got.map((e) => e.type)).toEqual(['c2-hit', 'c2-hit-summary', 'c2-hit']);
   });
 
+  it('in a fleet, a closing window is handed to the shared windows, which publish its summary with the fleet count', () => {
+    const { clock, se, got } = setup({ windowSeconds: 60 });
+    const closed: [key: string, count: number][] = [];
+    se.shared = {
+      opened: (_key, _hit, _ms, to) => to.raise({ instances: ['a'] }),
+      repeated: () => {},
+      closed: (key, count, publish) => {
+        closed.push([key, count]);
+        publish(7, { instances: ['a', 'b'] });
+      },
+    };
+    se.onQuery(query('10.0.0.5', 'msstorageazure.com', r));
+    clock.advance(60_000);
+    se.sweep();
+    expect(closed).toEqual([['10.0.0.5 msstorageazure.com', 1]]);
+    expect(got.map((e) => e.type)).toEqual(['c2-hit', 'c2-hit-summary']);
+    expect(got[1]).toMatchObject({ count: 7, instances: ['a', 'b'], summaryOf: got[0]!.id, closedBy: 'window' });
+  });
+
   it('a single hit closes silently; a hit after the window without a sweep closes the old one first', () => {
     const { clock, se, got } = setup({ windowSeconds: 60 });
     se.onQuery(query('10.0.0.5', 'msstorageazure.com', r));
