@@ -20,6 +20,9 @@ export const F_EXP_OWN = 32;
 export const F_EXPIRES = F_EXP_AGE | F_EXP_OWN;
 
 const MODES: readonly MatchMode[] = ['subtree', 'exact', 'below'];
+/** Rows per page of made rule objects (4,096: a page is 16 KiB of pointers). */
+const PAGE_BITS = 12;
+const PAGE_MASK = (1 << PAGE_BITS) - 1;
 
 export function matchFlag(m: MatchMode): number {
   return m === 'exact' ? M_EXACT : m === 'below' ? M_BELOW : M_SUBTREE;
@@ -66,7 +69,8 @@ export class RuleSet implements Iterable<RuleMatch> {
   filter: Int32Array | null = null;
   private n = 0;
   private extras: Map<number, RowExtras> | null = null;
-  private readonly cache = new Map<number, RuleMatch>();
+  /** Rules made as objects, in pages of PAGE rows made when first needed (see made()). */
+  private readonly pages: (RuleMatch | undefined)[][] = [];
 
   constructor(
     readonly dict: NameTable,
@@ -122,7 +126,7 @@ export class RuleSet implements Iterable<RuleMatch> {
     let f = (r.kind === 'allow' ? F_ALLOW : 0) | matchFlag(r.match) | (r.important ? F_IMPORTANT : 0);
     if (r.expiresAt !== 0) f |= F_EXP_OWN;
     const row = this.push(id, r.line, f, r.expiresAt !== 0 ? { expiresAt: r.expiresAt } : null);
-    this.cache.set(row, r);
+    this.keep(row, r);
     return row;
   }
 
@@ -172,28 +176,41 @@ export class RuleSet implements Iterable<RuleMatch> {
 
   /** The rule as an object, made once and kept: the same object every time for the same row. */
   rule(row: number): RuleMatch {
-    let r = this.cache.get(row);
+    let r = this.made(row);
     if (r === undefined) {
       r = this.materialise(row);
-      this.cache.set(row, r);
+      this.keep(row, r);
     }
     return r;
   }
 
   /** Every rule in order; rules not asked for before are made fresh and not kept. */
   *[Symbol.iterator](): IterableIterator<RuleMatch> {
-    for (let row = 0; row < this.n; row++) yield this.cache.get(row) ?? this.materialise(row);
+    for (let row = 0; row < this.n; row++) yield this.made(row) ?? this.materialise(row);
   }
 
   map<T>(fn: (r: RuleMatch, row: number) => T): T[] {
     const out: T[] = new Array<T>(this.n);
-    for (let row = 0; row < this.n; row++) out[row] = fn(this.cache.get(row) ?? this.materialise(row), row);
+    for (let row = 0; row < this.n; row++) out[row] = fn(this.made(row) ?? this.materialise(row), row);
     return out;
   }
 
   /** Bytes held by the columns (the names are in `dict`). */
   get memoryBytes(): number {
     return this.nameIds.byteLength + this.lines.byteLength + this.flags.byteLength;
+  }
+
+  /**
+   * The object made for a row, if any. Pages of plain arrays, not a Map keyed by row: with a 1M-rule
+   * list nearly every blocked name is a rule first asked for, and each of those grew and rehashed
+   * the Map (an array of 1M is no better: V8 keeps one that large as a dictionary).
+   */
+  private made(row: number): RuleMatch | undefined {
+    return this.pages[row >>> PAGE_BITS]?.[row & PAGE_MASK];
+  }
+
+  private keep(row: number, r: RuleMatch): void {
+    (this.pages[row >>> PAGE_BITS] ??= new Array<RuleMatch | undefined>(1 << PAGE_BITS))[row & PAGE_MASK] = r;
   }
 
   private materialise(row: number): RuleMatch {

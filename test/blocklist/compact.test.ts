@@ -214,6 +214,21 @@ describe('DomainTrie decides as the reference trie', () => {
     expect(t.match('x.a.com')).toBe(rs[0]!.rule(0));
   });
 
+  it('hands out one object per rule across many rules, and iterates with the objects already made', () => {
+    const n = 10_000; // more rules than one page of made objects holds
+    const rs = sets([{ rules: Array.from({ length: n }, (_, i) => ({ name: `r${i}.com`, kind: 'block' as const, match: 'subtree' as const, important: false, expiresAt: 0 })), history: [], maxAgeMs: 0 }])[0]!;
+    const rows = [n - 1, 0, 4095, 4096, 8191, 8192, 5000];
+    const first = rows.map((row) => rs.rule(row));
+    expect(first.map((r) => r.rule)).toEqual(rows.map((row) => `r${row}.com`));
+    expect(rows.map((row) => rs.rule(row))).toEqual(first);
+    rows.forEach((row, i) => expect(rs.rule(row)).toBe(first[i]));
+    const all = [...rs];
+    expect(all).toHaveLength(n);
+    rows.forEach((row, i) => expect(all[row]).toBe(first[i]));
+    expect(all[1]!.rule).toBe('r1.com');
+    expect(rs.map((r, row) => r.line === row + 1 && r.rule === `r${row}.com`).every(Boolean)).toBe(true);
+  });
+
   it('keeps working for a structure built before its source table gained names', () => {
     const rs = sets([{ rules: [{ name: 'a.com', kind: 'block', match: 'subtree', important: false, expiresAt: 0 }], history: [], maxAgeMs: 0 }]);
     const t = DomainTrie.fromSets(rs);
