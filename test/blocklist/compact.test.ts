@@ -17,6 +17,16 @@ import { compileSource } from '../../src/feeds/compile.js';
 import { RefGuard, refCompile, refNormalizeDomain, refParseHosts, refParsePlain, RefTrie } from './reference.js';
 
 describe('NameTable', () => {
+  it('reads names back from bytes in shared memory and from a view that does not start at 0', () => {
+    const t = new NameTable();
+    for (const n of ['a.com', 'xn--bcher-kva.example', '', 'b.org']) t.intern(n, 0, n.length, 1);
+    const p = t.toParts();
+    const shared = new Uint8Array(new SharedArrayBuffer(p.buf.length + 8), 8);
+    shared.set(p.buf);
+    const u = NameTable.fromParts({ ...p, buf: shared });
+    expect([0, 1, 2, 3].map((id) => u.name(id))).toEqual(['a.com', 'xn--bcher-kva.example', '', 'b.org']);
+  });
+
   it('interns names once, in order, with the first time seen; finds them by name and by range', () => {
     const t = new NameTable();
     expect(t.intern('a.com', 0, 5, 10)).toBe(0);
