@@ -16,7 +16,7 @@
 import dgram from 'node:dgram';
 // The module's binding: the global `performance` is an accessor that each read calls.
 import { performance } from 'node:perf_hooks';
-import { loadUdpBatchAddon, type NativeSocket, type UdpBatchAddon } from '../server/udp-batch.js';
+import { clientAddon, type ClientAddon, type NativeSocket } from '../native/udp-batch-addon.js';
 import { Rcode } from '../dns/constants.js';
 import { messageRcode } from '../dns/opt.js';
 import { checkResponse, ResponseCheck } from '../dns/relay.js';
@@ -43,20 +43,6 @@ export interface UdpPoolOptions {
   maxAgeMs?: number;
   /** The native addon to open the sockets with, or null for node:dgram. Default: the addon when it is built with connect() and write(). */
   native?: ClientAddon | null;
-}
-
-/** The native addon's calls for a client socket (native/udp_batch.c: connect, write). */
-export interface ClientAddon extends UdpBatchAddon {
-  /** Connects `s` to host:port (it then receives only that peer's datagrams) and unrefs it; receive errors go to onError. */
-  connect(s: NativeSocket, host: string, port: number, onError: (code: string) => void): void;
-  /** One datagram to the connected peer now: 0, or the errno name. */
-  write(s: NativeSocket, datagram: Buffer): 0 | string;
-}
-
-/** The built addon when it has the client calls (an older build has not: node:dgram serves). */
-export function clientAddon(): ClientAddon | null {
-  const a = loadUdpBatchAddon() as Partial<ClientAddon> | null;
-  return a !== null && typeof a.connect === 'function' && typeof a.write === 'function' ? (a as ClientAddon) : null;
 }
 
 export interface UdpPoolStats {

@@ -9,7 +9,8 @@ import { sendUdp } from '../helpers/client.js';
 import { startC2dns, type TestServer } from '../helpers/c2dns.js';
 import { startUpstream, zoneScript, type Upstream } from '../helpers/upstream.js';
 import { buildQuery, parseMessage, T, type Rr, type WireRecord } from '../helpers/wire.js';
-import { chooseUdpPath, loadUdpBatchAddon } from '../../src/server/udp-batch.js';
+import { loadUdpBatchAddon } from '../../src/native/udp-batch-addon.js';
+import { chooseUdpPath } from '../../src/server/udp-batch.js';
 
 const addon = loadUdpBatchAddon();
 const CI = process.env.CI === 'true';

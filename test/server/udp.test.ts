@@ -8,7 +8,7 @@ import { ask, sendTcp, sendUdp, type AskOptions } from '../helpers/client.js';
 import { startC2dns, type TestServer } from '../helpers/c2dns.js';
 import { startUpstream, type ScriptedReply, type Upstream } from '../helpers/upstream.js';
 import { buildQuery, decode, T, type QueryOptions } from '../helpers/wire.js';
-import { loadUdpBatchAddon } from '../../src/server/udp-batch.js';
+import { loadUdpBatchAddon } from '../../src/native/udp-batch-addon.js';
 
 /**
  * Names the upstream understands:

@@ -10,7 +10,8 @@ import { encodeReply, forgedReplies, startUpstream, type ReceivedQuery, type Scr
 import { buildQuery, decode, T } from '../helpers/wire.js';
 import { ResponseCheck } from '../../src/dns/relay.js';
 import { newCounters } from '../../src/upstream/counters.js';
-import { clientAddon, POOL_SIZE, UdpPool, udpExchange, UpstreamTimeout, type ClientAddon, type UdpPoolOptions } from '../../src/upstream/udp.js';
+import { clientAddon, type ClientAddon } from '../../src/native/udp-batch-addon.js';
+import { POOL_SIZE, UdpPool, udpExchange, UpstreamTimeout, type UdpPoolOptions } from '../../src/upstream/udp.js';
 
 const open: { close(): unknown }[] = [];
 afterEach(async () => {

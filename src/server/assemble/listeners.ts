@@ -11,7 +11,8 @@ import { DohListener } from '../doh.js';
 import { TcpListener } from '../tcp.js';
 import { TlsMaterial, type TlsReloadResult } from '../tls-material.js';
 import { UdpListener, type UdpServing } from '../udp.js';
-import { BatchUdpListener, chooseUdpPath, loadUdpBatchAddon, type UdpPath } from '../udp-batch.js';
+import { loadUdpBatchAddon } from '../../native/udp-batch-addon.js';
+import { BatchUdpListener, chooseUdpPath, type UdpPath } from '../udp-batch.js';
 
 export interface Listeners {
   readonly udp: UdpServing[];

@@ -31,7 +31,8 @@ import { spoolRoot } from '../../respond/alerting.js';
 import { formatHostPort, type HostPort } from '../../upstream/address.js';
 import { parseListen } from '../../config/encrypted.js';
 import { tlsPreflight } from './tls-preflight.js';
-import { chooseUdpPath, loadUdpBatchAddon } from '../udp-batch.js';
+import { loadUdpBatchAddon } from '../../native/udp-batch-addon.js';
+import { chooseUdpPath } from '../udp-batch.js';
 
 /** One or more preflight errors, one line each. A ConfigError: the CLI reports it and exits 1. */
 export class PreflightError extends ConfigError {}
