@@ -21,6 +21,7 @@
 //   npm run soak -- --memory                       # with each RSS sample, where the memory is (from /metrics)
 //   npm run soak -- --node-flags="--trace-gc"      # node/V8 flags for c2dns; its stdout goes to bench/out/soak-c2dns-stdout.txt
 //   npm run soak -- --case-randomization           # with upstream.caseRandomization (0x20) on
+//   npm run soak -- --no-faults                    # the control: the same schedule and load, both upstreams always answering
 //
 // Writes bench/out/soak-<time>.json (every figure) and prints a Markdown report; exit 0 = pass.
 import { spawn } from 'node:child_process';
@@ -42,12 +43,13 @@ const { values: args } = parseArgs({
     memory: { type: 'boolean', default: false },
     'node-flags': { type: 'string', default: '' },
     'case-randomization': { type: 'boolean', default: false },
+    faults: { type: 'boolean', default: true },
     help: { type: 'boolean', short: 'h', default: false },
   },
   allowNegative: true,
 });
 if (args.help) {
-  console.log('usage: npm run soak -- [--duration SECONDS] [--rate QPS] [--rss-every SECONDS] [--no-query-log] [--memory] [--node-flags="--trace-gc ..."] [--case-randomization]');
+  console.log('usage: npm run soak -- [--duration SECONDS] [--rate QPS] [--rss-every SECONDS] [--no-query-log] [--memory] [--node-flags="--trace-gc ..."] [--case-randomization] [--no-faults]');
   process.exit(0);
 }
 const DURATION = Number(args.duration);
@@ -79,7 +81,9 @@ const PHASES = [
   { name: 'recovery 4', s: 50, a: 'ok', b: 'ok' },
   { name: 'A silent', s: 60, a: 'silent', b: 'ok', fault: true },
   { name: 'recovery 5', s: 40, a: 'ok', b: 'ok' },
-].map((p) => ({ ...p, s: p.s * SCALE }));
+].map((p) => ({ ...p, s: p.s * SCALE }))
+  // --no-faults: the control run, so that what the load alone does to RSS can be told from what the faults do.
+  .map((p) => (args.faults ? p : { name: p.fault ? `${p.name} (no fault)` : p.name, s: p.s, a: 'ok', b: 'ok' }));
 
 // ---- upstreams: a worker thread with two UDP responders ----
 const UPSTREAM = `
