@@ -1,20 +1,14 @@
 // Every upstream down (upstream.allDownScoutMs): one question per interval still goes out as a
 // scout, the others are answered at once (SERVFAIL with EDE 22, or stale from the cache), and the
 // first reply to a scout ends the outage. Real sockets, scripted upstreams.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ask } from '../helpers/client.js';
 import { startC2dns, type TestServer } from '../helpers/c2dns.js';
 import { startUpstream, type Script, type Upstream } from '../helpers/upstream.js';
 import { edeOf, T } from '../helpers/wire.js';
+import { closeAfterEach } from '../helpers/cleanup.js';
 
-const open: { close(): Promise<void> }[] = [];
-const track = <X extends { close(): Promise<void> }>(x: X): X => {
-  open.push(x);
-  return x;
-};
-afterEach(async () => {
-  for (const x of open.splice(0).reverse()) await x.close();
-});
+const track = closeAfterEach();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const answer = (address: string, ttl = 300): Script => (q) => ({ answers: [{ name: q.name, type: T.A, address, ttl }] });

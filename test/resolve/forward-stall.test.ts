@@ -7,7 +7,7 @@
 // REFUSED, and A must be first again once it answers.
 import dgram from 'node:dgram';
 import { Worker } from 'node:worker_threads';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ask } from '../helpers/client.js';
 import { startC2dns } from '../helpers/c2dns.js';
 import { startUpstream, type Script } from '../helpers/upstream.js';
@@ -16,15 +16,9 @@ import { query } from '../helpers/stage.js';
 import { ForwardStage } from '../../src/resolve/forward.js';
 import type { Answer } from '../../src/resolve/types.js';
 import { newHealthState, stallAt, stallMs } from '../../src/upstream/health.js';
+import { closeAfterEach } from '../helpers/cleanup.js';
 
-const open: { close(): Promise<void> }[] = [];
-const track = <X extends { close(): Promise<void> }>(x: X): X => {
-  open.push(x);
-  return x;
-};
-afterEach(async () => {
-  for (const x of open.splice(0).reverse()) await x.close();
-});
+const track = closeAfterEach();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function until(check: () => boolean): Promise<void> {
   while (!check()) await new Promise((r) => setImmediate(r));
@@ -136,7 +130,7 @@ describe('an upstream that stalls under load', () => {
 describe('stall detection without load: a slow upstream is not a stalled one', () => {
   const stage = (a: number, b: number): ForwardStage => {
     const f = new ForwardStage({ upstreams: [a, b].map((port) => ({ host: '127.0.0.1', port, family: 4 as const })), timeoutMs: 1500, penaltyMs: 60_000, probeIntervalMs: 0 });
-    open.push({ close: async () => f.close() });
+    track({ close: async () => f.close() });
     return f;
   };
   const addressOf = (x: Answer): string | undefined => decode(x.reply!).answers[0]?.address;
@@ -220,7 +214,7 @@ it("our own event loop running late is not the upstream's stall: replies already
   const a = track(await workerUpstream());
   const b = track(await startUpstream(answer('192.0.2.2')));
   const f = new ForwardStage({ upstreams: [a, b].map((u) => ({ host: '127.0.0.1', port: u.port, family: 4 as const })), timeoutMs: 1500, penaltyMs: 60_000, probeIntervalMs: 0 });
-  open.push({ close: async () => f.close() });
+  track({ close: async () => f.close() });
   await f.resolve(query('warm.example', T.A));
   const all = Promise.all(Array.from({ length: 10 }, (_, i) => f.resolve(query(`n${i}.example`, T.A)) as Promise<Answer>));
   // Once the worker has the questions, we block for 800 ms (a GC pause, a busy machine) while it

@@ -1,6 +1,6 @@
 // Upstream forwarding: what c2dns sends, which replies it trusts, and how it fails over.
 import dgram from 'node:dgram';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ask } from '../helpers/client.js';
 import { startC2dns, type TestServer } from '../helpers/c2dns.js';
 import { query } from '../helpers/stage.js';
@@ -8,16 +8,10 @@ import { encodeReply, forgedReplies, startUpstream, zoneScript, type ReceivedQue
 import { decode, edeOf, parseMessage, T, Packet } from '../helpers/wire.js';
 import { ForwardStage } from '../../src/resolve/forward.js';
 import { POOL_SIZE } from '../../src/upstream/udp.js';
+import { closeAfterEach } from '../helpers/cleanup.js';
 
 const A_EXAMPLE = { 'example.org 1': [{ name: 'example.org', type: T.A, address: '192.0.2.10', ttl: 120 }] };
-const open: { close(): Promise<void> }[] = [];
-const track = <X extends { close(): Promise<void> }>(x: X): X => {
-  open.push(x);
-  return x;
-};
-afterEach(async () => {
-  for (const x of open.splice(0).reverse()) await x.close();
-});
+const track = closeAfterEach();
 
 async function setup(upstreams: Upstream[], extra: Record<string, unknown> = {}): Promise<TestServer> {
   return track(

@@ -1,7 +1,7 @@
 // Upstream strategies and health over real sockets with scripted upstreams: failover order,
 // fastest, parallel, a down upstream probed back, readiness; and the cache's serve-stale and
 // coalescing end to end. The `fastest` draw itself is a unit test at the end.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ask } from '../helpers/client.js';
 import { startC2dns, type TestServer } from '../helpers/c2dns.js';
 import { startUpstream, zoneScript, type Script, type Upstream } from '../helpers/upstream.js';
@@ -9,15 +9,9 @@ import { edeOf, T } from '../helpers/wire.js';
 import { ForwardStage } from '../../src/resolve/forward.js';
 import { newHealthState, orderUpstreams, recordLatency, type Ranked } from '../../src/upstream/health.js';
 import { query } from '../helpers/stage.js';
+import { closeAfterEach } from '../helpers/cleanup.js';
 
-const open: { close(): Promise<void> }[] = [];
-const track = <X extends { close(): Promise<void> }>(x: X): X => {
-  open.push(x);
-  return x;
-};
-afterEach(async () => {
-  for (const x of open.splice(0).reverse()) await x.close();
-});
+const track = closeAfterEach();
 
 const answer = (address: string, ttl = 300): Script => (q) => ({ answers: [{ name: q.name, type: T.A, address, ttl }] });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

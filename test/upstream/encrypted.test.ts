@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { parseUpstream } from '../../src/config/encrypted.js';
 import { startServer, type RunningServer } from '../../src/server/app.js';
@@ -20,6 +20,7 @@ import { makeCa, makeLeaf, type TestCa, type TestLeaf } from '../helpers/tls.js'
 import { paddingOf } from '../helpers/padding.js';
 import { startUpstream, zoneScript, type ScriptedReply } from '../helpers/upstream.js';
 import { edeOf, rcodeOf, T } from '../helpers/wire.js';
+import { closeAfterEach } from '../helpers/cleanup.js';
 
 const ZONE = { 'example.org 1': [{ name: 'example.org', type: T.A, address: '192.0.2.10', ttl: 120 }] };
 /** "d<ms>.<anything>" answers after <ms> ms; every name gets an A record. */
@@ -31,14 +32,7 @@ function script(q: { name: string }): ScriptedReply {
 let ca: TestCa;
 let leaf: TestLeaf;
 let otherCa: TestCa;
-const open: { close(): Promise<void> }[] = [];
-const track = <X extends { close(): Promise<void> }>(x: X): X => {
-  open.push(x);
-  return x;
-};
-afterEach(async () => {
-  for (const x of open.splice(0).reverse()) await x.close();
-});
+const track = closeAfterEach();
 
 beforeAll(() => {
   ca = makeCa('upstream CA');
