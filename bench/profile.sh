@@ -81,6 +81,8 @@ if [ "$BUILD" = 1 ]; then
   cp -r "$ROOT/src/admin/console/assets" "$O/dist/src/admin/console/assets"
   # The addon is looked up beside dist/ (src/server/udp-batch.ts): dist/build -> build.
   ln -sfn "$ROOT/build" "$O/dist/build"
+  # Packages resolve from the build's ancestors: a PROFILE_OUT outside the repo (/tmp/...) has none.
+  [ -e "$O/node_modules" ] || ln -sfn "$ROOT/node_modules" "$O/node_modules"
 fi
 [ -f "$DIST/src/cli.js" ] || die "no build in $DIST (run without --no-build)"
 case "$WORKLOAD" in
