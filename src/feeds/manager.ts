@@ -60,6 +60,12 @@ export interface ListChanges {
 
 export type RefreshOutcome = 'updated' | 'unchanged' | 'failed';
 
+/** An emergency block as the admin API keeps it (EmergencyStore): a name, and when it expires (null: never). */
+export interface EmergencyEntry {
+  name: string;
+  expiresAt: number | null;
+}
+
 export class FeedManager {
   readonly sources: SourceState[];
   readonly store: LastGoodStore;
@@ -67,6 +73,8 @@ export class FeedManager {
   private tasks: { stop(): void }[] = [];
   private scheduled = false;
   private queue: Promise<unknown> = Promise.resolve();
+  /** The disk saves of accepted updates, one at a time, in a chain of their own (flushSaves). */
+  private saving: Promise<void> = Promise.resolve();
   /** Per source (sourceStem: name and location), every name it ever listed with when it was first seen; also its rules' name store. */
   private readonly firstSeen = new Map<string, NameTable>();
   /** What this process's last save of each first-seen table left on disk: the next save appends to it. */
@@ -120,7 +128,10 @@ export class FeedManager {
    * Start-up: every source from its disk copy first (so blocking starts at once), then a fresh
    * attempt for local files (cheap) and for URL sources that have no disk copy yet.
    */
-  async loadInitial(options: { network: boolean; saveInBackground?: boolean } = { network: true }): Promise<void> {
+  async loadInitial(options: { network: boolean; saveInBackground?: boolean; emergency?: readonly EmergencyEntry[] } = { network: true }): Promise<void> {
+    // Emergency blocks go into the same first publish: a setEmergency() after this would queue
+    // behind the background saves (a 1M-name first-seen table) and build every table again.
+    if (options.emergency !== undefined) this.applyEmergency(options.emergency);
     for (const s of this.sources) {
       await this.useLastGood(s);
       if (s.config.path !== undefined || (options.network && s.compiled === null)) await this.attempt(s);
@@ -128,13 +139,14 @@ export class FeedManager {
     await this.publish();
     this.serving = true;
     // The server answers as soon as the lists are published; the disk copies follow (idle()).
-    if (options.saveInBackground === true) this.enqueue(() => this.flushSaves());
+    // Not in the queue: an emergency block or a refresh right after start does not wait for them.
+    if (options.saveInBackground === true) void this.flushSaves();
     else await this.flushSaves();
   }
 
   /** Resolves when every refresh, reload and save queued so far is done. */
   idle(): Promise<void> {
-    return this.queue.then(() => {});
+    return this.queue.then(() => this.saving);
   }
 
   /** Runs `run` after everything queued before it; one at a time. */
@@ -144,10 +156,16 @@ export class FeedManager {
     return p;
   }
 
-  /** Writes the saves pending since the last publish (each reports its own failure: never throws). */
-  private async flushSaves(): Promise<void> {
-    const saves = this.pendingSaves.splice(0);
-    for (const save of saves) await save();
+  /**
+   * Writes the saves pending since the last publish, after the saves already under way (each
+   * reports its own failure: never rejects).
+   */
+  private flushSaves(): Promise<void> {
+    this.saving = this.saving.then(async () => {
+      const saves = this.pendingSaves.splice(0);
+      for (const save of saves) await save();
+    });
+    return this.saving;
   }
 
   /** Refreshes the named sources (all when none named); the trie is rebuilt once at the end. */
@@ -472,18 +490,22 @@ export class FeedManager {
    * Emergency blocks (admin API) as an extra source ahead of every list: compiled like a plain
    * list tagged `emergency` and `c2`, published at once, republished when the next one expires.
    */
-  setEmergency(blocks: readonly { name: string; expiresAt: number | null }[]): Promise<void> {
+  setEmergency(blocks: readonly EmergencyEntry[]): Promise<void> {
     const run = async (): Promise<void> => {
-      clearTimeout(this.emergencyTimer);
-      const now = this.now();
-      const live = blocks.filter((b) => b.expiresAt === null || b.expiresAt > now);
-      this.emergency =
-        live.length === 0 ? null : compileSource(live.map((b) => b.name).join('\n') + '\n', EMERGENCY_SOURCE, this.guard, new Map(), now);
-      const next = Math.min(...live.map((b) => b.expiresAt ?? Infinity));
-      if (Number.isFinite(next)) this.emergencyTimer = setTimeout(() => void this.setEmergency(live), Math.min(next - now + 10, 2 ** 31 - 1)).unref();
+      this.applyEmergency(blocks);
       await this.publish();
     };
     return this.enqueue(run);
+  }
+
+  /** Compiles the live emergency blocks (not published yet) and arms the next expiry. */
+  private applyEmergency(blocks: readonly EmergencyEntry[]): void {
+    clearTimeout(this.emergencyTimer);
+    const now = this.now();
+    const live = blocks.filter((b) => b.expiresAt === null || b.expiresAt > now);
+    this.emergency = live.length === 0 ? null : compileSource(live.map((b) => b.name).join('\n') + '\n', EMERGENCY_SOURCE, this.guard, new Map(), now);
+    const next = Math.min(...live.map((b) => b.expiresAt ?? Infinity));
+    if (Number.isFinite(next)) this.emergencyTimer = setTimeout(() => void this.setEmergency(live), Math.min(next - now + 10, 2 ** 31 - 1)).unref();
   }
 
   /** Guard refusals and not-enforceable entries for the name or one of its parents, per list. */

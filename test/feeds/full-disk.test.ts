@@ -96,6 +96,7 @@ describe('a full state disk (1 MiB tmpfs)', () => {
     const c2 = await start(work, { state: { dir: mnt }, lists: [{ name: 'c2', path: list, tags: ['c2'] }], history: { enabled: true } });
     try {
       expect(await blocked(c2.port, 'old-c2.example')).toBe(true);
+      await c2.server.feeds.idle(); // the start's disk copy is written after it answers
       const filler = fill(mnt);
       // A newly published C2 name (and enough others that the copy needs room).
       writeFileSync(list, ['old-c2.example', 'new-c2.example', ...Array.from({ length: 2000 }, (_, i) => `filler-${i}.c2.example`)].join('\n') + '\n');

@@ -39,6 +39,21 @@ describe('an accepted update is published, then stored', () => {
     expect(onDisk()).toBe(sha256Hex(V1));
   });
 
+  it('at start with emergency blocks: one publish carries the lists and the blocks, before anything is stored', async () => {
+    const { feeds, onDisk } = setup();
+    const atPublish: (string | null)[] = [];
+    feeds.policy.subscribe(() => atPublish.push(onDisk()));
+    await feeds.loadInitial({ network: false, saveInBackground: true, emergency: [{ name: 'urgent.example', expiresAt: null }, { name: 'gone.example', expiresAt: 4_000 }] });
+    const names = feeds.policy.current.tables.names;
+    expect(names.match('c2-7.example')?.list).toBe('l');
+    expect(names.match('www.urgent.example')?.list).toBe('emergency');
+    expect(names.match('gone.example')).toBeNull(); // expired before now (5,000)
+    expect(atPublish).toEqual([null]);
+    await feeds.idle();
+    expect(onDisk()).toBe(sha256Hex(V1));
+    feeds.stop();
+  });
+
   it('on refresh: the publish sees the previous disk copy; refresh() resolves with the new copy and first-seen table stored', async () => {
     const { feeds, list, state, onDisk } = setup();
     await feeds.loadInitial({ network: false });

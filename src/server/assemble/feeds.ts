@@ -22,8 +22,10 @@ export async function loadFeeds(cfg: Config, oplog: OpLogger, policy: PolicyHold
   // In a cluster only the refreshing worker writes the state directory or fetches feeds at start;
   // the others read local files and the disk copies, and reload when told.
   feeds.persist = refresh;
-  // Answering starts once the lists are published; their disk copies are written meanwhile.
-  await feeds.loadInitial({ network: refresh, saveInBackground: true });
+  const emergency = new EmergencyStore(cfg.state.dir!, feeds.guard, (what, detail) => oplog.warn(detail, what));
+  // Answering starts once the lists are published (with the emergency blocks: one publish, not
+  // queued behind the saves); their disk copies are written meanwhile.
+  await feeds.loadInitial({ network: refresh, saveInBackground: true, emergency: emergency.list() });
   for (const s of feeds.sources) {
     const c = s.compiled;
     const unenforced = c?.report.unsupported ?? 0;
@@ -52,9 +54,7 @@ export async function loadFeeds(cfg: Config, oplog: OpLogger, policy: PolicyHold
     }
     if (c === null) oplog.error({ list: s.config.name, failure: s.lastFailure }, 'list has no good copy yet: it blocks nothing until an update succeeds');
   }
-  const emergency = new EmergencyStore(cfg.state.dir!, feeds.guard, (what, detail) => oplog.warn(detail, what));
-  let published = feeds.setEmergency(emergency.list());
-  await published;
+  let published = Promise.resolve();
   const apply = (blocks: EmergencyBlock[]): Promise<void> => {
     published = feeds.setEmergency(blocks);
     announceListsChanged(); // cluster: the other workers reload the file
