@@ -5,7 +5,7 @@
 #
 #   bash bench/profile.sh [--profile full|lean] [--workload cached|blocked|mixed|miss] [--list 10000]
 #                         [--queries N=1500] [--rate QPS=100] [--tool callgrind|cpuprof|cputime|syscalls]
-#                         [--no-build | --dist DIR] [--udp-batch auto|on|off]
+#                         [--no-build | --dist DIR] [--udp-batch auto|on|off] [--fresh | --warm-file]
 #
 # Builds the working tree into bench/out/profile/dist (not dist/, which others may be building;
 # --dist DIR: measure another build, e.g. an older commit's, instead; the native UDP batch addon of
@@ -17,7 +17,14 @@
 # c2dns ~50x slower; a lost query makes the figure unreliable) and only that window is counted.
 # --workload miss: every query is an upstream miss, as bench/run.sh's 100 %-miss workload (names
 # under the zone's wildcard, TAG-NNNNNNNN.wild.bench.test A), each pass and window with names of its
-# own, so the warm-up takes the miss path and never fills the cache with what is measured. Prints one line:
+# own, so the warm-up takes the miss path and never fills the cache with what is measured.
+# --fresh (blocked, mixed): each warm-up pass and window sends the next QUERIES lines of the query file
+# instead of its first QUERIES lines every time, so the window's names were never asked before (the
+# bench's first pass over its file: rules first asked, table rows first read). --warm-file (blocked,
+# mixed): the warm-up sends the whole query file once (at 2x --rate), then each window the next
+# QUERIES lines from its start: names asked before, with the file's whole working set (the bench's
+# ~92k distinct names at 1M) between two asks of one name, as in the bench's later passes. Without
+# either, QUERIES names repeat (a working set that stays in the CPU caches). Prints one line:
 #   profile=full workload=cached list=10000 answered=1500 lost=0 instructions_per_query=N (...)
 # (callgrind: the main thread, which runs JS, GC and libuv (node --single-threaded), without V8's
 # compiling, GC (reported beside it) and the timers' idle rate; the libuv pool's share of the query log's writes
@@ -38,7 +45,7 @@ O="${PROFILE_OUT:-$B/out/profile}" # PROFILE_OUT: a directory of its own for a s
 log() { printf '[profile %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-DIST="$O/dist" PROFILE=full WORKLOAD=cached LIST=10000 QUERIES=1500 RATE=100 TOOL=callgrind BUILD=1 UDP_BATCH=auto
+DIST="$O/dist" PROFILE=full WORKLOAD=cached LIST=10000 QUERIES=1500 RATE=100 TOOL=callgrind BUILD=1 UDP_BATCH=auto SPREAD=
 PORT="${PROFILE_PORT:-5490}" UP_PORT="${PROFILE_UPSTREAM_PORT:-5481}" ADMIN="${PROFILE_ADMIN_PORT:-9490}"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -51,7 +58,9 @@ while [ $# -gt 0 ]; do
     --no-build) BUILD=0; shift ;;
     --udp-batch) UDP_BATCH="${2:-}"; shift 2 ;;
     --dist) DIST="${2:-}"; BUILD=0; shift 2 ;;
-    -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    --fresh) SPREAD=fresh; shift ;;
+    --warm-file) SPREAD=warm-file; shift ;;
+    -h|--help) sed -n '2,28p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
@@ -59,6 +68,7 @@ case "$PROFILE" in full|lean) ;; *) die "--profile must be full or lean, got '$P
 case "$WORKLOAD" in cached|blocked|mixed|miss) ;; *) die "--workload must be cached, blocked, mixed or miss, got '$WORKLOAD'" ;; esac
 case "$TOOL" in callgrind|cpuprof|cputime|syscalls) ;; *) die "--tool must be callgrind, cpuprof, cputime or syscalls, got '$TOOL'" ;; esac
 case "$UDP_BATCH" in auto|on|off) ;; *) die "--udp-batch must be auto, on or off, got '$UDP_BATCH'" ;; esac
+case "$SPREAD:$WORKLOAD" in :*|*:blocked|*:mixed) ;; *) die "--$SPREAD needs --workload blocked or mixed" ;; esac
 for v in LIST QUERIES RATE PORT UP_PORT ADMIN; do [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"; done
 for b in dnsperf nsd valgrind taskset $([ "$TOOL" = syscalls ] && echo strace); do command -v "$b" >/dev/null || [ -x "/usr/sbin/$b" ] || die "$b is not installed"; done
 NSD="$(command -v nsd || echo /usr/sbin/nsd)"
@@ -123,7 +133,7 @@ rm -rf "$RUN" && mkdir -p "$RUN"
   printf 'server:\n  udpBatch: %s\n' "$UDP_BATCH"
 } >"$RUN/c2dns.yaml"
 CLI=(node "$DIST/src/cli.js" serve --config "$RUN/c2dns.yaml" --listen "127.0.0.1:$PORT" --upstream "127.0.0.1:$UP_PORT")
-OUTF="$O/$TOOL-$PROFILE-$WORKLOAD-$LIST-udp$UDP_BATCH-$(basename "$(dirname "$DIST/x")")"
+OUTF="$O/$TOOL-$PROFILE-$WORKLOAD-$LIST-udp$UDP_BATCH${SPREAD:+-$SPREAD}-$(basename "$(dirname "$DIST/x")")"
 rm -f "$OUTF".*
 if [ "$TOOL" = callgrind ]; then
   # Counting starts switched off (start-up and warm-up are not counted); --smc-check for V8's JIT code.
@@ -148,8 +158,21 @@ node "$B/probe.mjs" wait "$PORT" 600 "$C_PID" h000001.bench.test=10.0.0.1 www.za
 
 # dnsperf sends exactly QUERIES queries (the first lines of the file, once) at RATE q/s at most.
 [ -z "$QF" ] || head -n "$QUERIES" "$QF" >"$RUN/queries.txt"
-# miss: QUERIES names this c2dns has never seen, tagged by pass (bench/gen-data.mjs's miss names).
-fresh() { [ -n "$QF" ] || awk -v n="$QUERIES" -v tag="$1" 'BEGIN {for (i = 0; i < n; i++) printf "%s-%08d.wild.bench.test A\n", tag, i}' >"$RUN/queries.txt"; }
+# --fresh / --warm-file: slice K (1-based) is lines (K-1)*QUERIES+1 … K*QUERIES of the file.
+slice() {
+  awk -v a="$(( ($1 - 1) * QUERIES ))" -v b="$(( $1 * QUERIES ))" 'NR > a && NR <= b' "$QF" >"$RUN/queries.txt"
+  [ "$(wc -l <"$RUN/queries.txt")" = "$QUERIES" ] || die "$QF has fewer than $(( $1 * QUERIES )) lines: lower --queries"
+}
+# Before each pass (TAG: wN warm-up N, mN window N): miss: QUERIES names this c2dns has never seen,
+# tagged by pass (bench/gen-data.mjs's miss names); --fresh: the pass's own slice (warm-up passes
+# first, then the windows); --warm-file: window N's slice.
+fresh() {
+  local k="${1:1}"
+  if [ -z "$QF" ]; then awk -v n="$QUERIES" -v tag="$1" 'BEGIN {for (i = 0; i < n; i++) printf "%s-%08d.wild.bench.test A\n", tag, i}' >"$RUN/queries.txt"
+  elif [ "$SPREAD" = fresh ]; then if [ "${1:0:1}" = m ]; then slice $((PASSES + k)); else slice "$k"; fi
+  elif [ "$SPREAD" = warm-file ] && [ "${1:0:1}" = m ]; then slice "$k"
+  fi
+}
 perf() { # RATE -> dnsperf output
   taskset -c 1 dnsperf -s 127.0.0.1 -p "$PORT" -d "$RUN/queries.txt" -n 1 -c 4 -q 50 -Q "$1" -l 600 -t 30 2>&1
 }
@@ -157,8 +180,14 @@ perf() { # RATE -> dnsperf output
 # take the paths it takes (cache hits), until V8 has optimised them (at least 6,000 queries; losses
 # do not matter here). A path first taken in the measured window would count its compilation.
 PASSES=$(( (6000 + QUERIES - 1) / QUERIES )); [ "$PASSES" -ge 3 ] || PASSES=3
-log "warm-up: $PASSES passes of $QUERIES queries at $((RATE * 2)) q/s"
-for p in $(seq 1 "$PASSES"); do fresh "w$p"; perf $((RATE * 2)) >>"$RUN/warm.txt"; done
+if [ "$SPREAD" = warm-file ]; then
+  log "warm-up: the whole query file ($(wc -l <"$QF") queries) at $((RATE * 2)) q/s"
+  cp "$QF" "$RUN/queries.txt"
+  perf $((RATE * 2)) >>"$RUN/warm.txt"
+else
+  log "warm-up: $PASSES passes of $QUERIES queries at $((RATE * 2)) q/s"
+  for p in $(seq 1 "$PASSES"); do fresh "w$p"; perf $((RATE * 2)) >>"$RUN/warm.txt"; done
+fi
 sleep 1
 IDLE=5
 WINDOWS=2
