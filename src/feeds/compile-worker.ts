@@ -172,19 +172,20 @@ export function workerCompiler(script: URL): Compiler {
 export const WORKER_MIN_BYTES = 1 << 20;
 
 /**
- * Worker threads for lists of WORKER_MIN_BYTES or more when this module runs as built
- * JavaScript, except a first start's load (not `background`: nothing is answered yet; no
- * first-seen table to copy), which compiles in this thread: a worker would only add its start
- * to the time until c2dns answers. (A restart's load, with a table of every name, stays in a
- * worker, which also reads the table's file: measured at 1M names, in this thread it left ~50 MB
- * more RSS behind.) From the
- * TypeScript sources (the test runner) a worker could not load this module: every compile then
- * runs in this thread.
+ * Worker threads for updates (`background`: compiled while queries are answered) of lists of
+ * WORKER_MIN_BYTES or more when this module runs as built JavaScript. A start's load, fresh or
+ * a restart with a first-seen table to read, compiles in this thread: nothing is answered yet,
+ * and a worker only adds its own start (a new isolate loading the parsers, the guard's public-
+ * suffix table built again: ~0.5 s of CPU at 1M names, on the one core c2dns is often pinned to).
+ * Measured at 1M names, restart with state: CPU until it answers 2.41-2.58 s in a worker, 2.06-
+ * 2.08 s here; RSS after ~40 MB more (166-169 -> 194-207 MB, a fresh start's 217 MB is the
+ * higher). From the TypeScript sources (the test runner) a worker could not load this module:
+ * every compile then runs in this thread.
  */
 export function defaultCompiler(): Compiler {
   if (!import.meta.url.endsWith('.js')) return inThreadCompiler;
   const worker = workerCompiler(new URL(import.meta.url));
-  return (job) => (job.body.length < WORKER_MIN_BYTES || (!job.background && job.table instanceof NameTable && job.table.size === 0) ? inThreadCompiler(job) : worker(job));
+  return (job) => (job.body.length < WORKER_MIN_BYTES || !job.background ? inThreadCompiler(job) : worker(job));
 }
 
 function runJob(j: JobMessage): { message: ResultMessage; transfer: ArrayBuffer[] } {
