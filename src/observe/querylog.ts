@@ -7,7 +7,8 @@ import pino from 'pino';
 import { rcodeName, typeName } from '../dns/constants.js';
 import { reasonText, type DecidedBy, type Decision, type Trigger } from '../policy/decision.js';
 import type { Action, Transport } from '../resolve/types.js';
-import { IsoSeconds, MILLIS } from './iso-time.js';
+import type { RuleMatch } from '../blocklist/rule.js';
+import { IsoSeconds } from './iso-time.js';
 import type { QueryEvent, QueryObserver } from './query-event.js';
 
 export type QueryLogMode = 'all' | 'blocked' | 'none';
@@ -28,9 +29,14 @@ const MAX_PENDING = 16 * 1024 * 1024;
 export class QueryLog implements QueryObserver {
   private readonly dest: Destination | null;
   private readonly clock = new IsoSeconds();
-  /** The current second's time text (IsoSeconds.secondOf), and the line's start up to it as bytes. */
+  /**
+   * The current second's time text (IsoSeconds.secondOf), and the line's start up to the client's
+   * address as bytes with the millisecond's three digits at `MS_AT`, set per line: one copy.
+   */
   private second = '';
-  private secondBytes: Buffer = Buffer.alloc(0);
+  private head: Buffer = Buffer.alloc(0);
+  /** The rendered text of the last decision's list and tags (a list's rules share both). */
+  private readonly text = new DecisionText();
   private timer: NodeJS.Timeout | null = null;
   // Each line is written byte by byte straight into the chunk (LineWriter), and the chunk is
   // handed to the destination whole: one write per ~800 lines, no string built per line.
@@ -116,16 +122,17 @@ export class QueryLog implements QueryObserver {
       w.ascii(new Date(r.time).toISOString());
       w.bytes(K_TIME_END);
     } else {
-      if (second !== this.second) {
-        this.second = second;
-        this.secondBytes = latin1(`{"level":30,"time":"${second}`);
-      }
-      w.bytes(this.secondBytes);
-      w.bytes(MILLIS_Z[r.time - Math.floor(r.time / 1000) * 1000]!);
+      const h = second === this.second ? this.head : this.newSecond(second);
+      const ms = r.time - Math.floor(r.time / 1000) * 1000;
+      const tens = (ms / 10) | 0;
+      h[MS_AT] = 0x30 + ((ms / 100) | 0);
+      h[MS_AT + 1] = 0x30 + tens - ((tens / 10) | 0) * 10;
+      h[MS_AT + 2] = 0x30 + ms - tens * 10;
+      w.bytes(h);
     }
     w.jsonInner(r.client);
     w.bytes(K_CLIENT_PORT);
-    w.ascii(String(r.clientPort));
+    w.uint(r.clientPort);
     if (r.via === null && r.mac === null && r.clientName === null && (r.group === undefined || r.group === 'default')) {
       // Nobody spoke for the client and it has no name: the common case, one fixed text per transport.
       w.bytes(PLAIN_IDENTITY_QNAME[r.transport]);
@@ -160,47 +167,56 @@ export class QueryLog implements QueryObserver {
     }
   }
 
+  private newSecond(second: string): Buffer {
+    this.second = second;
+    return (this.head = latin1(`{"level":30,"time":"${second}000Z","client":"`));
+  }
+
   /**
    * list, rule, ruleKind and the decision beyond them: who, what triggered it, through which
-   * names, the reason and the tags. Written field by field; nothing is rendered or kept per rule:
-   * a 1M-name list has 1M rules, and a per-rule cache of their text grew with each one and made
-   * every major GC walk it (observer-cost, 1M names, blocked-1M: ~5 µs a line).
+   * names, the reason and the tags. The list's and the tags' text is rendered once per list
+   * (DecisionText: the last one only, nothing kept per rule: a 1M-name list has 1M rules, and a
+   * per-rule cache of their text grew with each one and made every major GC walk it); the rule's
+   * own text is written field by field.
    */
   private decisionFields(w: LineWriter, d: Decision, qname: string, qnameFrom: number, qnameTo: number): void {
     const m = d.rule;
-    // Where the list's and the rule's text went: the reason repeats them, copied from there.
-    let list = 0;
+    const t = this.text;
+    // Where the rule's text went: the reason repeats it, copied from there.
     let rule = 0;
     let ruleEnd = 0;
     if (m === null) w.bytes(K_NO_RULE);
     else {
-      w.bytes(K_LIST);
-      list = w.mark();
-      w.jsonInner(m.list);
-      w.bytes(K_RULE);
+      w.bytes(t.list(m.list));
       rule = w.mark();
       w.jsonInner(m.rule);
       ruleEnd = w.mark();
-      w.bytes(m.kind === 'block' ? K_KIND_BLOCK : K_KIND_ALLOW);
     }
-    w.bytes(byAndTrigger(d.by, d.trigger));
+    w.bytes(t.byAndTrigger(m === null ? null : m.kind, d.by, d.trigger));
     // A qname decision's chain is the question's name (the very string): the qname field's bytes again.
     if (d.chain.length === 1 && d.chain[0] === qname) w.repeat(qnameFrom, qnameTo);
     else w.strings(d.chain);
+    const tags = t.tags(d.tags);
     if (m !== null && d.trigger === 'qname') {
       // reasonText()'s qname form, written in place: list=LIST rule=RULE
-      w.bytes(K_REASON_LIST);
-      w.repeat(list, rule - K_RULE.length);
-      w.bytes(K_REASON_RULE);
+      w.bytes(t.reasonHead);
       w.repeat(rule, ruleEnd);
-      w.bytes(K_TAGS_AFTER_REASON);
+      if (tags !== null) w.bytes(tags.afterString);
+      else {
+        w.bytes(K_TAGS_AFTER_REASON);
+        w.strings(d.tags);
+        w.bytes(K_DECISION_END);
+      }
     } else {
       w.bytes(K_REASON);
       w.json(reasonText(d));
-      w.bytes(K_TAGS);
+      if (tags !== null) w.bytes(tags.afterValue);
+      else {
+        w.bytes(K_TAGS);
+        w.strings(d.tags);
+        w.bytes(K_DECISION_END);
+      }
     }
-    w.strings(d.tags);
-    w.bytes(K_DECISION_END);
   }
 
   /**
@@ -279,8 +295,8 @@ const latin1 = (s: string): Buffer => Buffer.from(s, 'latin1');
 // The line's fixed text, in order. A string value's quotes belong to the fixed text around it.
 const K_TIME = latin1('{"level":30,"time":"');
 const K_TIME_END = latin1('","client":"');
-/** Each millisecond's digits, the Z and the text up to the client's address. */
-const MILLIS_Z = MILLIS.map((m) => latin1(`${m}Z","client":"`));
+/** Where the millisecond's digits are in QueryLog's line head: after `{"level":30,"time":"` and "YYYY-MM-DDTHH:MM:SS.". */
+const MS_AT = '{"level":30,"time":"'.length + 20;
 const K_CLIENT_PORT = latin1('","clientPort":');
 const K_QNAME = latin1('"qname":"');
 /** `","qtype":"A","action":"blocked",` per type (below 256: the common ones, made when first seen) and action. */
@@ -302,19 +318,18 @@ function rcodeBytes(rcode: number): Buffer {
   if (rcode < 4096) RCODE_BYTES[rcode] = made;
   return made;
 }
-/** `list","trigger":"qname","chain":[` per decider and trigger (the text after `"decidedBy":"`). */
-const BY_TRIGGER: Partial<Record<DecidedBy, Partial<Record<Trigger, Buffer>>>> = {};
-function byAndTrigger(by: DecidedBy, trigger: Trigger): Buffer {
-  const known = BY_TRIGGER[by];
-  return known?.[trigger] ?? ((BY_TRIGGER[by] ??= {})[trigger] = latin1(`${by}","trigger":"${trigger}","chain":[`));
+/**
+ * `","ruleKind":"block","decidedBy":"list","trigger":"qname","chain":[` per rule kind (null: no rule,
+ * the text after K_NO_RULE's `"decidedBy":"`), decider and trigger: a few dozen at most.
+ */
+const BY_TRIGGER = new Map<string, Buffer>();
+function byAndTrigger(kind: RuleMatch['kind'] | null, by: DecidedBy, trigger: Trigger): Buffer {
+  const key = `${kind ?? ''} ${by} ${trigger}`; // DecisionText asks only when the last one differs
+  let b = BY_TRIGGER.get(key);
+  if (b === undefined) BY_TRIGGER.set(key, (b = latin1(`${kind === null ? '' : `","ruleKind":"${kind}","decidedBy":"`}${by}","trigger":"${trigger}","chain":[`)));
+  return b;
 }
 const K_NO_RULE = latin1('"list":null,"rule":null,"ruleKind":null,"decidedBy":"');
-const K_LIST = latin1('"list":"');
-const K_RULE = latin1('","rule":"');
-const K_KIND_BLOCK = latin1('","ruleKind":"block","decidedBy":"');
-const K_KIND_ALLOW = latin1('","ruleKind":"allow","decidedBy":"');
-const K_REASON_LIST = latin1('],"reason":"list=');
-const K_REASON_RULE = latin1(' rule=');
 const K_TAGS_AFTER_REASON = latin1('","tags":[');
 const K_REASON = latin1('],"reason":');
 const K_TAGS = latin1(',"tags":[');
@@ -348,10 +363,72 @@ function latency(w: LineWriter, ms: number): void {
   }
   const whole = Math.floor(us / 1000);
   const frac = us - whole * 1000;
-  w.ascii(String(whole));
+  w.uint(whole);
   if (frac !== 0) {
     w.ascii('.');
     w.ascii(THOUSANDTHS[frac]!);
+  }
+}
+
+/** The tags' text, after the reason: a string's (`","tags":["c2"],`) and a JSON value's (`,"tags":["c2"],`). */
+interface TagsText {
+  readonly afterString: Buffer;
+  readonly afterValue: Buffer;
+}
+
+/**
+ * The pieces of a decision's text that a list's rules share, for the last list, tags array and
+ * kind/decider/trigger seen: a run of blocks from one list writes each as one copy. Nothing is
+ * kept per rule. Tags are matched by identity (a list's rules share its array; a rule with tags of
+ * its own has an array of its own): their text is made on the second line in a row with the same
+ * array, so rules that each have their own make nothing per line.
+ */
+class DecisionText {
+  private listKey: string | null = null;
+  private listHead: Buffer = K_NO_RULE;
+  /** `],"reason":"list=LIST rule=` of the last list(). */
+  reasonHead: Buffer = K_NO_RULE;
+  private tagsKey: readonly string[] | null = null;
+  private tagsSeen: readonly string[] | null = null;
+  private tagsText: TagsText | null = null;
+  private kind: RuleMatch['kind'] | null | undefined = undefined;
+  private by: DecidedBy | null = null;
+  private trigger: Trigger | null = null;
+  private byTrigger: Buffer = K_NO_RULE;
+
+  /** `"list":"LIST","rule":"`, and reasonHead for the same list. */
+  list(list: string): Buffer {
+    if (list !== this.listKey) {
+      const inner = JSON.stringify(list).slice(1, -1);
+      this.listHead = latin1(`"list":"${inner}","rule":"`);
+      this.reasonHead = latin1(`],"reason":"list=${inner} rule=`);
+      this.listKey = list;
+    }
+    return this.listHead;
+  }
+
+  /** The tags' text, or null when the caller writes them (an array not seen on the line before). */
+  tags(tags: readonly string[]): TagsText | null {
+    if (tags === this.tagsKey) return this.tagsText;
+    if (tags !== this.tagsSeen) {
+      this.tagsSeen = tags;
+      return null;
+    }
+    const inner = tags.map((t) => JSON.stringify(t)).join(',');
+    this.tagsText = { afterString: latin1(`","tags":[${inner}],`), afterValue: latin1(`,"tags":[${inner}],`) };
+    this.tagsKey = tags;
+    return this.tagsText;
+  }
+
+  /** byAndTrigger() of the last kind, decider and trigger. */
+  byAndTrigger(kind: RuleMatch['kind'] | null, by: DecidedBy, trigger: Trigger): Buffer {
+    if (kind !== this.kind || by !== this.by || trigger !== this.trigger) {
+      this.byTrigger = byAndTrigger(kind, by, trigger);
+      this.kind = kind;
+      this.by = by;
+      this.trigger = trigger;
+    }
+    return this.byTrigger;
   }
 }
 
@@ -387,6 +464,26 @@ class LineWriter {
     let p = this.pos;
     for (let i = 0; i < n; i++) b[p++] = s.charCodeAt(i);
     this.pos = p;
+  }
+
+  /** A non-negative integer below 2^31 as String(n) writes it; other numbers through String(). */
+  uint(n: number): void {
+    if (!(n >= 0 && n < 2 ** 31 && Number.isInteger(n))) {
+      this.ascii(String(n));
+      return;
+    }
+    let digits = 1;
+    for (let x = n; x >= 10; x = (x / 10) | 0) digits++;
+    if (this.pos + digits > this.buf.length) this.grow(digits);
+    const b = this.buf;
+    let p = this.pos + digits;
+    this.pos = p;
+    let x = n;
+    do {
+      const q = (x / 10) | 0;
+      b[--p] = 0x30 + x - q * 10;
+      x = q;
+    } while (x !== 0);
   }
 
   /**

@@ -161,6 +161,28 @@ describe('query log line', () => {
       expect(log.line(e)).toBe(reference(e));
     }
   });
+  it('is the documented JSON when lists, tags, kinds and triggers change from line to line and come back', () => {
+    const log = new QueryLog('none', 'stdout');
+    const other: RuleMatch = { ...rule, list: 'other "list"', tags: ['phishing'] };
+    const ownTags: RuleMatch = { ...rule, tags: ['c2', 'own'] }; // a rule with tags of its own: same list, another array
+    const sequence = [rule, rule, other, rule, ownTags, ownTags, ownTags, rule, allow, allow, other, other];
+    sequence.forEach((m, i) => {
+      const qname = `n${i}.${m.rule}`;
+      const trigger = i % 5 === 4 ? 'cname' : 'qname';
+      const d = ruleDecision(m, trigger, trigger === 'qname' ? [qname] : ['innocent.example', qname], i === 9);
+      // Each line twice (a run of one list), and now and then one whose decision has other tags.
+      const es = [event(i, { qname, decision: d, action: 'blocked' }), event(i + 1, { qname, decision: d, action: 'blocked' })];
+      if (i % 4 === 3) es.push(event(i, { qname, decision: { ...d, tags: [] }, action: 'blocked' }));
+      for (const e of es) expect(log.line(e)).toBe(reference(e));
+    });
+  });
+  it('writes the client port as String() does, 0 and 65535 included', () => {
+    const log = new QueryLog('none', 'stdout');
+    for (const clientPort of [0, 1, 9, 10, 99, 100, 53, 4242, 65535]) {
+      const e = event(4, { clientPort });
+      expect(log.line(e)).toBe(reference(e));
+    }
+  });
   it('is the documented JSON for every identity, transport and type', () => {
     const log = new QueryLog('none', 'stdout');
     const over: Partial<QueryEvent>[] = [{}, { via: '10.0.0.1' }, { mac: 'aa:bb:cc:dd:ee:ff' }, { clientName: 'kids-tablet' }, { group: 'kids' }, { group: undefined }, { transport: 'tcp' }, { transport: 'dot' }, { transport: 'doh' }, { qtype: 28 }, { qtype: 65 }, { qtype: 4242 }, { upstream: null }];
