@@ -244,6 +244,10 @@ export class Metrics implements QueryObserver {
    */
   private readonly blockCellsByTags = new Map<string, WeakMap<readonly string[], BlockCell[]>>();
   private readonly blockCells = new Map<string, Map<string, BlockCell>>();
+  /** The last block's list, tags and cells: blocks come in runs from one source, found without the two lookups. */
+  private lastList = '';
+  private lastTags: readonly string[] | null = null;
+  private lastCells: BlockCell[] = [];
   private readonly unattributedBlock: BlockCell = { n: 0, list: '', tag: '' };
   /** Blocks by a decision without a list rule (quarantine), by who decided. */
   private readonly ruleCellsByDecider = new Map<string, BlockCell>();
@@ -742,8 +746,7 @@ export class Metrics implements QueryObserver {
         if (d === null) this.unattributedBlock.n++;
         else this.ruleless(d.by, d.tags).n++;
       } else {
-        let cells = this.blockCellsByTags.get(m.list)?.get(m.tags);
-        if (cells === undefined) cells = this.newRule(m);
+        const cells = m.tags === this.lastTags && m.list === this.lastList ? this.lastCells : this.cellsOf(m);
         for (let i = 0; i < cells.length; i++) cells[i]!.n++;
       }
     }
@@ -831,6 +834,14 @@ export class Metrics implements QueryObserver {
     let c = this.ruleCellsByDecider.get(by);
     if (c === undefined) this.ruleCellsByDecider.set(by, (c = { n: 0, list: by, tag: tags[0] ?? '' }));
     return c;
+  }
+
+  private cellsOf(m: RuleMatch): BlockCell[] {
+    const cells = this.blockCellsByTags.get(m.list)?.get(m.tags) ?? this.newRule(m);
+    this.lastList = m.list;
+    this.lastTags = m.tags;
+    this.lastCells = cells;
+    return cells;
   }
 
   private newRule(m: RuleMatch): BlockCell[] {
