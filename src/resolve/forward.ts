@@ -267,7 +267,7 @@ export class ForwardStage implements Stage {
           u.health.hedged++;
           moveOn();
         };
-        void this.attempt(u, q, onStall).then((o) => {
+        this.attempt(u, q, onStall, (o) => {
           running--;
           if (done) return;
           if (o !== null && o.ok) {
@@ -291,10 +291,12 @@ export class ForwardStage implements Stage {
 
   /**
    * ask() with the upstream's health kept: any reply marks it up and is a latency sample; a
-   * timeout or network error marks it down (and starts the probes). Null when nothing came.
-   * While it waits, the question counts towards a stall of `u`, when `onStall` is called (once).
+   * timeout or network error marks it down (and starts the probes). `done` gets the outcome, or
+   * null when nothing came, in the same microtask as ask()'s end (an async wrapper awaited by the
+   * caller cost two promise hops a question). While it waits, the question counts towards a stall
+   * of `u`, when `onStall` is called (once).
    */
-  private async attempt(u: Upstream, q: Query, onStall: () => void): Promise<Outcome | null> {
+  private attempt(u: Upstream, q: Query, onStall: () => void, done: (o: Outcome | null) => void): void {
     const start = performance.now();
     // It waits from when it left, not from when it was made: a backlog of our own (a socket not
     // bound yet, the first cookie's source lookup) is no upstream stall.
@@ -305,19 +307,21 @@ export class ForwardStage implements Stage {
       u.waiting.add(waiter);
       this.watchStalls(u);
     };
-    try {
-      const o = await this.ask(u, q, sent);
-      const now = performance.now();
-      recordLatency(u.health, now - start);
-      u.health.lastReplyAt = now;
-      markUp(u);
-      return o;
-    } catch (err) {
-      this.failed(u, err, start, 'query');
-      return null;
-    } finally {
-      u.waiting.delete(waiter);
-    }
+    this.ask(u, q, sent).then(
+      (o) => {
+        u.waiting.delete(waiter);
+        const now = performance.now();
+        recordLatency(u.health, now - start);
+        u.health.lastReplyAt = now;
+        markUp(u);
+        done(o);
+      },
+      (err: unknown) => {
+        u.waiting.delete(waiter);
+        this.failed(u, err, start, 'query');
+        done(null);
+      },
+    );
   }
 
   /** Arms the stall check for the moment `u` would count as stalled, unless one is due earlier. */
