@@ -158,6 +158,32 @@ describe.each(paths)('UDP socket pool on %s', (_path, native) => {
     expect(portsOf(up.received).size).toBe(1);
   });
 
+  it('times out each question at its own deadline, whatever the order they were asked in, while the others are answered', async () => {
+    const up = await upstream((q) => (q.name.startsWith('drop') ? { drop: true } : answering(q)));
+    const pool = poolFor(up, { size: 2 });
+    const t0 = performance.now();
+    const settledAt = (p: Promise<string>): Promise<number | string> =>
+      p.then(
+        (a) => a,
+        (err: unknown) => (err instanceof UpstreamTimeout ? Math.round(performance.now() - t0) : String(err)),
+      );
+    // Asked longest timeout first: the shorter ones behind it must not wait for it.
+    const late = settledAt(ask(pool, 'drop1.example.org', 300));
+    const early = settledAt(ask(pool, 'drop2.example.org', 80));
+    const middle = settledAt(ask(pool, 'drop3.example.org', 160));
+    expect(await ask(pool, 'n7.example.org')).toBe('10.0.0.7');
+    const [e, m, l] = await Promise.all([early, middle, late]);
+    expect(e).toBeGreaterThanOrEqual(75);
+    expect(e).toBeLessThan(160);
+    expect(m).toBeGreaterThanOrEqual(155);
+    expect(m).toBeLessThan(300);
+    expect(l).toBeGreaterThanOrEqual(295);
+    expect(pool.waiting).toBe(0);
+    // The pool's timer serves the next questions too.
+    await expect(ask(pool, 'drop4.example.org', 60)).rejects.toBeInstanceOf(UpstreamTimeout);
+    expect(await ask(pool, 'n8.example.org')).toBe('10.0.0.8');
+  });
+
   it('fails the questions at once when the upstream port is unreachable (ICMP), then opens a new socket', async () => {
     const probe = dgram.createSocket('udp4');
     await new Promise<void>((r) => probe.bind(0, '127.0.0.1', () => r()));
