@@ -8,6 +8,7 @@
 //   node bench/reload.mjs run --config FILE --list FILE --source FILE --queries FILE --port P
 //        --upstream HOST:PORT [--cpu N] [--rate QPS | --capacity-queries FILE --dnsperf PATH]
 //        [--fraction 0.8] [--seconds 30] [--reloads 5,15] [--out DIR] [--node-args "--cpu-prof ..."]
+//        [--cli DIST/src/cli.js]
 //   node bench/reload.mjs insert SECTION.md RESULTS.md   (replaces or appends the reload section)
 //
 // `run` starts `node dist/src/cli.js serve --config FILE` itself (on --cpu with taskset), copies
@@ -22,7 +23,7 @@
 // in --out; exit 0 when it ran (whether or not the targets were met), 1 when it could not run.
 import { spawn, spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -47,7 +48,7 @@ if (cmd === 'insert') {
 }
 if (cmd !== 'run') fail(`unknown command '${cmd ?? ''}' (run, insert)`);
 
-const KNOWN = new Set(['--config', '--list', '--source', '--queries', '--port', '--upstream', '--cpu', '--rate', '--capacity-queries', '--dnsperf', '--fraction', '--seconds', '--reloads', '--out', '--node-args']);
+const KNOWN = new Set(['--config', '--list', '--source', '--queries', '--port', '--upstream', '--cpu', '--rate', '--capacity-queries', '--dnsperf', '--fraction', '--seconds', '--reloads', '--out', '--node-args', '--cli']);
 const opts = {};
 for (let i = 0; i < rest.length; i += 2) {
   if (!KNOWN.has(rest[i])) fail(`unknown argument ${rest[i]} (known: ${[...KNOWN].join(' ')})`);
@@ -73,8 +74,8 @@ const OUT = opts.out ?? join(HERE, 'out', 'reload');
 if (RATE_ARG === 0 && (opts['capacity-queries'] === undefined || opts.dnsperf === undefined)) fail('without --rate, --capacity-queries and --dnsperf are needed to measure the capacity');
 if ((opts['capacity-queries'] === undefined) !== (opts.dnsperf === undefined)) fail('--capacity-queries and --dnsperf go together');
 for (const k of ['config', 'source', 'queries']) if (!existsSync(opts[k])) fail(`--${k}: ${opts[k]} does not exist`);
-const CLI = join(ROOT, 'dist', 'src', 'cli.js');
-if (!existsSync(CLI)) fail('dist/src/cli.js missing: run npm run build');
+const CLI = opts.cli ?? join(ROOT, 'dist', 'src', 'cli.js'); // --cli: another build (a private outDir)
+if (!existsSync(CLI)) fail(`${CLI} missing: run npm run build`);
 mkdirSync(OUT, { recursive: true });
 
 // ------------------------------------------------------------------ DNS wire helpers
@@ -113,7 +114,8 @@ function rssKb(pid) {
 function startServer() {
   const argv = [...(opts['node-args'] ?? '').split(' ').filter(Boolean), CLI, 'serve', '--config', opts.config, '--listen', `127.0.0.1:${PORT}`, '--upstream', opts.upstream];
   const [file, args] = CPU !== undefined ? ['taskset', ['-c', String(CPU), process.execPath, ...argv]] : [process.execPath, argv];
-  const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // stdout to a file: what --node-args such as --trace-gc print, to read beside the per-second table
+  const child = spawn(file, args, { stdio: ['ignore', openSync(join(OUT, 'server-stdout.log'), 'w'), 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => {
     stderr = (stderr + d).slice(-4000);
