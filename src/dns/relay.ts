@@ -5,6 +5,7 @@
 // is a recursive service, not the authority: AA is cleared and RA set in every relayed answer,
 // and AD reaches only clients that asked for it with AD or DO (RFC 6840 §5.7-5.8).
 import { Ede, Flag, HEADER_LEN, RType } from './constants.js';
+import { copyBytes, sameBytes } from './bytes.js';
 import { skipName, sameQuestion } from './names.js';
 import { edeOption, OPT_FIXED_LEN, pickEdeOptions, writeOpt } from './opt.js';
 import type { ParsedQuery } from './query.js';
@@ -60,7 +61,7 @@ export function checkResponse(resp: Buffer, sent: Buffer, sentQEnd: number, exac
   }
   if (qd !== 1) return ResponseCheck.Mismatch;
   if (resp.length < sentQEnd || !sameQuestion(resp, HEADER_LEN, sent, HEADER_LEN, sentQEnd - HEADER_LEN)) return ResponseCheck.Mismatch;
-  if (exactCase && resp.compare(sent, HEADER_LEN, sentQEnd, HEADER_LEN, sentQEnd) !== 0) return ResponseCheck.CaseMismatch;
+  if (exactCase && !sameBytes(resp, HEADER_LEN, sent, HEADER_LEN, sentQEnd - HEADER_LEN)) return ResponseCheck.CaseMismatch;
   return flags & Flag.TC ? ResponseCheck.Truncated : ResponseCheck.Ok;
 }
 
@@ -184,7 +185,7 @@ export function replay(stored: StoredAnswer, query: Buffer, pq: ParsedQuery, now
   const src = stored.wire;
   const optLen = pq.edns ? OPT_FIXED_LEN + (stored.ede === null ? 0 : stored.ede.length) : 0;
   const out = Buffer.allocUnsafe(src.length + optLen);
-  src.copy(out, 0);
+  out.set(src);
   // Fields stored as bytes: Buffer#readUInt*/writeUInt* check their arguments on every call
   // (~40 instructions each), and a cache hit made a few per record.
   const id = pq.id;
@@ -193,7 +194,7 @@ export function replay(stored: StoredAnswer, query: Buffer, pq: ParsedQuery, now
   const flags = relayedFlags((src[2]! << 8) | src[3]!, pq);
   out[2] = flags >>> 8;
   out[3] = flags;
-  query.copy(out, HEADER_LEN, HEADER_LEN, pq.qEnd - 4); // the name only, for 0x20 case
+  copyBytes(query, HEADER_LEN, pq.qEnd - 4, out, HEADER_LEN); // the name only, for 0x20 case
   const elapsed = Math.floor((now - stored.storedAt) / 1000);
   if (elapsed > 0) {
     const offs = stored.ttlOffsets;

@@ -20,6 +20,7 @@ import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { isIP } from 'node:net';
 import { addressBytes } from '../dns/address.js';
+import { sameBytes } from '../dns/bytes.js';
 import { CLIENT_COOKIE_LEN, EDNS_OPTION_COOKIE } from '../dns/cookies.js';
 import { HEADER_LEN } from '../dns/constants.js';
 import { findOpt, OPT_FIXED_LEN } from '../dns/opt.js';
@@ -132,7 +133,7 @@ export class UpstreamCookies {
     // Compared where they lie: a reply costs no copy unless its server cookie is new.
     const start = Math.floor(at / 0x10000);
     const len = at % 0x10000 - CLIENT_COOKIE_LEN;
-    if (at === BAD_COOKIE || len < SERVER_COOKIE_MIN || len > SERVER_COOKIE_MAX || reply.compare(sent, 4, 4 + CLIENT_COOKIE_LEN, start, start + CLIENT_COOKIE_LEN) !== 0) {
+    if (at === BAD_COOKIE || len < SERVER_COOKIE_MIN || len > SERVER_COOKIE_MAX || !sameBytes(reply, start, sent, 4, CLIENT_COOKIE_LEN)) {
       this.stats.forged++;
       return 'forged';
     }
@@ -140,7 +141,7 @@ export class UpstreamCookies {
     s.speaks = true;
     // Kept only while the client cookie it belongs to is still the current one.
     const from = start + CLIENT_COOKIE_LEN;
-    if (s.client.compare(sent, 4, 4 + CLIENT_COOKIE_LEN) === 0 && (s.server === null || s.server.compare(reply, from, from + len) !== 0)) {
+    if (sameBytes(s.client, 0, sent, 4, CLIENT_COOKIE_LEN) && (s.server === null || s.server.length !== len || !sameBytes(s.server, 0, reply, from, len))) {
       s.server = Buffer.from(reply.subarray(from, from + len));
       s.option = null;
     }
@@ -280,8 +281,8 @@ function cookieAt(reply: Buffer): number {
 export function withOption(query: Buffer, qEnd: number, option: Buffer): Buffer {
   if (query[10] !== 0 || query[11] !== 1 || query.length < qEnd + OPT_FIXED_LEN) return query;
   const out = Buffer.allocUnsafe(query.length + option.length);
-  query.copy(out, 0);
-  option.copy(out, query.length);
+  out.set(query);
+  out.set(option, query.length);
   const rdlen = ((query[qEnd + 9]! << 8) | query[qEnd + 10]!) + option.length;
   out[qEnd + 9] = rdlen >>> 8;
   out[qEnd + 10] = rdlen & 0xff;

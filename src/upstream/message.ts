@@ -3,6 +3,7 @@
 // 1232 with the client's DO bit, or no OPT for an upstream that failed EDNS (RFC 6891 §7). The
 // ID is written per attempt from a CSPRNG pool.
 import { randomFillSync } from 'node:crypto';
+import { copyBytes } from '../dns/bytes.js';
 import { Flag, HEADER_LEN } from '../dns/constants.js';
 import { OPT_FIXED_LEN, writeOpt } from '../dns/opt.js';
 import type { ParsedQuery } from '../dns/query.js';
@@ -24,7 +25,7 @@ export function buildUpstreamQuery(msg: Buffer, pq: ParsedQuery, options: Buffer
   out[5] = 1;
   out[6] = out[7] = out[8] = out[9] = out[10] = 0;
   out[11] = edns ? 1 : 0;
-  msg.copy(out, HEADER_LEN, HEADER_LEN, pq.qEnd);
+  copyBytes(msg, HEADER_LEN, pq.qEnd, out, HEADER_LEN);
   if (edns) writeOpt(out, pq.qEnd, 0, pq.dnssecOk, options);
   return out;
 }
