@@ -83,10 +83,20 @@ export class DomainTrie {
   private loose: RuleSet | null = null;
   private looseId = -1;
   // match() scratch: the best rule and the most specific $important block so far, as (set, row).
+  // Each with where its key's name starts in the query (the rule's name is the query from there).
   private bestSet = -1;
   private bestRow = 0;
+  private bestAt = 0;
   private impSet = -1;
   private impRow = 0;
+  private impAt = 0;
+  /**
+   * The clock of the match in progress: the caller's `now`, else NaN until an expiring rule is
+   * met (see clock()).
+   */
+  private now = NaN;
+  /** The slot of the key find() last returned, read there (see find()). */
+  private foundSlot = NONE;
 
   constructor(expectedNames = 0) {
     const n = Math.max(8, expectedNames);
@@ -160,12 +170,16 @@ export class DomainTrie {
     this.addRow(this.looseId, this.loose.pushRule(rule));
   }
 
-  /** The rule deciding `name` (lower case, no trailing dot), or null when none applies. */
-  match(name: string, now: number = Date.now()): RuleMatch | null {
+  /**
+   * The rule deciding `name` (lower case, no trailing dot), or null when none applies. Rules past
+   * their expiry at `now` (epoch ms; default: the time of the call) do not match.
+   */
+  match(name: string, now = NaN): RuleMatch | null {
+    this.now = now;
     this.bestSet = -1;
     this.impSet = -1;
     const len = name.length;
-    if (this.rootKey >= 0 && this.visit(this.rootKey, len === 0, now)) return this.sets[this.bestSet]!.rule(this.bestRow);
+    if (this.rootKey >= 0 && this.visit(this.rootKey, this.slot(this.rootKey), len === 0, len)) return this.best(name);
     if (len > 0 && this.baseSize + this.nOwn > 0) {
       // Right to left: h is the hash of name[i + 1, len) when name[i] is a dot.
       let h = 0;
@@ -174,7 +188,7 @@ export class DomainTrie {
         const c = name.charCodeAt(i);
         if (c === 46 && i + 1 < len) {
           const k = this.find(hashFinish(h), name, i + 1, len);
-          if (k >= 0 && this.visit(k, false, now)) return this.sets[this.bestSet]!.rule(this.bestRow);
+          if (k >= 0 && this.visit(k, this.foundSlot, false, i + 1)) return this.best(name);
         }
         h = (h + Math.imul(c, pow)) | 0;
         pow = Math.imul(pow, HASH_B);
@@ -182,13 +196,19 @@ export class DomainTrie {
       // The whole name; a leading dot is ignored (".com" is looked up as "com", as a walk
       // down the labels would).
       let k = -1;
-      if (name.charCodeAt(0) !== 46) k = this.find(hashFinish((h + Math.imul(name.charCodeAt(0), pow)) | 0), name, 0, len);
+      const at = name.charCodeAt(0) !== 46 ? 0 : 1;
+      if (at === 0) k = this.find(hashFinish((h + Math.imul(name.charCodeAt(0), pow)) | 0), name, 0, len);
       else if (len > 1) k = this.find(hashFinish(h), name, 1, len);
-      if (k >= 0 && this.visit(k, true, now)) return this.sets[this.bestSet]!.rule(this.bestRow);
+      if (k >= 0 && this.visit(k, this.foundSlot, true, at)) return this.best(name);
     }
-    if (this.impSet >= 0) return this.sets[this.impSet]!.rule(this.impRow);
-    if (this.bestSet >= 0) return this.sets[this.bestSet]!.rule(this.bestRow);
+    if (this.impSet >= 0) return this.sets[this.impSet]!.ruleNamed(this.impRow, name, this.impAt);
+    if (this.bestSet >= 0) return this.best(name);
     return null;
+  }
+
+  /** The best rule found for `name` (bestSet/bestRow), as an object. */
+  private best(name: string): RuleMatch {
+    return this.sets[this.bestSet]!.ruleNamed(this.bestRow, name, this.bestAt);
   }
 
   /** Bytes held by this structure's own typed arrays (not the sets' columns and names). */
@@ -197,12 +217,12 @@ export class DomainTrie {
   }
 
   /**
-   * Applies key k's rules for `exact` (the query is the key's name) or not (the query is below
-   * it). Returns true when an $important allow decides (it is then in bestSet/bestRow).
+   * Applies key k's rules (its slot v; its name is the query's from `at` on) for `exact` (the query
+   * is the key's name) or not (the query is below it). Returns true when an $important allow
+   * decides (it is then in bestSet/bestRow).
    */
-  private visit(k: number, exact: boolean, now: number): boolean {
+  private visit(k: number, v: number, exact: boolean, at: number): boolean {
     const own = k >= this.baseSize;
-    const v = own ? this.keys[(k - this.baseSize) * KEY + 2]! : this.baseSlot[k]!;
     if (v === NONE) return false;
     if (v >= 0) {
       const f = v & 0xff;
@@ -210,13 +230,15 @@ export class DomainTrie {
       if (exact ? m === M_BELOW : m === M_EXACT) return false;
       const s = own ? this.keys[(k - this.baseSize) * KEY + 1]! >>> 8 : this.baseSet;
       const row = v >>> 8;
-      if ((f & F_EXPIRES) !== 0 && !(this.sets[s]!.expiresAt(row) > now)) return false;
+      if ((f & F_EXPIRES) !== 0 && !(this.sets[s]!.expiresAt(row) > this.clock())) return false;
       this.bestSet = s;
       this.bestRow = row;
+      this.bestAt = at;
       if ((f & F_IMPORTANT) !== 0) {
         if ((f & F_ALLOW) !== 0) return true;
         this.impSet = s;
         this.impRow = row;
+        this.impAt = at;
       }
       return false;
     }
@@ -224,35 +246,54 @@ export class DomainTrie {
     const ov = this.ov;
     let aS = ov[o + (exact ? ALLOW_SELF : ALLOW_BELOW)]!;
     const aR = ov[o + (exact ? ALLOW_SELF : ALLOW_BELOW) + 1]!;
-    if (aS >= 0 && !this.live(aS, aR, now)) aS = -1;
+    if (aS >= 0 && !this.live(aS, aR)) aS = -1;
     if (aS >= 0 && (this.sets[aS]!.flags[aR]! & F_IMPORTANT) !== 0) {
       this.bestSet = aS;
       this.bestRow = aR;
+      this.bestAt = at;
       return true;
     }
     let bS = ov[o + (exact ? BLOCK_SELF : BLOCK_BELOW)]!;
     const bR = ov[o + (exact ? BLOCK_SELF : BLOCK_BELOW) + 1]!;
-    if (bS >= 0 && !this.live(bS, bR, now)) bS = -1;
+    if (bS >= 0 && !this.live(bS, bR)) bS = -1;
     if (aS >= 0) {
       this.bestSet = aS;
       this.bestRow = aR;
+      this.bestAt = at;
     } else if (bS >= 0) {
       this.bestSet = bS;
       this.bestRow = bR;
+      this.bestAt = at;
     }
     if (bS >= 0 && (this.sets[bS]!.flags[bR]! & F_IMPORTANT) !== 0) {
       this.impSet = bS;
       this.impRow = bR;
+      this.impAt = at;
     }
     return false;
   }
 
-  private live(s: number, row: number, now: number): boolean {
+  private live(s: number, row: number): boolean {
     const rs = this.sets[s]!;
-    return (rs.flags[row]! & F_EXPIRES) === 0 || rs.expiresAt(row) > now;
+    return (rs.flags[row]! & F_EXPIRES) === 0 || rs.expiresAt(row) > this.clock();
   }
 
-  /** Key of name[start, end) (hash h), or -1. */
+  /**
+   * The match's clock, read from Date.now() the first time an expiring rule asks for it: most
+   * lookups meet none, and reading it for every one cost ~190 instructions and a heap number
+   * per lookup (Date.now() is a runtime call), i.e. per query, as the policy stage asks once.
+   */
+  private clock(): number {
+    if (this.now !== this.now) this.now = Date.now();
+    return this.now;
+  }
+
+  /**
+   * Key of name[start, end) (hash h), or -1; the key's slot is left in foundSlot. The slot is
+   * read as soon as a candidate key is known, before its name is compared: with a big list each
+   * is a cache miss of its own, and that way the slot's and the name's overlap instead of
+   * following one another (index, then end offsets and slot together, then the name's bytes).
+   */
   private find(h: number, name: string, start: number, end: number): number {
     const len = end - start;
     if (this.baseSize > 0 && (this.filter === null || bloomHas(this.filter, h))) {
@@ -260,11 +301,13 @@ export class DomainTrie {
       const mask = this.baseMask;
       const ends = this.base!.endOffsets;
       const buf = this.base!.bytes;
+      const baseSlot = this.baseSlot;
       for (let i = h & mask; ; i = (i + 1) & mask) {
         const v = index[i]!;
         if (v === 0) break;
         if (((v ^ h) & ~mask) !== 0) continue;
         const k = (v & mask) - 1;
+        const slot = baseSlot[k]!;
         let p = k === 0 ? 0 : ends[k - 1]!;
         if (ends[k]! - p !== len) continue;
         let j = start;
@@ -272,7 +315,10 @@ export class DomainTrie {
           p++;
           j++;
         }
-        if (j === end) return k;
+        if (j === end) {
+          this.foundSlot = slot;
+          return k;
+        }
       }
     }
     if (this.nOwn === 0) return -1;
@@ -284,6 +330,7 @@ export class DomainTrie {
       if (((v ^ h) & ~mask) !== 0) continue;
       const r = ((v & mask) - 1) * KEY;
       const sl = this.keys[r + 1]!;
+      const slot = this.keys[r + 2]!;
       if ((sl & 0xff) !== len) continue;
       const buf = this.sets[sl >>> 8]!.dict.bytes;
       let p = this.keys[r]!;
@@ -292,7 +339,10 @@ export class DomainTrie {
         p++;
         j++;
       }
-      if (j === end) return this.baseSize + (v & mask) - 1;
+      if (j === end) {
+        this.foundSlot = slot;
+        return this.baseSize + (v & mask) - 1;
+      }
     }
   }
 

@@ -3,7 +3,7 @@
 // properties over random rules, queries and list texts, plus the cases the layout makes special
 // (a name in two lists, a name the base table knows without a rule, the root, chunked builds).
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { DEFAULT_PROTECTED, Guard } from '../../src/blocklist/guard.js';
 import { isCanonicalName, normalizeDomain } from '../../src/blocklist/domain.js';
 import { hashRange, NameTable } from '../../src/blocklist/names.js';
@@ -237,6 +237,60 @@ describe('DomainTrie decides as the reference trie', () => {
     rows.forEach((row, i) => expect(all[row]).toBe(first[i]));
     expect(all[1]!.rule).toBe('r1.com');
     expect(rs.map((r, row) => r.line === row + 1 && r.rule === `r${row}.com`).every(Boolean)).toBe(true);
+  });
+
+  it('a rule first asked for through a lookup is the rule its table makes (name taken from the query) and stays that object', () => {
+    fc.assert(
+      fc.property(fc.array(sourceArb, { minLength: 1, maxLength: 3 }), queryArb, fc.constantFrom(...NOWS), (sources, q, now) => {
+        const fresh = sets(sources); // no rule object made yet
+        const ref = reference(sets(sources)); // every rule made from its table first
+        const t = DomainTrie.fromSets(fresh);
+        const got = t.match(q, now);
+        expect(got).toEqual(ref.match(q, now));
+        if (got !== null) expect(t.match(q, now)).toBe(got);
+      }),
+      { numRuns: 400 },
+    );
+    // Names of 13 characters or more (V8 slices them rather than copying), asked exactly, from
+    // below, with a leading dot; and the root rule, whose name is empty.
+    const long = 'a-long-label-name.example.com';
+    for (const q of [long, `x.y.${long}`, `.${long}`]) {
+      const [rs] = sets([{ rules: [{ name: long, kind: 'block', match: 'subtree', important: false, expiresAt: 0 }], history: ['other.example.com'], maxAgeMs: 0 }]);
+      const m = DomainTrie.fromSets([rs!]).match(q)!;
+      expect(m.rule).toBe(long);
+      expect(m.labels).toBe(3);
+      expect(m).toBe(rs!.rule(0));
+    }
+    const [root] = sets([{ rules: [{ name: '', kind: 'block', match: 'subtree', important: false, expiresAt: 0 }], history: [], maxAgeMs: 0 }]);
+    expect(DomainTrie.fromSets([root!]).match('a.example.com')!.rule).toBe('');
+  });
+
+  it('without a clock given, judges expiring rules at the time of the call, and reads the clock only for them', () => {
+    const rs = sets([
+      {
+        rules: [
+          { name: 'old.com', kind: 'block', match: 'subtree', important: false, expiresAt: 3000 },
+          { name: 'kept.com', kind: 'block', match: 'subtree', important: false, expiresAt: 0 },
+        ],
+        history: [],
+        maxAgeMs: 0,
+      },
+    ]);
+    const t = DomainTrie.fromSets(rs);
+    const clock = vi.spyOn(Date, 'now');
+    try {
+      clock.mockReturnValue(2999);
+      expect(t.match('a.old.com')!.rule).toBe('old.com');
+      clock.mockReturnValue(3000);
+      expect(t.match('a.old.com')).toBeNull();
+      expect(t.match('a.old.com', 2999)!.rule).toBe('old.com');
+      clock.mockClear();
+      expect(t.match('a.kept.com')!.rule).toBe('kept.com');
+      expect(t.match('unlisted.org')).toBeNull();
+      expect(clock).not.toHaveBeenCalled();
+    } finally {
+      clock.mockRestore();
+    }
   });
 
   it('keeps working for a structure built before its source table gained names', () => {
