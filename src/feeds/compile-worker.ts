@@ -82,9 +82,7 @@ interface StartData {
 
 /** Same compile, same thread: decode, then compile into a copy of the table between event-loop turns. */
 export const inThreadCompiler: Compiler = async (job) => {
-  // A copy of every column (a structured clone would share the columns in shared memory: the
-  // compile would add names to the live table).
-  const table = job.table instanceof NameTable ? NameTable.fromParts(await tableCopy(job.table.toParts(), copyNow)) : readFirstSeen(job.table.file);
+  const table = job.table instanceof NameTable ? NameTable.fromParts(structuredClone(job.table.toParts())) : readFirstSeen(job.table.file);
   return compileSourceAsync(decodeFeed(job.body, job.decode), job.config, job.guard, table, job.now);
 };
 
@@ -109,60 +107,22 @@ async function copyByTurns<T extends Column>(a: T, length: number, capacity = le
   return out;
 }
 
-/** The same copy at once (in a compile worker, where nothing waits on the event loop). */
-function copyNow<T extends Column>(a: T, length: number, capacity = length): T {
-  const out = new (a.constructor as new (n: number) => T)(capacity);
-  out.set(a.subarray(0, length));
-  return out;
-}
-
 /**
- * A copy of a table's content in buffers of its own, with room for an update's new names (1/32
- * more): an update that adds a few percent of names then does not regrow (copy) every column in
- * the worker, which held the old and the grown columns at once.
+ * The table's content copied by turns, for a transfer, with room for an update's new names
+ * (1/32 more): an update that adds a few percent of names then does not regrow (copy) every
+ * column in the worker, which held the old and the grown columns at once.
  */
-async function tableCopy(p: NameTableParts, copy: <T extends Column>(a: T, length: number, capacity?: number) => T | Promise<T>): Promise<NameTableParts> {
+async function tableCopy(t: NameTable): Promise<NameTableParts> {
+  const p = t.toParts();
   const names = p.n + Math.max(1024, p.n >>> 5);
   return {
     ...p,
     values: p.values.slice(),
-    buf: await copy(p.buf, p.used, p.used + Math.max(64 << 10, p.used >>> 5)),
-    ends: await copy(p.ends, p.n, names),
-    codes: p.codes === null ? null : await copy(p.codes, p.n, names),
-    full: p.full === null ? null : await copy(p.full, p.n, names),
-    index: p.index === null ? null : await copy(p.index, p.index.length),
-  };
-}
-
-const isShared = (a: Column | null): boolean => a === null || a.buffer instanceof SharedArrayBuffer;
-
-/** Every column of the table is in shared memory: a compile's result, as a worker hands it back. */
-function sharedTable(p: NameTableParts): boolean {
-  return isShared(p.buf) && isShared(p.ends) && isShared(p.codes) && isShared(p.full) && isShared(p.index);
-}
-
-/** `a` copied into shared memory. */
-function toShared<T extends Column>(a: T): T {
-  const out = new (a.constructor as new (b: SharedArrayBuffer) => T)(new SharedArrayBuffer(a.byteLength));
-  out.set(a);
-  return out;
-}
-
-/**
- * A result's columns copied into shared memory, which the serving thread then reads as they are:
- * V8 counts an ArrayBuffer transferred in (~60 MB of columns at 1M names) as external memory of
- * the serving thread's isolate, and that pressure started incremental-marking steps of 20-200 ms
- * right after each reload; a SharedArrayBuffer received is not counted (node 20: 6 rounds of 96 MB
- * from a worker, process.memoryUsage().external 386 MB transferred vs 2 MB shared, and no
- * mark-compact started by them). The copy is made here, in the worker, off the serving thread;
- * the next update's worker copies these shared columns itself (sharedTable) instead of the
- * serving thread copying them by turns for a transfer.
- */
-function sharedResult(rules: RuleSetParts, table: NameTableParts): { rules: RuleSetParts; table: NameTableParts } {
-  const opt = <T extends Column>(a: T | null): T | null => (a === null ? null : toShared(a));
-  return {
-    rules: { ...rules, nameIds: toShared(rules.nameIds), lines: toShared(rules.lines), flags: toShared(rules.flags), filter: opt(rules.filter) },
-    table: { ...table, buf: toShared(table.buf), ends: toShared(table.ends), codes: opt(table.codes), full: opt(table.full), index: opt(table.index) },
+    buf: await copyByTurns(p.buf, p.used, p.used + Math.max(64 << 10, p.used >>> 5)),
+    ends: await copyByTurns(p.ends, p.n, names),
+    codes: p.codes === null ? null : await copyByTurns(p.codes, p.n, names),
+    full: p.full === null ? null : await copyByTurns(p.full, p.n, names),
+    index: p.index === null ? null : await copyByTurns(p.index, p.index.length),
   };
 }
 
@@ -174,10 +134,9 @@ export function workerCompiler(script: URL): Compiler {
     const view = new Uint8Array(job.body.buffer, job.body.byteOffset, job.body.length);
     const shared = view.buffer instanceof SharedArrayBuffer;
     const body = shared ? view : await copyByTurns(view, view.length);
-    // A table in shared memory (the last update's result) is read there and copied by the worker.
-    const table = !(job.table instanceof NameTable) ? job.table : sharedTable(job.table.toParts()) ? job.table.toParts() : await tableCopy(job.table.toParts(), copyByTurns);
+    const table = job.table instanceof NameTable ? await tableCopy(job.table) : job.table;
     const data: StartData = { c2dnsCompile: true, hashB: HASH_B, job: { body, decode: job.decode, config: job.config, protect: job.guard.protectedNames, table, now: job.now, background: job.background } };
-    const transferList = [...(shared ? [] : [body.buffer as ArrayBuffer]), ...('file' in table ? [] : NameTable.transferables(table).filter((b) => b instanceof ArrayBuffer))];
+    const transferList = [...(shared ? [] : [body.buffer as ArrayBuffer]), ...('file' in table ? [] : NameTable.transferables(table))];
     return new Promise<CompiledSource>((resolve, reject) => {
       let settled = false;
       const w = new Worker(script, { workerData: data, transferList, stdout: false, stderr: false });
@@ -229,17 +188,18 @@ export function defaultCompiler(): Compiler {
   return (job) => (job.body.length < WORKER_MIN_BYTES || !job.background ? inThreadCompiler(job) : worker(job));
 }
 
-async function runJob(j: JobMessage): Promise<ResultMessage> {
+function runJob(j: JobMessage): { message: ResultMessage; transfer: ArrayBuffer[] } {
   try {
     const body = Buffer.from(j.body.buffer, j.body.byteOffset, j.body.byteLength);
-    // The live table in shared memory: copied before the compile adds names to it.
-    const dict = 'file' in j.table ? readFirstSeen(j.table.file) : NameTable.fromParts(sharedTable(j.table) ? await tableCopy(j.table, copyNow) : j.table);
+    const dict = 'file' in j.table ? readFirstSeen(j.table.file) : NameTable.fromParts(j.table);
     const c = compileSource(decodeFeed(body, j.decode), j.config, new Guard(j.protect), dict, j.now);
-    const { rules, table } = sharedResult(c.rules.toParts(), c.rules.dict.toParts());
-    return { ok: true, name: c.name, format: c.format, rules, table, report: c.report, guarded: c.guarded, notEnforceable: c.notEnforceable };
+    const rules = c.rules.toParts();
+    const table = c.rules.dict.toParts();
+    const message: ResultMessage = { ok: true, name: c.name, format: c.format, rules, table, report: c.report, guarded: c.guarded, notEnforceable: c.notEnforceable };
+    return { message, transfer: [...RuleSet.transferables(rules), ...NameTable.transferables(table)] };
   } catch (err) {
     const e = err as Error;
-    return { ok: false, reason: err instanceof FeedError ? err.reason : null, message: e.message ?? String(err) };
+    return { message: { ok: false, reason: err instanceof FeedError ? err.reason : null, message: e.message ?? String(err) }, transfer: [] };
   }
 }
 
@@ -255,6 +215,6 @@ if (!isMainThread && parentPort !== null && (workerData as Partial<StartData> | 
       // not allowed (a seccomp profile): the compile runs at normal priority
     }
   }
-  const port = parentPort;
-  void runJob((workerData as StartData).job).then((message) => port.postMessage(message));
+  const { message, transfer } = runJob((workerData as StartData).job);
+  parentPort.postMessage(message, transfer);
 }

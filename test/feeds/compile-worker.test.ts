@@ -120,30 +120,6 @@ describe('compiling in a worker thread', () => {
     expect(dict.get('n123.bulk26.example')).toBe(NOW);
   });
 
-  it('hands its result back in shared memory; the next update compiles from that table, in a worker or here, to the same result, leaving it as it was', async () => {
-    const cfg = cfgOf({ name: 'bulk', format: 'plain' });
-    const first = await worker({ ...job(cfg, many, knownTable()), background: true });
-    const live = first.rules.dict;
-    const columns = (): (Uint8Array | Uint16Array | Int32Array | Float64Array)[] => {
-      const p = live.toParts();
-      return [p.buf, p.ends, p.codes, p.full, p.index, first.rules.nameIds, first.rules.lines, first.rules.flags, first.rules.filter].filter((a) => a !== null);
-    };
-    // Not external memory of this thread's isolate, as a transferred ArrayBuffer would be.
-    for (const a of columns()) expect(a.buffer).toBeInstanceOf(SharedArrayBuffer);
-    const before = columns().map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64'));
-    const base = knownTable();
-    compileSource(many, cfg, guard, base, NOW);
-    const here = compileSource(many + plain, cfg, guard, base, NOW + DAY);
-    const there = await worker({ ...job(cfg, many + plain, live), now: NOW + DAY, background: true });
-    const inThread = await inThreadCompiler({ ...job(cfg, many + plain, live), now: NOW + DAY });
-    expect(facts(there)).toEqual(facts(here));
-    expect(facts(inThread)).toEqual(facts(here));
-    expect(there.rules.dict.get('c2-b.example')).toBe(NOW + DAY);
-    // The live table's shared columns were copied, never written: not a byte changed.
-    expect(columns().map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64'))).toEqual(before);
-    expect(live.get('c2-b.example')).toBeUndefined();
-  });
-
   it("reads a restart's table from its file where it compiles: the same rules and times as with the table read here", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'c2dns-compile-table-'));
     const ref = { name: 'bulk', origin: '/lists/bulk' };
