@@ -265,6 +265,27 @@ describe('synthesize', () => {
     });
   }
 
+  it('answers a query handed out as a view into a bigger buffer (a batch receive) as it answers its own copy', () => {
+    for (const o of [{}, { edns: {} }] as QueryOptions[]) {
+      const own = query('x.sbmsa.wiki', T.A, o);
+      // AA and TC set in the query: a reply states its own, whatever the query's header held.
+      own.q.writeUInt16BE(own.q.readUInt16BE(2) | 0x0600, 2);
+      const big = Buffer.alloc(own.q.length + 64, 0xee);
+      own.q.copy(big, 32);
+      const view = big.subarray(32, 32 + own.q.length);
+      for (const opts of [
+        { rcode: 0, answers: [A_ZERO], soaLabels: -1, ttl: 42, ede: null },
+        { rcode: 3, answers: [], soaLabels: 2, ttl: 42, ede: null },
+      ]) {
+        const a = synthesize(own.q, parseQuery(own.q), opts);
+        expect(synthesize(view, parseQuery(view), opts)).toEqual(a);
+        expect(a.readUInt16BE(2) & 0x0600).toBe(0);
+        expect(a.subarray(12, own.pq.qEnd)).toEqual(own.q.subarray(12, own.pq.qEnd));
+      }
+      expect(errorReply(view, parseQuery(view), 5)).toEqual(errorReply(own.q, own.pq, 5));
+    }
+  });
+
   it('echoes RD=0 and CD=1 from the query', () => {
     const { q, pq } = query('akamaicontainer.com', T.A, { rd: false, cd: true });
     const p = decodeExact(synthesize(q, pq, { rcode: 0, answers: [A_ZERO], soaLabels: -1, ttl: 1, ede: null }));
