@@ -7,12 +7,12 @@
 // a list re-pointed to another feed starts its own clock instead of inheriting the old feed's
 // times (an early maxAgeDays expiry, wrong provenance). Tables written before that (NAME.first-
 // seen.tsv) are migrated to the source they were written for: the one whose copy was saved last.
-import { existsSync, renameSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { writeFileAtomicAsync } from '../storage/atomic.js';
 import { join } from 'node:path';
 import { NameTable } from '../blocklist/names.js';
-import { readFirstSeen } from './firstseen-read.js';
+import { align8, IMAGE_MAGIC, IMAGE_VERSION, imageFile, readFirstSeen, type ImageHeader } from './firstseen-read.js';
 import { lastSavedOrigin, sourceStem, type SourceRef } from './store.js';
 
 function file(dir: string, source: SourceRef): string {
@@ -141,4 +141,40 @@ async function render(m: NameTable, from: number): Promise<Buffer> {
     if (id % YIELD_EVERY === YIELD_EVERY - 1) await turn();
   }
   return out;
+}
+
+/**
+ * At a clean stop: writes `m` as an image beside the TSV file of `source` for the next start
+ * (readTableImage), when the file holds exactly `m` (what the last save left, `saved`, is the
+ * whole table and the file is still that size); false when it does not. Written whole to a
+ * temporary file and renamed; no fsync: an image is a cache, a damaged or missing one only means
+ * the TSV file is parsed.
+ */
+export function saveTableImage(dir: string, source: SourceRef, m: NameTable, saved: SavedTable | null): boolean {
+  const tsv = file(dir, source);
+  const p = m.toParts();
+  if (p.n === 0 || saved === null || saved.names !== p.n || sizeOf(tsv) !== saved.bytes) return false;
+  const header: ImageHeader = { v: IMAGE_VERSION, tsvBytes: saved.bytes, n: p.n, used: p.used, values: p.values, codes: p.codes !== null, full: p.full !== null };
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const head = Buffer.alloc(8);
+  head.writeUInt32LE(IMAGE_MAGIC, 0);
+  head.writeUInt32LE(json.length, 4);
+  const bytes = (a: Uint8Array | Int32Array | Uint16Array | Float64Array, n: number): Buffer => Buffer.from(a.buffer, a.byteOffset, n * a.BYTES_PER_ELEMENT);
+  const columns = [bytes(p.buf, p.used), bytes(p.ends, p.n), ...(p.codes !== null ? [bytes(p.codes, p.n)] : []), ...(p.full !== null ? [bytes(p.full, p.n)] : [])];
+  const out = imageFile(tsv);
+  const tmp = `${out}.${process.pid}.tmp`;
+  const fd = openSync(tmp, 'w', 0o600); // like every file of the state directory
+  try {
+    let pos = 0;
+    for (const part of [head, json, ...columns]) {
+      pos = part === head || part === json ? pos : align8(pos);
+      writeSync(fd, part, 0, part.length, pos);
+      pos += part.length;
+    }
+    // The file ends where the last column does (readTableImage checks the size): padding is only between.
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, out);
+  return true;
 }

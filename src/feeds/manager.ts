@@ -15,7 +15,8 @@ import { compileSource, type CompiledSource } from './compile.js';
 import { defaultCompiler, inThreadCompiler, type Compiler, type TableFile } from './compile-worker.js';
 import type { DecodeOptions } from './decode.js';
 import { FeedError, type FeedFailure } from './errors.js';
-import { firstSeenFile, loadFirstSeen, saveFirstSeen, type SavedTable } from './firstseen.js';
+import { readTableImage } from './firstseen-read.js';
+import { firstSeenFile, loadFirstSeen, saveFirstSeen, saveTableImage, type SavedTable } from './firstseen.js';
 import { LastGoodStore, sourceRef, sourceStem, type LastGoodMeta, type SourceRef } from './store.js';
 import { checkShrink, sha256HexByTurns } from './verify.js';
 
@@ -336,9 +337,36 @@ export class FeedManager {
    * compile reads where it runs; the table read becomes the source's when the result is accepted.
    */
   private tableFor(ref: SourceRef): NameTable | TableFile {
-    if (this.firstSeen.has(sourceStem(ref))) return this.seen(ref);
+    const stem = sourceStem(ref);
+    if (this.firstSeen.has(stem)) return this.seen(ref);
     const file = firstSeenFile(this.store.dir, ref, { migrate: this.persist });
-    return file === null ? this.seen(ref) : { file };
+    if (file === null) return this.seen(ref);
+    // The image the last clean stop left (only the process that writes the state consumes it).
+    const image = this.persist ? readTableImage(file) : null;
+    if (image === null) return { file };
+    this.firstSeen.set(stem, image);
+    // The file holds exactly this table: the next save appends to it.
+    this.savedTables.set(stem, { names: image.size, bytes: statSync(file).size });
+    return image;
+  }
+
+  /**
+   * At a clean stop, after the saves: each first-seen table its file holds exactly is also written
+   * as an image, which the next start reads instead of parsing the file. Never throws.
+   */
+  saveTableImages(): void {
+    if (!this.persist) return;
+    for (const s of this.sources) {
+      const ref = sourceRef(s.config);
+      const stem = sourceStem(ref);
+      const table = this.firstSeen.get(stem);
+      if (table === undefined) continue;
+      try {
+        saveTableImage(this.store.dir, ref, table, this.savedTables.get(stem) ?? null);
+      } catch (err) {
+        this.log.warn({ list: s.config.name, err: (err as Error).message }, 'the first-seen table image could not be written (the next start reads the table file)');
+      }
+    }
   }
 
   /** An accepted compile's table, which has the source's new names, is its first-seen table from now on. */

@@ -310,6 +310,8 @@ async function stopAll(p: Running): Promise<void> {
   // A list's disk copy and first-seen table are written after its publish: let that write finish
   // (within the grace), so the next start loads the copy instead of compiling the file again.
   await Promise.race([p.feeds.idle(), new Promise((res) => setTimeout(res, Math.max(0, deadline - performance.now())).unref())]);
+  // The first-seen tables as images, read at the next start instead of parsed (~0.5 s at 1M names).
+  p.feeds.saveTableImages();
   p.fleet?.alerts.stop();
   p.soc.alerting?.events.stop();
   await p.soc.alerting?.close(Math.min(graceMs, 3000));

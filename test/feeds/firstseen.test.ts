@@ -11,7 +11,8 @@ import { describe, expect, it } from 'vitest';
 import { PolicyHolder } from '../../src/policy/snapshot.js';
 import { NameTable } from '../../src/blocklist/names.js';
 import { loadConfig } from '../../src/config/load.js';
-import { loadFirstSeen, saveFirstSeen } from '../../src/feeds/firstseen.js';
+import { readTableImage } from '../../src/feeds/firstseen-read.js';
+import { loadFirstSeen, saveFirstSeen, saveTableImage } from '../../src/feeds/firstseen.js';
 import { FeedManager } from '../../src/feeds/manager.js';
 import { sourceStem, type SourceRef } from '../../src/feeds/store.js';
 
@@ -84,6 +85,74 @@ describe('saving again appends the names added since', () => {
     const dir = mkdtempSync(join(tmpdir(), 'c2dns-fs-'));
     writeFileSync(join(dir, `${sourceStem(source)}.first-seen.tsv`), 'a.com\t100\nb.org\t17');
     expect([...loadFirstSeen(dir, source).entries()]).toEqual([['a.com', 100]]);
+  });
+});
+
+describe('a clean stop leaves an image of each table, which the next start reads instead of the file', () => {
+  const source = { name: 'img', origin: '/lists/img.txt' };
+  const image = (dir: string): string => join(dir, `${sourceStem(source)}.first-seen.bin`);
+  /** A table with two time columns' worth of times (few distinct ones, and one of its own per name). */
+  const tableOf = (n: number, distinct: number): NameTable => {
+    const t = new NameTable();
+    for (let i = 0; i < n; i++) t.set(`i${i}.example.net`, 1_700_000_000_000 + (i % distinct) * 1000);
+    return t;
+  };
+
+  it.each([
+    ['few distinct times', 7],
+    ['a time per name', 1_000_000],
+  ])('%s: the same names, ids and times; read once; an index built when first used', async (_case, distinct) => {
+    const dir = mkdtempSync(join(tmpdir(), 'c2dns-fs-'));
+    const t = tableOf(5000, distinct);
+    expect(saveTableImage(dir, source, t, await saveFirstSeen(dir, source, t))).toBe(true);
+    const tsv = join(dir, `${sourceStem(source)}.first-seen.tsv`);
+    expect(statSync(image(dir)).mode & 0o777).toBe(0o600);
+    const back = readTableImage(tsv)!;
+    expect([...back.entries()]).toEqual([...t.entries()]);
+    expect(back.find('i4321.example.net', 0, 17)).toBe(4321);
+    expect(existsSync(image(dir))).toBe(false); // an image serves one start
+    expect(readTableImage(tsv)).toBeNull();
+    back.set('grown.example.org', 5); // and grows like any table
+    expect(back.get('grown.example.org')).toBe(5);
+  });
+
+  it('is not written unless the file holds exactly the table, and not read once the file changed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'c2dns-fs-'));
+    const tsv = join(dir, `${sourceStem(source)}.first-seen.tsv`);
+    const t = tableOf(1000, 3);
+    const saved = await saveFirstSeen(dir, source, t);
+    t.set('unsaved.example.org', 9);
+    expect(saveTableImage(dir, source, t, saved)).toBe(false); // a name the file does not have yet
+    expect(saveTableImage(dir, source, t, null)).toBe(false);
+    const again = await saveFirstSeen(dir, source, t, saved);
+    expect(saveTableImage(dir, source, t, again)).toBe(true);
+    writeFileSync(tsv, 'other.example\t1\n', { flag: 'a' }); // `c2dns lists update` appended meanwhile
+    expect(readTableImage(tsv)).toBeNull();
+    expect(existsSync(image(dir))).toBe(false);
+    writeFileSync(tsv, 'x');
+    expect(readTableImage(tsv)).toBeNull(); // none left to mislead
+  });
+
+  it('through the feed manager: stop, start from the image (times kept, no file parsed), and the next save appends', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'c2dns-fs-'));
+    const list = join(dir, 'list.txt');
+    writeFileSync(list, Array.from({ length: 50 }, (_, i) => `c2-${i}.example`).join('\n') + '\n');
+    const first = await feedsAt(dir, 'list.txt', 1_000);
+    first.saveTableImages();
+    const state = join(dir, 'state');
+    const stem = sourceStem({ name: 'l', origin: list });
+    const tsv = join(state, `${stem}.first-seen.tsv`);
+    expect(existsSync(join(state, `${stem}.first-seen.bin`))).toBe(true);
+    // The file is made unreadable as a table: only the image can give the start its times.
+    const text = readFileSync(tsv);
+    writeFileSync(tsv, Buffer.alloc(text.length, 0x20));
+    const second = await feedsAt(dir, 'list.txt', 2_000);
+    expect(firstSeenOf(second, 'c2-7.example')).toBe(1_000);
+    expect(existsSync(join(state, `${stem}.first-seen.bin`))).toBe(false);
+    writeFileSync(tsv, text); // what the file held
+    writeFileSync(list, 'fresh.example\n', { flag: 'a' });
+    expect((await second.refresh(['l'])).get('l')).toBe('updated');
+    expect(readFileSync(tsv, 'utf8')).toBe(`${text.toString('utf8')}fresh.example\t2000\n`); // appended, not rewritten
   });
 });
 
