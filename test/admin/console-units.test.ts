@@ -100,6 +100,22 @@ describe('per-minute counters', () => {
 });
 
 describe('live query ring', () => {
+  it('gives back every field of a query as it was sent, in a ring not yet full and across its wrap', () => {
+    const tail = new QueryTail(3, 100);
+    expect(tail.oldest()).toBeNull();
+    expect(tail.recent()).toEqual([]);
+    tail.onQuery(ev(1000, '10.0.0.1', 'a.example', 'allowed', { via: '192.168.1.1', transport: 'doh', upstream: '9.9.9.9:53', latencyMs: 12.345, qtype: 65535, rcode: 4095 }));
+    expect(tail.oldest()).toBe(1000);
+    expect(tail.recent()[0]).toMatchObject({ id: 1, via: '192.168.1.1', transport: 'doh', upstream: '9.9.9.9:53', latencyMs: 12.35, qtype: 'TYPE65535', rcode: 'RCODE4095' });
+    for (let i = 2; i <= 4; i++) tail.onQuery(ev(1000 * i, '10.0.0.2', `n${i}.example`, 'blocked', { rcode: -1, transport: 'tcp' }));
+    expect(tail.oldest()).toBe(2000);
+    expect(tail.recent().map((e) => [e.id, e.qname, e.rcode, e.transport, e.upstream, e.via])).toEqual([
+      [4, 'n4.example', 'none', 'tcp', null, null],
+      [3, 'n3.example', 'none', 'tcp', null, null],
+      [2, 'n2.example', 'none', 'tcp', null, null],
+    ]);
+  });
+
   it('keeps the newest `capacity` queries with ids, filters them, and renders the decision only when asked', () => {
     const tail = new QueryTail(5, 100);
     const d = ruleDecision(rule('3cx', 'msstorageazure.com'), 'cname', ['innocent.example', 'cdn.msstorageazure.com']);

@@ -2,10 +2,11 @@
 // queries in a ring, remembers each client's identity (MAC, name, forwarder) and pushes every
 // query to subscribers (the server-sent event streams of open Queries pages).
 //
-// Per query it stores one small record holding the query's own (immutable) Decision: the reason
-// text is rendered only when a record is sent to a browser, never on the answering path. The
-// ring, the client table and the subscriber count are bounded, so a busy resolver costs the same
-// memory as an idle one.
+// Per query it stores the query's fields in columns (typed arrays and arrays of references, made
+// once), with the query's own (immutable) Decision: no object is made per query, and a record is
+// built, and the reason text rendered, only when one is read or sent to a browser, never on the
+// answering path. The ring, the client table and the subscriber count are bounded, so a busy
+// resolver costs the same memory as an idle one.
 import { rcodeName, typeName } from '../../dns/constants.js';
 import type { QueryEvent, QueryObserver } from '../../observe/query-event.js';
 import { reasonText, type Decision } from '../../policy/decision.js';
@@ -85,7 +86,21 @@ export interface TailFilter {
 type Listener = (e: TailRecord) => void;
 
 export class QueryTail implements QueryObserver {
-  private readonly ring: (TailRecord | undefined)[];
+  // The ring, a column per field; slot i is empty while ids[i] is 0.
+  private readonly ids: Float64Array;
+  private readonly times: Float64Array;
+  private readonly latencies: Float64Array;
+  private readonly qtypes: Uint16Array;
+  private readonly rcodes: Int16Array;
+  private readonly clientsCol: string[];
+  private readonly macs: (string | null)[];
+  private readonly names: (string | null)[];
+  private readonly vias: (string | null)[];
+  private readonly transports: Transport[];
+  private readonly qnames: string[];
+  private readonly actions: Action[];
+  private readonly upstreams: (string | null)[];
+  private readonly decisions: (Decision | null)[];
   private head = 0;
   private seq = 0;
   private readonly clients = new Map<string, ClientIdentity>();
@@ -98,30 +113,42 @@ export class QueryTail implements QueryObserver {
     readonly capacity = TAIL_DEFAULT_CAPACITY,
     private readonly clientCapacity = CLIENTS_DEFAULT_CAPACITY,
   ) {
-    this.ring = new Array<TailRecord | undefined>(capacity);
+    this.ids = new Float64Array(capacity);
+    this.times = new Float64Array(capacity);
+    this.latencies = new Float64Array(capacity);
+    this.qtypes = new Uint16Array(capacity);
+    this.rcodes = new Int16Array(capacity);
+    this.clientsCol = new Array<string>(capacity).fill('');
+    this.macs = new Array<string | null>(capacity).fill(null);
+    this.names = new Array<string | null>(capacity).fill(null);
+    this.vias = new Array<string | null>(capacity).fill(null);
+    this.transports = new Array<Transport>(capacity).fill('udp');
+    this.qnames = new Array<string>(capacity).fill('');
+    this.actions = new Array<Action>(capacity).fill('allowed');
+    this.upstreams = new Array<string | null>(capacity).fill(null);
+    this.decisions = new Array<Decision | null>(capacity).fill(null);
   }
 
   onQuery(e: QueryEvent): void {
-    const r: TailRecord = {
-      id: ++this.seq,
-      time: e.time,
-      client: e.client,
-      mac: e.mac,
-      clientName: e.clientName,
-      via: e.via,
-      transport: e.transport,
-      qname: e.qname,
-      qtype: e.qtype,
-      action: e.action,
-      rcode: e.rcode,
-      latencyMs: e.latencyMs,
-      upstream: e.upstream,
-      decision: e.decision,
-    };
-    this.ring[this.head] = r;
-    this.head = (this.head + 1) % this.capacity;
-    this.remember(r);
+    const i = this.head;
+    this.ids[i] = ++this.seq;
+    this.times[i] = e.time;
+    this.latencies[i] = e.latencyMs;
+    this.qtypes[i] = e.qtype;
+    this.rcodes[i] = e.rcode;
+    this.clientsCol[i] = e.client;
+    this.macs[i] = e.mac;
+    this.names[i] = e.clientName;
+    this.vias[i] = e.via;
+    this.transports[i] = e.transport;
+    this.qnames[i] = e.qname;
+    this.actions[i] = e.action;
+    this.upstreams[i] = e.upstream;
+    this.decisions[i] = e.decision;
+    this.head = i + 1 === this.capacity ? 0 : i + 1;
+    this.remember(e);
     if (this.listeners.size === 0) return;
+    const r = this.record(i)!;
     for (const fn of this.listeners) {
       try {
         fn(r);
@@ -141,8 +168,8 @@ export class QueryTail implements QueryObserver {
     const match = compileFilter(filter);
     const out: TailEntry[] = [];
     for (let k = 1; k <= this.capacity && out.length < limit; k++) {
-      const r = this.ring[(this.head - k + this.capacity) % this.capacity];
-      if (r === undefined || r.id <= afterId) break;
+      const r = this.record((this.head - k + this.capacity) % this.capacity);
+      if (r === null || r.id <= afterId) break;
       if (match(r)) out.push(toEntry(r));
     }
     return out;
@@ -153,15 +180,14 @@ export class QueryTail implements QueryObserver {
     let start = -1;
     for (let k = this.capacity; k >= 1; k--) {
       const i = (this.head - k + this.capacity) % this.capacity;
-      const r = this.ring[i];
-      if (r !== undefined && r.time >= since) {
+      if (this.ids[i] !== 0 && this.times[i]! >= since) {
         start = i;
         break;
       }
     }
     if (start < 0) return;
     for (let i = start; ; i = (i + 1) % this.capacity) {
-      const r = this.ring[i]!;
+      const r = this.record(i)!;
       yield { time: r.time, client: r.client, qname: r.qname, qtype: r.qtype, action: r.action, rcode: r.rcode, entry: () => toEntry(r) };
       if ((i + 1) % this.capacity === this.head) return;
     }
@@ -169,8 +195,29 @@ export class QueryTail implements QueryObserver {
 
   /** Epoch ms of the oldest query the ring still holds, or null when empty. */
   oldest(): number | null {
-    const r = this.ring[this.head] ?? this.ring[0];
-    return r === undefined ? null : r.time;
+    const i = this.ids[this.head] !== 0 ? this.head : 0;
+    return this.ids[i] === 0 ? null : this.times[i]!;
+  }
+
+  /** The query in ring slot i as a record, or null when the slot is empty. */
+  private record(i: number): TailRecord | null {
+    if (this.ids[i] === 0) return null;
+    return {
+      id: this.ids[i]!,
+      time: this.times[i]!,
+      client: this.clientsCol[i]!,
+      mac: this.macs[i]!,
+      clientName: this.names[i]!,
+      via: this.vias[i]!,
+      transport: this.transports[i]!,
+      qname: this.qnames[i]!,
+      qtype: this.qtypes[i]!,
+      action: this.actions[i]!,
+      rcode: this.rcodes[i]!,
+      latencyMs: this.latencies[i]!,
+      upstream: this.upstreams[i]!,
+      decision: this.decisions[i]!,
+    };
   }
 
   /** What c2dns last saw of a client (by address); null when unknown. */
@@ -202,7 +249,7 @@ export class QueryTail implements QueryObserver {
     return this.listeners.size;
   }
 
-  private remember(r: TailRecord): void {
+  private remember(r: QueryEvent): void {
     const blocked = r.action === 'blocked' || r.action === 'local-data' ? 1 : 0;
     const c = this.clients.get(r.client);
     if (c !== undefined) {
