@@ -162,11 +162,14 @@ export class FeedManager {
    * reports its own failure: never rejects).
    */
   private flushSaves(): Promise<void> {
-    this.saving = this.saving.then(async () => {
+    const run = async (): Promise<void> => {
       const saves = this.pendingSaves.splice(0);
       for (const save of saves) await save();
-    });
-    return this.saving;
+    };
+    // After the saves before, even one that failed unexpectedly: the chain never stays broken.
+    const p = this.saving.then(run, run);
+    this.saving = p.catch(() => {});
+    return p;
   }
 
   /** Refreshes the named sources (all when none named); the trie is rebuilt once at the end. */
