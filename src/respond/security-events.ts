@@ -349,15 +349,17 @@ export class SecurityEvents implements QueryObserver {
     const m = d.rule;
     if (m === null || m.kind !== 'block' || !hasTag(m.tags, this.c2Tags)) return;
     // A repeat of an open window's hit is only counted: no C2HitInput is made for it.
-    if (this.repeated(e.mac ?? e.client, m.rule, e.qname, this.now())) return;
+    const host = e.mac ?? e.client;
+    const now = this.now();
+    const w = this.byHost.get(host)?.get(m.rule);
+    if (w !== undefined && this.counted(w, e.qname, now)) return;
     const h = c2HitOf(e, this.c2Tags);
-    if (h !== null) this.recordHit(h);
+    if (h !== null) this.open(h, host, now, w);
   }
 
-  /** Counts a hit into its host's open window for the rule; false when there is none (or it ended). */
-  private repeated(host: string, rule: string, qname: string, now: number): boolean {
-    const w = this.byHost.get(host)?.get(rule);
-    if (w === undefined || now >= w.openedAt + this.windowMs) return false;
+  /** Counts a hit into its host's window for the rule; false when that window has ended. */
+  private counted(w: Window, qname: string, now: number): boolean {
+    if (now >= w.openedAt + this.windowMs) return false;
     w.count++;
     w.lastSeen = now;
     this.counters.aggregated++;
@@ -382,14 +384,18 @@ export class SecurityEvents implements QueryObserver {
    * onQuery calls it; in cluster mode the owning process calls it for hits other workers forward.
    */
   recordHit(h: C2HitInput): void {
-    const now = this.now();
     const host = h.mac ?? h.client; // one window per host: behind a router without ECS, hosts differ by MAC
-    if (this.repeated(host, h.rule, h.qname, now)) return;
+    const now = this.now();
     const w = this.byHost.get(host)?.get(h.rule);
-    if (w !== undefined) {
+    if (w === undefined || !this.counted(w, h.qname, now)) this.open(h, host, now, w);
+  }
+
+  /** Opens the (host, rule) window of a hit, raising c2-hit; `ended` is that window's last one, if still tracked. */
+  private open(h: C2HitInput, host: string, now: number, ended: Window | undefined): void {
+    if (ended !== undefined) {
       // The window ended but the sweep has not run yet: close it here, then open a new one.
-      this.forget(w);
-      this.close(w, 'window');
+      this.forget(ended);
+      this.close(ended, 'window');
     }
     if (this.live >= this.maxTracked) {
       const oldest = this.oldestWindow();
