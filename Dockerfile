@@ -5,7 +5,7 @@
 #     -v c2dns-state:/var/lib/c2dns -v c2dns-log:/var/log/c2dns c2dns
 # Configuration: /etc/c2dns/c2dns.yaml (deploy/docker/c2dns.yaml; mount your own folder over /etc/c2dns).
 FROM node:22-bookworm-slim AS build
-# The native UDP batch addon (native/, issue 11) is compiled by npm ci's install script against the
+# The native addons (native/: UDP batch I/O, malloc tuning; issue 11) are compiled by npm ci's install script against the
 # image's Node headers; the build tools stay in this stage. Should it not build, the install line
 # says why and c2dns serves UDP with the pure-JS path (server.udpBatch: auto).
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends python3 make g++ >/dev/null && rm -rf /var/lib/apt/lists/*

@@ -1,4 +1,4 @@
-// npm's `install` script: builds the optional UDP batch addon (native/udp_batch.c) with node-gyp
+// npm's `install` script: builds the optional addons of binding.gyp (native/udp_batch.c, native/malloc_tuning.c) with node-gyp
 // against the headers of the Node that runs this script, never downloading any. Any failure
 // prints one line and exits 0: c2dns then serves UDP with the pure-JS path (src/server/udp.ts).
 // C2DNS_NATIVE=0 skips the build.
@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const skip = (why) => {
-  console.log(`c2dns: native UDP batch addon not built (${why}); UDP is served by the pure-JS path`);
+  console.log(`c2dns: native addons not built (${why}); UDP is served by the pure-JS path, glibc's mmap threshold is left alone`);
   process.exit(0);
 };
 
@@ -31,7 +31,7 @@ if (r.status !== 0) {
   const lines = `${r.stderr ?? ''}${r.stdout ?? ''}`.split('\n').filter((l) => /error|not found|No such/i.test(l));
   skip(`node-gyp failed: ${lines.slice(0, 3).join(' | ').trim() || (r.error?.message ?? `exit ${r.status}`)}`);
 }
-console.log('c2dns: native UDP batch addon built (build/Release/c2dns_udp_batch.node)');
+console.log('c2dns: native addons built (build/Release/c2dns_udp_batch.node, c2dns_malloc.node)');
 
 /** node-gyp's bin script: npm names it while running scripts, else the copy inside npm. */
 function nodeGyp() {

@@ -26,7 +26,7 @@ import { FeedManager, SourceLoadError } from './feeds/manager.js';
 import { createOpLog } from './observe/oplog.js';
 import { startServer, type RunningServer } from './server/app.js';
 import { assertPreflight } from './server/assemble/preflight.js';
-import { boundHeapGrowth, exitOnUncaughtException, exitSoon, stopOnSignals } from './server/process.js';
+import { boundHeapGrowth, boundMallocRetention, exitOnUncaughtException, exitSoon, stopOnSignals } from './server/process.js';
 import { reopenQueryLog } from './server/admin-context.js';
 import { receiveAlert } from './respond/cluster.js';
 import { announceListsChanged, isPrimaryOfMany, onClusterMessages, ownsRefresh, runPrimary, workerCount } from './server/cluster.js';
@@ -71,6 +71,8 @@ async function serve(argv: string[]): Promise<number> {
   const cfg = loadConfig({ file: values.config, listen: values.listen, upstreams: values.upstream, warn: (w) => envWarnings.push(w) });
   const oplog = createOpLog(cfg.log.level);
   for (const w of envWarnings) oplog.warn(w);
+  const malloc = boundMallocRetention();
+  oplog.debug({ mmapThreshold: malloc }, malloc === 'set' ? 'glibc mmap threshold fixed at 1 MiB: replaced list tables go back to the kernel' : `glibc mmap threshold left alone (${malloc})`);
   const workers = workerCount(cfg.workers);
   let running: RunningServer | null = null;
   // SIGUSR1 (logrotate): reopen the query log; the primary of a cluster passes it to its workers.

@@ -2,9 +2,7 @@
 // be): its calls as TypeScript sees them, and the loader. Shared by the client-facing listener
 // (server/udp-batch.ts) and the upstream socket pool (upstream/udp.ts), so neither layer reaches
 // into the other; null everywhere means "not built here": node:dgram serves.
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { addonCandidates, loadAddon } from './load-addon.js';
 
 /** The addon's functions (native/udp_batch.c). */
 export interface UdpBatchAddon {
@@ -39,23 +37,14 @@ export interface UdpBatchStats {
 declare const nativeSocket: unique symbol;
 export type NativeSocket = { readonly [nativeSocket]: true };
 
-/** Where node-gyp puts the addon, from src/native (tests) and from dist/src/native (built). */
-const ADDON_CANDIDATES = ['../../build/Release/c2dns_udp_batch.node', '../../../build/Release/c2dns_udp_batch.node'].map((p) => fileURLToPath(new URL(p, import.meta.url)));
+const ADDON_CANDIDATES = addonCandidates('c2dns_udp_batch');
 
 let loaded: UdpBatchAddon | null | undefined;
 
 /** The addon, or null when it was not built (npm install prints why) or cannot load here. */
 export function loadUdpBatchAddon(candidates: readonly string[] = ADDON_CANDIDATES): UdpBatchAddon | null {
   if (candidates === ADDON_CANDIDATES && loaded !== undefined) return loaded;
-  let addon: UdpBatchAddon | null = null;
-  const file = candidates.find((f) => existsSync(f));
-  if (file !== undefined) {
-    try {
-      addon = createRequire(import.meta.url)(file) as UdpBatchAddon;
-    } catch {
-      addon = null; // built for another Node ABI or platform: the JS path serves
-    }
-  }
+  const addon = loadAddon<UdpBatchAddon>(candidates);
   if (candidates === ADDON_CANDIDATES) loaded = addon;
   return addon;
 }
