@@ -155,9 +155,11 @@ export class QueryLog implements QueryObserver {
     const qnameEnd = w.mark() + 1; // to its closing quote, the first byte of K_QTYPE
     w.bytes(typeAndAction(r.qtype, r.action));
     const d = r.decision;
-    if (d === null) w.bytes(NO_DECISION);
-    else this.decisionFields(w, d, r.qname, qname, qnameEnd);
-    w.bytes(r.rcode < 0 ? K_RCODE_NULL : rcodeBytes(r.rcode));
+    // NOERROR, the common rcode, comes with the text before it as one piece.
+    const noError = r.rcode === 0;
+    if (d === null) w.bytes(noError ? NO_DECISION_NOERROR : NO_DECISION);
+    else this.decisionFields(w, d, r.qname, qname, qnameEnd, noError);
+    if (!noError) w.bytes(r.rcode < 0 ? K_RCODE_NULL : rcodeBytes(r.rcode));
     latency(w, r.latencyMs);
     if (r.upstream === null) w.bytes(r.truncated ? K_NULL_END_TRUNCATED : K_NULL_END);
     else {
@@ -179,7 +181,7 @@ export class QueryLog implements QueryObserver {
    * per-rule cache of their text grew with each one and made every major GC walk it); the rule's
    * own text is written field by field.
    */
-  private decisionFields(w: LineWriter, d: Decision, qname: string, qnameFrom: number, qnameTo: number): void {
+  private decisionFields(w: LineWriter, d: Decision, qname: string, qnameFrom: number, qnameTo: number, noError: boolean): void {
     const m = d.rule;
     const t = this.text;
     // Where the rule's text went: the reason repeats it, copied from there.
@@ -201,20 +203,20 @@ export class QueryLog implements QueryObserver {
       // reasonText()'s qname form, written in place: list=LIST rule=RULE
       w.bytes(t.reasonHead);
       w.repeat(rule, ruleEnd);
-      if (tags !== null) w.bytes(tags.afterString);
+      if (tags !== null) w.bytes(noError ? tags.afterStringNoError : tags.afterString);
       else {
         w.bytes(K_TAGS_AFTER_REASON);
         w.strings(d.tags);
-        w.bytes(K_DECISION_END);
+        w.bytes(noError ? K_DECISION_END_NOERROR : K_DECISION_END);
       }
     } else {
       w.bytes(K_REASON);
       w.json(reasonText(d));
-      if (tags !== null) w.bytes(tags.afterValue);
+      if (tags !== null) w.bytes(noError ? tags.afterValueNoError : tags.afterValue);
       else {
         w.bytes(K_TAGS);
         w.strings(d.tags);
-        w.bytes(K_DECISION_END);
+        w.bytes(noError ? K_DECISION_END_NOERROR : K_DECISION_END);
       }
     }
   }
@@ -343,6 +345,10 @@ const K_QUOTE_END = latin1(`","truncated":false${END}`);
 const K_QUOTE_END_TRUNCATED = latin1(`","truncated":true${END}`);
 
 const NO_DECISION = Buffer.from('"list":null,"rule":null,"ruleKind":null,"decidedBy":null,"trigger":null,"chain":null,"reason":null,"tags":[],', 'latin1');
+/** The pieces that end in `"tags":[…],`, followed by the NOERROR rcode's text (rcodeBytes(0)). */
+const withNoError = (b: Buffer): Buffer => Buffer.concat([b, rcodeBytes(0)]);
+const NO_DECISION_NOERROR = withNoError(NO_DECISION);
+const K_DECISION_END_NOERROR = withNoError(K_DECISION_END);
 
 const plainIdentity = (t: Transport): Buffer => latin1(`,"via":null,"mac":null,"clientName":null,"group":"default","transport":"${t}","qname":"`);
 /** The identity nobody spoke for, per transport, and the text up to the query name. */
@@ -374,6 +380,9 @@ function latency(w: LineWriter, ms: number): void {
 interface TagsText {
   readonly afterString: Buffer;
   readonly afterValue: Buffer;
+  /** The same, with the NOERROR rcode's text after them. */
+  readonly afterStringNoError: Buffer;
+  readonly afterValueNoError: Buffer;
 }
 
 /**
@@ -415,7 +424,9 @@ class DecisionText {
       return null;
     }
     const inner = tags.map((t) => JSON.stringify(t)).join(',');
-    this.tagsText = { afterString: latin1(`","tags":[${inner}],`), afterValue: latin1(`,"tags":[${inner}],`) };
+    const afterString = latin1(`","tags":[${inner}],`);
+    const afterValue = latin1(`,"tags":[${inner}],`);
+    this.tagsText = { afterString, afterValue, afterStringNoError: withNoError(afterString), afterValueNoError: withNoError(afterValue) };
     this.tagsKey = tags;
     return this.tagsText;
   }
