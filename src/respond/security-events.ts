@@ -10,6 +10,7 @@ import { randomFillSync } from 'node:crypto';
 import type { QueryEvent, QueryObserver } from '../observe/query-event.js';
 import { IsoSeconds } from '../observe/iso-time.js';
 import { typeName } from '../dns/constants.js';
+import { WindowTable, type WindowRule } from './c2-windows.js';
 
 /** Random UUIDs made per batch of random bytes. */
 const UUID_BATCH = 256;
@@ -24,20 +25,38 @@ const HEX = Buffer.from('0123456789abcdef', 'latin1');
  * list's heap (bench/observer-cost.mjs). The bytes come from the same CSPRNG, in batches as there.
  */
 export function newId(): string {
+  const o = takeIdBytes(); // first: it makes the pool
+  return idText(uuidPool!, o);
+}
+
+/** Writes a new UUID's 16 bytes at `dst[at]`: a window keeps its c2-hit's id so (idText makes the text). */
+export function newIdInto(dst: Uint8Array, at: number): void {
+  const o = takeIdBytes();
+  const r = uuidPool!;
+  for (let i = 0; i < 16; i++) dst[at + i] = r[o + i]!;
+}
+
+/** The offset in `uuidPool` of 16 fresh random bytes with the version and variant bits set. */
+function takeIdBytes(): number {
   if (uuidNext === UUID_BATCH) {
     uuidPool = randomFillSync(uuidPool ?? Buffer.allocUnsafe(16 * UUID_BATCH));
     uuidNext = 0;
   }
   const r = uuidPool!;
   const o = uuidNext++ * 16;
+  r[o + 6] = (r[o + 6]! & 0x0f) | 0x40; // version 4
+  r[o + 8] = (r[o + 8]! & 0x3f) | 0x80; // RFC 4122 variant
+  return o;
+}
+
+/** The UUID text of the 16 bytes at `b[o]`. */
+export function idText(b: Uint8Array, o: number): string {
   let p = 0;
   for (let i = 0; i < 16; i++) {
     if (i === 4 || i === 6 || i === 8 || i === 10) uuidText[p++] = 0x2d;
-    let b = r[o + i]!;
-    if (i === 6) b = (b & 0x0f) | 0x40; // version 4
-    else if (i === 8) b = (b & 0x3f) | 0x80; // RFC 4122 variant
-    uuidText[p++] = HEX[b >> 4]!;
-    uuidText[p++] = HEX[b & 15]!;
+    const v = b[o + i]!;
+    uuidText[p++] = HEX[v >> 4]!;
+    uuidText[p++] = HEX[v & 15]!;
   }
   return uuidText.toString('latin1', 0, 36);
 }
@@ -262,22 +281,15 @@ export interface SharedWindows {
   closed(key: string, count: number, publish: (count: number, extra: Record<string, unknown>) => void): void;
 }
 
-interface Window {
-  hit: C2HitEvent;
-  openedAt: number;
-  count: number;
-  lastSeen: number;
-  /** Distinct qnames after the first, capped. */
-  qnames: string[] | null;
-  /** The window's key: the host (MAC, else client address) and the rule. */
-  readonly host: string;
-  readonly rule: string;
-  /** Still open (closed ones stay in `order` until the oldest open one is past them). */
-  open: boolean;
-}
-
 /** The window's key as the fleet knows it (only fleet mode builds it). */
-const keyOf = (w: Window): string => `${w.host} ${w.rule}`;
+const keyOf = (host: string, rule: string): string => `${host} ${rule}`;
+
+/** What a fleet summary of a closed window needs: taken at close, as the fleet may publish it later. */
+interface ClosedWindow {
+  readonly hit: C2HitEvent;
+  readonly lastSeen: number;
+  readonly qnames: readonly string[] | null;
+}
 
 const MAX_QNAMES = 8;
 
@@ -291,18 +303,8 @@ export class SecurityEvents implements QueryObserver {
   private readonly staleDefault: number;
   private readonly staleOverrides: Readonly<Record<string, number>>;
   private readonly now: () => number;
-  /**
-   * The open windows by host, then rule: a window is found with two lookups of strings whose
-   * hashes are known. No table is keyed by "host rule" text: with a 1M-name list nearly every
-   * block opens a window, and building and hashing that key per window, and keeping it, cost
-   * about a µs a block (bench/observer-cost.mjs, blocked-1M).
-   */
-  private readonly byHost = new Map<string, Map<string, Window>>();
-  /** Windows in opening order from `orderHead` on; closed ones are skipped (and dropped as the head passes). */
-  private order: Window[] = [];
-  private orderHead = 0;
-  /** Open windows. */
-  private live = 0;
+  /** The open (host, rule) windows, one slot each (c2-windows.ts: no object per window). */
+  private readonly table: WindowTable;
   /** Ring of recent events and their epoch ms, oldest at `recentHead`. */
   private readonly recent: SecurityEvent[] = [];
   private readonly recentAt: number[] = [];
@@ -324,6 +326,7 @@ export class SecurityEvents implements QueryObserver {
     this.windowSeconds = o.windowSeconds ?? 600;
     this.windowMs = this.windowSeconds * 1000;
     this.maxTracked = Math.max(1, o.maxTracked ?? 10_000);
+    this.table = new WindowTable(this.maxTracked);
     this.maxRecent = Math.max(0, o.recentEvents ?? 1000);
     this.staleDefault = o.staleFeedSeconds ?? 6 * 3600;
     this.staleOverrides = o.staleFeedOverrides ?? {};
@@ -338,7 +341,7 @@ export class SecurityEvents implements QueryObserver {
 
   /** Open (client, rule) windows right now. */
   get tracked(): number {
-    return this.live;
+    return this.table.live;
   }
 
   onQuery(e: QueryEvent): void {
@@ -351,32 +354,31 @@ export class SecurityEvents implements QueryObserver {
     // A repeat of an open window's hit is only counted: no C2HitInput is made for it.
     const host = e.mac ?? e.client;
     const now = this.now();
-    const w = this.byHost.get(host)?.get(m.rule);
-    if (w !== undefined && this.counted(w, e.qname, now)) return;
+    const s = this.table.find(host, m.rule);
+    if (s >= 0 && this.counted(s, e.qname, now)) return;
     const h = c2HitOf(e, this.c2Tags);
-    if (h !== null) this.open(h, host, now, w);
+    // The window refers to the list's own RuleMatch (long-lived), not to the hit made for this query.
+    if (h !== null) this.open(h, m, host, now, s);
   }
 
-  /** Counts a hit into its host's window for the rule; false when that window has ended. */
-  private counted(w: Window, qname: string, now: number): boolean {
-    if (now >= w.openedAt + this.windowMs) return false;
-    w.count++;
-    w.lastSeen = now;
+  /** Counts a hit into its window; false when that window has ended. */
+  private counted(s: number, qname: string, now: number): boolean {
+    const t = this.table;
+    if (now >= t.openedAt[s]! + this.windowMs) return false;
+    t.count[s]!++;
+    t.lastSeen[s] = now;
     this.counters.aggregated++;
-    if (qname !== w.hit.qname && (w.qnames === null || (w.qnames.length < MAX_QNAMES && !w.qnames.includes(qname)))) (w.qnames ??= []).push(qname);
-    if (this.shared !== null) this.shared.repeated(keyOf(w));
+    if (qname !== this.firstQname(s)) {
+      const q = t.qnames[s];
+      if (q === null) t.qnames[s] = [qname];
+      else if (q.length < MAX_QNAMES && !q.includes(qname)) q.push(qname);
+    }
+    if (this.shared !== null) this.shared.repeated(keyOf(t.hostOf[s]!.host, t.ruleOf[s]!.rule));
     return true;
   }
 
-  /** Removes a window from the open ones. */
-  private forget(w: Window): void {
-    if (!w.open) return;
-    w.open = false;
-    this.live--;
-    const rules = this.byHost.get(w.host);
-    if (rules === undefined) return;
-    rules.delete(w.rule);
-    if (rules.size === 0) this.byHost.delete(w.host);
+  private firstQname(s: number): string {
+    return this.table.qname[s] ?? this.table.ruleOf[s]!.rule;
   }
 
   /**
@@ -386,76 +388,102 @@ export class SecurityEvents implements QueryObserver {
   recordHit(h: C2HitInput): void {
     const host = h.mac ?? h.client; // one window per host: behind a router without ECS, hosts differ by MAC
     const now = this.now();
-    const w = this.byHost.get(host)?.get(h.rule);
-    if (w === undefined || !this.counted(w, h.qname, now)) this.open(h, host, now, w);
+    const s = this.table.find(host, h.rule);
+    if (s < 0 || !this.counted(s, h.qname, now)) this.open(h, h, host, now, s);
   }
 
-  /** Opens the (host, rule) window of a hit, raising c2-hit; `ended` is that window's last one, if still tracked. */
-  private open(h: C2HitInput, host: string, now: number, ended: Window | undefined): void {
-    if (ended !== undefined) {
+  /** Opens the (host, rule) window of a hit, raising c2-hit; `ended` is that window's last slot, if still tracked (else -1). */
+  private open(h: C2HitInput, rule: WindowRule, host: string, now: number, ended: number): void {
+    const t = this.table;
+    if (ended >= 0) {
       // The window ended but the sweep has not run yet: close it here, then open a new one.
-      this.forget(ended);
       this.close(ended, 'window');
     }
-    if (this.live >= this.maxTracked) {
-      const oldest = this.oldestWindow();
-      if (oldest !== undefined) {
-        this.forget(oldest);
+    if (t.live >= this.maxTracked) {
+      const oldest = t.oldest();
+      if (oldest >= 0) {
         this.counters.evicted++;
         this.close(oldest, 'evicted');
       }
     }
-    const iso = this.isoOf(now);
-    const hit: C2HitEvent = {
-      id: newId(),
-      type: 'c2-hit',
-      time: iso,
-      severity: 'high',
-      client: h.client,
-      clientPort: h.clientPort,
-      // `?? null`: a hit forwarded by a worker of an older version has no identity fields.
-      identity: h.clientName ?? h.mac ?? null,
-      via: h.via ?? null,
-      mac: h.mac ?? null,
-      clientName: h.clientName ?? null,
-      transport: h.transport,
-      qname: h.qname,
-      qtype: typeName(h.qtype),
-      list: h.list,
-      rule: h.rule,
-      trigger: h.trigger,
-      // The decision's own arrays, not copies: both are read-only (Decision, RuleMatch) and made
-      // for this query or shared by the rule's whole list, so the event keeps nothing new.
-      chain: h.chain,
-      tags: h.tags,
-      ref: h.ref,
-      line: h.line,
-      firstSeen: iso,
-      lastSeen: iso,
-      count: 1,
-      windowSeconds: this.windowSeconds,
-    };
-    const opened: Window = { hit, openedAt: now, count: 1, lastSeen: now, qnames: null, host, rule: h.rule, open: true };
-    this.order.push(opened);
-    this.live++;
-    let rules = this.byHost.get(host);
-    if (rules === undefined) this.byHost.set(host, (rules = new Map()));
-    rules.set(h.rule, opened);
+    const s = t.add(host, rule);
+    const hostText = t.hostOf[s]!.host;
+    t.openedAt[s] = now;
+    t.lastSeen[s] = now;
+    t.count[s] = 1;
+    t.clientPort[s] = h.clientPort;
+    t.qtype[s] = h.qtype;
+    // Left null when derivable, so a window keeps no string or array made for this query.
+    t.client[s] = h.client === hostText ? null : h.client;
+    t.qname[s] = h.qname === rule.rule ? null : h.qname;
+    t.chain[s] = h.chain.length === 1 && h.chain[0] === h.qname ? null : h.chain;
+    t.trigger[s] = h.trigger;
+    // `?? null`: a hit forwarded by a worker of an older version has no identity fields.
+    t.via[s] = h.via ?? null;
+    t.mac[s] = h.mac ?? null;
+    t.clientName[s] = h.clientName ?? null;
+    t.transport[s] = h.transport;
+    newIdInto(t.ids, s * 16);
+    // The published event is the one hitAt() makes again for a summary, with its chain the query's own.
+    const hit = this.hitAt(s, h.chain);
     if (this.shared === null) {
       this.counters.c2Hits++;
       this.publish(hit, now);
       return;
     }
-    this.shared.opened(keyOf(opened), hit, this.windowMs, {
+    t.hit[s] = hit;
+    const gen = t.gen[s]!;
+    this.shared.opened(keyOf(hostText, rule.rule), hit, this.windowMs, {
       raise: (extra) => {
-        opened.hit = { ...hit, ...extra, id: hit.id };
+        const raised: C2HitEvent = { ...hit, ...extra, id: hit.id };
+        if (t.gen[s] === gen) t.hit[s] = raised; // still that window
         this.counters.c2Hits++;
-        this.publish(opened.hit, this.now());
+        this.publish(raised, this.now());
       },
       align: (openedAt) => {
-        opened.openedAt = openedAt;
+        if (t.gen[s] === gen) t.openedAt[s] = openedAt;
       },
     });
+  }
+
+  /** The c2-hit of a window as raised (fleet mode keeps it; alone it is made again from the columns). */
+  private hitAt(s: number, chain: readonly string[] | null = null): C2HitEvent {
+    const t = this.table;
+    const kept = t.hit[s];
+    if (kept !== null && kept !== undefined) return kept;
+    const r = t.ruleOf[s]!;
+    const qname = this.firstQname(s);
+    const mac = t.mac[s]!;
+    const clientName = t.clientName[s]!;
+    const iso = this.isoOf(t.openedAt[s]!);
+    return {
+      id: idText(t.ids, s * 16),
+      type: 'c2-hit',
+      time: iso,
+      severity: 'high',
+      client: t.client[s] ?? t.hostOf[s]!.host,
+      clientPort: t.clientPort[s]!,
+      identity: clientName ?? mac ?? null,
+      via: t.via[s]!,
+      mac,
+      clientName,
+      transport: t.transport[s]!,
+      qname,
+      qtype: typeName(t.qtype[s]!),
+      list: r.list,
+      rule: r.rule,
+      trigger: t.trigger[s]!,
+      // The decision's own arrays, not copies: both are read-only (Decision, RuleMatch) and made
+      // for this query or shared by the rule's whole list, so the event keeps nothing new.
+      chain: chain ?? t.chain[s] ?? [qname],
+      tags: r.tags,
+      ref: r.ref,
+      line: r.line,
+      firstSeen: iso,
+      lastSeen: iso,
+      count: 1,
+      windowSeconds: this.windowSeconds,
+    };
   }
 
   private isoOf(ms: number): string {
@@ -466,44 +494,19 @@ export class SecurityEvents implements QueryObserver {
     return this.iso;
   }
 
-  /** The oldest open window. */
-  private oldestWindow(): Window | undefined {
-    this.compact();
-    return this.order[this.orderHead];
-  }
-
-  /**
-   * Moves the head past closed windows, and drops the closed ones from `order` once they are
-   * more than half of it: each window is copied O(1) times, and `order` stays within about twice
-   * the open windows.
-   */
-  private compact(): void {
-    const order = this.order;
-    let i = this.orderHead;
-    while (i < order.length && !order[i]!.open) i++;
-    this.orderHead = i;
-    const closed = order.length - this.live;
-    if (closed > 1024 && closed * 2 > order.length) {
-      this.order = order.filter((w) => w.open);
-      this.orderHead = 0;
-    }
-  }
-
   /** Closes every window that has ended; the timer calls this, tests call it directly. */
   sweep(now: number = this.now()): void {
-    const order = this.order;
-    for (let i = this.orderHead; i < order.length; i++) {
-      const w = order[i]!;
-      if (!w.open) continue;
+    const t = this.table;
+    for (let s = t.oldest(); s >= 0; ) {
+      const next = t.after(s);
       // Opening order: the rest are younger (in a fleet a window may be aligned to an earlier start, so all are looked at).
-      if (now < w.openedAt + this.windowMs) {
+      if (now < t.openedAt[s]! + this.windowMs) {
         if (this.shared === null) break;
-        continue;
+      } else {
+        this.close(s, 'window');
       }
-      this.forget(w);
-      this.close(w, 'window');
+      s = next;
     }
-    this.compact();
   }
 
   /** Stops the timers and closes every open window (summaries for those with repeats). */
@@ -512,16 +515,7 @@ export class SecurityEvents implements QueryObserver {
     if (this.feedTimer !== null) clearInterval(this.feedTimer);
     this.sweepTimer = null;
     this.feedTimer = null;
-    for (let i = this.orderHead; i < this.order.length; i++) {
-      const w = this.order[i]!;
-      if (!w.open) continue;
-      w.open = false;
-      this.close(w, 'shutdown');
-    }
-    this.order = [];
-    this.orderHead = 0;
-    this.live = 0;
-    this.byHost.clear();
+    for (let s = this.table.oldest(); s >= 0; s = this.table.oldest()) this.close(s, 'shutdown');
   }
 
   /**
@@ -625,13 +619,24 @@ export class SecurityEvents implements QueryObserver {
     };
   }
 
-  private close(w: Window, closedBy: C2HitSummaryEvent['closedBy']): void {
-    // No closure per close: with a 1M-name list nearly every block evicts a one-hit window.
-    if (this.shared !== null) this.shared.closed(keyOf(w), w.count, (count, extra) => this.summarise(w, closedBy, count, extra));
-    else if (w.count > 1) this.summarise(w, closedBy, w.count, {});
+  /** Raises the window's summary if it has one, and frees its slot. */
+  private close(s: number, closedBy: C2HitSummaryEvent['closedBy']): void {
+    const t = this.table;
+    const count = t.count[s]!;
+    if (this.shared !== null) {
+      // The fleet may publish after the slot is reused: what the summary needs is taken now.
+      const w: ClosedWindow = { hit: this.hitAt(s), lastSeen: t.lastSeen[s]!, qnames: t.qnames[s]! };
+      const key = keyOf(t.hostOf[s]!.host, t.ruleOf[s]!.rule);
+      t.remove(s);
+      this.shared.closed(key, count, (n, extra) => this.summarise(w, closedBy, n, extra));
+      return;
+    }
+    // No closure and no event per close: with a 1M-name list nearly every block evicts a one-hit window.
+    if (count > 1) this.summarise({ hit: this.hitAt(s), lastSeen: t.lastSeen[s]!, qnames: t.qnames[s]! }, closedBy, count, {});
+    t.remove(s);
   }
 
-  private summarise(w: Window, closedBy: C2HitSummaryEvent['closedBy'], count: number, extra: Record<string, unknown>): void {
+  private summarise(w: ClosedWindow, closedBy: C2HitSummaryEvent['closedBy'], count: number, extra: Record<string, unknown>): void {
     const now = this.now();
     const s: C2HitSummaryEvent = {
       ...w.hit,

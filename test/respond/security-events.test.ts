@@ -4,6 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { SecurityEvents, newId, isC2Hit, isC2HitSummary, type C2HitEvent, type C2HitSummaryEvent, type SecurityEvent, type StaleFeedEvent } from '../../src/respond/security-events.js';
 import { Clock, query, rule } from './helpers.js';
+import { ruleDecision } from '../../src/policy/decision.js';
+import type { QueryEvent } from '../../src/observe/query-event.js';
 
 function setup(o: { windowSeconds?: number; maxTracked?: number; recentEvents?: number; c2Tags?: string[] } = {}) {
   const clock = new Clock();
@@ -202,6 +204,113 @@ describe('c2 hits', () => {
     expect(closedBy()).toHaveLength(2500 + 250 + 3000);
     se.stop();
     expect(closedBy()).toHaveLength(5750);
+  });
+
+  it('at the eviction boundary the oldest window closes: with its summary when it counted repeats, silently with one hit', () => {
+    const { clock, se, got } = setup({ maxTracked: 3 });
+    const at = (c: string): void => {
+      clock.advance(1000);
+      se.onQuery(query(c, 'msstorageazure.com', r));
+    };
+    at('10.0.0.1');
+    at('10.0.0.1'); // a repeat
+    at('10.0.0.2');
+    at('10.0.0.3');
+    expect(se.tracked).toBe(3);
+    expect(se.counters.evicted).toBe(0);
+    at('10.0.0.4'); // full: 10.0.0.1 (2 hits) goes first
+    const s = got.filter(isC2HitSummary);
+    expect(s).toMatchObject([{ client: '10.0.0.1', count: 2, closedBy: 'evicted', summaryOf: got[0]!.id }]);
+    at('10.0.0.5'); // 10.0.0.2 (1 hit) goes without a summary
+    expect(got.filter(isC2HitSummary)).toHaveLength(1);
+    expect(se.counters.evicted).toBe(2);
+    expect(se.tracked).toBe(3);
+    // The evicted hosts' windows are gone: their next hit opens a new one (a c2-hit), the next oldest is evicted.
+    at('10.0.0.2');
+    expect(got.filter(isC2Hit).map((e) => e.client)).toEqual(['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5', '10.0.0.2']);
+    expect(se.counters.evicted).toBe(3);
+  });
+
+  it('a summary carries its c2-hit\'s fields: the first query\'s name, port, type, identity, trigger and chain', () => {
+    const { clock, se, got } = setup();
+    const cname = ruleDecision(r, 'cname', ['innocent.example', 'cdn.msstorageazure.com']);
+    const first: QueryEvent = { ...query('10.0.0.5', 'innocent.example', r, 'blocked', 28), decision: cname, clientPort: 5353, mac: 'aa:bb:cc:dd:ee:ff', clientName: 'laptop', via: '10.0.0.1', transport: 'tcp' };
+    se.onQuery(first);
+    clock.advance(5000);
+    se.onQuery({ ...query('10.0.0.9', 'x.msstorageazure.com', r), mac: 'aa:bb:cc:dd:ee:ff' }); // same host (MAC), another address
+    se.stop();
+    const [hit, sum] = got as [C2HitEvent, C2HitSummaryEvent];
+    expect(hit).toMatchObject({ client: '10.0.0.5', clientPort: 5353, identity: 'laptop', via: '10.0.0.1', qname: 'innocent.example', qtype: 'AAAA', trigger: 'cname', chain: ['innocent.example', 'cdn.msstorageazure.com'], transport: 'tcp' });
+    const { id, type, time, lastSeen, count, ...same } = hit;
+    expect(sum).toMatchObject({ ...same, summaryOf: id, count: 2, qnames: ['innocent.example', 'x.msstorageazure.com'], closedBy: 'shutdown' });
+    expect(sum.lastSeen).toBe(new Date(clock.t).toISOString());
+    expect([type, id, time, lastSeen, count]).toEqual(['c2-hit', sum.summaryOf, sum.firstSeen, sum.firstSeen, 1]);
+    // Same fields in the same order as the c2-hit, then the summary's own.
+    expect(Object.keys(sum)).toEqual([...Object.keys(hit), 'summaryOf', 'qnames', 'closedBy']);
+  });
+
+  it('a window reopened after it ended is a new window: new c2-hit id, its own count and qnames', () => {
+    const { clock, se, got } = setup({ windowSeconds: 60 });
+    se.onQuery(query('10.0.0.5', 'a.msstorageazure.com', r));
+    se.onQuery(query('10.0.0.5', 'b.msstorageazure.com', r));
+    clock.advance(60_000);
+    se.sweep();
+    se.onQuery(query('10.0.0.5', 'c.msstorageazure.com', r));
+    se.onQuery(query('10.0.0.5', 'c.msstorageazure.com', r));
+    se.onQuery(query('10.0.0.5', 'd.msstorageazure.com', r));
+    se.stop();
+    const hits = got.filter(isC2Hit);
+    expect(hits.map((e) => e.qname)).toEqual(['a.msstorageazure.com', 'c.msstorageazure.com']);
+    expect(hits[0]!.id).not.toBe(hits[1]!.id);
+    expect(got.filter(isC2HitSummary).map((e) => [e.summaryOf, e.count, e.qnames, e.closedBy])).toEqual([
+      [hits[0]!.id, 2, ['a.msstorageazure.com', 'b.msstorageazure.com'], 'window'],
+      [hits[1]!.id, 3, ['c.msstorageazure.com', 'd.msstorageazure.com'], 'shutdown'],
+    ]);
+  });
+
+  it('a summary names at most 9 distinct qnames (the first and 8 more), each once', () => {
+    const { se, got } = setup();
+    se.onQuery(query('10.0.0.5', 'msstorageazure.com', r));
+    for (let i = 0; i < 20; i++) se.onQuery(query('10.0.0.5', `n${i % 12}.msstorageazure.com`, r));
+    se.onQuery(query('10.0.0.5', 'msstorageazure.com', r));
+    se.stop();
+    const [s] = got.filter(isC2HitSummary);
+    expect(s!.count).toBe(22);
+    expect(s!.qnames).toEqual(['msstorageazure.com', ...Array.from({ length: 8 }, (_, i) => `n${i}.msstorageazure.com`)]);
+  });
+
+  it('in a fleet, a summary published after the window\'s table slot was reused is still that window\'s; a late raise or align leaves the new window alone', () => {
+    const { clock, se, got } = setup({ windowSeconds: 60, maxTracked: 1 });
+    const publishes: ((count: number, extra: Record<string, unknown>) => void)[] = [];
+    const raises: ((extra: Record<string, unknown>) => void)[] = [];
+    const aligns: ((openedAt: number) => void)[] = [];
+    se.shared = {
+      opened: (_key, _hit, _ms, to) => {
+        raises.push(to.raise);
+        aligns.push(to.align);
+      },
+      repeated: () => {},
+      closed: (_key, _count, publish) => publishes.push(publish),
+    };
+    se.onQuery(query('10.0.0.5', 'a.msstorageazure.com', r));
+    se.onQuery(query('10.0.0.5', 'b.msstorageazure.com', r));
+    se.onQuery(query('10.0.0.6', 'msstorageazure.com', r)); // evicts 10.0.0.5's window; 10.0.0.6 takes its slot
+    expect(se.counters.evicted).toBe(1);
+    raises[0]!({ instances: ['a'] }); // the fleet answers late for the evicted window
+    aligns[0]!(clock.t - 3_600_000);
+    publishes[0]!(5, { instances: ['a', 'b'] });
+    raises[1]!({ instances: ['b'] });
+    expect(got.map((e) => [e.type, (e as C2HitEvent).client])).toEqual([
+      ['c2-hit', '10.0.0.5'],
+      ['c2-hit-summary', '10.0.0.5'],
+      ['c2-hit', '10.0.0.6'],
+    ]);
+    expect(got[1]).toMatchObject({ count: 5, qnames: ['a.msstorageazure.com', 'b.msstorageazure.com'], closedBy: 'evicted', instances: ['a', 'b'] });
+    se.sweep(); // the late align did not move 10.0.0.6's window back an hour
+    expect(se.tracked).toBe(1);
+    se.stop();
+    publishes[1]!(1, {});
+    expect(got[3]).toMatchObject({ type: 'c2-hit-summary', client: '10.0.0.6', instances: ['b'], closedBy: 'shutdown' });
   });
 
   it('stop() summarises open windows (nothing counted is lost at shutdown)', () => {
