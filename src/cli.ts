@@ -1,22 +1,18 @@
 #!/usr/bin/env node
 // c2dns command line: serve, check, lists, convert, sign.
+// The commands serve never runs are imported when run: a start then loads (resolves, reads,
+// compiles) none of their modules.
 import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config/load.js';
 import { FEED_FORMATS, type Config } from './config/schema.js';
 import { check, formatCheck } from './commands/check.js';
+import type { ConvertTarget } from './commands/convert.js';
 import { knownGroup } from './config/lan.js';
-import { convertFile, render, type ConvertTarget } from './commands/convert.js';
-import { formatOutcomes, formatRows, listRows } from './commands/lists.js';
-import { keygen, signFile } from './commands/sign.js';
-import { runHunt } from './commands/hunt.js';
 import { AdminCallError, callAdmin, type AdminTarget } from './commands/admin-client.js';
 import { fileErrorMessage } from './commands/errors.js';
-import { formatFleet, propagationLine } from './commands/fleet.js';
 import type { FleetView, Propagation } from './fleet/types.js';
-import { runConfig } from './commands/config.js';
 import { commandUsage, optionsOf, UsageError, version } from './commands/usage.js';
-import { runCompletion } from './commands/completion.js';
 import { adminListen } from './admin/config.js';
 import { formatHostPort } from './upstream/address.js';
 import { Guard, DEFAULT_PROTECTED } from './blocklist/guard.js';
@@ -178,10 +174,12 @@ async function main(): Promise<number> {
         const unknown = names.filter((n) => !cfg.lists.some((l) => l.name === n));
         if (unknown.length > 0) throw new UsageError(`no list named ${unknown.join(', ')} in the configuration`);
         const outcomes = await feeds.refresh(names);
+        const { formatOutcomes } = await import('./commands/lists.js');
         process.stdout.write(formatOutcomes(outcomes, feeds));
         return [...outcomes.values()].includes('failed') ? 1 : 0;
       }
       if (positionals.length > 0) throw new UsageError(`unknown "lists ${positionals.join(' ')}"`);
+      const { formatRows, listRows } = await import('./commands/lists.js');
       const rows = listRows(feeds);
       process.stdout.write(values.json ? `${JSON.stringify(rows, null, 2)}\n` : formatRows(rows));
       return 0;
@@ -195,6 +193,7 @@ async function main(): Promise<number> {
       if (!(FEED_FORMATS as readonly string[]).includes(format)) throw new UsageError(`--format: expected one of ${FEED_FORMATS.join(', ')}, got "${format}"`);
       const cfg = loadConfig({ file: values.config });
       const guard = new Guard([...(cfg.guard.builtinProtected ? DEFAULT_PROTECTED : []), ...cfg.guard.protect]);
+      const { convertFile, render } = await import('./commands/convert.js');
       const compiled = convertFile(positionals[0]!, format, guard);
       process.stdout.write(render(compiled, to));
       for (const r of [...compiled.guarded, ...compiled.notEnforceable]) process.stderr.write(`c2dns: line ${r.line}: ${r.fromUrl ?? r.name}: ${r.reason}\n`);
@@ -203,6 +202,7 @@ async function main(): Promise<number> {
     case 'sign': {
       const { values, positionals } = parseArgs({ args: rest, options: optionsOf('sign'), allowPositionals: true });
       if (values.help) return usage(0);
+      const { keygen, signFile } = await import('./commands/sign.js');
       if (positionals[0] === 'keygen') {
         if (!values.out) throw new UsageError('sign keygen needs --out KEYFILE');
         process.stdout.write(`private key written to ${values.out}\npublic key (for signature.publicKey): ${keygen(values.out)}\n`);
@@ -213,11 +213,11 @@ async function main(): Promise<number> {
       return 0;
     }
     case 'hunt':
-      return runHunt(rest, { stdout: process.stdout, stderr: process.stderr });
+      return (await import('./commands/hunt.js')).runHunt(rest, { stdout: process.stdout, stderr: process.stderr });
     case 'config':
-      return runConfig(rest, { stdout: process.stdout, stderr: process.stderr });
+      return (await import('./commands/config.js')).runConfig(rest, { stdout: process.stdout, stderr: process.stderr });
     case 'completion':
-      return runCompletion(rest, { stdout: process.stdout });
+      return (await import('./commands/completion.js')).runCompletion(rest, { stdout: process.stdout });
     case 'quarantine':
     case 'block':
     case 'unblock':
@@ -244,6 +244,7 @@ async function main(): Promise<number> {
         out = await callAdmin(target, 'POST', `/api/block${values.wait ? '?wait=1' : ''}`, { names: positionals, reason: values.reason, ...(values.expires ? { expiresIn: values.expires } : {}) });
       } else if (cmd === 'fleet') {
         if (positionals.length > 0) throw new UsageError('fleet takes no arguments');
+        const { formatFleet } = await import('./commands/fleet.js');
         const view = (await callAdmin(target, 'GET', '/api/fleet')) as FleetView;
         process.stdout.write(values.json ? `${JSON.stringify(view, null, 2)}\n` : formatFleet(view));
         return 0;
@@ -254,6 +255,7 @@ async function main(): Promise<number> {
       process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
       if (values.wait && cmd !== 'quarantine') {
         // The change is made either way; exit 3 says not every instance confirmed it in time.
+        const { propagationLine } = await import('./commands/fleet.js');
         const p = propagationLine((out as { propagation?: Propagation | null }).propagation);
         process.stderr.write(`c2dns: ${p.line}\n`);
         return p.complete ? 0 : 3;

@@ -7,7 +7,7 @@ import type { Config } from '../../config/schema.js';
 import type { UdpStatus } from '../../admin/context.js';
 import type { HostPort } from '../../upstream/address.js';
 import type { Dispatcher } from '../dispatch.js';
-import { DohListener } from '../doh.js';
+import type { DohListener } from '../doh.js';
 import { TcpListener } from '../tcp.js';
 import { TlsMaterial, type TlsReloadResult } from '../tls-material.js';
 import { UdpListener, type UdpServing } from '../udp.js';
@@ -82,6 +82,8 @@ export async function bindListeners(cfg: Config, dispatcher: Dispatcher, onSocke
       }
       if (spec.kind === 'doh') {
         const opts = { path: spec.path, idleTimeoutMs: cfg.tcp.idleTimeoutMs, maxConnections: cfg.tcp.maxConnections, maxStreams: cfg.tcp.maxInflightPerConnection, trustedProxies: cfg.tls.trustedProxies };
+        // Imported only when DoH is configured: node:http2 and the DoH server stay unloaded otherwise.
+        const { DohListener } = await import('../doh.js');
         const l = await DohListener.start(a, dispatcher, opts, material!.options(), onSocketError);
         material!.attach(l);
         entries.push({ ...none, listen: listen[i]!, bound: formatListen({ ...spec, addr: l.address }), doh: l });
