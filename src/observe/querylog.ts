@@ -18,13 +18,16 @@ interface Destination {
   write(chunk: Buffer): boolean;
   flushSync(): void;
   on(event: 'error', fn: (err: Error) => void): unknown;
-  on(event: 'write', fn: () => void): unknown;
+  on(event: 'write', fn: (n: number) => void): unknown;
+  on(event: 'drop', fn: () => void): unknown;
 }
 
 /** Lines are handed to the destination in chunks this large: a write costs the same few tens of µs at 64 KiB as at 256 KiB here, so fewer, larger ones. */
 const CHUNK = 256 * 1024;
 /** Bytes the destination holds while it cannot write (disk full…); beyond, new lines are dropped. */
 const MAX_PENDING = 16 * 1024 * 1024;
+/** Written chunks kept for reuse: one being filled while one is written needs two. */
+const SPARE_CHUNKS = 2;
 
 export class QueryLog implements QueryObserver {
   private readonly dest: Destination | null;
@@ -45,6 +48,9 @@ export class QueryLog implements QueryObserver {
   private scratch: LineWriter | null = null;
   /** The last write failed (and none worked since). */
   private failing = false;
+  private readonly chunks = new ChunkPool(CHUNK, SPARE_CHUNKS);
+  /** The destination dropped what hand() gave it (set by its 'drop' event, during the write). */
+  private dropped = false;
 
   /**
    * `destination`: "stdout" or a file path (appended to). `onTrouble` hears a write that failed
@@ -55,7 +61,7 @@ export class QueryLog implements QueryObserver {
     destination: string,
     onTrouble: (err: Error | null) => void = () => {},
   ) {
-    this.w = new LineWriter(CHUNK, (full) => this.hand(full));
+    this.w = new LineWriter(CHUNK, (full, length) => this.hand(full, length), () => this.chunks.take());
     this.dest =
       mode === 'none'
         ? null
@@ -65,7 +71,11 @@ export class QueryLog implements QueryObserver {
         this.failing = true;
         onTrouble(err);
       });
-      this.dest.on('write', () => {
+      this.dest.on('drop', () => {
+        this.dropped = true;
+      });
+      this.dest.on('write', (n) => {
+        this.chunks.wrote(n);
         if (!this.failing) return;
         this.failing = false;
         onTrouble(null);
@@ -90,23 +100,30 @@ export class QueryLog implements QueryObserver {
   private push(): void {
     const w = this.w;
     if (w.pos === 0 || this.dest === null) return;
-    if (this.hand(w.buf.subarray(0, w.pos))) w.reset(Buffer.allocUnsafe(CHUNK));
+    if (this.hand(w.buf, w.pos)) w.reset(this.chunks.take());
   }
 
-  /** False when the destination cannot take it yet (not open in the first milliseconds, or closed): the lines stay with the writer. */
-  private hand(lines: Buffer): boolean {
+  /**
+   * Hands `chunk`'s first `length` bytes (whole lines) to the destination, which writes them
+   * later from the chunk itself. False when the destination cannot take them yet (not open in the
+   * first milliseconds, or closed): the lines stay with the writer.
+   */
+  private hand(chunk: Buffer, length: number): boolean {
     if (this.dest === null) return false;
+    this.dropped = false;
     try {
-      this.dest.write(lines);
-      return true;
+      this.dest.write(chunk.subarray(0, length));
     } catch {
       return false;
     }
+    // Asynchronous writes: no 'write' event can come before this, so the order of bytes holds.
+    if (!this.dropped) this.chunks.handed(chunk, length);
+    return true;
   }
 
   /** The JSON line for one query (exported shape: see README). */
   line(r: QueryEvent): string {
-    const w = (this.scratch ??= new LineWriter(4096, null));
+    const w = (this.scratch ??= new LineWriter(4096, null, null));
     w.reset(w.buf);
     this.write(w, r);
     return w.buf.toString('latin1', 0, w.pos);
@@ -444,10 +461,56 @@ class DecisionText {
 }
 
 /**
+ * The chunks lines are written into, reused once the destination has written them: a new
+ * 256 KiB chunk per ~1,000 lines is external memory V8 counts towards its next major GC (H11
+ * measured ~4k instructions of marking a line). The destination writes what it is handed in
+ * order and reports each write's byte count ('write' events), so a chunk is free when the bytes
+ * reported reach the end of its bytes. Writes it never reports (flushSync at exit) only leave
+ * chunks unreused: a chunk is never taken back before its bytes are written.
+ */
+class ChunkPool {
+  private readonly spare: Buffer[] = [];
+  /** Chunks handed and not yet written, oldest first, with the byte count handed up to each one's end. */
+  private readonly pending: Buffer[] = [];
+  private readonly ends: number[] = [];
+  private handedBytes = 0;
+  private writtenBytes = 0;
+
+  constructor(
+    private readonly size: number,
+    private readonly keep: number,
+  ) {}
+
+  /** A chunk to write lines into: a written one again, or a new one. */
+  take(): Buffer {
+    return this.spare.pop() ?? Buffer.allocUnsafe(this.size);
+  }
+
+  /** The destination holds `chunk`'s first `length` bytes, after everything handed before. */
+  handed(chunk: Buffer, length: number): void {
+    this.handedBytes += length;
+    this.pending.push(chunk);
+    this.ends.push(this.handedBytes);
+  }
+
+  /** The destination wrote `n` more bytes. */
+  wrote(n: number): void {
+    this.writtenBytes += n;
+    while (this.ends.length > 0 && this.ends[0]! <= this.writtenBytes) {
+      this.ends.shift();
+      const chunk = this.pending.shift()!;
+      // A chunk grown for a line longer than it is not kept.
+      if (chunk.length === this.size && this.spare.length < this.keep) this.spare.push(chunk);
+    }
+  }
+}
+
+/**
  * Lines written straight into a buffer as latin1 bytes (the low byte of each UTF-16 unit, as
  * Buffer.write(s, 'latin1') does): no string concatenation, no allocation per line. `start` is
  * where the line being written began; when the buffer fills up in the middle of a line, the lines
- * before it are handed to `full` (if it takes them) and the partial line moves to a new buffer.
+ * before it are handed to `full` (if it takes them) and the partial line moves to a new buffer
+ * (from `fresh` when one of the usual size does).
  */
 class LineWriter {
   buf: Buffer;
@@ -456,9 +519,10 @@ class LineWriter {
 
   constructor(
     private readonly size: number,
-    private readonly full: ((lines: Buffer) => boolean) | null,
+    private readonly full: ((buf: Buffer, length: number) => boolean) | null,
+    private readonly fresh: (() => Buffer) | null,
   ) {
-    this.buf = Buffer.allocUnsafe(size);
+    this.buf = fresh === null ? Buffer.allocUnsafe(size) : fresh();
   }
 
   reset(buf: Buffer): void {
@@ -567,11 +631,12 @@ class LineWriter {
 
   private grow(n: number): void {
     const line = this.pos - this.start;
-    const handed = this.start > 0 && this.full !== null && this.full(this.buf.subarray(0, this.start));
+    const handed = this.start > 0 && this.full !== null && this.full(this.buf, this.start);
     // Bytes that leave: the handed lines, or, when the destination refuses them and MAX_PENDING
     // bytes wait already, the lines themselves (dropped, as the destination drops beyond it).
     const keep = handed || this.pos + n > MAX_PENDING ? this.start : 0;
-    const next = Buffer.allocUnsafe(Math.max(this.size, (this.pos - keep + n) * 2));
+    const need = (this.pos - keep + n) * 2;
+    const next = need <= this.size && this.fresh !== null ? this.fresh() : Buffer.allocUnsafe(Math.max(this.size, need));
     this.buf.copy(next, 0, keep, this.pos);
     this.buf = next;
     this.start -= keep;

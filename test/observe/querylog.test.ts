@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RuleMatch } from '../../src/blocklist/rule.js';
+import { event, rule } from './querylog-events.js';
 import type { QueryEvent } from '../../src/observe/query-event.js';
 import { QueryLog } from '../../src/observe/querylog.js';
 import { reasonText, ruleDecision, type Decision } from '../../src/policy/decision.js';
@@ -15,32 +16,6 @@ const dirs: string[] = [];
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
-
-const rule: RuleMatch = { kind: 'block', list: '3cx', rule: 'msstorageazure.com', match: 'subtree', line: 7, action: null, important: false, labels: 2, ref: null, tags: ['c2', '3cx'], expiresAt: 0, firstSeen: 0 };
-
-function event(i: number, over: Partial<QueryEvent> = {}): QueryEvent {
-  const qname = i % 3 === 0 ? `cdn${i}.msstorageazure.com` : `h${i}.example.org`;
-  return {
-    time: 1_764_000_000_000 + i,
-    client: `192.0.2.${i % 250}`,
-    clientPort: 40_000 + i,
-    via: null,
-    mac: null,
-    clientName: null,
-    group: 'default',
-    transport: 'udp',
-    qname,
-    qtype: 1,
-    action: i % 3 === 0 ? 'blocked' : 'allowed',
-    decision: i % 3 === 0 ? ruleDecision(rule, 'qname', [qname]) : null,
-    rcode: 0,
-    latencyMs: (i % 977) / 7,
-    upstream: i % 3 === 0 ? null : '192.0.2.53:53',
-    truncated: false,
-    reply: null,
-    ...over,
-  };
-}
 
 async function fileLines(path: string, count: number): Promise<string[]> {
   for (let waited = 0; ; waited += 20) {
