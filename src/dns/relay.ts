@@ -7,6 +7,7 @@
 import { Ede, Flag, HEADER_LEN, RType } from './constants.js';
 import { copyBytes, sameBytes } from './bytes.js';
 import { skipName, sameQuestion } from './names.js';
+import type { AnswerFacts } from './inspect.js';
 import { edeOption, OPT_FIXED_LEN, pickEdeOptions, writeOpt } from './opt.js';
 import type { ParsedQuery } from './query.js';
 
@@ -26,6 +27,15 @@ export interface StoredAnswer {
   ede: Buffer | null;
   /** performance.now() when received; replay subtracts the whole seconds elapsed since. */
   storedAt: number;
+  /**
+   * Kept with the answer for the response-policy stage above the cache (resolve/response.ts),
+   * which alone reads and writes them: what the answer's records are (inspectAnswer, once;
+   * undefined until then) and its verdict under the last policy tables that checked it (opaque
+   * here). Fields, not WeakMaps keyed by the answer: a WeakMap entry per upstream miss, and the
+   * ephemeron work each costs the GC, were the largest JavaScript cost left on the miss path.
+   */
+  facts: AnswerFacts | null | undefined;
+  verdict: unknown;
 }
 
 export enum ResponseCheck {
@@ -147,6 +157,8 @@ export function storeResponse(resp: Buffer, qEnd: number, now: number): StoredAn
     negativeTtl,
     ede,
     storedAt: now,
+    facts: undefined,
+    verdict: null,
   };
 }
 

@@ -7,10 +7,11 @@
 // The stage sits above the cache, so it sees fresh and cached answers alike: a cached answer is
 // checked again whenever the policy changed since it was last checked, so a list update or an
 // emergency block also applies to answers already in the cache. The verdict per stored answer is
-// memoised for the tables it was made with (the client's group's: groups with the same lists share
-// them), so a cache hit costs two WeakMap lookups.
+// memoised on the answer for the tables it was made with (the client's group's: groups with the
+// same lists share them), so a cache hit compares one reference; a second group's verdicts for
+// the same answer are kept in a WeakMap per tables.
 import { addressText } from '../dns/address.js';
-import { inspectAnswer, chainTo, withoutAdditional, type AnswerFacts } from '../dns/inspect.js';
+import { inspectAnswer, chainTo, withoutAdditional } from '../dns/inspect.js';
 import { replay, replayStale, storeResponse, type StoredAnswer } from '../dns/relay.js';
 import type { RuleMatch } from '../blocklist/rule.js';
 import { ruleDecision, type Trigger } from '../policy/decision.js';
@@ -20,7 +21,8 @@ import { requireNext, type StageModule } from './module.js';
 import type { Answer, Query, Stage } from './types.js';
 
 interface Verdict {
-  readonly tables: PolicyTables;
+  /** The tables it was made with, by number: a cached answer must not keep replaced tables alive. */
+  readonly tablesId: number;
   /** The rule the answer hit, with its trigger and the chain from the question to it. */
   readonly hit: { rule: RuleMatch; trigger: Trigger; chain: readonly string[] } | null;
   /** The answer without its blocked additional records, or null when none were removed. */
@@ -30,12 +32,19 @@ interface Verdict {
 
 export class ResponseStage implements Stage {
   /**
-   * Verdicts per tables object, then per stored answer: groups with different lists asking for the
-   * same cached answer each keep theirs, and a published policy's new tables start empty (the old
-   * ones, and their verdicts, are collected with them).
+   * Verdicts of answers already holding another tables' verdict (s.verdict), per tables object,
+   * then per stored answer: groups with different lists asking for the same cached answer each
+   * keep theirs, and a published policy's new tables start empty (the old ones, and their
+   * verdicts, are collected with them).
    */
-  private readonly verdicts = new WeakMap<PolicyTables, WeakMap<StoredAnswer, Verdict>>();
-  private readonly facts = new WeakMap<StoredAnswer, AnswerFacts | null>();
+  private readonly otherVerdicts = new WeakMap<PolicyTables, WeakMap<StoredAnswer, Verdict>>();
+  /** A number per tables object (weakly held), and the current snapshot's ones. */
+  private readonly ids = new WeakMap<PolicyTables, number>();
+  private nextId = 1;
+  /** Of the snapshot last seen (by version: nothing here may keep replaced tables alive). */
+  private version = -1;
+  private currentIds = new Set<number>();
+  private defaultId = 0;
 
   constructor(
     private readonly policy: PolicyHolder,
@@ -57,13 +66,7 @@ export class ResponseStage implements Stage {
     if (d0 !== null && d0.verdict === 'allow' && d0.trigger === 'qname') return a;
     // The client's group's tables: a verdict memoised for one group's tables is not another's.
     const tables = this.policy.current.tablesFor(q.identity.group);
-    let memo = this.verdicts.get(tables);
-    if (memo === undefined) this.verdicts.set(tables, (memo = new WeakMap()));
-    let v = memo.get(s);
-    if (v === undefined || v.tables !== tables) {
-      v = this.check(s, q.pq.name, q.pq.qEnd, tables);
-      memo.set(s, v);
-    }
+    const v = this.verdictOf(s, tables, q.pq.name, q.pq.qEnd);
     if (v.hit !== null) {
       const d = ruleDecision(v.hit.rule, v.hit.trigger, v.hit.chain);
       q.decision = d;
@@ -78,24 +81,55 @@ export class ResponseStage implements Stage {
     return a;
   }
 
-  private check(s: StoredAnswer, qname: string, qEnd: number, tables: PolicyTables): Verdict {
-    let facts = this.facts.get(s);
-    if (facts === undefined) {
-      facts = inspectAnswer(s.wire, qEnd);
-      this.facts.set(s, facts);
+  /**
+   * The answer's verdict under `tables`. The answer's own slot holds one verdict: kept while its
+   * tables are among the current policy's, replaced otherwise; a second group's verdicts for the
+   * same answer go to otherVerdicts.
+   */
+  private verdictOf(s: StoredAnswer, tables: PolicyTables, qname: string, qEnd: number): Verdict {
+    const id = this.idOf(tables);
+    const own = s.verdict as Verdict | null;
+    if (own !== null && own.tablesId === id) return own;
+    if (own === null || !this.currentIds.has(own.tablesId)) return (s.verdict = this.check(s, qname, qEnd, tables, id));
+    let memo = this.otherVerdicts.get(tables);
+    if (memo === undefined) this.otherVerdicts.set(tables, (memo = new WeakMap()));
+    let v = memo.get(s);
+    if (v === undefined) memo.set(s, (v = this.check(s, qname, qEnd, tables, id)));
+    return v;
+  }
+
+  /** The tables' number; notes the current snapshot's numbers when a new policy is published. */
+  private idOf(tables: PolicyTables): number {
+    const snap = this.policy.current;
+    if (snap.version !== this.version) {
+      this.version = snap.version;
+      this.defaultId = this.numberOf(snap.tables);
+      this.currentIds = new Set([...snap.groups.values()].map((t) => this.numberOf(t)).concat(this.defaultId));
     }
-    if (facts === null || facts.empty) return { tables, hit: null, stripped: null };
+    return tables === snap.tables ? this.defaultId : this.numberOf(tables);
+  }
+
+  private numberOf(tables: PolicyTables): number {
+    let id = this.ids.get(tables);
+    if (id === undefined) this.ids.set(tables, (id = this.nextId++));
+    return id;
+  }
+
+  private check(s: StoredAnswer, qname: string, qEnd: number, tables: PolicyTables, tablesId: number): Verdict {
+    let facts = s.facts;
+    if (facts === undefined) facts = s.facts = inspectAnswer(s.wire, qEnd);
+    if (facts === null || facts.empty) return { tablesId, hit: null, stripped: null };
     const now = Date.now();
     for (const n of facts.names) {
       const r = tables.names.match(n.name, now);
-      if (r !== null && r.kind === 'block') return { tables, hit: { rule: r, trigger: n.via, chain: chainTo(facts, qname, n.name) }, stripped: null };
+      if (r !== null && r.kind === 'block') return { tablesId, hit: { rule: r, trigger: n.via, chain: chainTo(facts, qname, n.name) }, stripped: null };
     }
     if (!tables.responseIps.empty) {
       for (const ad of facts.addresses) {
         const m = tables.responseIps.lookup(ad.bytes);
         if (m !== null && m.rule.kind === 'block') {
           const chain = ad.owner === qname ? [qname] : chainTo(facts, qname, ad.owner);
-          return { tables, hit: { rule: m.rule, trigger: 'answer-ip', chain: [...chain, addressText(ad.bytes)] }, stripped: null };
+          return { tablesId, hit: { rule: m.rule, trigger: 'answer-ip', chain: [...chain, addressText(ad.bytes)] }, stripped: null };
         }
       }
     }
@@ -104,11 +138,11 @@ export class ResponseStage implements Stage {
       const r = tables.names.match(ad.name, now);
       if (r !== null && r.kind === 'block') (drop ??= new Set()).add(ad.index);
     }
-    if (drop === null) return { tables, hit: null, stripped: null };
+    if (drop === null) return { tablesId, hit: null, stripped: null };
     const stripped = storeResponse(withoutAdditional(s.wire, qEnd, drop), qEnd, s.storedAt);
     // The stored wire has no OPT: the upstream's EDE options go with the answer, not the bytes.
     if (stripped !== null) stripped.ede = s.ede;
-    return { tables, hit: null, stripped };
+    return { tablesId, hit: null, stripped };
   }
 }
 

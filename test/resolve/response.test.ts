@@ -141,6 +141,31 @@ describe('response stage', () => {
     holder.publish(tables({ block: [] })); // and removed again
     expect((st.resolve(query('innocent.example', T.A)) as Answer).action).toBe('cached');
   });
+
+  it('keeps each group\'s verdict for one cached answer apart, and re-checks both after a publish', () => {
+    const holder = new PolicyHolder();
+    const publishGroups = (kidsBlock: string[]): void => {
+      const everyone = tables({ block: [] });
+      const kids = tables({ block: kidsBlock });
+      holder.publish({ tables: everyone, groups: new Map([['default', everyone], ['kids', kids]]) });
+    };
+    publishGroups(['msstorageazure.com']);
+    const chain = [cname('innocent.example', 'cdn.msstorageazure.com'), a('cdn.msstorageazure.com', '203.0.113.66')];
+    const ask = (group: string): ReturnType<typeof query> => {
+      const q = query('innocent.example', T.A);
+      q.identity = { ...q.identity, group };
+      return q;
+    };
+    const s = stored(ask('default'), chain);
+    const st = new ResponseStage(holder, answers, new StubNext(upstreamAnswer(s, 'cached')));
+    const actions = (): string[] => ['default', 'kids', 'default', 'kids'].map((g) => (st.resolve(ask(g)) as Answer).action);
+    expect(actions()).toEqual(['cached', 'blocked', 'cached', 'blocked']); // either group first: same verdicts
+    publishGroups([]); // the kids' list no longer has it
+    expect(actions()).toEqual(['cached', 'cached', 'cached', 'cached']);
+    publishGroups(['cdn.msstorageazure.com']);
+    const kidsFirst = ['kids', 'default', 'kids'].map((g) => (st.resolve(ask(g)) as Answer).action);
+    expect(kidsFirst).toEqual(['blocked', 'cached', 'blocked']);
+  });
 });
 
 function show(r: ReturnType<typeof decode>['answers'][number]): string {
