@@ -5,6 +5,7 @@
 // a Map entry per block made scavenges copy and promote ~4.6 MB each (issue 11). What a window
 // refers to instead already lives elsewhere (the rule's fields, the host's record) or is left
 // out when it can be derived (the qname when it is the rule's name, the chain when it is [qname]).
+// bench/observer-cost.mjs --workloads blocked-1M --observers SecurityEvents: ~3.1 -> ~1.8 µs an event.
 import type { C2HitEvent } from './security-events.js';
 
 /** A rule's fields a window's events carry: the list's RuleMatch (shared, long-lived) fits. */

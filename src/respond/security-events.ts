@@ -453,8 +453,8 @@ export class SecurityEvents implements QueryObserver {
     if (kept !== null && kept !== undefined) return kept;
     const r = t.ruleOf[s]!;
     const qname = this.firstQname(s);
-    const mac = t.mac[s]!;
-    const clientName = t.clientName[s]!;
+    const mac = t.mac[s] ?? null;
+    const clientName = t.clientName[s] ?? null;
     const iso = this.isoOf(t.openedAt[s]!);
     return {
       id: idText(t.ids, s * 16),
@@ -464,7 +464,7 @@ export class SecurityEvents implements QueryObserver {
       client: t.client[s] ?? t.hostOf[s]!.host,
       clientPort: t.clientPort[s]!,
       identity: clientName ?? mac ?? null,
-      via: t.via[s]!,
+      via: t.via[s] ?? null,
       mac,
       clientName,
       transport: t.transport[s]!,
@@ -625,14 +625,14 @@ export class SecurityEvents implements QueryObserver {
     const count = t.count[s]!;
     if (this.shared !== null) {
       // The fleet may publish after the slot is reused: what the summary needs is taken now.
-      const w: ClosedWindow = { hit: this.hitAt(s), lastSeen: t.lastSeen[s]!, qnames: t.qnames[s]! };
+      const w: ClosedWindow = { hit: this.hitAt(s), lastSeen: t.lastSeen[s]!, qnames: t.qnames[s] ?? null };
       const key = keyOf(t.hostOf[s]!.host, t.ruleOf[s]!.rule);
       t.remove(s);
       this.shared.closed(key, count, (n, extra) => this.summarise(w, closedBy, n, extra));
       return;
     }
     // No closure and no event per close: with a 1M-name list nearly every block evicts a one-hit window.
-    if (count > 1) this.summarise({ hit: this.hitAt(s), lastSeen: t.lastSeen[s]!, qnames: t.qnames[s]! }, closedBy, count, {});
+    if (count > 1) this.summarise({ hit: this.hitAt(s), lastSeen: t.lastSeen[s]!, qnames: t.qnames[s] ?? null }, closedBy, count, {});
     t.remove(s);
   }
 
