@@ -101,7 +101,7 @@ describe('a clean stop leaves an image of each table, which the next start reads
   it.each([
     ['few distinct times', 7],
     ['a time per name', 1_000_000],
-  ])('%s: the same names, ids and times; read once; an index built when first used', async (_case, distinct) => {
+  ])('%s: the same names, ids and times, indexed; read once', async (_case, distinct) => {
     const dir = mkdtempSync(join(tmpdir(), 'c2dns-fs-'));
     const t = tableOf(5000, distinct);
     expect(saveTableImage(dir, source, t, await saveFirstSeen(dir, source, t))).toBe(true);
