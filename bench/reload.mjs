@@ -8,7 +8,7 @@
 //   node bench/reload.mjs run --config FILE --list FILE --source FILE --queries FILE --port P
 //        --upstream HOST:PORT [--cpu N] [--rate QPS | --capacity-queries FILE --dnsperf PATH]
 //        [--fraction 0.8] [--seconds 30] [--reloads 5,15] [--out DIR] [--node-args "--cpu-prof ..."]
-//        [--cli DIST/src/cli.js]
+//        [--cli DIST/src/cli.js] [--long-tasks MS]
 //   node bench/reload.mjs insert SECTION.md RESULTS.md   (replaces or appends the reload section)
 //
 // `run` starts `node dist/src/cli.js serve --config FILE` itself (on --cpu with taskset), copies
@@ -21,6 +21,10 @@
 // asks the reload's first new name every 50 ms until it is blocked (0.0.0.0).
 // Queries still unanswered 3 s after the last send are lost. Output: reload.json and reload.md
 // in --out; exit 0 when it ran (whether or not the targets were met), 1 when it could not run.
+// --long-tasks MS preloads bench/long-tasks.mjs into c2dns: every pause of its event loop over MS
+// is logged (long-tasks.log in --out) with the main thread's CPU, run-queue wait and off-CPU time
+// in it; the report gives each second's longest pause split that way, and counts them by cause
+// (a long task is c2dns's to slice; a wait for the CPU or time off it is the machine's).
 import { spawn, spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import { existsSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -48,7 +52,7 @@ if (cmd === 'insert') {
 }
 if (cmd !== 'run') fail(`unknown command '${cmd ?? ''}' (run, insert)`);
 
-const KNOWN = new Set(['--config', '--list', '--source', '--queries', '--port', '--upstream', '--cpu', '--rate', '--capacity-queries', '--dnsperf', '--fraction', '--seconds', '--reloads', '--out', '--node-args', '--cli']);
+const KNOWN = new Set(['--config', '--list', '--source', '--queries', '--port', '--upstream', '--cpu', '--rate', '--capacity-queries', '--dnsperf', '--fraction', '--seconds', '--reloads', '--out', '--node-args', '--cli', '--long-tasks']);
 const opts = {};
 for (let i = 0; i < rest.length; i += 2) {
   if (!KNOWN.has(rest[i])) fail(`unknown argument ${rest[i]} (known: ${[...KNOWN].join(' ')})`);
@@ -70,6 +74,7 @@ const RELOADS = String(opts.reloads ?? '5,15')
   .map(Number);
 if (RELOADS.some((t) => !Number.isInteger(t) || t < 1 || t >= SECONDS)) fail(`--reloads: seconds within the run (1..${SECONDS - 1}), got '${opts.reloads}'`);
 const CPU = opts.cpu;
+const LONG_TASKS_MS = opts['long-tasks'] === undefined ? null : num('long-tasks', 20, (v) => v > 0);
 const OUT = opts.out ?? join(HERE, 'out', 'reload');
 if (RATE_ARG === 0 && (opts['capacity-queries'] === undefined || opts.dnsperf === undefined)) fail('without --rate, --capacity-queries and --dnsperf are needed to measure the capacity');
 if ((opts['capacity-queries'] === undefined) !== (opts.dnsperf === undefined)) fail('--capacity-queries and --dnsperf go together');
@@ -77,6 +82,7 @@ for (const k of ['config', 'source', 'queries']) if (!existsSync(opts[k])) fail(
 const CLI = opts.cli ?? join(ROOT, 'dist', 'src', 'cli.js'); // --cli: another build (a private outDir)
 if (!existsSync(CLI)) fail(`${CLI} missing: run npm run build`);
 mkdirSync(OUT, { recursive: true });
+const LONG_TASKS_LOG = join(OUT, 'long-tasks.log');
 
 // ------------------------------------------------------------------ DNS wire helpers
 const TYPES = { A: 1, AAAA: 28, TXT: 16, MX: 15, CNAME: 5, NS: 2, SOA: 6, PTR: 12, HTTPS: 65 };
@@ -112,10 +118,13 @@ function rssKb(pid) {
 }
 
 function startServer() {
-  const argv = [...(opts['node-args'] ?? '').split(' ').filter(Boolean), CLI, 'serve', '--config', opts.config, '--listen', `127.0.0.1:${PORT}`, '--upstream', opts.upstream];
+  const trace = LONG_TASKS_MS === null ? [] : ['--import', join(HERE, 'long-tasks.mjs')];
+  const argv = [...trace, ...(opts['node-args'] ?? '').split(' ').filter(Boolean), CLI, 'serve', '--config', opts.config, '--listen', `127.0.0.1:${PORT}`, '--upstream', opts.upstream];
   const [file, args] = CPU !== undefined ? ['taskset', ['-c', String(CPU), process.execPath, ...argv]] : [process.execPath, argv];
   // stdout to a file: what --node-args such as --trace-gc print, to read beside the per-second table
-  const child = spawn(file, args, { stdio: ['ignore', openSync(join(OUT, 'server-stdout.log'), 'w'), 'pipe'] });
+  const env = LONG_TASKS_MS === null ? process.env : { ...process.env, LONG_TASKS_FILE: LONG_TASKS_LOG, LONG_TASKS_MS: String(LONG_TASKS_MS) };
+  if (LONG_TASKS_MS !== null) writeFileSync(LONG_TASKS_LOG, '');
+  const child = spawn(file, args, { env, stdio: ['ignore', openSync(join(OUT, 'server-stdout.log'), 'w'), 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => {
     stderr = (stderr + d).slice(-4000);
@@ -188,6 +197,7 @@ async function timedRun(pid, queries, rate, versions) {
   let total = 0;
   let got = 0;
   const t0 = performance.now();
+  const t0us = process.hrtime.bigint() / 1000n; // the long-task log's clock
   const socks = [];
   for (let i = 0; i < SOCKETS; i++) {
     const s = dgram.createSocket('udp4');
@@ -272,7 +282,31 @@ async function timedRun(pid, queries, rate, versions) {
   clearInterval(rssTimer);
   for (const s of socks) s.close();
   await sleep(200);
-  return { offered, answered, refused, servfail, lat, rss, total, got, overwritten, wrapped, reloads };
+  return { offered, answered, refused, servfail, lat, rss, total, got, overwritten, wrapped, reloads, t0us };
+}
+
+/**
+ * The long-task log's pauses by second of the timed run (the second each began in): the longest
+ * of each, and a count by what took most of a pause: cpu (a long task), wait (runnable, no CPU
+ * free), off (neither: blocked or woken late).
+ */
+function pausesBySecond(t0us) {
+  if (LONG_TASKS_MS === null || !existsSync(LONG_TASKS_LOG)) return null;
+  const longest = Array.from({ length: SECONDS }, () => null);
+  const count = { cpu: 0, wait: 0, off: 0 };
+  let longestTask = null;
+  for (const line of readFileSync(LONG_TASKS_LOG, 'utf8').split('\n')) {
+    const [end, gap, cpu, wait] = line.split(' ').map(Number);
+    if (!(gap > 0)) continue;
+    const s = Math.floor((end - Number(t0us) - gap * 1000) / 1e6);
+    if (s < 0 || s >= SECONDS) continue;
+    const p = { gap_ms: gap, cpu_ms: cpu, wait_ms: wait, off_ms: Math.max(0, gap - cpu - wait) };
+    const cause = p.cpu_ms >= p.wait_ms && p.cpu_ms >= p.off_ms ? 'cpu' : p.wait_ms >= p.off_ms ? 'wait' : 'off';
+    count[cause]++;
+    if (longest[s] === null || gap > longest[s].gap_ms) longest[s] = p;
+    if (longestTask === null || cpu > longestTask.cpu_ms) longestTask = { s, ...p };
+  }
+  return { min_ms: LONG_TASKS_MS, by_cause: count, longest_task: longestTask, longest };
 }
 
 function quantile(sorted, p) {
@@ -284,6 +318,7 @@ function quantile(sorted, p) {
 function summarise(r, rate, meta) {
   const perSec = [];
   const all = [];
+  const pauses = pausesBySecond(r.t0us);
   for (let s = 0; s < SECONDS; s++) {
     const l = r.lat[s].slice().sort((a, b) => a - b);
     for (const x of l) all.push(x);
@@ -297,6 +332,7 @@ function summarise(r, rate, meta) {
       max_ms: l.length ? l[l.length - 1] : 0,
       p99_ms: quantile(l, 0.99),
       rss_mb: r.rss[s] / 1024,
+      ...(pauses !== null ? { pause: pauses.longest[s] } : {}),
     });
   }
   for (let s = SECONDS; s < r.lat.length; s++) for (const x of r.lat[s]) all.push(x);
@@ -330,6 +366,7 @@ function summarise(r, rate, meta) {
     query_file_wrapped: r.wrapped,
     slots_overwritten: r.overwritten,
     per_second: perSec,
+    ...(pauses !== null ? { pauses: { min_ms: pauses.min_ms, by_cause: pauses.by_cause, longest_task: pauses.longest_task } } : {}),
   };
   sum.targets = {
     every_second_90pct: worst.pct >= 90,
@@ -361,10 +398,22 @@ function markdown(s) {
   L.push(`| peak RSS ≤ 1.5× steady | ${f1(s.peak_rss_mb)} MB / ${f1(s.steady_rss_mb)} MB = ${f2(s.peak_ratio)}× | ${yes(s.targets.peak_rss_1_5x)} |`);
   L.push('');
   L.push(`New names blocked after each SIGHUP: ${s.reloads.map((r) => `#${r.n} ${r.blocked_after_s === null ? 'not within the run' : `${f2(r.blocked_after_s)} s`}`).join(', ')}.`, '');
-  L.push('| second | offered | answered | % | max ms | p99 ms | RSS MB | |', '|---:|---:|---:|---:|---:|---:|---:|---|');
+  const pz = s.pauses;
+  if (pz !== undefined) {
+    const t = pz.longest_task;
+    L.push(
+      `Event-loop pauses over ${pz.min_ms} ms (bench/long-tasks.mjs), by what took most of each: ${pz.by_cause.cpu} on the CPU (a long task), ` +
+        `${pz.by_cause.wait} waiting for a CPU, ${pz.by_cause.off} off the CPU (blocked or woken late). ` +
+        `Most CPU in one pause: ${t === null ? 'none' : `${f1(t.cpu_ms)} ms (second ${t.s}, a ${f1(t.gap_ms)} ms pause)`}.`,
+      '',
+    );
+  }
+  const pauseHead = pz !== undefined ? ' longest pause ms (CPU / wait / off) |' : '';
+  L.push(`| second | offered | answered | % | max ms | p99 ms | RSS MB |${pauseHead} |`, `|---:|---:|---:|---:|---:|---:|---:|${pz !== undefined ? '---:|' : ''}---|`);
   for (const x of s.per_second) {
     const ev = s.reloads.filter((r) => Math.floor(r.at_s) === x.s).map((r) => `SIGHUP #${r.n}`);
-    L.push(`| ${x.s} | ${x.offered} | ${x.answered} | ${f1(x.pct)} | ${f1(x.max_ms)} | ${f2(x.p99_ms)} | ${f1(x.rss_mb)} | ${ev.join(' ')} |`);
+    const pause = pz === undefined ? '' : ` ${x.pause == null ? '' : `${f1(x.pause.gap_ms)} (${f1(x.pause.cpu_ms)} / ${f1(x.pause.wait_ms)} / ${f1(x.pause.off_ms)})`} |`;
+    L.push(`| ${x.s} | ${x.offered} | ${x.answered} | ${f1(x.pct)} | ${f1(x.max_ms)} | ${f2(x.p99_ms)} | ${f1(x.rss_mb)} |${pause} ${ev.join(' ')} |`);
   }
   L.push('', SECTION_END);
   return L.join('\n') + '\n';
