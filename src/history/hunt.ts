@@ -38,12 +38,17 @@ import {
   type SegmentFile,
 } from './format.js';
 import { IndicatorSet, type IndicatorLookup, type RejectedIndicator } from './indicators.js';
+import { Slices } from './slices.js';
 
 const gunzipAsync = promisify(gunzip);
 /** 256 KiB output chunks: far fewer thread-pool round trips than the 16 KiB default (measured ~2x faster). */
 const GUNZIP_OPTS = { chunkSize: 256 * 1024, finishFlush: zc.Z_SYNC_FLUSH };
 /** Segments read and decompressed ahead of the one being scanned. */
 const PREFETCH = 2;
+/** Records handled between two looks at the clock (well under a slice, even before V8 optimises). */
+const ROWS = 4096;
+/** Names, hits or sorted hits handled between two looks at the clock (each costs ~1 µs or more). */
+const ITEMS = 512;
 
 export interface HuntHit {
   client: string;
@@ -94,8 +99,14 @@ export interface HuntOptions {
   onWarning?: (file: string, err: Error) => void;
   /** Distinct answers kept per hit (default 16). */
   maxAnswers?: number;
-  /** Give the event loop a turn every this many records (a hunt inside the running server). */
+  /**
+   * A hunt inside the running server: gives the event loop a turn every slice (~5 ms: a segment's
+   * names and records, the indicators' lookup and the results are all worked through in slices),
+   * and at least every this many records.
+   */
   yieldEvery?: number;
+  /** The slices to work in (a retro-hunt shares its own with the preparation); implies yieldEvery. */
+  slices?: Slices;
 }
 
 export interface HuntResult {
@@ -252,10 +263,9 @@ class Aggregate {
     this.qtypeBits = gu(this.qtypeBits);
   }
 
-  hits(indicator: (id: number) => string): HuntHit[] {
-    const out: HuntHit[] = [];
-    const names = new Map<number, string>();
-    for (let p = 0; p < this.size; p++) {
+  /** The hits of slots [from, to), appended to `out`; `names` caches the indicators' names. */
+  hits(indicator: (id: number) => string, from: number, to: number, out: HuntHit[], names: Map<number, string>): void {
+    for (let p = from; p < to; p++) {
       const answers: string[] = [];
       const a0 = this.answer0[p]!;
       if (a0 >= 0 && this.maxAnswers > 0) answers.push(this.answers[a0]!);
@@ -280,7 +290,6 @@ class Aggregate {
         qtypes: qt.sort((x, y) => x - y).map(typeName),
       });
     }
-    return out;
   }
 }
 
@@ -451,8 +460,8 @@ export async function huntDetailed(dir: string, opts: HuntOptions): Promise<Hunt
   const since = opts.since;
   const until = opts.until ?? Infinity;
   const maxAnswers = opts.maxAnswers ?? 16;
-  const yieldEvery = opts.yieldEvery ?? 0;
-  const turn = yieldEvery > 0 ? (): Promise<void> => new Promise((r) => setImmediate(r)) : undefined;
+  const slices = opts.slices ?? (opts.yieldEvery !== undefined && opts.yieldEvery > 0 ? new Slices() : undefined);
+  const yieldEvery = slices === undefined ? 0 : (opts.yieldEvery ?? 0) > 0 ? opts.yieldEvery! : Infinity;
   // Per indicator id: queries at or after this do not count (-Infinity: not an indicator).
   const cut = new Float64Array(set.names.size).fill(-Infinity);
   let maxCut = -Infinity;
@@ -461,12 +470,13 @@ export async function huntDetailed(dir: string, opts: HuntOptions): Promise<Hunt
     const c = Math.min(set.cutoff(id), until);
     cut[id] = c;
     if (c > maxCut) maxCut = c;
+    if (slices !== undefined && (id & (ROWS - 1)) === ROWS - 1) await slices.check();
   }
 
   const all = await listSegments(dir);
   const segs = set.size === 0 ? [] : all.filter((s) => s.end >= since && s.start < maxCut);
   // Built only when there is something to search (an empty history costs nothing).
-  const matcher = segs.length === 0 ? null : new IndicatorMatcher(set, await set.build(turn));
+  const matcher = segs.length === 0 ? null : new IndicatorMatcher(set, await set.build(slices));
   const sizes = await Promise.all(segs.map((s) => stat(join(dir, s.file)).then((st) => st.size, () => 0)));
   const progress: HuntProgress = { segmentsDone: 0, segmentsTotal: segs.length, bytesDone: 0, bytesTotal: sizes.reduce((a, b) => a + b, 0), records: 0 };
   opts.onProgress?.({ ...progress });
@@ -485,7 +495,7 @@ export async function huntDetailed(dir: string, opts: HuntOptions): Promise<Hunt
       opts.onWarning?.(segs[i]!.file, got);
     } else {
       try {
-        progress.records += await scanSegment(got, matcher!, since, cut, yieldEvery, agg);
+        progress.records += await scanSegment(got, matcher!, since, cut, agg, slices, yieldEvery);
       } catch (err) {
         unreadable++;
         opts.onWarning?.(segs[i]!.file, err instanceof Error ? err : new Error(String(err)));
@@ -496,19 +506,66 @@ export async function huntDetailed(dir: string, opts: HuntOptions): Promise<Hunt
     opts.onProgress?.({ ...progress });
   }
 
-  const hits = agg.hits((id) => set.name(id));
-  hits.sort((a, b) => a.firstSeen - b.firstSeen || (a.client < b.client ? -1 : a.client > b.client ? 1 : 0) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const hits: HuntHit[] = [];
+  const indicatorNames = new Map<number, string>();
+  for (let p = 0; p < agg.size; p += ITEMS) {
+    agg.hits((id) => set.name(id), p, Math.min(agg.size, p + ITEMS), hits, indicatorNames);
+    await slices?.check();
+  }
+  await sortSliced(hits, byFirstSeen, slices);
   return { hits, indicators: set.size, rejected: set.rejected, segments: segs.length, records: progress.records, unreadable };
+}
+
+/** Hits in report order: first query time, then client, then name (a pair is unique: a total order). */
+function byFirstSeen(a: HuntHit, b: HuntHit): number {
+  return a.firstSeen - b.firstSeen || (a.client < b.client ? -1 : a.client > b.client ? 1 : 0) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+}
+
+/**
+ * Sorts `a` by `cmp` (a total order, so the result is the one Array#sort gives): with slices, as
+ * runs of ITEMS sorted by Array#sort and merged a slice at a time (100,000 hits sorted at once
+ * hold the event loop for ~100 ms).
+ */
+async function sortSliced<T>(a: T[], cmp: (x: T, y: T) => number, slices: Slices | undefined): Promise<void> {
+  if (slices === undefined || a.length <= ITEMS) {
+    a.sort(cmp);
+    return;
+  }
+  const n = a.length;
+  for (let i = 0; i < n; i += ITEMS) {
+    const run = a.slice(i, i + ITEMS).sort(cmp);
+    for (let k = 0; k < run.length; k++) a[i + k] = run[k]!;
+    await slices.check();
+  }
+  let src = a;
+  let dst: T[] = new Array<T>(n);
+  for (let width = ITEMS; width < n; width *= 2) {
+    for (let lo = 0; lo < n; lo += 2 * width) {
+      const mid = Math.min(n, lo + width);
+      const hi = Math.min(n, lo + 2 * width);
+      let i = lo;
+      let j = mid;
+      for (let k = lo; k < hi; k++) {
+        dst[k] = j >= hi || (i < mid && cmp(src[i]!, src[j]!) <= 0) ? src[i++]! : src[j++]!;
+        if ((k & (ITEMS - 1)) === ITEMS - 1) await slices.check();
+      }
+    }
+    [src, dst] = [dst, src];
+  }
+  if (src !== a) for (let k = 0; k < n; k++) a[k] = src[k]!;
 }
 
 /**
  * Scans one segment's frames, adding its matches to `agg`. Returns the records looked at. The
  * loops live in SegmentScan's small methods: V8 optimises those far better than one large async
- * function.
+ * function. With slices, a frame's names and records are taken ITEMS / ROWS at a time, a turn of the
+ * event loop between slices (and at least every `yieldEvery` records).
  */
-async function scanSegment(buf: Buffer, matcher: IndicatorMatcher, since: number, cut: Float64Array, yieldEvery: number, agg: Aggregate): Promise<number> {
+async function scanSegment(buf: Buffer, matcher: IndicatorMatcher, since: number, cut: Float64Array, agg: Aggregate, slices: Slices | undefined, yieldEvery: number): Promise<number> {
   if (buf.length < HEADER_LEN || buf.toString('latin1', 0, 8) !== MAGIC) throw new Error('not a c2dns history segment');
   const scan = new SegmentScan(buf, matcher, since, cut, agg);
+  const nameStep = slices === undefined ? Infinity : ITEMS;
+  const recordStep = slices === undefined ? Infinity : ROWS;
   let records = 0;
   let sinceYield = 0;
   let off = HEADER_LEN;
@@ -518,17 +575,31 @@ async function scanSegment(buf: Buffer, matcher: IndicatorMatcher, since: number
     const body = off + FRAME_HEADER_LEN;
     const end = body + len;
     if (end > buf.length) break; // torn tail of a segment that was being written
-    if (type === FRAME_STRINGS && len >= 5) scan.strings(body, end);
+    if (type === FRAME_STRINGS && len >= 5 && buf[body] === KIND_NAME) {
+      let left = buf.readUInt32LE(body + 1);
+      scan.reserveNames(left);
+      for (let p = body + 5; left > 0 && p >= 0 && p + 2 <= end; ) {
+        const n = Math.min(left, nameStep);
+        p = scan.nameTable(p, end, n);
+        left -= n;
+        await slices?.check();
+      }
+    } else if (type === FRAME_STRINGS && len >= 5) scan.strings(body, end);
     else if (type === FRAME_RECORDS && len >= 4) {
       const n = buf.readUInt32LE(body);
       if (4 + n * RECORD_LEN > len) break;
       records += n;
-      if (scan.matched > 0) scan.records(body + 4, n);
-      if (yieldEvery > 0) {
+      if (scan.matched > 0) {
+        for (let from = 0; from < n; from += recordStep) {
+          scan.records(body + 4, n, from, Math.min(n, from + recordStep));
+          await slices?.check();
+        }
+      }
+      if (slices !== undefined) {
         sinceYield += n;
         if (sinceYield >= yieldEvery) {
           sinceYield = 0;
-          await new Promise((r) => setImmediate(r));
+          await slices.next();
         }
       }
     }
@@ -568,20 +639,6 @@ class SegmentScan {
     const kind = buf[body]!;
     const count = buf.readUInt32LE(body + 1);
     let p = body + 5;
-    if (kind === KIND_NAME) {
-      if (this.names + count > this.match.length) {
-        let size = this.match.length;
-        while (size < this.names + count) size *= 2;
-        const grown = new Int32Array(size).fill(-1);
-        grown.set(this.match);
-        this.match = grown;
-        const g = new Int32Array(size);
-        g.set(this.gName);
-        this.gName = g;
-      }
-      this.nameTable(p, end, count);
-      return;
-    }
     for (let k = 0; k < count && p + 2 <= end; k++) {
       const l = buf[p]! | (buf[p + 1]! << 8);
       const s = p + 2;
@@ -597,7 +654,24 @@ class SegmentScan {
     }
   }
 
-  private nameTable(p: number, end: number, count: number): void {
+  /** Room for `count` more names of a name frame. */
+  reserveNames(count: number): void {
+    if (this.names + count <= this.match.length) return;
+    let size = this.match.length;
+    while (size < this.names + count) size *= 2;
+    const grown = new Int32Array(size).fill(-1);
+    grown.set(this.match);
+    this.match = grown;
+    const g = new Int32Array(size);
+    g.set(this.gName);
+    this.gName = g;
+  }
+
+  /**
+   * The next `count` names of a name frame, from p (reserveNames first): returns where the next
+   * name starts, or -1 when the frame ends inside a name (damaged).
+   */
+  nameTable(p: number, end: number, count: number): number {
     const buf = this.buf;
     const matcher = this.matcher;
     const match = this.match;
@@ -606,7 +680,10 @@ class SegmentScan {
       const l = buf[p]! | (buf[p + 1]! << 8);
       const s = p + 2;
       p = s + l;
-      if (p > end) break;
+      if (p > end) {
+        this.names = id;
+        return -1;
+      }
       const m = matcher.matchBytes(buf, s, p);
       if (m >= 0) {
         match[id] = m;
@@ -623,17 +700,18 @@ class SegmentScan {
       id++;
     }
     this.names = id;
+    return p;
   }
 
-  /** The records of one frame: planes of n bytes from `base`. */
-  records(base: number, n: number): void {
+  /** Records [from, to) of one frame: planes of n bytes from `base`. */
+  records(base: number, n: number, from: number, to: number): void {
     const buf = this.buf;
     const match = this.match;
     const names = this.names;
     const n0 = base + P_NAME * n;
     const n1 = n0 + n;
     const n2 = n1 + n;
-    for (let i = 0; i < n; i++) {
+    for (let i = from; i < to; i++) {
       const nid = buf[n0 + i]! | (buf[n1 + i]! << 8) | (buf[n2 + i]! << 16);
       if (nid < names && match[nid]! >= 0) this.hit(base, n, i, nid);
     }

@@ -19,11 +19,12 @@ import { ParseReport } from '../blocklist/parsers/report.js';
 import { F_ALLOW, M_SUBTREE, RuleSet } from '../blocklist/ruleset.js';
 import { DomainTrie } from '../blocklist/trie.js';
 import type { SourceState } from '../feeds/manager.js';
+import type { Slices } from './slices.js';
 
-/** Rows (or names) handled between two turns of the event loop. */
-const CHUNK = 50_000;
-/** What copying one name costs, in rows scanned (a chunk of all-new rows then stays ~as long as one of old rows). */
-const COPY_COST = 16;
+/** Rule rows scanned between two looks at the clock: well under a slice even before V8 optimises. */
+const ROWS = 4096;
+/** Names copied, looked up or put in the lookup between two looks at the clock (~1 µs each or more). */
+const ITEMS = 512;
 
 export interface RejectedIndicator {
   /** The indicator as given. */
@@ -159,32 +160,35 @@ export class IndicatorSet {
    * The lookup over the live indicators: one subtree block rule each, in the blocklist's own
    * structure (a more specific indicator wins, as a more specific rule does); a rule's `line` is
    * its indicator's id + 1. Built once; the set
-   * must not change afterwards. With `turn`, gives the event loop a turn between chunks.
+   * must not change afterwards. With `slices`, gives the event loop a turn every slice.
    */
-  async build(turn?: () => Promise<void>): Promise<IndicatorLookup> {
+  async build(slices?: Slices): Promise<IndicatorLookup> {
     if (this.lookup !== null) return this.lookup;
     const names = this.names;
     const rules = new RuleSet(names, { list: 'hunt', action: null, tags: [], maxAgeMs: 0 }, this.size);
     rules.initFilter(this.size);
     const hashes = new Int32Array(this.size);
     let maxLabels = 0;
-    const bytes = names.bytes;
-    for (let id = 0, k = 0; id < names.size; id++) {
-      if (!this.isLive(id)) continue;
-      const s = names.start(id);
-      const e = names.end(id);
-      const h = hashBytes(bytes, s, e);
-      rules.push(id, id + 1, M_SUBTREE, null); // line: the indicator's id + 1 (the trie's match gives it back)
-      rules.addHash(h);
-      hashes[k++] = h;
-      let labels = 1;
-      for (let i = s; i < e; i++) if (bytes[i] === 46) labels++;
-      if (labels > maxLabels) maxLabels = labels;
-      if (turn !== undefined && id % CHUNK === CHUNK - 1) await turn();
+    for (let from = 0, k = 0; from < names.size; from += ITEMS) {
+      const to = Math.min(names.size, from + ITEMS);
+      for (let id = from; id < to; id++) {
+        if (!this.isLive(id)) continue;
+        const bytes = names.bytes;
+        const s = names.start(id);
+        const e = names.end(id);
+        const h = hashBytes(bytes, s, e);
+        rules.push(id, id + 1, M_SUBTREE, null); // line: the indicator's id + 1 (the trie's match gives it back)
+        rules.addHash(h);
+        hashes[k++] = h;
+        let labels = 1;
+        for (let i = s; i < e; i++) if (bytes[i] === 46) labels++;
+        if (labels > maxLabels) maxLabels = labels;
+      }
+      await slices?.check();
     }
     rules.seal();
     const b = DomainTrie.builder([rules]);
-    while (!b.step(turn !== undefined ? CHUNK / 2 : Infinity)) await turn!();
+    while (!b.step(slices !== undefined ? ITEMS : Infinity)) await slices!.check();
     this.lookup = { trie: b.finish(), rules, hashes, maxLabels };
     return this.lookup;
   }
@@ -193,8 +197,8 @@ export class IndicatorSet {
 // ---- from the configured lists ----------------------------------------------------------
 
 export interface NewNamesOptions {
-  /** Called between chunks of rows and between sources: a turn of the event loop. */
-  turn?: () => Promise<void>;
+  /** The slices to work in (a retro-hunt shares its own with its hunt); without, runs in one go. */
+  slices?: Slices;
 }
 
 export interface NewNames {
@@ -204,12 +208,6 @@ export interface NewNames {
   newest: number;
 }
 
-function grow(a: Int32Array): Int32Array<ArrayBuffer> {
-  const b = new Int32Array(Math.max(16, a.length * 2));
-  b.set(a);
-  return b;
-}
-
 /** The compiled rules of the sources that have some. */
 function ruleSets(sources: readonly SourceState[]): RuleSet[] {
   const out: RuleSet[] = [];
@@ -217,95 +215,116 @@ function ruleSets(sources: readonly SourceState[]): RuleSet[] {
   return out;
 }
 
+/** Block rows first seen since the watermark, as (set index, row), and their names' bytes. */
+class NewRows {
+  set = new Int32Array(16);
+  row = new Int32Array(16);
+  count = 0;
+  bytes = 0;
+
+  /**
+   * Adds the rows of rs in [from, to) that block a name first seen at or after wm. Kept apart
+   * from the async caller: V8 optimises this small loop after a few calls.
+   */
+  scan(rs: RuleSet, k: number, from: number, to: number, wm: number): void {
+    const dict = rs.dict;
+    const ids = rs.nameIds;
+    const flags = rs.flags;
+    for (let row = from; row < to; row++) {
+      if ((flags[row]! & F_ALLOW) !== 0) continue;
+      const id = ids[row]!;
+      if (dict.time(id) < wm) continue;
+      if (this.count === this.row.length) this.grow();
+      this.set[this.count] = k;
+      this.row[this.count++] = row;
+      this.bytes += dict.end(id) - dict.start(id);
+    }
+  }
+
+  private grow(): void {
+    const n = this.row.length * 2;
+    const s = new Int32Array(n);
+    s.set(this.set);
+    this.set = s;
+    const r = new Int32Array(n);
+    r.set(this.row);
+    this.row = r;
+  }
+}
+
+/** Drops the candidates (suspects: dict id -> candidate) that rows [from, to) of rs block. */
+function dropBlocked(rs: RuleSet, from: number, to: number, mark: Uint8Array, suspects: ReadonlyMap<number, number>, set: IndicatorSet): void {
+  const ids = rs.nameIds;
+  const flags = rs.flags;
+  for (let row = from; row < to; row++) {
+    const id = ids[row]!;
+    if ((mark[id >>> 3]! & (1 << (id & 7))) === 0 || (flags[row]! & F_ALLOW) !== 0) continue;
+    set.drop(suspects.get(id)!);
+  }
+}
+
 /**
  * The block names no list blocked before `watermark`: per name, the earliest first-seen time of a
  * block rule for it in any list, kept when that is at or after the watermark. A name a list has
  * just added but another list has blocked for months is not new.
  *
- * Cost proportional to the new names, not to the lists: each list's rule columns are scanned by
- * row (no rule object, no string), only rows first seen since the watermark have their name
- * copied (as bytes), and for those few names each other list's name table is asked whether it
- * knows the name from before; only a list that does has its rows scanned again for a block rule
- * of that name (a name table keeps names a list has since dropped).
+ * Only the new names are copied: each list's rule columns are scanned by row (no rule object, no
+ * string; a few ns a row once V8 has optimised the loop), only rows first seen since the watermark
+ * have their name copied (as bytes), and for those few names each other list's name table is asked
+ * whether it knows the name from before; only a list that does has its rows scanned again for a
+ * block rule of that name (a name table keeps names a list has since dropped). With slices, the
+ * work gives the event loop a turn every slice (~5 ms).
  */
 export async function newBlockNames(sources: readonly SourceState[], watermark: number, opts: NewNamesOptions = {}): Promise<NewNames> {
-  const turn = opts.turn;
+  const slices = opts.slices ?? null;
   const sets = ruleSets(sources);
   const set = new IndicatorSet();
-  // Pass 1: the rows of block rules first seen since the watermark (set index and row), and the
-  // bytes of their names, so the table is sized once
-  // (growing it rehashes every name so far: a long stall when a whole list is new).
-  let newSet = new Int32Array(16);
-  let newRow = new Int32Array(16);
-  let rows = 0;
-  let bytes = 0;
+  // Pass 1: the rows of block rules first seen since the watermark, and the bytes of their names,
+  // so the table is sized once (growing it rehashes every name so far: a long stall when a whole
+  // list is new).
+  const found = new NewRows();
   for (let k = 0; k < sets.length; k++) {
     const rs = sets[k]!;
-    const n = rs.length;
-    for (let row = 0; row < n; ) {
-      const dict = rs.dict;
-      const ids = rs.nameIds;
-      const flags = rs.flags;
-      for (const to = Math.min(n, row + CHUNK); row < to; row++) {
-        if ((flags[row]! & F_ALLOW) !== 0) continue;
-        const id = ids[row]!;
-        if (dict.time(id) < watermark) continue;
-        if (rows === newRow.length) {
-          newSet = grow(newSet);
-          newRow = grow(newRow);
-        }
-        newSet[rows] = k;
-        newRow[rows++] = row;
-        bytes += dict.end(id) - dict.start(id);
-      }
-      if (turn !== undefined) await turn();
+    for (let row = 0, n = rs.length; row < n; row += ROWS) {
+      found.scan(rs, k, row, Math.min(n, row + ROWS), watermark);
+      if (slices !== null) await slices.check();
     }
   }
+  const rows = found.count;
   if (rows === 0) return { set, newest: watermark };
   // Their names copied, each with the earliest time; the hash of each is kept for pass 2.
-  set.names.reserve(rows, bytes);
+  set.names.reserve(rows, found.bytes);
   const hashes = new Int32Array(rows);
-  for (let i = 0; i < rows; ) {
-    for (const to = Math.min(rows, i + CHUNK / COPY_COST); i < to; i++) {
-      const rs = sets[newSet[i]!]!;
-      const dict = rs.dict;
-      const id = rs.nameIds[newRow[i]!]!;
-      const b = dict.bytes;
-      const s = dict.start(id);
-      const e = dict.end(id);
-      const h = hashBytes(b, s, e);
-      hashes[set.addBytes(h, b, s, e, dict.time(id))] = h;
-    }
-    if (turn !== undefined) await turn();
+  for (let i = 0; i < rows; i++) {
+    const rs = sets[found.set[i]!]!;
+    const dict = rs.dict;
+    const id = rs.nameIds[found.row[i]!]!;
+    const b = dict.bytes;
+    const s = dict.start(id);
+    const e = dict.end(id);
+    const h = hashBytes(b, s, e);
+    hashes[set.addBytes(h, b, s, e, dict.time(id))] = h;
+    if (slices !== null && (i & (ITEMS - 1)) === ITEMS - 1) await slices.check();
   }
   const names = set.names;
   const count = names.size;
-  if (count > 0) {
-    // Pass 2: a list whose name table knows a candidate from before the watermark may block it
-    // since then; its rows say whether it does (today).
-    for (const rs of sets) {
-      const dict = rs.dict;
-      let suspects: Int32Array | null = null;
-      for (let c = 0; c < count; c++) {
-        const id = dict.findBytes(hashes[c]!, names.bytes, names.start(c), names.end(c));
-        if (id >= 0 && dict.time(id) < watermark) {
-          suspects ??= new Int32Array(dict.size).fill(-1);
-          suspects[id] = c;
-        }
-        if (turn !== undefined && c % (CHUNK / 4) === CHUNK / 4 - 1) await turn();
-      }
-      if (suspects === null) continue;
-      const n = rs.length;
-      for (let from = 0; from < n; from += CHUNK) {
-        const to = Math.min(n, from + CHUNK);
-        const ids = rs.nameIds;
-        const flags = rs.flags;
-        for (let row = from; row < to; row++) {
-          const c = suspects[ids[row]!]!;
-          if (c >= 0 && (flags[row]! & F_ALLOW) === 0) set.drop(c);
-        }
-        if (turn !== undefined) await turn();
-      }
+  // Pass 2: a list whose name table knows a candidate from before the watermark may block it
+  // since then; its rows say whether it does (today).
+  for (const rs of sets) {
+    const dict = rs.dict;
+    let suspects: Map<number, number> | null = null;
+    for (let c = 0; c < count; c++) {
+      const id = dict.findBytes(hashes[c]!, names.bytes, names.start(c), names.end(c));
+      if (id >= 0 && dict.time(id) < watermark) (suspects ??= new Map()).set(id, c);
+      if (slices !== null && (c & (ITEMS - 1)) === ITEMS - 1) await slices.check();
+    }
+    if (suspects === null) continue;
+    // A bit per name id screens the rows; the map is read only for a suspect's rows.
+    const mark = new Uint8Array((dict.size >>> 3) + 1);
+    for (const id of suspects.keys()) mark[id >>> 3]! |= 1 << (id & 7);
+    for (let row = 0, n = rs.length; row < n; row += ROWS) {
+      dropBlocked(rs, row, Math.min(n, row + ROWS), mark, suspects, set);
+      if (slices !== null) await slices.check();
     }
   }
   let newest = watermark;

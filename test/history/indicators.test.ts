@@ -15,6 +15,7 @@ import { listConfig } from '../../src/config/schema.js';
 import type { SourceState } from '../../src/feeds/manager.js';
 import { huntDetailed, IndicatorMatcher } from '../../src/history/hunt.js';
 import { addListNames, IndicatorSet, newBlockNames, parseIndicator, parseNamesText } from '../../src/history/indicators.js';
+import { Slices } from '../../src/history/slices.js';
 
 interface Row {
   name: string;
@@ -121,7 +122,7 @@ describe('newBlockNames', () => {
     expect((await newBlockNames([a, b, c], 171)).newest).toBe(171);
   });
 
-  it('a 1,000,000-row list with 10 new names copies only those: no rule object, no name string, turns between chunks', async () => {
+  it('a 1,000,000-row list with 10 new names copies only those: no rule object, no name string, a turn between steps of rows', async () => {
     const OLD = 1_000;
     const WM = 2_000;
     const n = 1_000_000;
@@ -151,8 +152,9 @@ describe('newBlockNames', () => {
       vi.spyOn(NameTable.prototype, 'name'),
       vi.spyOn(NameTable.prototype, 'entries'),
     ];
+    // A clock that is always due: a turn at every look at it, i.e. after every step of rows.
     let turns = 0;
-    const got = await newBlockNames([big, other], WM, { turn: async () => void turns++ });
+    const got = await newBlockNames([big, other], WM, { slices: new Slices(async () => void turns++, 0) });
     for (const s of spies) expect(s).not.toHaveBeenCalled();
     for (const s of spies) s.mockRestore();
 
@@ -162,7 +164,7 @@ describe('newBlockNames', () => {
     expect(got.set.size).toBe(9);
     expect(new Map(got.set.entries())).toEqual(new Map(fresh.slice(1).map((f, k) => [f, WM + 1 + k])));
     expect(got.newest).toBe(WM + 10);
-    expect(turns).toBeGreaterThanOrEqual(n / 50_000);
+    expect(turns).toBeGreaterThanOrEqual(n / 4096); // a step is at most 4,096 rows
   });
 });
 
@@ -228,7 +230,7 @@ describe('IndicatorMatcher', () => {
     const inds: string[] = [];
     for (let i = 0; i < 20_000; i++) inds.push(`s${i}.example`, `h${i}.cdn.s${i}.example`);
     const set = IndicatorSet.fromNames(inds);
-    const matcher = new IndicatorMatcher(set, await set.build(async () => {}));
+    const matcher = new IndicatorMatcher(set, await set.build(new Slices(async () => {}, 0))); // built a step at a time
     const at = (q: string): string | null => {
       const id = matcher.matchBytes(Buffer.from(q, 'latin1'), 0, q.length);
       return id < 0 ? null : set.name(id);

@@ -5,12 +5,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import YAML from 'yaml';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { PolicyHolder } from '../../src/policy/snapshot.js';
 import { loadConfig } from '../../src/config/load.js';
 import { FeedManager } from '../../src/feeds/manager.js';
 import { HistoryRecorder } from '../../src/history/recorder.js';
 import { RetroHunter, type RetroHuntEvent } from '../../src/history/retro.js';
+import { hunt, IndicatorMatcher } from '../../src/history/hunt.js';
+import { IndicatorSet } from '../../src/history/indicators.js';
+import { Slices } from '../../src/history/slices.js';
+import { NameTable } from '../../src/blocklist/names.js';
+import { ParseReport } from '../../src/blocklist/parsers/report.js';
+import { M_SUBTREE, RuleSet } from '../../src/blocklist/ruleset.js';
+import { listConfig } from '../../src/config/schema.js';
+import type { SourceState } from '../../src/feeds/manager.js';
 
 const MIN = 60_000;
 
@@ -91,5 +99,119 @@ describe('RetroHunter', () => {
     expect(events).toEqual([expect.objectContaining({ client: '10.0.0.9', name: 'late.example', blockedAt: now })]);
     expect(existsSync(join(histDir, 'retrohunt.json'))).toBe(true);
     await rec.close();
+  });
+});
+
+/** A block list as the FeedManager holds it once loaded: every name first seen at `firstSeen`. */
+function blockList(name: string, names: readonly string[], firstSeen: number): SourceState {
+  const dict = new NameTable(names.length, names.length * 24);
+  const rules = new RuleSet(dict, { list: name, action: null, tags: [], maxAgeMs: 0 }, names.length);
+  names.forEach((n, i) => rules.push(dict.intern(n, 0, n.length, firstSeen), i + 1, M_SUBTREE, null));
+  rules.seal();
+  return {
+    config: listConfig({ name, path: `${name}.txt` }),
+    compiled: { name, format: 'plain', rules, ips: [], report: new ParseReport(), guarded: [], notEnforceable: [] },
+    sha256: null,
+    fromLastGood: false,
+    lastSuccess: null,
+    lastFailure: null,
+  };
+}
+
+/**
+ * A setImmediate chain beside the code under test: the event loop's turns it got, and the most of
+ * `count()` that went by between two of them (the work done in one turn).
+ */
+function turnProbe(count: () => number): { stop(): { turns: number; mostInOneTurn: number } } {
+  let at = count();
+  let most = 0;
+  let turns = 0;
+  let on = true;
+  const tick = (): void => {
+    const c = count();
+    most = Math.max(most, c - at);
+    at = c;
+    turns++;
+    if (on) setImmediate(tick);
+  };
+  setImmediate(tick);
+  return {
+    stop() {
+      on = false;
+      tick();
+      return { turns, mostInOneTurn: most };
+    },
+  };
+}
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe('RetroHunter in the running server', () => {
+  // Counted, not timed: a busy machine stretches any slice (and its garbage collections) to tens
+  // of ms. Slices whose clock is always due give a turn at every look at the clock; what is done
+  // between two turns is then one step of each loop, whatever the machine.
+  it('a publish of 200,000 new names, 20,000 asked for before: a turn every 512 names matched and every event raised, and exactly the hits of one unsliced hunt', async () => {
+    const histDir = join(mkdtempSync(join(tmpdir(), 'c2dns-retro-')), 'history');
+    const names = Array.from({ length: 200_000 }, (_, i) => `n${i}.c2.example`);
+    let now = Date.now() - 60 * MIN;
+    const rec = new HistoryRecorder({ dir: histDir });
+    // One name frame of 20,000 names and one of 20,000 records: a hit each.
+    for (let i = 0; i < 20_000; i++) rec.record(now + i, `10.1.${(i >> 8) & 255}.${i & 255}`, `www.${names[i * 10]!}`, 1, 'allowed', 0, new Uint8Array([192, 0, 2, i & 255]));
+    await rec.close();
+
+    now += 60 * MIN;
+    const events: RetroHuntEvent[] = [];
+    let slices = 0;
+    const hunter = new RetroHunter(histDir, (e) => events.push(e), { now: () => now, slices: () => (slices++, new Slices(undefined, 0)) });
+    const list = blockList('c2', names, now + 1); // listed after the hunter started: every name is new
+
+    const matched = vi.spyOn(IndicatorMatcher.prototype, 'matchBytes');
+    const names0 = turnProbe(() => matched.mock.calls.length);
+    const raised = turnProbe(() => events.length);
+    expect(await hunter.onRulesPublished([list])).toBe(20_000);
+    const n = names0.stop();
+    const r = raised.stop();
+    expect(matched).toHaveBeenCalledTimes(20_000);
+    expect(n.mostInOneTurn).toBeLessThanOrEqual(512);
+    expect(r.mostInOneTurn).toBe(1);
+    expect(r.turns).toBeGreaterThan(20_000);
+    expect(slices).toBe(1); // one set of slices for the preparation, the hunt and the events
+
+    const want = await hunt(histDir, { names, since: 0, until: now + 1 });
+    expect(events.map(({ type: _t, blockedAt: _b, resolved: _r, ...hit }) => hit)).toEqual(want);
+    expect(events.every((e) => e.blockedAt === now + 1 && e.resolved)).toBe(true);
+  });
+
+  it('a publish of a 100,000-name list with 1 % new names hunts those 1,000 names: the lookup is built over them only', async () => {
+    const histDir = join(mkdtempSync(join(tmpdir(), 'c2dns-retro-')), 'history');
+    const old = Array.from({ length: 99_000 }, (_, i) => `old${i}.example`);
+    const fresh = Array.from({ length: 1_000 }, (_, i) => `fresh${i}.example`);
+    let now = Date.now() - 60 * MIN;
+    const rec = new HistoryRecorder({ dir: histDir });
+    for (let i = 0; i < 2_000; i++) rec.record(now + i, '10.0.0.1', (i % 2 === 0 ? old : fresh)[i >> 1]!, 1, 'allowed', 0, null);
+    await rec.close();
+
+    now += 60 * MIN;
+    const events: RetroHuntEvent[] = [];
+    const hunter = new RetroHunter(histDir, (e) => events.push(e), { now: () => now });
+    const list = blockList('c2', old, now - 1); // known before the hunter started
+    expect(await hunter.onRulesPublished([list])).toBe(0);
+    now += MIN;
+    // The update: the same table gains the new names, first seen now; a new rule set over both.
+    const dict = list.compiled!.rules.dict;
+    const rules = new RuleSet(dict, { list: 'c2', action: null, tags: [], maxAgeMs: 0 }, 100_000);
+    [...old, ...fresh].forEach((x, i) => rules.push(dict.intern(x, 0, x.length, now), i + 1, M_SUBTREE, null));
+    rules.seal();
+    const built: number[] = [];
+    const build = IndicatorSet.prototype.build;
+    vi.spyOn(IndicatorSet.prototype, 'build').mockImplementation(function (this: IndicatorSet, ...a) {
+      built.push(this.names.size);
+      return build.apply(this, a);
+    });
+    expect(await hunter.onRulesPublished([{ ...list, compiled: { ...list.compiled!, rules } }])).toBe(1_000);
+    expect(built).toEqual([1_000]);
+    expect(events.map((e) => e.name)).toEqual(fresh);
   });
 });
