@@ -5,8 +5,7 @@
 //
 // The worker compiles into a copy of the first-seen table: the live rules keep reading the
 // original, a rejected update just drops the copy, and an accepted one makes the copy (now with
-// the new names) the source's table. This module is also the worker's entry point.
-import { setPriority } from 'node:os';
+// the new names) the source's table. This module is also what the worker runs, loaded by WORKER_BOOT.
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { Guard } from '../blocklist/guard.js';
 import { HASH_B, NameTable, type NameTableParts } from '../blocklist/names.js';
@@ -73,12 +72,32 @@ type ResultMessage =
     }
   | { ok: false; reason: string | null; message: string };
 
-/** What a worker is started with: the job, and the hash seed its tables must share with ours. */
+/** What a worker is started with: the job, the hash seed its tables must share with ours, the module to run. */
 interface StartData {
   c2dnsCompile: true;
   hashB: number;
   job: JobMessage;
+  script: string;
 }
+
+/**
+ * The worker's first code, before any module of ours is loaded. An update takes what CPU answering
+ * leaves: on a core the process shares with it (pinned, or a busy machine), a thread of equal
+ * priority would take half the core from the main thread. So the thread goes to nice 19 first and
+ * only then loads the compiler: loading it (the parsers, the guard's tables) is ~100-150 ms of CPU,
+ * which a nice set in the module's own body ran at full priority, right after each SIGHUP. Linux
+ * applies setpriority(PRIO_PROCESS, 0) to the calling thread (elsewhere it would renice the whole
+ * process, so it is left there); not allowed (a seccomp profile): the compile runs at normal priority.
+ */
+export const WORKER_BOOT = `'use strict';
+const { workerData } = require('node:worker_threads');
+if (workerData.job.background && process.platform === 'linux') {
+  try {
+    require('node:os').setPriority(19);
+  } catch {}
+}
+import(workerData.script);
+`;
 
 /** Same compile, same thread: decode, then compile into a copy of the table between event-loop turns. */
 export const inThreadCompiler: Compiler = async (job) => {
@@ -135,11 +154,16 @@ export function workerCompiler(script: URL): Compiler {
     const shared = view.buffer instanceof SharedArrayBuffer;
     const body = shared ? view : await copyByTurns(view, view.length);
     const table = job.table instanceof NameTable ? await tableCopy(job.table) : job.table;
-    const data: StartData = { c2dnsCompile: true, hashB: HASH_B, job: { body, decode: job.decode, config: job.config, protect: job.guard.protectedNames, table, now: job.now, background: job.background } };
+    const data: StartData = {
+      c2dnsCompile: true,
+      hashB: HASH_B,
+      job: { body, decode: job.decode, config: job.config, protect: job.guard.protectedNames, table, now: job.now, background: job.background },
+      script: script.href,
+    };
     const transferList = [...(shared ? [] : [body.buffer as ArrayBuffer]), ...('file' in table ? [] : NameTable.transferables(table))];
     return new Promise<CompiledSource>((resolve, reject) => {
       let settled = false;
-      const w = new Worker(script, { workerData: data, transferList, stdout: false, stderr: false });
+      const w = new Worker(WORKER_BOOT, { eval: true, workerData: data, transferList, stdout: false, stderr: false });
       w.once('message', (m: ResultMessage) => {
         settled = true;
         void w.terminate();
@@ -203,18 +227,8 @@ function runJob(j: JobMessage): { message: ResultMessage; transfer: ArrayBuffer[
   }
 }
 
+// In a worker WORKER_BOOT started (and reniced) for a job: run it.
 if (!isMainThread && parentPort !== null && (workerData as Partial<StartData> | null)?.c2dnsCompile === true) {
-  // An update takes what CPU answering leaves: on a core the process shares with it (pinned, or a
-  // busy machine), a thread of equal priority would take half the core from the main thread.
-  // Nice 19 for this thread only: Linux applies setpriority(PRIO_PROCESS, 0) to the calling
-  // thread (elsewhere it would renice the whole process, so it is left there).
-  if ((workerData as StartData).job.background && process.platform === 'linux') {
-    try {
-      setPriority(19);
-    } catch {
-      // not allowed (a seccomp profile): the compile runs at normal priority
-    }
-  }
   const { message, transfer } = runJob((workerData as StartData).job);
   parentPort.postMessage(message, transfer);
 }

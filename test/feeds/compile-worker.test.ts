@@ -4,14 +4,15 @@
 // and they work here (the index and filter hash with this thread's seed). The source's own
 // table is left as it was; a bad body fails the same way.
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_PROTECTED, Guard } from '../../src/blocklist/guard.js';
 import { bloomHas, hashRange, NameTable } from '../../src/blocklist/names.js';
 import type { CompiledSource } from '../../src/feeds/compile.js';
 import { compileSource } from '../../src/feeds/compile.js';
-import { inThreadCompiler, type CompileJob, type Compiler } from '../../src/feeds/compile-worker.js';
+import { inThreadCompiler, WORKER_BOOT, type CompileJob, type Compiler } from '../../src/feeds/compile-worker.js';
 import { FeedError } from '../../src/feeds/errors.js';
 import { firstSeenFile, saveFirstSeen } from '../../src/feeds/firstseen.js';
 import { DomainTrie } from '../../src/blocklist/trie.js';
@@ -192,5 +193,29 @@ describe('compiling in a worker thread', () => {
     expect(there).toBeInstanceOf(FeedError);
     expect(here).toBeInstanceOf(FeedError);
     expect([(there as FeedError).reason, (there as FeedError).message]).toEqual([(here as FeedError).reason, (here as FeedError).message]);
+  });
+});
+
+describe("the worker thread's priority", () => {
+  // What WORKER_BOOT loads in place of the compiler: its first line reports the thread's nice value
+  // (Linux: getpriority(PRIO_PROCESS, 0) is the calling thread's), so what it sees is what every
+  // module the compiler loads runs at.
+  const probe = `data:text/javascript,${encodeURIComponent("import { parentPort } from 'node:worker_threads'; import { getPriority } from 'node:os'; parentPort.postMessage(getPriority());")}`;
+  const niceOf = (background: boolean): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const w = new Worker(WORKER_BOOT, { eval: true, workerData: { job: { background }, script: probe } });
+      w.once('message', (n: number) => {
+        void w.terminate();
+        resolve(n);
+      });
+      w.once('error', reject);
+    });
+
+  it.runIf(process.platform === 'linux')('is nice 19 for an update before any module of the compiler is loaded, and the main thread keeps its own', async () => {
+    const own = getPriority();
+    expect(await niceOf(true)).toBe(19);
+    // a first load (nothing answered yet) runs at the process's priority
+    expect(await niceOf(false)).toBe(own);
+    expect(getPriority()).toBe(own);
   });
 });
