@@ -241,6 +241,19 @@ class NewRows {
     }
   }
 
+  /** scan() for the rows of rs known to be all its block rows first seen at or after a watermark <= wm. */
+  take(rs: RuleSet, k: number, rows: Int32Array, wm: number): void {
+    const dict = rs.dict;
+    for (const row of rows) {
+      const id = rs.nameIds[row]!;
+      if (dict.time(id) < wm) continue;
+      if (this.count === this.row.length) this.grow();
+      this.set[this.count] = k;
+      this.row[this.count++] = row;
+      this.bytes += dict.end(id) - dict.start(id);
+    }
+  }
+
   private grow(): void {
     const n = this.row.length * 2;
     const s = new Int32Array(n);
@@ -252,14 +265,29 @@ class NewRows {
   }
 }
 
-/** Drops the candidates (suspects: dict id -> candidate) that rows [from, to) of rs block. */
-function dropBlocked(rs: RuleSet, from: number, to: number, mark: Uint8Array, suspects: ReadonlyMap<number, number>, set: IndicatorSet): void {
+/**
+ * Per rule set scanned: the watermark, and its block rows first seen at or after it. A published
+ * rule set never changes, nor does a name's first-seen time: at a later watermark its new rows are
+ * among these, so a list the publish left as it was costs its few new rows, not a scan of them all
+ * (a publish replaces only the lists that changed). Held as long as the rule set is.
+ */
+const scanned = new WeakMap<RuleSet, { watermark: number; rows: Int32Array }>();
+
+/**
+ * Per rule set: name ids (of its table) whose rows pass 2 has looked through, and whether one of
+ * them is a block rule. A name another list blocked for long that a list has just added stays a
+ * candidate at every publish until the watermark passes its time; its answer is then known.
+ */
+const blocks = new WeakMap<RuleSet, Map<number, boolean>>();
+
+/** Records in `known` the suspects (a bit each in `mark`) that rows [from, to) of rs block. */
+function findBlocked(rs: RuleSet, from: number, to: number, mark: Uint8Array, known: Map<number, boolean>): void {
   const ids = rs.nameIds;
   const flags = rs.flags;
   for (let row = from; row < to; row++) {
     const id = ids[row]!;
     if ((mark[id >>> 3]! & (1 << (id & 7))) === 0 || (flags[row]! & F_ALLOW) !== 0) continue;
-    set.drop(suspects.get(id)!);
+    known.set(id, true);
   }
 }
 
@@ -269,10 +297,12 @@ function dropBlocked(rs: RuleSet, from: number, to: number, mark: Uint8Array, su
  * just added but another list has blocked for months is not new.
  *
  * Only the new names are copied: each list's rule columns are scanned by row (no rule object, no
- * string; a few ns a row once V8 has optimised the loop), only rows first seen since the watermark
+ * string; a few ns a row once V8 has optimised the loop; a list unchanged since its last scan is
+ * not scanned again: see `scanned`), only rows first seen since the watermark
  * have their name copied (as bytes), and for those few names each other list's name table is asked
  * whether it knows the name from before; only a list that does has its rows scanned again for a
- * block rule of that name (a name table keeps names a list has since dropped). With slices, the
+ * block rule of that name (a name table keeps names a list has since dropped), once per rule set
+ * and name (see `blocks`). With slices, the
  * work gives the event loop a turn every slice (~5 ms).
  */
 export async function newBlockNames(sources: readonly SourceState[], watermark: number, opts: NewNamesOptions = {}): Promise<NewNames> {
@@ -285,10 +315,16 @@ export async function newBlockNames(sources: readonly SourceState[], watermark: 
   const found = new NewRows();
   for (let k = 0; k < sets.length; k++) {
     const rs = sets[k]!;
-    for (let row = 0, n = rs.length; row < n; row += ROWS) {
-      found.scan(rs, k, row, Math.min(n, row + ROWS), watermark);
-      if (slices !== null) await slices.check();
+    const from = found.count;
+    const memo = scanned.get(rs);
+    if (memo !== undefined && memo.watermark <= watermark) found.take(rs, k, memo.rows, watermark);
+    else {
+      for (let row = 0, n = rs.length; row < n; row += ROWS) {
+        found.scan(rs, k, row, Math.min(n, row + ROWS), watermark);
+        if (slices !== null) await slices.check();
+      }
     }
+    scanned.set(rs, { watermark, rows: found.row.slice(from, found.count) });
   }
   const rows = found.count;
   if (rows === 0) return { set, newest: watermark };
@@ -319,13 +355,21 @@ export async function newBlockNames(sources: readonly SourceState[], watermark: 
       if (slices !== null && (c & (ITEMS - 1)) === ITEMS - 1) await slices.check();
     }
     if (suspects === null) continue;
-    // A bit per name id screens the rows; the map is read only for a suspect's rows.
-    const mark = new Uint8Array((dict.size >>> 3) + 1);
-    for (const id of suspects.keys()) mark[id >>> 3]! |= 1 << (id & 7);
-    for (let row = 0, n = rs.length; row < n; row += ROWS) {
-      dropBlocked(rs, row, Math.min(n, row + ROWS), mark, suspects, set);
-      if (slices !== null) await slices.check();
+    let known = blocks.get(rs);
+    if (known === undefined) blocks.set(rs, (known = new Map()));
+    const unknown: number[] = [];
+    for (const id of suspects.keys()) if (!known.has(id)) unknown.push(id);
+    if (unknown.length > 0) {
+      // A bit per name id screens the rows; the map is written only for a suspect's rows.
+      const mark = new Uint8Array((dict.size >>> 3) + 1);
+      for (const id of unknown) mark[id >>> 3]! |= 1 << (id & 7);
+      for (let row = 0, n = rs.length; row < n; row += ROWS) {
+        findBlocked(rs, row, Math.min(n, row + ROWS), mark, known);
+        if (slices !== null) await slices.check();
+      }
+      for (const id of unknown) if (!known.has(id)) known.set(id, false);
     }
+    for (const [id, c] of suspects) if (known.get(id) === true) set.drop(c);
   }
   let newest = watermark;
   for (let c = 0; c < count; c++) if (set.isLive(c) && names.time(c) + 1 > newest) newest = names.time(c) + 1;

@@ -80,7 +80,7 @@ describe('newBlockNames', () => {
       loaded: fc.boolean(),
     });
     await fc.assert(
-      fc.asyncProperty(fc.array(src, { minLength: 1, maxLength: 4 }), fc.integer({ min: 0, max: 12 }), async (specs, wm) => {
+      fc.asyncProperty(fc.array(src, { minLength: 1, maxLength: 4 }), fc.integer({ min: 0, max: 12 }), fc.integer({ min: 0, max: 5 }), async (specs, wm, later) => {
         const sources = specs.map((x, i) => {
           const s = source(`l${i}`, x.rows, x.kind, x.known);
           return x.loaded ? s : { ...s, compiled: null };
@@ -89,6 +89,13 @@ describe('newBlockNames', () => {
         const got = await newBlockNames(sources, wm);
         expect(new Map(got.set.entries())).toEqual(want.added);
         expect(got.newest).toBe(want.newest);
+        // The next publish, same rule sets, from what the first scan kept of them.
+        for (const wm2 of [wm, got.newest, wm + later]) {
+          const again = await newBlockNames(sources, wm2);
+          const want2 = oldNewNames(sources, wm2);
+          expect(new Map(again.set.entries())).toEqual(want2.added);
+          expect(again.newest).toBe(want2.newest);
+        }
       }),
       { numRuns: 400 },
     );
@@ -165,6 +172,12 @@ describe('newBlockNames', () => {
     expect(new Map(got.set.entries())).toEqual(new Map(fresh.slice(1).map((f, k) => [f, WM + 1 + k])));
     expect(got.newest).toBe(WM + 10);
     expect(turns).toBeGreaterThanOrEqual(n / 4096); // a step is at most 4,096 rows
+
+    // The next publish leaves both lists as they were: their rows are not scanned again (no step of
+    // rows, so no turn), and nothing is new.
+    turns = 0;
+    const next = await newBlockNames([big, other], got.newest, { slices: new Slices(async () => void turns++, 0) });
+    expect([next.set.size, next.newest, turns]).toEqual([0, got.newest, 0]);
   });
 });
 
