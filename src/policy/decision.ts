@@ -35,8 +35,28 @@ export interface Decision {
 
 /** A decision made by a list rule. Emergency blocks are a list of their own and say so. */
 export function ruleDecision(rule: RuleMatch, trigger: Trigger, chain: readonly string[], watch = false): Decision {
-  const verdict: Verdict = watch ? 'monitor' : rule.kind === 'allow' ? 'allow' : isLocalData(rule.action) ? 'local-data' : 'block';
-  return { by: watch ? 'watch' : rule.list === EMERGENCY_LIST ? 'emergency' : 'list', verdict, trigger, rule, chain, note: null, tags: rule.tags };
+  return { by: ruleDecider(rule, watch), verdict: ruleVerdict(rule, watch), trigger, rule, chain, note: null, tags: rule.tags };
+}
+
+function ruleDecider(rule: RuleMatch, watch: boolean): DecidedBy {
+  return watch ? 'watch' : rule.list === EMERGENCY_LIST ? 'emergency' : 'list';
+}
+
+function ruleVerdict(rule: RuleMatch, watch: boolean): Verdict {
+  return watch ? 'monitor' : rule.kind === 'allow' ? 'allow' : isLocalData(rule.action) ? 'local-data' : 'block';
+}
+
+/**
+ * True when `d` is what ruleDecision(d.rule, 'qname', [qname], d.by === 'watch') makes, field for
+ * field: a holder that keeps decisions (the console's query ring) can then keep only the rule,
+ * long-lived, and make the decision again when read (ruleDecision), instead of keeping an object
+ * and an array made for this query until they are promoted.
+ */
+export function isQnameRuleDecision(d: Decision, qname: string): boolean {
+  const r = d.rule;
+  if (r === null || d.trigger !== 'qname' || d.note !== null || d.tags !== r.tags || d.chain.length !== 1 || d.chain[0] !== qname) return false;
+  const watch = d.by === 'watch';
+  return d.by === ruleDecider(r, watch) && d.verdict === ruleVerdict(r, watch);
 }
 
 /** The name of the source emergency blocks are compiled into. */

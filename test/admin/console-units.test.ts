@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MinuteCounters } from '../../src/admin/console/minutes.js';
-import { QueryTail } from '../../src/admin/console/tail.js';
+import { QueryTail, type TailEntry } from '../../src/admin/console/tail.js';
 import { Tickets } from '../../src/admin/console/tickets.js';
 import { c2Hits, sparkline, SPARK_HEIGHT, SPARK_WIDTH } from '../../src/admin/console/views.js';
 import { crossOrigin } from '../../src/admin/server.js';
@@ -13,7 +13,7 @@ import type { RuleMatch } from '../../src/blocklist/rule.js';
 import { HistoryRecorder } from '../../src/history/recorder.js';
 import { summarizeHistory } from '../../src/history/summary.js';
 import type { QueryEvent } from '../../src/observe/query-event.js';
-import { ruleDecision } from '../../src/policy/decision.js';
+import { reasonText, ruleDecision } from '../../src/policy/decision.js';
 import type { Action } from '../../src/resolve/types.js';
 
 const rule = (list: string, name: string): RuleMatch => ({
@@ -153,6 +153,33 @@ describe('live query ring', () => {
     expect(tail.oldest()).toBe(4000);
     expect([...tail.since(6000)].map((q) => q.qname)).toEqual(['n6.example', 'n7.example', 'innocent.example']);
     expect([...tail.since(9000)]).toEqual([]);
+  });
+
+  it('gives back a qname rule decision (kept as its rule) as the one sent, and any other decision as it was', () => {
+    const tail = new QueryTail(10, 100);
+    const block = rule('3cx', 'msstorageazure.com');
+    const watch = { ...rule('posture', 'update.example'), tags: ['watch'] };
+    const emergency = rule('emergency', 'bad.example');
+    const local = { ...rule('garden', 'walled.example'), action: { local: [] } };
+    const sent = [
+      ev(1000, '10.0.0.1', 'msstorageazure.com', 'blocked', { decision: ruleDecision(block, 'qname', ['msstorageazure.com']) }),
+      ev(2000, '10.0.0.1', 'cdn.msstorageazure.com', 'blocked', { decision: ruleDecision(block, 'qname', ['cdn.msstorageazure.com']) }),
+      ev(3000, '10.0.0.2', 'update.example', 'allowed', { decision: ruleDecision(watch, 'qname', ['update.example'], true) }),
+      ev(4000, '10.0.0.2', 'bad.example', 'blocked', { decision: ruleDecision(emergency, 'qname', ['bad.example']) }),
+      ev(5000, '10.0.0.2', 'walled.example', 'local-data', { decision: ruleDecision(local, 'qname', ['walled.example']) }),
+      ev(6000, '10.0.0.3', 'x.example', 'blocked', { decision: { ...ruleDecision(block, 'qname', ['x.example']), note: 'kept as sent' } }),
+      ev(7000, '10.0.0.3', 'innocent.example', 'blocked', { decision: ruleDecision(block, 'cname', ['innocent.example', 'cdn.msstorageazure.com']) }),
+    ];
+    const pushed: TailEntry[] = [];
+    tail.subscribe({}, (e) => pushed.push(e));
+    for (const e of sent) tail.onQuery(e);
+    const expected = sent.map((e) => {
+      const d = e.decision!;
+      return { qname: e.qname, client: e.client, decidedBy: d.by, verdict: d.verdict, trigger: d.trigger, list: d.rule!.list, rule: d.rule!.rule, chain: d.chain, reason: reasonText(d) };
+    });
+    expect(pushed).toMatchObject(expected);
+    expect(tail.recent({}, 100).reverse()).toMatchObject(expected);
+    expect(tail.recent({ list: 'emergency' }).map((e) => e.qname)).toEqual(['bad.example']);
   });
 
   it('pushes matching queries to subscribers until they unsubscribe; a throwing subscriber never reaches the answering path', () => {

@@ -1,7 +1,7 @@
 // A Decision's one text form, as the EDE, the log's `reason` and `c2dns check` show it.
 import { describe, expect, it } from 'vitest';
 import { makeRule } from '../../src/blocklist/rule.js';
-import { edeText, reasonText, ruleDecision, type Decision, type Trigger } from '../../src/policy/decision.js';
+import { edeText, isQnameRuleDecision, reasonText, ruleDecision, type Decision, type Trigger } from '../../src/policy/decision.js';
 
 const rule = (name: string, list = '3cx', kind: 'block' | 'allow' = 'block') =>
   makeRule({ name, match: null, line: 1 }, { list, kind, match: 'subtree', action: null, tags: ['c2'], firstSeen: 0 });
@@ -36,5 +36,28 @@ describe('decision text', () => {
     expect([w.by, w.verdict]).toEqual(['watch', 'monitor']);
     const triggers: Trigger[] = ['qname', 'cname', 'dname', 'svcb-target', 'answer-ip', 'client-ip'];
     for (const t of triggers) expect(ruleDecision(rule('a.example'), t, ['a.example']).trigger).toBe(t);
+  });
+});
+
+describe('a qname rule decision, recognised so a holder can keep only its rule', () => {
+  it('is what ruleDecision makes for the question name: block, allow, emergency, watch', () => {
+    for (const [r, watch] of [[rule('a.example'), false], [rule('a.example', 'ok', 'allow'), false], [rule('a.example', 'emergency'), false], [rule('a.example', 'posture'), true]] as const) {
+      expect(isQnameRuleDecision(ruleDecision(r, 'qname', ['a.example'], watch), 'a.example')).toBe(true);
+    }
+    // A subdomain of the rule: the chain is the question's name, not the rule's.
+    expect(isQnameRuleDecision(ruleDecision(rule('a.example'), 'qname', ['x.a.example']), 'x.a.example')).toBe(true);
+  });
+
+  it('is not any decision that ruleDecision(rule, "qname", [qname]) would not make again field for field', () => {
+    const r = rule('a.example');
+    const d = ruleDecision(r, 'qname', ['a.example']);
+    expect(isQnameRuleDecision(d, 'b.example')).toBe(false); // another question
+    expect(isQnameRuleDecision(ruleDecision(r, 'cname', ['a.example']), 'a.example')).toBe(false);
+    expect(isQnameRuleDecision(ruleDecision(r, 'qname', ['x.example', 'a.example']), 'x.example')).toBe(false);
+    expect(isQnameRuleDecision({ ...d, note: 'why' }, 'a.example')).toBe(false);
+    expect(isQnameRuleDecision({ ...d, tags: ['c2'] }, 'a.example')).toBe(false); // equal tags, not the rule's array
+    expect(isQnameRuleDecision({ ...d, by: 'watch' }, 'a.example')).toBe(false); // a watch decision monitors
+    expect(isQnameRuleDecision({ ...d, verdict: 'local-data' }, 'a.example')).toBe(false);
+    expect(isQnameRuleDecision({ by: 'quarantine', verdict: 'block', trigger: 'qname', rule: null, chain: ['a.example'], note: null, tags: [] }, 'a.example')).toBe(false);
   });
 });

@@ -5,11 +5,15 @@
 // Per query it stores the query's fields in columns (typed arrays and arrays of references, made
 // once), with the query's own (immutable) Decision: no object is made per query, and a record is
 // built, and the reason text rendered, only when one is read or sent to a browser, never on the
-// answering path. The ring, the client table and the subscriber count are bounded, so a busy
+// answering path. What the ring holds lives 10,000 queries, long enough for V8 to copy it twice
+// and promote it, so it holds long-lived values where it can: a qname rule's decision as its rule
+// (the list's, kept anyway; the Decision and its chain are made again when read), the rule's name
+// for a qname equal to it, the client table's string for the client. The ring, the client table and the subscriber count are bounded, so a busy
 // resolver costs the same memory as an idle one.
 import { rcodeName, typeName } from '../../dns/constants.js';
 import type { QueryEvent, QueryObserver } from '../../observe/query-event.js';
-import { reasonText, type Decision } from '../../policy/decision.js';
+import { isQnameRuleDecision, reasonText, ruleDecision, type Decision } from '../../policy/decision.js';
+import type { RuleMatch } from '../../blocklist/rule.js';
 import type { Action, Transport } from '../../resolve/types.js';
 
 export const TAIL_DEFAULT_CAPACITY = 10_000;
@@ -101,6 +105,9 @@ export class QueryTail implements QueryObserver {
   private readonly actions: Action[];
   private readonly upstreams: (string | null)[];
   private readonly decisions: (Decision | null)[];
+  /** Set instead of `decisions` for a qname rule's decision (isQnameRuleDecision); `watched` 1: a watch list's. */
+  private readonly rules: (RuleMatch | null)[];
+  private readonly watched: Uint8Array;
   private head = 0;
   private seq = 0;
   private readonly clients = new Map<string, ClientIdentity>();
@@ -127,6 +134,8 @@ export class QueryTail implements QueryObserver {
     this.actions = new Array<Action>(capacity).fill('allowed');
     this.upstreams = new Array<string | null>(capacity).fill(null);
     this.decisions = new Array<Decision | null>(capacity).fill(null);
+    this.rules = new Array<RuleMatch | null>(capacity).fill(null);
+    this.watched = new Uint8Array(capacity);
   }
 
   onQuery(e: QueryEvent): void {
@@ -136,17 +145,27 @@ export class QueryTail implements QueryObserver {
     this.latencies[i] = e.latencyMs;
     this.qtypes[i] = e.qtype;
     this.rcodes[i] = e.rcode;
-    this.clientsCol[i] = e.client;
+    this.clientsCol[i] = this.remember(e);
     this.macs[i] = e.mac;
     this.names[i] = e.clientName;
     this.vias[i] = e.via;
     this.transports[i] = e.transport;
-    this.qnames[i] = e.qname;
     this.actions[i] = e.action;
     this.upstreams[i] = e.upstream;
-    this.decisions[i] = e.decision;
+    const d = e.decision;
+    const q = e.qname;
+    if (d !== null && isQnameRuleDecision(d, q)) {
+      const r = d.rule!;
+      this.rules[i] = r;
+      this.watched[i] = d.by === 'watch' ? 1 : 0;
+      this.decisions[i] = null;
+      this.qnames[i] = r.rule === q ? r.rule : q;
+    } else {
+      this.rules[i] = null;
+      this.decisions[i] = d;
+      this.qnames[i] = q;
+    }
     this.head = i + 1 === this.capacity ? 0 : i + 1;
-    this.remember(e);
     if (this.listeners.size === 0) return;
     const r = this.record(i)!;
     for (const fn of this.listeners) {
@@ -202,6 +221,8 @@ export class QueryTail implements QueryObserver {
   /** The query in ring slot i as a record, or null when the slot is empty. */
   private record(i: number): TailRecord | null {
     if (this.ids[i] === 0) return null;
+    const r = this.rules[i]!;
+    const qname = this.qnames[i]!;
     return {
       id: this.ids[i]!,
       time: this.times[i]!,
@@ -210,13 +231,13 @@ export class QueryTail implements QueryObserver {
       clientName: this.names[i]!,
       via: this.vias[i]!,
       transport: this.transports[i]!,
-      qname: this.qnames[i]!,
+      qname,
       qtype: this.qtypes[i]!,
       action: this.actions[i]!,
       rcode: this.rcodes[i]!,
       latencyMs: this.latencies[i]!,
       upstream: this.upstreams[i]!,
-      decision: this.decisions[i]!,
+      decision: r === null ? this.decisions[i]! : ruleDecision(r, 'qname', [qname], this.watched[i] === 1),
     };
   }
 
@@ -249,7 +270,8 @@ export class QueryTail implements QueryObserver {
     return this.listeners.size;
   }
 
-  private remember(r: QueryEvent): void {
+  /** Counts the query for its client; returns the client's text as the table keeps it. */
+  private remember(r: QueryEvent): string {
     const blocked = r.action === 'blocked' || r.action === 'local-data' ? 1 : 0;
     const c = this.clients.get(r.client);
     if (c !== undefined) {
@@ -259,7 +281,7 @@ export class QueryTail implements QueryObserver {
       if (r.mac !== null) c.mac = r.mac;
       if (r.clientName !== null) c.clientName = r.clientName;
       if (r.via !== null) c.via = r.via;
-      return;
+      return c.client;
     }
     if (this.clients.size >= this.clientCapacity) {
       // Full: forget the client inserted first (Map order), the one most likely long gone. One
@@ -274,6 +296,7 @@ export class QueryTail implements QueryObserver {
       if (first.done !== true) this.clients.delete(first.value);
     }
     this.clients.set(r.client, { client: r.client, mac: r.mac, clientName: r.clientName, via: r.via, firstSeen: r.time, lastSeen: r.time, queries: 1, blocked });
+    return r.client;
   }
 }
 
