@@ -6,8 +6,9 @@
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_PROTECTED, Guard } from '../../src/blocklist/guard.js';
 import { bloomHas, hashRange, NameTable } from '../../src/blocklist/names.js';
 import type { CompiledSource } from '../../src/feeds/compile.js';
@@ -217,5 +218,19 @@ describe("the worker thread's priority", () => {
     // a first load (nothing answered yet) runs at the process's priority
     expect(await niceOf(false)).toBe(own);
     expect(getPriority()).toBe(own);
+  });
+});
+
+describe("the worker's optimising compiler", () => {
+  it("runs on the worker's own thread: its isolate is made without concurrent recompilation, and the flag is back on for the next isolate once it runs", async () => {
+    const spy = vi.spyOn(v8, 'setFlagsFromString');
+    try {
+      const cfg = cfgOf({ name: 'flags', format: 'plain' });
+      const out = await worker(job(cfg, 'one.example\ntwo.example\n', new NameTable()));
+      expect(out.rules.length).toBe(2);
+      expect(spy.mock.calls.map((c) => c[0])).toEqual(['--no-concurrent-recompilation', '--concurrent-recompilation']);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
