@@ -12,16 +12,20 @@ export function writeOpt(
   dnssecOk: boolean,
   options: Buffer | null,
 ): number {
+  // Byte stores: Buffer#writeUInt16BE checks its arguments on every call (every EDNS answer and upstream query).
   buf[off] = 0; // root owner
-  buf.writeUInt16BE(RType.OPT, off + 1);
-  buf.writeUInt16BE(EDNS_UDP_SIZE, off + 3);
+  buf[off + 1] = RType.OPT >>> 8;
+  buf[off + 2] = RType.OPT & 0xff;
+  buf[off + 3] = EDNS_UDP_SIZE >>> 8;
+  buf[off + 4] = EDNS_UDP_SIZE & 0xff;
   buf[off + 5] = extRcode & 0xff;
   buf[off + 6] = 0; // version
   buf[off + 7] = dnssecOk ? 0x80 : 0;
   buf[off + 8] = 0;
   const olen = options === null ? 0 : options.length;
-  buf.writeUInt16BE(olen, off + 9);
-  if (options !== null) options.copy(buf, off + OPT_FIXED_LEN);
+  buf[off + 9] = olen >>> 8;
+  buf[off + 10] = olen & 0xff;
+  if (options !== null) buf.set(options, off + OPT_FIXED_LEN);
   return off + OPT_FIXED_LEN + olen;
 }
 
@@ -66,40 +70,55 @@ export interface OptInfo {
  * an OPT cannot be trusted to say anything.
  */
 export function findOpt(msg: Buffer): OptInfo | null {
+  const start = optStart(msg);
+  if (start < 0) return null;
+  const off = start + 1; // the owner is the root: one byte
+  return { start, udpSize: u16(msg, off + 2), extRcode: msg[off + 4]!, version: msg[off + 5]!, dnssecOk: (msg[off + 6]! & 0x80) !== 0 };
+}
+
+/**
+ * Offset of the message's OPT record (its owner byte) as findOpt finds it, or -1 when findOpt
+ * gives null. No object made and fields read as bytes (Buffer#readUInt16BE checks its arguments
+ * on every call): every EDNS answer's rcode and every upstream reply's cookie are looked up here.
+ */
+export function optStart(msg: Uint8Array): number {
   const len = msg.length;
-  if (len < HEADER_LEN) return null;
-  const qd = msg.readUInt16BE(4);
-  const an = msg.readUInt16BE(6);
-  const ns = msg.readUInt16BE(8);
-  const ar = msg.readUInt16BE(10);
-  if (ar === 0) return null;
+  if (len < HEADER_LEN) return -1;
+  const ar = u16(msg, 10);
+  if (ar === 0) return -1;
+  const qd = u16(msg, 4);
   let off = HEADER_LEN;
   for (let i = 0; i < qd; i++) {
     off = skipName(msg, off);
-    if (off < 0 || off + 4 > len) return null;
+    if (off < 0 || off + 4 > len) return -1;
     off += 4;
   }
-  let found: OptInfo | null = null;
-  const total = an + ns + ar;
+  let found = -1;
+  const before = u16(msg, 6) + u16(msg, 8);
+  const total = before + ar;
   for (let i = 0; i < total; i++) {
     const start = off;
     off = skipName(msg, off);
-    if (off < 0 || off + 10 > len) return null;
-    const next = off + 10 + msg.readUInt16BE(off + 8);
-    if (next > len) return null;
-    if (msg.readUInt16BE(off) === RType.OPT) {
-      if (i < an + ns || found !== null || msg[start] !== 0) return null;
-      found = { start, udpSize: msg.readUInt16BE(off + 2), extRcode: msg[off + 4]!, version: msg[off + 5]!, dnssecOk: (msg[off + 6]! & 0x80) !== 0 };
+    if (off < 0 || off + 10 > len) return -1;
+    const next = off + 10 + u16(msg, off + 8);
+    if (next > len) return -1;
+    if (u16(msg, off) === RType.OPT) {
+      if (i < before || found >= 0 || msg[start] !== 0) return -1;
+      found = start;
     }
     off = next;
   }
   return found;
 }
 
+function u16(msg: Uint8Array, off: number): number {
+  return (msg[off]! << 8) | msg[off + 1]!;
+}
+
 /** The full RCODE of a message: the header's 4 bits and, when it has an OPT, its upper 8 bits. */
 export function messageRcode(msg: Buffer): number {
   const low = msg[3]! & 0x0f;
-  if (msg.readUInt16BE(10) === 0) return low;
-  const opt = findOpt(msg);
-  return opt === null ? low : (opt.extRcode << 4) | low;
+  if (msg[10] === 0 && msg[11] === 0) return low;
+  const start = optStart(msg);
+  return start < 0 ? low : (msg[start + 5]! << 4) | low;
 }

@@ -18,6 +18,8 @@
 // - Memory: maxBytes bounds the sum of the entries' sizes (wire bytes, TTL offsets, key and a
 //   measured overhead per entry and per record for the objects, the LRU's bookkeeping and the
 //   response stage's memo of the answer), besides maxEntries: 64 MiB counted is 64 MiB used.
+// The module's binding: the global `performance` is an accessor that each read calls.
+import { performance } from 'node:perf_hooks';
 import { LRUCache } from 'lru-cache';
 import { Flag, Rcode } from '../dns/constants.js';
 import { clampTtls, replay, replayStale, storeResponse, type StoredAnswer } from '../dns/relay.js';

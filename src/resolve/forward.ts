@@ -35,6 +35,8 @@
 // and the last is relayed when no upstream answers; FORMERR, NOTIMP (after the EDNS fallback) and
 // every other rcode (YXDOMAIN…, extended ones such as BADVERS or BADCOOKIE) are failures that are
 // never relayed: the client did nothing wrong.
+// The module's binding: the global `performance` is an accessor that each read calls.
+import { performance } from 'node:perf_hooks';
 import { Ede, HEADER_LEN, Rcode } from '../dns/constants.js';
 import { randomizeCase, restoreCase } from '../dns/case.js';
 import { edeOption } from '../dns/opt.js';

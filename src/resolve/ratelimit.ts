@@ -20,6 +20,8 @@
 // flood would become a disk flood); they are counted (c2dns_rate_limited_total) and each episode
 // of limiting a client is logged once when it starts and once, with its counts, when it ends.
 // The stage sits right after access and chaos: a limited query costs a parse and a bucket lookup.
+// The module's binding: the global `performance` is an accessor that each read calls.
+import { performance } from 'node:perf_hooks';
 import { BlockList, isIPv4 } from 'node:net';
 import { Ede, Rcode } from '../dns/constants.js';
 import { edeOption } from '../dns/opt.js';

@@ -10,6 +10,8 @@
 // memoised on the answer for the tables it was made with (the client's group's: groups with the
 // same lists share them), so a cache hit compares one reference; a second group's verdicts for
 // the same answer are kept in a WeakMap per tables.
+// The module's binding: the global `performance` is an accessor that each read calls.
+import { performance } from 'node:perf_hooks';
 import { addressText } from '../dns/address.js';
 import { inspectAnswer, chainTo, withoutAdditional } from '../dns/inspect.js';
 import { replay, replayStale, storeResponse, type StoredAnswer } from '../dns/relay.js';
@@ -117,7 +119,7 @@ export class ResponseStage implements Stage {
 
   private check(s: StoredAnswer, qname: string, qEnd: number, tables: PolicyTables, tablesId: number): Verdict {
     let facts = s.facts;
-    if (facts === undefined) facts = s.facts = inspectAnswer(s.wire, qEnd);
+    if (facts === undefined) facts = s.facts = inspectAnswer(s.wire, qEnd, qname);
     if (facts === null || facts.empty) return { tablesId, hit: null, stripped: null };
     const now = Date.now();
     for (const n of facts.names) {

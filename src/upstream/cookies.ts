@@ -23,7 +23,7 @@ import { addressBytes } from '../dns/address.js';
 import { sameBytes } from '../dns/bytes.js';
 import { CLIENT_COOKIE_LEN, EDNS_OPTION_COOKIE } from '../dns/cookies.js';
 import { HEADER_LEN } from '../dns/constants.js';
-import { findOpt, OPT_FIXED_LEN } from '../dns/opt.js';
+import { optStart, OPT_FIXED_LEN } from '../dns/opt.js';
 import { siphash24 } from '../dns/siphash.js';
 import type { HostPort } from './address.js';
 
@@ -259,10 +259,10 @@ const BAD_COOKIE = -2;
 /** Where the COOKIE option's data lies in a reply: its offset × 0x10000 + its length, or NO_COOKIE or BAD_COOKIE. */
 function cookieAt(reply: Buffer): number {
   if (reply.length < HEADER_LEN || (reply[10] === 0 && reply[11] === 0)) return NO_COOKIE;
-  const opt = findOpt(reply);
-  if (opt === null) return NO_COOKIE;
-  const start = opt.start + OPT_FIXED_LEN;
-  const end = start + ((reply[opt.start + 9]! << 8) | reply[opt.start + 10]!);
+  const opt = optStart(reply);
+  if (opt < 0) return NO_COOKIE;
+  const start = opt + OPT_FIXED_LEN;
+  const end = start + ((reply[opt + 9]! << 8) | reply[opt + 10]!);
   for (let off = start; off < end; ) {
     if (off + 4 > end) return BAD_COOKIE;
     const code = (reply[off]! << 8) | reply[off + 1]!;

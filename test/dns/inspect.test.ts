@@ -479,6 +479,29 @@ describe('inspectAnswer', () => {
     expect(shape(facts!)).toEqual(normalized(want));
   });
 
+  // The response stage passes the client's question name (ParsedQuery.name), so owners that are
+  // the question are not decoded again: what it finds must not change.
+  it.each(cases)('$spec (the question name given)', ({ msg }) => {
+    const { wire, qEnd } = msg();
+    const query = Buffer.from(wire.subarray(0, qEnd));
+    query[2] = query[2]! & 0x7f; // a query: QR=0, no records after the question
+    query.fill(0, 6, 12);
+    const pq = parseQuery(query);
+    if (pq.status !== ParseStatus.Ok) return; // a malformed question: the stage never gets that far
+    expect(inspectAnswer(wire, qEnd, pq.name)).toEqual(inspectAnswer(wire, qEnd));
+  });
+
+  it('with the question name given, an owner pointing at the question is that name and an additional owner spelling it in other case is left out', () => {
+    const { wire, qEnd } = handBuilt({
+      qname: 'Q.Example',
+      an: [rr.a({ ptr: 12 }, '192.0.2.1')],
+      ar: [rr.a('q.EXAMPLE', '192.0.2.2'), rr.a('glue.example', '192.0.2.3')],
+    });
+    const facts = inspectAnswer(wire, qEnd, 'q.example')!;
+    expect(facts.addresses.map((a) => a.owner)).toEqual(['q.example']);
+    expect(facts.additional).toEqual([{ index: 1, name: 'glue.example' }]);
+  });
+
   it('names are exactly the strings parseQuery makes of the same wire name, odd bytes included', () => {
     const odd = [3, 0x41, 0x2e, 0x7f, 4, 0x5c, 0x20, 0x5a, 0x80, 7, ...Buffer.from('Example'), 0];
     const query = Buffer.concat([Buffer.from([0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), Buffer.from(odd), Buffer.from([0, 1, 0, 1])]);
