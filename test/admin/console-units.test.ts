@@ -209,6 +209,22 @@ describe('live query ring', () => {
     expect(tail.identity('10.0.0.1')).toBeNull();
     expect(tail.knownClients().map((c) => c.client)).toEqual(['10.0.0.2', '10.0.0.3']);
   });
+
+  it('counts a run of queries from one client, and the client last asked when it is the one evicted', () => {
+    const tail = new QueryTail(10, 2);
+    const from = (t: number, client: string, action: Action = 'allowed') => tail.onQuery(ev(t, Buffer.from(client).toString('latin1'), 'a.example', action));
+    from(1, '10.0.0.1');
+    from(2, '10.0.0.1', 'blocked');
+    from(3, '10.0.0.2');
+    from(4, '10.0.0.1');
+    expect(tail.identity('10.0.0.1')).toMatchObject({ firstSeen: 1, lastSeen: 4, queries: 3, blocked: 1 });
+    // 10.0.0.1 was inserted first: a third client evicts it although it asked last.
+    from(5, '10.0.0.3');
+    expect(tail.identity('10.0.0.1')).toBeNull();
+    from(6, '10.0.0.1');
+    expect(tail.identity('10.0.0.1')).toMatchObject({ firstSeen: 6, lastSeen: 6, queries: 1 });
+    expect(tail.knownClients().map((c) => c.client)).toEqual(['10.0.0.3', '10.0.0.1']);
+  });
 });
 
 describe('history summary', () => {

@@ -46,6 +46,25 @@ describe('what the recorder keeps', () => {
     ]);
   });
 
+  it('records each query under its own client when clients alternate, repeat, and a new segment begins', async () => {
+    const dir = tmp();
+    const rec = new HistoryRecorder({ dir, segmentMinutes: 60, now: () => T0 + 2 * HOUR });
+    const asked: [number, string][] = [
+      [T0 + 1, '10.0.0.1'],
+      [T0 + 2, '10.0.0.1'],
+      [T0 + 3, '10.0.0.2'],
+      [T0 + 4, '10.0.0.1'],
+      [T0 + HOUR + 1, '10.0.0.2'], // the next slot: a new segment, whose first client is the last one of the previous
+      [T0 + HOUR + 2, '10.0.0.3'],
+      [T0 + HOUR + 3, '10.0.0.2'],
+    ];
+    // A new string per query, as the socket gives each one.
+    for (const [time, client] of asked) rec.onQuery(event({ time, client: Buffer.from(client).toString('latin1'), qname: `q${time - T0}.evil.example` }));
+    await rec.close();
+    const hits = await hunt(dir, { names: new Set(['evil.example']), since: 0 });
+    expect(hits.map((h) => [h.firstSeen, h.client]).sort((a, b) => Number(a[0]) - Number(b[0]))).toEqual(asked);
+  });
+
   it('writes one gzip segment per slot, named by slot start and last query time', async () => {
     const dir = tmp();
     const rec = new HistoryRecorder({ dir, segmentMinutes: 60 });

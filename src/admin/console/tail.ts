@@ -112,6 +112,8 @@ export class QueryTail implements QueryObserver {
   private seq = 0;
   private readonly clients = new Map<string, ClientIdentity>();
   private evictFrom: MapIterator<string> = this.clients.keys();
+  /** The last client counted (queries come in runs from one client): no Map lookup, which would hash the query's new address string. */
+  private lastClient: ClientIdentity | null = null;
   private readonly listeners = new Set<Listener>();
   /** Listener calls that threw (a bug in a stream; never allowed to reach the answering path). */
   listenerErrors = 0;
@@ -273,8 +275,10 @@ export class QueryTail implements QueryObserver {
   /** Counts the query for its client; returns the client's text as the table keeps it. */
   private remember(r: QueryEvent): string {
     const blocked = r.action === 'blocked' || r.action === 'local-data' ? 1 : 0;
-    const c = this.clients.get(r.client);
+    const last = this.lastClient;
+    const c = last !== null && last.client === r.client ? last : this.clients.get(r.client);
     if (c !== undefined) {
+      this.lastClient = c;
       c.lastSeen = r.time;
       c.queries++;
       c.blocked += blocked;
@@ -295,7 +299,9 @@ export class QueryTail implements QueryObserver {
       }
       if (first.done !== true) this.clients.delete(first.value);
     }
-    this.clients.set(r.client, { client: r.client, mac: r.mac, clientName: r.clientName, via: r.via, firstSeen: r.time, lastSeen: r.time, queries: 1, blocked });
+    const made: ClientIdentity = { client: r.client, mac: r.mac, clientName: r.clientName, via: r.via, firstSeen: r.time, lastSeen: r.time, queries: 1, blocked };
+    this.clients.set(r.client, made);
+    this.lastClient = made; // never an evicted one: the one just made is the last
     return r.client;
   }
 }
