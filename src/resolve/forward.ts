@@ -46,7 +46,7 @@ import { formatHostPort, type HostPort } from '../upstream/address.js';
 import { newCounters, newFallbackCounters, type FallbackCounters, type UpstreamCounters } from '../upstream/counters.js';
 import { buildUpstreamQuery, random16 } from '../upstream/message.js';
 import { tcpExchange } from '../upstream/tcp.js';
-import { UdpPool, UpstreamTimeout, udpExchange, type UdpReply } from '../upstream/udp.js';
+import { UdpPool, UpstreamTimeout, udpAsk, type UdpReply } from '../upstream/udp.js';
 import { UpstreamCookies } from '../upstream/cookies.js';
 import { isDown, markDown, markUp, newHealthState, orderUpstreams, PROBE_TYPE_CODES, recordLatency, stallAt, STALL_MIN_WAITING, type ProbeType, type UpstreamHealthState, type UpstreamStrategy } from '../upstream/health.js';
 import { parseQuery } from '../dns/query.js';
@@ -431,10 +431,12 @@ export class ForwardStage implements Stage {
 
   /**
    * One upstream's outcome for the question, after its EDNS and 0x20 fallbacks, handed to `done`
-   * (null and the error on a timeout or network error) where the last reply is taken: a caller
-   * awaiting ask() instead cost one more promise hop a question.
+   * (null and the error on a timeout or network error) where the last reply is taken. Callbacks,
+   * not awaits: the UDP pool calls back with the reply (upstream/udp.ts udpAsk), so a miss makes no
+   * promise between the reply and this stage's answer (each await of one was a microtask hop,
+   * ~760 instructions, besides the promise and its resolving functions).
    */
-  private async ask(u: Upstream, q: Query, sent: (() => void) | null, done: (o: Outcome | null, err: unknown) => void): Promise<void> {
+  private ask(u: Upstream, q: Query, sent: (() => void) | null, done: (o: Outcome | null, err: unknown) => void): void {
     const c = u.counters;
     const qEnd = q.pq.qEnd;
     const start = performance.now();
@@ -442,63 +444,78 @@ export class ForwardStage implements Stage {
     let caps = this.caseRandomization && u.noCaseUntil <= start;
     let ednsFallback = false;
     let mismatches = 0;
-    let o: Outcome;
-    try {
-      // At most four exchanges: two case mismatches, then one EDNS fallback.
-      for (;;) {
-        const query = buildUpstreamQuery(q.msg, q.pq, q.forwardOptions, edns);
+    let query: Buffer;
+    /** The outcome of a reply, or null: ask again (at most four exchanges: two case mismatches, then one EDNS fallback). */
+    const judge = (r: UdpReply): Outcome | null => {
+      const resp = r.msg;
+      const check = r.check;
+      c.responses++;
+      if (check === ResponseCheck.CaseMismatch) {
+        u.fallbacks.caseMismatches++;
+        if (++mismatches >= 2) {
+          u.noCaseUntil = performance.now() + this.caseRetryMs;
+          caps = false;
+        }
+        return null;
+      }
+      let stored: StoredAnswer | null = null;
+      let rc: number;
+      if (check === ResponseCheck.Failed) rc = resp[3]! & 0x0f; // an error answer without a question
+      else {
+        if (caps) restoreCase(resp, qEnd, query, q.msg);
+        stored = storeResponse(resp, qEnd, performance.now());
+        if (stored === null) {
+          c.errors++;
+          return UNUSABLE;
+        }
+        rc = stored.rcode;
+      }
+      if (edns && (rc === Rcode.FORMERR || rc === Rcode.NOTIMP)) {
+        u.fallbacks.ednsFallbacks++;
+        edns = false;
+        ednsFallback = true;
+        return null;
+      }
+      // A query without EDNS got a proper answer where the one with EDNS did not: remember.
+      if (ednsFallback && rc !== Rcode.FORMERR && rc !== Rcode.NOTIMP) u.noEdnsUntil = performance.now() + this.ednsRetryMs;
+      if (stored !== null && (rc === Rcode.NOERROR || rc === Rcode.NXDOMAIN)) return { ok: true, stored };
+      if (rc === Rcode.SERVFAIL || rc === Rcode.REFUSED) return { ok: false, stored };
+      u.fallbacks.badRcodes++;
+      return UNUSABLE;
+    };
+    /** A reply (or null and the error) from an exchange: truncated ones are asked again over TCP. */
+    const taken = (r: UdpReply | null, err: unknown): void => {
+      if (r === null || r.check !== ResponseCheck.Truncated) return settle(r, err);
+      c.truncated++;
+      this.viaTcp(u, query, qEnd, caps).then(
+        (t) => settle(t, null),
+        (e: unknown) => settle(null, e),
+      );
+    };
+    const settle = (r: UdpReply | null, err: unknown): void => {
+      if (r === null) return done(null, err);
+      let o: Outcome | null;
+      try {
+        o = judge(r);
+      } catch (e) {
+        return done(null, e);
+      }
+      if (o === null) exchange();
+      else done(o, null);
+    };
+    const exchange = (): void => {
+      try {
+        query = buildUpstreamQuery(q.msg, q.pq, q.forwardOptions, edns);
         if (caps) randomizeCase(query, HEADER_LEN, qEnd - 4, random16);
         c.requests++;
-        let r = u.transport !== null ? await this.viaTransport(u.transport, query, qEnd, caps, sent) : await udpExchange(u.udp!, query, qEnd, this.opts.timeoutMs, caps, this.opts.cookies === true ? this.cookies : null, sent);
-        if (r.check === ResponseCheck.Truncated) {
-          c.truncated++;
-          r = await this.viaTcp(u, query, qEnd, caps);
-        }
-        const resp = r.msg;
-        const check = r.check;
-        c.responses++;
-        if (check === ResponseCheck.CaseMismatch) {
-          u.fallbacks.caseMismatches++;
-          if (++mismatches >= 2) {
-            u.noCaseUntil = performance.now() + this.caseRetryMs;
-            caps = false;
-          }
-          continue;
-        }
-        let stored: StoredAnswer | null = null;
-        let rc: number;
-        if (check === ResponseCheck.Failed) rc = resp[3]! & 0x0f; // an error answer without a question
-        else {
-          if (caps) restoreCase(resp, qEnd, query, q.msg);
-          stored = storeResponse(resp, qEnd, performance.now());
-          if (stored === null) {
-            c.errors++;
-            o = UNUSABLE;
-            break;
-          }
-          rc = stored.rcode;
-        }
-        if (edns && (rc === Rcode.FORMERR || rc === Rcode.NOTIMP)) {
-          u.fallbacks.ednsFallbacks++;
-          edns = false;
-          ednsFallback = true;
-          continue;
-        }
-        // A query without EDNS got a proper answer where the one with EDNS did not: remember.
-        if (ednsFallback && rc !== Rcode.FORMERR && rc !== Rcode.NOTIMP) u.noEdnsUntil = performance.now() + this.ednsRetryMs;
-        if (stored !== null && (rc === Rcode.NOERROR || rc === Rcode.NXDOMAIN)) o = { ok: true, stored };
-        else if (rc === Rcode.SERVFAIL || rc === Rcode.REFUSED) o = { ok: false, stored };
-        else {
-          u.fallbacks.badRcodes++;
-          o = UNUSABLE;
-        }
-        break;
+      } catch (e) {
+        done(null, e);
+        return;
       }
-    } catch (err) {
-      done(null, err);
-      return;
-    }
-    done(o, null);
+      if (u.transport !== null) this.viaTransport(u.transport, query, qEnd, caps, sent).then((r) => taken(r, null), (e: unknown) => taken(null, e));
+      else udpAsk(u.udp!, query, qEnd, this.opts.timeoutMs, caps, this.opts.cookies === true ? this.cookies : null, sent, taken);
+    };
+    exchange();
   }
 
   /** DNS over TLS or HTTPS: one exchange on the upstream's own (reused) connection, no truncation. */

@@ -206,6 +206,29 @@ const poolSuite = (native: ClientAddon | null): void => {
     expect(pool.stats.closed).toBe(pool.stats.opened);
     await expect(ask(pool, 'n4.example.org')).rejects.toThrow(/closed/);
   });
+
+  it("calls a question's callback once, with the reply, and never from inside ask() (a closed pool's error comes a microtask later)", async () => {
+    const up = await upstream(answering);
+    const pool = poolFor(up);
+    const query = buildQuery('n9.example.org', T.A, { id: 0 });
+    const calls: string[] = [];
+    const answered = new Promise<void>((resolve) =>
+      pool.ask(query, query.length, 1000, false, null, null, (r, err) => {
+        calls.push(r !== null ? decode(r.msg).answers[0]!.address! : String(err));
+        resolve();
+      }),
+    );
+    expect(calls).toEqual([]);
+    await answered;
+    await new Promise((r) => setTimeout(r, 20));
+    expect(calls).toEqual(['10.0.0.9']);
+    pool.close();
+    pool.ask(query, query.length, 1000, false, null, null, (r, err) => calls.push(r !== null ? 'reply' : String(err)));
+    expect(calls).toHaveLength(1);
+    await Promise.resolve();
+    expect(calls).toHaveLength(2);
+    expect(calls[1]).toMatch(/closed/);
+  });
 };
 
 describe('UDP socket pool on node:dgram', () => poolSuite(null));
