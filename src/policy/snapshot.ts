@@ -2,6 +2,7 @@
 // published whole by the feed manager and replaced in one assignment, so a query sees the old
 // policy or the new one, never a mix. Listeners (retro-hunt, cluster announcements) hear about
 // each new snapshot instead of riding a swap callback.
+import { performance } from 'node:perf_hooks';
 import type { EntryAction, IpEntry, RuleMatch } from '../blocklist/rule.js';
 import { IpPrefixTable } from '../blocklist/prefix-table.js';
 import type { RuleSet } from '../blocklist/ruleset.js';

@@ -1,6 +1,7 @@
 // Where a received message enters the pipeline and its answer leaves: parse, run the stage
 // chain, fit the answer to the transport, send, log. Every path is guarded so one bad packet
 // costs one packet, never the server.
+import { performance } from 'node:perf_hooks';
 import { EDNS_UDP_SIZE, MIN_UDP_SIZE, Rcode } from '../dns/constants.js';
 import { parseQuery, ParseStatus, type ParsedQuery } from '../dns/query.js';
 import { capReply, fitReply } from '../dns/fit.js';

@@ -19,6 +19,7 @@
 // with a query in flight is never closed for room; when nothing can go, the new connection is
 // refused. So a client that reconnects faster does not win slots from one that asks and gets its
 // answer: what goes first is what the client holding the most connections holds.
+import { performance } from 'node:perf_hooks';
 import net from 'node:net';
 import tls from 'node:tls';
 import { hasPaddingOption, padMessage, RESPONSE_PADDING_BLOCK } from '../dns/padding.js';
