@@ -2,7 +2,7 @@
 // with nothing but the name table, so the list compile worker can read a restart's table in its
 // own thread without loading the state store's modules.
 import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync, unlinkSync } from 'node:fs';
-import { HASH_B, HASH_POW, hashFinish, indexCapacity, NameTable } from '../blocklist/names.js';
+import { HASH_B, hashFinish, indexNames, NameTable } from '../blocklist/names.js';
 
 /** Names interned per batch: their index slots are read first, in one loop where the misses overlap. */
 const BATCH = 256;
@@ -133,7 +133,7 @@ export function readTableImage(tsv: string): NameTable | null {
     const full = h.full ? column(new Float64Array(h.n)) : null;
     if (end !== fstatSync(fd).size) return null;
     // The start's first compile looks every listed name up in it at once: its index is needed now.
-    return NameTable.fromParts({ buf, used: h.used, ends, n: h.n, codes, full, values: h.values, index: indexNames(buf, ends, h.n) });
+    return NameTable.fromParts({ buf, used: h.used, ends, n: h.n, codes, full, values: h.values, index: indexNames(buf, ends, h.n, 1) });
   } catch {
     return null; // damaged: the TSV file is read instead
   } finally {
@@ -144,60 +144,4 @@ export function readTableImage(tsv: string): NameTable | null {
       // a read-only state directory: the size check keeps a stale image from being used
     }
   }
-}
-
-/** Slots of the index per bucket of indexNames' sort: the top 12 bits of a slot number at most. */
-const BUCKET_BITS = 12;
-
-/**
- * The index of names 0..n-1 of these columns, in NameTable's format (slot: 0 empty, else
- * (hash & ~mask) | (id + 1), linear probing) and capacity for one more name, as NameTable's own
- * build makes it but in ~60 ms instead of ~165 at 1M names: names are hashed 4 bytes a step (4
- * steps of hashBytes' h·B + c, their products independent), and inserted in slot order, ids
- * sorted first by the top bits of their slot (a counting sort), so that the writes into the 8 MB
- * index run forward instead of each missing the cache. Any insertion order gives a valid
- * linear-probing index. Its hashes are this thread's (HASH_B): an index cannot be kept in the
- * image, as the seed is drawn anew by each process before anything is read.
- */
-export function indexNames(buf: Uint8Array, ends: Int32Array, n: number): Int32Array {
-  const cap = indexCapacity(n + 1);
-  const mask = cap - 1;
-  const bits = Math.min(BUCKET_BITS, 31 - Math.clz32(cap));
-  const shift = 31 - Math.clz32(cap) - bits;
-  const hashes = new Int32Array(n);
-  const count = new Int32Array((1 << bits) + 1);
-  const b1 = HASH_POW[1]!;
-  const b2 = HASH_POW[2]!;
-  const b3 = HASH_POW[3]!;
-  const b4 = HASH_POW[4]!;
-  for (let id = 0, s = 0; id < n; id++) {
-    const e = ends[id]!;
-    let h = 0;
-    let i = s;
-    // Each term is below 2^31 in size: the sum is exact before |0 takes it mod 2^32.
-    for (; i + 4 <= e; i += 4) h = (Math.imul(h, b4) + Math.imul(buf[i]!, b3) + Math.imul(buf[i + 1]!, b2) + Math.imul(buf[i + 2]!, b1) + buf[i + 3]!) | 0;
-    for (; i < e; i++) h = (Math.imul(h, b1) + buf[i]!) | 0;
-    h = hashFinish(h);
-    hashes[id] = h;
-    count[((h & mask) >>> shift) + 1]!++;
-    s = e;
-  }
-  for (let k = 1; k < count.length; k++) count[k]! += count[k - 1]!;
-  // Sorted ids with their hashes beside them: the insert loop then reads both in order.
-  const sortedIds = new Int32Array(n);
-  const sortedHashes = new Int32Array(n);
-  for (let id = 0; id < n; id++) {
-    const h = hashes[id]!;
-    const at = count[(h & mask) >>> shift]!++;
-    sortedIds[at] = id;
-    sortedHashes[at] = h;
-  }
-  const index = new Int32Array(cap);
-  for (let k = 0; k < n; k++) {
-    const h = sortedHashes[k]!;
-    let i = h & mask;
-    while (index[i] !== 0) i = (i + 1) & mask;
-    index[i] = (h & ~mask) | (sortedIds[k]! + 1);
-  }
-  return index;
 }

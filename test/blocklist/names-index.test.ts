@@ -1,8 +1,7 @@
-// The index a table read from its image gets (indexNames): NameTable's own format, built another
-// way, so the table it is given to finds, interns and lends exactly as with an index of its own.
+// NameTable's index (indexNames: its every rebuild, and a table read from a first-seen image):
+// each name once in its slot value, so the table finds, interns and grows with it.
 import { describe, expect, it } from 'vitest';
-import { hashBytes, NameTable } from '../../src/blocklist/names.js';
-import { indexNames } from '../../src/feeds/firstseen-read.js';
+import { hashBytes, indexNames, NameTable } from '../../src/blocklist/names.js';
 
 /** Name i: unique by its "i." prefix, of length i % 41 or just over (every remainder of a 4-byte step), with bytes up to 0xff; name 0 is empty. */
 function nameOf(i: number): string {
@@ -21,14 +20,14 @@ function tableOf(n: number): NameTable {
 /** The table's names with the index indexNames builds for them. */
 function reindexed(t: NameTable): NameTable {
   const p = t.toParts();
-  return NameTable.fromParts({ ...p, index: indexNames(p.buf, p.ends, p.n) });
+  return NameTable.fromParts({ ...p, index: indexNames(p.buf, p.ends, p.n, 1) });
 }
 
 describe('indexNames', () => {
   it('holds each name once, in the slot value NameTable gives it: (hash & ~mask) | (id + 1)', () => {
     const t = tableOf(5000);
     const p = t.toParts();
-    const index = indexNames(p.buf, p.ends, p.n);
+    const index = indexNames(p.buf, p.ends, p.n, 1);
     const mask = index.length - 1;
     const want = Array.from({ length: p.n }, (_, id) => (hashBytes(p.buf, t.start(id), t.end(id)) & ~mask) | (id + 1)).sort((a, b) => a - b);
     expect([...index].filter((v) => v !== 0).sort((a, b) => a - b)).toEqual(want);
