@@ -22,7 +22,7 @@ import { FeedManager, SourceLoadError } from './feeds/manager.js';
 import { createOpLog } from './observe/oplog.js';
 import { startServer, type RunningServer } from './server/app.js';
 import { assertPreflight } from './server/assemble/preflight.js';
-import { boundHeapGrowth, boundMallocRetention, exitOnUncaughtException, exitSoon, stopOnSignals } from './server/process.js';
+import { boundHeapGrowth, boundMallocRetention, exitOnUncaughtException, exitSoon, gcForCpuBudget, stopOnSignals } from './server/process.js';
 import { reopenQueryLog } from './server/admin-context.js';
 import { receiveAlert } from './respond/cluster.js';
 import { announceListsChanged, isPrimaryOfMany, onClusterMessages, ownsRefresh, runPrimary, workerCount } from './server/cluster.js';
@@ -62,12 +62,15 @@ async function serve(argv: string[]): Promise<number> {
   });
   if (values.help) return usage(0);
   boundHeapGrowth();
+  const gc = gcForCpuBudget();
   // C2DNS_ variables that look like keys but are none: in the operational log, once it exists.
   const envWarnings: string[] = [];
   const cfg = loadConfig({ file: values.config, listen: values.listen, upstreams: values.upstream, warn: (w) => envWarnings.push(w) });
   const oplog = createOpLog(cfg.log.level);
   for (const w of envWarnings) oplog.warn(w);
   const malloc = boundMallocRetention();
+  if (gc === 'main-thread') oplog.info({ gc }, 'one CPU: V8 scavenges, compacts and sweeps on the main thread instead of helper threads that would take the CPU from it');
+  else oplog.debug({ gc }, gc === 'command-line' ? 'GC threading as node\'s command line sets it' : 'GC threading left to V8 (more than one CPU)');
   oplog.debug({ mmapThreshold: malloc }, malloc === 'set' ? 'glibc mmap threshold fixed at 1 MiB: replaced list tables go back to the kernel' : `glibc mmap threshold left alone (${malloc})`);
   const workers = workerCount(cfg.workers);
   let running: RunningServer | null = null;

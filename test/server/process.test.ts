@@ -4,10 +4,11 @@
 // sets glibc's own knobs.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { addonCandidates } from '../../src/native/load-addon.js';
 import { mallocTuningAddon, type MallocTuningAddon } from '../../src/native/malloc-tuning.js';
-import { boundHeapGrowth, boundMallocRetention, HEAP_GROWING_PERCENT, MMAP_THRESHOLD_BYTES } from '../../src/server/process.js';
+import { boundHeapGrowth, boundMallocRetention, cpuBudget, cpuMaxCpus, gcForCpuBudget, HEAP_GROWING_PERCENT, MAIN_THREAD_GC_FLAGS, MMAP_THRESHOLD_BYTES } from '../../src/server/process.js';
 
 describe('boundHeapGrowth', () => {
   it('sets the bound when node was started without one', () => {
@@ -17,6 +18,70 @@ describe('boundHeapGrowth', () => {
 
   it.each([['--heap-growing-percent=0'], ['--heap-growing-percent=80'], ['--heap_growing_percent=20']])('leaves an explicit %s alone', (flag) => {
     expect(boundHeapGrowth(['--enable-source-maps', flag])).toBe(false);
+  });
+});
+
+describe('gcForCpuBudget', () => {
+  const recording = (): { flags: string[]; set: (f: string) => void } => {
+    const flags: string[] = [];
+    return { flags, set: (f) => void flags.push(f) };
+  };
+
+  it('moves the per-collection parallel GC phases to the main thread when the process has one CPU', () => {
+    const v8 = recording();
+    expect(gcForCpuBudget(1, [], v8.set)).toBe('main-thread');
+    expect(v8.flags).toEqual(['--no-parallel-scavenge --no-parallel-compaction --no-parallel-pointer-update --no-concurrent-sweeping']);
+    expect(MAIN_THREAD_GC_FLAGS).toHaveLength(4);
+  });
+
+  it('leaves V8 alone with more than one CPU', () => {
+    const v8 = recording();
+    expect(gcForCpuBudget(2, [], v8.set)).toBe('parallel');
+    expect(v8.flags).toEqual([]);
+  });
+
+  it.each([['--single-threaded-gc'], ['--parallel-scavenge'], ['--no-concurrent-sweeping'], ['--parallel_compaction'], ['--no-parallel-pointer-update']])(
+    'leaves an explicit %s on node\'s command line alone, even on one CPU',
+    (flag) => {
+      const v8 = recording();
+      expect(gcForCpuBudget(1, ['--enable-source-maps', flag], v8.set)).toBe('command-line');
+      expect(v8.flags).toEqual([]);
+    },
+  );
+
+  it('does not mistake other flags for GC threading ones', () => {
+    const v8 = recording();
+    expect(gcForCpuBudget(1, ['--single-threaded', '--max-semi-space-size=16', '--parallel-scavenge-task-trace'], v8.set)).toBe('main-thread');
+  });
+});
+
+describe('cpuBudget', () => {
+  const files = (map: Record<string, string>) => (path: string): string => {
+    const text = map[path];
+    if (text === undefined) throw Object.assign(new Error(`ENOENT: ${path}`), { code: 'ENOENT' });
+    return text;
+  };
+
+  it.each([
+    ['max 100000', Infinity],
+    ['100000 100000', 1],
+    ['150000 100000', 2],
+    ['50000 100000', 1],
+    ['400000 100000\n', 4],
+    ['garbage', Infinity],
+    ['0 100000', Infinity],
+  ])('reads cpu.max %j as %s CPUs', (text, cpus) => {
+    expect(cpuMaxCpus(text)).toBe(cpus);
+  });
+
+  it('is the affinity without a cgroup v2 quota', () => {
+    expect(cpuBudget(files({}))).toBe(availableParallelism());
+    expect(cpuBudget(files({ '/proc/self/cgroup': '0::/\n', '/sys/fs/cgroup/cpu.max': 'max 100000\n' }))).toBe(availableParallelism());
+  });
+
+  it('is the quota, rounded up, when the cgroup allows fewer CPUs than the affinity', () => {
+    const cgroup = '12:cpu:/ignored\n0::/system.slice/c2dns.service\n';
+    expect(cpuBudget(files({ '/proc/self/cgroup': cgroup, '/sys/fs/cgroup/system.slice/c2dns.service/cpu.max': '50000 100000' }))).toBe(1);
   });
 });
 
