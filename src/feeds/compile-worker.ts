@@ -1,7 +1,7 @@
 // Compiling a list off the main thread (issue 11: reloading a 1M-name list stalled answering for
-// seconds). Decode, parse, guard and intern run in a worker thread, one per compile. The main
-// thread copies the source's bytes and first-seen table a few MiB per event-loop turn and
-// transfers the copies; the packed columns come back transferred, wrapped without a copy.
+// seconds). Decode, parse, guard and intern run in a worker thread. The main thread copies the
+// source's bytes and first-seen table a few MiB per event-loop turn and transfers the copies; the
+// packed columns come back transferred, wrapped without a copy.
 //
 // The worker compiles into a copy of the first-seen table: the live rules keep reading the
 // original, a rejected update just drops the copy, and an accepted one makes the copy (now with
@@ -57,7 +57,6 @@ interface JobMessage {
   protect: readonly string[];
   table: NameTableParts | TableFile;
   now: number;
-  background: boolean;
 }
 
 type ResultMessage =
@@ -73,11 +72,12 @@ type ResultMessage =
     }
   | { ok: false; reason: string | null; message: string };
 
-/** What a worker is started with: the job, the hash seed its tables must share with ours, the module to run. */
+/** What a worker is started with: the hash seed its tables must share with ours, its priority, the module to run. */
 interface StartData {
   c2dnsCompile: true;
   hashB: number;
-  job: JobMessage;
+  /** A thread for updates, compiled while queries are answered: nice 19. */
+  background: boolean;
   script: string;
 }
 
@@ -86,13 +86,13 @@ interface StartData {
  * leaves: on a core the process shares with it (pinned, or a busy machine), a thread of equal
  * priority would take half the core from the main thread. So the thread goes to nice 19 first and
  * only then loads the compiler: loading it (the parsers, the guard's tables) is ~100-150 ms of CPU,
- * which a nice set in the module's own body ran at full priority, right after each SIGHUP. Linux
- * applies setpriority(PRIO_PROCESS, 0) to the calling thread (elsewhere it would renice the whole
- * process, so it is left there); not allowed (a seccomp profile): the compile runs at normal priority.
+ * which a nice set in the module's own body ran at full priority. Linux applies
+ * setpriority(PRIO_PROCESS, 0) to the calling thread (elsewhere it would renice the whole process,
+ * so it is left there); not allowed (a seccomp profile): the compile runs at normal priority.
  */
 export const WORKER_BOOT = `'use strict';
 const { workerData } = require('node:worker_threads');
-if (workerData.job.background && process.platform === 'linux') {
+if (workerData.background && process.platform === 'linux') {
   try {
     require('node:os').setPriority(19);
   } catch {}
@@ -167,57 +167,122 @@ function workerStarting(): () => void {
   };
 }
 
-/** A compiler that runs each job in a new worker thread started from `script` (this module, built). */
-export function workerCompiler(script: URL): Compiler {
-  return async (job) => {
-    // Copies, moved to the worker: the live rules keep reading the originals. A body in shared
-    // memory (a local list: readLocalFeed) is read there as it is; nothing writes to it.
-    const view = new Uint8Array(job.body.buffer, job.body.byteOffset, job.body.length);
-    const shared = view.buffer instanceof SharedArrayBuffer;
-    const body = shared ? view : await copyByTurns(view, view.length);
-    const table = job.table instanceof NameTable ? await tableCopy(job.table) : job.table;
-    const data: StartData = {
-      c2dnsCompile: true,
-      hashB: HASH_B,
-      job: { body, decode: job.decode, config: job.config, protect: job.guard.protectedNames, table, now: job.now, background: job.background },
-      script: script.href,
-    };
-    const transferList = [...(shared ? [] : [body.buffer as ArrayBuffer]), ...('file' in table ? [] : NameTable.transferables(table))];
-    return new Promise<CompiledSource>((resolve, reject) => {
-      let settled = false;
-      const started = workerStarting();
-      let w: Worker;
+/** A job as it is posted to a compile thread, and what goes with it by transfer. */
+async function jobMessage(job: CompileJob): Promise<{ message: JobMessage; transfer: ArrayBuffer[] }> {
+  // Copies, moved to the worker: the live rules keep reading the originals. A body in shared
+  // memory (a local list: readLocalFeed) is read there as it is; nothing writes to it.
+  const view = new Uint8Array(job.body.buffer, job.body.byteOffset, job.body.length);
+  const shared = view.buffer instanceof SharedArrayBuffer;
+  const body = shared ? view : await copyByTurns(view, view.length);
+  const table = job.table instanceof NameTable ? await tableCopy(job.table) : job.table;
+  return {
+    message: { body, decode: job.decode, config: job.config, protect: job.guard.protectedNames, table, now: job.now },
+    transfer: [...(shared ? [] : [body.buffer as ArrayBuffer]), ...('file' in table ? [] : NameTable.transferables(table))],
+  };
+}
+
+function compiled(m: ResultMessage): CompiledSource {
+  if (!m.ok) throw m.reason !== null && isFeedFailure(m.reason) ? new FeedError(m.reason, m.message) : new Error(m.message);
+  const dict = NameTable.fromParts(m.table);
+  const report = Object.assign(new ParseReport(), m.report);
+  return { name: m.name, format: m.format, rules: RuleSet.fromParts(dict, m.rules), ips: report.ips, report, guarded: m.guarded, notEnforceable: m.notEnforceable };
+}
+
+/**
+ * A worker thread that compiles the jobs posted to it, one at a time. Starting one costs a new
+ * isolate and Node environment (~30-50 ms of CPU before WORKER_BOOT runs, at the priority of the
+ * thread that starts it) and then loading the compiler (parsers, guard tables: ~0.5 s at nice 19).
+ * Paid at every SIGHUP that was the main thread's worst wait of a reload, so updates keep one
+ * thread for the process's life. It holds no job's data between jobs; idle, it does not keep the
+ * process alive.
+ */
+class CompileThread {
+  private readonly worker: Worker;
+  private waiting: { resolve: (c: CompiledSource) => void; reject: (err: unknown) => void } | null = null;
+  private tail: Promise<unknown> = Promise.resolve();
+  /** Why the thread is gone (an error in it, or an exit); a gone thread takes no job. */
+  gone: Error | null = null;
+
+  constructor(script: URL, background: boolean) {
+    const started = workerStarting();
+    const data: StartData = { c2dnsCompile: true, hashB: HASH_B, background, script: script.href };
+    try {
+      this.worker = new Worker(WORKER_BOOT, { eval: true, workerData: data, stdout: false, stderr: false });
+    } catch (err) {
+      started();
+      throw err;
+    }
+    this.worker.unref();
+    this.worker.once('online', started);
+    this.worker.on('message', (m: ResultMessage) => {
+      const w = this.waiting;
+      this.waiting = null;
+      this.worker.unref();
+      if (w === null) return;
       try {
-        w = new Worker(WORKER_BOOT, { eval: true, workerData: data, transferList, stdout: false, stderr: false });
+        w.resolve(compiled(m));
       } catch (err) {
-        started();
-        throw err;
+        w.reject(err);
       }
-      w.once('online', started);
-      w.once('message', (m: ResultMessage) => {
-        settled = true;
-        void w.terminate();
-        if (!m.ok) {
-          reject(m.reason !== null && isFeedFailure(m.reason) ? new FeedError(m.reason, m.message) : new Error(m.message));
-          return;
-        }
-        const dict = NameTable.fromParts(m.table);
-        const report = Object.assign(new ParseReport(), m.report);
-        resolve({ name: m.name, format: m.format, rules: RuleSet.fromParts(dict, m.rules), ips: report.ips, report, guarded: m.guarded, notEnforceable: m.notEnforceable });
-      });
-      w.once('error', (err) => {
-        started();
-        if (settled) return;
-        settled = true;
-        reject(err);
-      });
-      w.once('exit', (code) => {
-        started();
-        if (settled) return;
-        settled = true;
-        reject(new Error(`the list compile worker exited with code ${code} before answering`));
-      });
     });
+    this.worker.once('error', (err) => {
+      started();
+      this.end(err);
+    });
+    this.worker.once('exit', (code) => {
+      started();
+      this.end(new Error(`the list compile worker exited with code ${code} before answering`));
+    });
+  }
+
+  private end(err: Error): void {
+    this.gone ??= err;
+    const w = this.waiting;
+    this.waiting = null;
+    w?.reject(err);
+  }
+
+  /** Compiles `job` after the jobs posted before it. */
+  run(job: { message: JobMessage; transfer: ArrayBuffer[] }): Promise<CompiledSource> {
+    const result = this.tail.then(
+      () =>
+        new Promise<CompiledSource>((resolve, reject) => {
+          if (this.gone !== null) return reject(this.gone);
+          this.waiting = { resolve, reject };
+          this.worker.ref(); // a compile in progress keeps the process alive
+          this.worker.postMessage(job.message, job.transfer);
+        }),
+    );
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+
+  close(): Promise<number> {
+    return this.worker.terminate();
+  }
+}
+
+/**
+ * A compiler that runs jobs in worker threads started from `script` (this module, built): updates
+ * (`background`) in one thread kept at nice 19, started with the compiler so no SIGHUP waits for
+ * it, and started again if it dies; any other job in a thread of its own at normal priority.
+ */
+export function workerCompiler(script: URL): Compiler {
+  let updates: CompileThread | null = null;
+  const updateThread = (): CompileThread => {
+    if (updates === null || updates.gone !== null) updates = new CompileThread(script, true);
+    return updates;
+  };
+  updateThread();
+  return async (job) => {
+    const message = await jobMessage(job);
+    if (job.background) return updateThread().run(message);
+    const once = new CompileThread(script, false);
+    try {
+      return await once.run(message);
+    } finally {
+      void once.close();
+    }
   };
 }
 
@@ -244,11 +309,20 @@ export function defaultCompiler(): Compiler {
   return (job) => (job.body.length < WORKER_MIN_BYTES || !job.background ? inThreadCompiler(job) : worker(job));
 }
 
+/** The guard of the last job: a kept thread builds it again only when the protected names change. */
+let lastGuard: { key: string; guard: Guard } | null = null;
+
+function guardFor(protect: readonly string[]): Guard {
+  const key = protect.join('\n');
+  if (lastGuard?.key !== key) lastGuard = { key, guard: new Guard(protect) };
+  return lastGuard.guard;
+}
+
 function runJob(j: JobMessage): { message: ResultMessage; transfer: ArrayBuffer[] } {
   try {
     const body = Buffer.from(j.body.buffer, j.body.byteOffset, j.body.byteLength);
     const dict = 'file' in j.table ? readFirstSeen(j.table.file) : NameTable.fromParts(j.table);
-    const c = compileSource(decodeFeed(body, j.decode), j.config, new Guard(j.protect), dict, j.now);
+    const c = compileSource(decodeFeed(body, j.decode), j.config, guardFor(j.protect), dict, j.now);
     const rules = c.rules.toParts();
     const table = c.rules.dict.toParts();
     const message: ResultMessage = { ok: true, name: c.name, format: c.format, rules, table, report: c.report, guarded: c.guarded, notEnforceable: c.notEnforceable };
@@ -259,8 +333,11 @@ function runJob(j: JobMessage): { message: ResultMessage; transfer: ArrayBuffer[
   }
 }
 
-// In a worker WORKER_BOOT started (and reniced) for a job: run it.
+// In a worker WORKER_BOOT started (and reniced): compile each job posted to it.
 if (!isMainThread && parentPort !== null && (workerData as Partial<StartData> | null)?.c2dnsCompile === true) {
-  const { message, transfer } = runJob((workerData as StartData).job);
-  parentPort.postMessage(message, transfer);
+  const port = parentPort;
+  port.on('message', (j: JobMessage) => {
+    const { message, transfer } = runJob(j);
+    port.postMessage(message, transfer);
+  });
 }
