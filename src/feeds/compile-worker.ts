@@ -47,8 +47,11 @@ export interface CompileJob {
   background: boolean;
 }
 
-/** Compiles a job; the result's `rules.dict` is the table to keep when the result is accepted. */
-export type Compiler = (job: CompileJob) => Promise<CompiledSource>;
+/**
+ * Compiles a job; the result's `rules.dict` is the table to keep when the result is accepted.
+ * `prepare`, where there is one, starts what updates will run in (a thread) ahead of the first.
+ */
+export type Compiler = ((job: CompileJob) => Promise<CompiledSource>) & { prepare?: () => void };
 
 interface JobMessage {
   body: Uint8Array;
@@ -264,8 +267,9 @@ class CompileThread {
 
 /**
  * A compiler that runs jobs in worker threads started from `script` (this module, built): updates
- * (`background`) in one thread kept at nice 19, started with the compiler so no SIGHUP waits for
- * it, and started again if it dies; any other job in a thread of its own at normal priority.
+ * (`background`) in one thread kept at nice 19, started by `prepare` (when the server starts
+ * answering) so no SIGHUP waits for it, and again if it dies; any other job in a thread of its
+ * own at normal priority.
  */
 export function workerCompiler(script: URL): Compiler {
   let updates: CompileThread | null = null;
@@ -273,8 +277,7 @@ export function workerCompiler(script: URL): Compiler {
     if (updates === null || updates.gone !== null) updates = new CompileThread(script, true);
     return updates;
   };
-  updateThread();
-  return async (job) => {
+  const compile = async (job: CompileJob): Promise<CompiledSource> => {
     const message = await jobMessage(job);
     if (job.background) return updateThread().run(message);
     const once = new CompileThread(script, false);
@@ -284,6 +287,7 @@ export function workerCompiler(script: URL): Compiler {
       void once.close();
     }
   };
+  return Object.assign(compile, { prepare: () => void updateThread() });
 }
 
 /**
@@ -306,7 +310,8 @@ export const WORKER_MIN_BYTES = 1 << 20;
 export function defaultCompiler(): Compiler {
   if (!import.meta.url.endsWith('.js')) return inThreadCompiler;
   const worker = workerCompiler(new URL(import.meta.url));
-  return (job) => (job.body.length < WORKER_MIN_BYTES || !job.background ? inThreadCompiler(job) : worker(job));
+  const compile = (job: CompileJob): Promise<CompiledSource> => (job.body.length < WORKER_MIN_BYTES || !job.background ? inThreadCompiler(job) : worker(job));
+  return Object.assign(compile, { prepare: worker.prepare });
 }
 
 /** The guard of the last job: a kept thread builds it again only when the protected names change. */
