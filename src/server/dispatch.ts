@@ -36,9 +36,11 @@ export const COOKIE_REPLY_GROWTH = 28;
 
 /**
  * Delivers a reply; null = deliberately no answer (RPZ DROP), so the transport can free the slot.
- * `end`: a stream transport closes the connection after it (Answer.endConnection).
+ * `end`: a stream transport closes the connection after it (Answer.endConnection). `q`: the query
+ * answered (absent when the message could not be parsed): one Send can then serve every query
+ * (the batch UDP listener's), with no closure made per query.
  */
-export type Send = (reply: Buffer | null, end?: boolean) => void;
+export type Send = (reply: Buffer | null, end?: boolean, q?: Query) => void;
 
 export interface DispatchCounters {
   /** Not answerable: shorter than a header, or QR=1. */
@@ -211,7 +213,7 @@ export class Dispatcher {
     }
     if (extra !== null && reply !== null) reply = appendOptions(reply, extra);
     try {
-      send(reply, a.endConnection === true);
+      send(reply, a.endConnection === true, q);
     } catch (err) {
       this.onInternalError(err);
     }

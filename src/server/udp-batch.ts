@@ -9,6 +9,7 @@
 // port 0 are dropped (in the addon). A full send buffer (EAGAIN) drops the rest of that send and
 // counts it (`stats().dropped`) instead of holding answers: the client's retry is the UDP remedy.
 import type { NativeSocket, UdpBatchAddon, UdpBatchStats } from '../native/udp-batch-addon.js';
+import type { Query } from '../resolve/types.js';
 import type { HostPort } from '../upstream/address.js';
 import type { Dispatcher } from './dispatch.js';
 import { RECEIVE_BUFFER_BYTES, type UdpServing } from './udp.js';
@@ -33,8 +34,9 @@ export class BatchUdpListener implements UdpServing {
   private accepting = true;
   private closed = false;
   private inBatch = false;
-  /** Counts batches, so that a reply knows whether its query's batch is still the one being handled. */
-  private batchSeq = 0;
+  /** The datagram being handed to the dispatcher and its slot in the batch: an answer to it is sent by slot. */
+  private handlingMsg: Buffer | null = null;
+  private handlingSlot = -1;
   private flushScheduled = false;
   // The answers waiting for the next sendmmsg (reused arrays; `pending` entries are live).
   private pending = 0;
@@ -66,26 +68,32 @@ export class BatchUdpListener implements UdpServing {
 
   private readonly onBatch = (count: number, data: Buffer, addresses: string[], meta: Int32Array): void => {
     if (!this.accepting) return;
-    this.batchSeq++;
     this.inBatch = true;
     try {
       for (let i = 0, m = 0; i < count; i++, m += 4) {
         const off = meta[m]!;
-        this.handle(data.subarray(off, off + meta[m + 1]!), addresses[meta[m + 3]!]!, meta[m + 2]!, i);
+        const msg = data.subarray(off, off + meta[m + 1]!);
+        this.handlingMsg = msg;
+        this.handlingSlot = i;
+        this.dispatcher.handle(msg, addresses[meta[m + 3]!]!, meta[m + 2]!, 'udp', this.send);
       }
     } finally {
       this.inBatch = false;
+      this.handlingMsg = null;
     }
     this.flush();
   };
 
-  private handle(msg: Buffer, address: string, port: number, slot: number): void {
-    const batch = this.batchSeq;
-    this.dispatcher.handle(msg, address, port, 'udp', (reply) => {
-      // Answered while its batch is handled: sent by slot; later, the batch's addresses are gone.
-      if (reply !== null) this.queue(reply, this.inBatch && this.batchSeq === batch ? slot : -1, address, port);
-    });
-  }
+  /**
+   * Every query's Send (none is made per query: a closure and its context were ~130 bytes of each
+   * query's allocation). An answer given while its own datagram is being handled goes by slot;
+   * a later one (an upstream miss) by the address and port the query came from, as the batch's
+   * addresses are gone by then.
+   */
+  private readonly send = (reply: Buffer | null, _end?: boolean, q?: Query): void => {
+    if (reply === null || q === undefined) return;
+    this.queue(reply, q.msg === this.handlingMsg ? this.handlingSlot : -1, q.clientAddress, q.clientPort);
+  };
 
   private queue(reply: Buffer, slot: number, address: string, port: number): void {
     if (this.closed) return;
