@@ -267,8 +267,8 @@ class CompileThread {
 
 /**
  * A compiler that runs jobs in worker threads started from `script` (this module, built): updates
- * (`background`) in one thread kept at nice 19, started by `prepare` (when the server starts
- * answering) so no SIGHUP waits for it, and again if it dies; any other job in a thread of its
+ * (`background`) in one thread kept at nice 19, started by `prepare` (the server calls it once it
+ * answers) so no SIGHUP waits for it, and again if it dies; any other job in a thread of its
  * own at normal priority.
  */
 export function workerCompiler(script: URL): Compiler {

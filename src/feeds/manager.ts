@@ -139,8 +139,6 @@ export class FeedManager {
     }
     await this.publish();
     this.serving = true;
-    // The thread updates compile in, started now rather than by the first SIGHUP under load.
-    this.compiler.prepare?.();
     // The server answers as soon as the lists are published; the disk copies follow (idle()).
     // Not in the queue: an emergency block or a refresh right after start does not wait for them.
     if (options.saveInBackground === true) void this.flushSaves();

@@ -2,7 +2,7 @@
 // as a worker thread only as built JavaScript, and only for lists of 1 MiB or more): on SIGHUP a
 // 1.4 MiB list replaced on disk blocks its new names, answers the names it dropped, keeps the
 // others blocked, and answering never stops meanwhile.
-import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
@@ -50,9 +50,25 @@ afterAll(async () => {
   built?.cleanup();
 });
 
+/** Threads of the serving process at nice 19 (field 19 of /proc/PID/task/T/stat): the update compile thread. */
+const niced = (): string[] =>
+  readdirSync(`/proc/${cli.child.pid}/task`).filter((t) => {
+    try {
+      const stat = readFileSync(`/proc/${cli.child.pid}/task/${t}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16] === '19';
+    } catch {
+      return false; // ended meanwhile
+    }
+  });
+
 describe('SIGHUP with a list big enough for the compile worker', () => {
   it('blocks the new names, answers the dropped ones, keeps the rest blocked, and answers throughout', async () => {
     expect(await answer(name(NAMES - 1))).toBe('0.0.0.0');
+    // The thread updates compile in is there before the first SIGHUP, and is the one that compiles it.
+    const linux = process.platform === 'linux';
+    let before: string[] = [];
+    for (const end = Date.now() + 10_000; linux && before.length === 0 && Date.now() < end; await sleep(20)) before = niced(); // it renices itself as it boots
+    if (linux) expect(before).toHaveLength(1);
     const fresh = Array.from({ length: 600 }, (_, i) => `new-${i}.sighup.example`);
     const text = Array.from({ length: NAMES - fresh.length }, (_, i) => name(i)).concat(fresh).join('\n') + '\n';
     expect(text.length).toBeGreaterThan(WORKER_MIN_BYTES);
@@ -71,5 +87,6 @@ describe('SIGHUP with a list big enough for the compile worker', () => {
     expect(await answer(name(0))).toBe('0.0.0.0');
     const updated = opLines(cli.stderr()).find((l) => l.msg === 'list updated');
     expect(updated).toMatchObject({ list: 'big', entries: NAMES });
+    if (linux) expect(niced()).toEqual(before);
   }, 120_000);
 });

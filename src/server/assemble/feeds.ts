@@ -26,6 +26,8 @@ export async function loadFeeds(cfg: Config, oplog: OpLogger, policy: PolicyHold
   // Answering starts once the lists are published (with the emergency blocks: one publish, not
   // queued behind the saves); their disk copies are written meanwhile.
   await feeds.loadInitial({ network: refresh, saveInBackground: true, emergency: emergency.list() });
+  // The thread updates compile in, started now rather than by the first SIGHUP under load.
+  feeds.compiler.prepare?.();
   for (const s of feeds.sources) {
     const c = s.compiled;
     const unenforced = c?.report.unsupported ?? 0;
