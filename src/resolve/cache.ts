@@ -20,7 +20,7 @@
 //   response stage's memo of the answer), besides maxEntries: 64 MiB counted is 64 MiB used.
 // The module's binding: the global `performance` is an accessor that each read calls.
 import { performance } from 'node:perf_hooks';
-import { LRUCache } from 'lru-cache';
+import { AnswerLru, NONE } from './cache-lru.js';
 import { Flag, Rcode } from '../dns/constants.js';
 import { clampTtls, replay, replayStale, storeResponse, type StoredAnswer } from '../dns/relay.js';
 import { requireNext, type StageModule } from './module.js';
@@ -50,9 +50,9 @@ export const STALE_RECHECK_MS = 30_000;
 /** Entries stored for less than this are not prefetched (their last 10 % is under a second). */
 export const PREFETCH_MIN_TTL_MS = 10_000;
 /**
- * Bytes an entry costs besides its wire, TTL offsets and key: the Entry and StoredAnswer objects,
- * the ArrayBuffer and its two views, the key string's own overhead, the LRU's slots and map
- * entry, and the response stage's memo for the answer (dns/inspect.ts's AnswerFacts and the
+ * Bytes an entry costs besides its wire, TTL offsets and key: the StoredAnswer object, the
+ * ArrayBuffer and its two views, the key string's own overhead, the store's map entry and typed
+ * array slots (cache-lru.ts, ~45 bytes), and the response stage's memo for the answer (dns/inspect.ts's AnswerFacts and the
  * verdict, in WeakMaps keyed by the stored answer: they live as long as the entry). Measured with
  * Node 20, bench/cache-memory.mjs: 75,000 answers with 1 A record (60 wire bytes, 37-character
  * keys) kept 1,245 bytes each of heap and ArrayBuffer memory; with 4 A records, 1,707.
@@ -63,21 +63,13 @@ export const ENTRY_OVERHEAD = 1000;
 /** Bytes per record besides its wire bytes: the response stage's memo of its owner and address (see ENTRY_OVERHEAD). */
 export const RECORD_OVERHEAD = 140;
 
-interface Entry {
-  stored: StoredAnswer;
-  /** When the answer expires (the `now` clock, ms). */
-  expiresAt: number;
-  /** The TTL it was stored with, ms: prefetch fires in its last 10 %. */
-  ttlMs: number;
-  /** A prefetch was started for this entry (one per entry). */
-  prefetched: boolean;
-  /** When a refresh of this entry last failed; -Infinity if none did. */
-  failedAt: number;
-}
-
-
 export class CacheStage implements Stage {
-  private readonly lru: LRUCache<string, Entry>;
+  /**
+   * The entries: the stored answer per key, and beside it in the store's typed arrays when it
+   * expires (the `now` clock, ms), the TTL it was stored with (prefetch fires in its last 10 %),
+   * whether a prefetch was started (one per entry) and when a refresh last failed.
+   */
+  private readonly lru: AnswerLru<StoredAnswer>;
   /**
    * The upstream question per key, as the answer its first query gets: the others wait on the same
    * promise (the first query's own answer comes one promise hop after the upstream's, not two).
@@ -104,7 +96,7 @@ export class CacheStage implements Stage {
     private readonly next: Stage,
   ) {
     this.maxBytes = opts.maxBytes ?? DEFAULT_CACHE_BYTES;
-    this.lru = new LRUCache<string, Entry>({ max: opts.maxEntries, maxSize: this.maxBytes, sizeCalculation: (e, key) => entrySize(key, e.stored) });
+    this.lru = new AnswerLru<StoredAnswer>(opts.maxEntries, this.maxBytes);
     this.now = opts.now ?? (() => performance.now());
     this.staleMaxMs = (opts.serveStaleMaxAgeSeconds ?? 0) * 1000;
     this.staleTimeoutMs = opts.serveStaleClientTimeoutMs ?? STALE_CLIENT_TIMEOUT_MS;
@@ -127,7 +119,7 @@ export class CacheStage implements Stage {
 
   /** Every entry's key and size as entrySize counts it (tests and diagnostics; walks the cache). */
   *sizes(): Generator<[key: string, bytes: number, wire: number]> {
-    for (const [key, e] of this.lru.entries()) yield [key, entrySize(key, e.stored), e.stored.wire.length];
+    for (const [key, s] of this.lru.entries()) yield [key, entrySize(key, s), s.wire.length];
   }
 
   resolve(q: Query): Answer | Promise<Answer> {
@@ -138,22 +130,19 @@ export class CacheStage implements Stage {
     // clients.forwardEcs: the upstream saw this client's subnet, so its answer is that subnet's alone.
     const key = q.forwardOptions === null ? [pq.name, pq.qtype, pq.qclass, bits].join('|') : [pq.name, pq.qtype, pq.qclass, bits, q.forwardOptions.toString('hex')].join('|');
     const now = this.now();
-    const hit = this.lru.get(key);
-    if (hit !== undefined) {
-      if (hit.expiresAt > now) {
+    const lru = this.lru;
+    const hit = lru.get(key);
+    if (hit !== NONE) {
+      const stored = lru.value(hit);
+      const expiresAt = lru.expiresAt[hit]!;
+      if (expiresAt > now) {
         this.hits++;
-        if (this.prefetch && !hit.prefetched && hit.ttlMs >= PREFETCH_MIN_TTL_MS && hit.expiresAt - now <= hit.ttlMs / 10) {
-          hit.prefetched = true;
-          if (!this.inflight.has(key)) {
-            this.prefetches++;
-            Promise.resolve(this.ask(key, q)).catch(() => undefined); // nobody waits; the entry is replaced when it answers
-          }
-        }
-        return { action: 'cached', reply: replay(hit.stored, q.msg, pq, now), stored: hit.stored, upstream: null };
+        if (this.prefetch && lru.prefetched[hit] === 0) this.prefetchNearExpiry(key, q, hit, expiresAt, now);
+        return { action: 'cached', reply: replay(stored, q.msg, pq, now), stored, upstream: null };
       }
-      if (this.staleMaxMs > 0 && now - hit.expiresAt <= this.staleMaxMs) {
+      if (this.staleMaxMs > 0 && now - expiresAt <= this.staleMaxMs) {
         this.misses++;
-        return this.refreshOrStale(key, q, hit, now);
+        return this.refreshOrStale(key, q, stored, lru.failedAt[hit]!, now);
       }
       this.lru.delete(key);
     }
@@ -164,6 +153,16 @@ export class CacheStage implements Stage {
       return flying.then((a) => this.forClient(a, q));
     }
     return this.ask(key, q);
+  }
+
+  /** A hit in the last 10 % of its TTL starts one background refresh (entries stored for 10 s or more). */
+  private prefetchNearExpiry(key: string, q: Query, slot: number, expiresAt: number, now: number): void {
+    const ttlMs = this.lru.ttlMs[slot]!;
+    if (ttlMs < PREFETCH_MIN_TTL_MS || expiresAt - now > ttlMs / 10) return;
+    this.lru.prefetched[slot] = 1;
+    if (this.inflight.has(key)) return;
+    this.prefetches++;
+    Promise.resolve(this.ask(key, q)).catch(() => undefined); // nobody waits; the entry is replaced when it answers
   }
 
   /**
@@ -196,12 +195,12 @@ export class CacheStage implements Stage {
     if (a.stored !== null) this.keep(key, q, a);
     else {
       // No answer to store (SERVFAIL, REFUSED, nothing reached): an expired entry waits 30 s for the next try.
-      const e = this.lru.peek(key);
-      if (e !== undefined && e.expiresAt <= this.now()) e.failedAt = this.now();
+      const slot = this.lru.peek(key);
+      if (slot !== NONE && this.lru.expiresAt[slot]! <= this.now()) this.lru.failedAt[slot] = this.now();
     }
     // A failure c2dns wrote or relayed (SERVFAIL with EDE 22, an upstream's REFUSED) is read back
     // now, before the first waiter's later stages see the reply, for replaying to the others.
-    const failure = a.stored === null && a.reply !== null && a.reply.length >= q.pq.qEnd ? storeResponse(a.reply, q.pq.qEnd, this.now()) : null;
+    const failure = a.stored === null && a.reply !== null && a.reply.length >= q.pq.qEnd ? storeResponse(a.reply, q.pq.qEnd, Math.floor(this.now())) : null; // whole ms, as forward.ts stores
     if (failure !== null) this.failures.set(a, failure);
     return a;
   }
@@ -216,9 +215,9 @@ export class CacheStage implements Stage {
   }
 
   /** An expired entry within serveStaleMaxAge: a fresh answer if one comes in time, else the stale one. */
-  private refreshOrStale(key: string, q: Query, e: Entry, now: number): Answer | Promise<Answer> {
+  private refreshOrStale(key: string, q: Query, e: StoredAnswer, failedAt: number, now: number): Answer | Promise<Answer> {
     const flying = this.inflight.get(key);
-    if (now - e.failedAt < STALE_RECHECK_MS) return this.stale(e, q);
+    if (now - failedAt < STALE_RECHECK_MS) return this.stale(e, q);
     if (this.staleTimeoutMs === 0) {
       // Answer stale at once and refresh behind it.
       if (flying === undefined) Promise.resolve(this.ask(key, q)).catch(() => undefined);
@@ -252,9 +251,9 @@ export class CacheStage implements Stage {
     });
   }
 
-  private stale(e: Entry, q: Query): Answer {
+  private stale(e: StoredAnswer, q: Query): Answer {
     this.staleServed++;
-    return { action: 'cached', reply: replayStale(e.stored, q.msg, q.pq), stored: e.stored, upstream: null, stale: true };
+    return { action: 'cached', reply: replayStale(e, q.msg, q.pq), stored: e, upstream: null, stale: true };
   }
 
   private keep(key: string, q: Query, a: Answer): void {
@@ -267,7 +266,7 @@ export class CacheStage implements Stage {
       a.reply = replay(s, q.msg, q.pq, s.storedAt);
     }
     // The answer has its own allocation, wire and TTL offsets together (storeResponse): kept as it is.
-    this.lru.set(key, { stored: s, expiresAt: s.storedAt + ttl * 1000, ttlMs: ttl * 1000, prefetched: false, failedAt: -Infinity });
+    this.lru.set(key, s, entrySize(key, s), s.storedAt + ttl * 1000, ttl * 1000);
   }
 
   /** Seconds to keep an answer; 0 = do not cache. */

@@ -463,7 +463,9 @@ export class ForwardStage implements Stage {
       if (check === ResponseCheck.Failed) rc = resp[3]! & 0x0f; // an error answer without a question
       else {
         if (caps) restoreCase(resp, qEnd, query, q.msg);
-        stored = storeResponse(resp, qEnd, performance.now());
+        // Whole milliseconds: a small integer field, where a fractional one is a HeapNumber of its
+        // own per cached answer for the GC to promote and mark (1 ms sooner to age, at most).
+        stored = storeResponse(resp, qEnd, Math.floor(performance.now()));
         if (stored === null) {
           c.errors++;
           return UNUSABLE;
