@@ -7,7 +7,7 @@ import { parseQuery, ParseStatus, type ParsedQuery } from '../dns/query.js';
 import { capReply, fitReply } from '../dns/fit.js';
 import { messageRcode } from '../dns/opt.js';
 import { errorReply, truncatedReply } from '../dns/synth.js';
-import type { QueryObserver } from '../observe/query-event.js';
+import type { QueryEvent, QueryObserver } from '../observe/query-event.js';
 import { peerIdentity, type Action, type Answer, type Query, type Stage, type Transport } from '../resolve/types.js';
 import { appendOptions, type EdnsAsk, type ServerEdns } from './edns-server.js';
 
@@ -54,6 +54,9 @@ export interface DispatchCounters {
 export class Dispatcher {
   inflight = 0;
   readonly counters: DispatchCounters = { dropped: 0, malformed: 0, internalErrors: 0 };
+  /** The event the observers are handed (report()), and whether they are being handed one now. */
+  private readonly event = blankEvent();
+  private reporting = false;
 
   constructor(
     private chain: Stage,
@@ -218,25 +221,37 @@ export class Dispatcher {
       this.onInternalError(err);
     }
     if (a.unlogged === true) return; // rate limited or shed: counted by its stage, not logged one by one
-    const e = {
-      time: Date.now(),
-      client: q.identity.address,
-      clientPort: q.clientPort,
-      via: q.identity.via,
-      mac: q.identity.mac,
-      clientName: q.identity.name,
-      group: q.identity.group,
-      transport: q.transport,
-      qname: pq.name,
-      qtype: pq.qtype,
-      action: a.action,
-      decision: q.decision,
-      rcode: reply === null ? -1 : messageRcode(reply), // the full rcode: BADVERS, not its low 4 bits
-      latencyMs: performance.now() - q.receivedAt,
-      upstream: a.upstream,
-      truncated,
-      reply,
-    };
+    this.report(q, a, reply, truncated);
+  }
+
+  /**
+   * Hands the query's event to the observers. One event object is filled anew for each query
+   * (observers copy what they keep: observe/query-event.ts), not made per query (~200 bytes with
+   * its two numbers); a fresh one when an observer's work answers another query meanwhile.
+   */
+  private report(q: Query, a: Answer, reply: Buffer | null, truncated: boolean): void {
+    const nested = this.reporting;
+    const e = nested ? blankEvent() : this.event;
+    const id = q.identity;
+    const pq = q.pq;
+    e.time = Date.now();
+    e.client = id.address;
+    e.clientPort = q.clientPort;
+    e.via = id.via;
+    e.mac = id.mac;
+    e.clientName = id.name;
+    e.group = id.group;
+    e.transport = q.transport;
+    e.qname = pq.name;
+    e.qtype = pq.qtype;
+    e.action = a.action;
+    e.decision = q.decision;
+    e.rcode = reply === null ? -1 : messageRcode(reply); // the full rcode: BADVERS, not its low 4 bits
+    e.latencyMs = performance.now() - q.receivedAt;
+    e.upstream = a.upstream;
+    e.truncated = truncated;
+    e.reply = reply;
+    this.reporting = true;
     const obs = this.observers;
     for (let i = 0; i < obs.length; i++) {
       try {
@@ -245,5 +260,11 @@ export class Dispatcher {
         this.onInternalError(err);
       }
     }
+    this.reporting = nested;
   }
+}
+
+/** An event with every field present, so that each one filled from it has the same shape. */
+function blankEvent(): QueryEvent {
+  return { time: 0, client: '', clientPort: 0, via: null, mac: null, clientName: null, group: '', transport: 'udp', qname: '', qtype: 0, action: 'allowed', decision: null, rcode: 0, latencyMs: 0, upstream: null, truncated: false, reply: null };
 }
