@@ -116,6 +116,20 @@ describe('live query ring', () => {
     ]);
   });
 
+  it('gives back every query name as sent: short ASCII ones (kept as bytes), long, non-ASCII, empty and escaped ones, and a slot reused by a shorter name', () => {
+    const names = ['a.example', 'x'.repeat(64), `${'y'.repeat(60)}.example`, 'caf\u00e9.example', '\u4e2d\u6587.example', '', 'q"u\\ote.example', 'h000001.bench.test'];
+    const tail = new QueryTail(3, 100);
+    const seen: string[] = [];
+    tail.subscribe({}, (e) => seen.push(e.qname));
+    for (const [t, name] of names.entries()) {
+      tail.onQuery(ev(t + 1, '10.0.0.1', name));
+      expect(tail.recent({}, 1)[0]!.qname).toBe(name);
+    }
+    expect(seen).toEqual(names);
+    expect(tail.recent({}, 3).map((e) => e.qname)).toEqual(names.slice(-3).reverse());
+    expect([...tail.since(0)].map((q) => q.qname)).toEqual(names.slice(-3));
+  });
+
   it('keeps the newest `capacity` queries with ids, filters them, and renders the decision only when asked', () => {
     const tail = new QueryTail(5, 100);
     const d = ruleDecision(rule('3cx', 'msstorageazure.com'), 'cname', ['innocent.example', 'cdn.msstorageazure.com']);
