@@ -12,6 +12,7 @@ import type { FeedManager } from '../feeds/manager.js';
 import type { Fleet } from '../fleet/fleet.js';
 import type { HistoryRecorder } from '../history/recorder.js';
 import type { RetroHunter } from '../history/retro.js';
+import { ObserverFanOut } from '../observe/fan-out.js';
 import { OperationalHealth } from '../observe/health.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { OpLogger } from '../observe/oplog.js';
@@ -125,9 +126,11 @@ export async function startServer(config: Config, oplog: OpLogger, options: Star
   const quarantineStore = createQuarantineStore(cfg, fleet, oplog, health);
 
   // Observers in the order they see each answered query: log, quarantine, events, watch lists, history, metrics, console.
+  // The dispatcher calls the fan-out, which calls each from a call site of its own.
   const qlog = createQueryLog(cfg, health);
   const observers: QueryObserver[] = [qlog];
-  const r = createResolver(cfg, oplog, policy, quarantineStore, observers);
+  const fanOut = new ObserverFanOut(observers, (err) => oplog.error({ err }, 'internal error while answering a query'));
+  const r = createResolver(cfg, oplog, policy, quarantineStore, [fanOut]);
   wireResolverReports(r, soc, oplog);
   if (r.quarantine !== null) observers.push(r.quarantine);
   observers.push(soc.alerting?.events ?? soc.forwarder!, soc.watch);
@@ -141,9 +144,10 @@ export async function startServer(config: Config, oplog: OpLogger, options: Star
   // The web console's live query ring and per-minute counters, where the admin listener runs.
   const consoleFeed = owner && cfg.admin.enabled ? createConsoleFeed(history?.dir ?? null) : null;
   if (consoleFeed !== null) observers.push(consoleFeed.tail, consoleFeed.minutes);
+  fanOut.refresh();
   r.upstreamHealth.start();
   const load = options.reloadFrom ?? ((): Config => { throw new Error('this server was started without a configuration file to read again'); });
-  const reloader = new Reloader({ load, live, owner, refresh: options.refresh, oplog, metrics, feeds, policy, quarantineStore, alerting: soc.alerting, soc, r, observers });
+  const reloader = new Reloader({ load, live, owner, refresh: options.refresh, oplog, metrics, feeds, policy, quarantineStore, alerting: soc.alerting, soc, r, observers: fanOut });
 
   let admin: AdminServer | null = null;
   let closing: Promise<void> | null = null;

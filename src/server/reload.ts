@@ -20,9 +20,9 @@ import { UpstreamHealth } from '../admin/readiness.js';
 import type { ConfigReload } from '../admin/context.js';
 import type { Config } from '../config/schema.js';
 import { SourceLoadError, type FeedManager, type ListChanges } from '../feeds/manager.js';
+import type { ObserverFanOut } from '../observe/fan-out.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { OpLogger } from '../observe/oplog.js';
-import type { QueryObserver } from '../observe/query-event.js';
 import type { PolicyHolder } from '../policy/snapshot.js';
 import type { QuarantineStore } from '../quarantine/store.js';
 import type { Alerting } from '../respond/alerting.js';
@@ -156,7 +156,7 @@ export interface ReloadTarget {
   alerting: Alerting | null;
   soc: EventParts;
   r: ResolverParts;
-  observers: QueryObserver[];
+  observers: ObserverFanOut;
 }
 
 /** How long removed listeners keep answering what they already received. */
@@ -301,7 +301,9 @@ export class Reloader {
     r.clients = chain.instance(clientsStage);
     r.rateLimit = chain.instance(rateLimitStage);
     if (oldLimiter !== null && oldLimiter !== r.rateLimit) oldLimiter.close();
-    swapObserver(t.observers, oldQuarantine, r.quarantine);
+    // The quarantine stage also watches answered queries: the new one takes the old one's place (a
+    // new one goes after the query log, as at start-up).
+    t.observers.replace(oldQuarantine, r.quarantine, 1);
     t.quarantineStore.maxClients = cfg.quarantine.maxClients;
     wireResolverReports(r, t.soc, t.oplog);
   }
@@ -339,15 +341,6 @@ function setWatchMarks(marks: Map<string, string>, cfg: Config): void {
 /** What the rate limiter is made from (its exempt list includes the trusted forwarders). */
 function rateLimitInputs(cfg: Config): unknown {
   return { limits: cfg.rateLimit, trusted: cfg.clients.trustedForwarders };
-}
-
-/** The quarantine stage also watches answered queries: the new one takes the old one's place. */
-function swapObserver(observers: QueryObserver[], old: QueryObserver | null, next: QueryObserver | null): void {
-  const i = old === null ? -1 : observers.indexOf(old);
-  if (next === null) {
-    if (i >= 0) observers.splice(i, 1);
-  } else if (i >= 0) observers[i] = next;
-  else observers.splice(1, 0, next); // after the query log, as at start-up
 }
 
 export type { ListChanges };
