@@ -14,7 +14,7 @@ import { IpPrefixTable } from '../blocklist/prefix-table.js';
 import { plainAddress } from './client-ip.js';
 import { ClientGroups } from './groups.js';
 import { requireNext, type StageModule } from './module.js';
-import type { Answer, ClientIdentity, Query, Stage } from './types.js';
+import { ownIdentity, type Answer, type ClientIdentity, type Query, type Stage } from './types.js';
 
 const MEMO_LIMIT = 65536;
 
@@ -121,8 +121,15 @@ export class ClientsStage implements Stage {
   resolve(q: Query): Answer | Promise<Answer> {
     const pq = q.pq;
     if (pq.ednsOptionsLen > 0) this.readOptions(q, pq.ednsOptions, pq.ednsOptionsLen);
-    if (!this.names.empty) q.identity.name = this.nameOf(q.identity);
-    if (!this.groups.empty) q.identity.group = this.groups.groupOf(q.identity);
+    // Changed only when it differs: a peer's queries share one identity until one needs its own.
+    if (!this.names.empty) {
+      const name = this.nameOf(q.identity);
+      if (name !== q.identity.name) ownIdentity(q).name = name;
+    }
+    if (!this.groups.empty) {
+      const group = this.groups.groupOf(q.identity);
+      if (group !== q.identity.group) ownIdentity(q).group = group;
+    }
     return this.next.resolve(q);
   }
 
@@ -133,7 +140,7 @@ export class ClientsStage implements Stage {
     }
     const o = readClientOptions(q.msg, start, len);
     if (o.malformed) this.counters.malformed++;
-    const id = q.identity;
+    const id = ownIdentity(q);
     let used = false;
     const ecs = o.ecs;
     if (ecs !== null) {

@@ -34,6 +34,18 @@ export function peerIdentity(address: string): ClientIdentity {
   return { address, via: null, mac: null, cpeId: null, name: null, network: null, group: 'default' };
 }
 
+/**
+ * The query's identity, to be changed: one the query shares with others (the dispatcher hands a
+ * peer's queries one frozen identity) is first replaced by a copy of its own.
+ */
+export function ownIdentity(q: Query): ClientIdentity {
+  const id = q.identity;
+  if (!Object.isFrozen(id)) return id as ClientIdentity;
+  const own = { ...id };
+  q.identity = own;
+  return own;
+}
+
 export interface Query {
   /** The client's message as received. */
   readonly msg: Buffer;
@@ -46,8 +58,12 @@ export interface Query {
   readonly receivedAt: number;
   /** Why the query was answered as it was, set by the stage that decided; null = nothing did. */
   decision: Decision | null;
-  /** Who asked: the peer, then whatever the clients stage learnt. Stages key clients by identity.address. */
-  identity: ClientIdentity;
+  /**
+   * Who asked: the peer, then whatever the clients stage learnt. Stages key clients by
+   * identity.address. Read-only here: it may be shared with other queries; ownIdentity() gives
+   * the query's own to change.
+   */
+  identity: Readonly<ClientIdentity>;
   /**
    * Raw EDNS options to send upstream with this question (the client's ECS with
    * clients.forwardEcs), or null. The cache keys on them: one subnet's answer is not another's.

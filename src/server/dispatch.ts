@@ -8,7 +8,7 @@ import { capReply, fitReply } from '../dns/fit.js';
 import { messageRcode } from '../dns/opt.js';
 import { errorReply, truncatedReply } from '../dns/synth.js';
 import type { QueryEvent, QueryObserver } from '../observe/query-event.js';
-import { peerIdentity, type Action, type Answer, type Query, type Stage, type Transport } from '../resolve/types.js';
+import { peerIdentity, type Action, type Answer, type ClientIdentity, type Query, type Stage, type Transport } from '../resolve/types.js';
 import { appendOptions, type EdnsAsk, type ServerEdns } from './edns-server.js';
 
 /**
@@ -57,6 +57,7 @@ export class Dispatcher {
   /** The event the observers are handed (report()), and whether they are being handed one now. */
   private readonly event = blankEvent();
   private reporting = false;
+  private lastPeer: Readonly<ClientIdentity> = Object.freeze(peerIdentity(''));
 
   constructor(
     private chain: Stage,
@@ -86,7 +87,7 @@ export class Dispatcher {
       this.noAnswer(send);
       return;
     }
-    const q: Query = { msg, pq, clientAddress: address, clientPort: port, transport, receivedAt, decision: null, identity: via === null ? peerIdentity(address) : { ...peerIdentity(address), via }, forwardOptions: null };
+    const q: Query = { msg, pq, clientAddress: address, clientPort: port, transport, receivedAt, decision: null, identity: via === null ? this.peerIdentity(address) : { ...peerIdentity(address), via }, forwardOptions: null };
     if (pq.status !== ParseStatus.Ok) {
       if (pq.status === ParseStatus.Drop || pq.status === ParseStatus.Ignore) {
         this.counters.dropped++;
@@ -153,6 +154,17 @@ export class Dispatcher {
         this.finish(q, this.internalError(q, err), send, ask);
       },
     );
+  }
+
+  /**
+   * The identity of a peer nobody spoke for, one (frozen) object for the same peer's queries in a
+   * row instead of one per query: a stage that learns more about a query's client changes its
+   * own copy (ownIdentity).
+   */
+  private peerIdentity(address: string): Readonly<ClientIdentity> {
+    const last = this.lastPeer;
+    if (last.address === address) return last;
+    return (this.lastPeer = Object.freeze(peerIdentity(address)));
   }
 
   /** No reply for this message; the transport is still told, so a TCP connection frees its slot. */

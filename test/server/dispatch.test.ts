@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { errorReply } from '../../src/dns/synth.js';
 import type { QueryEvent } from '../../src/observe/query-event.js';
-import type { Answer, Query, Stage } from '../../src/resolve/types.js';
+import { ownIdentity, type Answer, type ClientIdentity, type Query, type Stage } from '../../src/resolve/types.js';
 import { Dispatcher } from '../../src/server/dispatch.js';
 import { buildQuery, readName, T } from '../helpers/wire.js';
 
@@ -59,5 +59,41 @@ describe('Dispatcher: the event each observer is handed', () => {
       { qname: 'inner.example', client: '198.51.100.9', clientPort: 53, qtype: T.TXT },
       { qname: 'outer.example', client: '192.0.2.1', clientPort: 5001, qtype: T.A },
     ]);
+  });
+});
+
+describe("Dispatcher: a query's client identity", () => {
+  it('what a stage learns about one query of a peer stays with that query, not the peer\'s next', () => {
+    const seen: ClientIdentity[] = [];
+    const naming: Stage = {
+      resolve: (q: Query): Answer => {
+        if (q.pq.name === 'named.example') ownIdentity(q).name = 'laptop';
+        seen.push({ ...q.identity });
+        return answerAll.resolve(q) as Answer;
+      },
+    };
+    const d = new Dispatcher(naming, [], (err) => {
+      throw err;
+    });
+    for (const name of ['plain.example', 'named.example', 'plain.example']) d.handle(buildQuery(name, T.A), '192.0.2.1', 5001, 'udp', () => {});
+    expect(seen.map((id) => id.name)).toEqual([null, 'laptop', null]);
+    expect(seen.every((id) => id.address === '192.0.2.1' && id.group === 'default')).toBe(true);
+  });
+
+  it('cannot be changed in place (it may be shared): a stage that tries fails the query, not the next ones', () => {
+    const errors: unknown[] = [];
+    const replies: (Buffer | null)[] = [];
+    const careless: Stage = {
+      resolve: (q: Query): Answer => {
+        if (q.pq.name === 'careless.example') (q.identity as ClientIdentity).group = 'kids';
+        return answerAll.resolve(q) as Answer;
+      },
+    };
+    const groups: string[] = [];
+    const d = new Dispatcher(careless, [{ onQuery: (e) => groups.push(e.group ?? 'default') }], (err) => errors.push(err));
+    for (const name of ['careless.example', 'next.example']) d.handle(buildQuery(name, T.A), '192.0.2.1', 5001, 'udp', (r) => replies.push(r));
+    expect(errors).toHaveLength(1);
+    expect(replies.map((r) => r![3]! & 0x0f)).toEqual([2, 0]); // SERVFAIL, then NOERROR
+    expect(groups).toEqual(['default', 'default']);
   });
 });
