@@ -4,7 +4,7 @@ import { CLASS_IN, Ede, EDNS_OPTION_EDE, Rcode, RType } from '../dns/constants.j
 import { addressBytes } from '../dns/address.js';
 import { encodeName } from '../dns/names.js';
 import { edeOption } from '../dns/opt.js';
-import { errorReply, synthesize, truncatedReply, type SynthRecord } from '../dns/synth.js';
+import { errorReply, synthesize, truncatedReply, type SynthOptions, type SynthRecord } from '../dns/synth.js';
 import type { BlockAction, EntryAction, LocalRecord, RuleMatch } from '../blocklist/rule.js';
 import { edeText, type Decision } from '../policy/decision.js';
 import type { Answer, Query } from './types.js';
@@ -32,6 +32,8 @@ export class BlockAnswers {
   private readonly localByRule = new WeakMap<RuleMatch, SynthRecord[]>();
   private readonly sinkA: readonly SynthRecord[];
   private readonly sinkAAAA: readonly SynthRecord[];
+  /** What synthesize() is asked for, filled anew for each reply (it keeps nothing): no object per blocked query. */
+  private readonly synth: SynthOptions = { rcode: 0, answers: NONE, soaLabels: -1, ttl: 0, ede: null };
 
   constructor(private readonly opts: BlockAnswerOptions) {
     this.sinkA = opts.sinkholeIpv4 === null ? NONE : [{ type: RType.A, rdata: opts.sinkholeIpv4 }];
@@ -87,13 +89,15 @@ export class BlockAnswers {
     if (typeof action === 'object') answers = this.localAnswers(d.rule!, action.local, pq.qtype);
     else if (action === 'null') answers = pq.qtype === RType.A ? ZERO_A : pq.qtype === RType.AAAA ? ZERO_AAAA : NONE;
     else if (action === 'sinkhole') answers = pq.qtype === RType.A ? this.sinkA : pq.qtype === RType.AAAA ? this.sinkAAAA : NONE;
-    return synthesize(q.msg, pq, {
-      rcode: action === 'nxdomain' ? Rcode.NXDOMAIN : Rcode.NOERROR,
-      answers,
-      soaLabels: answers.length === 0 ? soaLabels : -1,
-      ttl: this.opts.ttl,
-      ede,
-    });
+    const o = this.synth;
+    o.rcode = action === 'nxdomain' ? Rcode.NXDOMAIN : Rcode.NOERROR;
+    o.answers = answers;
+    o.soaLabels = answers.length === 0 ? soaLabels : -1;
+    o.ttl = this.opts.ttl;
+    o.ede = ede;
+    const reply = synthesize(q.msg, pq, o);
+    o.ede = null; // the scratch EDE's bytes are the next reply's
+    return reply;
   }
 
   /**
