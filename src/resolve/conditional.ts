@@ -18,14 +18,29 @@ import type { Answer, Query, Stage } from './types.js';
 /** Domains matched as suffixes at label boundaries; `match` gives the most specific one. */
 export class DomainSuffixes<V> {
   private readonly map = new Map<string, V>();
-  /** Last labels of the domains: most names are rejected by one lookup. */
-  private readonly tlds = new Set<string>();
+  /**
+   * Last labels of the domains, by length: most names are rejected by one lookup and a comparison
+   * in place (a substring of the name's last label would be an allocation per query).
+   */
+  private readonly tlds = new Map<number, string[]>();
 
   constructor(entries: Iterable<readonly [string, V]>) {
     for (const [d, v] of entries) {
       this.map.set(d, v);
-      this.tlds.add(d.slice(d.lastIndexOf('.') + 1));
+      const tld = d.slice(d.lastIndexOf('.') + 1);
+      const same = this.tlds.get(tld.length);
+      if (same === undefined) this.tlds.set(tld.length, [tld]);
+      else if (!same.includes(tld)) same.push(tld);
     }
+  }
+
+  /** `name`'s last label is one of the domains'. */
+  private underTld(name: string): boolean {
+    const start = name.lastIndexOf('.') + 1;
+    const same = this.tlds.get(name.length - start);
+    if (same === undefined) return false;
+    for (let i = 0; i < same.length; i++) if (name.startsWith(same[i]!, start)) return true;
+    return false;
   }
 
   get size(): number {
@@ -34,7 +49,7 @@ export class DomainSuffixes<V> {
 
   /** The value of the most specific domain `name` is at or under (lower case, no trailing dot), or undefined. */
   match(name: string): V | undefined {
-    if (this.map.size === 0 || !this.tlds.has(name.slice(name.lastIndexOf('.') + 1))) return undefined;
+    if (this.map.size === 0 || !this.underTld(name)) return undefined;
     for (let i = 0; ; ) {
       const v = this.map.get(i === 0 ? name : name.slice(i));
       if (v !== undefined) return v;
