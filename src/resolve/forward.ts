@@ -112,10 +112,10 @@ export interface Upstream {
   waiting: Set<Waiter>;
 }
 
-/** A question waiting on an upstream: when it was sent, and what to do if the upstream stalls. */
+/** A question waiting on an upstream (an Exchange): when it was sent, and what to do if the upstream stalls. */
 interface Waiter {
   sentAt: number;
-  onStall: () => void;
+  onStall(): void;
 }
 
 function* sentTimes(ws: Iterable<Waiter>): Iterable<number> {
@@ -133,7 +133,7 @@ const UNUSABLE: Outcome = { ok: false, stored: null };
 export class ForwardStage implements Stage {
   // Not readonly: a config reload (reconfigure) replaces them; each query reads them once.
   upstreams: readonly Upstream[];
-  private caseRandomization!: boolean;
+  caseRandomization!: boolean;
   private ednsRetryMs!: number;
   private caseRetryMs!: number;
   strategy!: UpstreamStrategy;
@@ -250,77 +250,8 @@ export class ForwardStage implements Stage {
     // Two at once only when both are up: a down one is asked last, as in failover.
     const width = this.strategy === 'parallel' && order.length >= 2 && !isDown(order[1]!, now) ? 2 : 1;
     return new Promise((resolve) => {
-      let next = 0;
-      let running = 0;
-      let done = false;
-      let failed: { stored: StoredAnswer; label: string } | null = null;
-      const launch = (): void => {
-        if (done || next >= order.length) return;
-        const u = order[next++]!;
-        running++;
-        let movedOn = false;
-        const moveOn = (): void => {
-          if (movedOn) return;
-          movedOn = true;
-          launch();
-        };
-        const onStall = (): void => {
-          if (movedOn || next >= order.length) return;
-          u.health.hedged++;
-          moveOn();
-        };
-        this.attempt(u, q, onStall, (o) => {
-          running--;
-          if (done) return;
-          if (o !== null && o.ok) {
-            done = true;
-            this.pending--;
-            resolve(answerFrom(q, o.stored, u));
-            return;
-          }
-          if (o !== null && o.stored !== null) failed = { stored: o.stored, label: u.label };
-          moveOn();
-          if (running === 0 && next >= order.length) {
-            done = true;
-            this.pending--;
-            resolve(allFailed(q, failed));
-          }
-        });
-      };
-      for (let i = 0; i < width; i++) launch();
-    });
-  }
-
-  /**
-   * ask() with the upstream's health kept: any reply marks it up and is a latency sample; a
-   * timeout or network error marks it down (and starts the probes). `done` gets the outcome, or
-   * null when nothing came, in the microtask the reply was taken in (an async wrapper awaited by
-   * the caller cost a promise hop a level, ~760 instructions each in callgrind). While it waits,
-   * the question counts towards a stall of `u`, when `onStall` is called (once).
-   */
-  private attempt(u: Upstream, q: Query, onStall: () => void, done: (o: Outcome | null) => void): void {
-    const start = performance.now();
-    // It waits from when it left, not from when it was made: a backlog of our own (a socket not
-    // bound yet, the first cookie's source lookup) is no upstream stall.
-    const waiter: Waiter = { sentAt: 0, onStall };
-    const sent = (): void => {
-      if (waiter.sentAt !== 0) return;
-      waiter.sentAt = performance.now();
-      u.waiting.add(waiter);
-      this.watchStalls(u);
-    };
-    void this.ask(u, q, sent, (o, err) => {
-      u.waiting.delete(waiter);
-      if (o === null) {
-        this.failed(u, err, start, 'query');
-        done(null);
-        return;
-      }
-      const now = performance.now();
-      recordLatency(u.health, now - start);
-      u.health.lastReplyAt = now;
-      markUp(u);
-      done(o);
+      const asked = new Asked(this, q, order, resolve);
+      for (let i = 0; i < width; i++) asked.launch();
     });
   }
 
@@ -405,7 +336,8 @@ export class ForwardStage implements Stage {
     h.probing = true;
     h.probes.sent++;
     const start = performance.now();
-    void this.ask(u, this.probe, null, (o, err) => {
+    // A probe's exchange is not watched for stalls: the upstream is down already.
+    const owner: ExchangeOwner = { stalled: () => undefined, exchanged: (_x, o, err) => {
       h.probing = false;
       const now = performance.now();
       h.lastProbeAt = now;
@@ -426,98 +358,110 @@ export class ForwardStage implements Stage {
         h.lastProbeOk = false;
         markDown(u, now, this.opts.penaltyMs, o.stored === null ? 'probe got an unusable reply' : 'probe answered SERVFAIL');
       }
-    });
+    } };
+    new Exchange(this, u, this.probe, owner, false).begin();
   }
 
   /**
-   * One upstream's outcome for the question, after its EDNS and 0x20 fallbacks, handed to `done`
-   * (null and the error on a timeout or network error) where the last reply is taken. Callbacks,
-   * not awaits: the UDP pool calls back with the reply (upstream/udp.ts udpAsk), so a miss makes no
-   * promise between the reply and this stage's answer (each await of one was a microtask hop,
-   * ~760 instructions, besides the promise and its resolving functions).
+   * An exchange (one upstream's try at a question) has its outcome: the latency and up/down of
+   * the upstream are kept (any reply marks it up and is a latency sample; a timeout or network
+   * error marks it down and starts the probes) before the question hears of it.
    */
-  private ask(u: Upstream, q: Query, sent: (() => void) | null, done: (o: Outcome | null, err: unknown) => void): void {
+  attempted(x: Exchange, o: Outcome | null, err: unknown): void {
+    const u = x.u;
+    if (x.sentAt !== 0) u.waiting.delete(x);
+    if (o === null) {
+      this.failed(u, err, x.start, 'query');
+      return;
+    }
+    const now = performance.now();
+    recordLatency(u.health, now - x.start);
+    u.health.lastReplyAt = now;
+    markUp(u);
+  }
+
+  /** A question's exchange left (each datagram calls it): from now on it counts towards a stall of its upstream. */
+  sent(x: Exchange): void {
+    if (x.sentAt !== 0) return;
+    // It waits from when it left, not from when it was made: a backlog of our own (a socket not
+    // bound yet, the first cookie's source lookup) is no upstream stall.
+    x.sentAt = performance.now();
+    x.u.waiting.add(x);
+    this.watchStalls(x.u);
+  }
+
+  /**
+   * The outcome of a reply to `x`, or null: ask again (at most four exchanges: two case
+   * mismatches, then one EDNS fallback).
+   */
+  judge(x: Exchange, r: UdpReply): Outcome | null {
+    const u = x.u;
     const c = u.counters;
+    const resp = r.msg;
+    const check = r.check;
+    c.responses++;
+    if (check === ResponseCheck.CaseMismatch) {
+      u.fallbacks.caseMismatches++;
+      if (++x.mismatches >= 2) {
+        u.noCaseUntil = performance.now() + this.caseRetryMs;
+        x.caps = false;
+      }
+      return null;
+    }
+    let stored: StoredAnswer | null = null;
+    let rc: number;
+    if (check === ResponseCheck.Failed) rc = resp[3]! & 0x0f; // an error answer without a question
+    else {
+      if (x.caps) restoreCase(resp, x.q.pq.qEnd, x.query, x.q.msg);
+      // Whole milliseconds: a small integer field, where a fractional one is a HeapNumber of its
+      // own per cached answer for the GC to promote and mark (1 ms sooner to age, at most).
+      stored = storeResponse(resp, x.q.pq.qEnd, Math.floor(performance.now()));
+      if (stored === null) {
+        c.errors++;
+        return UNUSABLE;
+      }
+      rc = stored.rcode;
+    }
+    if (x.edns && (rc === Rcode.FORMERR || rc === Rcode.NOTIMP)) {
+      u.fallbacks.ednsFallbacks++;
+      x.edns = false;
+      x.ednsFallback = true;
+      return null;
+    }
+    // A query without EDNS got a proper answer where the one with EDNS did not: remember.
+    if (x.ednsFallback && rc !== Rcode.FORMERR && rc !== Rcode.NOTIMP) u.noEdnsUntil = performance.now() + this.ednsRetryMs;
+    if (stored !== null && (rc === Rcode.NOERROR || rc === Rcode.NXDOMAIN)) return { ok: true, stored };
+    if (rc === Rcode.SERVFAIL || rc === Rcode.REFUSED) return { ok: false, stored };
+    u.fallbacks.badRcodes++;
+    return UNUSABLE;
+  }
+
+  /** Sends `x`'s question (again): a new query with the exchange's EDNS and case, over the upstream's transport. */
+  send(x: Exchange): void {
+    const u = x.u;
+    const q = x.q;
     const qEnd = q.pq.qEnd;
-    const start = performance.now();
-    let edns = u.noEdnsUntil <= start;
-    let caps = this.caseRandomization && u.noCaseUntil <= start;
-    let ednsFallback = false;
-    let mismatches = 0;
     let query: Buffer;
-    /** The outcome of a reply, or null: ask again (at most four exchanges: two case mismatches, then one EDNS fallback). */
-    const judge = (r: UdpReply): Outcome | null => {
-      const resp = r.msg;
-      const check = r.check;
-      c.responses++;
-      if (check === ResponseCheck.CaseMismatch) {
-        u.fallbacks.caseMismatches++;
-        if (++mismatches >= 2) {
-          u.noCaseUntil = performance.now() + this.caseRetryMs;
-          caps = false;
-        }
-        return null;
-      }
-      let stored: StoredAnswer | null = null;
-      let rc: number;
-      if (check === ResponseCheck.Failed) rc = resp[3]! & 0x0f; // an error answer without a question
-      else {
-        if (caps) restoreCase(resp, qEnd, query, q.msg);
-        // Whole milliseconds: a small integer field, where a fractional one is a HeapNumber of its
-        // own per cached answer for the GC to promote and mark (1 ms sooner to age, at most).
-        stored = storeResponse(resp, qEnd, Math.floor(performance.now()));
-        if (stored === null) {
-          c.errors++;
-          return UNUSABLE;
-        }
-        rc = stored.rcode;
-      }
-      if (edns && (rc === Rcode.FORMERR || rc === Rcode.NOTIMP)) {
-        u.fallbacks.ednsFallbacks++;
-        edns = false;
-        ednsFallback = true;
-        return null;
-      }
-      // A query without EDNS got a proper answer where the one with EDNS did not: remember.
-      if (ednsFallback && rc !== Rcode.FORMERR && rc !== Rcode.NOTIMP) u.noEdnsUntil = performance.now() + this.ednsRetryMs;
-      if (stored !== null && (rc === Rcode.NOERROR || rc === Rcode.NXDOMAIN)) return { ok: true, stored };
-      if (rc === Rcode.SERVFAIL || rc === Rcode.REFUSED) return { ok: false, stored };
-      u.fallbacks.badRcodes++;
-      return UNUSABLE;
-    };
-    /** A reply (or null and the error) from an exchange: truncated ones are asked again over TCP. */
-    const taken = (r: UdpReply | null, err: unknown): void => {
-      if (r === null || r.check !== ResponseCheck.Truncated) return settle(r, err);
-      c.truncated++;
-      this.viaTcp(u, query, qEnd, caps).then(
-        (t) => settle(t, null),
-        (e: unknown) => settle(null, e),
-      );
-    };
-    const settle = (r: UdpReply | null, err: unknown): void => {
-      if (r === null) return done(null, err);
-      let o: Outcome | null;
-      try {
-        o = judge(r);
-      } catch (e) {
-        return done(null, e);
-      }
-      if (o === null) exchange();
-      else done(o, null);
-    };
-    const exchange = (): void => {
-      try {
-        query = buildUpstreamQuery(q.msg, q.pq, q.forwardOptions, edns);
-        if (caps) randomizeCase(query, HEADER_LEN, qEnd - 4, random16);
-        c.requests++;
-      } catch (e) {
-        done(null, e);
-        return;
-      }
-      if (u.transport !== null) this.viaTransport(u.transport, query, qEnd, caps, sent).then((r) => taken(r, null), (e: unknown) => taken(null, e));
-      else udpAsk(u.udp!, query, qEnd, this.opts.timeoutMs, caps, this.opts.cookies === true ? this.cookies : null, sent, taken);
-    };
-    exchange();
+    try {
+      query = buildUpstreamQuery(q.msg, q.pq, q.forwardOptions, x.edns);
+      if (x.caps) randomizeCase(query, HEADER_LEN, qEnd - 4, random16);
+      u.counters.requests++;
+    } catch (e) {
+      x.owner.exchanged(x, null, e);
+      return;
+    }
+    x.query = query;
+    if (u.transport !== null) this.viaTransport(u.transport, query, qEnd, x.caps, x.onSent).then((r) => x.taken(r, null), (e: unknown) => x.taken(null, e));
+    else udpAsk(u.udp!, query, qEnd, this.opts.timeoutMs, x.caps, this.opts.cookies === true ? this.cookies : null, x.onSent, x.onReply);
+  }
+
+  /** A truncated reply to `x`: the question again over TCP, its reply taken as a UDP one would be. */
+  retryOverTcp(x: Exchange): void {
+    x.u.counters.truncated++;
+    this.viaTcp(x.u, x.query, x.q.pq.qEnd, x.caps).then(
+      (t) => x.settle(t, null),
+      (e: unknown) => x.settle(null, e),
+    );
   }
 
   /** DNS over TLS or HTTPS: one exchange on the upstream's own (reused) connection, no truncation. */
@@ -535,6 +479,136 @@ export class ForwardStage implements Stage {
     return { msg, check: checkResponse(msg, query, qEnd, exactCase) };
   }
 }
+
+/** Who hears an exchange's outcome, and of its upstream stalling while it waits. */
+interface ExchangeOwner {
+  exchanged(x: Exchange, o: Outcome | null, err: unknown): void;
+  stalled(x: Exchange): void;
+}
+
+/**
+ * One client question across the upstreams (ForwardStage.forward): which is next in the order, how
+ * many are being asked, the last relayable failure. An object per question, not closures: a
+ * miss made a dozen functions and their contexts here before (issue 11: allocation per miss).
+ */
+class Asked implements ExchangeOwner {
+  private next = 0;
+  private running = 0;
+  private done = false;
+  private failed: { stored: StoredAnswer; label: string } | null = null;
+
+  constructor(
+    private readonly stage: ForwardStage,
+    private readonly q: Query,
+    private readonly order: readonly Upstream[],
+    private readonly resolve: (a: Answer) => void,
+  ) {}
+
+  /** Asks the next upstream in the order, if any is left and no answer was had. */
+  launch(): void {
+    if (this.done || this.next >= this.order.length) return;
+    const u = this.order[this.next++]!;
+    this.running++;
+    new Exchange(this.stage, u, this.q, this, true).begin();
+  }
+
+  /** Hedged: the upstream `x` waits on stalled, so the next one is asked too (once per exchange). */
+  stalled(x: Exchange): void {
+    if (x.movedOn || this.next >= this.order.length) return;
+    x.u.health.hedged++;
+    this.moveOn(x);
+  }
+
+  exchanged(x: Exchange, o: Outcome | null, err: unknown): void {
+    this.stage.attempted(x, o, err);
+    this.running--;
+    if (this.done) return;
+    if (o !== null && o.ok) {
+      this.finish(answerFrom(this.q, o.stored, x.u));
+      return;
+    }
+    if (o !== null && o.stored !== null) this.failed = { stored: o.stored, label: x.u.label };
+    this.moveOn(x);
+    if (this.running === 0 && this.next >= this.order.length) this.finish(allFailed(this.q, this.failed));
+  }
+
+  private moveOn(x: Exchange): void {
+    if (x.movedOn) return;
+    x.movedOn = true;
+    this.launch();
+  }
+
+  private finish(a: Answer): void {
+    this.done = true;
+    this.stage.pending--;
+    this.resolve(a);
+  }
+}
+
+/**
+ * One upstream's try at a question, through its EDNS and 0x20 fallbacks and TCP on truncation
+ * (ForwardStage.send, judge): the state that closures held before, and the two callbacks the UDP
+ * pool takes (made once per exchange). Callbacks, not awaits: the pool calls back with the reply
+ * (upstream/udp.ts udpAsk), so a miss makes no promise between the reply and the stage's answer
+ * (each await of one was a microtask hop, ~760 instructions, besides the promise).
+ */
+class Exchange implements Waiter {
+  /** When the question left (performance.now()); 0 until then: a waiter of the upstream from then. */
+  sentAt = 0;
+  /** The question moved on to the next upstream (after a stall or a failure); at most once. */
+  movedOn = false;
+  readonly start = performance.now();
+  edns: boolean;
+  caps: boolean;
+  ednsFallback = false;
+  mismatches = 0;
+  /** The last query sent. */
+  query: Buffer = NO_QUERY;
+  /** For the pool: each datagram leaving (null when stalls are not watched, as for probes), and the reply. */
+  readonly onSent: (() => void) | null;
+  readonly onReply: (r: UdpReply | null, err: unknown) => void;
+
+  constructor(
+    private readonly stage: ForwardStage,
+    readonly u: Upstream,
+    readonly q: Query,
+    readonly owner: ExchangeOwner,
+    watched: boolean,
+  ) {
+    this.edns = u.noEdnsUntil <= this.start;
+    this.caps = stage.caseRandomization && u.noCaseUntil <= this.start;
+    this.onSent = watched ? () => stage.sent(this) : null;
+    this.onReply = (r, err) => this.taken(r, err);
+  }
+
+  begin(): void {
+    this.stage.send(this);
+  }
+
+  onStall(): void {
+    this.owner.stalled(this);
+  }
+
+  /** A reply (or null and the error) from an exchange: truncated ones are asked again over TCP. */
+  taken(r: UdpReply | null, err: unknown): void {
+    if (r === null || r.check !== ResponseCheck.Truncated) this.settle(r, err);
+    else this.stage.retryOverTcp(this);
+  }
+
+  settle(r: UdpReply | null, err: unknown): void {
+    if (r === null) return this.owner.exchanged(this, null, err);
+    let o: Outcome | null;
+    try {
+      o = this.stage.judge(this, r);
+    } catch (e) {
+      return this.owner.exchanged(this, null, e);
+    }
+    if (o === null) this.stage.send(this);
+    else this.owner.exchanged(this, o, null);
+  }
+}
+
+const NO_QUERY = Buffer.alloc(0);
 
 function newUpstream(x: HostPort | TransportUpstream): Upstream {
   const counters = newCounters();
