@@ -4,8 +4,11 @@
 // have opened (maxTracked), long enough to be promoted: a Window object, its 26-field c2-hit and
 // a Map entry per block made scavenges copy and promote ~4.6 MB each (issue 11). What a window
 // refers to instead already lives elsewhere (the rule's fields, the host's record) or is left
-// out when it can be derived (the qname when it is the rule's name, the chain when it is [qname]).
+// out when it can be derived (the qname when it is the rule's name, the chain when it is [qname]);
+// a qname below the rule's name is kept as bytes (NameSlots), not as the string the query brought,
+// which lived as long as the window.
 // bench/observer-cost.mjs --workloads blocked-1M --observers SecurityEvents: ~3.1 -> ~1.8 µs an event.
+import { NameSlots } from '../observe/name-slots.js';
 import type { C2HitEvent } from './security-events.js';
 
 /** A rule's fields a window's events carry: the list's RuleMatch (shared, long-lived) fits. */
@@ -50,7 +53,7 @@ export class WindowTable {
   /** null: the client is the host's text. */
   readonly client: (string | null)[] = [];
   /** null: the first qname is the rule's name. */
-  readonly qname: (string | null)[] = [];
+  readonly qname = new NameSlots();
   /** null: the chain is [qname]. */
   readonly chain: (readonly string[] | null)[] = [];
   readonly trigger: (string | null)[] = [];
@@ -102,7 +105,8 @@ export class WindowTable {
     h.slots.delete(this.ruleOf[s]!.rule);
     if (h.slots.size === 0) this.byHost.delete(h.host);
     this.hostOf[s] = this.ruleOf[s] = null;
-    this.client[s] = this.qname[s] = this.via[s] = this.mac[s] = this.clientName[s] = null;
+    this.qname.keep(s, null);
+    this.client[s] = this.via[s] = this.mac[s] = this.clientName[s] = null;
     this.chain[s] = this.qnames[s] = this.hit[s] = null;
     this.gen[s]!++;
     this.next[s] = this.free;
@@ -142,7 +146,8 @@ export class WindowTable {
       this.next[s] = this.free;
       this.free = s;
     }
-    for (const col of [this.hostOf, this.ruleOf, this.client, this.qname, this.chain, this.trigger, this.via, this.mac, this.clientName, this.transport, this.qnames, this.hit] as unknown[][]) {
+    this.qname.grow(cap);
+    for (const col of [this.hostOf, this.ruleOf, this.client, this.chain, this.trigger, this.via, this.mac, this.clientName, this.transport, this.qnames, this.hit] as unknown[][]) {
       for (let s = this.cap; s < cap; s++) col.push(null);
     }
     this.cap = cap;

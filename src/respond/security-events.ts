@@ -368,7 +368,7 @@ export class SecurityEvents implements QueryObserver {
     t.count[s]!++;
     t.lastSeen[s] = now;
     this.counters.aggregated++;
-    if (qname !== this.firstQname(s)) {
+    if (!this.isFirstQname(s, qname)) {
       const q = t.qnames[s];
       if (q === null) t.qnames[s] = [qname];
       else if (q.length < MAX_QNAMES && !q.includes(qname)) q.push(qname);
@@ -378,7 +378,13 @@ export class SecurityEvents implements QueryObserver {
   }
 
   private firstQname(s: number): string {
-    return this.table.qname[s] ?? this.table.ruleOf[s]!.rule;
+    return this.table.qname.get(s) ?? this.table.ruleOf[s]!.rule;
+  }
+
+  /** firstQname(s) === qname, without making the kept name's string (a repeat's check). */
+  private isFirstQname(s: number, qname: string): boolean {
+    const first = this.table.qname;
+    return first.is(s, null) ? qname === this.table.ruleOf[s]!.rule : first.is(s, qname);
   }
 
   /**
@@ -415,7 +421,8 @@ export class SecurityEvents implements QueryObserver {
     t.qtype[s] = h.qtype;
     // Left null when derivable, so a window keeps no string or array made for this query.
     t.client[s] = h.client === hostText ? null : h.client;
-    t.qname[s] = h.qname === rule.rule ? null : h.qname;
+    if (h.qname === rule.rule) t.qname.keep(s, null);
+    else t.qname.copy(s, h.qname);
     t.chain[s] = h.chain.length === 1 && h.chain[0] === h.qname ? null : h.chain;
     t.trigger[s] = h.trigger;
     // `?? null`: a hit forwarded by a worker of an older version has no identity fields.

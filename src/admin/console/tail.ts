@@ -9,10 +9,11 @@
 // and promote it, so it holds long-lived values where it can: a qname rule's decision as its rule
 // (the list's, kept anyway; the Decision and its chain are made again when read), the rule's name
 // for a qname equal to it, the client table's string for the client, and any other qname as its
-// bytes in a column of fixed slots (the name string a query brings was most of what scavenges
-// copied with the full configuration: see NAME_SLOT). The ring, the client table and the
+// bytes (NameSlots: the name string a query brings was most of what scavenges copied with the full
+// configuration, beyond the lean one's). The ring, the client table and the
 // subscriber count are bounded, so a busy resolver costs the same memory as an idle one.
 import { rcodeName, typeName } from '../../dns/constants.js';
+import { NameSlots } from '../../observe/name-slots.js';
 import type { QueryEvent, QueryObserver } from '../../observe/query-event.js';
 import { isQnameRuleDecision, reasonText, ruleDecision, type Decision } from '../../policy/decision.js';
 import type { RuleMatch } from '../../blocklist/rule.js';
@@ -20,13 +21,6 @@ import type { Action, Transport } from '../../resolve/types.js';
 
 export const TAIL_DEFAULT_CAPACITY = 10_000;
 export const CLIENTS_DEFAULT_CAPACITY = 10_000;
-/**
- * Bytes per ring slot for a query name kept as bytes (plain ASCII up to this length: nearly every
- * name; longer or other ones are kept as the string). The query's name string would live for the
- * ring's 10,000 queries, past one or two scavenges of ~8,000 queries: copied, often promoted,
- * then marked.
- */
-const NAME_SLOT = 64;
 
 interface TailRecord {
   readonly id: number;
@@ -110,11 +104,7 @@ export class QueryTail implements QueryObserver {
   private readonly names: (string | null)[];
   private readonly vias: (string | null)[];
   private readonly transports: Transport[];
-  /** The qname when it is not in `qnameBytes` (qnameLengths[i] 0): the rule's string, a long or non-ASCII name, or the root's ''. */
-  private readonly qnames: string[];
-  /** NAME_SLOT bytes per slot: the qname's latin1 bytes, qnameLengths[i] of them. */
-  private readonly qnameBytes: Buffer;
-  private readonly qnameLengths: Uint8Array;
+  private readonly qnames: NameSlots;
   private readonly actions: Action[];
   private readonly upstreams: (string | null)[];
   private readonly decisions: (Decision | null)[];
@@ -145,9 +135,7 @@ export class QueryTail implements QueryObserver {
     this.names = new Array<string | null>(capacity).fill(null);
     this.vias = new Array<string | null>(capacity).fill(null);
     this.transports = new Array<Transport>(capacity).fill('udp');
-    this.qnames = new Array<string>(capacity).fill('');
-    this.qnameBytes = Buffer.alloc(capacity * NAME_SLOT);
-    this.qnameLengths = new Uint8Array(capacity);
+    this.qnames = new NameSlots(capacity);
     this.actions = new Array<Action>(capacity).fill('allowed');
     this.upstreams = new Array<string | null>(capacity).fill(null);
     this.decisions = new Array<Decision | null>(capacity).fill(null);
@@ -176,12 +164,12 @@ export class QueryTail implements QueryObserver {
       this.rules[i] = r;
       this.watched[i] = d.by === 'watch' ? 1 : 0;
       this.decisions[i] = null;
-      if (r.rule === q) this.keepName(i, r.rule, false);
-      else this.keepName(i, q, true);
+      if (r.rule === q) this.qnames.keep(i, r.rule);
+      else this.qnames.copy(i, q);
     } else {
       this.rules[i] = null;
       this.decisions[i] = d;
-      this.keepName(i, q, true);
+      this.qnames.copy(i, q);
     }
     this.head = i + 1 === this.capacity ? 0 : i + 1;
     if (this.listeners.size === 0) return;
@@ -193,36 +181,6 @@ export class QueryTail implements QueryObserver {
         this.listenerErrors++;
       }
     }
-  }
-
-  /** Keeps the qname of slot i: as bytes when `copy` and it fits (plain ASCII, 1 to NAME_SLOT characters), else the string. */
-  private keepName(i: number, q: string, copy: boolean): void {
-    const n = q.length;
-    if (copy && n > 0 && n <= NAME_SLOT) {
-      const b = this.qnameBytes;
-      const at = i * NAME_SLOT;
-      let k = 0;
-      for (; k < n; k++) {
-        const c = q.charCodeAt(k);
-        if (c > 0x7f) break;
-        b[at + k] = c;
-      }
-      if (k === n) {
-        this.qnameLengths[i] = n;
-        this.qnames[i] = '';
-        return;
-      }
-    }
-    this.qnameLengths[i] = 0;
-    this.qnames[i] = q;
-  }
-
-  /** The qname of slot i (a new string when it was kept as bytes). */
-  private qname(i: number): string {
-    const n = this.qnameLengths[i]!;
-    if (n === 0) return this.qnames[i]!;
-    const at = i * NAME_SLOT;
-    return this.qnameBytes.toString('latin1', at, at + n);
   }
 
   /** The id of the latest query (0 before the first). */
@@ -270,7 +228,7 @@ export class QueryTail implements QueryObserver {
   private record(i: number): TailRecord | null {
     if (this.ids[i] === 0) return null;
     const r = this.rules[i]!;
-    const qname = this.qname(i);
+    const qname = this.qnames.get(i)!;
     return {
       id: this.ids[i]!,
       time: this.times[i]!,
