@@ -4,12 +4,15 @@
 // time, not these).
 //
 //   node bench/gc-per-query.mjs LOG [--from MS] [--to MS] [--after TEXT] [--before TEXT]
-//                               [--queries N] [--json]
+//                               [--isolate ADDR|all] [--queries N] [--json]
 //
 // LOG: the output of `node --trace-gc-nvp ...` (other lines, e.g. the server's log, are ignored).
 // Window: the GCs whose "time since start" (the "NNN ms:" of each line) is in (--from, --to], and/or
 // those after the first line containing --after TEXT and before the first line after it containing
 // --before TEXT (a marker the run writes into the same log). No window: every GC.
+// Isolate: each line names its isolate ("[pid:0xADDR]"); worker threads (c2dns's list compiler)
+// have their own, and their GCs are not the answering path's: only the main isolate's count (the
+// first isolate in the log: the main thread's heap is set up first), or --isolate 0xADDR, or all.
 // Each GC's allocated= is what the heap grew by since the previous GC ended, so the window's sum
 // counts what was allocated from the GC before its first to its last: with a window of many GCs
 // (a young generation is a few MB; a run of 100k+ queries is hundreds of MB) that is within one
@@ -23,20 +26,21 @@ import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
 // "[pid:isolate]     1234 ms: pause=1.0 ... gc=s ... allocated=123 ..."
-const GC_LINE = /^\[\d+:0x[0-9a-f]+\]\s+(\d+(?:\.\d+)?) ms: (pause=.*)$/;
+const GC_LINE = /^\[\d+:(0x[0-9a-f]+)\]\s+(\d+(?:\.\d+)?) ms: (pause=.*)$/;
 
 /** One GC line of --trace-gc-nvp, or undefined for any other line. */
 export function parseGcLine(line) {
   const m = GC_LINE.exec(line);
   if (!m) return undefined;
   const fields = {};
-  for (const kv of m[2].split(' ')) {
+  for (const kv of m[3].split(' ')) {
     const eq = kv.indexOf('=');
     if (eq > 0) fields[kv.slice(0, eq)] = kv.slice(eq + 1);
   }
   if (fields.gc === undefined) return undefined;
   return {
-    at: Number(m[1]),
+    isolate: m[1],
+    at: Number(m[2]),
     type: fields.gc,
     pause: Number(fields.pause ?? 0),
     // A mark-compact's main-thread incremental marking steps before its pause (ms): not in pause=.
@@ -59,16 +63,18 @@ function bytes(text) {
 /** The GCs of the log text inside the window (see the header). */
 export function gcsInWindow(text, window = {}) {
   const { from = -Infinity, to = Infinity, after, before } = window;
+  let isolate = window.isolate ?? 'main';
   const gcs = [];
   let open = after === undefined;
   for (const line of text.split('\n')) {
+    const gc = parseGcLine(line);
+    if (gc && isolate === 'main') isolate = gc.isolate; // the first GC line's, even before the window
     if (!open) {
       if (line.includes(after)) open = true;
       continue;
     }
     if (before !== undefined && line.includes(before)) break;
-    const gc = parseGcLine(line);
-    if (gc && gc.at > from && gc.at <= to) gcs.push(gc);
+    if (gc && gc.at > from && gc.at <= to && (isolate === 'all' || gc.isolate === isolate)) gcs.push(gc);
   }
   return gcs;
 }
@@ -132,13 +138,17 @@ function parseArgs(argv) {
       const v = argv[++i];
       if (!v) throw new Error(`${a} needs a text`);
       opts.window[a.slice(2)] = v;
+    } else if (a === '--isolate') {
+      const v = argv[++i];
+      if (v !== 'all' && !/^0x[0-9a-f]+$/.test(v ?? '')) throw new Error(`--isolate needs 0xADDR or all, got '${v}'`);
+      opts.window.isolate = v;
     } else if (a === '--queries') opts.queries = num(a, argv[++i]);
     else if (a === '--json') opts.json = true;
     else if (a.startsWith('--')) throw new Error(`unknown option ${a}`);
     else if (opts.file === undefined) opts.file = a;
     else throw new Error(`one log file only, got '${a}' too`);
   }
-  if (opts.file === undefined) throw new Error('usage: node bench/gc-per-query.mjs LOG [--from MS] [--to MS] [--after TEXT] [--before TEXT] [--queries N] [--json]');
+  if (opts.file === undefined) throw new Error('usage: node bench/gc-per-query.mjs LOG [--from MS] [--to MS] [--after TEXT] [--before TEXT] [--isolate ADDR|all] [--queries N] [--json]');
   return opts;
 }
 

@@ -1,6 +1,6 @@
 // bench/gc-per-query.mjs reads a --trace-gc-nvp log (here an excerpt captured from node 20: six
-// scavenges and a mark-compact, two marker lines and a log line of another kind) and sums the GCs of
-// a window per type, and per query when told how many queries the window answered.
+// scavenges and a mark-compact, two marker lines and a log line of another kind) and sums the main
+// isolate's GCs of a window per type, and per query when told how many queries the window answered.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -68,6 +68,17 @@ describe('bench/gc-per-query.mjs', () => {
     const log = join(dir, 'wrapped.log');
     writeFileSync(log, last.replace(' 675 ms: ', ' 700 ms: ').replace(/ allocated=\d+ /, ' allocated=18446744073709547520 ') + '\n');
     expect(run(log).total).toMatchObject({ count: 1, allocated: 0 });
+  });
+
+  it("counts the main isolate's GCs only (the first in the log), a worker thread's with --isolate", () => {
+    const lines = readFileSync(LOG, 'utf8').split('\n');
+    const worker = lines.find((l) => l.includes(' 111 ms: '))!.replace(/^\[(\d+):0x[0-9a-f]+\]/, '[$1:0x7f716c000f00]');
+    const dir = mkdtempSync(join(tmpdir(), 'c2dns-gc-'));
+    const log = join(dir, 'worker.log');
+    writeFileSync(log, [...lines.slice(0, 4), worker, ...lines.slice(4)].join('\n'));
+    expect(run(log).byType.s!.count).toBe(6);
+    expect(run(log, '--isolate', 'all').byType.s!.count).toBe(7);
+    expect(run(log, '--isolate', '0x7f716c000f00').total).toMatchObject({ count: 1, allocated: 21_601_672 });
   });
 
   it('prints a readable line per query and refuses an unknown option', () => {
