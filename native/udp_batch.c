@@ -6,7 +6,9 @@
 // JavaScript API (src/server/udp-batch.ts is the only caller):
 //   open(host, port, family, rcvbuf, onBatch) -> handle    throws an Error with .code (EADDRINUSE, ...)
 //     onBatch(count, data Buffer, addresses[], meta Int32Array) is called per received batch: the
-//     batch's datagrams one after the other in `data` (one allocation per batch, not per datagram);
+//     batch's datagrams one after the other in `data`, which a listening socket shares between
+//     batches until it is full (64 KiB: not an allocation per batch, nor per datagram; a connected
+//     socket's replies get a Buffer per batch, so no answer kept for long holds 64 KiB);
 //     for datagram i, meta[4i..4i+3] = offset in data, length, source port, index in addresses
 //     (each distinct source once per batch). `addresses` and `meta` are reused between calls.
 //   port(handle) -> the bound port
@@ -44,6 +46,8 @@
 #define SLOT 65536
 #define SEND_MAX 1024
 #define META 4
+// Bytes of datagrams a listening socket's `data` Buffer holds before the next batch gets a new one.
+#define POOL 65536
 
 typedef struct {
   napi_env env;
@@ -58,6 +62,9 @@ typedef struct {
   napi_ref meta;      // Int32Array over meta_data
   napi_ref last_text; // the text of last_addr: a client asking again costs no new string
   napi_ref on_error;  // connect()'s onError, or NULL: receive errors are only counted
+  napi_ref pool;      // a listening socket's current `data` Buffer, or NULL
+  unsigned char *pool_data;
+  size_t pool_size, pool_used;
   struct sockaddr_storage last_addr;
   napi_async_context async;
   int32_t *meta_data;
@@ -198,15 +205,35 @@ static void deliver(sock_t *s, int count) {
     if (port_of(&s->in_addr[i]) != 0) total += s->in[i].msg_len;
   }
   napi_value fn, addresses, meta, data;
-  void *bytes = NULL;
+  unsigned char *bytes = NULL;
+  size_t off = 0;
   napi_get_reference_value(env, s->on_batch, &fn);
   napi_get_reference_value(env, s->addresses, &addresses);
   napi_get_reference_value(env, s->meta, &meta);
-  if (napi_create_buffer(env, total, &bytes, &data) != napi_ok) {
-    napi_close_handle_scope(env, scope);
-    return;
+  if (s->on_error == NULL && s->pool != NULL && s->pool_used + total <= s->pool_size) {
+    napi_get_reference_value(env, s->pool, &data);
+    bytes = s->pool_data;
+    off = s->pool_used;
+  } else {
+    // A connected socket: this batch's bytes only. A listening one: a new pool (the previous one
+    // lives on as long as a query still holds a view of it).
+    int pooled = s->on_error == NULL;
+    size_t size = pooled && total < POOL ? POOL : total;
+    void *fresh = NULL;
+    if (napi_create_buffer(env, size, &fresh, &data) != napi_ok) {
+      napi_close_handle_scope(env, scope);
+      return;
+    }
+    bytes = fresh;
+    if (pooled) {
+      if (s->pool != NULL) napi_delete_reference(env, s->pool);
+      s->pool = NULL;
+      if (napi_create_reference(env, data, 1, &s->pool) == napi_ok) {
+        s->pool_data = bytes;
+        s->pool_size = size;
+      }
+    }
   }
-  size_t off = 0;
   int distinct = 0;
   const struct sockaddr_storage *prev = NULL;
   char text[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
@@ -215,7 +242,7 @@ static void deliver(sock_t *s, int count) {
     int port = port_of(from);
     if (port == 0) continue;
     unsigned len = s->in[i].msg_len;
-    memcpy((char *)bytes + off, s->slots + (size_t)i * SLOT, len);
+    memcpy(bytes + off, s->slots + (size_t)i * SLOT, len);
     if (prev == NULL || !same_addr(prev, from)) {
       napi_value addr;
       if (s->last_text != NULL && same_addr(&s->last_addr, from)) {
@@ -239,6 +266,7 @@ static void deliver(sock_t *s, int count) {
     off += len;
     kept++;
   }
+  if (s->pool != NULL && bytes == s->pool_data) s->pool_used = off;
   if (kept > 0) {
     napi_value argv[4], result, global;
     napi_create_int32(env, kept, &argv[0]);
@@ -320,6 +348,7 @@ static void on_closed(uv_handle_t *handle) {
   napi_delete_reference(env, s->meta);
   if (s->last_text != NULL) napi_delete_reference(env, s->last_text);
   if (s->on_error != NULL) napi_delete_reference(env, s->on_error);
+  if (s->pool != NULL) napi_delete_reference(env, s->pool);
   if (s->close_cb != NULL) napi_delete_reference(env, s->close_cb);
   napi_async_destroy(env, s->async);
   if (cb != NULL) {

@@ -46,6 +46,38 @@ describe('the native addon', () => {
     expect(addon, 'build/Release/c2dns_udp_batch.node is missing: `node native/install.mjs` says why').not.toBeNull();
     expect(Object.keys(addon!).sort()).toEqual(['close', 'connect', 'open', 'port', 'send', 'stats', 'write']);
   });
+
+  it.runIf(addon !== null)('a listening socket hands consecutive batches one data Buffer until it is full; earlier datagrams stay intact', async () => {
+    const batches: { data: Buffer; msgs: Buffer[] }[] = [];
+    const sock = addon!.open('127.0.0.1', 0, 4, 1 << 20, (count, data, _addresses, meta) => {
+      const msgs: Buffer[] = [];
+      for (let i = 0; i < count; i++) msgs.push(data.subarray(meta[4 * i]!, meta[4 * i]! + meta[4 * i + 1]!));
+      batches.push({ data, msgs });
+    });
+    const client = dgram.createSocket('udp4');
+    const sent: Buffer[] = [];
+    try {
+      const port = addon!.port(sock);
+      // 1,400 datagrams of 100 bytes (140 kB: more than two 64 KiB buffers), one at a time, so each is a batch of its own.
+      for (let i = 0; i < 1400; i++) {
+        const d = Buffer.alloc(100, i & 0xff);
+        d.writeUInt16BE(i, 0);
+        sent.push(d);
+        const before = batches.length;
+        await new Promise<void>((r) => client.send(d, port, '127.0.0.1', () => r()));
+        while (batches.length === before) await new Promise((r) => setImmediate(r));
+      }
+    } finally {
+      client.close();
+      await new Promise<void>((r) => addon!.close(sock, r));
+    }
+    const received = batches.flatMap((b) => b.msgs);
+    expect(received).toEqual(sent); // checked after all arrived: no later batch overwrote an earlier one
+    const buffers = new Set(batches.map((b) => b.data));
+    expect(buffers.size).toBeGreaterThanOrEqual(3);
+    expect(buffers.size).toBeLessThanOrEqual(4);
+    for (const b of buffers) expect(b.length).toBe(65536);
+  });
 });
 
 const BLOCKED = ['evil.example', 'c2.bad.example'];
