@@ -46,7 +46,7 @@ import { formatHostPort, type HostPort } from '../upstream/address.js';
 import { newCounters, newFallbackCounters, type FallbackCounters, type UpstreamCounters } from '../upstream/counters.js';
 import { buildUpstreamQuery, random16 } from '../upstream/message.js';
 import { tcpExchange } from '../upstream/tcp.js';
-import { UdpPool, UpstreamTimeout, udpAsk, type UdpReply } from '../upstream/udp.js';
+import { UdpPool, UpstreamTimeout, udpAsk, type UdpAsker, type UdpReply } from '../upstream/udp.js';
 import { UpstreamCookies } from '../upstream/cookies.js';
 import { isDown, markDown, markUp, newHealthState, orderUpstreams, PROBE_TYPE_CODES, recordLatency, stallAt, STALL_MIN_WAITING, type ProbeType, type UpstreamHealthState, type UpstreamStrategy } from '../upstream/health.js';
 import { parseQuery } from '../dns/query.js';
@@ -451,8 +451,8 @@ export class ForwardStage implements Stage {
       return;
     }
     x.query = query;
-    if (u.transport !== null) this.viaTransport(u.transport, query, qEnd, x.caps, x.onSent).then((r) => x.taken(r, null), (e: unknown) => x.taken(null, e));
-    else udpAsk(u.udp!, query, qEnd, this.opts.timeoutMs, x.caps, this.opts.cookies === true ? this.cookies : null, x.onSent, x.onReply);
+    if (u.transport !== null) this.viaTransport(u.transport, query, qEnd, x.caps, x).then((r) => x.done(r, null), (e: unknown) => x.done(null, e));
+    else udpAsk(u.udp!, query, qEnd, this.opts.timeoutMs, x.caps, this.opts.cookies === true ? this.cookies : null, x);
   }
 
   /** A truncated reply to `x`: the question again over TCP, its reply taken as a UDP one would be. */
@@ -465,9 +465,9 @@ export class ForwardStage implements Stage {
   }
 
   /** DNS over TLS or HTTPS: one exchange on the upstream's own (reused) connection, no truncation. */
-  private async viaTransport(t: UpstreamTransport, query: Buffer, qEnd: number, exactCase: boolean, sent: (() => void) | null): Promise<UdpReply> {
+  private async viaTransport(t: UpstreamTransport, query: Buffer, qEnd: number, exactCase: boolean, asker: UdpAsker): Promise<UdpReply> {
     query.writeUInt16BE(random16(), 0);
-    sent?.(); // queued on the connection: as good as sent
+    asker.sent(); // queued on the connection: as good as sent
     const msg = await t.exchange(query, qEnd, this.opts.timeoutMs, exactCase);
     return { msg, check: checkResponse(msg, query, qEnd, exactCase) };
   }
@@ -547,12 +547,12 @@ class Asked implements ExchangeOwner {
 
 /**
  * One upstream's try at a question, through its EDNS and 0x20 fallbacks and TCP on truncation
- * (ForwardStage.send, judge): the state that closures held before, and the two callbacks the UDP
- * pool takes (made once per exchange). Callbacks, not awaits: the pool calls back with the reply
+ * (ForwardStage.send, judge): the state that closures held before; it is what the UDP pool tells
+ * of sends and the reply (a UdpAsker). Callbacks, not awaits: the pool calls back with the reply
  * (upstream/udp.ts udpAsk), so a miss makes no promise between the reply and the stage's answer
  * (each await of one was a microtask hop, ~760 instructions, besides the promise).
  */
-class Exchange implements Waiter {
+class Exchange implements Waiter, UdpAsker {
   /** When the question left (performance.now()); 0 until then: a waiter of the upstream from then. */
   sentAt = 0;
   /** The question moved on to the next upstream (after a stall or a failure); at most once. */
@@ -564,21 +564,17 @@ class Exchange implements Waiter {
   mismatches = 0;
   /** The last query sent. */
   query: Buffer = NO_QUERY;
-  /** For the pool: each datagram leaving (null when stalls are not watched, as for probes), and the reply. */
-  readonly onSent: (() => void) | null;
-  readonly onReply: (r: UdpReply | null, err: unknown) => void;
 
   constructor(
     private readonly stage: ForwardStage,
     readonly u: Upstream,
     readonly q: Query,
     readonly owner: ExchangeOwner,
-    watched: boolean,
+    /** Counts towards its upstream's stalls once sent (probes do not). */
+    private readonly watched: boolean,
   ) {
     this.edns = u.noEdnsUntil <= this.start;
     this.caps = stage.caseRandomization && u.noCaseUntil <= this.start;
-    this.onSent = watched ? () => stage.sent(this) : null;
-    this.onReply = (r, err) => this.taken(r, err);
   }
 
   begin(): void {
@@ -589,8 +585,13 @@ class Exchange implements Waiter {
     this.owner.stalled(this);
   }
 
+  /** A datagram (or a transport's query) left. */
+  sent(): void {
+    if (this.watched) this.stage.sent(this);
+  }
+
   /** A reply (or null and the error) from an exchange: truncated ones are asked again over TCP. */
-  taken(r: UdpReply | null, err: unknown): void {
+  done(r: UdpReply | null, err: unknown): void {
     if (r === null || r.check !== ResponseCheck.Truncated) this.settle(r, err);
     else this.stage.retryOverTcp(this);
   }

@@ -66,6 +66,21 @@ export interface UdpReply {
  */
 export type UdpDone = (reply: UdpReply | null, err: Error | null) => void;
 
+/**
+ * Who asked a question: told as each datagram leaves (`sent`: stall detection counts a question
+ * from then) and, once, how it ended (`done`, a UdpDone). An object, not two callbacks: the forward
+ * stage's exchange is one, where two functions and their context per miss were (issue 11).
+ */
+export interface UdpAsker {
+  sent(): void;
+  done(reply: UdpReply | null, err: Error | null): void;
+}
+
+/** An asker that is not told of sends, from a UdpDone. */
+export function askerOf(done: UdpDone): UdpAsker {
+  return { sent: () => undefined, done };
+}
+
 /** A question asked with our DNS Cookie (./cookies.ts): what its replies are judged by. */
 interface CookieTurn {
   cookies: UpstreamCookies;
@@ -87,8 +102,7 @@ interface Waiting {
   qEnd: number;
   exactCase: boolean;
   cookie: CookieTurn | null;
-  onSent: (() => void) | null;
-  done: UdpDone;
+  asker: UdpAsker;
   /** The socket it was sent on. */
   s: Pooled;
   /** performance.now() at which it times out, after timeoutMs. */
@@ -173,18 +187,18 @@ export class UdpPool {
    * Sends `query` with a fresh ID (written into it); `done` gets the first reply that answers it
    * (checkResponse not Mismatch; a case mismatch with `exactCase` ends it too, for the caller to
    * judge) and, for a question asked with our DNS Cookie (`cookie`), that the cookie check takes;
-   * or UpstreamTimeout after `timeoutMs`, or the socket's error. `onSent`: called when the
+   * or UpstreamTimeout after `timeoutMs`, or the socket's error. `asker.sent`: called when the
    * datagram leaves.
    */
-  ask(query: Buffer, qEnd: number, timeoutMs: number, exactCase: boolean, onSent: (() => void) | null, cookie: CookieTurn | null, done: UdpDone): void {
+  ask(query: Buffer, qEnd: number, timeoutMs: number, exactCase: boolean, cookie: CookieTurn | null, asker: UdpAsker): void {
     if (this.closed) {
       const err = new Error(`upstream ${this.server.host}:${this.server.port}: closed`);
-      queueMicrotask(() => done(null, err));
+      queueMicrotask(() => asker.done(null, err));
       return;
     }
     const now = performance.now();
     const s = this.pick(now);
-    const w: Waiting = { id: 0, query, qEnd, exactCase, cookie, onSent, done, s, deadline: now + timeoutMs, timeoutMs, prev: null, next: null };
+    const w: Waiting = { id: 0, query, qEnd, exactCase, cookie, asker, s, deadline: now + timeoutMs, timeoutMs, prev: null, next: null };
     if (2 * (s.waiting + 1) > s.byId.length && s.byId.length < 65536) grow(s);
     const mask = s.byId.length - 1;
     let id = random16();
@@ -318,7 +332,7 @@ export class UdpPool {
   private transmit(s: Pooled, w: Waiting, asking = false): void {
     if (s.native !== null) {
       const code = this.addon!.write(s.native, w.query);
-      if (code === 0) w.onSent?.();
+      if (code === 0) w.asker.sent();
       else if (code === 'EAGAIN' || code === 'ENOBUFS') this.sendLater(s, w);
       else {
         const err = Object.assign(new Error(`upstream ${this.server.host}:${this.server.port}: send ${code}`), { code });
@@ -329,7 +343,7 @@ export class UdpPool {
     }
     s.socket!.send(w.query, (err) => {
       if (err) this.settle(w, err, null);
-      else w.onSent?.();
+      else w.asker.sent();
     });
   }
 
@@ -376,13 +390,13 @@ export class UdpPool {
     if (err !== null) {
       // Only cookie-less answers came: the upstream may have stopped speaking cookies (./cookies.ts).
       if (c !== null && c.missing && err instanceof UpstreamTimeout) c.cookies.forget(this.server);
-      w.done(null, err);
+      w.asker.done(null, err);
     } else if (c !== null && isBadCookie(reply!.msg)) {
       afterBadCookie(this, c, w).then(
-        (r) => w.done(r, null),
-        (e: unknown) => w.done(null, e instanceof Error ? e : new Error(String(e))),
+        (r) => w.asker.done(r, null),
+        (e: unknown) => w.asker.done(null, e instanceof Error ? e : new Error(String(e))),
       );
-    } else w.done(reply, null);
+    } else w.asker.done(reply, null);
   }
 
   /** Into the list of waiting questions, in deadline order (walked from the end: usually its place). */
@@ -468,12 +482,12 @@ function grow(s: Pooled): void {
 }
 
 /**
- * One question over `pool`, its outcome handed to `done` (UdpDone). `cookies`: send our
+ * One question over `pool`, its outcome handed to `asker.done` (UdpDone). `cookies`: send our
  * DNS Cookie with an EDNS query (./cookies.ts) and drop replies that do not echo it (or carry
  * none, once the upstream has given us a server cookie). On BADCOOKIE the question is asked once
  * more with the server cookie that came with it, and after a second BADCOOKIE over TCP (RFC 7873
  * §5.3), all within `timeoutMs`. Each datagram gets a new ID, written into `query` too, so the
- * caller's check of the answer against it holds. `onSent`: called as each datagram leaves (stall
+ * caller's check of the answer against it holds. `asker.sent`: called as each datagram leaves (stall
  * detection counts a question from then). The cookie check and the BADCOOKIE test run where the
  * reply is taken.
  */
@@ -484,17 +498,16 @@ export function udpAsk(
   timeoutMs: number,
   exactCase: boolean,
   cookies: UpstreamCookies | null,
-  onSent: (() => void) | null,
-  done: UdpDone,
+  asker: UdpAsker,
 ): void {
-  if (cookies === null || query[11] === 0) return pool.ask(query, qEnd, timeoutMs, exactCase, onSent, null, done);
+  if (cookies === null || query[11] === 0) return pool.ask(query, qEnd, timeoutMs, exactCase, null, asker);
   // Ready at once but for the first question to an upstream under each secret (source lookup).
   const option = cookies.optionNow(pool.server);
-  if (option !== null) return sendWithCookie(pool, query, qEnd, timeoutMs, exactCase, onSent, cookies, option, 0, done);
+  if (option !== null) return sendWithCookie(pool, query, qEnd, timeoutMs, exactCase, cookies, option, 0, asker);
   const deadline = performance.now() + timeoutMs;
   cookies.option(pool.server).then(
-    (o) => sendWithCookie(pool, query, qEnd, Math.max(1, deadline - performance.now()), exactCase, onSent, cookies, o, 0, done),
-    (e: unknown) => done(null, e instanceof Error ? e : new Error(String(e))),
+    (o) => sendWithCookie(pool, query, qEnd, Math.max(1, deadline - performance.now()), exactCase, cookies, o, 0, asker),
+    (e: unknown) => asker.done(null, e instanceof Error ? e : new Error(String(e))),
   );
 }
 
@@ -508,13 +521,18 @@ export function udpExchange(
   cookies: UpstreamCookies | null = null,
   onSent: (() => void) | null = null,
 ): Promise<UdpReply> {
-  return new Promise((resolve, reject) => udpAsk(pool, query, qEnd, timeoutMs, exactCase, cookies, onSent, (r, err) => (r !== null ? resolve(r) : reject(err))));
+  return new Promise((resolve, reject) =>
+    udpAsk(pool, query, qEnd, timeoutMs, exactCase, cookies, {
+      sent: () => onSent?.(),
+      done: (r, err) => (r !== null ? resolve(r) : reject(err)),
+    }),
+  );
 }
 
-function sendWithCookie(pool: UdpPool, query: Buffer, qEnd: number, timeoutMs: number, exactCase: boolean, onSent: (() => void) | null, cookies: UpstreamCookies, option: Buffer, attempt: number, done: UdpDone): void {
+function sendWithCookie(pool: UdpPool, query: Buffer, qEnd: number, timeoutMs: number, exactCase: boolean, cookies: UpstreamCookies, option: Buffer, attempt: number, asker: UdpAsker): void {
   cookies.stats.sent++;
   const turn: CookieTurn = { cookies, option, query, attempt, missing: false };
-  pool.ask(withOption(query, qEnd, option), qEnd, timeoutMs, exactCase, onSent, turn, done);
+  pool.ask(withOption(query, qEnd, option), qEnd, timeoutMs, exactCase, turn, asker);
 }
 
 /** BADCOOKIE (23) has 7 in the header's rcode bits: only then is the OPT looked for. */
@@ -530,7 +548,13 @@ async function afterBadCookie(pool: UdpPool, c: CookieTurn, w: Waiting): Promise
   if (c.attempt === 0) {
     cookies.stats.badcookieRetries++;
     const option = cookies.optionNow(server) ?? (await cookies.option(server));
-    return new Promise((resolve, reject) => sendWithCookie(pool, query, w.qEnd, left(), w.exactCase, w.onSent, cookies, option, 1, (r, err) => (r !== null ? resolve(r) : reject(err))));
+    const asker = w.asker;
+    return new Promise((resolve, reject) =>
+      sendWithCookie(pool, query, w.qEnd, left(), w.exactCase, cookies, option, 1, {
+        sent: () => asker.sent(),
+        done: (r, err) => (r !== null ? resolve(r) : reject(err)),
+      }),
+    );
   }
   cookies.stats.tcpFallbacks++;
   query.writeUInt16BE(random16(), 0);

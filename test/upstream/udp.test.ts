@@ -11,7 +11,7 @@ import { buildQuery, decode, T } from '../helpers/wire.js';
 import { ResponseCheck } from '../../src/dns/relay.js';
 import { newCounters } from '../../src/upstream/counters.js';
 import { clientAddon, type ClientAddon } from '../../src/native/udp-batch-addon.js';
-import { POOL_SIZE, UdpPool, udpExchange, UpstreamTimeout, type UdpPoolOptions } from '../../src/upstream/udp.js';
+import { askerOf, POOL_SIZE, UdpPool, udpExchange, UpstreamTimeout, type UdpPoolOptions } from '../../src/upstream/udp.js';
 
 const open: { close(): unknown }[] = [];
 afterEach(async () => {
@@ -213,17 +213,17 @@ const poolSuite = (native: ClientAddon | null): void => {
     const query = buildQuery('n9.example.org', T.A, { id: 0 });
     const calls: string[] = [];
     const answered = new Promise<void>((resolve) =>
-      pool.ask(query, query.length, 1000, false, null, null, (r, err) => {
+      pool.ask(query, query.length, 1000, false, null, askerOf((r, err) => {
         calls.push(r !== null ? decode(r.msg).answers[0]!.address! : String(err));
         resolve();
-      }),
+      })),
     );
     expect(calls).toEqual([]);
     await answered;
     await new Promise((r) => setTimeout(r, 20));
     expect(calls).toEqual(['10.0.0.9']);
     pool.close();
-    pool.ask(query, query.length, 1000, false, null, null, (r, err) => calls.push(r !== null ? 'reply' : String(err)));
+    pool.ask(query, query.length, 1000, false, null, askerOf((r, err) => calls.push(r !== null ? 'reply' : String(err))));
     expect(calls).toHaveLength(1);
     await Promise.resolve();
     expect(calls).toHaveLength(2);
