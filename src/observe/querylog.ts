@@ -265,7 +265,21 @@ export class QueryLog implements QueryObserver {
     return true;
   }
 
-  /** Writes out everything buffered (shutdown). */
+  /**
+   * Graceful stop: waits (at most `timeoutMs`) until the destination has written every byte it
+   * was handed, then flush(). sonic-boom's flushSync, called while a write it issued still waits
+   * in the thread pool (a busy pool, or a core shared with the main thread), writes the queued
+   * lines at once and the waiting ones land after them: up to a chunk of lines out of order.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.push();
+    const end = performance.now() + timeoutMs;
+    while (this.dest !== null && !this.failing && this.chunks.unwritten > 0 && performance.now() < end) await new Promise((r) => setTimeout(r, 5));
+    this.flush();
+  }
+
+  /** Writes out everything buffered at once (exit after a fatal error; drain() when there is time). */
   flush(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.push();
@@ -481,6 +495,11 @@ class ChunkPool {
     private readonly size: number,
     private readonly keep: number,
   ) {}
+
+  /** Bytes handed to the destination that it has not reported written. */
+  get unwritten(): number {
+    return this.handedBytes - this.writtenBytes;
+  }
 
   /** A chunk to write lines into: a written one again, or a new one. */
   take(): Buffer {

@@ -307,7 +307,7 @@ async function stopAll(p: Running): Promise<void> {
   r.conditional?.close();
   r.rateLimit?.close();
   await adminClosed;
-  p.qlog.flush();
+  await p.qlog.drain(Math.max(0, deadline - performance.now()));
   await p.history?.close();
   await p.soc.marks.flush();
   await p.quarantineStore.flush();
