@@ -7,15 +7,16 @@
 import { Ede, Flag, HEADER_LEN, RType } from './constants.js';
 import { copyBytes, sameBytes } from './bytes.js';
 import { skipName, sameQuestion } from './names.js';
-import type { AnswerFacts } from './inspect.js';
 import { edeOption, OPT_FIXED_LEN, pickEdeOptions, writeOpt } from './opt.js';
 import type { ParsedQuery } from './query.js';
 
 export interface StoredAnswer {
-  /** Upstream message without its OPT record. */
+  /**
+   * Upstream message without its OPT record, in an allocation of its own. Every record in it has
+   * a TTL field (the OPT was the only one without): replay finds them by walking the records
+   * (findTtls) instead of keeping their offsets, a view and an array more per cached answer.
+   */
   wire: Buffer;
-  /** Offsets of every TTL field in `wire`. */
-  ttlOffsets: Uint16Array;
   /** Full rcode (upstream OPT extended bits merged). */
   rcode: number;
   answerCount: number;
@@ -29,12 +30,11 @@ export interface StoredAnswer {
   storedAt: number;
   /**
    * Kept with the answer for the response-policy stage above the cache (resolve/response.ts),
-   * which alone reads and writes them: what the answer's records are (inspectAnswer, once;
-   * undefined until then) and its verdict under the last policy tables that checked it (opaque
-   * here). Fields, not WeakMaps keyed by the answer: a WeakMap entry per upstream miss, and the
-   * ephemeron work each costs the GC, were the largest JavaScript cost left on the miss path.
+   * which alone reads and writes it (opaque here): its verdict under the last policy tables that
+   * checked the answer. A field, not a WeakMap keyed by the answer: a WeakMap entry per upstream
+   * miss, and the ephemeron work each costs the GC, were the largest JavaScript cost left on the
+   * miss path.
    */
-  facts: AnswerFacts | null | undefined;
   verdict: unknown;
 }
 
@@ -75,14 +75,14 @@ export function checkResponse(resp: Buffer, sent: Buffer, sentQEnd: number, exac
   return flags & Flag.TC ? ResponseCheck.Truncated : ResponseCheck.Ok;
 }
 
-// TTL offsets of the message being stored (a record takes at least 11 bytes of a 64 KiB message).
+// TTL offsets of the message being stored or replayed (a record takes at least 11 bytes of a 64 KiB message).
 const ttls = new Uint16Array(65536 / 11);
 
 /**
  * Indexes a checked response (fields read as bytes: Buffer#readUInt* checks its arguments on
- * every call). Returns null when its records are malformed. The wire and its TTL
- * offsets share one allocation of their own (not a slice of Node's pool, which a cached answer
- * would keep alive whole): what the cache keeps, made once (resolve/cache.ts).
+ * every call). Returns null when its records are malformed. The wire is an allocation of its own
+ * (not a slice of Node's pool, which a cached answer would keep alive whole): what the cache
+ * keeps, made once (resolve/cache.ts).
  */
 export function storeResponse(resp: Buffer, qEnd: number, now: number): StoredAnswer | null {
   const len = resp.length;
@@ -131,42 +131,64 @@ export function storeResponse(resp: Buffer, qEnd: number, now: number): StoredAn
   // may point past the OPT, and closing the gap would make them name the wrong owners.
   const end = optStart < 0 ? off : optStart;
   if (end > 0xffff) return null;
-  let kept = 0;
-  while (kept < nTtls && ttls[kept]! < end) kept++;
-  const at = (end + 1) & ~1; // Uint16Array views need an even byte offset
-  const own = Buffer.allocUnsafeSlow(at + kept * 2);
-  resp.copy(own, 0, 0, end);
-  const wire = own.subarray(0, end);
+  const wire = Buffer.allocUnsafeSlow(end);
+  copyBytes(resp, 0, end, wire, 0);
   if (optStart >= 0) {
     const count = optIndex - an - ns;
     wire[10] = count >>> 8;
     wire[11] = count & 0xff;
   }
-  const ttlOffsets = new Uint16Array(own.buffer, own.byteOffset + at, kept);
-  for (let i = 0; i < kept; i++) {
+  for (let i = 0; i < nTtls; i++) {
     const o = ttls[i]!;
-    ttlOffsets[i] = o;
+    if (o >= end) break;
     if (wire[o]! > 0x7f) wire[o] = wire[o + 1] = wire[o + 2] = wire[o + 3] = 0;
   }
   return {
     wire,
-    ttlOffsets,
     rcode: (extRcode << 4) | (resp[3]! & 0x0f),
     answerCount: an,
     minTtl,
     negativeTtl,
     ede,
     storedAt: now,
-    facts: undefined,
     verdict: null,
   };
+}
+
+/** Records in a stored answer (its header's counts: storeResponse leaves no OPT to leave out). */
+function recordCount(wire: Uint8Array): number {
+  return ((wire[6]! << 8) | wire[7]!) + ((wire[8]! << 8) | wire[9]!) + ((wire[10]! << 8) | wire[11]!);
+}
+
+/**
+ * Finds the TTL field of every record of a stored answer (checked by storeResponse: the walk
+ * needs no bounds) and puts their offsets in `ttls`; returns how many. A few instructions a record
+ * at each replay, where keeping the offsets cost every cached answer two objects.
+ */
+function findTtls(wire: Uint8Array): number {
+  const n = recordCount(wire);
+  let off = skipName(wire, HEADER_LEN) + 4;
+  for (let i = 0; i < n; i++) {
+    off = skipName(wire, off);
+    if (off < 0) return i; // not storeResponse's: no further records to find
+    ttls[i] = off + 4;
+    off += 10 + ((wire[off + 8]! << 8) | wire[off + 9]!);
+  }
+  return n;
+}
+
+/** The offsets of a stored answer's TTL fields, in record order (tests and diagnostics). */
+export function ttlOffsets(stored: StoredAnswer): number[] {
+  return Array.from(ttls.subarray(0, findTtls(stored.wire)));
 }
 
 /** Rewrites the stored TTLs into [min, max] (cache policy), in place; true if any changed. */
 export function clampTtls(stored: StoredAnswer, min: number, max: number): boolean {
   const w = stored.wire;
   let changed = false;
-  for (const off of stored.ttlOffsets) {
+  const n = findTtls(w);
+  for (let i = 0; i < n; i++) {
+    const off = ttls[i]!;
     const raw = w.readUInt32BE(off);
     const t = raw & 0x7fffffff;
     const c = t < min ? min : t > max ? max : t;
@@ -209,9 +231,9 @@ export function replay(stored: StoredAnswer, query: Buffer, pq: ParsedQuery, now
   copyBytes(query, HEADER_LEN, pq.qEnd - 4, out, HEADER_LEN); // the name only, for 0x20 case
   const elapsed = Math.floor((now - stored.storedAt) / 1000);
   if (elapsed > 0) {
-    const offs = stored.ttlOffsets;
-    for (let i = 0; i < offs.length; i++) {
-      const o = offs[i]!;
+    const n = findTtls(src);
+    for (let i = 0; i < n; i++) {
+      const o = ttls[i]!;
       const t = (((src[o]! & 0x7f) << 24) | (src[o + 1]! << 16) | (src[o + 2]! << 8) | src[o + 3]!) - elapsed;
       const v = t > 0 ? t : 0;
       out[o] = v >>> 24;
@@ -241,6 +263,7 @@ const STALE_EDE = edeOption(Ede.STALE_ANSWER, '');
 export function replayStale(stored: StoredAnswer, query: Buffer, pq: ParsedQuery): Buffer {
   const ede = stored.ede === null ? STALE_EDE : Buffer.concat([STALE_EDE, stored.ede]);
   const out = replay({ ...stored, ede }, query, pq, stored.storedAt);
-  for (const o of stored.ttlOffsets) out.writeUInt32BE(STALE_TTL, o);
+  const n = findTtls(stored.wire);
+  for (let i = 0; i < n; i++) out.writeUInt32BE(STALE_TTL, ttls[i]!);
   return out;
 }

@@ -15,9 +15,9 @@
 //   the entry is served stale at once for 30 s without asking again (the RFC's failure recheck).
 // - Prefetch: a hit in the last 10 % of the TTL the entry was stored with starts one background
 //   refresh, so popular names never expire (entries stored for less than 10 s are not prefetched).
-// - Memory: maxBytes bounds the sum of the entries' sizes (wire bytes, TTL offsets, key and a
-//   measured overhead per entry and per record for the objects, the LRU's bookkeeping and the
-//   response stage's memo of the answer), besides maxEntries: 64 MiB counted is 64 MiB used.
+// - Memory: maxBytes bounds the sum of the entries' sizes (wire bytes, key and a measured
+//   overhead per entry for the objects and the LRU's bookkeeping), besides maxEntries: 64 MiB
+//   counted is 64 MiB of heap used.
 // The module's binding: the global `performance` is an accessor that each read calls.
 import { performance } from 'node:perf_hooks';
 import { AnswerLru, NONE } from './cache-lru.js';
@@ -50,18 +50,16 @@ export const STALE_RECHECK_MS = 30_000;
 /** Entries stored for less than this are not prefetched (their last 10 % is under a second). */
 export const PREFETCH_MIN_TTL_MS = 10_000;
 /**
- * Bytes an entry costs besides its wire, TTL offsets and key: the StoredAnswer object, the
- * ArrayBuffer and its two views, the key string's own overhead, the store's map entry and typed
- * array slots (cache-lru.ts, ~45 bytes), and the response stage's memo for the answer (dns/inspect.ts's AnswerFacts and the
- * verdict, in WeakMaps keyed by the stored answer: they live as long as the entry). Measured with
- * Node 20, bench/cache-memory.mjs: 75,000 answers with 1 A record (60 wire bytes, 37-character
- * keys) kept 1,245 bytes each of heap and ArrayBuffer memory; with 4 A records, 1,707.
- * Without the response stage (blocking.inspectResponses: false) an entry costs ~450 bytes less:
- * the count errs on the safe side.
+ * Bytes an entry costs besides its wire and key: the StoredAnswer object, the wire's Buffer and
+ * ArrayBuffer, the key string's own overhead and the store's map entry and typed array slots
+ * (cache-lru.ts, ~45 bytes). Nothing grows with the records: the response stage keeps no facts
+ * about the answer, and a clean verdict is a number (resolve/response.ts). Measured with Node 20,
+ * bench/cache-memory.mjs: 100,000 answers with 1 A record (60 wire bytes, 37-character keys) kept
+ * 500 bytes each of heap and ArrayBuffer memory, 4 A records 548 (108 wire bytes), a 2-CNAME chain
+ * to 1 A 536 (94): 403-405 bytes besides wire and key, 5 heap objects an entry whatever the
+ * records. V8's malloc'd bookkeeping of each ArrayBuffer (not in the heap's figures) is not counted.
  */
-export const ENTRY_OVERHEAD = 1000;
-/** Bytes per record besides its wire bytes: the response stage's memo of its owner and address (see ENTRY_OVERHEAD). */
-export const RECORD_OVERHEAD = 140;
+export const ENTRY_OVERHEAD = 410;
 
 /** The key's DO, CD and AD bits, by (DO << 2 | CD << 1 | AD): strings made once, not per query. */
 const KEY_BITS = ['000', '001', '010', '011', '100', '101', '110', '111'];
@@ -268,7 +266,7 @@ export class CacheStage implements Stage {
     if (clampTtls(s, positive ? this.opts.minTtl : 0, positive ? this.opts.maxTtl : this.opts.negativeMaxTtl)) {
       a.reply = replay(s, q.msg, q.pq, s.storedAt);
     }
-    // The answer has its own allocation, wire and TTL offsets together (storeResponse): kept as it is.
+    // The answer has its own allocation (storeResponse): kept as it is.
     this.lru.set(key, s, entrySize(key, s), s.storedAt + ttl * 1000, ttl * 1000);
   }
 
@@ -288,7 +286,7 @@ export class CacheStage implements Stage {
 
 /** What an entry counts against cache.maxBytes. */
 export function entrySize(key: string, s: StoredAnswer): number {
-  return ENTRY_OVERHEAD + key.length + s.wire.length + s.ttlOffsets.length * (2 + RECORD_OVERHEAD) + (s.ede === null ? 0 : s.ede.length);
+  return ENTRY_OVERHEAD + key.length + s.wire.length + (s.ede === null ? 0 : s.ede.length);
 }
 
 export const cacheStage: StageModule<CacheStage> = {

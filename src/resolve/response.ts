@@ -8,8 +8,11 @@
 // checked again whenever the policy changed since it was last checked, so a list update or an
 // emergency block also applies to answers already in the cache. The verdict per stored answer is
 // memoised on the answer for the tables it was made with (the client's group's: groups with the
-// same lists share them), so a cache hit compares one reference; a second group's verdicts for
-// the same answer are kept in a WeakMap per tables.
+// same lists share them), so a cache hit compares one number; a second group's verdicts for the
+// same answer are kept in a WeakMap per tables. Nothing else is kept per answer: a clean verdict
+// (nearly all) is the tables' number alone, and what the answer holds (inspectAnswer) is read
+// again from the wire when another policy checks it. The cache holds tens of thousands of
+// answers, and every object kept for each is one more for every Mark-Compact to visit (issue 11).
 // The module's binding: the global `performance` is an accessor that each read calls.
 import { performance } from 'node:perf_hooks';
 import { addressText } from '../dns/address.js';
@@ -22,6 +25,7 @@ import { labelCount, type BlockAnswers } from './block-answer.js';
 import { requireNext, type StageModule } from './module.js';
 import type { Answer, Query, Stage } from './types.js';
 
+/** What the tables found in an answer: a rule it hit, or additional records to remove. */
 interface Verdict {
   /** The tables it was made with, by number: a cached answer must not keep replaced tables alive. */
   readonly tablesId: number;
@@ -31,6 +35,14 @@ interface Verdict {
   readonly stripped: StoredAnswer | null;
 }
 
+/**
+ * A memoised verdict: the tables' number when they found nothing (a number is no object for the
+ * GC to visit), or the Verdict.
+ */
+type Memo = number | Verdict;
+
+const tablesOf = (m: Memo): number => (typeof m === 'number' ? m : m.tablesId);
+
 
 export class ResponseStage implements Stage {
   /**
@@ -39,7 +51,7 @@ export class ResponseStage implements Stage {
    * keep theirs, and a published policy's new tables start empty (the old ones, and their
    * verdicts, are collected with them).
    */
-  private readonly otherVerdicts = new WeakMap<PolicyTables, WeakMap<StoredAnswer, Verdict>>();
+  private readonly otherVerdicts = new WeakMap<PolicyTables, WeakMap<StoredAnswer, Memo>>();
   /** A number per tables object (weakly held), and the current snapshot's ones. */
   private readonly ids = new WeakMap<PolicyTables, number>();
   private nextId = 1;
@@ -73,6 +85,7 @@ export class ResponseStage implements Stage {
     // The client's group's tables: a verdict memoised for one group's tables is not another's.
     const tables = this.policy.current.tablesFor(q.identity.group);
     const v = this.verdictOf(s, tables, q.pq.name, q.pq.qEnd);
+    if (typeof v === 'number') return a;
     if (v.hit !== null) {
       const d = ruleDecision(v.hit.rule, v.hit.trigger, v.hit.chain);
       q.decision = d;
@@ -92,11 +105,11 @@ export class ResponseStage implements Stage {
    * tables are among the current policy's, replaced otherwise; a second group's verdicts for the
    * same answer go to otherVerdicts.
    */
-  private verdictOf(s: StoredAnswer, tables: PolicyTables, qname: string, qEnd: number): Verdict {
+  private verdictOf(s: StoredAnswer, tables: PolicyTables, qname: string, qEnd: number): Memo {
     const id = this.idOf(tables);
-    const own = s.verdict as Verdict | null;
-    if (own !== null && own.tablesId === id) return own;
-    if (own === null || !this.currentIds.has(own.tablesId)) return (s.verdict = this.check(s, qname, qEnd, tables, id));
+    const own = s.verdict as Memo | null;
+    if (own !== null && tablesOf(own) === id) return own;
+    if (own === null || !this.currentIds.has(tablesOf(own))) return (s.verdict = this.check(s, qname, qEnd, tables, id));
     let memo = this.otherVerdicts.get(tables);
     if (memo === undefined) this.otherVerdicts.set(tables, (memo = new WeakMap()));
     let v = memo.get(s);
@@ -121,10 +134,9 @@ export class ResponseStage implements Stage {
     return id;
   }
 
-  private check(s: StoredAnswer, qname: string, qEnd: number, tables: PolicyTables, tablesId: number): Verdict {
-    let facts = s.facts;
-    if (facts === undefined) facts = s.facts = inspectAnswer(s.wire, qEnd, qname);
-    if (facts === null || facts.empty) return { tablesId, hit: null, stripped: null };
+  private check(s: StoredAnswer, qname: string, qEnd: number, tables: PolicyTables, tablesId: number): Memo {
+    const facts = inspectAnswer(s.wire, qEnd, qname);
+    if (facts === null || facts.empty) return tablesId;
     const now = Date.now();
     for (const n of facts.names) {
       const r = tables.names.match(n.name, now);
@@ -144,11 +156,11 @@ export class ResponseStage implements Stage {
       const r = tables.names.match(ad.name, now);
       if (r !== null && r.kind === 'block') (drop ??= new Set()).add(ad.index);
     }
-    if (drop === null) return { tablesId, hit: null, stripped: null };
+    if (drop === null) return tablesId;
     const stripped = storeResponse(withoutAdditional(s.wire, qEnd, drop), qEnd, s.storedAt);
     // The stored wire has no OPT: the upstream's EDE options go with the answer, not the bytes.
     if (stripped !== null) stripped.ede = s.ede;
-    return { tablesId, hit: null, stripped };
+    return stripped === null ? tablesId : { tablesId, hit: null, stripped };
   }
 }
 

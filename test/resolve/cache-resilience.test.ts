@@ -8,7 +8,7 @@ import { errorReply } from '../../src/dns/synth.js';
 import { edeOption } from '../../src/dns/opt.js';
 import { PolicyHolder } from '../../src/policy/snapshot.js';
 import { BlockAnswers } from '../../src/resolve/block-answer.js';
-import { CacheStage, ENTRY_OVERHEAD, RECORD_OVERHEAD, STALE_RECHECK_MS, type CacheOptions } from '../../src/resolve/cache.js';
+import { CacheStage, ENTRY_OVERHEAD, STALE_RECHECK_MS, type CacheOptions } from '../../src/resolve/cache.js';
 import { ResponseStage } from '../../src/resolve/response.js';
 import { peerIdentity, type Answer, type Query, type Stage } from '../../src/resolve/types.js';
 import { query, tables } from '../helpers/stage.js';
@@ -314,7 +314,7 @@ describe('byte bound (cache.maxBytes)', () => {
     expect(c.bytes).toBe(m.bytes);
     expect(m.entries).toBe(c.size);
     expect(c.size).toBeLessThan(100_000);
-    expect(c.size).toBeGreaterThan(max / (ENTRY_OVERHEAD + RECORD_OVERHEAD + 200)); // full, not emptied
+    expect(c.size).toBeGreaterThan(max / (ENTRY_OVERHEAD + 200)); // full, not emptied
     console.log(`cache byte bound: 100000 answers into ${max} bytes → ${c.size} entries, ${m.bytes} bytes counted (${m.wire} of them answer bytes)`);
   }, 60_000);
 
@@ -324,17 +324,17 @@ describe('byte bound (cache.maxBytes)', () => {
     expect(c.size).toBe(100_000);
     expect(m.bytes).toBe(c.bytes);
     expect(m.bytes).toBeLessThanOrEqual(128 * 1024 * 1024);
-    expect(m.bytes - m.wire).toBeGreaterThanOrEqual(100_000 * (ENTRY_OVERHEAD + RECORD_OVERHEAD));
+    expect(m.bytes - m.wire).toBeGreaterThanOrEqual(100_000 * ENTRY_OVERHEAD);
   }, 60_000);
 
-  it('counts every record besides the entry: four A records weigh three records (wire, TTL offset, memo) more than one', () => {
+  it('counts a record as its wire bytes: four A records weigh three records\' bytes more than one', () => {
     const counted = (records: number): number => {
       const cache = new CacheStage(OPTS, { resolve: (q) => allowed(q, answerFor(q, 0xc0000201, 3600, performance.now(), records)) });
       void cache.resolve(query('www.example.org', T.A));
       expect(cache.size).toBe(1);
       return cache.bytes;
     };
-    expect(counted(4) - counted(1)).toBe(3 * (16 + 2 + RECORD_OVERHEAD));
+    expect(counted(4) - counted(1)).toBe(3 * 16);
   });
 
   it('stores an answer in one allocation of its own (no slice of the shared pool)', async () => {
@@ -343,7 +343,7 @@ describe('byte bound (cache.maxBytes)', () => {
     expect(key.startsWith('www.example.org|1|1|')).toBe(true);
     const hit = await cache.resolve(query('www.example.org', T.A));
     const s = hit.stored!;
-    expect(s.wire.buffer).toBe(s.ttlOffsets.buffer);
-    expect(s.wire.buffer.byteLength).toBeLessThanOrEqual(s.wire.length + 1 + s.ttlOffsets.byteLength);
+    expect(s.wire.byteOffset).toBe(0);
+    expect(s.wire.buffer.byteLength).toBe(s.wire.length);
   });
 });

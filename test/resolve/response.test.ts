@@ -142,6 +142,21 @@ describe('response stage', () => {
     expect((st.resolve(query('innocent.example', T.A)) as Answer).action).toBe('cached');
   });
 
+  it('keeps no object on a cached answer that passed (a number names the tables), and the verdict object of one that did not', () => {
+    const holder = new PolicyHolder();
+    holder.publish(tables({ block: ['sbmsa.wiki'] }));
+    const check = (name: string, ans: Rr[], add: Rr[] = []): unknown => {
+      const q = query(name, T.A);
+      const s = stored(q, ans, add);
+      new ResponseStage(holder, answers, new StubNext(upstreamAnswer(s, 'cached'))).resolve(q);
+      return s.verdict;
+    };
+    expect(typeof check('innocent.example', [cname('innocent.example', 'cdn.example.net'), a('cdn.example.net', '203.0.113.66')])).toBe('number');
+    expect(typeof check('plain.example', [a('plain.example', '203.0.113.67')])).toBe('number');
+    expect(check('bad.example', [cname('bad.example', 'x.sbmsa.wiki'), a('x.sbmsa.wiki', '203.0.113.68')])).toMatchObject({ hit: { trigger: 'cname' } });
+    expect(check('mail.example', [a('mail.example', '203.0.113.69')], [a('mx.sbmsa.wiki', '203.0.113.9')])).toMatchObject({ hit: null, stripped: { answerCount: 1 } });
+  });
+
   it('keeps each group\'s verdict for one cached answer apart, and re-checks both after a publish', () => {
     const holder = new PolicyHolder();
     const publishGroups = (kidsBlock: string[]): void => {
