@@ -12,8 +12,10 @@
 //
 // Layout (no JS object per name or rule). Rules stay in their RuleSets (columns; names and
 // first-seen times in the source's NameTable). The biggest set is the base: its NameTable's ids
-// are keys 0..n-1, found through that table's own index (borrowed, not rebuilt), and a key's slot
-// is one int32 in `baseSlot`. Names of the other sets that the base does not know get keys n..,
+// are keys 0..n-1, found through that table's own index (borrowed, not rebuilt), and a key's
+// name's end offset (copied from the table) and its slot are a pair of int32 in `baseKeys`, so
+// that a probe that finds a candidate key reads one cache line there, not one in the table's end
+// offsets and another in a slot array (a cache miss each with a 1M-name list). Names of the other sets that the base does not know get keys n..,
 // each a record of 3 int32 [name offset, set << 8 | name length, slot], and a small index of
 // their own. A slot holds the key's one rule as (row << 8) | flags (the rule is in the set that
 // holds the name), or, when a name collects more than one rule (an exact and a subtree entry, a
@@ -21,7 +23,7 @@
 // of 4 (set, row) slots. Index slots hold (hash & ~mask) | (id + 1): most probes for other names
 // are refused by those hash bits without reading the key, and before the base index a Bloom
 // filter of about a byte a name (the base set's, built while compiling) refuses most names that
-// are not listed without touching the index at all. For a single list: 4 bytes a name here, plus
+// are not listed without touching the index at all. For a single list: 8 bytes a name here, plus
 // the NameTable's ~31 (name bytes, end offset, time code, index), the RuleSet's 9 (name id,
 // line, flags) and 1 of filter.
 import { bloomAdd, bloomHas, hashBytes, hashFinish, HASH_B, indexCapacity, indexFull, NameTable } from './names.js';
@@ -39,6 +41,11 @@ const ALLOW_BELOW = 6;
 const NONE = 0x7fffffff;
 /** A key with one rule keeps it in its slot as (row << 8) | flags, for rows below this. */
 const ROW_LIMIT = 1 << 23;
+/**
+ * In a one-rule slot, beside the rule's flags (bits 0-5): the upper bits are the index of the
+ * rule's object in `made` instead of its row (see ruleAt()).
+ */
+const F_MADE = 0x80;
 const MAX_SETS = 1 << 23;
 const EMPTY = new Int32Array(0);
 
@@ -66,7 +73,8 @@ export class DomainTrie {
   private baseSize = 0;
   private baseIndex: Int32Array = EMPTY;
   private baseMask = 0;
-  private baseSlot: Int32Array = EMPTY;
+  /** Per base key k: [2k] its name's end offset in the base table's bytes, [2k + 1] its slot. */
+  private baseKeys: Int32Array = EMPTY;
   /** Bloom filter of the names with rules among the base keys (null: probe the base always). */
   private filter: Int32Array | null = null;
   private filterShared = false;
@@ -83,13 +91,24 @@ export class DomainTrie {
   private loose: RuleSet | null = null;
   private looseId = -1;
   // match() scratch: the best rule and the most specific $important block so far, as (set, row).
-  // Each with where its key's name starts in the query (the rule's name is the query from there).
+  // Each with where its key's name starts in the query (the rule's name is the query from there),
+  // and for a key with one rule, the key and its slot (else slot -1).
   private bestSet = -1;
   private bestRow = 0;
   private bestAt = 0;
+  private bestKey = -1;
+  private bestSlot = -1;
   private impSet = -1;
   private impRow = 0;
   private impAt = 0;
+  private impKey = -1;
+  private impSlot = -1;
+  /**
+   * Rule objects handed out for keys with one rule, in the order first asked for; such a key's
+   * slot then holds the index here (F_MADE), and madeRows the row it held before.
+   */
+  private readonly made: RuleMatch[] = [];
+  private readonly madeRows: number[] = [];
   /**
    * The clock of the match in progress: the caller's `now`, else NaN until an expiring rule is
    * met (see clock()).
@@ -179,7 +198,7 @@ export class DomainTrie {
     this.bestSet = -1;
     this.impSet = -1;
     const len = name.length;
-    if (this.rootKey >= 0 && this.visit(this.rootKey, this.slot(this.rootKey), len === 0, len)) return this.best(name);
+    if (this.rootKey >= 0 && this.visit(this.rootKey, this.rawSlot(this.rootKey), len === 0, len)) return this.best(name);
     if (len > 0 && this.baseSize + this.nOwn > 0) {
       // Right to left: h is the hash of name[i + 1, len) when name[i] is a dot.
       let h = 0;
@@ -201,19 +220,38 @@ export class DomainTrie {
       else if (len > 1) k = this.find(hashFinish(h), name, 1, len);
       if (k >= 0 && this.visit(k, this.foundSlot, true, at)) return this.best(name);
     }
-    if (this.impSet >= 0) return this.sets[this.impSet]!.ruleNamed(this.impRow, name, this.impAt);
+    if (this.impSet >= 0) return this.ruleAt(this.impSet, this.impRow, this.impKey, this.impSlot, name, this.impAt);
     if (this.bestSet >= 0) return this.best(name);
     return null;
   }
 
   /** The best rule found for `name` (bestSet/bestRow), as an object. */
   private best(name: string): RuleMatch {
-    return this.sets[this.bestSet]!.ruleNamed(this.bestRow, name, this.bestAt);
+    return this.ruleAt(this.bestSet, this.bestRow, this.bestKey, this.bestSlot, name, this.bestAt);
+  }
+
+  /**
+   * Rule (s, row) as an object, for a lookup of `name` whose part from `at` on is the rule's name;
+   * v: the slot of key k when it holds that one rule, else -1. A one-rule key's slot is then
+   * pointed at the object (in `made`, unless the rule expires: its row is read for that), so the
+   * next lookup takes it from that array, dense and small, instead of from the set's pages, where
+   * with a 1M-rule list it is a cache miss of its own. The set keeps the object too: the same
+   * object either way.
+   */
+  private ruleAt(s: number, row: number, k: number, v: number, name: string, at: number): RuleMatch {
+    if (v >= 0 && (v & F_MADE) !== 0) return this.made[v >>> 8]!;
+    const r = this.sets[s]!.ruleNamed(row, name, at);
+    if (v >= 0 && (v & F_EXPIRES) === 0 && this.made.length < ROW_LIMIT) {
+      this.setSlot(k, (this.made.length << 8) | (v & 0xff) | F_MADE);
+      this.made.push(r);
+      this.madeRows.push(row);
+    }
+    return r;
   }
 
   /** Bytes held by this structure's own typed arrays (not the sets' columns and names). */
   get memoryBytes(): number {
-    return this.baseSlot.byteLength + this.keys.byteLength + this.index.byteLength + this.ov.byteLength;
+    return this.baseKeys.byteLength + this.keys.byteLength + this.index.byteLength + this.ov.byteLength;
   }
 
   /**
@@ -234,11 +272,15 @@ export class DomainTrie {
       this.bestSet = s;
       this.bestRow = row;
       this.bestAt = at;
+      this.bestKey = k;
+      this.bestSlot = v;
       if ((f & F_IMPORTANT) !== 0) {
         if ((f & F_ALLOW) !== 0) return true;
         this.impSet = s;
         this.impRow = row;
         this.impAt = at;
+        this.impKey = k;
+        this.impSlot = v;
       }
       return false;
     }
@@ -251,6 +293,7 @@ export class DomainTrie {
       this.bestSet = aS;
       this.bestRow = aR;
       this.bestAt = at;
+      this.bestSlot = -1;
       return true;
     }
     let bS = ov[o + (exact ? BLOCK_SELF : BLOCK_BELOW)]!;
@@ -260,15 +303,18 @@ export class DomainTrie {
       this.bestSet = aS;
       this.bestRow = aR;
       this.bestAt = at;
+      this.bestSlot = -1;
     } else if (bS >= 0) {
       this.bestSet = bS;
       this.bestRow = bR;
       this.bestAt = at;
+      this.bestSlot = -1;
     }
     if (bS >= 0 && (this.sets[bS]!.flags[bR]! & F_IMPORTANT) !== 0) {
       this.impSet = bS;
       this.impRow = bR;
       this.impAt = at;
+      this.impSlot = -1;
     }
     return false;
   }
@@ -299,17 +345,18 @@ export class DomainTrie {
     if (this.baseSize > 0 && (this.filter === null || bloomHas(this.filter, h))) {
       const index = this.baseIndex;
       const mask = this.baseMask;
-      const ends = this.base!.endOffsets;
       const buf = this.base!.bytes;
-      const baseSlot = this.baseSlot;
+      const keys = this.baseKeys;
       for (let i = h & mask; ; i = (i + 1) & mask) {
         const v = index[i]!;
         if (v === 0) break;
         if (((v ^ h) & ~mask) !== 0) continue;
         const k = (v & mask) - 1;
-        const slot = baseSlot[k]!;
-        let p = k === 0 ? 0 : ends[k - 1]!;
-        if (ends[k]! - p !== len) continue;
+        const at = k * 2;
+        const slot = keys[at + 1]!;
+        // The name starts where the previous key's ends: the pair before, most often in the same line.
+        let p = k === 0 ? 0 : keys[at - 2]!;
+        if (keys[at]! - p !== len) continue;
         let j = start;
         while (j < end && buf[p] === name.charCodeAt(j)) {
           p++;
@@ -355,15 +402,15 @@ export class DomainTrie {
     if (this.baseSize > 0) {
       const index = this.baseIndex;
       const mask = this.baseMask;
-      const ends = this.base!.endOffsets;
       const buf = this.base!.bytes;
+      const keys = this.baseKeys;
       for (let i = h & mask; ; i = (i + 1) & mask) {
         const v = index[i]!;
         if (v === 0) break;
         if (((v ^ h) & ~mask) !== 0) continue;
         const k = (v & mask) - 1;
-        let p = k === 0 ? 0 : ends[k - 1]!;
-        if (ends[k]! - p !== len) continue;
+        let p = k === 0 ? 0 : keys[k * 2 - 2]!;
+        if (keys[k * 2]! - p !== len) continue;
         let j = start;
         while (j < end && buf[p] === b[j]) {
           p++;
@@ -407,18 +454,32 @@ export class DomainTrie {
     this.baseIndex = dict.lendIndex();
     this.baseMask = this.baseIndex.length - 1;
     this.baseSize = dict.size;
-    this.baseSlot = new Int32Array(this.baseSize).fill(NONE);
+    // The table only appends: the end offsets of ids below baseSize never change (as for the
+    // borrowed index, nothing rolls the table back below a size a live structure was built at).
+    const ends = dict.endOffsets;
+    const keys = new Int32Array(this.baseSize * 2);
+    for (let k = 0; k < this.baseSize; k++) {
+      keys[k * 2] = ends[k]!;
+      keys[k * 2 + 1] = NONE;
+    }
+    this.baseKeys = keys;
     this.filter = this.sets[s]!.filter;
     this.filterShared = true;
   }
 
-  /** The slot of key k. */
+  /** The slot of key k as stored (a one-rule slot may hold F_MADE: see ruleAt()). */
+  private rawSlot(k: number): number {
+    return k < this.baseSize ? this.baseKeys[k * 2 + 1]! : this.keys[(k - this.baseSize) * KEY + 2]!;
+  }
+
+  /** The slot of key k with its rule's row (what place() reads: add() may come after lookups). */
   private slot(k: number): number {
-    return k < this.baseSize ? this.baseSlot[k]! : this.keys[(k - this.baseSize) * KEY + 2]!;
+    const v = this.rawSlot(k);
+    return v >= 0 && v !== NONE && (v & F_MADE) !== 0 ? (this.madeRows[v >>> 8]! << 8) | (v & 0xff & ~F_MADE) : v;
   }
 
   private setSlot(k: number, v: number): void {
-    if (k < this.baseSize) this.baseSlot[k] = v;
+    if (k < this.baseSize) this.baseKeys[k * 2 + 1] = v;
     else this.keys[(k - this.baseSize) * KEY + 2] = v;
   }
 

@@ -193,6 +193,51 @@ describe('DomainTrie decides as the reference trie', () => {
     );
   });
 
+  it('rules added after lookups (which point a one-rule key at its rule object) join the rules already asked for', () => {
+    fc.assert(
+      fc.property(fc.array(sourceArb, { minLength: 2, maxLength: 3 }), fc.array(queryArb, { minLength: 1, maxLength: 10 }), (sources, queries) => {
+        const rs = sets(sources);
+        const [first, ...later] = rs;
+        const ref = reference(rs);
+        const t = new DomainTrie();
+        for (let row = 0; row < first!.length; row++) t.add(first!.rule(row));
+        for (const q of queries) for (const now of NOWS) t.match(q, now);
+        for (const s of later) for (let row = 0; row < s.length; row++) t.add(s.rule(row));
+        for (const q of queries) for (const now of NOWS) expect(t.match(q, now)).toBe(ref.match(q, now));
+        expect(t.size).toBe(ref.size);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a base name asked for out of row order keeps its own rule when another list adds a rule for it later', () => {
+    const names = ['a.com', 'b.com', 'c.com'];
+    const [rs] = sets([{ rules: names.map((name) => ({ name, kind: 'block' as const, match: 'subtree' as const, important: false, expiresAt: 0 })), history: [], maxAgeMs: 0 }]);
+    const t = DomainTrie.fromSets([rs!]);
+    // c.com first: its rule is the first object the structure keeps (index 0), its row is 2.
+    const c = t.match('x.c.com')!;
+    expect(t.match('c.com')).toBe(c);
+    expect(t.match('b.com')).toBe(rs!.rule(1));
+    const allow = makeRule({ name: 'c.com', match: 'exact', line: 9, kind: 'allow' }, { list: 'later', kind: 'allow', match: 'exact', action: null, tags: [], firstSeen: 0 });
+    t.add(allow);
+    expect(t.match('c.com')).toBe(allow);
+    expect(t.match('x.c.com')).toBe(c);
+    expect(c.rule).toBe('c.com');
+    expect(t.match('x.b.com')).toBe(rs!.rule(1));
+    expect(t.match('a.com')).toBe(rs!.rule(0));
+  });
+
+  it('an expiring rule asked for many times still stops matching at its expiry', () => {
+    const [rs] = sets([{ rules: [{ name: 'e.com', kind: 'block', match: 'subtree', important: false, expiresAt: 3000 }, { name: 'k.com', kind: 'block', match: 'subtree', important: false, expiresAt: 0 }], history: [], maxAgeMs: 0 }]);
+    const t = DomainTrie.fromSets([rs!]);
+    for (let i = 0; i < 3; i++) {
+      expect(t.match('x.e.com', 2999)).toBe(rs!.rule(0));
+      expect(t.match('k.com', 5000)).toBe(rs!.rule(1));
+    }
+    expect(t.match('x.e.com', 3000)).toBeNull();
+    expect(t.match('e.com', 5000)).toBeNull();
+  });
+
   it('a rule for the empty name (the root) applies below every name', () => {
     const root = makeRule({ name: '', match: 'subtree', line: 1 }, { list: 'all', kind: 'block', match: 'subtree', action: null, tags: [], firstSeen: 0 });
     const allow = makeRule({ name: 'ok.com', match: 'subtree', line: 2, kind: 'allow' }, { list: 'al', kind: 'allow', match: 'subtree', action: null, tags: [], firstSeen: 0 });
