@@ -161,32 +161,47 @@ function recordCount(wire: Uint8Array): number {
 }
 
 /**
- * Finds the TTL field of every record of a stored answer (checked by storeResponse: the walk
- * needs no bounds) and puts their offsets in `ttls`; returns how many. A few instructions a record
- * at each replay, where keeping the offsets cost every cached answer two objects.
+ * The offset of the TTL field of the record at `off` in a stored answer (checked by
+ * storeResponse: no bounds to check), or a negative number for a malformed owner. Walking the
+ * records at each replay costs a few instructions a record (an owner is mostly a compression
+ * pointer, stepped over here), where keeping their offsets cost every cached answer two objects.
  */
-function findTtls(wire: Uint8Array): number {
+function ttlField(wire: Uint8Array, off: number): number {
+  return ((wire[off]! & 0xc0) === 0xc0 ? off + 2 : skipName(wire, off)) + 4;
+}
+
+/** The offset just past the record whose TTL field is at `ttl`. */
+function recordEnd(wire: Uint8Array, ttl: number): number {
+  return ttl + 6 + ((wire[ttl + 4]! << 8) | wire[ttl + 5]!);
+}
+
+/** Puts the TTL fields' offsets of a stored answer, whose question ends at `qEnd`, in `ttls`; returns how many. */
+function findTtls(wire: Uint8Array, qEnd: number): number {
   const n = recordCount(wire);
-  let off = skipName(wire, HEADER_LEN) + 4;
-  for (let i = 0; i < n; i++) {
-    off = skipName(wire, off);
-    if (off < 0) return i; // not storeResponse's: no further records to find
-    ttls[i] = off + 4;
-    off += 10 + ((wire[off + 8]! << 8) | wire[off + 9]!);
+  for (let i = 0, off = qEnd; i < n; i++) {
+    const t = ttlField(wire, off);
+    if (t < 4) return i; // not storeResponse's: no further records to find
+    ttls[i] = t;
+    off = recordEnd(wire, t);
   }
   return n;
 }
 
+/** Where the question of a stored answer ends (for callers without the query's ParsedQuery). */
+function questionEnd(wire: Uint8Array): number {
+  return skipName(wire, HEADER_LEN) + 4;
+}
+
 /** The offsets of a stored answer's TTL fields, in record order (tests and diagnostics). */
 export function ttlOffsets(stored: StoredAnswer): number[] {
-  return Array.from(ttls.subarray(0, findTtls(stored.wire)));
+  return Array.from(ttls.subarray(0, findTtls(stored.wire, questionEnd(stored.wire))));
 }
 
 /** Rewrites the stored TTLs into [min, max] (cache policy), in place; true if any changed. */
 export function clampTtls(stored: StoredAnswer, min: number, max: number): boolean {
   const w = stored.wire;
   let changed = false;
-  const n = findTtls(w);
+  const n = findTtls(w, questionEnd(w));
   for (let i = 0; i < n; i++) {
     const off = ttls[i]!;
     const raw = w.readUInt32BE(off);
@@ -231,15 +246,18 @@ export function replay(stored: StoredAnswer, query: Buffer, pq: ParsedQuery, now
   copyBytes(query, HEADER_LEN, pq.qEnd - 4, out, HEADER_LEN); // the name only, for 0x20 case
   const elapsed = Math.floor((now - stored.storedAt) / 1000);
   if (elapsed > 0) {
-    const n = findTtls(src);
-    for (let i = 0; i < n; i++) {
-      const o = ttls[i]!;
+    // The records walked here, not through findTtls: one pass, no offsets stored and read back.
+    const n = recordCount(src);
+    for (let i = 0, off = pq.qEnd; i < n; i++) { // the client's question is as long as the stored one
+      const o = ttlField(src, off);
+      if (o < 4) break;
       const t = (((src[o]! & 0x7f) << 24) | (src[o + 1]! << 16) | (src[o + 2]! << 8) | src[o + 3]!) - elapsed;
       const v = t > 0 ? t : 0;
       out[o] = v >>> 24;
       out[o + 1] = v >>> 16;
       out[o + 2] = v >>> 8;
       out[o + 3] = v;
+      off = recordEnd(src, o);
     }
   }
   if (pq.edns) {
@@ -263,7 +281,7 @@ const STALE_EDE = edeOption(Ede.STALE_ANSWER, '');
 export function replayStale(stored: StoredAnswer, query: Buffer, pq: ParsedQuery): Buffer {
   const ede = stored.ede === null ? STALE_EDE : Buffer.concat([STALE_EDE, stored.ede]);
   const out = replay({ ...stored, ede }, query, pq, stored.storedAt);
-  const n = findTtls(stored.wire);
+  const n = findTtls(stored.wire, pq.qEnd);
   for (let i = 0; i < n; i++) out.writeUInt32BE(STALE_TTL, ttls[i]!);
   return out;
 }

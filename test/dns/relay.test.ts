@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseQuery, ParseStatus, type ParsedQuery } from '../../src/dns/query.js';
-import { checkResponse, replay, ResponseCheck, storeResponse, ttlOffsets, type StoredAnswer } from '../../src/dns/relay.js';
+import { checkResponse, replay, replayStale, ResponseCheck, STALE_TTL, storeResponse, ttlOffsets, type StoredAnswer } from '../../src/dns/relay.js';
 import { buildUpstreamQuery } from '../../src/upstream/message.js';
 import { buildQuery, decode, edeOf, encodeName, Packet, T, type DecodedPacket, type QueryOptions } from '../helpers/wire.js';
 
@@ -304,6 +304,23 @@ describe('storeResponse: EDNS is hop-by-hop', () => {
     const p = decode(s.wire);
     expect(p.header.arcount).toBe(1);
     expect(p.additionals.map((r) => `${r.name} ${r.type} ${r.address}`)).toEqual(['glue.example.com 1 192.0.2.7']);
+  });
+
+  it('ages and serves stale every record it kept, owners written out or compressed alike', () => {
+    const x = exchange('example.com', T.MX, { edns: {} });
+    const resp = rawAnswer(
+      x,
+      { an: 1, ar: 3 },
+      rawRr(PTR_QNAME, T.MX, 300, Buffer.concat([u16(10), encodeName('mx.example.com')])),
+      rawRr(encodeName('glue.example.com'), T.A, 77, Buffer.from([192, 0, 2, 7])),
+      rawOpt(ede(18, 'hi')),
+      rawRr(encodeName('mx.example.com'), T.A, 88, Buffer.from([192, 0, 2, 8])),
+    );
+    const s = store(x, resp, 1000);
+    const aged = decode(replay(s, x.client, x.pq, 1000 + 10_500));
+    expect([...aged.answers, ...aged.additionals.filter((r) => r.type !== T.OPT)].map((r) => r.ttl)).toEqual([290, 67]);
+    const stale = decode(replayStale(s, x.client, x.pq));
+    expect([...stale.answers, ...stale.additionals.filter((r) => r.type !== T.OPT)].map((r) => r.ttl)).toEqual([STALE_TTL, STALE_TTL]);
   });
 
   it('drops the records after a mid-section OPT rather than relay them with compression pointers gone wrong', () => {
