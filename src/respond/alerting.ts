@@ -5,7 +5,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { isAbsolute, join, resolve } from 'node:path';
 import { storeName } from '../feeds/store.js';
 import { sinkNameOf, type AlertsConfig, type SinkConfig } from './config.js';
-import { SecurityEvents } from './security-events.js';
+import { SecurityEvents, type SecurityEvent } from './security-events.js';
 import { FileSink } from './sinks/file.js';
 import { SyslogSink } from './sinks/syslog.js';
 import type { AlertLog, AlertSink } from './sinks/types.js';
@@ -98,9 +98,20 @@ export function createAlerting(cfg: AlertsConfig, stateDir: string, log: AlertLo
   }
   configs = [...cfg.sinks];
   warnOrphans(root, new Set(spools.map((s) => storeName(s.sink.name))), log);
-  events.subscribe((e) => {
+  // Subscribed only while there are sinks: with no listener SecurityEvents makes no event object
+  // for a c2-hit (its recent ring keeps the window's slot), and most setups have no sink.
+  let unsubscribe: (() => void) | null = null;
+  const deliver = (e: SecurityEvent): void => {
     for (const sp of spools) sp.enqueue(e);
-  });
+  };
+  const listen = (): void => {
+    if (spools.length > 0) unsubscribe ??= events.subscribe(deliver);
+    else if (unsubscribe !== null) {
+      unsubscribe();
+      unsubscribe = null;
+    }
+  };
+  listen();
 
   let closing: Promise<boolean> | null = null;
   return {
@@ -128,6 +139,7 @@ export function createAlerting(cfg: AlertsConfig, stateDir: string, log: AlertLo
       const added = next.filter((sp) => !oldOf.includes(sp)).map((sp) => sp.sink.name);
       spools = next;
       configs = [...sinks];
+      listen();
       return { added, removed: gone.map((sp) => sp.sink.name) };
     },
     close(timeoutMs = 5000) {

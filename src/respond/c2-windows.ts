@@ -42,6 +42,12 @@ export class WindowTable {
   gen = new Uint32Array(0);
   /** The c2-hit's UUID bytes, 16 a slot: its text is made again for the summary. */
   ids = new Uint8Array(0);
+  /**
+   * 1 + the position in SecurityEvents' recent-events ring that holds this window's c2-hit as
+   * this slot (not as an object), or 0: the event is made from the columns when asked for, or
+   * before the slot is freed.
+   */
+  ringAt = new Int32Array(0);
   /** Opening order (a doubly linked list: a window closes out of turn in O(1)); free slots chain through `next`. */
   private prev = new Int32Array(0);
   private next = new Int32Array(0);
@@ -140,6 +146,7 @@ export class WindowTable {
     this.qtype = grown(this.qtype, (n) => new Uint16Array(n));
     this.gen = grown(this.gen, (n) => new Uint32Array(n));
     this.ids = grown(this.ids, (n) => new Uint8Array(n), 16);
+    this.ringAt = grown(this.ringAt, (n) => new Int32Array(n));
     this.prev = grown(this.prev, (n) => new Int32Array(n));
     this.next = grown(this.next, (n) => new Int32Array(n));
     for (let s = cap - 1; s >= this.cap; s--) {

@@ -210,6 +210,9 @@ export function c2HitOf(e: QueryEvent, c2Tags: ReadonlySet<string>): C2HitInput 
   return { client: e.client, clientPort: e.clientPort, via: e.via, mac: e.mac, clientName: e.clientName, transport: e.transport, qname: e.qname, qtype: e.qtype, list: m.list, rule: m.rule, trigger: d.trigger, chain: d.chain, tags: m.tags, ref: m.ref, line: m.line };
 }
 
+/** The query's side of a c2-hit, as open() reads it: a QueryEvent fits, and so does a C2HitInput. */
+type HitQuery = Pick<C2HitInput, 'client' | 'clientPort' | 'via' | 'mac' | 'clientName' | 'transport' | 'qname' | 'qtype'>;
+
 /** The parts of FeedManager.sources the staleness check reads (SourceState fits). */
 export interface FeedHealth {
   readonly config: { readonly name: string };
@@ -305,9 +308,16 @@ export class SecurityEvents implements QueryObserver {
   private readonly now: () => number;
   /** The open (host, rule) windows, one slot each (c2-windows.ts: no object per window). */
   private readonly table: WindowTable;
-  /** Ring of recent events and their epoch ms, oldest at `recentHead`. */
-  private readonly recent: SecurityEvent[] = [];
+  /**
+   * Ring of recent events and their epoch ms, oldest at `recentHead`. A c2-hit raised alone (not
+   * in a fleet) is kept as its window's slot (null here, 1 + the slot in `recentSlot`) and made
+   * from the table's columns when since() asks, or when its window closes: with a 1M-name list
+   * every block raises one, and 1,000 event objects (each with its id and qname strings) held
+   * here lived past a scavenge or two and were promoted (~31 B a query, issue 11).
+   */
+  private readonly recent: (SecurityEvent | null)[] = [];
   private readonly recentAt: number[] = [];
+  private readonly recentSlot: Int32Array;
   private recentHead = 0;
   private readonly listeners: SecurityEventListener[] = [];
   private readonly stale = new Map<string, StaleList>();
@@ -328,6 +338,7 @@ export class SecurityEvents implements QueryObserver {
     this.maxTracked = Math.max(1, o.maxTracked ?? 10_000);
     this.table = new WindowTable(this.maxTracked);
     this.maxRecent = Math.max(0, o.recentEvents ?? 1000);
+    this.recentSlot = new Int32Array(this.maxRecent);
     this.staleDefault = o.staleFeedSeconds ?? 6 * 3600;
     this.staleOverrides = o.staleFeedOverrides ?? {};
     this.now = o.now ?? Date.now;
@@ -356,9 +367,8 @@ export class SecurityEvents implements QueryObserver {
     const now = this.now();
     const s = this.table.find(host, m.rule);
     if (s >= 0 && this.counted(s, e.qname, now)) return;
-    const h = c2HitOf(e, this.c2Tags);
-    // The window refers to the list's own RuleMatch (long-lived), not to the hit made for this query.
-    if (h !== null) this.open(h, m, host, now, s);
+    // The window refers to the list's own RuleMatch (long-lived); the query's fields are read from the event itself.
+    this.open(e, d.chain, d.trigger, m, host, now, s);
   }
 
   /** Counts a hit into its window; false when that window has ended. */
@@ -395,11 +405,14 @@ export class SecurityEvents implements QueryObserver {
     const host = h.mac ?? h.client; // one window per host: behind a router without ECS, hosts differ by MAC
     const now = this.now();
     const s = this.table.find(host, h.rule);
-    if (s < 0 || !this.counted(s, h.qname, now)) this.open(h, h, host, now, s);
+    if (s < 0 || !this.counted(s, h.qname, now)) this.open(h, h.chain, h.trigger, h, host, now, s);
   }
 
-  /** Opens the (host, rule) window of a hit, raising c2-hit; `ended` is that window's last slot, if still tracked (else -1). */
-  private open(h: C2HitInput, rule: WindowRule, host: string, now: number, ended: number): void {
+  /**
+   * Opens the (host, rule) window of a hit, raising c2-hit; `ended` is that window's last slot, if
+   * still tracked (else -1). `h` is the query's side: the QueryEvent itself, or a worker's C2HitInput.
+   */
+  private open(h: HitQuery, chain: readonly string[], trigger: string, rule: WindowRule, host: string, now: number, ended: number): void {
     const t = this.table;
     if (ended >= 0) {
       // The window ended but the sweep has not run yet: close it here, then open a new one.
@@ -423,21 +436,23 @@ export class SecurityEvents implements QueryObserver {
     t.client[s] = h.client === hostText ? null : h.client;
     if (h.qname === rule.rule) t.qname.keep(s, null);
     else t.qname.copy(s, h.qname);
-    t.chain[s] = h.chain.length === 1 && h.chain[0] === h.qname ? null : h.chain;
-    t.trigger[s] = h.trigger;
+    t.chain[s] = chain.length === 1 && chain[0] === h.qname ? null : chain;
+    t.trigger[s] = trigger;
     // `?? null`: a hit forwarded by a worker of an older version has no identity fields.
     t.via[s] = h.via ?? null;
     t.mac[s] = h.mac ?? null;
     t.clientName[s] = h.clientName ?? null;
     t.transport[s] = h.transport;
     newIdInto(t.ids, s * 16);
-    // The published event is the one hitAt() makes again for a summary, with its chain the query's own.
-    const hit = this.hitAt(s, h.chain);
     if (this.shared === null) {
       this.counters.c2Hits++;
-      this.publish(hit, now);
+      this.keep(null, s, now);
+      // The event is made for listeners only (alerting listens while it has sinks); the ring has the slot.
+      // It is the one hitAt() makes again for since() and a summary, with its chain the query's own.
+      if (this.listeners.length > 0) this.tell(Object.freeze(this.hitAt(s, chain)));
       return;
     }
+    const hit = this.hitAt(s, chain);
     t.hit[s] = hit;
     const gen = t.gen[s]!;
     this.shared.opened(keyOf(hostText, rule.rule), hit, this.windowMs, {
@@ -612,7 +627,7 @@ export class SecurityEvents implements QueryObserver {
     const out: SecurityEvent[] = [];
     for (let i = 0; i < n; i++) {
       const k = (this.recentHead + i) % n;
-      if (this.recentAt[k]! >= epochMs) out.push(this.recent[k]!);
+      if (this.recentAt[k]! >= epochMs) out.push(this.recent[k] ?? Object.freeze(this.hitAt(this.recentSlot[k]! - 1)));
     }
     return out;
   }
@@ -630,6 +645,13 @@ export class SecurityEvents implements QueryObserver {
   private close(s: number, closedBy: C2HitSummaryEvent['closedBy']): void {
     const t = this.table;
     const count = t.count[s]!;
+    const inRing = t.ringAt[s]!;
+    if (inRing !== 0) {
+      // The ring's c2-hit of this window is made now, before the slot's columns are freed.
+      this.recent[inRing - 1] = Object.freeze(this.hitAt(s));
+      this.recentSlot[inRing - 1] = 0;
+      t.ringAt[s] = 0;
+    }
     if (this.shared !== null) {
       // The fleet may publish after the slot is reused: what the summary needs is taken now.
       const w: ClosedWindow = { hit: this.hitAt(s), lastSeen: t.lastSeen[s]!, qnames: t.qnames[s] ?? null };
@@ -663,17 +685,32 @@ export class SecurityEvents implements QueryObserver {
 
   private publish(e: SecurityEvent, at: number): void {
     Object.freeze(e); // shared by the ring, every spool and the caller: nobody may change it
+    this.keep(e, -1, at);
+    this.tell(e);
+  }
+
+  /** Counts an event and puts it in the ring: `e`, or (e null) the c2-hit of window slot `slot`. */
+  private keep(e: SecurityEvent | null, slot: number, at: number): void {
     this.counters.emitted++;
-    if (this.maxRecent > 0) {
-      if (this.recent.length < this.maxRecent) {
-        this.recent.push(e);
-        this.recentAt.push(at);
-      } else {
-        this.recent[this.recentHead] = e;
-        this.recentAt[this.recentHead] = at;
-        this.recentHead = (this.recentHead + 1) % this.maxRecent;
-      }
+    if (this.maxRecent === 0) return;
+    let k = this.recent.length;
+    if (k < this.maxRecent) {
+      this.recent.push(e);
+      this.recentAt.push(at);
+    } else {
+      k = this.recentHead;
+      const old = this.recentSlot[k]!;
+      if (old !== 0) this.table.ringAt[old - 1] = 0; // that window's c2-hit leaves the ring
+      this.recent[k] = e;
+      this.recentAt[k] = at;
+      this.recentHead = (k + 1) % this.maxRecent;
     }
+    this.recentSlot[k] = e === null ? slot + 1 : 0;
+    if (e === null) this.table.ringAt[slot] = k + 1;
+  }
+
+  /** Hands an event to every listener, in order. */
+  private tell(e: SecurityEvent): void {
     for (const fn of this.listeners) {
       try {
         fn(e);

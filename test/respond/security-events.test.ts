@@ -409,6 +409,51 @@ describe('emit and since', () => {
     expect(se.since(t0 + 10_000)).toEqual([]);
   });
 
+  // A c2-hit raised alone is kept in the ring as its window's slot and made when asked for: what
+  // since() gives must be the event as raised, whatever the window's slot went through since.
+  const r = rule('msstorageazure.com', ['c2', '3cx'], '3cx', { ref: 'indicator--1', line: 7 });
+
+  it('gives each c2-hit as it was raised, before and after its window closed and its slot was reused', () => {
+    const { clock, se, got } = setup({ maxTracked: 2, windowSeconds: 60, recentEvents: 5 });
+    se.onQuery({ ...query('10.0.0.5', 'cdn.msstorageazure.com', r, 'blocked', 28), clientPort: 51515, transport: 'tcp', mac: 'aa:bb:cc:dd:ee:ff' });
+    clock.advance(1000);
+    se.onQuery({ ...query('10.0.0.6', 'msstorageazure.com', r), decision: ruleDecision(r, 'cname', ['innocent.example', 'msstorageazure.com']) });
+    expect(se.since(0)).toEqual(got);
+    clock.advance(1000);
+    se.onQuery(query('10.0.0.6', 'msstorageazure.com', r)); // a repeat: counted, nothing raised
+    se.onQuery(query('10.0.0.7', 'x.msstorageazure.com', r)); // evicts the first window; its slot is reused
+    clock.advance(61_000);
+    se.sweep(); // the other two close (one with its summary)
+    se.onQuery(query('10.0.0.8', 'y.msstorageazure.com', r, 'blocked', 16));
+    expect(got.map((e) => e.type)).toEqual(['c2-hit', 'c2-hit', 'c2-hit', 'c2-hit-summary', 'c2-hit']);
+    const recent = se.since(0);
+    expect(recent).toEqual(got);
+    for (const e of recent) expect(Object.isFrozen(e)).toBe(true);
+    expect(recent[1]).toMatchObject({ client: '10.0.0.6', trigger: 'cname', chain: ['innocent.example', 'msstorageazure.com'] });
+    se.stop();
+    expect(se.since(0)).toEqual(got);
+  });
+
+  it('keeps the last N events, c2-hits and others mixed, when no one listens', () => {
+    const clock = new Clock();
+    const se = new SecurityEvents({ now: clock.now, sweepIntervalMs: 0, recentEvents: 3, maxTracked: 2 });
+    const qnames: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      clock.advance(1000);
+      if (i % 3 === 2) se.emit({ type: 'quarantine', n: i });
+      else {
+        qnames.push(`h${i}.msstorageazure.com`);
+        se.onQuery(query(`10.0.1.${i}`, qnames[qnames.length - 1]!, r));
+      }
+    }
+    // Raised: hit0 hit1 q2 hit3 hit4 q5 hit6 (each hit evicting the window two before it).
+    const recent = se.since(0);
+    expect(recent.map((e) => (isC2Hit(e) ? e.qname : (e as Record<string, unknown>).n))).toEqual(['h4.msstorageazure.com', 5, 'h6.msstorageazure.com']);
+    expect(recent.map((e) => e.time)).toEqual([5, 6, 7].map((k) => new Date(clock.t - (7 - k) * 1000).toISOString()));
+    expect(se.counters.emitted).toBe(7);
+    expect(se.counters.c2Hits).toBe(5);
+  });
+
   it('a throwing subscriber is counted and does not stop the others', () => {
     const se = new SecurityEvents({ sweepIntervalMs: 0 });
     const got: string[] = [];

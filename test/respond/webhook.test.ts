@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createAlerting } from '../../src/respond/alerting.js';
 import { alertsSchema } from '../../src/respond/config.js';
-import { SecurityEvents, type SecurityEvent } from '../../src/respond/security-events.js';
+import { SecurityEvents, type C2HitEvent, type SecurityEvent } from '../../src/respond/security-events.js';
 import { WebhookSink, webhookBody } from '../../src/respond/sinks/webhook.js';
 import { Spool } from '../../src/respond/spool.js';
 import { query, recordingLog, rule, waitFor } from './helpers.js';
@@ -173,5 +173,19 @@ describe('createAlerting', () => {
     ]);
     expect(a.stats()[0]).toMatchObject({ sent: 2, queued: 0 });
     expect(log.lines.filter((l) => l.level !== 'info')).toEqual([]);
+  });
+
+  it('a sink added by a reload gets the events raised from then on; without sinks they are only kept for the API', async () => {
+    const rx = await listen(() => 200);
+    const a = createAlerting(alertsSchema.parse({}), tmp(), recordingLog(), { sweepIntervalMs: 0 });
+    const r = rule('evil.example');
+    a.events.onQuery(query('10.9.9.1', 'evil.example', r));
+    await a.setSinks(alertsSchema.parse({ sinks: [{ type: 'webhook', url: `http://127.0.0.1:${rx.port}/a`, format: 'json' }] }).sinks);
+    a.events.onQuery(query('10.9.9.2', 'evil.example', r));
+    await a.setSinks([]);
+    a.events.onQuery(query('10.9.9.3', 'evil.example', r));
+    expect(a.events.since(0).map((e) => (e as C2HitEvent).client)).toEqual(['10.9.9.1', '10.9.9.2', '10.9.9.3']);
+    expect(rx.got.map((x) => [x.body.type, x.body.client])).toEqual([['c2-hit', '10.9.9.2']]);
+    await a.close(2000);
   });
 });
