@@ -15,17 +15,19 @@
 // are keys 0..n-1, found through that table's own index (borrowed, not rebuilt), and a key's
 // name's end offset (copied from the table) and its slot are a pair of int32 in `baseKeys`, so
 // that a probe that finds a candidate key reads one cache line there, not one in the table's end
-// offsets and another in a slot array (a cache miss each with a 1M-name list). Names of the other sets that the base does not know get keys n..,
-// each a record of 3 int32 [name offset, set << 8 | name length, slot], and a small index of
-// their own. A slot holds the key's one rule as (row << 8) | flags (the rule is in the set that
-// holds the name), or, when a name collects more than one rule (an exact and a subtree entry, a
-// block and an allow, the same name in two lists), the bitwise complement of an overflow record
-// of 4 (set, row) slots. Index slots hold (hash & ~mask) | (id + 1): most probes for other names
-// are refused by those hash bits without reading the key, and before the base index a Bloom
-// filter of about a byte a name (the base set's, built while compiling) refuses most names that
-// are not listed without touching the index at all. For a single list: 8 bytes a name here, plus
-// the NameTable's ~31 (name bytes, end offset, time code, index), the RuleSet's 9 (name id,
-// line, flags) and 1 of filter.
+// offsets and another in a slot array (a cache miss each with a 1M-name list). Names of the
+// other sets that the base does not know get keys n.., each a record of 3 int32 [name offset,
+// set << 8 | name length, slot], and a small index of their own. A slot holds the key's one rule
+// as (row << 8) | flags (the rule is in the set that holds the name; once a lookup has made the
+// rule's object, the object's index in `made` instead of the row: F_MADE), or, when a name
+// collects more than one rule (an exact and a subtree entry, a block and an allow, the same name
+// in two lists), the bitwise complement of an overflow record of 4 (set, row) slots. Index slots
+// hold (hash & ~mask) | (id + 1): most probes for other names are refused by those hash bits
+// without reading the key, and before the base index a Bloom filter of about a byte a name (the
+// base set's, built while compiling) refuses most names that are not listed without touching the
+// index at all. For a single list: 8 bytes a name here (and 8 a rule asked for), plus the
+// NameTable's ~31 (name bytes, end offset, time code, index), the RuleSet's 9 (name id, line,
+// flags) and 1 of filter.
 import { bloomAdd, bloomHas, hashBytes, hashFinish, HASH_B, indexCapacity, indexFull, NameTable } from './names.js';
 import type { RuleMatch } from './rule.js';
 import { F_ALLOW, F_EXPIRES, F_IMPORTANT, F_MATCH, M_BELOW, M_EXACT, RuleSet } from './ruleset.js';
