@@ -296,6 +296,8 @@ interface ClosedWindow {
 
 const MAX_QNAMES = 8;
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 export class SecurityEvents implements QueryObserver {
   readonly counters: SecurityEventCounters = { emitted: 0, c2Hits: 0, aggregated: 0, summaries: 0, evicted: 0, staleFeeds: 0, subscriberErrors: 0 };
   private readonly c2Tags: ReadonlySet<string>;
@@ -661,8 +663,30 @@ export class SecurityEvents implements QueryObserver {
       return;
     }
     // No closure and no event per close: with a 1M-name list nearly every block evicts a one-hit window.
-    if (count > 1) this.summarise({ hit: this.hitAt(s), lastSeen: t.lastSeen[s]!, qnames: t.qnames[s] ?? null }, closedBy, count, {});
+    if (count > 1) this.summariseAlone(s, closedBy, count);
     t.remove(s);
+  }
+
+  /**
+   * summarise() for a window closed without a fleet: the c2-hit hitAt() makes is no one else's, so
+   * it becomes the summary (the same fields in the same order), not a copy spread into a new object.
+   */
+  private summariseAlone(s: number, closedBy: C2HitSummaryEvent['closedBy'], count: number): void {
+    const t = this.table;
+    const now = this.now();
+    const e: Mutable<C2HitSummaryEvent> = this.hitAt(s) as unknown as Mutable<C2HitSummaryEvent>;
+    const hitId = e.id;
+    const more = t.qnames[s] ?? null;
+    e.id = newId();
+    e.type = 'c2-hit-summary';
+    e.time = new Date(now).toISOString();
+    e.lastSeen = new Date(t.lastSeen[s]!).toISOString();
+    e.count = count;
+    e.summaryOf = hitId;
+    e.qnames = more === null ? [e.qname] : [e.qname, ...more];
+    e.closedBy = closedBy;
+    this.counters.summaries++;
+    this.publish(e, now);
   }
 
   private summarise(w: ClosedWindow, closedBy: C2HitSummaryEvent['closedBy'], count: number, extra: Record<string, unknown>): void {

@@ -67,6 +67,9 @@ describe('c2 hits', () => {
     expect(isC2HitSummary(s)).toBe(true);
     expect(s).toMatchObject({ count: 5, summaryOf: got[0]!.id, closedBy: 'window', qnames: ['msstorageazure.com', 'a.msstorageazure.com'], firstSeen: new Date(t0).toISOString(), lastSeen: new Date(t0 + 240_000).toISOString() });
     expect(s.id).not.toBe(got[0]!.id);
+    // Its fields are the c2-hit's, in the same order (as JSON lines and webhooks show them), then its own.
+    expect(Object.keys(s)).toEqual([...Object.keys(got[0]!), 'summaryOf', 'qnames', 'closedBy']);
+    expect(Object.isFrozen(s)).toBe(true);
     expect(se.tracked).toBe(0);
     // The next hit opens a new window: a fresh c2-hit.
     se.onQuery(query('10.0.0.5', 'msstorageazure.com', r));
