@@ -287,10 +287,9 @@ describe('storeResponse: EDNS is hop-by-hop', () => {
     expect(s.ede).toBeNull();
   });
 
-  it('keeps the additional records before a mid-section OPT, with their TTL offsets', () => {
-    const x = exchange('example.com', T.MX, { edns: {} });
-    // OPT second in the additional section, written by hand so its position is certain.
-    const resp = rawAnswer(
+  /** An MX answer with glue, its OPT second in the additional section (written by hand so its position is certain), a record after it. */
+  const midOptAnswer = (x: Exchange): Buffer =>
+    rawAnswer(
       x,
       { an: 1, ar: 3 },
       rawRr(PTR_QNAME, T.MX, 300, Buffer.concat([u16(10), encodeName('mx.example.com')])),
@@ -298,6 +297,10 @@ describe('storeResponse: EDNS is hop-by-hop', () => {
       rawOpt(ede(18, 'hi')),
       rawRr(encodeName('mx.example.com'), T.A, 88, Buffer.from([192, 0, 2, 8])),
     );
+
+  it('keeps the additional records before a mid-section OPT, with their TTL offsets', () => {
+    const x = exchange('example.com', T.MX, { edns: {} });
+    const resp = midOptAnswer(x);
     const s = store(x, resp);
     expect(s.ede).toEqual(ede(18, 'hi'));
     expect(ttlOffsets(s).map((o) => s.wire.readUInt32BE(o))).toEqual([300, 77]);
@@ -308,14 +311,7 @@ describe('storeResponse: EDNS is hop-by-hop', () => {
 
   it('ages and serves stale every record it kept, owners written out or compressed alike', () => {
     const x = exchange('example.com', T.MX, { edns: {} });
-    const resp = rawAnswer(
-      x,
-      { an: 1, ar: 3 },
-      rawRr(PTR_QNAME, T.MX, 300, Buffer.concat([u16(10), encodeName('mx.example.com')])),
-      rawRr(encodeName('glue.example.com'), T.A, 77, Buffer.from([192, 0, 2, 7])),
-      rawOpt(ede(18, 'hi')),
-      rawRr(encodeName('mx.example.com'), T.A, 88, Buffer.from([192, 0, 2, 8])),
-    );
+    const resp = midOptAnswer(x);
     const s = store(x, resp, 1000);
     const aged = decode(replay(s, x.client, x.pq, 1000 + 10_500));
     expect([...aged.answers, ...aged.additionals.filter((r) => r.type !== T.OPT)].map((r) => r.ttl)).toEqual([290, 67]);
