@@ -35,9 +35,13 @@ export class QueryLog implements QueryObserver {
   /**
    * The current second's time text (IsoSeconds.secondOf), and the line's start up to the client's
    * address as bytes with the millisecond's three digits at `MS_AT`, set per line: one copy.
+   * `headClient` goes on to the clientPort's value for the first client of the second (`headFor`):
+   * one client asks most, and its lines then write no address text.
    */
   private second = '';
   private head: Buffer = Buffer.alloc(0);
+  private headFor = '';
+  private headClient: Buffer = Buffer.alloc(0);
   /** The rendered text of the last decision's list and tags (a list's rules share both). */
   private readonly text = new DecisionText();
   private timer: NodeJS.Timeout | null = null;
@@ -138,18 +142,20 @@ export class QueryLog implements QueryObserver {
       w.bytes(K_TIME);
       w.ascii(new Date(r.time).toISOString());
       w.bytes(K_TIME_END);
+      this.clientFields(w, r);
     } else {
-      const h = second === this.second ? this.head : this.newSecond(second);
+      if (second !== this.second) this.newSecond(second, r.client);
+      const withClient = r.client === this.headFor;
+      const h = withClient ? this.headClient : this.head;
       const ms = r.time - Math.floor(r.time / 1000) * 1000;
       const tens = (ms / 10) | 0;
       h[MS_AT] = 0x30 + ((ms / 100) | 0);
       h[MS_AT + 1] = 0x30 + tens - ((tens / 10) | 0) * 10;
       h[MS_AT + 2] = 0x30 + ms - tens * 10;
       w.bytes(h);
+      if (withClient) w.uint(r.clientPort);
+      else this.clientFields(w, r);
     }
-    w.jsonInner(r.client);
-    w.bytes(K_CLIENT_PORT);
-    w.uint(r.clientPort);
     if (r.via === null && r.mac === null && r.clientName === null && (r.group === undefined || r.group === 'default')) {
       // Nobody spoke for the client and it has no name: the common case, one fixed text per transport.
       w.bytes(PLAIN_IDENTITY_QNAME[r.transport]);
@@ -170,12 +176,12 @@ export class QueryLog implements QueryObserver {
     const qname = w.mark() - 1; // from its opening quote
     w.jsonInner(r.qname);
     const qnameEnd = w.mark() + 1; // to its closing quote, the first byte of K_QTYPE
-    w.bytes(typeAndAction(r.qtype, r.action));
+    const ta = typeAndAction(r.qtype, r.action);
     const d = r.decision;
     // NOERROR, the common rcode, comes with the text before it as one piece.
     const noError = r.rcode === 0;
-    if (d === null) w.bytes(noError ? NO_DECISION_NOERROR : NO_DECISION);
-    else this.decisionFields(w, d, r.qname, qname, qnameEnd, noError);
+    if (d === null) w.bytes(noError ? ta.noDecisionNoError : ta.noDecision);
+    else this.decisionFields(w, d, ta, r.qname, qname, qnameEnd, noError);
     if (!noError) w.bytes(r.rcode < 0 ? K_RCODE_NULL : rcodeBytes(r.rcode));
     latency(w, r.latencyMs);
     if (r.upstream === null) w.bytes(r.truncated ? K_NULL_END_TRUNCATED : K_NULL_END);
@@ -186,9 +192,18 @@ export class QueryLog implements QueryObserver {
     }
   }
 
-  private newSecond(second: string): Buffer {
+  /** The client's address and the clientPort field, up to its value's end. */
+  private clientFields(w: LineWriter, r: QueryEvent): void {
+    w.jsonInner(r.client);
+    w.bytes(K_CLIENT_PORT);
+    w.uint(r.clientPort);
+  }
+
+  private newSecond(second: string, client: string): void {
     this.second = second;
-    return (this.head = latin1(`{"level":30,"time":"${second}000Z","client":"`));
+    this.head = latin1(`{"level":30,"time":"${second}000Z","client":"`);
+    this.headFor = client;
+    this.headClient = Buffer.concat([this.head, latin1(JSON.stringify(client).slice(1, -1)), K_CLIENT_PORT]);
   }
 
   /**
@@ -198,15 +213,17 @@ export class QueryLog implements QueryObserver {
    * per-rule cache of their text grew with each one and made every major GC walk it); the rule's
    * own text is written field by field.
    */
-  private decisionFields(w: LineWriter, d: Decision, qname: string, qnameFrom: number, qnameTo: number, noError: boolean): void {
+  private decisionFields(w: LineWriter, d: Decision, ta: TypeAction, qname: string, qnameFrom: number, qnameTo: number, noError: boolean): void {
     const m = d.rule;
     const t = this.text;
     // Where the rule's text went: the reason repeats it, copied from there.
     let rule = 0;
     let ruleEnd = 0;
-    if (m === null) w.bytes(K_NO_RULE);
-    else {
-      w.bytes(t.list(m.list));
+    if (m === null) {
+      w.bytes(ta.text);
+      w.bytes(K_NO_RULE);
+    } else {
+      w.bytes(t.list(ta, m.list));
       rule = w.mark();
       w.jsonInner(m.rule);
       ruleEnd = w.mark();
@@ -332,13 +349,20 @@ const K_TIME_END = latin1('","client":"');
 const MS_AT = '{"level":30,"time":"'.length + 20;
 const K_CLIENT_PORT = latin1('","clientPort":');
 const K_QNAME = latin1('"qname":"');
-/** `","qtype":"A","action":"blocked",` per type (below 256: the common ones, made when first seen) and action. */
-const TYPE_ACTION: (Partial<Record<Action, Buffer>> | undefined)[] = new Array<undefined>(256).fill(undefined);
-function typeAndAction(qtype: number, action: Action): Buffer {
+/** `","qtype":"A","action":"blocked",`, alone and with the no-decision fields after it (one copy for an undecided line). */
+interface TypeAction {
+  readonly text: Buffer;
+  readonly noDecision: Buffer;
+  readonly noDecisionNoError: Buffer;
+}
+/** TypeAction per type (below 256: the common ones, made when first seen) and action. */
+const TYPE_ACTION: (Partial<Record<Action, TypeAction>> | undefined)[] = new Array<undefined>(256).fill(undefined);
+function typeAndAction(qtype: number, action: Action): TypeAction {
   const known = qtype < 256 ? TYPE_ACTION[qtype] : undefined;
   const b = known?.[action];
   if (b !== undefined) return b;
-  const made = latin1(`","qtype":"${typeName(qtype)}","action":"${action}",`);
+  const text = latin1(`","qtype":"${typeName(qtype)}","action":"${action}",`);
+  const made = { text, noDecision: Buffer.concat([text, NO_DECISION]), noDecisionNoError: Buffer.concat([text, NO_DECISION_NOERROR]) };
   if (qtype < 256) (TYPE_ACTION[qtype] ??= {})[action] = made;
   return made;
 }
@@ -385,8 +409,13 @@ const plainIdentity = (t: Transport): Buffer => latin1(`,"via":null,"mac":null,"
 /** The identity nobody spoke for, per transport, and the text up to the query name. */
 const PLAIN_IDENTITY_QNAME: Readonly<Record<Transport, Buffer>> = { udp: plainIdentity('udp'), tcp: plainIdentity('tcp'), dot: plainIdentity('dot'), doh: plainIdentity('doh') };
 
-/** Thousandths as JavaScript prints them after the decimal point (no trailing zeros): 5 → "005", 10 → "01", 100 → "1". */
-const THOUSANDTHS = Array.from({ length: 1000 }, (_, f) => String(f).padStart(3, '0').replace(/0+$/, ''));
+/**
+ * Thousandths as JavaScript prints them with the decimal point (no trailing zeros): 5 → ".005",
+ * 10 → ".01", 100 → ".1", 0 → nothing; 4 bytes each from the first, and their count.
+ */
+const THOUSANDTHS = new Uint8Array(4 * 1000);
+const THOUSANDTHS_LENGTH = new Uint8Array(1000);
+for (let f = 1; f < 1000; f++) THOUSANDTHS_LENGTH[f] = Buffer.from(THOUSANDTHS.buffer).write(`.${String(f).padStart(3, '0').replace(/0+$/, '')}`, 4 * f, 'latin1');
 
 /**
  * The latency in ms rounded to µs, the text String(Math.round(ms * 1000) / 1000) gives, from
@@ -401,10 +430,7 @@ function latency(w: LineWriter, ms: number): void {
   const whole = Math.floor(us / 1000);
   const frac = us - whole * 1000;
   w.uint(whole);
-  if (frac !== 0) {
-    w.ascii('.');
-    w.ascii(THOUSANDTHS[frac]!);
-  }
+  w.table(THOUSANDTHS, frac * 4, THOUSANDTHS_LENGTH[frac]!);
 }
 
 /** The tags' text, after the reason: a string's (`","tags":["c2"],`) and a JSON value's (`,"tags":["c2"],`). */
@@ -425,6 +451,7 @@ interface TagsText {
  */
 class DecisionText {
   private listKey: string | null = null;
+  private listTa: TypeAction | null = null;
   private listHead: Buffer = K_NO_RULE;
   /** `],"reason":"list=LIST rule=` of the last list(). */
   reasonHead: Buffer = K_NO_RULE;
@@ -436,13 +463,14 @@ class DecisionText {
   private trigger: Trigger | null = null;
   private byTrigger: Buffer = K_NO_RULE;
 
-  /** `"list":"LIST","rule":"`, and reasonHead for the same list. */
-  list(list: string): Buffer {
-    if (list !== this.listKey) {
+  /** The type and action's text, then `"list":"LIST","rule":"`; and reasonHead for the same list. */
+  list(ta: TypeAction, list: string): Buffer {
+    if (list !== this.listKey || ta !== this.listTa) {
       const inner = JSON.stringify(list).slice(1, -1);
-      this.listHead = latin1(`"list":"${inner}","rule":"`);
+      this.listHead = Buffer.concat([ta.text, latin1(`"list":"${inner}","rule":"`)]);
       this.reasonHead = latin1(`],"reason":"list=${inner} rule=`);
       this.listKey = list;
+      this.listTa = ta;
     }
     return this.listHead;
   }
@@ -525,6 +553,15 @@ class ChunkPool {
   }
 }
 
+/** uint()'s table: the digits of every integer below SMALL (5 bytes each, from the first) and their count. */
+const SMALL = 65536;
+const SMALL_DIGITS = new Uint8Array(5 * SMALL);
+const SMALL_LENGTH = new Uint8Array(SMALL);
+const smallDigits = Buffer.from(SMALL_DIGITS.buffer);
+for (let n = 0; n < SMALL; n++) SMALL_LENGTH[n] = smallDigits.write(String(n), 5 * n, 'latin1');
+/** repeat() copies this many bytes or fewer one at a time (a name or a rule), more by copyWithin. */
+const SHORT_REPEAT = 48;
+
 /**
  * Lines written straight into a buffer as latin1 bytes (the low byte of each UTF-16 unit, as
  * Buffer.write(s, 'latin1') does): no string concatenation, no allocation per line. `start` is
@@ -563,6 +600,11 @@ class LineWriter {
 
   /** A non-negative integer below 2^31 as String(n) writes it; other numbers through String(). */
   uint(n: number): void {
+    if (n >= 0 && n < SMALL && Number.isInteger(n)) {
+      // Ports and latencies' whole milliseconds: the digits from a table (no divisions).
+      this.table(SMALL_DIGITS, n * 5, SMALL_LENGTH[n]!);
+      return;
+    }
     if (!(n >= 0 && n < 2 ** 31 && Number.isInteger(n))) {
       this.ascii(String(n));
       return;
@@ -593,6 +635,15 @@ class LineWriter {
     this.pos += n;
   }
 
+  /** `n` bytes of `table` from `at`, one at a time (a few: a builtin call costs more). */
+  table(table: Uint8Array, at: number, n: number): void {
+    if (this.pos + n > this.buf.length) this.grow(n);
+    const b = this.buf;
+    let p = this.pos;
+    for (let i = at, end = at + n; i < end; i++) b[p++] = table[i]!;
+    this.pos = p;
+  }
+
   /** Where the line being written is now: an offset from its start (repeat() takes two). */
   mark(): number {
     return this.pos - this.start;
@@ -602,7 +653,11 @@ class LineWriter {
   repeat(from: number, to: number): void {
     const n = to - from;
     if (this.pos + n > this.buf.length) this.grow(n); // moves the line: marks stay valid
-    this.buf.copyWithin(this.pos, this.start + from, this.start + to);
+    const b = this.buf;
+    if (n <= SHORT_REPEAT) {
+      let p = this.pos;
+      for (let i = this.start + from, end = this.start + to; i < end; i++) b[p++] = b[i]!;
+    } else b.copyWithin(this.pos, this.start + from, this.start + to);
     this.pos += n;
   }
 

@@ -67,6 +67,36 @@ describe('query log file', () => {
   });
 });
 
+describe('query log bytes', () => {
+  // Written out in full: a cached and a blocked line as they are in the file, byte for byte (SOC
+  // parsers read this text; the writer's shortcuts must not move one byte). The second's first
+  // client (127.0.0.1) and another client in the same second take different paths in the writer.
+  const plain = { via: null, mac: null, clientName: null, group: undefined, transport: 'udp', qtype: 1, truncated: false, reply: null, upstream: null, rcode: 0 } as const;
+  const c2: RuleMatch = { ...rule, list: 'bench', rule: 'zacharryblogs.com', tags: ['c2'] };
+  const cached: QueryEvent = { ...plain, time: 1_764_000_000_042, client: '127.0.0.1', clientPort: 53124, qname: 'h076547.bench.test', action: 'cached', decision: null, latencyMs: 0.0214 };
+  const blocked: QueryEvent = { ...plain, time: 1_764_000_000_917, client: '10.1.2.3', clientPort: 9, qname: 'www.zacharryblogs.com', action: 'blocked', decision: ruleDecision(c2, 'qname', ['www.zacharryblogs.com']), latencyMs: 1.5 };
+  it('is exactly this text for a cached answer, a blocked one from another client, and the first client again', () => {
+    const log = new QueryLog('none', 'stdout');
+    expect(log.line(cached)).toBe(
+      '{"level":30,"time":"2025-11-24T16:00:00.042Z","client":"127.0.0.1","clientPort":53124,"via":null,"mac":null,"clientName":null,"group":"default","transport":"udp","qname":"h076547.bench.test","qtype":"A","action":"cached","list":null,"rule":null,"ruleKind":null,"decidedBy":null,"trigger":null,"chain":null,"reason":null,"tags":[],"rcode":"NOERROR","latencyMs":0.021,"upstream":null,"truncated":false,"msg":"query"}\n',
+    );
+    expect(log.line(blocked)).toBe(
+      '{"level":30,"time":"2025-11-24T16:00:00.917Z","client":"10.1.2.3","clientPort":9,"via":null,"mac":null,"clientName":null,"group":"default","transport":"udp","qname":"www.zacharryblogs.com","qtype":"A","action":"blocked","list":"bench","rule":"zacharryblogs.com","ruleKind":"block","decidedBy":"list","trigger":"qname","chain":["www.zacharryblogs.com"],"reason":"list=bench rule=zacharryblogs.com","tags":["c2"],"rcode":"NOERROR","latencyMs":1.5,"upstream":null,"truncated":false,"msg":"query"}\n',
+    );
+    expect(log.line({ ...cached, time: 1_764_000_000_999, latencyMs: 12 })).toBe(
+      '{"level":30,"time":"2025-11-24T16:00:00.999Z","client":"127.0.0.1","clientPort":53124,"via":null,"mac":null,"clientName":null,"group":"default","transport":"udp","qname":"h076547.bench.test","qtype":"A","action":"cached","list":null,"rule":null,"ruleKind":null,"decidedBy":null,"trigger":null,"chain":null,"reason":null,"tags":[],"rcode":"NOERROR","latencyMs":12,"upstream":null,"truncated":false,"msg":"query"}\n',
+    );
+  });
+  it('writes the client as the documented JSON whichever client came first in the second, escaped or not', () => {
+    const log = new QueryLog('none', 'stdout');
+    const clients = ['fe80::1%eth0', '127.0.0.1', 'odd"client\\', '127.0.0.1', 'fe80::1%eth0'];
+    clients.forEach((client, i) => {
+      const e = event(i, { client, time: 1_764_000_000_000 + i * 400 }); // a new second every 2-3 lines
+      expect(log.line(e)).toBe(reference(e));
+    });
+  });
+});
+
 /** The documented line (README "Query log"), built the slow, obvious way: what the fast writer must give byte for byte. */
 function reference(e: QueryEvent): string {
   const d: Decision | null = e.decision;
