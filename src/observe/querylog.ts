@@ -559,8 +559,6 @@ const SMALL_DIGITS = new Uint8Array(5 * SMALL);
 const SMALL_LENGTH = new Uint8Array(SMALL);
 const smallDigits = Buffer.from(SMALL_DIGITS.buffer);
 for (let n = 0; n < SMALL; n++) SMALL_LENGTH[n] = smallDigits.write(String(n), 5 * n, 'latin1');
-/** repeat() copies this many bytes or fewer one at a time (a name or a rule), more by copyWithin. */
-const SHORT_REPEAT = 48;
 
 /**
  * Lines written straight into a buffer as latin1 bytes (the low byte of each UTF-16 unit, as
@@ -653,11 +651,7 @@ class LineWriter {
   repeat(from: number, to: number): void {
     const n = to - from;
     if (this.pos + n > this.buf.length) this.grow(n); // moves the line: marks stay valid
-    const b = this.buf;
-    if (n <= SHORT_REPEAT) {
-      let p = this.pos;
-      for (let i = this.start + from, end = this.start + to; i < end; i++) b[p++] = b[i]!;
-    } else b.copyWithin(this.pos, this.start + from, this.start + to);
+    this.buf.copyWithin(this.pos, this.start + from, this.start + to);
     this.pos += n;
   }
 
