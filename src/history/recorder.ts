@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { QueryEvent, QueryObserver } from '../observe/query-event.js';
+import { queryName } from '../observe/name-slots.js';
 import { firstAddress } from './answer.js';
 import {
   closedSegmentName,
@@ -93,6 +94,14 @@ interface Segment {
   /** IPv4 as a signed 32-bit number (a small integer to V8: no allocation), IPv6 as 16 latin1 characters: no per-query formatting. */
   readonly answers: Map<number | string, number>;
   readonly actions: Map<string, number>;
+  /**
+   * The last action and answer looked up, and their ids: runs of one action (the same constant
+   * string) and one answer (a blocked name's 0.0.0.0) are the rule; a Map lookup is ~80 instructions.
+   */
+  lastAction: string | null;
+  lastActionId: number;
+  lastAnswer: number | string | null;
+  lastAnswerId: number;
   records: number;
   lastTime: number;
   appendedSinceTick: number;
@@ -260,22 +269,26 @@ export class HistoryRecorder implements QueryObserver {
     }
     seg.lastClient = client;
     seg.lastClientId = clientId;
-    let actionId = seg.actions.get(action);
+    let actionId = action === seg.lastAction ? seg.lastActionId : seg.actions.get(action);
     if (actionId === undefined) {
       actionId = seg.actions.size;
       seg.actions.set(action, actionId);
       b.newActions.push(action);
     }
+    seg.lastAction = action;
+    seg.lastActionId = actionId;
     let answer = 0;
     if (src !== null && alen !== 0) {
       const key: number | string =
         alen === 4 ? (src[aoff]! << 24) | (src[aoff + 1]! << 16) | (src[aoff + 2]! << 8) | src[aoff + 3]! : asBuffer(src).toString('latin1', aoff, aoff + 16);
-      let id = seg.answers.get(key);
+      let id = key === seg.lastAnswer ? seg.lastAnswerId : seg.answers.get(key);
       if (id === undefined) {
         id = seg.answers.size;
         seg.answers.set(key, id);
         b.newAnswers.push(Uint8Array.prototype.slice.call(src, aoff, aoff + alen));
       }
+      seg.lastAnswer = key;
+      seg.lastAnswerId = id;
       answer = id + 1;
     }
 
@@ -329,6 +342,10 @@ export class HistoryRecorder implements QueryObserver {
       lastClientId: 0,
       answers: new Map(),
       actions: new Map(),
+      lastAction: null,
+      lastActionId: 0,
+      lastAnswer: null,
+      lastAnswerId: 0,
       records: 0,
       lastTime: start,
       appendedSinceTick: 0,
@@ -563,7 +580,7 @@ const MAX_STRING = 16_000;
  * open-addressing table of 32-bit hashes. With a Map, every new name kept its string and a Map
  * entry, and a 1M-name list blocked name by name cost ~2 µs a query in the growing Map and the
  * GC (bench/observer-cost.mjs). Names with a character beyond ASCII, or longer than
- * LONG_NAME (neither occurs in DNS names as the parser gives them), go through a Map instead.
+ * MAX_ASCII_NAME (neither occurs in DNS names as the parser gives them), go through a Map instead.
  */
 export class NameTable {
   size = 0;
@@ -574,21 +591,16 @@ export class NameTable {
   private starts: Int32Array = new Int32Array(512);
   private ends: Int32Array = new Int32Array(512);
   private bytes = Buffer.allocUnsafe(16 * 1024);
+  /** `bytes` for reading four at a time (equals). */
+  private view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.length);
   private used = 0;
   private other: Map<string, number> | null = null;
 
   /** The name's id: the one it has, or the next one (== size before the call) when it is new. */
   id(s: string): number {
-    const n = s.length;
-    if (n > LONG_NAME) return this.otherId(s);
-    let h = 0x811c9dc5 | 0; // int32, as the table stores it (the empty name keeps it as is)
-    let high = 0;
-    for (let i = 0; i < n; i++) {
-      const c = s.charCodeAt(i);
-      high |= c;
-      h = Math.imul(h ^ c, 0x01000193);
-    }
-    if (high > 0x7f) return this.otherId(s);
+    const n = queryName.load(s); // its bytes and hash, read once for every observer of the query
+    if (n < 0) return this.otherId(s);
+    const h = queryName.hash;
     const slots = this.slots;
     const hashes = this.hashes;
     const mask = slots.length - 1;
@@ -599,7 +611,7 @@ export class NameTable {
         this.slots[this.slotOf(h)] = id + 1; // slotOf: the table may have grown in add()
         return id;
       }
-      if (hashes[v - 1] === h && this.equals(v - 1, s)) return v - 1;
+      if (hashes[v - 1] === h && this.equals(v - 1, n)) return v - 1;
     }
   }
 
@@ -616,12 +628,17 @@ export class NameTable {
     return out;
   }
 
-  private equals(id: number, s: string): boolean {
+  /** Whether name `id` is the n bytes queryName holds: four bytes at a time, then the last few. */
+  private equals(id: number, n: number): boolean {
     const a = this.starts[id]!;
-    const n = s.length;
     if (this.ends[id]! - a !== n) return false;
+    const v = this.view;
+    const qv = queryName.view;
+    const w = n & ~3;
+    for (let i = 0; i < w; i += 4) if (v.getInt32(a + i, true) !== qv.getInt32(i, true)) return false;
     const b = this.bytes;
-    for (let i = 0; i < n; i++) if (b[a + i] !== s.charCodeAt(i)) return false;
+    const q = queryName.bytes;
+    for (let i = w; i < n; i++) if (b[a + i] !== q[i]) return false;
     return true;
   }
 
@@ -634,7 +651,7 @@ export class NameTable {
     return next;
   }
 
-  /** Appends the name's bytes (`ascii` its length when it is plain ASCII, else -1). */
+  /** Appends the name's bytes (`ascii` its length when it is plain ASCII and its bytes are queryName's, else -1). */
   private add(s: string, h: number, ascii: number): number {
     const id = this.size;
     if (id === this.hashes.length) {
@@ -648,11 +665,15 @@ export class NameTable {
       const next = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.used + max));
       this.bytes.copy(next, 0, 0, this.used);
       this.bytes = next;
+      this.view = new DataView(next.buffer, next.byteOffset, next.length);
     }
     const b = this.bytes;
     const start = this.used + 2;
     let p = start;
-    if (ascii >= 0) for (let i = 0; i < ascii; i++) b[p++] = s.charCodeAt(i);
+    if (ascii >= 0) {
+      const q = queryName.bytes;
+      for (let i = 0; i < ascii; i++) b[p++] = q[i]!;
+    }
     else p += b.write(text, p, 'utf8');
     b[start - 2] = p - start; // the frame's u16 length, little-endian
     b[start - 1] = (p - start) >>> 8;
@@ -682,9 +703,6 @@ export class NameTable {
     }
   }
 }
-
-/** Names longer than this go through NameTable's Map (DNS names have at most 253 characters, escapes aside). */
-const LONG_NAME = 1024;
 
 function grown(a: Int32Array): Int32Array {
   const b = new Int32Array(a.length * 2);

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { FRAME_STRINGS, KIND_NAME } from '../../src/history/format.js';
 import { hunt } from '../../src/history/hunt.js';
 import { HistoryRecorder, NameTable } from '../../src/history/recorder.js';
+import { NameSlots, queryName } from '../../src/observe/name-slots.js';
 import { event } from './fixtures.js';
 
 /** The strings frame as the format describes it, built the obvious way. */
@@ -52,6 +53,25 @@ describe('a segment name table', () => {
     const names = Array.from({ length: 5000 }, (_, i) => i.toString(36));
     expect(names.map((s) => t.id(s))).toEqual(names.map((_s, i) => i));
     expect(names.map((s) => t.id(s))).toEqual(names.map((_s, i) => i));
+  });
+
+  it('gives the same ids whatever other names the observers sharing queryName read in between', () => {
+    // The table reads a name's bytes through queryName, which the console ring and the c2-hit
+    // windows (NameSlots) load too: another name loaded between two queries, or the same text in
+    // a new string, must not change what the table finds or stores.
+    const t = new NameTable();
+    const slots = new NameSlots(1);
+    const names = ['a.example', 'b.example', 'a.example.', 'ab.example', 'b\u00e4.example', 'a.example'];
+    const ids: number[] = [];
+    for (const [k, name] of names.entries()) {
+      slots.copy(0, `other-${k}.example`);
+      queryName.load(names[(k + 1) % names.length]!);
+      ids.push(t.id([...name].join(''))); // the same text in a new string
+      slots.copy(0, name);
+      expect(t.id(name)).toBe(ids[k]);
+    }
+    expect(ids).toEqual([0, 1, 2, 3, 4, 0]);
+    expect(t.frame(KIND_NAME, 0, t.size)).toEqual(expectedFrame(names.slice(0, 5)));
   });
 });
 

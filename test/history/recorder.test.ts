@@ -10,6 +10,7 @@ import { addressText } from '../../src/dns/address.js';
 import { parseSegmentNames } from '../../src/history/format.js';
 import { hunt } from '../../src/history/hunt.js';
 import { HistoryRecorder } from '../../src/history/recorder.js';
+import type { Action } from '../../src/resolve/types.js';
 import { event, reply } from './fixtures.js';
 
 const HOUR = 3_600_000;
@@ -63,6 +64,31 @@ describe('what the recorder keeps', () => {
     await rec.close();
     const hits = await hunt(dir, { names: new Set(['evil.example']), since: 0 });
     expect(hits.map((h) => [h.firstSeen, h.client]).sort((a, b) => Number(a[0]) - Number(b[0]))).toEqual(asked);
+  });
+
+  it('records each query with its own action and answer when they repeat, alternate, and a new segment begins', async () => {
+    const dir = tmp();
+    const rec = new HistoryRecorder({ dir, segmentMinutes: 60, now: () => T0 + 2 * HOUR });
+    const asked: [number, Action, string][] = [
+      [T0 + 1, 'blocked', '0.0.0.0'],
+      [T0 + 2, 'blocked', '0.0.0.0'],
+      [T0 + 3, 'cached', '203.0.113.7'],
+      [T0 + 4, 'blocked', '0.0.0.0'],
+      [T0 + 5, 'cached', '2001:db8::7'],
+      [T0 + 6, 'cached', '2001:db8::7'],
+      [T0 + 7, 'allowed', '203.0.113.7'],
+      [T0 + HOUR + 1, 'allowed', '203.0.113.7'], // the next slot: a new segment, whose first action and answer are the last ones of the previous
+      [T0 + HOUR + 2, 'blocked', '0.0.0.0'],
+      [T0 + HOUR + 3, 'allowed', '203.0.113.7'],
+    ];
+    for (const [time, action, address] of asked) {
+      const qname = `q${time - T0}.evil.example`;
+      const qtype = address.includes(':') ? 28 : 1;
+      rec.onQuery(event({ time, client: '10.0.0.1', qname, qtype, action, reply: reply(qname, qtype, 0, [{ type: qtype, data: address }]) }));
+    }
+    await rec.close();
+    const hits = await hunt(dir, { names: new Set(['evil.example']), since: 0 });
+    expect(hits.map((h) => [h.firstSeen, h.actions[0], h.answers[0]]).sort((a, b) => Number(a[0]) - Number(b[0]))).toEqual(asked);
   });
 
   it('writes one gzip segment per slot, named by slot start and last query time', async () => {

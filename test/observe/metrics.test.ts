@@ -311,6 +311,16 @@ describe('Metrics with synthetic events', () => {
     expect(sample(f, 'c2dns_blocks_total', { list: 'other', tag: 'apt' })).toBe(1);
   });
 
+  it('counts each query under its own action when actions come in runs and in turns', async () => {
+    const m = make();
+    const actions = ['blocked', 'blocked', 'cached', 'blocked', 'quarantined', 'quarantined', 'cached', 'blocked'] as QueryEvent['action'][];
+    for (const action of actions) m.onQuery(ev({ action }));
+    const f = await scrape(m);
+    expect(sample(f, 'c2dns_queries_total', { transport: 'udp', qtype: 'A', action: 'blocked' })).toBe(4);
+    expect(sample(f, 'c2dns_queries_total', { transport: 'udp', qtype: 'A', action: 'cached' })).toBe(2);
+    expect(sample(f, 'c2dns_queries_total', { transport: 'udp', qtype: 'A', action: 'quarantined' })).toBe(2);
+  });
+
   it('labels an action added later by another stage with its own name', async () => {
     const m = make();
     m.onQuery(ev({ action: 'quarantined' as QueryEvent['action'] }));
