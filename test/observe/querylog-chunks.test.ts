@@ -77,8 +77,9 @@ describe('query log chunks', () => {
     }
     log.flush();
     expect(await fileText(path, expected.length)).toBe(expected);
-    // A new chunk per full one would be 30; one filled while another is written needs 2 or 3.
-    expect(chunksMade(alloc)).toBeLessThanOrEqual(4);
+    // A new chunk per full one would be 30; one filled while another is written needs 2 or 3 (a
+    // write that waits in a busy CI machine's thread pool can take one or two more).
+    expect(chunksMade(alloc)).toBeLessThanOrEqual(6);
   });
 
   it('a graceful stop (drain) while a write still waits in the thread pool leaves every line in order (flush alone put that chunk last)', async () => {
