@@ -553,13 +553,6 @@ class ChunkPool {
   }
 }
 
-/** uint()'s table: the digits of every integer below SMALL (5 bytes each, from the first) and their count. */
-const SMALL = 65536;
-const SMALL_DIGITS = new Uint8Array(5 * SMALL);
-const SMALL_LENGTH = new Uint8Array(SMALL);
-const smallDigits = Buffer.from(SMALL_DIGITS.buffer);
-for (let n = 0; n < SMALL; n++) SMALL_LENGTH[n] = smallDigits.write(String(n), 5 * n, 'latin1');
-
 /**
  * Lines written straight into a buffer as latin1 bytes (the low byte of each UTF-16 unit, as
  * Buffer.write(s, 'latin1') does): no string concatenation, no allocation per line. `start` is
@@ -598,11 +591,6 @@ class LineWriter {
 
   /** A non-negative integer below 2^31 as String(n) writes it; other numbers through String(). */
   uint(n: number): void {
-    if (n >= 0 && n < SMALL && Number.isInteger(n)) {
-      // Ports and latencies' whole milliseconds: the digits from a table (no divisions).
-      this.table(SMALL_DIGITS, n * 5, SMALL_LENGTH[n]!);
-      return;
-    }
     if (!(n >= 0 && n < 2 ** 31 && Number.isInteger(n))) {
       this.ascii(String(n));
       return;
