@@ -668,43 +668,37 @@ export class SecurityEvents implements QueryObserver {
   }
 
   /**
-   * summarise() for a window closed without a fleet: the c2-hit hitAt() makes is no one else's, so
-   * it becomes the summary (the same fields in the same order), not a copy spread into a new object.
+   * A window closed without a fleet: the c2-hit hitAt() makes is no one else's, so it becomes the
+   * summary itself, not a copy spread into a new object (those copies were what the scavenges
+   * promoted with a 1M-name list).
    */
   private summariseAlone(s: number, closedBy: C2HitSummaryEvent['closedBy'], count: number): void {
     const t = this.table;
+    this.publishSummary(this.hitAt(s) as unknown as Mutable<C2HitSummaryEvent>, t.lastSeen[s]!, t.qnames[s] ?? null, count, closedBy);
+  }
+
+  /** A fleet window's summary: its hit is shared with the fleet, so the summary is a copy with the fleet's fields. */
+  private summarise(w: ClosedWindow, closedBy: C2HitSummaryEvent['closedBy'], count: number, extra: Record<string, unknown>): void {
+    this.publishSummary({ ...w.hit, ...extra } as unknown as Mutable<C2HitSummaryEvent>, w.lastSeen, w.qnames, count, closedBy);
+  }
+
+  /**
+   * Turns `e`, a c2-hit's fields, into its window's summary in place (the hit's keys keep their
+   * order, the summary's own follow) and publishes it.
+   */
+  private publishSummary(e: Mutable<C2HitSummaryEvent>, lastSeen: number, more: readonly string[] | null, count: number, closedBy: C2HitSummaryEvent['closedBy']): void {
     const now = this.now();
-    const e: Mutable<C2HitSummaryEvent> = this.hitAt(s) as unknown as Mutable<C2HitSummaryEvent>;
     const hitId = e.id;
-    const more = t.qnames[s] ?? null;
     e.id = newId();
     e.type = 'c2-hit-summary';
     e.time = new Date(now).toISOString();
-    e.lastSeen = new Date(t.lastSeen[s]!).toISOString();
+    e.lastSeen = new Date(lastSeen).toISOString();
     e.count = count;
     e.summaryOf = hitId;
     e.qnames = more === null ? [e.qname] : [e.qname, ...more];
     e.closedBy = closedBy;
     this.counters.summaries++;
     this.publish(e, now);
-  }
-
-  private summarise(w: ClosedWindow, closedBy: C2HitSummaryEvent['closedBy'], count: number, extra: Record<string, unknown>): void {
-    const now = this.now();
-    const s: C2HitSummaryEvent = {
-      ...w.hit,
-      ...extra,
-      id: newId(),
-      type: 'c2-hit-summary',
-      time: new Date(now).toISOString(),
-      lastSeen: new Date(w.lastSeen).toISOString(),
-      count,
-      summaryOf: w.hit.id,
-      qnames: w.qnames === null ? [w.hit.qname] : [w.hit.qname, ...w.qnames],
-      closedBy,
-    };
-    this.counters.summaries++;
-    this.publish(s, now);
   }
 
   private publish(e: SecurityEvent, at: number): void {
